@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make app` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install app test test-fast bench data clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# torch first and pinned: 2.13.0 is the CPU build on this disk; anything else pulls CUDA.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[torch,tensorflow,jax,app,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+data: install
+	$(BIN)/latentloop data fetch mnist
+
+app: install data
+	$(BIN)/latentloop app
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install data
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,236 @@
+"""The backend protocol: everything the framework-neutral engine needs from a framework.
+
+Numpy in, numpy out. A backend builds the SSVAE of section 7 of ARCHITECTURE.md from a
+:class:`~engine.config.ModelConfig`; its weights travel in one *neutral* naming and layout
+(PyTorch conventions: dense ``weight`` is ``[out, in]``, convolution ``weight`` is
+``[out, in, kh, kw]`` (OIHW), features are flattened in C,H,W order). Backends that store
+tensors differently convert in exactly one place (their ``layout.py``).
+
+Neutral parameter names (shapes for the default config)::
+
+    enc.conv1.weight [C1,1,4,4]   enc.conv1.bias [C1]      (stride 2, padding 1)
+    enc.conv2.weight [C2,C1,4,4]  enc.conv2.bias [C2]      (stride 2, padding 1)
+    enc.fc.weight [H, C2*S*S]     enc.fc.bias [H]          (S = image_size // 4)
+    enc.mu.weight [D,H]   enc.logvar.weight [D,H]   enc.comp.weight [K,H]  (+ .bias)
+    dec.fc1.weight [H, D+K]   dec.fc2.weight [P, H]  (+ .bias)   (P = image_size**2)
+    prior.mu [K,D]   prior.logvar [K,D]
+    tau [K,C]   (buffer, not trained: the component->class map, set by the trainer)
+
+Activations are ReLU; dropout (``model.dropout``) follows ``enc.fc`` in training mode. Its
+randomness comes from the batch (``drop``, ``drop_aug``: keep where u >= p, scale 1/(1-p)),
+like the reparameterisation noise ``eps``: a training step is a pure function of weights,
+optimizer state and batch, so resume is exact and backends can be compared step by step.
+
+Optimizer state (Adam, beta1=0.9, beta2=0.999, eps=1e-8, no weight decay) is exported as
+``adam.m.<param>``, ``adam.v.<param>`` (same layout as the parameter) and ``adam.step`` (int64
+scalar array).
+
+The loss for a batch (all terms are means over the batch; ``P`` pixels)::
+
+    q = softmax(enc.comp(h)),  z = mu + exp(logvar/2) * eps     (eps, dropout supplied in the batch)
+    rec   = sum_pixels BCEWithLogits(dec(concat(z, q)), x) / P
+    kl_z  = sum_c q_c KL(N(mu, e^logvar) || N(prior.mu_c, e^prior.logvar_c)) / P
+    kl_c  = sum_c q_c (log q_c + log K) / P
+    sup   = -log((q @ tau)[y] + 1e-8)     over labelled rows (y >= 0), 0 if none
+    cons  = CE((q_aug @ tau), argmax p) over rows where max p >= threshold, p = stopgrad(q @ tau)
+    usage = sum_c qbar_c log(qbar_c * K),  qbar = batch mean of q
+    roi   = mean over rows with roi_weight > 0 of roi_weight * sum((1-roi_mask) * d(log p_pred)/dx)^2)
+    total = w_rec*rec + w_beta*kl_z + w_gamma*kl_c + w_alpha*sup + w_cons*cons + w_usage*usage + w_roi*roi
+"""
+from __future__ import annotations
+
+import abc
+import enum
+import importlib
+from typing import Any, Callable, TypedDict
+
+import numpy as np
+
+from engine.config import ModelConfig
+
+
+class Out(str, enum.Enum):
+    """Keys of :meth:`Backend.predict`'s result, shared by every backend."""
+
+    MU = "latent_mean"  # [N, D]
+    LOGVAR = "latent_logvar"  # [N, D]
+    RESP = "component_resp"  # [N, K]   q(c|x)
+    PROBS = "class_probs"  # [N, C]   q(c|x) @ tau
+    RECON = "reconstruction"  # [N, H, W] in [0, 1], decoded from z = mu
+
+
+LOSS_WEIGHT_KEYS = ("rec", "beta", "gamma", "alpha", "cons", "usage", "roi")
+METRIC_KEYS = ("loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage", "roi", "acc_labeled", "n_labeled")
+SALIENCY_METHODS = ("gradient", "gradcam", "smoothgrad")
+
+
+class Batch(TypedDict):
+    """One training batch; every backend consumes exactly these arrays."""
+
+    x: np.ndarray  # float32 [B, H, W] in [0, 1]
+    x_aug: np.ndarray  # float32 [B, H, W]: augmented view for the consistency term
+    y: np.ndarray  # int32 [B], -1 = unlabelled
+    eps: np.ndarray  # float32 [B, D] reparameterisation noise
+    drop: np.ndarray  # float32 [B, hidden] uniform [0,1): dropout keeps units where drop >= p
+    drop_aug: np.ndarray  # float32 [B, hidden]: the same for the augmented view's pass
+    roi_mask: np.ndarray  # float32 [B, H, W], 1 inside the feedback box (where the model may look)
+    roi_weight: np.ndarray  # float32 [B], 0 = no feedback for this row
+    w: np.ndarray  # float32 [len(LOSS_WEIGHT_KEYS)] loss weights in LOSS_WEIGHT_KEYS order
+    threshold: np.ndarray  # float32 scalar: pseudo-label confidence threshold
+
+
+def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Neutral parameter names and shapes (the contract every backend's weights follow)."""
+    c1, c2 = cfg.enc_channels
+    s = cfg.image_size // 4
+    h, d, k, c = cfg.hidden, cfg.latent_dim, cfg.components, cfg.num_classes
+    p = cfg.image_size * cfg.image_size
+    return {
+        "enc.conv1.weight": (c1, 1, 4, 4),
+        "enc.conv1.bias": (c1,),
+        "enc.conv2.weight": (c2, c1, 4, 4),
+        "enc.conv2.bias": (c2,),
+        "enc.fc.weight": (h, c2 * s * s),
+        "enc.fc.bias": (h,),
+        "enc.mu.weight": (d, h),
+        "enc.mu.bias": (d,),
+        "enc.logvar.weight": (d, h),
+        "enc.logvar.bias": (d,),
+        "enc.comp.weight": (k, h),
+        "enc.comp.bias": (k,),
+        "dec.fc1.weight": (h, d + k),
+        "dec.fc1.bias": (h,),
+        "dec.fc2.weight": (p, h),
+        "dec.fc2.bias": (p,),
+        "prior.mu": (k, d),
+        "prior.logvar": (k, d),
+    }
+
+
+BUFFER_NAMES = ("tau",)
+
+
+def initial_tau(cfg: ModelConfig) -> np.ndarray:
+    """Component c starts mapped to class c mod C (breaks the symmetry of the tau classifier)."""
+    tau = np.zeros((cfg.components, cfg.num_classes), np.float32)
+    tau[np.arange(cfg.components), np.arange(cfg.components) % cfg.num_classes] = 1.0
+    return tau
+
+
+def loss_weight_vector(**weights: float) -> np.ndarray:
+    """Pack named loss weights into the order of LOSS_WEIGHT_KEYS (missing ones are 0)."""
+    unknown = set(weights) - set(LOSS_WEIGHT_KEYS)
+    if unknown:
+        raise KeyError(f"unknown loss weights: {sorted(unknown)}")
+    return np.array([float(weights.get(k, 0.0)) for k in LOSS_WEIGHT_KEYS], np.float32)
+
+
+class Backend(abc.ABC):
+    """A framework's implementation of the SSVAE. Construct via :func:`create_backend`."""
+
+    name: str = "?"
+
+    def __init__(self, cfg: ModelConfig, device: str = "cpu") -> None:
+        self.cfg = cfg
+        self.device = device
+
+    @abc.abstractmethod
+    def init(self, seed: int) -> None:
+        """(Re)initialise parameters and optimizer state deterministically from ``seed``."""
+
+    @abc.abstractmethod
+    def train_step(self, batch: Batch) -> Any:
+        """One optimizer step. Returns a metrics handle; no host sync is required here."""
+
+    @abc.abstractmethod
+    def read_metrics(self, handle: Any) -> dict[str, float]:
+        """Bring a metrics handle to the host as floats keyed by METRIC_KEYS."""
+
+    @abc.abstractmethod
+    def loss(self, batch: Batch) -> dict[str, float]:
+        """Loss terms for a batch in eval mode (no dropout, no update): deterministic."""
+
+    @abc.abstractmethod
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
+        """Eval-mode forward pass over float32 [N, H, W] images; all Out keys."""
+
+    @abc.abstractmethod
+    def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
+        """Class probabilities under MC dropout: float32 [n, N, C]."""
+
+    @abc.abstractmethod
+    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
+        """Saliency map [H, W] (non-negative) of log p(target|x) for one image [H, W].
+
+        ``method`` in SALIENCY_METHODS; smoothgrad takes ``samples`` and ``noise`` (std as a
+        fraction of the input range)."""
+
+    @abc.abstractmethod
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers in the neutral naming/layout (copies)."""
+
+    @abc.abstractmethod
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load neutral weights; raises ValueError on a missing name or wrong shape."""
+
+    @abc.abstractmethod
+    def get_optimizer_state(self) -> dict[str, np.ndarray]:
+        """Adam state in the neutral naming (``adam.m.*``, ``adam.v.*``, ``adam.step``)."""
+
+    @abc.abstractmethod
+    def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore Adam state exported by any backend."""
+
+    @abc.abstractmethod
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate without resetting optimizer state."""
+
+    def set_tau(self, tau: np.ndarray) -> None:
+        """Install the component->class matrix [K, C] (a buffer, saved with the weights)."""
+        w = self.get_weights()
+        w["tau"] = np.asarray(tau, np.float32)
+        self.set_weights(w)
+
+    def check_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Raise ValueError naming the first missing/unexpected name or wrong shape."""
+        expected = dict(param_shapes(self.cfg))
+        expected["tau"] = (self.cfg.components, self.cfg.num_classes)
+        missing = sorted(set(expected) - set(weights))
+        extra = sorted(set(weights) - set(expected))
+        if missing or extra:
+            raise ValueError(f"weights do not match the model: missing {missing}, unexpected {extra}")
+        for name, shape in expected.items():
+            if tuple(np.shape(weights[name])) != tuple(shape):
+                raise ValueError(f"weight {name}: shape {tuple(np.shape(weights[name]))}, expected {shape}")
+
+
+_REGISTRY: dict[str, str] = {
+    "torch": "engine.backends.torch.backend:TorchBackend",
+    "tensorflow": "engine.backends.tensorflow.backend:TensorFlowBackend",
+    "jax": "engine.backends.jax.backend:JaxBackend",
+}
+
+
+def available_backends() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def register_backend(name: str, target: str) -> None:
+    """Register ``"package.module:Class"`` under ``name`` (imported lazily)."""
+    _REGISTRY[name] = target
+
+
+def backend_class(name: str) -> Callable[..., Backend]:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown backend {name!r}; choose one of {available_backends()}")
+    module, _, cls = _REGISTRY[name].partition(":")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as err:
+        raise RuntimeError(f"backend {name!r} is not installed or failed to import: {err}") from err
+    return getattr(mod, cls)
+
+
+def create_backend(name: str, cfg: ModelConfig, device: str = "cpu") -> Backend:
+    """Instantiate a backend by name; its framework is imported only now."""
+    return backend_class(name)(cfg, device=device)

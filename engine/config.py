@@ -1,0 +1,143 @@
+"""Typed configuration: YAML files validated into pydantic models.
+
+An unknown key or a bad value raises :class:`ConfigError` naming the key path
+(e.g. ``train.lr: Input should be greater than 0``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from engine.errors import LatentLoopError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(LatentLoopError, ValueError):
+    """A configuration file or override is invalid; the message names the key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    name: str = Field("mnist", pattern=r"^[A-Za-z0-9_-]+$")
+    root: str = "data"
+
+
+class ModelConfig(_Strict):
+    """Architecture of the SSVAE; identical for every backend."""
+
+    image_size: int = Field(28, ge=8)
+    latent_dim: int = Field(16, ge=2)
+    components: int = Field(10, ge=2)
+    num_classes: int = Field(10, ge=2)
+    enc_channels: tuple[int, int] = (32, 64)
+    hidden: int = Field(256, ge=8)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelConfig":
+        if self.components < self.num_classes:
+            raise ValueError("components must be >= num_classes")
+        if self.image_size % 4:
+            raise ValueError("image_size must be a multiple of 4 (two stride-2 convolutions)")
+        return self
+
+
+class LossConfig(_Strict):
+    """Loss weights. Reconstruction and KL terms are per pixel (divided by H*W)."""
+
+    alpha: float = Field(1.0, ge=0.0, description="supervised cross-entropy on labelled samples")
+    beta: float = Field(1.0, ge=0.0, description="KL(q(z|x) || p(z|c)) weight after annealing")
+    gamma: float = Field(1.0, ge=0.0, description="KL(q(c|x) || p(c)) weight")
+    consistency: float = Field(1.0, ge=0.0, description="pseudo-label consistency on augmented views")
+    pseudo_threshold: float = Field(0.95, gt=0.0, le=1.0)
+    usage: float = Field(1.0, ge=0.0, description="KL(batch-mean q(c) || uniform): keeps components in use")
+    roi: float = Field(1.0, ge=0.0, description="input-gradient penalty outside feedback boxes")
+
+
+class CurriculumConfig(_Strict):
+    """Phase lengths in steps; the active-learning phase runs for the rest of training."""
+
+    warmup_steps: int = Field(200, ge=0)
+    anneal_steps: int = Field(600, ge=0)
+    refine_steps: int = Field(600, ge=0)
+    consistency_from: Literal["warmup", "kl_anneal", "label_refinement", "active_learning"] = "kl_anneal"
+
+
+class TrainConfig(_Strict):
+    steps: int = Field(3000, ge=1)
+    batch_unlabeled: int = Field(128, ge=0)
+    batch_labeled: int = Field(64, ge=0)
+    lr: float = Field(1e-3, gt=0.0, le=1.0)
+    augment_shift: int = Field(2, ge=0, le=8)
+    log_every: int = Field(50, ge=1)
+    eval_every: int = Field(500, ge=1)
+    refresh_every: int = Field(1000, ge=1, description="steps between embedding refreshes (map, forecast)")
+    tau_every: int = Field(50, ge=1)
+    tau_prior: float = Field(1.0, gt=0.0, description="pseudo-count of the initial component->class assignment")
+    snapshot_every_s: float = Field(5.0, ge=0.0)
+    snapshots_keep: int = Field(3, ge=1)
+    checkpoint: str = Field("ssvae", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    eval_limit: int = Field(0, ge=0, description="evaluate on at most this many test images (0 = all)")
+
+
+class Config(_Strict):
+    seed: int = 0
+    backend: Literal["torch", "tensorflow", "jax"] = "torch"
+    device: str = "cpu"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    curriculum: CurriculumConfig = CurriculumConfig()
+    train: TrainConfig = TrainConfig()
+
+
+def _format(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{path}: {msg}")
+    return "; ".join(lines)
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    """Validate a plain dict into a :class:`Config`."""
+    if not isinstance(raw, dict):
+        raise ConfigError("<root>: expected a mapping")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format(err)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load a YAML config (defaults when ``path`` is None) and apply dotted overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{p}: not valid YAML: {err}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: <root>: expected a mapping")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{dotted}: cannot override inside a non-mapping")
+        node[leaf] = value
+    return from_dict(raw)
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """JSON-friendly dump (used in checkpoint meta.json)."""
+    return cfg.model_dump(mode="json")

@@ -1,0 +1,17 @@
+"""Errors a user can cause. The CLI prints their message and exits with status 2."""
+
+
+class LatentLoopError(Exception):
+    """Base class: a clear, user-facing problem (bad input, missing file, ...)."""
+
+
+class DatasetError(LatentLoopError):
+    pass
+
+
+class LabelError(LatentLoopError):
+    pass
+
+
+class CheckpointError(LatentLoopError):
+    pass

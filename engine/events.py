@@ -1,0 +1,163 @@
+"""Typed trainer commands and events (ARCHITECTURE.md section 5).
+
+Every message is a frozen dataclass with a ``type`` tag; :func:`to_dict` / :func:`from_dict`
+round-trip them through JSON-compatible dicts so they can cross a process boundary.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+# -- commands (into the trainer) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pause:
+    type: Literal["pause"] = "pause"
+
+
+@dataclass(frozen=True)
+class Resume:
+    type: Literal["resume"] = "resume"
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Stop after the current step; ``save`` writes the checkpoint first."""
+
+    save: bool = True
+    type: Literal["stop"] = "stop"
+
+
+@dataclass(frozen=True)
+class SaveCheckpoint:
+    name: str = "ssvae"
+    type: Literal["save_checkpoint"] = "save_checkpoint"
+
+
+@dataclass(frozen=True)
+class SetLearningRate:
+    lr: float
+    type: Literal["set_lr"] = "set_lr"
+
+
+@dataclass(frozen=True)
+class ApplyFeedback:
+    """ROI feedback items: dicts with sample_idx, x0, y0, x1, y1 (normalised), strength."""
+
+    items: tuple[dict[str, Any], ...] = ()
+    type: Literal["apply_feedback"] = "apply_feedback"
+
+
+@dataclass(frozen=True)
+class ReloadLabels:
+    """Re-read labels.csv (the CLI or the app changed it)."""
+
+    type: Literal["reload_labels"] = "reload_labels"
+
+
+Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback | ReloadLabels
+
+# -- events (out of the trainer) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metrics:
+    step: int
+    epoch: float
+    phase: str
+    losses: dict[str, float]
+    acc_labeled: float
+    samples_per_s: float
+    type: Literal["metrics"] = "metrics"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Held-out test metrics (never computed on the training labels)."""
+
+    step: int
+    test_acc: float
+    tau_acc: float
+    n_test: int
+    n_labels: int
+    type: Literal["evaluation"] = "evaluation"
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    step: int
+    type: Literal["phase"] = "phase"
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """New embeddings of every sample are ready (EmbeddingCache version)."""
+
+    version: int
+    step: int
+    type: Literal["refresh"] = "refresh"
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    name: str
+    step: int
+    type: Literal["checkpoint"] = "checkpoint"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: str
+    step: int
+    type: Literal["snapshot"] = "snapshot"
+
+
+@dataclass(frozen=True)
+class State:
+    state: Literal["running", "paused", "stopped", "finished", "error"]
+    message: str = ""
+    step: int = 0
+    type: Literal["state"] = "state"
+
+
+Event = Metrics | Evaluation | Phase | Refresh | CheckpointSaved | Snapshot | State
+
+_TYPES: dict[str, type] = {
+    cls.__dataclass_fields__["type"].default: cls  # type: ignore[attr-defined]
+    for cls in (Pause, Resume, Stop, SaveCheckpoint, SetLearningRate, ApplyFeedback, ReloadLabels,
+                Metrics, Evaluation, Phase, Refresh, CheckpointSaved, Snapshot, State)
+}
+
+
+def to_dict(msg: Any) -> dict[str, Any]:
+    """JSON-compatible dict with ``type`` and ``v`` (schema version)."""
+    d = dataclasses.asdict(msg)
+    d["v"] = SCHEMA_VERSION
+    return d
+
+
+def from_dict(d: dict[str, Any]) -> Any:
+    """Inverse of :func:`to_dict`; raises ValueError on an unknown type or bad fields."""
+    d = dict(d)
+    d.pop("v", None)
+    kind = d.get("type")
+    if kind not in _TYPES:
+        raise ValueError(f"unknown message type {kind!r}")
+    cls = _TYPES[kind]
+    names = {f.name for f in dataclasses.fields(cls)}
+    extra = set(d) - names
+    if extra:
+        raise ValueError(f"{kind}: unknown fields {sorted(extra)}")
+    if "items" in d and isinstance(d["items"], list):
+        d["items"] = tuple(d["items"])
+    try:
+        return cls(**d)
+    except TypeError as err:
+        raise ValueError(f"{kind}: {err}") from None
+
+

@@ -1,0 +1,489 @@
+"""The shared label store: ``data/<dataset>/labels.csv`` plus its change log.
+
+The dashboard and the CLI both write this file, possibly at the same time, so every write is a
+read-modify-write under an inter-process lock and lands through an atomic ``os.replace``; a reader
+never sees a half-written file. See docs/formats.md ("Labels", "Change log") for the exact format.
+
+Crash consistency: the CSV is the source of truth and is replaced *before* the change-log entry is
+appended. A crash between the two leaves at most one change applied but not logged (it cannot be
+undone from the log and is missing from the audit trail); the log never records a change the CSV
+does not hold. A crash while appending leaves a torn last log line, which readers skip.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from engine.errors import LabelError
+from engine.paths import data_dir
+
+HEADER = ("Serial", "label")
+_NAN_TOKENS = frozenset({"", "nan", "NaN", "NAN", "<NA>", "None", "null", "NULL"})
+_UNDOABLE_OPS = frozenset({"set", "clear", "import"})
+_Source = str | os.PathLike[str]
+
+
+def _parse_int(text: str) -> int:
+    """An integer written as ``3``, ``3.0`` or ``3e0`` (pandas writes floats once a column has NaN).
+
+    Raises ValueError("not a number") or ValueError("not an integer").
+    """
+    text = text.strip()
+    if not text.isascii():  # int() would accept other scripts' digits
+        raise ValueError("not a number")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not math.isfinite(value) or value != int(value):
+        raise ValueError("not an integer")
+    return int(value)
+
+
+def parse_labels(data: bytes, n_samples: int, num_classes: int, where: str,
+                 ) -> tuple[dict[int, int], set[int]]:
+    """Parse and validate label CSV bytes.
+
+    Returns ``(labels, unlabelled)``: the labelled rows and the serials listed with an empty/NaN
+    label. ``where`` names the file in error messages, which also give the line number.
+    """
+    def fail(line: int, msg: str) -> LabelError:
+        return LabelError(f"{where}: line {line}: {msg}")
+
+    if not data:
+        raise fail(1, "empty file, expected header Serial,label")
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data  # UTF-8 BOM (Excel)
+    nul = body.find(b"\x00")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if nul < 0 or err.start < nul:
+            line = body.count(b"\n", 0, err.start) + 1
+            raise fail(line, f"not UTF-8 text (byte 0x{body[err.start]:02x}); binary file?") from None
+    if nul >= 0:  # csv would accept NUL bytes; they only appear in binary files
+        raise fail(body.count(b"\n", 0, nul) + 1, "binary data (NUL byte), not a CSV file")
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    labels: dict[int, int] = {}
+    unlabelled: set[int] = set()
+    first_line: dict[int, int] = {}
+    try:
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != list(HEADER):
+            got = ",".join(header) if header else "nothing"
+            raise fail(1, f"bad header {got[:80]!r}, expected Serial,label")
+        for row in reader:
+            line = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line (e.g. an editor's trailing newline)
+            if len(row) != 2:
+                raise fail(line, f"expected 2 fields (Serial,label), got {len(row)}")
+            s_text, l_text = row[0].strip(), row[1].strip()
+            if not s_text:
+                raise fail(line, "empty Serial")
+            try:
+                serial = _parse_int(s_text)
+            except ValueError as err:
+                raise fail(line, f"Serial {s_text[:40]!r} is {err}") from None
+            if not 0 <= serial < n_samples:
+                raise fail(line, f"unknown Serial {serial}: training indices are 0..{n_samples - 1}")
+            if serial in first_line:
+                raise fail(line, f"duplicate Serial {serial} (first on line {first_line[serial]})")
+            first_line[serial] = line
+            if l_text in _NAN_TOKENS:
+                unlabelled.add(serial)
+                continue
+            try:
+                label = _parse_int(l_text)
+            except ValueError as err:
+                raise fail(line, f"label {l_text[:40]!r} for Serial {serial} is {err}") from None
+            if not 0 <= label < num_classes:
+                raise fail(line, f"label {label} for Serial {serial} is out of range "
+                                 f"0..{num_classes - 1}")
+            labels[serial] = label
+    except csv.Error as err:
+        raise fail(reader.line_num, f"malformed CSV ({err})") from None
+    return labels, unlabelled
+
+
+def format_labels(labels: Mapping[int, int]) -> str:
+    """Canonical (sparse, sorted) CSV text of the labelled rows."""
+    body = "".join(f"{s},{labels[s]}\n" for s in sorted(labels))
+    return "Serial,label\n" + body
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LabelStore:
+    """Labels of one dataset's training images, stored in ``path`` (``labels.csv``).
+
+    ``n_samples`` is the number of training images (valid Serials are ``0..n_samples-1``),
+    ``num_classes`` the number of classes. Safe to use from several threads and processes.
+    """
+
+    def __init__(self, path: Path | str, n_samples: int, num_classes: int) -> None:
+        if n_samples <= 0 or num_classes <= 0:
+            raise ValueError("n_samples and num_classes must be positive")
+        self.path = Path(path)
+        self.n_samples = int(n_samples)
+        self.num_classes = int(num_classes)
+        self.log_path = self.path.with_name(self.path.stem + ".changes.jsonl")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._rlock = threading.RLock()
+        self._lock_depth = 0
+        self._lock_fd: int | None = None
+        # Parsed content keyed by version(); saves re-parsing on every keypress-driven write.
+        self._cache: tuple[tuple[int, ...], dict[int, int]] | None = None
+        self._log_tail: tuple[int, int] | None = None  # (log size, last id) we know of
+
+    def __repr__(self) -> str:
+        return f"LabelStore({str(self.path)!r}, n_samples={self.n_samples}, " \
+               f"num_classes={self.num_classes})"
+
+    # ---- reading -------------------------------------------------------------------------
+    def version(self) -> tuple[int, ...]:
+        """Cheap change detector for polling: ``(st_mtime_ns, st_size, st_ino, log size)``.
+
+        Compare for equality only. The inode and the (append-only) log size are included because
+        two same-size writes within one coarse timestamp tick would otherwise look identical.
+        """
+        try:
+            st = os.stat(self.path)
+            key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            key = (0, 0, 0)
+        try:
+            log_size = os.stat(self.log_path).st_size
+        except FileNotFoundError:
+            log_size = 0
+        return (*key, log_size)
+
+    def _load(self) -> dict[int, int]:
+        """Current labels (shared cached dict: copy before modifying). Missing file: none."""
+        key = self.version()
+        cache = self._cache
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            labels: dict[int, int] = {}
+        except IsADirectoryError:
+            raise LabelError(f"{self.path}: is a directory, expected a CSV file") from None
+        except OSError as err:
+            raise LabelError(f"{self.path}: cannot read ({err.strerror})") from None
+        else:
+            labels, _ = parse_labels(data, self.n_samples, self.num_classes, str(self.path))
+        # A concurrent replace between stat and read would pair a stale key with new content,
+        # so only cache when the version did not move meanwhile.
+        if self.version() == key:
+            self._cache = (key, labels)
+        return labels
+
+    def labels_dict(self) -> dict[int, int]:
+        """``{serial: label}`` for the labelled training images."""
+        return dict(self._load())
+
+    def read(self) -> np.ndarray:
+        """int64 array of length ``n_samples``: the label, or -1 where unlabelled."""
+        labels = self._load()
+        out = np.full(self.n_samples, -1, dtype=np.int64)
+        if labels:
+            out[np.fromiter(labels.keys(), np.int64, len(labels))] = \
+                np.fromiter(labels.values(), np.int64, len(labels))
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """``{"n_samples", "labelled", "unlabelled", "per_class": [count of class 0, 1, ...]}``."""
+        labels = self._load()
+        per_class = np.bincount(np.fromiter(labels.values(), np.int64, len(labels)),
+                                minlength=self.num_classes)
+        return {"n_samples": self.n_samples, "labelled": len(labels),
+                "unlabelled": self.n_samples - len(labels),
+                "per_class": [int(c) for c in per_class]}
+
+    def hash(self) -> str:
+        """sha256 hex of the canonical labelled content (independent of the file's form)."""
+        return hashlib.sha256(format_labels(self._load()).encode()).hexdigest()
+
+    def export(self, fmt: str, out: IO[str] | _Source) -> int:
+        """Write the labelled rows as ``csv`` (canonical form) or ``jsonl``
+        (``{"serial": s, "label": l}`` per line) to a text stream or a path. Returns the row count.
+        """
+        labels = self._load()
+        if fmt == "csv":
+            text = format_labels(labels)
+        elif fmt == "jsonl":
+            text = "".join(json.dumps({"serial": s, "label": labels[s]}) + "\n"
+                           for s in sorted(labels))
+        else:
+            raise LabelError(f"unknown export format {fmt!r} (use csv or jsonl)")
+        if isinstance(out, (str, os.PathLike)):
+            try:
+                Path(out).write_text(text, encoding="utf-8")
+            except OSError as err:
+                raise LabelError(f"cannot write {out}: {err.strerror}") from None
+        else:
+            out.write(text)
+        return len(labels)
+
+    # ---- change log ----------------------------------------------------------------------
+    def _iter_log_reverse(self) -> Iterator[dict[str, Any]]:
+        """Log entries newest first; unreadable (e.g. torn) lines are skipped."""
+        try:
+            f = open(self.log_path, "rb")
+        except FileNotFoundError:
+            return
+        with f:
+            pos = f.seek(0, os.SEEK_END)
+            rest = b""
+            while pos > 0:
+                step = min(1 << 16, pos)
+                pos -= step
+                f.seek(pos)
+                lines = (f.read(step) + rest).split(b"\n")
+                rest = lines[0]  # may continue in the previous chunk
+                for raw in reversed(lines[1:]):
+                    entry = _parse_log_line(raw)
+                    if entry is not None:
+                        yield entry
+            entry = _parse_log_line(rest)
+            if entry is not None:
+                yield entry
+
+    def history(self) -> list[dict[str, Any]]:
+        """All readable change-log entries, oldest first."""
+        return list(reversed(list(self._iter_log_reverse())))
+
+    def _next_id(self) -> int:
+        size = os.stat(self.log_path).st_size if self.log_path.exists() else 0
+        if self._log_tail is not None and self._log_tail[0] == size:
+            return self._log_tail[1] + 1
+        for entry in self._iter_log_reverse():
+            if isinstance(entry.get("id"), int):
+                return entry["id"] + 1
+        return 1
+
+    def _append_log(self, op: str, changes: list[dict[str, int | None]], source: str,
+                    **extra: Any) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "op": op, "changes": changes, "source": source, "id": self._next_id(), **extra}
+        line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+        with open(self.log_path, "a+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    line = b"\n" + line  # a crashed append left a torn line: start afresh
+            f.write(line)  # O_APPEND: lands at the end whatever the position
+            f.flush()
+            os.fsync(f.fileno())
+            self._log_tail = (f.tell(), entry["id"])
+        return entry
+
+    # ---- writing -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive lock: an RLock for threads, ``flock`` on ``labels.csv.lock`` for processes."""
+        with self._rlock:
+            if self._lock_depth == 0:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._lock_fd = fd
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+                if self._lock_depth == 0 and self._lock_fd is not None:
+                    fd, self._lock_fd = self._lock_fd, None
+                    os.close(fd)  # closing the last descriptor releases the flock
+
+    def _write_csv(self, labels: Mapping[int, int]) -> None:
+        """Atomically replace the CSV (caller holds the lock)."""
+        directory = self.path.parent
+        prefix = f".{self.path.name}."
+        # Temp files only exist while a writer holds the lock, so any left now are from a
+        # writer that was killed mid-write.
+        for stale in directory.glob(prefix + "*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        try:
+            mode = os.stat(self.path).st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(format_labels(labels).encode())
+                f.flush()
+                os.fchmod(f.fileno(), mode)
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(directory)  # make the rename itself durable
+
+    def _apply(self, op: str, new_values: Mapping[int, int | None], source: str,
+               **extra: Any) -> dict[str, Any] | None:
+        """Set (or clear, for None) rows under the lock; log what actually changed.
+
+        Returns the log entry, or None when nothing changed (nothing is written then).
+        """
+        with self._locked():
+            current = self._load()
+            changes: list[dict[str, int | None]] = []
+            for serial in sorted(new_values):
+                old, new = current.get(serial), new_values[serial]
+                if old != new:
+                    changes.append({"serial": serial, "old": old, "new": new})
+            if not changes and op != "undo":
+                return None
+            if changes:
+                updated = dict(current)
+                for ch in changes:
+                    if ch["new"] is None:
+                        del updated[ch["serial"]]
+                    else:
+                        updated[ch["serial"]] = ch["new"]  # type: ignore[assignment]
+                self._write_csv(updated)
+            entry = self._append_log(op, changes, source, **extra)
+            if changes:
+                self._cache = (self.version(), updated)
+            return entry
+
+    def _check(self, serial: Any, label: Any | None) -> tuple[int, int | None]:
+        def as_int(value: Any, what: str) -> int:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                try:
+                    return _parse_int(str(value))
+                except ValueError as err:
+                    raise LabelError(f"{what} {value!r} is {err}") from None
+            return int(value)
+
+        s = as_int(serial, "Serial")
+        if not 0 <= s < self.n_samples:
+            raise LabelError(f"unknown Serial {s}: training indices are 0..{self.n_samples - 1}")
+        if label is None:
+            return s, None
+        lab = as_int(label, "label")
+        if not 0 <= lab < self.num_classes:
+            raise LabelError(f"label {lab} is out of range 0..{self.num_classes - 1}")
+        return s, lab
+
+    def set(self, serial: int, label: int, source: str = "cli") -> dict[str, Any] | None:
+        """Label one image. Returns the change-log entry, or None if it already had that label."""
+        s, lab = self._check(serial, label)
+        return self._apply("set", {s: lab}, source)
+
+    def set_many(self, mapping: Mapping[int, int | None], source: str = "cli",
+                 ) -> dict[str, Any] | None:
+        """Set several labels as one change (one undo step); a None label clears the row."""
+        checked = dict(self._check(s, lab) for s, lab in mapping.items())
+        return self._apply("set", checked, source)
+
+    def clear(self, serial: int, source: str = "cli") -> dict[str, Any] | None:
+        """Remove one image's label. Returns the log entry, or None if it was unlabelled."""
+        s, _ = self._check(serial, None)
+        return self._apply("clear", {s: None}, source)
+
+    def import_csv(self, path: _Source, source: str = "cli") -> dict[str, Any] | None:
+        """Merge a labels file (same format, sparse or full) as one change, all or nothing.
+
+        The whole input is validated first. Rows with a label are set; rows with an empty label
+        are ignored (a full pandas export of an older state must not wipe newer labels).
+        Returns the log entry, or None when nothing changed.
+        """
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise LabelError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise LabelError(f"{path}: is a directory, expected a CSV file") from None
+        labels, _ = parse_labels(data, self.n_samples, self.num_classes, str(path))
+        return self._apply("import", labels, source)
+
+    def undo(self, source: str = "cli") -> dict[str, Any] | None:
+        """Revert the newest set/clear/import entry not already undone.
+
+        Rows changed since (outside the log) are left alone and reported under ``"skipped"``.
+        Returns ``{"id", "undoes", "op", "changes", "skipped"}`` or None if there is nothing
+        to undo. Undo entries themselves are not undone (there is no redo).
+        """
+        with self._locked():
+            current = self._load()  # a broken labels file is reported even with nothing to undo
+            undone: set[int] = set()
+            target = None
+            for entry in self._iter_log_reverse():
+                if entry.get("op") == "undo" and isinstance(entry.get("undoes"), int):
+                    undone.add(entry["undoes"])
+                elif entry.get("op") in _UNDOABLE_OPS and entry.get("id") not in undone:
+                    target = entry
+                    break
+            if target is None:
+                return None
+            revert: dict[int, int | None] = {}
+            skipped: list[int] = []
+            for ch in target.get("changes", []):
+                serial = ch.get("serial")
+                if not isinstance(serial, int) or not 0 <= serial < self.n_samples:
+                    continue
+                old = ch.get("old")
+                valid_old = old is None or (isinstance(old, int) and 0 <= old < self.num_classes)
+                if valid_old and current.get(serial) == ch.get("new"):
+                    revert[serial] = old
+                else:
+                    skipped.append(serial)
+            entry = self._apply("undo", revert, source, undoes=target["id"])
+            assert entry is not None
+            return {"id": entry["id"], "undoes": target["id"], "op": target["op"],
+                    "changes": entry["changes"], "skipped": skipped}
+
+
+def _parse_log_line(raw: bytes) -> dict[str, Any] | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def label_store_for(dataset: str, n_samples: int, num_classes: int,
+                    root: str | Path | None = None) -> LabelStore:
+    """The store of ``data/<dataset>/labels.csv`` (``root`` overrides the data directory)."""
+    return LabelStore(data_dir(dataset, root) / "labels.csv", n_samples, num_classes)

@@ -1,0 +1,34 @@
+"""The tau classifier: a [K, C] matrix mapping mixture components to classes.
+
+tau[c, y] = normalised (prior + sum over labelled samples of q(c|x) * [label == y]).
+The counts are trainer state and are saved with every checkpoint: without them a reloaded
+model would predict through the prior alone (the reference's collapse-to-one-class bug).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.backends.base import initial_tau
+from engine.config import ModelConfig
+
+
+class TauClassifier:
+    def __init__(self, cfg: ModelConfig, prior: float = 1.0) -> None:
+        self.prior_counts = initial_tau(cfg).astype(np.float64) * prior
+        # a small floor everywhere so an unused component predicts near-uniformly, not NaN
+        self.prior_counts += 1e-3
+        self.counts = self.prior_counts.copy()
+
+    def update(self, resp: np.ndarray, labels: np.ndarray) -> None:
+        """Recompute counts from the responsibilities [n, K] of all labelled samples."""
+        onehot = np.zeros((len(labels), self.counts.shape[1]))
+        onehot[np.arange(len(labels)), labels] = 1.0
+        self.counts = self.prior_counts + resp.astype(np.float64).T @ onehot
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return (self.counts / self.counts.sum(1, keepdims=True)).astype(np.float32)
+
+    def predict_hard(self, resp: np.ndarray) -> np.ndarray:
+        """Class of each sample's most responsible component (the 'tau accuracy' route)."""
+        return self.matrix.argmax(1)[resp.argmax(1)]

@@ -1,0 +1,413 @@
+"""Framework-neutral training loop. Talks to a framework only through the Backend protocol.
+
+It takes commands (engine.events: Pause, Resume, Stop, ...) from ``commands`` and posts events to
+``events`` without ever blocking: a full queue drops its oldest item. Listeners (callables) get
+every event synchronously, which is how the CLI draws its progress bar.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from engine import events as ev
+from engine.backends.base import Backend, Batch, Out, create_backend
+from engine.config import Config, config_to_dict
+from engine.curriculum import Curriculum
+from engine.datasets import Dataset
+from engine.labels import LabelStore
+from engine.tau import TauClassifier
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Embeddings:
+    """Model outputs for every sample of the dataset at one training step."""
+
+    version: int
+    step: int
+    mu: np.ndarray  # float32 [N, D]
+    probs: np.ndarray  # float32 [N, C]
+    resp: np.ndarray  # float32 [N, K]
+
+
+@dataclass
+class FeedbackItem:
+    sample_idx: int
+    box: tuple[float, float, float, float]  # normalised x0, y0, x1, y1
+    strength: float = 1.0
+
+
+def roi_mask(box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """1 inside the normalised box (where the model may look), 0 outside."""
+    x0, y0, x1, y1 = box
+    m = np.zeros((size, size), np.float32)
+    c0, c1 = int(np.floor(x0 * size)), int(np.ceil(x1 * size))
+    r0, r1 = int(np.floor(y0 * size)), int(np.ceil(y1 * size))
+    m[max(r0, 0):min(r1, size), max(c0, 0):min(c1, size)] = 1.0
+    return m
+
+
+def shift_augment(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Random translations by up to ``max_shift`` pixels, zero-filled (vectorised)."""
+    if max_shift == 0:
+        return x.copy()
+    b, h, w = x.shape
+    s = max_shift
+    padded = np.pad(x, ((0, 0), (s, s), (s, s)))
+    dy = rng.integers(0, 2 * s + 1, b)
+    dx = rng.integers(0, 2 * s + 1, b)
+    rows = dy[:, None] + np.arange(h)
+    cols = dx[:, None] + np.arange(w)
+    return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+class Trainer:
+    """Trains the SSVAE on a dataset with the labels currently in the label store."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        dataset: Dataset,
+        labels: LabelStore,
+        backend: Backend | None = None,
+        commands: "queue.Queue[Any] | None" = None,
+        events: "queue.Queue[Any] | None" = None,
+        snapshot_dir: Path | None = None,
+        embed_every: int | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.ds = dataset
+        self.labels = labels
+        if dataset.num_classes != cfg.model.num_classes:
+            raise ValueError(f"dataset has {dataset.num_classes} classes, model.num_classes={cfg.model.num_classes}")
+        if dataset.image_size != cfg.model.image_size:
+            raise ValueError(f"dataset images are {dataset.image_size}px, model.image_size={cfg.model.image_size}")
+        self.backend = backend or create_backend(cfg.backend, cfg.model, cfg.device)
+        self.backend.set_lr(cfg.train.lr)
+        self.commands = commands
+        self.events = events
+        self.listeners: list[Callable[[Any], None]] = []
+        self.curriculum = Curriculum(cfg)
+        self.tau = TauClassifier(cfg.model, cfg.train.tau_prior)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.step = 0
+        self.phase = self.curriculum.phase(0)
+        self.last_eval: dict[str, float] = {}
+        self.history: list[dict[str, Any]] = []
+        self.feedback: dict[int, FeedbackItem] = {}
+        self.snapshot_dir = snapshot_dir
+        self.embed_every = embed_every
+        self.embeddings: Embeddings | None = None
+        self._labels_version: tuple | None = None
+        self._lab_idx = np.zeros(0, np.int64)
+        self._lab_y = np.zeros(0, np.int64)
+        self._paused = False
+        self._stop: ev.Stop | None = None
+        self._last_snapshot = 0.0
+        self.backend.init(cfg.seed)
+        self.backend.set_tau(self.tau.matrix)
+        self.reload_labels()
+
+    # -- events and commands ----------------------------------------------------------
+    def emit(self, event: Any) -> None:
+        for fn in self.listeners:
+            fn(event)
+        if self.events is None:
+            return
+        while True:
+            try:
+                self.events.put_nowait(event)
+                return
+            except queue.Full:
+                try:
+                    self.events.get_nowait()  # drop the oldest: the UI wants the newest state
+                except queue.Empty:
+                    pass
+
+    def _handle(self, cmd: Any) -> None:
+        if isinstance(cmd, ev.Pause):
+            if not self._paused:
+                self._paused = True
+                self.emit(ev.State("paused", step=self.step))
+        elif isinstance(cmd, ev.Resume):
+            if self._paused:
+                self._paused = False
+                self.emit(ev.State("running", step=self.step))
+        elif isinstance(cmd, ev.Stop):
+            self._stop = cmd
+        elif isinstance(cmd, ev.SaveCheckpoint):
+            self.save_checkpoint(cmd.name)
+        elif isinstance(cmd, ev.SetLearningRate):
+            self.backend.set_lr(cmd.lr)
+        elif isinstance(cmd, ev.ApplyFeedback):
+            self.set_feedback(cmd.items)
+        elif isinstance(cmd, ev.ReloadLabels):
+            self.reload_labels(force=True)
+        else:
+            raise ValueError(f"unknown trainer command {cmd!r}")
+
+    def _poll_commands(self) -> None:
+        if self.commands is None:
+            return
+        while True:
+            try:
+                cmd = self.commands.get(block=self._paused and self._stop is None, timeout=0.2 if self._paused else None)
+            except queue.Empty:
+                if self._paused and self._stop is None:
+                    continue
+                return
+            self._handle(cmd)
+            if not self._paused or self._stop is not None:
+                # drain whatever else is queued without blocking
+                while True:
+                    try:
+                        self._handle(self.commands.get_nowait())
+                    except queue.Empty:
+                        break
+                if not self._paused or self._stop is not None:
+                    return
+
+    def set_feedback(self, items: Any) -> None:
+        """Replace the ROI feedback set (dicts with sample_idx, x0..y1, strength)."""
+        fb: dict[int, FeedbackItem] = {}
+        for it in items:
+            idx = int(it["sample_idx"])
+            if not 0 <= idx < self.ds.n_train:
+                raise ValueError(f"feedback for sample {idx}: not a training sample")
+            fb[idx] = FeedbackItem(idx, (float(it["x0"]), float(it["y0"]), float(it["x1"]), float(it["y1"])),
+                                   float(it.get("strength", 1.0)))
+        self.feedback = fb
+
+    # -- labels and tau ---------------------------------------------------------------
+    def reload_labels(self, force: bool = False) -> bool:
+        """Pick up label changes made by anyone (CLI, app). Returns True if they changed."""
+        version = self.labels.version()
+        if not force and version == self._labels_version:
+            return False
+        arr = self.labels.read()
+        self._labels_version = version
+        self._lab_idx = np.flatnonzero(arr >= 0).astype(np.int64)
+        self._lab_y = arr[self._lab_idx].astype(np.int64)
+        self.update_tau()
+        return True
+
+    def update_tau(self) -> None:
+        if len(self._lab_idx):
+            resp = self.backend.predict(self.ds.float_images(self._lab_idx))[Out.RESP]
+            self.tau.update(resp, self._lab_y)
+        else:
+            self.tau.counts = self.tau.prior_counts.copy()
+        self.backend.set_tau(self.tau.matrix)
+
+    @property
+    def n_labels(self) -> int:
+        return int(len(self._lab_idx))
+
+    # -- batches ------------------------------------------------------------------------
+    def make_batch(self) -> Batch:
+        t = self.cfg.train
+        n_train = self.ds.n_train
+        idx_u = self.rng.integers(0, n_train, t.batch_unlabeled)
+        parts = [idx_u]
+        y = [np.full(len(idx_u), -1, np.int64)]
+        if self.n_labels and t.batch_labeled:
+            pick = self.rng.integers(0, self.n_labels, t.batch_labeled)
+            parts.append(self._lab_idx[pick])
+            y.append(self._lab_y[pick])
+        fb_idx = np.array(sorted(self.feedback), np.int64)
+        if len(fb_idx):
+            fb_pick = fb_idx[self.rng.integers(0, len(fb_idx), min(8, len(fb_idx)))]
+            parts.append(fb_pick)
+            lab = np.full(self.ds.n_train, -1, np.int64)
+            lab[self._lab_idx] = self._lab_y
+            y.append(lab[fb_pick])
+        idx = np.concatenate(parts)
+        x = self.ds.float_images(idx)
+        size = self.cfg.model.image_size
+        roi_m = np.ones((len(idx), size, size), np.float32)
+        roi_w = np.zeros(len(idx), np.float32)
+        if len(fb_idx):
+            for row in range(len(idx) - len(fb_pick), len(idx)):
+                item = self.feedback[int(idx[row])]
+                roi_m[row] = roi_mask(item.box, size)
+                roi_w[row] = item.strength
+        return Batch(
+            x=x,
+            x_aug=shift_augment(x, t.augment_shift, self.rng),
+            y=np.concatenate(y).astype(np.int32),
+            eps=self.rng.standard_normal((len(idx), self.cfg.model.latent_dim), dtype=np.float32),
+            drop=self.rng.random((len(idx), self.cfg.model.hidden), dtype=np.float32),
+            drop_aug=self.rng.random((len(idx), self.cfg.model.hidden), dtype=np.float32),
+            roi_mask=roi_m,
+            roi_weight=roi_w,
+            w=self.curriculum.weights(self.step, has_feedback=bool(len(fb_idx))),
+            threshold=np.float32(self.cfg.loss.pseudo_threshold),
+        )
+
+    # -- evaluation and embeddings --------------------------------------------------------
+    def evaluate(self) -> ev.Evaluation:
+        """Accuracy on the held-out test split (never on the training labels)."""
+        test = self.ds.test_idx
+        if self.cfg.train.eval_limit:
+            test = test[: self.cfg.train.eval_limit]
+        if len(test) == 0:
+            e = ev.Evaluation(self.step, float("nan"), float("nan"), 0, self.n_labels)
+        else:
+            out = self.backend.predict(self.ds.float_images(test))
+            y = self.ds.targets[test]
+            acc = float((out[Out.PROBS].argmax(1) == y).mean())
+            tau_acc = float((self.tau.predict_hard(out[Out.RESP]) == y).mean())
+            e = ev.Evaluation(self.step, acc, tau_acc, len(test), self.n_labels)
+        self.last_eval = {"test_acc": e.test_acc, "tau_acc": e.tau_acc, "n_test": e.n_test, "n_labels": e.n_labels}
+        self.emit(e)
+        return e
+
+    def embed(self) -> Embeddings:
+        """Model outputs for every sample; bumps the embedding version and emits Refresh."""
+        out = self.backend.predict(self.ds.float_images(np.arange(len(self.ds.images))))
+        version = (self.embeddings.version + 1) if self.embeddings else 1
+        self.embeddings = Embeddings(version, self.step, out[Out.MU], out[Out.PROBS], out[Out.RESP])
+        self.emit(ev.Refresh(version, self.step))
+        return self.embeddings
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def _meta(self, name: str) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": name,
+            "backend": self.backend.name,
+            "model": self.cfg.model.model_dump(mode="json"),
+            "config": config_to_dict(self.cfg),
+            "step": self.step,
+            "epoch": self.epoch,
+            "phase": self.phase,
+            "labels_count": self.n_labels,
+            "labels_hash": self.labels.hash(),
+            "metrics": self.last_eval,
+            "rng_state": json.dumps(self.rng.bit_generator.state),
+            "dataset": self.ds.name,
+        }
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {"tau.counts": self.tau.counts.astype(np.float64)}
+
+    def save_checkpoint(self, name: str | None = None, store: Any = None) -> Path:
+        from engine.checkpoints import CheckpointStore
+
+        name = name or self.cfg.train.checkpoint
+        store = store or CheckpointStore()
+        path = store.save(name, self.backend.get_weights(), self.backend.get_optimizer_state(),
+                          self._state_arrays(), self._meta(name))
+        self.emit(ev.CheckpointSaved(name, self.step))
+        return path
+
+    def load_checkpoint(self, name: str | None = None, store: Any = None, weights_only: bool = False) -> dict[str, Any]:
+        """Restore weights, optimizer, tau counts, step and RNG (exact resume)."""
+        from engine.checkpoints import CheckpointStore
+        from engine.errors import CheckpointError
+
+        name = name or self.cfg.train.checkpoint
+        ck = (store or CheckpointStore()).load(name)
+        if ck.meta.get("model") != self.cfg.model.model_dump(mode="json"):
+            raise CheckpointError(f"checkpoint {name!r} was trained with a different model config: "
+                                  f"{ck.meta.get('model')} vs {self.cfg.model.model_dump(mode='json')}")
+        try:
+            self.backend.set_weights(ck.weights)
+        except ValueError as err:
+            raise CheckpointError(f"checkpoint {name!r}: {err}") from None
+        if "tau.counts" in ck.state:
+            self.tau.counts = np.asarray(ck.state["tau.counts"], np.float64)
+        if not weights_only:
+            self.backend.set_optimizer_state(ck.optimizer)
+            self.step = int(ck.meta.get("step", 0))
+            if ck.meta.get("rng_state"):
+                self.rng.bit_generator.state = json.loads(ck.meta["rng_state"])
+            self.last_eval = dict(ck.meta.get("metrics") or {})
+        self.phase = self.curriculum.phase(self.step)
+        self.backend.set_tau(self.tau.matrix)
+        return ck.meta
+
+    def write_snapshot(self) -> Path | None:
+        """Weights-only checkpoint for the workers; keeps the newest few."""
+        if self.snapshot_dir is None:
+            return None
+        from engine.checkpoints import write_checkpoint_dir
+
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.snapshot_dir / f"step_{self.step:08d}"
+        if not path.exists():
+            write_checkpoint_dir(path, self.backend.get_weights(), {}, self._state_arrays(), self._meta(path.name))
+        old = sorted(p for p in self.snapshot_dir.glob("step_*") if p.is_dir())
+        for p in old[: -self.cfg.train.snapshots_keep]:
+            shutil.rmtree(p, ignore_errors=True)
+        self._last_snapshot = time.monotonic()
+        self.emit(ev.Snapshot(str(path), self.step))
+        return path
+
+    # -- the loop ------------------------------------------------------------------------------
+    @property
+    def epoch(self) -> float:
+        per_step = self.cfg.train.batch_unlabeled + (self.cfg.train.batch_labeled if self.n_labels else 0)
+        return self.step * per_step / max(1, self.ds.n_train)
+
+    def run(self, steps: int | None = None) -> dict[str, Any]:
+        """Train until ``steps`` total steps (default config train.steps) or a Stop command."""
+        target = self.cfg.train.steps if steps is None else steps
+        t = self.cfg.train
+        self._stop = None
+        self.emit(ev.State("running", step=self.step))
+        self.emit(ev.Phase(self.phase, self.step))
+        try:
+            t0 = time.perf_counter()
+            last_t, last_step, samples = t0, self.step, 0
+            handle = None
+            while self.step < target:
+                self._poll_commands()
+                if self._stop is not None:
+                    break
+                batch = self.make_batch()
+                handle = self.backend.train_step(batch)
+                samples += len(batch["y"])
+                self.step += 1
+                phase = self.curriculum.phase(self.step)  # the phase the next step runs in
+                if phase != self.phase:
+                    self.phase = phase
+                    self.emit(ev.Phase(phase, self.step))
+                if self.step % t.tau_every == 0:
+                    if not self.reload_labels():
+                        self.update_tau()  # responsibilities moved even if the labels did not
+                if self.step % t.log_every == 0 or self.step == target:
+                    m = self.backend.read_metrics(handle)
+                    now = time.perf_counter()
+                    sps = samples / max(now - last_t, 1e-9)
+                    last_t, samples = now, 0
+                    self.history.append({"step": self.step, **m})
+                    self.emit(ev.Metrics(self.step, round(self.epoch, 4), self.phase,
+                                         {k: v for k, v in m.items() if k not in ("acc_labeled", "n_labeled")},
+                                         m["acc_labeled"], sps))
+                if self.step % t.eval_every == 0:
+                    self.evaluate()
+                if self.embed_every and self.step % self.embed_every == 0:
+                    self.embed()
+                if (self.snapshot_dir is not None
+                        and time.monotonic() - self._last_snapshot >= t.snapshot_every_s):
+                    self.write_snapshot()
+            if not self.last_eval or self.last_eval.get("n_labels") != self.n_labels or self.step % t.eval_every:
+                self.evaluate()
+            if self._stop is not None and self._stop.save:
+                self.save_checkpoint()
+            state = "stopped" if self._stop is not None else "finished"
+            self.emit(ev.State(state, step=self.step))
+            return {"step": self.step, "phase": self.phase, **self.last_eval,
+                    "seconds": time.perf_counter() - t0}
+        except Exception as err:
+            self.emit(ev.State("error", message=f"{type(err).__name__}: {err}", step=self.step))
+            raise

@@ -1,0 +1,165 @@
+"""One conformance suite for every backend (ARCHITECTURE.md section 6)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.backends.base import (LOSS_WEIGHT_KEYS, METRIC_KEYS, Out, create_backend, initial_tau,
+                                  loss_weight_vector, param_shapes)
+from engine.config import ModelConfig
+
+BACKENDS = ["torch"]
+CFG = ModelConfig(latent_dim=8, components=12, num_classes=10, enc_channels=(8, 16), hidden=32, dropout=0.1)
+
+
+def make_batch(cfg: ModelConfig = CFG, b: int = 24, seed: int = 0, roi: bool = False) -> dict:
+    rng = np.random.default_rng(seed)
+    s = cfg.image_size
+    x = rng.random((b, s, s), dtype=np.float32) ** 3
+    y = np.full(b, -1, np.int32)
+    y[: b // 2] = rng.integers(0, cfg.num_classes, b // 2)
+    mask = np.ones((b, s, s), np.float32)
+    weight = np.zeros(b, np.float32)
+    if roi:
+        mask[:4, :, s // 2:] = 0.0
+        weight[:4] = 1.0
+    return dict(x=x, x_aug=np.roll(x, 1, axis=2), y=y,
+                eps=rng.standard_normal((b, cfg.latent_dim), dtype=np.float32),
+                drop=rng.random((b, cfg.hidden), dtype=np.float32),
+                drop_aug=rng.random((b, cfg.hidden), dtype=np.float32),
+                roi_mask=mask, roi_weight=weight,
+                w=loss_weight_vector(rec=1, beta=1, gamma=1, alpha=1, cons=1, usage=1, roi=1 if roi else 0),
+                threshold=np.float32(0.0))
+
+
+def reference_weights(cfg: ModelConfig = CFG, seed: int = 1) -> dict[str, np.ndarray]:
+    """Neutral weights made in numpy, so every backend starts from the very same numbers."""
+    rng = np.random.default_rng(seed)
+    w = {k: (rng.standard_normal(shape) * (0.3 / np.sqrt(np.prod(shape[1:]) if len(shape) > 1 else 1.0)))
+         .astype(np.float32) for k, shape in param_shapes(cfg).items()}
+    w["prior.logvar"] = np.zeros_like(w["prior.logvar"])
+    w["prior.mu"] = rng.standard_normal(w["prior.mu"].shape).astype(np.float32)
+    tau = initial_tau(cfg) + 0.1
+    w["tau"] = (tau / tau.sum(1, keepdims=True)).astype(np.float32)
+    return w
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    b = create_backend(request.param, CFG)
+    b.init(0)
+    return b
+
+
+def test_predict_shapes_and_keys(backend):
+    x = make_batch()["x"][:5]
+    out = backend.predict(x, batch_size=2)
+    assert set(out) == set(Out)
+    s, c = CFG.image_size, CFG
+    assert out[Out.MU].shape == (5, c.latent_dim) and out[Out.LOGVAR].shape == (5, c.latent_dim)
+    assert out[Out.RESP].shape == (5, c.components) and out[Out.PROBS].shape == (5, c.num_classes)
+    assert out[Out.RECON].shape == (5, s, s)
+    np.testing.assert_allclose(out[Out.RESP].sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(out[Out.PROBS].sum(1), 1, atol=1e-5)
+    assert out[Out.RECON].min() >= 0 and out[Out.RECON].max() <= 1
+    assert all(v.dtype == np.float32 for v in out.values())
+
+
+def test_weights_follow_the_neutral_contract_and_round_trip(backend):
+    w = backend.get_weights()
+    expected = dict(param_shapes(CFG), tau=(CFG.components, CFG.num_classes))
+    assert {k: tuple(v.shape) for k, v in w.items()} == expected
+    ref = reference_weights()
+    backend.set_weights(ref)
+    got = backend.get_weights()
+    for k in ref:
+        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+    with pytest.raises(ValueError, match="enc.fc.weight"):
+        bad = dict(ref)
+        bad["enc.fc.weight"] = bad["enc.fc.weight"][:, :-1]
+        backend.set_weights(bad)
+
+
+def test_train_step_lowers_loss_on_a_fixed_batch(backend):
+    batch = make_batch()
+    backend.set_lr(3e-3)
+    before = backend.loss(batch)["loss"]
+    handles = [backend.train_step(batch) for _ in range(30)]
+    m = backend.read_metrics(handles[-1])
+    assert set(METRIC_KEYS) <= set(m)
+    assert backend.loss(batch)["loss"] < before * 0.9
+
+
+def test_predict_is_deterministic_in_eval_mode(backend):
+    x = make_batch()["x"]
+    a, b = backend.predict(x), backend.predict(x[::-1].copy())
+    for k in Out:
+        np.testing.assert_allclose(a[k], b[k][::-1], atol=1e-6)
+    mc = backend.predict_mc(x, 5, seed=3)
+    assert mc.shape == (5, len(x), CFG.num_classes)
+    assert np.ptp(mc, axis=0).max() > 0  # MC dropout varies
+    np.testing.assert_allclose(mc, backend.predict_mc(x, 5, seed=3), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["gradient", "gradcam", "smoothgrad"])
+def test_saliency_shape_and_response(backend, method):
+    backend.set_weights(reference_weights())
+    x = make_batch()["x"]
+    s1 = backend.saliency(x[0], 3, method)
+    assert s1.shape == x[0].shape and s1.dtype == np.float32 and (s1 >= 0).all()
+    assert np.isfinite(s1).all() and s1.max() > 0
+    s2 = backend.saliency(x[1], 3, method)
+    assert not np.allclose(s1, s2)  # responds to the input
+    with pytest.raises(ValueError):
+        backend.saliency(x[0], 99, method)
+
+
+def test_optimizer_state_round_trip_and_exact_resume(backend):
+    name = backend.name
+    b1, b2 = make_batch(seed=1), make_batch(seed=2)
+    backend.set_weights(reference_weights())
+    backend.train_step(b1)
+    w, opt = backend.get_weights(), backend.get_optimizer_state()
+    assert int(opt["adam.step"]) == 1
+    assert {k for k in opt if k.startswith("adam.m.")} == {f"adam.m.{k}" for k in param_shapes(CFG)}
+    backend.train_step(b2)
+    expected = backend.get_weights()
+
+    other = create_backend(name, CFG)
+    other.set_weights(w)
+    other.set_optimizer_state(opt)
+    for k, v in other.get_optimizer_state().items():
+        np.testing.assert_array_equal(v, opt[k], err_msg=k)
+    other.train_step(b2)
+    got = other.get_weights()
+    for k in expected:
+        np.testing.assert_allclose(got[k], expected[k], atol=1e-6, err_msg=k)
+
+
+def test_roi_penalty_is_computed_only_with_feedback(backend):
+    backend.set_weights(reference_weights())
+    assert backend.loss(make_batch())["roi"] == 0.0
+    assert backend.loss(make_batch(roi=True))["roi"] > 0.0
+
+
+def test_cross_backend_parity():
+    """Same neutral weights -> same outputs and loss in every backend."""
+    if len(BACKENDS) < 2:
+        pytest.skip("only one backend registered in BACKENDS")
+    ref = reference_weights()
+    batch = make_batch(roi=True)
+    results = {}
+    for name in BACKENDS:
+        b = create_backend(name, CFG)
+        b.set_weights(ref)
+        results[name] = (b.predict(batch["x"]), b.loss(batch))
+    base_out, base_loss = results[BACKENDS[0]]
+    for name, (out, loss) in results.items():
+        for k in (Out.PROBS, Out.MU, Out.LOGVAR, Out.RESP, Out.RECON):
+            assert np.abs(out[k] - base_out[k]).max() <= 1e-4, (name, k)
+        for k in ("loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage", "roi"):
+            assert abs(loss[k] - base_loss[k]) <= 1e-4 * max(1.0, abs(base_loss[k])), (name, k, loss[k], base_loss[k])
+
+
+def test_loss_weight_keys_are_stable():
+    assert LOSS_WEIGHT_KEYS == ("rec", "beta", "gamma", "alpha", "cons", "usage", "roi")

@@ -1,0 +1,149 @@
+"""Projector: PCA map that keeps its orientation between refreshes."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from engine.projection import ProjectionError, Projector, align_procrustes, normalise_for_plot
+
+
+def _latents(n: int, d: int = 6, seed: int = 0) -> np.ndarray:
+    """Anisotropic cloud (distinct variances, so the PCA axes are well defined)."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)) * np.linspace(3.0, 0.5, d) + 1.5
+
+
+def _orthogonal(d: int, seed: int, reflect: bool) -> np.ndarray:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
+    if (np.linalg.det(q) > 0) == reflect:
+        q[:, 0] = -q[:, 0]  # flip one axis to get the determinant sign we want
+    return q
+
+
+def test_align_procrustes_recovers_similarity() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(50, 2))
+    theta = 0.7
+    r = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]]) @ np.diag([1, -1])
+    b = 2.5 * a @ r + np.array([3.0, -4.0])
+    s, r_hat, t = align_procrustes(a, b)
+    assert s == pytest.approx(2.5)
+    np.testing.assert_allclose(r_hat, r, atol=1e-12)
+    np.testing.assert_allclose(t, [3.0, -4.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("max_fit_rows", [10_000, 100])  # whole set and subsampled fit
+def test_rotated_reflected_shifted_copy_aligns_back(max_fit_rows: int) -> None:
+    mu = _latents(800)
+    proj = Projector(seed=3, max_fit_rows=max_fit_rows)
+    xy1 = proj.fit_transform(mu)
+    assert xy1.dtype == np.float32 and xy1.shape == (800, 2)
+    q = _orthogonal(mu.shape[1], seed=4, reflect=True)
+    xy2 = proj.fit_transform(mu @ q + np.arange(mu.shape[1]) * 7.0)
+    np.testing.assert_allclose(xy2, xy1, atol=1e-5)
+
+
+def test_small_noise_moves_points_only_a_little() -> None:
+    mu = _latents(2000)
+    proj = Projector()
+    xy1 = proj.fit_transform(mu)
+    # a refresh after some training: slightly different latents, in a rotated and flipped frame
+    # (a naive re-projection could flip the map; the aligned one must not)
+    noisy = (mu + 0.02 * np.random.default_rng(9).normal(size=mu.shape)) @ _orthogonal(6, 5, True)
+    xy2 = proj.fit_transform(noisy)
+    move = np.linalg.norm(xy2 - xy1, axis=1)
+    spread = np.linalg.norm(xy1 - xy1.mean(axis=0), axis=1).mean()
+    assert move.mean() < 0.02 * spread
+    assert move.max() < 0.1 * spread
+    # The problem being solved: plain PCA maps X and -X to mirror images, so at least one of
+    # them lands far from the previous map unless it is aligned.
+    naive = [np.linalg.norm(Projector().fit_transform(m) - xy1, axis=1).mean() for m in (noisy, -noisy)]
+    assert max(naive) > 0.5 * spread
+
+
+def test_alignment_uses_shared_ids_only() -> None:
+    mu = _latents(1000)
+    proj = Projector()
+    xy1 = proj.fit_transform(mu)
+    # next refresh covers a shuffled subset plus new samples, in a reflected frame
+    ids = np.random.default_rng(2).permutation(np.arange(300, 1300))
+    extra = _latents(300, seed=7)
+    full = np.concatenate([mu, extra])  # rows 1000..1299 are new samples
+    q = _orthogonal(6, 8, True)
+    xy2 = proj.fit_transform(full[ids] @ q, ids=ids)
+    shared = ids < 1000
+    # the shared rows come out where they were, up to the small change of PCA basis the extra
+    # samples cause; without alignment by id they would be wildly off
+    err = np.linalg.norm(xy2[shared] - xy1[ids[shared]], axis=1).mean()
+    spread = np.linalg.norm(xy1 - xy1.mean(axis=0), axis=1).mean()
+    assert err < 0.1 * spread
+
+
+def test_deterministic_reset_and_transform() -> None:
+    mu = _latents(3000)
+    a, b = Projector(seed=11, max_fit_rows=500), Projector(seed=11, max_fit_rows=500)
+    np.testing.assert_array_equal(a.fit_transform(mu), b.fit_transform(mu))
+    a.fit_transform(mu @ _orthogonal(6, 1, True))
+    np.testing.assert_allclose(a.transform(mu[:10] @ _orthogonal(6, 1, True)), a._prev_xy[:10], atol=1e-5)
+    a.reset()
+    np.testing.assert_array_equal(a.fit_transform(mu), Projector(seed=11, max_fit_rows=500).fit_transform(mu))
+
+
+def test_state_dict_round_trip() -> None:
+    mu = _latents(500)
+    proj = Projector(seed=2)
+    proj.fit_transform(mu)
+    proj.fit_transform(mu @ _orthogonal(6, 3, True))
+    state = proj.state_dict()
+    assert all(isinstance(v, np.ndarray) for v in state.values())
+    restored = Projector()
+    restored.load_state_dict({k: v.copy() for k, v in state.items()})
+    nxt = mu @ _orthogonal(6, 4, False) + 1.0
+    np.testing.assert_array_equal(restored.fit_transform(nxt), proj.fit_transform(nxt))
+    np.testing.assert_array_equal(restored.transform(mu[:5]), proj.transform(mu[:5]))
+    # an unfitted projector's state loads as unfitted
+    empty = Projector()
+    empty.load_state_dict(Projector().state_dict())
+    assert not empty.fitted
+    with pytest.raises(ProjectionError, match="missing"):
+        empty.load_state_dict({"seed": np.asarray(0)})
+
+
+def test_edge_cases() -> None:
+    assert Projector().fit_transform(np.zeros((0, 4))).shape == (0, 2)
+    one_d = Projector().fit_transform(np.arange(5.0)[:, None])
+    assert one_d.shape == (5, 2) and np.all(one_d[:, 1] == 0)
+    with pytest.raises(ProjectionError, match="NaN"):
+        Projector().fit_transform(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ProjectionError, match="unique"):
+        Projector().fit_transform(np.zeros((2, 3)), ids=[1, 1])
+    with pytest.raises(ProjectionError, match="before fit_transform"):
+        Projector().transform(np.zeros((2, 3)))
+
+
+def test_speed_70k() -> None:
+    mu = np.random.default_rng(0).normal(size=(70_000, 16)).astype(np.float32)
+    proj = Projector()
+    t0 = time.perf_counter()
+    proj.fit_transform(mu)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    proj.fit_transform(mu + 0.01)
+    second = time.perf_counter() - t0
+    assert first < 1.0 and second < 1.0, (first, second)
+
+
+def test_normalise_for_plot() -> None:
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(10_000, 2)) * [10.0, 2.0] + [100.0, -50.0]
+    xy[0] = [1e6, 1e6]  # one outlier must not squash the map
+    out = normalise_for_plot(xy)
+    assert out.dtype == np.float32
+    inner = np.abs(out[1:]).max(axis=1)
+    assert np.quantile(inner, 0.97) <= 1.0 and np.quantile(inner, 0.5) > 0.05
+    # one scale for both axes: the aspect ratio survives
+    ratio = out[1:, 0].std() / out[1:, 1].std()
+    assert ratio == pytest.approx(5.0, rel=0.05)
+    assert normalise_for_plot(np.zeros((3, 2))).tolist() == [[0, 0]] * 3

@@ -1,0 +1,178 @@
+"""The framework-neutral trainer on a tiny synthetic dataset (torch backend)."""
+from __future__ import annotations
+
+import queue
+import threading
+
+import numpy as np
+import pytest
+
+from engine import events as ev
+from engine.config import from_dict
+from engine.curriculum import Curriculum, PHASES
+from engine.datasets import load_dataset
+from engine.labels import label_store_for
+from engine.trainer import Trainer, roi_mask, shift_augment
+from tests.conftest import tiny_config_dict
+
+
+def _trainer(cfg, per_class=5, **kw):
+    from engine.commands.experiment import oracle_labels
+
+    ds = load_dataset(cfg.data.name)
+    store = label_store_for(cfg.data.name, ds.n_train, ds.num_classes)
+    store.set_many(oracle_labels(ds, per_class, 0), source="test")
+    return Trainer(cfg, ds, store, **kw)
+
+
+def test_loss_falls_and_accuracy_beats_chance(tiny_cfg):
+    tr = _trainer(tiny_cfg)
+    first = tr.backend.loss(tr.make_batch())["loss"]
+    summary = tr.run(steps=150)
+    last = np.mean([h["loss"] for h in tr.history[-3:]])
+    assert last < first * 0.8, (first, last)
+    assert summary["test_acc"] > 0.5  # chance is 0.1 on 10 balanced classes
+    assert tr.history[-1]["acc_labeled"] > 0.5
+
+
+def test_phases_follow_curriculum_and_are_emitted(tiny_cfg):
+    got: list[str] = []
+    tr = _trainer(tiny_cfg)
+    tr.listeners.append(lambda e: got.append(e.name) if isinstance(e, ev.Phase) else None)
+    tr.run(steps=80)
+    assert got == list(PHASES)
+    cur = Curriculum(tiny_cfg)
+    assert cur.weights(0)[1] == 0.0  # no KL in warm-up
+    assert 0 < cur.weights(20)[1] < 1  # annealing
+    assert cur.weights(75)[1] == 1.0
+
+
+def test_pause_and_resume_from_another_thread(tiny_cfg):
+    cmds: queue.Queue = queue.Queue()
+    events: queue.Queue = queue.Queue(maxsize=1000)
+    tr = _trainer(tiny_cfg, commands=cmds, events=events)
+    th = threading.Thread(target=tr.run, kwargs={"steps": 100000})
+    th.start()
+    try:
+        while tr.step < 5:
+            th.join(0.01)
+        cmds.put(ev.Pause())
+        while not tr._paused:
+            th.join(0.01)
+        at = tr.step
+        th.join(0.5)
+        assert tr.step == at  # no step while paused
+        cmds.put(ev.Resume())
+        while tr.step < at + 3:
+            th.join(0.01)
+    finally:
+        cmds.put(ev.Stop(save=False))
+        th.join(30)
+    assert not th.is_alive()
+    states = []
+    while not events.empty():
+        e = events.get()
+        if isinstance(e, ev.State):
+            states.append(e.state)
+    assert states[0] == "running" and "paused" in states and states[-1] == "stopped"
+    assert states.index("paused") < len(states) - 1 - states[::-1].index("running")
+
+
+def test_crash_in_a_step_surfaces_as_error_event(tiny_cfg, monkeypatch):
+    events: queue.Queue = queue.Queue()
+    tr = _trainer(tiny_cfg, events=events)
+
+    def boom(batch):
+        raise FloatingPointError("loss is NaN")
+
+    monkeypatch.setattr(tr.backend, "train_step", boom)
+    with pytest.raises(FloatingPointError):
+        tr.run(steps=5)
+    errors = [e for e in list(events.queue) if isinstance(e, ev.State) and e.state == "error"]
+    assert errors and "loss is NaN" in errors[0].message
+
+
+def test_full_event_queue_drops_oldest_and_never_blocks(tiny_cfg):
+    events: queue.Queue = queue.Queue(maxsize=3)
+    tr = _trainer(tiny_cfg, events=events)
+    tr.run(steps=60)  # emits far more than 3 events; must not block
+    last = [events.get_nowait() for _ in range(events.qsize())]
+    assert isinstance(last[-1], ev.State) and last[-1].state == "finished"
+
+
+def test_labels_added_during_training_are_picked_up(tiny_cfg):
+    tr = _trainer(tiny_cfg, per_class=1)
+    assert tr.n_labels == 10
+    ds = tr.ds
+    unl = np.flatnonzero(tr.labels.read() < 0)[:5]
+    tr.labels.set_many({int(i): int(ds.targets[i]) for i in unl}, source="cli")
+    tr.run(steps=tiny_cfg.train.tau_every)
+    assert tr.n_labels == 15
+
+
+def test_resume_is_exact(home):
+    cfg = from_dict(tiny_config_dict(steps=40, eval_every=1000))
+    a = _trainer(cfg)
+    a.run(steps=40)
+    ref = a.backend.get_weights()
+
+    b = _trainer(cfg)
+    b.run(steps=20)
+    b.save_checkpoint("half")
+    c = _trainer(cfg)
+    meta = c.load_checkpoint("half")
+    assert meta["step"] == 20 and c.step == 20 and c.phase == b.phase
+    np.testing.assert_array_equal(c.tau.counts, b.tau.counts)
+    c.run(steps=40)
+    got = c.backend.get_weights()
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=0, atol=1e-6, err_msg=k)
+
+
+def test_reloaded_model_predicts_like_the_trained_one(tiny_cfg):
+    """tau counts travel with the checkpoint: no collapse to one class after reload."""
+    tr = _trainer(tiny_cfg)
+    tr.run(steps=100)
+    tr.save_checkpoint("x")
+    fresh = _trainer(tiny_cfg)
+    fresh.load_checkpoint("x", weights_only=True)
+    x = tr.ds.float_images(tr.ds.test_idx)
+    from engine.backends.base import Out
+    a, b = tr.backend.predict(x)[Out.PROBS], fresh.backend.predict(x)[Out.PROBS]
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert len(np.unique(b.argmax(1))) == 10
+
+
+def test_checkpoint_with_other_model_config_is_refused(tiny_cfg):
+    from engine.errors import CheckpointError
+
+    tr = _trainer(tiny_cfg)
+    tr.save_checkpoint("small")
+    d = tiny_config_dict()
+    d["model"]["latent_dim"] = 4
+    other = _trainer(from_dict(d))
+    with pytest.raises(CheckpointError, match="different model config"):
+        other.load_checkpoint("small")
+
+
+def test_snapshots_keep_the_newest(home):
+    cfg = from_dict(tiny_config_dict(snapshots_keep=2))
+    tr = _trainer(cfg, snapshot_dir=home / "artifacts" / "snapshots" / "run")
+    tr.run(steps=5)  # snapshot_every_s = 0: one per step
+    snaps = sorted((home / "artifacts" / "snapshots" / "run").glob("step_*"))
+    assert [p.name for p in snaps] == ["step_00000004", "step_00000005"]
+    from engine.checkpoints import read_checkpoint_dir
+
+    assert read_checkpoint_dir(snaps[-1]).meta["step"] == 5
+
+
+def test_roi_mask_and_shift_augment():
+    m = roi_mask((0.25, 0.5, 0.75, 1.0), 8)
+    assert m.sum() == 4 * 4 and m[4:, 2:6].all() and not m[:4].any()
+    x = np.zeros((1, 5, 5), np.float32)
+    x[0, 2, 2] = 1
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y = shift_augment(x, 1, rng)
+        r, c = np.argwhere(y[0])[0]
+        assert abs(r - 2) <= 1 and abs(c - 2) <= 1 and y.sum() == 1
