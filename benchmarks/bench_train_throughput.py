@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 from benchmarks.common import write_result  # noqa: E402
 from engine.backends.torch.model import SSVAE, ssvae_loss  # noqa: E402
-from engine.commands.experiment import oracle_labels  # noqa: E402
+from engine.datasets import oracle_labels  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.datasets import load_dataset  # noqa: E402
 from engine.labels import LabelStore  # noqa: E402

@@ -36,6 +36,7 @@ import numpy as np
 import safetensors.numpy as stnp
 
 from engine import paths
+from engine.io import fsync_dir, write_file_durable
 from engine.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -227,27 +228,6 @@ def _json_equal(a: Any, b: Any) -> bool:
 # filesystem primitives
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Write and fsync one file (durable before the directory is renamed into place)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 @contextlib.contextmanager
 def _locked(parent: Path, exclusive: bool) -> Iterator[None]:
     """flock on ``<parent>/.lock``: exclusive for writers, shared for readers (also between threads,
@@ -281,7 +261,7 @@ def _recover_locked(path: Path) -> bool:
     olds = _siblings(path, "old")
     if not path.exists() and olds:
         os.rename(olds.pop(), path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         restored = True
     # Everything else is garbage from a crashed writer (writers hold this lock while working).
     for stale in olds + _siblings(path, "tmp") + _siblings(path, "rm"):
@@ -360,18 +340,18 @@ def write_checkpoint_dir(
         tmp.mkdir()
         try:
             for fname in FILES:
-                _write_file(tmp / fname, blobs[fname])
-            _fsync_dir(tmp)
+                write_file_durable(tmp / fname, blobs[fname])
+            fsync_dir(tmp)
             _verify(tmp, label, weights, optimizer, state, full_meta)
             if path.exists():
                 old = parent / f".{path.name}.old-{uuid.uuid4().hex}"
                 os.rename(path, old)
                 os.rename(tmp, path)
-                _fsync_dir(parent)
+                fsync_dir(parent)
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.rename(tmp, path)
-                _fsync_dir(parent)
+                fsync_dir(parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -499,5 +479,5 @@ class CheckpointStore:
                 raise CheckpointError(self._not_found(name))
             trash = self.root / f".{path.name}.rm-{uuid.uuid4().hex}"
             os.rename(path, trash)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             shutil.rmtree(trash, ignore_errors=True)

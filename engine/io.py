@@ -1,34 +1,61 @@
-"""Small file helpers shared by the stores: atomic writes."""
+"""File primitives shared by every store: durable writes and atomic replaces."""
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def fsync_dir(d: str | Path) -> None:
+    """Make renames in ``d`` durable (best effort: some filesystems refuse directory fsync)."""
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then os.replace: never a half file."""
+def write_file_durable(path: str | Path, data: bytes) -> None:
+    """Write and fsync one file (no rename: for files inside a temp directory)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def temp_prefix(path: str | Path) -> str:
+    """Name prefix of the temp files :func:`atomic_write_bytes` leaves if killed mid-write."""
+    return f".{Path(path).name}."
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, mode: int | None = None) -> None:
+    """Write a temp file in the same directory, fsync, ``os.replace``, fsync the directory:
+    readers see the old file or the new one, never a half-written one.
+
+    ``mode`` defaults to the existing file's permissions, else 0o666 minus the umask."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if mode is None:
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.stat(path).st_mode & 0o777
+    tmp = path.parent / f"{temp_prefix(path)}{uuid.uuid4().hex}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        fsync_dir(path.parent)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
+    fsync_dir(path.parent)

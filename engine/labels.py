@@ -19,7 +19,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
@@ -29,6 +28,7 @@ from typing import IO, Any
 import numpy as np
 
 from engine.errors import LabelError
+from engine.io import atomic_write_bytes, temp_prefix
 from engine.paths import data_dir
 
 HEADER = ("Serial", "label")
@@ -128,14 +128,6 @@ def format_labels(labels: Mapping[int, int]) -> str:
     """Canonical (sparse, sorted) CSV text of the labelled rows."""
     body = "".join(f"{s},{labels[s]}\n" for s in sorted(labels))
     return "Serial,label\n" + body
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LabelStore:
@@ -331,30 +323,12 @@ class LabelStore:
 
     def _write_csv(self, labels: Mapping[int, int]) -> None:
         """Atomically replace the CSV (caller holds the lock)."""
-        directory = self.path.parent
-        prefix = f".{self.path.name}."
         # Temp files only exist while a writer holds the lock, so any left now are from a
         # writer that was killed mid-write.
-        for stale in directory.glob(prefix + "*.tmp"):
+        for stale in self.path.parent.glob(temp_prefix(self.path) + "*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
-        try:
-            mode = os.stat(self.path).st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(format_labels(labels).encode())
-                f.flush()
-                os.fchmod(f.fileno(), mode)
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(directory)  # make the rename itself durable
+        atomic_write_bytes(self.path, format_labels(labels).encode())
 
     def _apply(self, op: str, new_values: Mapping[int, int | None], source: str,
                **extra: Any) -> dict[str, Any] | None:

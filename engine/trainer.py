@@ -367,7 +367,7 @@ class Trainer:
         self.emit(ev.Phase(self.phase, self.step))
         try:
             t0 = time.perf_counter()
-            last_t, last_step, samples = t0, self.step, 0
+            last_t, samples = t0, 0
             handle = None
             while self.step < target:
                 self._poll_commands()

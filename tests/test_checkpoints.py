@@ -146,16 +146,16 @@ def test_corrupt_files_raise_naming_checkpoint_and_file(store: CheckpointStore, 
 
 def test_failed_save_keeps_previous_checkpoint(store: CheckpointStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store.save("ssvae", *arrays(1), meta(1))
-    real = checkpoints._write_file
+    real = checkpoints.write_file_durable
 
     def flaky(path: Path, data: bytes) -> None:
         if path.name == "optimizer.safetensors":
             raise OSError("disk full (simulated)")
         real(path, data)
-    monkeypatch.setattr(checkpoints, "_write_file", flaky)
+    monkeypatch.setattr(checkpoints, "write_file_durable", flaky)
     with pytest.raises(OSError, match="disk full"):
         store.save("ssvae", *arrays(2), meta(2))
-    monkeypatch.setattr(checkpoints, "_write_file", real)
+    monkeypatch.setattr(checkpoints, "write_file_durable", real)
     ck = store.load("ssvae")
     assert ck.meta["step"] == 1 and np.array_equal(ck.weights["enc.fc.bias"], np.full(6, 1, np.float32))
     assert [p.name for p in store.root.iterdir() if p.name != ".lock"] == ["ssvae.ckpt"]  # temp dir removed
@@ -164,13 +164,13 @@ def test_failed_save_keeps_previous_checkpoint(store: CheckpointStore, monkeypat
 def test_failed_verification_keeps_previous_checkpoint(store: CheckpointStore,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     store.save("ssvae", *arrays(1), meta(1))
-    real = checkpoints._write_file
+    real = checkpoints.write_file_durable
 
     def bitflip(path: Path, data: bytes) -> None:  # the write "succeeds" but stores wrong bytes
         if path.name == "weights.safetensors":
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
         real(path, data)
-    monkeypatch.setattr(checkpoints, "_write_file", bitflip)
+    monkeypatch.setattr(checkpoints, "write_file_durable", bitflip)
     with pytest.raises(CheckpointError, match="did not read back identically"):
         store.save("ssvae", *arrays(2), meta(2))
     monkeypatch.undo()

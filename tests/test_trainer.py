@@ -17,7 +17,7 @@ from tests.conftest import tiny_config_dict
 
 
 def _trainer(cfg, per_class=5, **kw):
-    from engine.commands.experiment import oracle_labels
+    from engine.datasets import oracle_labels
 
     ds = load_dataset(cfg.data.name)
     store = label_store_for(cfg.data.name, ds.n_train, ds.num_classes)

@@ -83,7 +83,7 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Neutral parameter names and shapes (the contract every backend's weights follow)."""
     c1, c2 = cfg.enc_channels
     s = cfg.image_size // 4
-    h, d, k, c = cfg.hidden, cfg.latent_dim, cfg.components, cfg.num_classes
+    h, d, k = cfg.hidden, cfg.latent_dim, cfg.components
     p = cfg.image_size * cfg.image_size
     return {
         "enc.conv1.weight": (c1, 1, 4, 4),

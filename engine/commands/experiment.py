@@ -22,11 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import time
-    from pathlib import Path
-
-    import numpy as np
 
     from engine.checkpoints import CheckpointStore
+    from engine.datasets import oracle_labels
     from engine.config import config_to_dict
     from engine.io import atomic_write_bytes
     from engine.labels import LabelStore
@@ -65,16 +63,3 @@ def run(args: argparse.Namespace) -> int:
           f"report {out / 'REPORT.md'}")
     return 0
 
-
-def oracle_labels(ds, per_class: int, seed: int) -> dict[int, int]:
-    """``per_class`` true labels of each class from the training split, fixed by ``seed``."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    y = ds.targets[: ds.n_train]
-    out: dict[int, int] = {}
-    for c in range(ds.num_classes):
-        idx = np.flatnonzero(y == c)
-        for i in rng.choice(idx, size=min(per_class, len(idx)), replace=False):
-            out[int(i)] = c
-    return out

@@ -68,19 +68,6 @@ def _describe(changes: list[dict[str, Any]], limit: int = 10) -> str:
     return ", ".join(parts)
 
 
-def seed_choice(targets: Any, per_class: int, num_classes: int, seed: int) -> dict[int, int]:
-    """``per_class`` training serials per class (fewer if a class is smaller), fixed by ``seed``."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    chosen: dict[int, int] = {}
-    for c in range(num_classes):
-        idx = np.flatnonzero(np.asarray(targets) == c)
-        for s in rng.choice(idx, size=min(per_class, len(idx)), replace=False):
-            chosen[int(s)] = c
-    return chosen
-
-
 def run(args: argparse.Namespace) -> int:
     from engine.errors import LabelError
 
@@ -129,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
     elif action == "seed":
         if args.per_class < 1:
             raise LabelError("--per-class must be at least 1")
-        chosen = seed_choice(ds.targets[: ds.n_train], args.per_class, ds.num_classes, args.seed)
+        from engine.datasets import oracle_labels
+
+        chosen = oracle_labels(ds, args.per_class, args.seed)
         entry = store.set_many(chosen, source="oracle")
         n = len(entry["changes"]) if entry else 0
         print(f"seeded {len(chosen)} true label(s) ({args.per_class} per class, seed {args.seed}): "
