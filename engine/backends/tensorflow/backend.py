@@ -1,0 +1,493 @@
+"""TensorFlow implementation of the backend protocol (engine/backends/base.py).
+
+The SSVAE is a set of plain ``tf.Variable`` s (TensorFlow layouts, see ``layout.py``) and pure
+functions over them; the training step (loss, ``tf.GradientTape`` gradients and a hand-written
+Adam that mirrors ``torch.optim.Adam``) is one ``tf.function`` per (roi penalty, consistency)
+combination, traced once for a fixed input signature (XLA ``jit_compile`` optional, see
+``_XLA_TRAIN``). Numbers match the torch reference backend.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Lines TensorFlow writes straight to fd 2 on import whatever TF_CPP_MIN_LOG_LEVEL says (absl
+# pre-init notice, the oneDNN notice, the CPU feature notice): dropped unless the level is 0.
+_IMPORT_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations are on|cpu_feature_guard"
+                           r"|To enable the following instructions|rebuild TensorFlow with the appropriate")
+
+
+def _import_tensorflow():
+    """``import tensorflow`` with its unconditional start-up notices filtered out of stderr;
+    anything else written to stderr meanwhile is passed on afterwards."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0") or "tensorflow" in sys.modules:
+        import tensorflow
+        return tensorflow
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        import tensorflow
+        return tensorflow
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            import tensorflow
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines = tmp.read().decode("utf-8", "replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not _IMPORT_NOISE.search(line))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+    return tensorflow
+
+
+tf = _import_tensorflow()
+
+from engine.backends.base import (METRIC_KEYS, SALIENCY_METHODS, Backend, Batch, Out,  # noqa: E402
+                                  initial_tau, param_shapes)
+from engine.backends.tensorflow import layout  # noqa: E402
+from engine.config import ModelConfig  # noqa: E402
+
+BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
+# XLA (jit_compile) for the training step. Off by default: on CPU the plain tf.function graph
+# (oneDNN convolutions) measured faster per step and compiles in ~2 s instead of ~11 s (see
+# docs/backends.md). LATENTLOOP_TF_XLA=1 turns it on (e.g. to try it on a GPU).
+_XLA_TRAIN = os.environ.get("LATENTLOOP_TF_XLA", "0") not in ("", "0")
+
+_BATCH_DTYPES = {"x": np.float32, "x_aug": np.float32, "y": np.int32, "eps": np.float32, "drop": np.float32,
+                 "drop_aug": np.float32, "roi_mask": np.float32, "roi_weight": np.float32, "w": np.float32,
+                 "threshold": np.float32}
+_BATCH_KEYS = tuple(_BATCH_DTYPES)
+
+
+def _device_name(device: str) -> str:
+    """``cpu`` -> ``/CPU:0``; ``cuda`` / ``cuda:N`` / ``gpu`` -> ``/GPU:N`` (error if there is none)."""
+    d = device.lower()
+    if d.startswith(("cuda", "gpu")):
+        index = int(d.split(":", 1)[1]) if ":" in d else 0
+        gpus = tf.config.list_physical_devices("GPU")
+        if len(gpus) <= index:
+            raise RuntimeError(f"--device {device} requested but TensorFlow sees {len(gpus)} GPU(s)")
+        try:
+            tf.config.experimental.set_memory_growth(gpus[index], True)
+        except (RuntimeError, ValueError):  # already initialised: keep TF's default
+            pass
+        return f"/GPU:{index}"
+    if d.startswith("cpu"):
+        return "/CPU:0"
+    raise ValueError(f"unknown device {device!r}; use cpu or cuda")
+
+
+# ---------------------------------------------------------------------------------------------
+# The model as pure functions of a dict of tensors ``p`` (TensorFlow layouts, neutral names).
+# ---------------------------------------------------------------------------------------------
+_PAD = [[0, 0], [1, 1], [1, 1], [0, 0]]
+
+
+def _conv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """torch Conv2d(kernel 4, stride 2, padding 1) in NHWC: explicit zero padding, then VALID."""
+    return tf.nn.conv2d(tf.pad(x, _PAD), w, strides=2, padding="VALID") + b
+
+
+def _dense(p: dict, name: str, h: tf.Tensor) -> tf.Tensor:
+    return tf.matmul(h, p[f"{name}.weight"]) + p[f"{name}.bias"]
+
+
+def features(p: dict, x: tf.Tensor) -> tf.Tensor:
+    """Last convolutional feature map, NHWC [B, S, S, C2] after ReLU (Grad-CAM reads it)."""
+    h = tf.nn.relu(_conv(x[..., None], p["enc.conv1.weight"], p["enc.conv1.bias"]))
+    return tf.nn.relu(_conv(h, p["enc.conv2.weight"], p["enc.conv2.bias"]))
+
+
+def hidden(p: dict, fmap: tf.Tensor) -> tf.Tensor:
+    """ReLU(enc.fc) of the feature map, flattened in the neutral C,H,W order (no dropout)."""
+    flat = tf.reshape(tf.transpose(fmap, [0, 3, 1, 2]), [tf.shape(fmap)[0], -1])
+    return tf.nn.relu(_dense(p, "enc.fc", flat))
+
+
+def apply_dropout(h: tf.Tensor, u: tf.Tensor, rate: float) -> tf.Tensor:
+    """Keep where u >= rate, scale by 1/(1-rate) (``u`` is uniform noise from the batch)."""
+    if rate <= 0:
+        return h
+    return h * tf.cast(u >= rate, h.dtype) / (1.0 - rate)
+
+
+def encode(p: dict, x: tf.Tensor, drop: tf.Tensor | None, rate: float) -> dict[str, tf.Tensor]:
+    fmap = features(p, x)
+    h = hidden(p, fmap)
+    if drop is not None:
+        h = apply_dropout(h, drop, rate)
+    logits = _dense(p, "enc.comp", h)
+    return {"fmap": fmap, "mu": _dense(p, "enc.mu", h), "logvar": _dense(p, "enc.logvar", h),
+            "logits": logits, "q": tf.nn.softmax(logits, axis=1)}
+
+
+def decode(p: dict, z: tf.Tensor, q: tf.Tensor, size: int) -> tf.Tensor:
+    """Pixel logits [B, H, W]; the decoder sees the component responsibilities."""
+    h = tf.nn.relu(_dense(p, "dec.fc1", tf.concat([z, q], axis=1)))
+    return tf.reshape(_dense(p, "dec.fc2", h), [-1, size, size])
+
+
+def _pick(probs: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
+    return tf.gather(probs, idx, axis=1, batch_dims=1)
+
+
+def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool, use_cons: bool,
+               train: bool) -> dict[str, tf.Tensor]:
+    """The loss of base.py's docstring, term for term like the torch reference ``ssvae_loss``."""
+    w, x = b["w"], b["x"]
+    K = cfg.components
+    P = float(cfg.image_size * cfg.image_size)
+    rate = cfg.dropout
+    # The ROI penalty needs d log p_pred / dx: an inner tape on x around the forward pass; an
+    # outer tape (train step) records that gradient too, giving the second-order gradient.
+    with (tf.GradientTape() if use_roi else contextlib.nullcontext()) as tape:
+        if use_roi:
+            tape.watch(x)
+        e = encode(p, x, b["drop"] if train else None, rate)
+        q = e["q"]
+        probs = tf.matmul(q, p["tau"])
+        if use_roi:
+            rw = b["roi_weight"]
+            has_fb = tf.cast(rw > 0, tf.float32)
+            pred = tf.argmax(probs, axis=1, output_type=tf.int32)
+            target = tf.reduce_sum(tf.math.log(_pick(probs, pred) + 1e-8) * has_fb)
+    if use_roi:
+        g = tape.gradient(target, x)
+        pen = tf.reduce_sum(tf.square((1.0 - b["roi_mask"]) * g), axis=[1, 2])
+        roi = tf.reduce_sum(rw * pen) / tf.maximum(tf.reduce_sum(has_fb), 1.0)
+    else:
+        roi = tf.zeros((), tf.float32)
+    mu, logvar = e["mu"], e["logvar"]
+    log_q = tf.nn.log_softmax(e["logits"], axis=1)
+    z = mu + tf.exp(0.5 * logvar) * b["eps"]
+    logits_x = decode(p, z, q, cfg.image_size)
+    rec = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits_x), axis=[1, 2]) / P
+    pm, plv = p["prior.mu"], p["prior.logvar"]  # [K, D]
+    kl_each = 0.5 * tf.reduce_sum(
+        plv[None] - logvar[:, None] + (tf.exp(logvar[:, None]) + tf.square(mu[:, None] - pm[None])) / tf.exp(plv[None])
+        - 1.0, axis=-1)  # [B, K]
+    kl_z = tf.reduce_sum(q * kl_each, axis=1) / P
+    kl_c = tf.reduce_sum(q * (log_q + float(np.log(np.float32(K)))), axis=1) / P
+    y = b["y"]
+    lab = y >= 0
+    labf = tf.cast(lab, tf.float32)
+    n_lab = tf.reduce_sum(labf)
+    denom = tf.maximum(n_lab, 1.0)
+    nll = -tf.math.log(_pick(probs, tf.maximum(y, 0)) + 1e-8)
+    sup = tf.reduce_sum(nll * labf) / denom
+    hit = tf.logical_and(tf.equal(tf.argmax(probs, axis=1, output_type=tf.int32), y), lab)
+    acc = tf.reduce_sum(tf.cast(hit, tf.float32)) / denom
+    if use_cons:
+        sp = tf.stop_gradient(probs)
+        conf = tf.reduce_max(sp, axis=1)
+        pseudo = tf.argmax(sp, axis=1, output_type=tf.int32)
+        mask = tf.cast(conf >= b["threshold"], tf.float32)
+        q_aug = encode(p, b["x_aug"], b["drop_aug"] if train else None, rate)["q"]
+        p_aug = tf.matmul(q_aug, p["tau"])
+        ce = -tf.math.log(_pick(p_aug, pseudo) + 1e-8)
+        cons = tf.reduce_mean(ce * mask)
+    else:
+        cons = tf.zeros((), tf.float32)
+    qbar = tf.reduce_mean(q, axis=0)
+    usage = tf.reduce_sum(qbar * tf.math.log(qbar * K + 1e-12))
+    rec_m, klz_m, klc_m = tf.reduce_mean(rec), tf.reduce_mean(kl_z), tf.reduce_mean(kl_c)
+    total = (w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi)
+    return {"loss": total, "rec": rec_m, "kl_z": klz_m, "kl_c": klc_m, "sup": sup, "cons": cons,
+            "usage": usage, "roi": roi, "acc_labeled": acc, "n_labeled": n_lab}
+
+
+def _stack_metrics(terms: dict[str, tf.Tensor]) -> tf.Tensor:
+    return tf.stack([tf.cast(terms[k], tf.float32) for k in METRIC_KEYS])
+
+
+def torch_default_init(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
+    """Neutral weights drawn like torch's defaults (U(+-1/sqrt(fan_in)) for conv/linear weights
+    and biases, prior.mu ~ 1.5 N(0,1), prior.logvar = 0), from a numpy RNG seeded with ``seed``."""
+    rng = np.random.default_rng(seed)
+    shapes = param_shapes(cfg)
+    out: dict[str, np.ndarray] = {}
+    for name, shape in shapes.items():
+        if name.startswith("prior."):
+            continue
+        wshape = shapes[name.rsplit(".", 1)[0] + ".weight"]
+        bound = 1.0 / np.sqrt(float(np.prod(wshape[1:])))
+        out[name] = rng.uniform(-bound, bound, shape).astype(np.float32)
+    out["prior.mu"] = (rng.standard_normal(shapes["prior.mu"]) * 1.5).astype(np.float32)
+    out["prior.logvar"] = np.zeros(shapes["prior.logvar"], np.float32)
+    out["tau"] = initial_tau(cfg)
+    return out
+
+
+class TensorFlowBackend(Backend):
+    name = "tensorflow"
+
+    def __init__(self, cfg: ModelConfig, device: str = "cpu") -> None:
+        super().__init__(cfg, device)
+        self.dev = _device_name(device)
+        self._shapes = param_shapes(cfg)
+        self._names = tuple(self._shapes)
+        with tf.device(self.dev):
+            self.params = {n: tf.Variable(tf.zeros(layout.tf_shape(n, s)), name=n.replace(".", "_"))
+                           for n, s in self._shapes.items()}
+            self.tau = tf.Variable(tf.zeros((cfg.components, cfg.num_classes)), trainable=False, name="tau")
+            self.m = {n: tf.Variable(tf.zeros_like(v), trainable=False) for n, v in self.params.items()}
+            self.v = {n: tf.Variable(tf.zeros_like(v), trainable=False) for n, v in self.params.items()}
+            self.step = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="adam_step")
+            self.lr = tf.Variable(tf.constant(1e-3, tf.float64), trainable=False, name="lr")
+        self._train_fns: dict[tuple[bool, bool], Any] = {}
+        self._loss_fns: dict[tuple[bool, bool], Any] = {}
+        self._build_functions()
+        self.init(0)
+
+    # -- compiled functions ----------------------------------------------------------------
+    def _p(self) -> dict[str, Any]:
+        return {**self.params, "tau": self.tau}
+
+    def _batch_signature(self) -> list[tf.TensorSpec]:
+        s, c = self.cfg.image_size, self.cfg
+        img = tf.TensorSpec([None, s, s], tf.float32)
+        return [img, img, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, c.latent_dim], tf.float32),
+                tf.TensorSpec([None, c.hidden], tf.float32), tf.TensorSpec([None, c.hidden], tf.float32),
+                img, tf.TensorSpec([None], tf.float32), tf.TensorSpec([7], tf.float32), tf.TensorSpec([], tf.float32)]
+
+    def _build_functions(self) -> None:
+        s = self.cfg.image_size
+        img = tf.TensorSpec([None, s, s], tf.float32)
+
+        @tf.function(input_signature=[img])
+        def predict_fn(x):
+            p = self._p()
+            e = encode(p, x, None, self.cfg.dropout)
+            recon = tf.sigmoid(decode(p, e["mu"], e["q"], s))
+            return e["mu"], e["logvar"], e["q"], tf.matmul(e["q"], p["tau"]), recon
+
+        @tf.function(input_signature=[img])
+        def hidden_fn(x):
+            return hidden(self._p(), features(self._p(), x))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, self.cfg.hidden], tf.float32),
+                                      tf.TensorSpec([None, None, self.cfg.hidden], tf.float32)])
+        def mc_fn(h, u):  # h [B, H] before dropout, u [n, B, H] -> class probs [n, B, C]
+            p = self._p()
+            hd = apply_dropout(h[None], u, self.cfg.dropout)
+            logits = tf.einsum("nbh,hk->nbk", hd, p["enc.comp.weight"]) + p["enc.comp.bias"]
+            return tf.einsum("nbk,kc->nbc", tf.nn.softmax(logits, axis=-1), p["tau"])
+
+        @tf.function(input_signature=[img, tf.TensorSpec([], tf.int32)])
+        def input_grad_fn(xs, target):
+            p = self._p()
+            with tf.GradientTape() as tape:
+                tape.watch(xs)
+                probs = tf.matmul(encode(p, xs, None, self.cfg.dropout)["q"], p["tau"])
+                logp = tf.reduce_sum(tf.math.log(probs[:, target] + 1e-8))
+            return tf.reduce_mean(tf.abs(tape.gradient(logp, xs)), axis=0)
+
+        @tf.function(input_signature=[img, tf.TensorSpec([], tf.int32)])
+        def gradcam_fn(x, target):
+            p = self._p()
+            fmap = features(p, x)  # [1, S, S, C2]
+            with tf.GradientTape() as tape:
+                tape.watch(fmap)
+                logits = _dense(p, "enc.comp", hidden(p, fmap))
+                logp = tf.math.log(tf.matmul(tf.nn.softmax(logits, axis=1), p["tau"])[0, target] + 1e-8)
+            g = tape.gradient(logp, fmap)
+            weights = tf.reduce_mean(g, axis=[1, 2], keepdims=True)
+            cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1, keepdims=True))
+            # TF2 bilinear resize uses half-pixel centres = torch interpolate(align_corners=False).
+            cam = tf.image.resize(cam, [s, s], method="bilinear", antialias=False)
+            return cam[0, :, :, 0]
+
+        self._predict_fn, self._hidden_fn, self._mc_fn = predict_fn, hidden_fn, mc_fn
+        self._input_grad_fn, self._gradcam_fn = input_grad_fn, gradcam_fn
+
+    def _train_fn(self, use_roi: bool, use_cons: bool):
+        key = (use_roi, use_cons)
+        if key not in self._train_fns:
+            names = self._names
+
+            def train(*args):
+                b = dict(zip(_BATCH_KEYS, args))
+                p = self._p()
+                with tf.GradientTape() as tape:
+                    terms = ssvae_loss(p, self.cfg, b, use_roi, use_cons, train=True)
+                grads = tape.gradient(terms["loss"], [self.params[n] for n in names])
+                self._adam_update(dict(zip(names, grads)))
+                return _stack_metrics(terms)
+
+            self._train_fns[key] = tf.function(train, input_signature=self._batch_signature(),
+                                               jit_compile=_XLA_TRAIN)
+        return self._train_fns[key]
+
+    def _loss_fn(self, use_roi: bool, use_cons: bool):
+        key = (use_roi, use_cons)
+        if key not in self._loss_fns:
+            def loss(*args):
+                b = dict(zip(_BATCH_KEYS, args))
+                return _stack_metrics(ssvae_loss(self._p(), self.cfg, b, use_roi, use_cons, train=False))
+
+            self._loss_fns[key] = tf.function(loss, input_signature=self._batch_signature())
+        return self._loss_fns[key]
+
+    def _adam_update(self, grads: dict[str, tf.Tensor]) -> None:
+        """torch.optim.Adam (single-tensor path): m <- lerp(m, g, 1-b1); v <- b2 v + (1-b2) g^2;
+        p <- p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps); bias corrections in float64."""
+        self.step.assign_add(1)
+        t = tf.cast(self.step, tf.float64)
+        bc1 = 1.0 - tf.pow(tf.constant(BETA1, tf.float64), t)
+        bc2 = 1.0 - tf.pow(tf.constant(BETA2, tf.float64), t)
+        step_size = tf.cast(self.lr / bc1, tf.float32)
+        bc2_sqrt = tf.cast(tf.sqrt(bc2), tf.float32)
+        for n, g in grads.items():
+            m, v, p = self.m[n], self.v[n], self.params[n]
+            m_new = m + (g - m) * (1.0 - BETA1)
+            v_new = v * BETA2 + (1.0 - BETA2) * g * g
+            m.assign(m_new)
+            v.assign(v_new)
+            p.assign_sub(step_size * m_new / (tf.sqrt(v_new) / bc2_sqrt + ADAM_EPS))
+
+    # -- setup -------------------------------------------------------------------------------
+    def init(self, seed: int) -> None:
+        self.set_weights(torch_default_init(self.cfg, seed))
+        for n in self._names:
+            self.m[n].assign(tf.zeros_like(self.m[n]))
+            self.v[n].assign(tf.zeros_like(self.v[n]))
+        self.step.assign(0)
+
+    def set_lr(self, lr: float) -> None:
+        self.lr.assign(float(lr))
+
+    def _tensors(self, batch: Batch) -> list[tf.Tensor]:
+        with tf.device(self.dev):
+            return [tf.convert_to_tensor(np.asarray(batch[k], dt)) for k, dt in _BATCH_DTYPES.items()]
+
+    @staticmethod
+    def _branches(batch: Batch) -> tuple[bool, bool]:
+        w = np.asarray(batch["w"])
+        use_roi = bool(np.any(np.asarray(batch["roi_weight"]) > 0)) and float(w[6]) > 0
+        return use_roi, float(w[4]) > 0
+
+    # -- training ----------------------------------------------------------------------------
+    def train_step(self, batch: Batch) -> Any:
+        args = self._tensors(batch)
+        with tf.device(self.dev):
+            return self._train_fn(*self._branches(batch))(*args)
+
+    def read_metrics(self, handle: Any) -> dict[str, float]:
+        vals = np.asarray(handle)
+        return {k: float(v) for k, v in zip(METRIC_KEYS, vals)}
+
+    def loss(self, batch: Batch) -> dict[str, float]:
+        args = self._tensors(batch)
+        with tf.device(self.dev):
+            return self.read_metrics(self._loss_fn(*self._branches(batch))(*args))
+
+    # -- inference ---------------------------------------------------------------------------
+    def _as_input(self, x: np.ndarray) -> tf.Tensor:
+        x = np.asarray(x)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
+        with tf.device(self.dev):
+            return tf.convert_to_tensor(x)
+
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
+        keys = (Out.MU, Out.LOGVAR, Out.RESP, Out.PROBS, Out.RECON)
+        parts: dict[Out, list[np.ndarray]] = {k: [] for k in keys}
+        for i in range(0, len(x), batch_size):
+            with tf.device(self.dev):
+                res = self._predict_fn(self._as_input(x[i:i + batch_size]))
+            for k, v in zip(keys, res):
+                parts[k].append(v.numpy())
+        if not parts[Out.MU]:
+            s, c = self.cfg.image_size, self.cfg
+            return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
+                    Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
+                    Out.RECON: np.zeros((0, s, s), np.float32)}
+        return {k: np.concatenate(v).astype(np.float32, copy=False) for k, v in parts.items()}
+
+    def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        out = np.zeros((n, len(x), self.cfg.num_classes), np.float32)
+        if n <= 0:
+            return out
+        for i in range(0, len(x), batch_size):
+            with tf.device(self.dev):
+                h = self._hidden_fn(self._as_input(x[i:i + batch_size]))  # shared: dropout sits after it
+                u = rng.random((n, int(h.shape[0]), self.cfg.hidden), dtype=np.float32)
+                out[:, i:i + len(u[0])] = self._mc_fn(h, tf.convert_to_tensor(u)).numpy()
+        return out
+
+    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
+        if method not in SALIENCY_METHODS:
+            raise ValueError(f"unknown saliency method {method!r}; choose one of {SALIENCY_METHODS}")
+        if not 0 <= int(target) < self.cfg.num_classes:
+            raise ValueError(f"target class {target} out of range")
+        x = np.asarray(x)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        t = tf.constant(int(target), tf.int32)
+        if method == "gradcam":
+            with tf.device(self.dev):
+                cam = self._gradcam_fn(self._as_input(x[None]), t)
+            return np.asarray(cam.numpy(), np.float32)
+        samples = max(1, int(kw.get("samples", 16))) if method == "smoothgrad" else 1
+        noise = float(kw.get("noise", 0.15)) if method == "smoothgrad" else 0.0
+        xs = np.repeat(x[None], samples, axis=0)
+        if noise > 0:
+            rng = np.random.default_rng(int(kw.get("seed", 0)))
+            xs = xs + noise * rng.standard_normal(xs.shape, dtype=np.float32)
+        with tf.device(self.dev):
+            g = self._input_grad_fn(self._as_input(xs), t)
+        return np.asarray(g.numpy(), np.float32)
+
+    # -- state -------------------------------------------------------------------------------
+    def get_weights(self) -> dict[str, np.ndarray]:
+        out = {n: layout.from_tf(n, v.numpy()) for n, v in self.params.items()}
+        out["tau"] = self.tau.numpy().copy()
+        return out
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        self.check_weights(weights)
+        for n, var in self.params.items():
+            var.assign(layout.to_tf(n, weights[n]))
+        self.tau.assign(np.asarray(weights["tau"], np.float32))
+
+    def set_tau(self, tau: np.ndarray) -> None:
+        tau = np.asarray(tau, np.float32)
+        if tau.shape != (self.cfg.components, self.cfg.num_classes):
+            raise ValueError(f"tau: shape {tau.shape}, expected {(self.cfg.components, self.cfg.num_classes)}")
+        self.tau.assign(tau)
+
+    def get_optimizer_state(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for n in self._names:
+            out[f"adam.m.{n}"] = layout.from_tf(n, self.m[n].numpy())
+            out[f"adam.v.{n}"] = layout.from_tf(n, self.v[n].numpy())
+        out["adam.step"] = np.array(int(self.step.numpy()), np.int64)
+        return out
+
+    def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        step = int(np.asarray(state.get("adam.step", 0)))
+        for n, shape in self._shapes.items():
+            for key in ("m", "v"):
+                arr = state.get(f"adam.{key}.{n}")
+                if arr is None or tuple(np.shape(arr)) != tuple(shape):
+                    raise ValueError(f"optimizer state adam.{key}.{n} missing or of the wrong shape")
+        for n in self._names:
+            if step == 0:
+                self.m[n].assign(tf.zeros_like(self.m[n]))
+                self.v[n].assign(tf.zeros_like(self.v[n]))
+            else:
+                self.m[n].assign(layout.to_tf(n, state[f"adam.m.{n}"]))
+                self.v[n].assign(layout.to_tf(n, state[f"adam.v.{n}"]))
+        self.step.assign(step)
