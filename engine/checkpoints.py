@@ -17,10 +17,8 @@ mix of two checkpoints; a crash between the two renames is repaired on the next 
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as _dt
-import fcntl
 import glob
 import json
 import math
@@ -30,13 +28,13 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import safetensors.numpy as stnp
 
 from engine import paths
-from engine.io import fsync_dir, write_file_durable
+from engine.io import file_lock, fsync_dir, write_file_durable
 from engine.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -228,24 +226,9 @@ def _json_equal(a: Any, b: Any) -> bool:
 # filesystem primitives
 
 
-@contextlib.contextmanager
-def _locked(parent: Path, exclusive: bool) -> Iterator[None]:
-    """flock on ``<parent>/.lock``: exclusive for writers, shared for readers (also between threads,
-    since each call opens its own file description)."""
-    if exclusive:
-        parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(parent / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:
-        if exclusive:
-            raise
-        yield  # read-only location: readers go without the lock
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+def _locked(parent: Path, exclusive: bool):
+    """The store's lock: ``<parent>/.lock`` (exclusive for writers, shared for readers)."""
+    return file_lock(parent / LOCK_FILE, exclusive)
 
 
 def _siblings(path: Path, kind: str) -> list[Path]:

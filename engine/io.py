@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -59,3 +61,25 @@ def atomic_write_bytes(path: str | Path, data: bytes, mode: int | None = None) -
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: str | Path, exclusive: bool = True) -> Iterator[None]:
+    """``flock`` on ``lock_path``: exclusive for writers, shared for readers. Works between
+    processes and between threads (each call opens its own file description). A reader in a
+    read-only location goes without the lock."""
+    lock_path = Path(lock_path)
+    if exclusive:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        if exclusive:
+            raise
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
