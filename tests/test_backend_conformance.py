@@ -8,7 +8,7 @@ from engine.backends.base import (LOSS_WEIGHT_KEYS, METRIC_KEYS, Out, create_bac
                                   loss_weight_vector, param_shapes)
 from engine.config import ModelConfig
 
-BACKENDS = ["torch", "tensorflow"]
+BACKENDS = ["torch", "tensorflow", "jax"]
 CFG = ModelConfig(latent_dim=8, components=12, num_classes=10, enc_channels=(8, 16), hidden=32, dropout=0.1)
 
 

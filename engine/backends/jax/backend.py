@@ -1,0 +1,325 @@
+"""JAX / Flax implementation of the backend protocol (engine/backends/base.py).
+
+JAX is imported only when a :class:`JaxBackend` is constructed, after the platform is chosen
+(``JAX_PLATFORMS=cpu`` for ``device="cpu"``, unless the variable is already set or JAX is already
+imported). Parameters and Adam state live on the device as pytrees; the training step, the eval
+loss, prediction and saliency are ``jax.jit``-compiled pure functions of them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from engine.backends.base import SALIENCY_METHODS, Backend, Batch, Out, initial_tau, param_shapes
+from engine.backends.jax import layout  # pure numpy: importing it does not import JAX
+from engine.config import ModelConfig
+
+_ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}  # = torch.optim.Adam defaults
+_FLOAT_KEYS = ("x", "x_aug", "eps", "drop", "drop_aug", "roi_mask", "roi_weight", "w", "threshold")
+_PAD_MIN = 8  # smallest padded predict batch; sizes are powers of two up to batch_size
+
+
+def _select_platform(device: str) -> tuple[str, int]:
+    """Validate ``device`` and, for CPU, pin JAX to the CPU platform before it is imported."""
+    d = device.strip().lower()
+    if d == "cpu":
+        if "JAX_PLATFORMS" not in os.environ and "jax" not in sys.modules:
+            os.environ["JAX_PLATFORMS"] = "cpu"
+        return "cpu", 0
+    if d == "cuda" or d.startswith("cuda:"):
+        idx = d.partition(":")[2]
+        if idx and not idx.isdigit():
+            raise ValueError(f"unknown device {device!r}; use cpu or cuda[:N]")
+        return "gpu", int(idx or 0)
+    raise ValueError(f"unknown device {device!r}; use cpu or cuda[:N]")
+
+
+def initial_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
+    """Neutral initial parameters with torch's default distributions, drawn with numpy.
+
+    Weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in of the layer's weight),
+    prior.mu ~ N(0, 1.5^2), prior.logvar = 0. Numpy rather than jax.random: no XLA compile at
+    construction (an init program takes seconds to compile on a busy CPU)."""
+    rng = np.random.default_rng(int(seed))
+    shapes = param_shapes(cfg)
+    out: dict[str, np.ndarray] = {}
+    for name, shape in shapes.items():
+        if name == "prior.mu":
+            out[name] = (1.5 * rng.standard_normal(shape)).astype(np.float32)
+        elif name == "prior.logvar":
+            out[name] = np.zeros(shape, np.float32)
+        else:
+            w_shape = shapes[name.rpartition(".")[0] + ".weight"]
+            bound = 1.0 / np.sqrt(float(np.prod(w_shape[1:])))
+            out[name] = rng.uniform(-bound, bound, shape).astype(np.float32)
+    return out
+
+
+def _seed32(seed: Any) -> np.uint32:
+    """A seed as a traced uint32 scalar (the key is built inside the compiled functions)."""
+    return np.uint32(int(seed) % 2**32)
+
+
+def _padded(m: int, bs: int) -> int:
+    """Batch size to pad ``m`` rows to: a power of two (>= _PAD_MIN), at most ``bs``."""
+    if m >= bs:
+        return bs
+    return min(bs, max(_PAD_MIN, 1 << (m - 1).bit_length()))
+
+
+class JaxBackend(Backend):
+    name = "jax"
+
+    def __init__(self, cfg: ModelConfig, device: str = "cpu") -> None:
+        super().__init__(cfg, device)
+        platform, index = _select_platform(device)
+        import jax  # noqa: PLC0415 - imported only once the platform is pinned
+        import optax  # noqa: PLC0415
+
+        from engine.backends.jax import model as M  # noqa: PLC0415
+
+        self._jax, self._jnp, self._M, self._optax = jax, jax.numpy, M, optax
+        try:
+            devices = jax.devices(platform)
+        except RuntimeError as err:
+            devices = []
+            detail = f" ({err})"
+        else:
+            detail = ""
+        if len(devices) <= index:
+            hint = ("install a CUDA build of jaxlib (pip install 'jax[cuda12]') and " if platform == "gpu" else "")
+            raise RuntimeError(
+                f"--device {device} requested but JAX sees {len(devices)} {platform.upper()} device(s){detail}; "
+                f"{hint}check JAX_PLATFORMS={os.environ.get('JAX_PLATFORMS', '')!r}")
+        self._dev = devices[index]
+        self.model = M.build(cfg)
+        self._adam = optax.scale_by_adam(**_ADAM)  # the learning rate stays outside (set_lr keeps state)
+        self.lr = 1e-3
+        self._build_functions()
+        self._check_structure()
+        self.init(0)
+
+    # -- compiled functions ------------------------------------------------------------
+    def _build_functions(self) -> None:
+        jax, jnp, M, model, adam, cfg = self._jax, self._jnp, self._M, self.model, self._adam, self.cfg
+
+        def train(params, opt_state, tau, b, lr, use_roi, use_cons):
+            def objective(p):
+                terms = M.ssvae_loss(model, p, tau, b, use_roi, use_cons, train=True)
+                return terms["loss"], terms
+
+            grads, terms = jax.grad(objective, has_aux=True)(params)
+            updates, opt_state = adam.update(grads, opt_state)
+            params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
+            return params, opt_state, terms
+
+        def evaluate(params, tau, b, use_roi, use_cons):
+            return M.ssvae_loss(model, params, tau, b, use_roi, use_cons, train=False)
+
+        def predict(params, tau, x):
+            e = M.encode(model, params, x)
+            recon = jax.nn.sigmoid(M.decode(model, params, e["mu"], e["q"]))
+            return e["mu"], e["logvar"], e["q"], e["q"] @ tau, recon
+
+        def predict_mc(params, tau, x, seed, chunk, n):
+            fmap = model.apply({"params": params}, x, method=M.SSVAE.features)  # shared: dropout is after it
+            keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), chunk), n)
+
+            def one(key):
+                u = jax.random.uniform(key, (x.shape[0], cfg.hidden), jnp.float32)
+                _, _, logits = model.apply({"params": params}, fmap, u, method=M.SSVAE.head)
+                return jax.nn.softmax(logits, axis=1) @ tau
+
+            return jax.vmap(one)(keys)
+
+        def log_p(params, tau, x, target):
+            probs = M.encode(model, params, x)["q"] @ tau
+            return jnp.sum(jnp.log(probs[:, target] + 1e-8))
+
+        def saliency_grad(params, tau, x, target, seed, noise, samples):
+            xs = jnp.broadcast_to(x[None], (samples,) + x.shape)
+            xs = xs + noise * jax.random.normal(jax.random.PRNGKey(seed), xs.shape, jnp.float32)
+            g = jax.grad(log_p, argnums=2)(params, tau, xs, target)
+            return jnp.mean(jnp.abs(g), axis=0)
+
+        def saliency_gradcam(params, tau, x, target):
+            fmap = model.apply({"params": params}, x[None], method=M.SSVAE.features)  # [1, S, S, C2]
+
+            def logp_of(fm):
+                _, _, logits = model.apply({"params": params}, fm, method=M.SSVAE.head)
+                return jnp.log((jax.nn.softmax(logits, axis=1) @ tau)[0, target] + 1e-8)
+
+            g = jax.grad(logp_of)(fmap)
+            weights = jnp.mean(g, axis=(1, 2), keepdims=True)  # [1, 1, 1, C2]
+            cam = jax.nn.relu(jnp.sum(weights * fmap, axis=-1))[0]  # [S, S]
+            # Upsampling: half-pixel centres, edge-clamped = F.interpolate(bilinear, align_corners=False).
+            return jax.image.resize(cam, (cfg.image_size, cfg.image_size), "bilinear")
+
+        self._train = jax.jit(train, static_argnames=("use_roi", "use_cons"), donate_argnums=(0, 1))
+        self._eval = jax.jit(evaluate, static_argnames=("use_roi", "use_cons"))
+        self._predict = jax.jit(predict)
+        self._predict_mc = jax.jit(predict_mc, static_argnames=("n",))
+        self._sal_grad = jax.jit(saliency_grad, static_argnames=("samples",))
+        self._sal_cam = jax.jit(saliency_gradcam)
+
+    def _check_structure(self) -> None:
+        """The Flax parameter tree (shapes only: traced, never compiled) must be what layout.py makes."""
+        jax = self._jax
+        x = jax.ShapeDtypeStruct((1, self.cfg.image_size, self.cfg.image_size), np.float32)
+        flax_tree = jax.eval_shape(lambda x: self._M.init_params(self.model, self.cfg, jax.random.PRNGKey(0), x), x)
+        ours = layout.to_flax(initial_weights(self.cfg, 0), self.cfg)
+        want = jax.tree_util.tree_map(lambda a: (tuple(a.shape), str(a.dtype)), flax_tree)
+        got = jax.tree_util.tree_map(lambda a: (tuple(a.shape), str(a.dtype)), ours)
+        if want != got:  # pragma: no cover - model.py and layout.py out of sync
+            raise AssertionError(f"Flax parameter tree {want} != layout tree {got}")
+
+    def _put(self, tree: Any) -> Any:
+        return self._jax.device_put(tree, self._dev)
+
+    # -- setup -----------------------------------------------------------------------
+    def init(self, seed: int) -> None:
+        params = layout.to_flax(initial_weights(self.cfg, seed), self.cfg)
+        self._params = self._put(params)
+        self._opt = self._put(self._optax.ScaleByAdamState(  # = scale_by_adam().init(params), without a compile
+            count=np.zeros((), np.int32), mu=self._jax.tree.map(np.zeros_like, params),
+            nu=self._jax.tree.map(np.zeros_like, params)))
+        self._tau = self._put(np.asarray(initial_tau(self.cfg), np.float32))
+
+    def set_lr(self, lr: float) -> None:
+        self.lr = float(lr)
+
+    def _batch(self, batch: Batch) -> dict[str, Any]:
+        b = {k: np.asarray(batch[k], np.float32) for k in _FLOAT_KEYS}
+        b["y"] = np.asarray(batch["y"], np.int32)
+        return self._put(b)
+
+    @staticmethod
+    def _flags(batch: Batch) -> tuple[bool, bool]:
+        w = np.asarray(batch["w"])
+        use_roi = bool(np.any(np.asarray(batch["roi_weight"]) > 0)) and float(w[6]) > 0
+        return use_roi, float(w[4]) > 0
+
+    # -- training ----------------------------------------------------------------------
+    def train_step(self, batch: Batch) -> Any:
+        use_roi, use_cons = self._flags(batch)
+        self._params, self._opt, terms = self._train(self._params, self._opt, self._tau, self._batch(batch),
+                                                     np.float32(self.lr), use_roi=use_roi, use_cons=use_cons)
+        return terms  # device scalars: no host sync here
+
+    def read_metrics(self, handle: Any) -> dict[str, float]:
+        host = self._jax.device_get(handle)
+        return {k: float(v) for k, v in host.items()}
+
+    def loss(self, batch: Batch) -> dict[str, float]:
+        use_roi, use_cons = self._flags(batch)
+        terms = self._eval(self._params, self._tau, self._batch(batch), use_roi=use_roi, use_cons=use_cons)
+        return self.read_metrics(terms)
+
+    # -- inference ---------------------------------------------------------------------
+    def _as_input(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype == np.uint8:
+            return x.astype(np.float32) / 255.0
+        return np.asarray(x, np.float32)
+
+    def _chunks(self, x: np.ndarray, batch_size: int):
+        """(start, rows, padded device array) per chunk; padding keeps the compiled shapes few."""
+        bs = max(1, int(batch_size))
+        for i in range(0, len(x), bs):
+            xb = x[i:i + bs]
+            m = len(xb)
+            p = _padded(m, bs)
+            if p > m:
+                xb = np.concatenate([xb, np.zeros((p - m,) + xb.shape[1:], np.float32)])
+            yield i, m, self._put(xb)
+
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
+        x = self._as_input(x)
+        keys = (Out.MU, Out.LOGVAR, Out.RESP, Out.PROBS, Out.RECON)
+        if len(x) == 0:
+            s, c = self.cfg.image_size, self.cfg
+            return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
+                    Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
+                    Out.RECON: np.zeros((0, s, s), np.float32)}
+        pending = [(m, self._predict(self._params, self._tau, xb)) for _, m, xb in self._chunks(x, batch_size)]
+        parts: dict[Out, list[np.ndarray]] = {k: [] for k in keys}
+        for m, res in pending:  # dispatch everything first, then fetch
+            for k, v in zip(keys, self._jax.device_get(res)):
+                parts[k].append(np.asarray(v[:m], np.float32))
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
+        x = self._as_input(x)
+        n = int(n)
+        out = np.zeros((max(n, 0), len(x), self.cfg.num_classes), np.float32)
+        if n <= 0 or len(x) == 0:
+            return out
+        pending = [(i, m, self._predict_mc(self._params, self._tau, xb, _seed32(seed), np.int32(j), n=n))
+                   for j, (i, m, xb) in enumerate(self._chunks(x, batch_size))]
+        for i, m, res in pending:
+            out[:, i:i + m] = np.asarray(res)[:, :m]
+        return out
+
+    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
+        if method not in SALIENCY_METHODS:
+            raise ValueError(f"unknown saliency method {method!r}; choose one of {SALIENCY_METHODS}")
+        if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+            raise ValueError(f"target class must be an int, got {target!r}")
+        if not 0 <= int(target) < self.cfg.num_classes:
+            raise ValueError(f"target class {target} out of range")
+        x = self._as_input(x)
+        size = self.cfg.image_size
+        if x.shape != (size, size):
+            raise ValueError(f"saliency takes one image of shape {(size, size)}, got {x.shape}")
+        xd, t = self._put(x), np.int32(target)
+        if method == "gradcam":
+            res = self._sal_cam(self._params, self._tau, xd, t)
+        else:
+            samples = int(kw.get("samples", 16)) if method == "smoothgrad" else 1
+            noise = float(kw.get("noise", 0.15)) if method == "smoothgrad" else 0.0
+            if samples < 1:
+                raise ValueError("smoothgrad needs samples >= 1")
+            res = self._sal_grad(self._params, self._tau, xd, t, _seed32(kw.get("seed", 0)), np.float32(noise),
+                                 samples=samples)
+        return np.asarray(res, np.float32).copy()
+
+    # -- state -------------------------------------------------------------------------
+    def get_weights(self) -> dict[str, np.ndarray]:
+        out = layout.from_flax(self._jax.device_get(self._params), self.cfg)
+        out["tau"] = np.array(self._tau, np.float32)
+        return out
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        self.check_weights(weights)
+        self._params = self._put(layout.to_flax(weights, self.cfg))
+        self._tau = self._put(np.asarray(weights["tau"], np.float32))
+
+    def set_tau(self, tau: np.ndarray) -> None:
+        tau = np.asarray(tau, np.float32)
+        if tau.shape != (self.cfg.components, self.cfg.num_classes):
+            raise ValueError(f"tau: shape {tau.shape}, expected {(self.cfg.components, self.cfg.num_classes)}")
+        self._tau = self._put(tau.copy())
+
+    def get_optimizer_state(self) -> dict[str, np.ndarray]:
+        st = self._jax.device_get(self._opt)  # optax ScaleByAdamState(count, mu, nu)
+        out = layout.from_flax(st.mu, self.cfg, "adam.m.")
+        out.update(layout.from_flax(st.nu, self.cfg, "adam.v."))
+        out["adam.step"] = np.array(int(st.count), np.int64)
+        return out
+
+    def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
+        step = int(np.asarray(state.get("adam.step", 0)))
+        if not 0 <= step < 2**31 - 1:
+            raise ValueError(f"adam.step {step} out of range")
+        try:
+            mu = layout.to_flax(state, self.cfg, "adam.m.")
+            nu = layout.to_flax(state, self.cfg, "adam.v.")
+        except ValueError as err:
+            raise ValueError(f"optimizer state: {err}") from None
+        if step == 0:  # like torch: no step taken yet means empty moments
+            mu = self._jax.tree.map(np.zeros_like, mu)
+            nu = self._jax.tree.map(np.zeros_like, nu)
+        self._opt = self._put(self._optax.ScaleByAdamState(count=np.asarray(step, np.int32), mu=mu, nu=nu))
