@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install app test test-fast bench data clean
+.PHONY: install browser app test test-fast bench data clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,13 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's Chromium drives the browser tests (Playwright's own browser download fails here).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
 data: install
 	$(BIN)/latentloop data fetch mnist
 
 app: install data
 	$(BIN)/latentloop app
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 bench: install data

@@ -163,3 +163,44 @@ def test_cross_backend_parity():
 
 def test_loss_weight_keys_are_stable():
     assert LOSS_WEIGHT_KEYS == ("rec", "beta", "gamma", "alpha", "cons", "usage", "roi")
+
+
+def test_checkpoints_move_between_backends(home):
+    """A checkpoint trained with one backend loads in every other one with the same predictions."""
+    from engine.config import from_dict
+    from engine.datasets import load_dataset
+    from engine.labels import label_store_for
+    from engine.trainer import Trainer
+    from tests.conftest import tiny_config_dict
+
+    ds = load_dataset("synth")
+    store = label_store_for("synth", ds.n_train, ds.num_classes)
+    x = ds.float_images(ds.test_idx[:64])
+    for src in BACKENDS:
+        cfg = from_dict({**tiny_config_dict(steps=8, eval_every=1000), "backend": src})
+        tr = Trainer(cfg, ds, store)
+        tr.run(steps=8)
+        tr.save_checkpoint(f"from-{src}")
+        ref = tr.backend.predict(x)[Out.PROBS]
+        for dst in BACKENDS:
+            other = Trainer(from_dict({**tiny_config_dict(), "backend": dst}), ds, store)
+            meta = other.load_checkpoint(f"from-{src}")
+            assert meta["backend"] == src and other.step == 8
+            got = other.backend.predict(x)[Out.PROBS]
+            assert np.abs(got - ref).max() <= 1e-4, (src, dst)
+
+
+def test_torch_path_imports_no_other_framework(home):
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from engine.config import from_dict\nfrom engine.datasets import load_dataset\n"
+            "from engine.labels import label_store_for\nfrom engine.trainer import Trainer\n"
+            "from tests.conftest import tiny_config_dict\n"
+            "ds = load_dataset('synth')\n"
+            "Trainer(from_dict(tiny_config_dict()), ds, label_store_for('synth', ds.n_train, 10)).run(steps=2)\n"
+            "bad = [m for m in ('tensorflow', 'jax', 'flax', 'keras') if m in sys.modules]\n"
+            "assert 'torch' in sys.modules and not bad, bad\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
