@@ -88,6 +88,7 @@ class Config(_Strict):
     seed: int = 0
     backend: Literal["torch", "tensorflow", "jax"] = "torch"
     device: str = "cpu"
+    threads: int = Field(0, ge=0, description="CPU threads for the framework; 0 = all cores but one")
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()

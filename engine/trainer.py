@@ -82,6 +82,7 @@ class Trainer:
         events: "queue.Queue[Any] | None" = None,
         snapshot_dir: Path | None = None,
         embed_every: int | None = None,
+        feedback_store: Any = None,
     ) -> None:
         self.cfg = cfg
         self.ds = dataset
@@ -90,7 +91,7 @@ class Trainer:
             raise ValueError(f"dataset has {dataset.num_classes} classes, model.num_classes={cfg.model.num_classes}")
         if dataset.image_size != cfg.model.image_size:
             raise ValueError(f"dataset images are {dataset.image_size}px, model.image_size={cfg.model.image_size}")
-        self.backend = backend or create_backend(cfg.backend, cfg.model, cfg.device)
+        self.backend = backend or create_backend(cfg.backend, cfg.model, cfg.device, cfg.threads)
         self.backend.set_lr(cfg.train.lr)
         self.commands = commands
         self.events = events
@@ -103,6 +104,8 @@ class Trainer:
         self.last_eval: dict[str, float] = {}
         self.history: list[dict[str, Any]] = []
         self.feedback: dict[int, FeedbackItem] = {}
+        self.feedback_store = feedback_store  # engine.feedback.FeedbackStore: polled like labels
+        self._feedback_version: tuple | None = None
         self.snapshot_dir = snapshot_dir
         self.embed_every = embed_every
         self.embeddings: Embeddings | None = None
@@ -115,6 +118,7 @@ class Trainer:
         self.backend.init(cfg.seed)
         self.backend.set_tau(self.tau.matrix)
         self.reload_labels()
+        self.reload_feedback()
 
     # -- events and commands ----------------------------------------------------------
     def emit(self, event: Any) -> None:
@@ -185,6 +189,17 @@ class Trainer:
             fb[idx] = FeedbackItem(idx, (float(it["x0"]), float(it["y0"]), float(it["x1"]), float(it["y1"])),
                                    float(it.get("strength", 1.0)))
         self.feedback = fb
+
+    def reload_feedback(self) -> bool:
+        """Pick up feedback.jsonl changes (CLI or app). Returns True if it changed."""
+        if self.feedback_store is None:
+            return False
+        version = self.feedback_store.version()
+        if version == self._feedback_version:
+            return False
+        self._feedback_version = version
+        self.set_feedback(self.feedback_store.trainer_items())
+        return True
 
     # -- labels and tau ---------------------------------------------------------------
     def reload_labels(self, force: bool = False) -> bool:
@@ -382,6 +397,7 @@ class Trainer:
                     self.phase = phase
                     self.emit(ev.Phase(phase, self.step))
                 if self.step % t.tau_every == 0:
+                    self.reload_feedback()
                     if not self.reload_labels():
                         self.update_tau()  # responsibilities moved even if the labels did not
                 if self.step % t.log_every == 0 or self.step == target:

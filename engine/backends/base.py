@@ -42,6 +42,7 @@ from __future__ import annotations
 import abc
 import enum
 import importlib
+import os
 from typing import Any, Callable, TypedDict
 
 import numpy as np
@@ -125,14 +126,23 @@ def loss_weight_vector(**weights: float) -> np.ndarray:
     return np.array([float(weights.get(k, 0.0)) for k in LOSS_WEIGHT_KEYS], np.float32)
 
 
+def cpu_threads(requested: int = 0) -> int:
+    """Threads a backend may use: ``requested``, or all cores but one (at least one).
+
+    Leaving a core free matters more than it seems: with both cores busy (the dashboard, the
+    workers) a framework that spins two threads runs several times slower, not half as fast."""
+    return requested if requested > 0 else max(1, (os.cpu_count() or 2) - 1)
+
+
 class Backend(abc.ABC):
     """A framework's implementation of the SSVAE. Construct via :func:`create_backend`."""
 
     name: str = "?"
 
-    def __init__(self, cfg: ModelConfig, device: str = "cpu") -> None:
+    def __init__(self, cfg: ModelConfig, device: str = "cpu", threads: int = 0) -> None:
         self.cfg = cfg
         self.device = device
+        self.threads = cpu_threads(threads)
 
     @abc.abstractmethod
     def init(self, seed: int) -> None:
@@ -231,6 +241,7 @@ def backend_class(name: str) -> Callable[..., Backend]:
     return getattr(mod, cls)
 
 
-def create_backend(name: str, cfg: ModelConfig, device: str = "cpu") -> Backend:
-    """Instantiate a backend by name; its framework is imported only now."""
-    return backend_class(name)(cfg, device=device)
+def create_backend(name: str, cfg: ModelConfig, device: str = "cpu", threads: int = 0) -> Backend:
+    """Instantiate a backend by name; its framework is imported only now. ``threads``: CPU
+    threads (0 = all cores but one; applied process-wide where the framework only allows that)."""
+    return backend_class(name)(cfg, device=device, threads=threads)

@@ -73,9 +73,13 @@ def _padded(m: int, bs: int) -> int:
 class JaxBackend(Backend):
     name = "jax"
 
-    def __init__(self, cfg: ModelConfig, device: str = "cpu") -> None:
-        super().__init__(cfg, device)
+    def __init__(self, cfg: ModelConfig, device: str = "cpu", threads: int = 0) -> None:
+        super().__init__(cfg, device, threads)
         platform, index = _select_platform(device)
+        if "jax" not in sys.modules and self.threads == 1:
+            # XLA's CPU client reads its thread settings once, at import
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                       " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
         import jax  # noqa: PLC0415 - imported only once the platform is pinned
         import optax  # noqa: PLC0415
 

@@ -234,8 +234,13 @@ def torch_default_init(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
 class TensorFlowBackend(Backend):
     name = "tensorflow"
 
-    def __init__(self, cfg: ModelConfig, device: str = "cpu") -> None:
-        super().__init__(cfg, device)
+    def __init__(self, cfg: ModelConfig, device: str = "cpu", threads: int = 0) -> None:
+        super().__init__(cfg, device, threads)
+        try:  # only possible before TF's runtime starts (the first backend in a process)
+            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(self.threads)
+        except RuntimeError:
+            pass
         self.dev = _device_name(device)
         self._shapes = param_shapes(cfg)
         self._names = tuple(self._shapes)

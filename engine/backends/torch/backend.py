@@ -16,8 +16,9 @@ _ADAM = {"betas": (0.9, 0.999), "eps": 1e-8}
 class TorchBackend(Backend):
     name = "torch"
 
-    def __init__(self, cfg: ModelConfig, device: str = "cpu") -> None:
-        super().__init__(cfg, device)
+    def __init__(self, cfg: ModelConfig, device: str = "cpu", threads: int = 0) -> None:
+        super().__init__(cfg, device, threads)
+        torch.set_num_threads(self.threads)
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("--device cuda requested but torch sees no CUDA device")
         self.dev = torch.device(device)
