@@ -1,0 +1,247 @@
+/* LatentLoop keyboard and pointer input.
+ *
+ * Every user action that changes labels or the selection becomes an event {seq, kind, ...} with a
+ * per-tab sequence number. Events wait in an outbox that is written, whole, into the dcc.Store
+ * "ll-events" (dash_clientside.set_props) until the server acknowledges them through "ll-ack".
+ * Re-sending is what makes fast typing safe: Dash may merge quick store updates into one request
+ * or drop an older request's answer, but the server applies each (tab, seq) exactly once and in
+ * order, so every press counts once whatever Dash does with the requests.
+ *
+ * The selection lives here, not on the server, so "click, then press 3" labels the clicked point
+ * even before the click's request has come back.
+ */
+(function () {
+  "use strict";
+  var LL = (window.LL = window.LL || {});
+  LL.client = Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
+  LL.seq = 0;
+  LL.outbox = [];
+  LL.selected = null;
+  LL.queue = [];
+  LL.ready = false; // set once Dash has rendered the stores (first clientside callback)
+  LL.keyTimes = {}; // seq -> performance.now() at the key press (benchmarks read this)
+  LL.plots = 0; // number of plotly_afterplot events on the map
+  var MAX_OUTBOX = 1000;
+
+  function graph(id) { return document.querySelector("#" + id + " .js-plotly-plot"); }
+  LL.graph = graph;
+
+  function flush() {
+    var dc = window.dash_clientside;
+    if (!LL.ready || !dc || !dc.set_props) return; // sent once ready
+    dc.set_props("ll-events", { data: { client: LL.client, events: LL.outbox.slice() } });
+  }
+  LL.flush = flush;
+
+  LL.send = function (ev) {
+    ev.seq = ++LL.seq;
+    LL.outbox.push(ev);
+    if (LL.outbox.length > MAX_OUTBOX) LL.outbox.shift();
+    flush();
+    return ev.seq;
+  };
+
+  LL.ack = function (seq) {
+    if (typeof seq !== "number" || !seq) return;
+    LL.outbox = LL.outbox.filter(function (e) { return e.seq > seq; });
+    clearPending(seq);
+  };
+
+  LL.notice = function (text) {
+    var dc = window.dash_clientside;
+    if (dc && dc.set_props) dc.set_props("notice", { children: text });
+  };
+
+  function markQueue() {
+    var items = document.querySelectorAll(".ll-queue-item");
+    for (var i = 0; i < items.length; i++) {
+      var on = +items[i].getAttribute("data-serial") === LL.selected;
+      items[i].classList.toggle("selected", on);
+      if (on && items[i].scrollIntoView) items[i].scrollIntoView({ block: "nearest" });
+    }
+  }
+  LL.markQueue = markQueue;
+
+  LL.select = function (serial) {
+    LL.selected = serial === null || serial === undefined ? null : serial | 0;
+    markQueue();
+    return LL.send(LL.selected === null ? { kind: "clear" } : { kind: "select", serial: LL.selected });
+  };
+
+  LL.label = function (label) {
+    if (LL.selected === null) {
+      LL.notice("select a sample first (click a point or press n)");
+      return null;
+    }
+    var seq = LL.send({ kind: "label", serial: LL.selected, label: label }), serial = LL.selected;
+    // A moment later: the redraw must not hold up the request Dash is about to send.
+    setTimeout(function () { if (LL.outbox.some(function (e) { return e.seq === seq; })) drawPending(seq, serial, label); }, 25);
+    return seq;
+  };
+
+  // Optimistic paint: the labelled point is drawn in its new colour at the keypress, in the
+  // overlay's "pending" trace, and dropped there once the server has acknowledged the event (its
+  // own Patch then shows the label, or a notice says why not). The CSV is written by the server.
+  LL.pending = [];
+  function overlayReady() {
+    var ov = graph("latent-overlay");
+    return ov && ov.data && ov.data.length >= 3 ? ov : null;
+  }
+  function drawPending(seq, serial, label) {
+    var base = graph("latent-map"), dc = window.dash_clientside;
+    var fd = base && base._fullData && base._fullData[0];
+    if (!overlayReady() || !fd || !fd.x || serial >= fd._length || !dc || !dc.Patch) return;
+    LL.pending.push({ seq: seq, x: fd.x[serial], y: fd.y[serial], serial: serial, label: label });
+    var p = new dc.Patch();
+    p.append(["data", 2, "x"], fd.x[serial]);
+    p.append(["data", 2, "y"], fd.y[serial]);
+    p.append(["data", 2, "marker", "color"], label);
+    p.append(["data", 2, "customdata"], [serial, label, seq]);
+    dc.set_props("latent-overlay", { figure: p.build() });
+  }
+  function clearPending(seq) {
+    var dc = window.dash_clientside;
+    var keep = LL.pending.filter(function (e) { return e.seq > seq; });
+    if (keep.length === LL.pending.length || !overlayReady() || !dc || !dc.Patch) { LL.pending = keep; return; }
+    LL.pending = keep;
+    var p = new dc.Patch();
+    p.assign(["data", 2, "x"], keep.map(function (e) { return e.x; }));
+    p.assign(["data", 2, "y"], keep.map(function (e) { return e.y; }));
+    p.assign(["data", 2, "marker", "color"], keep.map(function (e) { return e.label; }));
+    p.assign(["data", 2, "customdata"], keep.map(function (e) { return [e.serial, e.label, e.seq]; }));
+    dc.set_props("latent-overlay", { figure: p.build() });
+  }
+
+  LL.undo = function () { return LL.send({ kind: "undo" }); };
+
+  LL.step = function (delta) {
+    var q = LL.queue || [];
+    if (!q.length) return null;
+    var i = q.indexOf(LL.selected);
+    if (i < 0) i = delta > 0 ? 0 : q.length - 1;
+    else i = Math.max(0, Math.min(q.length - 1, i + delta));
+    return LL.select(q[i]);
+  };
+
+  function helpShown() { return document.body.classList.contains("ll-show-help"); }
+  function toggleHelp(on) {
+    document.body.classList.toggle("ll-show-help", on === undefined ? !helpShown() : on);
+  }
+  LL.toggleHelp = toggleHelp;
+
+  var NOT_TEXT = { radio: 1, checkbox: 1, button: 1, submit: 1, reset: 1, range: 1, color: 1, file: 1, image: 1 };
+  function typing(t) {
+    if (!t || !t.tagName) return false;
+    var tag = t.tagName;
+    if (tag === "INPUT") return !NOT_TEXT[(t.type || "text").toLowerCase()];
+    return t.isContentEditable || tag === "TEXTAREA" || tag === "SELECT";
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || typing(e.target) || e.altKey || e.metaKey) return;
+    var k = e.key;
+    var seq = null;
+    if (e.ctrlKey) {
+      if ((k === "z" || k === "Z") && !e.repeat) { e.preventDefault(); seq = LL.undo(); }
+    } else if (/^[0-9]$/.test(k)) {
+      if (!e.repeat) { e.preventDefault(); seq = LL.label(+k); }
+    } else if (k === "Backspace") {
+      e.preventDefault();
+      if (!e.repeat) seq = LL.undo();
+    } else if (k === "n" || k === "ArrowRight" || k === "ArrowDown") {
+      e.preventDefault(); seq = LL.step(1);
+    } else if (k === "p" || k === "ArrowLeft" || k === "ArrowUp") {
+      e.preventDefault(); seq = LL.step(-1);
+    } else if (k === "Escape") {
+      if (helpShown()) toggleHelp(false); else seq = LL.select(null);
+    } else if (k === "?") {
+      e.preventDefault(); toggleHelp();
+    }
+    if (seq !== null) LL.keyTimes[seq] = performance.now();
+  });
+
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!t || !t.closest) return;
+    var b = t.closest(".ll-label-btn");
+    if (b) { LL.label(+b.getAttribute("data-label")); return; }
+    var q = t.closest(".ll-queue-item");
+    if (q) { LL.select(+q.getAttribute("data-serial")); return; }
+    if (t.closest("#help-button")) { toggleHelp(); return; }
+    if (t.closest("#help-close") || t.id === "help-overlay") toggleHelp(false);
+  });
+
+  // The map is two stacked graphs (app/figures.py): the big one takes the mouse; the small
+  // transparent one on top (labelled points, selection ring) follows its axis ranges.
+
+  var syncPending = false;
+  function syncOverlay() {
+    var base = graph("latent-map"), ov = graph("latent-overlay");
+    if (!base || !ov || !base._fullLayout || !ov._fullLayout || !base._fullLayout.xaxis || !window.Plotly) return;
+    var bx = base._fullLayout.xaxis.range, by = base._fullLayout.yaxis.range;
+    var ox = ov._fullLayout.xaxis && ov._fullLayout.xaxis.range, oy = ov._fullLayout.yaxis && ov._fullLayout.yaxis.range;
+    if (ox && oy && ox[0] === bx[0] && ox[1] === bx[1] && oy[0] === by[0] && oy[1] === by[1]) return;
+    window.Plotly.relayout(ov, { "xaxis.range": bx.slice(), "yaxis.range": by.slice(),
+                                 "xaxis.autorange": false, "yaxis.autorange": false });
+  }
+  function syncSoon() {
+    if (syncPending) return;
+    syncPending = true;
+    requestAnimationFrame(function () { syncPending = false; syncOverlay(); });
+  }
+  LL.syncOverlay = syncOverlay;
+
+  // Hover labels: the big trace's customdata rows are [predicted, certainty]; for labelled points
+  // the row in plotly's working copy is swapped for [predicted, certainty, label], so the hover
+  // template shows the label without re-sending (or redrawing) the big trace.
+  var patchedRows = new WeakMap(); // fullData trace -> Map(serial -> original row)
+  function labelledFromOverlay() {
+    var ov = graph("latent-overlay"), out = new Map();
+    var t = ov && ov.data && ov.data[0];
+    if (!t || !t.customdata) return out;
+    for (var i = 0; i < t.customdata.length; i++) {
+      var c = t.customdata[i];
+      if (c && t.x[i] !== null) out.set(c[0], c[1]);
+    }
+    return out;
+  }
+  function applyHoverLabels() {
+    var base = graph("latent-map");
+    var fd = base && base._fullData && base._fullData[0];
+    if (!fd || !fd.customdata || !fd.customdata.length) return;
+    var rows = fd.customdata, saved = patchedRows.get(fd);
+    if (!saved) { saved = new Map(); patchedRows.set(fd, saved); }
+    var labelled = labelledFromOverlay();
+    saved.forEach(function (orig, s) { if (!labelled.has(s)) { rows[s] = orig; saved.delete(s); } });
+    labelled.forEach(function (lab, s) {
+      if (s >= rows.length) return;
+      if (!saved.has(s)) saved.set(s, rows[s]);
+      var o = saved.get(s);
+      rows[s] = [o[0], o[1], lab];
+    });
+  }
+  LL.applyHoverLabels = applyHoverLabels;
+
+  function bindMap() {
+    var gd = graph("latent-map");
+    if (gd && !gd.__llBound && typeof gd.on === "function") {
+      gd.__llBound = true;
+      gd.on("plotly_click", function (ev) {
+        var pt = ev && ev.points && ev.points[0];
+        if (pt && pt.curveNumber === 0) LL.select(pt.pointNumber);
+      });
+      gd.on("plotly_afterplot", function () {
+        LL.plots += 1; LL.lastPlot = performance.now(); syncOverlay(); applyHoverLabels();
+      });
+      gd.on("plotly_relayout", syncOverlay);
+      gd.on("plotly_relayouting", syncSoon);
+    }
+    var ov = graph("latent-overlay");
+    if (ov && !ov.__llBound && typeof ov.on === "function") {
+      ov.__llBound = true;
+      ov.on("plotly_afterplot", function () { LL.overlayPlots = (LL.overlayPlots || 0) + 1; syncOverlay(); applyHoverLabels(); });
+    }
+  }
+  LL.bindMap = bindMap;
+  setInterval(bindMap, 250);
+})();

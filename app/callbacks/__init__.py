@@ -1,0 +1,15 @@
+"""Callbacks: thin adapters from Dash events to AppState services."""
+from __future__ import annotations
+
+from typing import Any
+
+from app.state import AppState
+
+
+def register_callbacks(app: Any, state: AppState) -> None:
+    from app.callbacks import checkpoints, clientside, sync, training
+
+    sync.register(app, state)
+    training.register(app, state)
+    checkpoints.register(app, state)
+    clientside.register(app)

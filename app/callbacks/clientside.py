@@ -1,0 +1,28 @@
+"""Clientside callbacks (the JavaScript lives in app/assets/map.js): no server round trip."""
+from __future__ import annotations
+
+from typing import Any
+
+from dash import ClientsideFunction, Input, Output
+
+
+def register(app: Any) -> None:
+    # Colour mode: patch the big trace's marker from the per-version arrays kept in the browser.
+    app.clientside_callback(
+        ClientsideFunction(namespace="ll", function_name="colour"),
+        Output("latent-map", "figure", allow_duplicate=True),
+        Input("colour-mode", "value"),
+        Input("colour-store", "data"),
+        prevent_initial_call=True,
+    )
+    # Hand the server's acknowledgements and the candidate order to keyboard.js.
+    app.clientside_callback(
+        ClientsideFunction(namespace="ll", function_name="ack"),
+        Output("ll-ack", "id"),  # never changes: the function returns no_update
+        Input("ll-ack", "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="ll", function_name="queue"),
+        Output("queue-store", "id"),
+        Input("queue-store", "data"),
+    )

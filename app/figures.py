@@ -1,0 +1,242 @@
+"""Plotly figures as plain dicts (no Dash): the latent map, its colour arrays, curves and bars.
+
+Large arrays go to the browser as plotly.js typed-array specs ``{"dtype": "f4", "bdata": <base64>}``
+(decoded by plotly.js >= 2.28 without a JSON number parse), which keeps the 70,000-point map
+under 1 MB: 8 bytes per point for x/y plus 2 for the hover data, times 4/3 for base64.
+"""
+from __future__ import annotations
+
+import base64
+import colorsys
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from app.services.embeddings import MapVersion
+from app.services.overlay import OverlayFull, SlotState
+
+# The map is two stacked graphs: the big one (all points, redrawn only for a new version or a
+# colour switch) and a small transparent one on top (labelled points and the selection ring),
+# which label keypresses patch. One WebGL redraw of 70,000 points costs ~0.4 s in software
+# rendering, so a keypress must never touch the big graph. Trace order inside each:
+BASE = 0
+OVERLAY, SELECTED, PENDING = 0, 1, 2  # PENDING: labels typed but not yet confirmed (keyboard.js)
+MAP_MARGIN = {"l": 4, "r": 4, "t": 4, "b": 4}
+
+TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+         "#bcbd22", "#17becf"]
+UNLABELLED = "rgba(120,120,120,0.35)"
+BASE_SIZE = 3  # px; WebGL draw time in software rendering grows with it
+OVERLAY_SIZE = 9
+
+_DTYPES = {np.dtype(np.float32): "f4", np.dtype(np.float64): "f8", np.dtype(np.uint8): "u1",
+           np.dtype(np.uint16): "u2", np.dtype(np.int8): "i1", np.dtype(np.int16): "i2",
+           np.dtype(np.int32): "i4", np.dtype(np.uint32): "u4"}
+
+
+def typed(arr: np.ndarray) -> dict[str, Any]:
+    """plotly.js typed-array spec for a 1-D or 2-D numpy array (row-major, little-endian)."""
+    a = np.ascontiguousarray(arr)
+    if a.dtype not in _DTYPES:
+        raise TypeError(f"no plotly typed array for dtype {a.dtype}")
+    spec: dict[str, Any] = {"dtype": _DTYPES[a.dtype], "bdata": base64.b64encode(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()).decode("ascii")}
+    if a.ndim > 1:
+        spec["shape"] = ", ".join(str(n) for n in a.shape)  # plotly.js ignores a list here
+    return spec
+
+
+def palette(n: int) -> list[str]:
+    """``n`` distinguishable colours: tab10, then evenly spaced hues."""
+    if n <= len(TAB10):
+        return TAB10[:n]
+    out = list(TAB10)
+    for i in range(n - len(TAB10)):
+        h = (i * 0.618033988749895) % 1.0
+        r, g, b = colorsys.hls_to_rgb(h, 0.5, 0.65)
+        out.append(f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}")
+    return out
+
+
+def stepped_colorscale(colours: Sequence[str]) -> list[list[Any]]:
+    """A colorscale that maps integer i (with cmin=-0.5, cmax=n-0.5) to exactly ``colours[i]``."""
+    n = len(colours)
+    scale: list[list[Any]] = []
+    for i, c in enumerate(colours):
+        scale.append([i / n, c])
+        scale.append([(i + 1) / n, c])
+    return scale
+
+
+def categorical_marker(values: np.ndarray, n: int) -> dict[str, Any]:
+    return {"color": typed(values), "colorscale": stepped_colorscale(palette(n)), "cmin": -0.5,
+            "cmax": n - 0.5, "showscale": False}
+
+
+# ---------------------------------------------------------------------------------------------
+# the latent map
+
+
+def colour_store(v: MapVersion) -> dict[str, Any]:
+    """Per-version marker settings for every colour mode (kept in the browser, switched there)."""
+    modes = {
+        "label": {"color": UNLABELLED, "showscale": False},
+        "pred": categorical_marker(v.pred, v.num_classes),
+        "true": categorical_marker(v.true, v.num_classes),
+        "certainty": {"color": typed(v.certainty), "colorscale": "Viridis", "cmin": 0, "cmax": 100,
+                      "reversescale": True, "showscale": False},
+        "component": categorical_marker(v.component, v.components),
+    }
+    for m in modes.values():
+        m["size"] = BASE_SIZE
+    return {"version": v.version, "n": v.n_points, "modes": modes}
+
+
+def base_trace(v: MapVersion) -> dict[str, Any]:
+    hover = np.ascontiguousarray(np.stack([v.pred.astype(np.uint8 if v.num_classes < 256 else np.uint16),
+                                           v.certainty.astype(v.pred.dtype)], axis=1))
+    return {
+        "type": "scattergl", "mode": "markers", "name": "samples",
+        "x": typed(v.xy[:, 0]), "y": typed(v.xy[:, 1]),
+        "customdata": typed(hover),
+        # Grey until the browser applies the colour mode from the colour store.
+        "marker": {"size": BASE_SIZE, "color": UNLABELLED, "showscale": False},
+        # customdata[2] (the label) is filled in by keyboard.js for labelled points; "-" otherwise.
+        "hovertemplate": "#%{pointNumber}<br>predicted %{customdata[0]} (certainty %{customdata[1]}%)"
+                         "<br>label %{customdata[2]}<extra></extra>",
+    }
+
+
+def overlay_points(v: MapVersion, serials: np.ndarray, labels: np.ndarray) -> dict[str, list[Any]]:
+    """Per-slot values of the overlay trace; hidden or unused slots are null (not drawn)."""
+    xs: list[Any] = []
+    ys: list[Any] = []
+    cs: list[int] = []
+    cd: list[Any] = []
+    for s, lab in zip(serials.tolist(), labels.tolist()):
+        if s < 0 or lab < 0 or s >= v.n_points:
+            xs.append(None)
+            ys.append(None)
+            cs.append(0)
+            cd.append(None)
+        else:
+            xs.append(round(float(v.xy[s, 0]), 5))
+            ys.append(round(float(v.xy[s, 1]), 5))
+            cs.append(int(lab))
+            cd.append([int(s), int(lab), int(v.pred[s]), int(v.certainty[s])])
+    return {"x": xs, "y": ys, "color": cs, "customdata": cd}
+
+
+def overlay_trace(v: MapVersion, full: OverlayFull) -> dict[str, Any]:
+    pts = overlay_points(v, full.serial, full.label)
+    n = v.num_classes
+    return {
+        "type": "scattergl", "mode": "markers", "name": "labelled", "hoverinfo": "skip",
+        "x": pts["x"], "y": pts["y"], "customdata": pts["customdata"],
+        "marker": {"size": OVERLAY_SIZE, "color": pts["color"], "colorscale": stepped_colorscale(palette(n)),
+                   "cmin": -0.5, "cmax": n - 0.5, "line": {"width": 1.5, "color": "#111"}, "showscale": False},
+    }
+
+
+def overlay_slot_values(v: MapVersion, slots: Sequence[SlotState]) -> list[tuple[int, dict[str, Any]]]:
+    """(slot, {x, y, color, customdata}) for changed slots: what a Patch assigns."""
+    out = []
+    for st in slots:
+        pts = overlay_points(v, np.array([st.serial]), np.array([st.label]))
+        out.append((st.slot, {k: val[0] for k, val in pts.items()}))
+    return out
+
+
+def selected_trace(xy: tuple[float, float] | None) -> dict[str, Any]:
+    return {
+        "type": "scattergl", "mode": "markers", "name": "selected", "hoverinfo": "skip",
+        "x": [xy[0]] if xy else [], "y": [xy[1]] if xy else [],
+        "marker": {"size": 18, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#e6007e"}},
+    }
+
+
+def pending_trace(n_classes: int) -> dict[str, Any]:
+    """Labels the browser drew at the keypress, before the server's confirmation arrives."""
+    return {
+        "type": "scattergl", "mode": "markers", "name": "pending", "hoverinfo": "skip",
+        "x": [], "y": [], "customdata": [],
+        "marker": {"size": OVERLAY_SIZE, "color": [], "colorscale": stepped_colorscale(palette(n_classes)),
+                   "cmin": -0.5, "cmax": n_classes - 0.5, "line": {"width": 1.5, "color": "#111"}, "showscale": False},
+    }
+
+
+def map_figure(v: MapVersion) -> dict[str, Any]:
+    """The big graph: one WebGL trace of every point."""
+    return {
+        "data": [base_trace(v)],
+        "layout": {
+            # A constant uirevision: zoom and pan survive new versions and colour switches.
+            "uirevision": "latent-map",
+            "margin": MAP_MARGIN,
+            "xaxis": {"visible": False, "showgrid": False, "zeroline": False},
+            "yaxis": {"visible": False, "showgrid": False, "zeroline": False, "scaleanchor": "x"},
+            "hovermode": "closest", "showlegend": False, "dragmode": "pan",
+            "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff",
+            "meta": {"version": v.version, "n": v.n_points},
+        },
+    }
+
+
+def overlay_figure(v: MapVersion, full: OverlayFull, selected_xy: tuple[float, float] | None) -> dict[str, Any]:
+    """The small graph on top: labelled points and the selection ring. Transparent, no pointer
+    events (the big graph below takes hover, clicks, zoom); keyboard.js copies the big graph's axis
+    ranges here, so both show the same window."""
+    return {
+        "data": [overlay_trace(v, full), selected_trace(selected_xy), pending_trace(v.num_classes)],
+        "layout": {
+            "uirevision": "latent-overlay",
+            "margin": MAP_MARGIN,
+            "xaxis": {"visible": False, "showgrid": False, "zeroline": False, "autorange": False, "range": [-1.5, 1.5]},
+            "yaxis": {"visible": False, "showgrid": False, "zeroline": False, "autorange": False, "range": [-1.5, 1.5]},
+            "showlegend": False, "hovermode": False, "dragmode": False,
+            "plot_bgcolor": "rgba(0,0,0,0)", "paper_bgcolor": "rgba(0,0,0,0)",
+            "meta": {"version": v.version},
+        },
+    }
+
+
+def empty_map(message: str = "", transparent: bool = False) -> dict[str, Any]:
+    layout: dict[str, Any] = {"xaxis": {"visible": False}, "yaxis": {"visible": False}, "margin": MAP_MARGIN}
+    if message:
+        layout["annotations"] = [{"text": message, "showarrow": False}]
+    if transparent:
+        layout.update(plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)")
+    return {"data": [], "layout": layout}
+
+
+# ---------------------------------------------------------------------------------------------
+# training curves and stats
+
+LOSS_SERIES = ("loss", "rec", "sup")
+ACC_SERIES = ("test_acc", "acc_labeled")
+SERIES_NAMES = {"loss": "total loss", "rec": "reconstruction", "sup": "supervised", "test_acc": "test accuracy",
+                "acc_labeled": "labelled-batch accuracy"}
+
+
+def _clean(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def curve_figure(series: Sequence[str], points: dict[str, tuple[list[int], list[float]]], yrange: Any = None,
+                 title: str = "") -> dict[str, Any]:
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+    data = []
+    for i, name in enumerate(series):
+        xs, ys = points.get(name, ([], []))
+        data.append({"type": "scatter", "mode": "lines", "name": SERIES_NAMES.get(name, name), "x": list(xs),
+                     "y": [_clean(y) for y in ys], "line": {"width": 1.5, "color": colours[i % 4]}})
+    layout: dict[str, Any] = {
+        "uirevision": title or "curve", "height": 190, "margin": {"l": 40, "r": 8, "t": 24, "b": 28},
+        "title": {"text": title, "font": {"size": 12}, "x": 0.02, "y": 0.97},
+        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 10}},
+        "xaxis": {"title": {"text": ""}, "tickfont": {"size": 10}},
+        "yaxis": {"tickfont": {"size": 10}},
+    }
+    if yrange is not None:
+        layout["yaxis"]["range"] = yrange
+    return {"data": data, "layout": layout}

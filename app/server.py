@@ -1,0 +1,93 @@
+"""The Dash app: construction, the Host-header guard, and serving it."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Iterable
+
+from dash import Dash
+from flask import Flask, Response, request
+
+from app.callbacks import register_callbacks
+from app.layouts import build_layout
+from app.settings import LOOPBACK_NAMES
+from app.state import AppState
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+
+
+def host_name(host_header: str | None) -> str:
+    """The name part of a Host header: ``[::1]:8050`` -> ``::1``, ``LocalHost:80`` -> ``localhost``."""
+    h = (host_header or "").strip().lower()
+    if h.startswith("["):
+        end = h.find("]")
+        return h[1:end] if end > 0 else ""
+    if h.count(":") == 1:
+        h = h.split(":", 1)[0]
+    return h.rstrip(".")
+
+
+def install_host_check(server: Flask, extra_hosts: Iterable[str] = ()) -> None:
+    """Refuse requests whose Host is not a loopback name with 403.
+
+    A web page the user visits can point its own domain at 127.0.0.1 (DNS rebinding) and then talk
+    to this server from the user's browser; its requests still carry that domain in the Host
+    header, so checking the header keeps such pages from relabelling the user's data.
+    """
+    allowed = set(LOOPBACK_NAMES) | {host_name(h) for h in extra_hosts if host_name(h) not in WILDCARD_HOSTS}
+
+    @server.before_request
+    def _only_loopback_hosts() -> Response | None:
+        if host_name(request.headers.get("Host")) not in allowed:
+            return Response("Forbidden: this dashboard only answers requests for localhost.\n", status=403,
+                            mimetype="text/plain")
+        return None
+
+
+def create_app(state: AppState) -> Dash:
+    """The dashboard for an already built :class:`AppState`."""
+    app = Dash(__name__, assets_folder=str(ASSETS), title="LatentLoop", update_title=None, serve_locally=True)
+    app.layout = lambda: build_layout(state.page_context())  # per tab: fresh status and start position
+    register_callbacks(app, state)
+    s = state.settings
+    install_host_check(app.server, [*s.allowed_hosts, s.host])
+    return app
+
+
+class ServerThread:
+    """Serve ``app`` with a threaded werkzeug server in a daemon thread (tests, benchmarks)."""
+
+    def __init__(self, app: Dash, host: str = "127.0.0.1", port: int = 0) -> None:
+        import logging
+
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in test output
+        self.server = make_server(host, port, app.server, threaded=True)
+        self.host = host
+        self.port = int(self.server.server_port)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="latentloop-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def start(self) -> "ServerThread":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+
+    def __enter__(self) -> "ServerThread":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve(app: Dash, host: str, port: int, debug: bool = False) -> None:
+    """Blocking: serve until interrupted (werkzeug, one thread per request)."""
+    app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)

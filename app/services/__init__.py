@@ -1,0 +1,1 @@
+"""Dashboard services: plain Python over the engine; no Dash imports here."""

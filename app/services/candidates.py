@@ -1,0 +1,155 @@
+"""The candidate queue: which samples to label next, best first.
+
+Two sources feed it, chosen with :meth:`CandidateQueue.use`:
+
+- ``Source.STRATEGY``: the engine's acquisition strategies (:mod:`engine.acquisition`) over the
+  current embeddings, recomputed when the strategy or the embedding version changes;
+- ``Source.EXTERNAL``: a ranked list pushed by someone else through :meth:`set_external`
+  (the forecast worker's "likely wrong" candidates, ARCHITECTURE.md section 5).
+
+Whatever the source, already-labelled samples drop out when the queue is read. Pure numpy.
+"""
+from __future__ import annotations
+
+import enum
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from engine.acquisition import STRATEGIES, describe, entropy, required_inputs, select
+
+
+class Source(str, enum.Enum):
+    STRATEGY = "strategy"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    serial: int
+    score: float
+    predicted: int
+    certainty: float  # max class probability in [0, 1]
+    why: str = ""
+
+
+McFn = Callable[[np.ndarray], np.ndarray]  # pool serials -> probs_mc [T, len(pool), C]
+
+
+class CandidateQueue:
+    """Ranked candidates over the training samples (Serials 0..n_train-1).
+
+    ``size``: how many the page shows; ``pool``: how many are ranked at once (labelling drains
+    the ranking, it is recomputed when fewer than ``size`` unlabelled remain); ``mc_pool``: the
+    MC-dropout strategies score only this many most-entropic samples (MC passes over 60,000
+    images would take the page several seconds).
+    """
+
+    def __init__(self, n_train: int, size: int = 20, pool: int = 120, mc_pool: int = 2000, seed: int = 0) -> None:
+        self.n_train = int(n_train)
+        self.size = int(size)
+        self.pool = int(pool)
+        self.mc_pool = int(mc_pool)
+        self.seed = int(seed)
+        self._lock = threading.Lock()
+        self.source = Source.STRATEGY
+        self._ranked: list[Candidate] = []
+        self._ranked_key: tuple[Any, ...] | None = None
+        self._external: list[Candidate] = []
+        self._external_name = ""
+        self._external_rev = 0
+
+    @staticmethod
+    def strategies() -> list[dict[str, str]]:
+        """Dropdown options: every engine strategy with its one-line description."""
+        return [{"value": s, "label": s, "title": describe(s)} for s in STRATEGIES]
+
+    # -- external input (forecast worker) ---------------------------------------------------------
+    def set_external(self, candidates: Iterable[Candidate | Mapping[str, Any]], name: str = "forecast",
+                     use: bool = True) -> None:
+        """Replace the externally ranked list (best first). Dicts need ``serial`` (or ``sample_idx``),
+        and may carry ``score``/``risk``, ``predicted``, ``certainty``, ``why``."""
+        items: list[Candidate] = []
+        for c in candidates:
+            if isinstance(c, Candidate):
+                items.append(c)
+                continue
+            serial = int(c.get("serial", c.get("sample_idx", -1)))
+            if not 0 <= serial < self.n_train:
+                raise ValueError(f"external candidate {serial} is not a training sample (0..{self.n_train - 1})")
+            items.append(Candidate(serial, float(c.get("score", c.get("risk", 0.0))), int(c.get("predicted", -1)),
+                                   float(c.get("certainty", float("nan"))), str(c.get("why", ""))))
+        with self._lock:
+            self._external = items
+            self._external_name = name
+            self._external_rev += 1
+            if use:
+                self.source = Source.EXTERNAL
+
+    def use(self, source: Source | str) -> None:
+        with self._lock:
+            self.source = Source(source)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def items(self, strategy: str, version: int, probs: np.ndarray, features: np.ndarray, labels: np.ndarray,
+              mc: McFn | None = None) -> list[Candidate]:
+        """The next ``size`` unlabelled candidates. ``probs``/``features`` cover the training rows
+        of embedding ``version``; ``labels`` is the label array (-1 = unlabelled)."""
+        labelled = labels[: self.n_train] >= 0
+        with self._lock:
+            if self.source is Source.EXTERNAL:
+                return [c for c in self._external if not labelled[c.serial]][: self.size]
+        key = (strategy, version)
+        with self._lock:
+            ranked = self._ranked if self._ranked_key == key else None
+        if ranked is not None:
+            left = [c for c in ranked if not labelled[c.serial]]
+            if len(left) >= min(self.size, int((~labelled).sum())):
+                return left[: self.size]
+        ranked = self._rank(strategy, probs, features, labelled, mc)
+        with self._lock:
+            self._ranked, self._ranked_key = ranked, key
+        return ranked[: self.size]
+
+    def key(self, strategy: str, version: int) -> tuple[Any, ...]:
+        """Changes whenever :meth:`items` may return a different ranking (labels aside)."""
+        with self._lock:
+            if self.source is Source.EXTERNAL:
+                return ("external", self._external_rev)
+            return ("strategy", strategy, version)
+
+    def describe_source(self, strategy: str) -> str:
+        with self._lock:
+            if self.source is Source.EXTERNAL:
+                return f"{self._external_name} ({len(self._external)} ranked)"
+        return describe(strategy)
+
+    def _rank(self, strategy: str, probs: np.ndarray, features: np.ndarray, labelled: np.ndarray,
+              mc: McFn | None) -> list[Candidate]:
+        probs = probs[: self.n_train]
+        features = features[: self.n_train]
+        needs = required_inputs(strategy)
+        k = min(self.pool, int((~labelled).sum()))
+        if k == 0:
+            return []
+        if "probs_mc" in needs:
+            # Shortlist by entropy, then score the shortlist with MC-dropout passes.
+            free = np.flatnonzero(~labelled)
+            ent = entropy(probs[free])
+            short = free[np.argsort(-ent, kind="stable")[: self.mc_pool]]
+            if mc is None:
+                raise ValueError(f"strategy {strategy!r} needs MC-dropout predictions")
+            probs_mc = mc(short)
+            sel = select(strategy, min(k, len(short)), probs_mc=probs_mc,
+                         features=features[short] if "features" in needs else None, rng=self.seed)
+            serials = short[sel.indices]
+        else:
+            sel = select(strategy, k, probs=probs if ("probs" in needs or not needs) else None,
+                         features=features if "features" in needs else None,
+                         exclude=labelled, rng=self.seed, n_samples=self.n_train)
+            serials = sel.indices
+        p = probs[serials]
+        return [Candidate(int(s), float(sc), int(pr.argmax()), float(pr.max()))
+                for s, sc, pr in zip(serials, sel.scores, p)]

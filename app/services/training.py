@@ -1,0 +1,324 @@
+"""TrainingSession: the background training thread of ARCHITECTURE.md section 2.
+
+The engine's :class:`~engine.trainer.Trainer` runs in a daemon thread; commands go in through a
+``queue.Queue`` and events come out through a bounded one (the trainer drops the oldest when it is
+full, so it never waits on the page). The page drains the events from a ``dcc.Interval`` via
+:meth:`drain`, which folds them into a history every browser tab can read from its own cursor.
+
+New embeddings are captured by a trainer listener (it runs on the training thread, right when the
+trainer has them), together with a copy of the weights, so the page can refresh the map and show
+reconstructions without ever touching the trainer's model from another thread.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from engine import events as ev
+from engine.config import Config, ConfigError, config_to_dict, from_dict
+from engine.curriculum import Curriculum
+
+ACTIVE = ("starting", "running", "paused", "stopping")
+
+
+class SessionError(RuntimeError):
+    """A command that does not fit the session's state (e.g. Start while running)."""
+
+
+@dataclass
+class TrainSettings:
+    """What the training panel sets. ``steps``: steps to add in this run."""
+
+    steps: int = 500
+    lr: float = 1e-3
+    alpha: float = 1.0
+    beta: float = 1.0
+    gamma: float = 1.0
+    consistency: float = 1.0
+    refresh_every: int = 250
+    save_at_end: bool = True
+
+
+FIELD_PATHS = {"steps": "train.steps", "lr": "train.lr", "alpha": "loss.alpha", "beta": "loss.beta",
+               "gamma": "loss.gamma", "consistency": "loss.consistency", "refresh_every": "train.refresh_every"}
+
+
+def validate_settings(base: Config, values: dict[str, Any]) -> tuple[TrainSettings | None, Config | None, dict[str, str]]:
+    """Check the panel's values with the engine's config validation.
+
+    Returns ``(settings, config, errors)``; ``errors`` maps a panel field to the message of
+    :func:`engine.config.from_dict`, which names the key path (e.g. ``train.lr: Input should be
+    greater than 0``). Empty or non-numeric fields are reported without asking the engine.
+    """
+    errors: dict[str, str] = {}
+    parsed: dict[str, Any] = {}
+    for name, path in FIELD_PATHS.items():
+        raw = values.get(name)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            errors[name] = f"{path}: required"
+            continue
+        try:
+            num = float(raw)
+        except (TypeError, ValueError):
+            errors[name] = f"{path}: not a number ({raw!r})"
+            continue
+        if not math.isfinite(num):
+            errors[name] = f"{path}: must be finite"
+            continue
+        if name in ("steps", "refresh_every"):
+            if num != int(num):
+                errors[name] = f"{path}: must be a whole number"
+                continue
+            num = int(num)
+        parsed[name] = num
+    if errors:
+        return None, None, errors
+    raw_cfg = config_to_dict(base)
+    for name, path in FIELD_PATHS.items():
+        section, key = path.split(".")
+        raw_cfg[section][key] = parsed[name]
+    try:
+        cfg = from_dict(raw_cfg)
+    except ConfigError as err:
+        for part in str(err).split("; "):
+            path = part.split(":", 1)[0].strip()
+            field_name = next((n for n, p in FIELD_PATHS.items() if p == path), None)
+            errors[field_name or "_"] = part
+        return None, None, errors
+    settings = TrainSettings(int(parsed["steps"]), parsed["lr"], parsed["alpha"], parsed["beta"], parsed["gamma"],
+                             parsed["consistency"], int(parsed["refresh_every"]), bool(values.get("save_at_end", True)))
+    return settings, cfg, {}
+
+
+@dataclass
+class History:
+    """Everything drained so far; tabs keep cursors into these lists."""
+
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # {step, loss, rec, sup, acc_labeled, sps}
+    evals: list[dict[str, Any]] = field(default_factory=list)  # {step, test_acc, tau_acc}
+
+
+class TrainingSession:
+    """Owns the trainer while the app runs. Thread-safe; the page calls it from request threads.
+
+    ``on_refresh(embeddings, weights, trained)``: called from :meth:`drain` (a request thread) for
+    the newest embeddings produced since the last drain.
+    """
+
+    def __init__(self, trainer: Any, checkpoint: str, store: Any,
+                 on_refresh: Callable[[Any, dict[str, Any] | None, bool], None] | None = None,
+                 event_queue_size: int = 2000) -> None:
+        self.trainer = trainer
+        self.checkpoint = checkpoint
+        self.store = store
+        self.on_refresh = on_refresh
+        self.commands: queue.Queue[Any] = queue.Queue()
+        self.events: queue.Queue[Any] = queue.Queue(maxsize=event_queue_size)
+        trainer.commands = self.commands
+        trainer.events = self.events
+        trainer.listeners.append(self._listen)
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self.state = "idle"  # idle | starting | running | paused | stopping | finished | stopped | error
+        self.message = ""
+        self.error = ""
+        self.phase = trainer.phase
+        self.step = int(trainer.step)
+        self.target = int(trainer.step)
+        self.run_start = int(trainer.step)
+        self.samples_per_s = 0.0
+        self.epoch = 0.0
+        self.run_id = 0
+        self.history = History()
+        self.last_eval: dict[str, Any] = dict(trainer.last_eval or {})
+        self.trained = False
+        self._pending: tuple[Any, dict[str, Any] | None] | None = None
+        self._final: str | None = None  # end state set by the thread, applied after the last events
+        self._pending_lock = threading.Lock()
+
+    # -- the training thread --------------------------------------------------------------------
+    def _listen(self, event: Any) -> None:
+        """Runs on whichever thread the trainer runs on; must stay cheap."""
+        if isinstance(event, ev.Refresh):
+            emb = self.trainer.embeddings
+            weights = self.trainer.backend.get_weights()
+            with self._pending_lock:
+                self._pending = (emb, weights)
+
+    def _run(self, target: int, save_at_end: bool) -> None:
+        try:
+            summary = self.trainer.run(steps=target)
+            stopped = int(summary["step"]) < target  # a Stop command ended the run early
+            if self.trainer.embeddings is None or self.trainer.embeddings.step != self.trainer.step:
+                self.trainer.embed()  # the map should show the final weights
+            if save_at_end:
+                self.trainer.save_checkpoint(self.checkpoint, store=self.store)
+            with self._lock:
+                self.message = (f"saved checkpoint {self.checkpoint!r} at step {self.trainer.step}"
+                                if save_at_end else "")
+                self.trained = True
+                self._final = "stopped" if stopped else "finished"
+        except Exception as err:  # the app keeps serving; the panel shows the error
+            with self._lock:
+                self._final = "error"
+                self.error = f"{type(err).__name__}: {err}"
+                self.message = ""
+            traceback.print_exc()
+
+    # -- commands from the page ------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """The training thread is alive (the trainer must not be touched from elsewhere)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def busy(self) -> bool:
+        """Running, or finished but not yet drained: the page keeps polling while this holds."""
+        return self.active or self.state in ACTIVE or self._final is not None or not self.events.empty()
+
+    def start(self, settings: TrainSettings, cfg: Config | None = None) -> None:
+        """Train ``settings.steps`` more steps in the background."""
+        with self._lock:
+            if self.active:
+                raise SessionError("training is already running (pause, resume or stop it)")
+            tr = self.trainer
+            if cfg is not None:
+                if cfg.model != tr.cfg.model:
+                    raise SessionError("the model architecture cannot change in the app")
+                # Between runs the trainer is idle, so swapping its config is safe; the
+                # curriculum reads the loss weights from it.
+                tr.cfg = cfg
+                tr.curriculum = Curriculum(cfg)
+            tr.backend.set_lr(settings.lr)
+            tr.embed_every = settings.refresh_every
+            self._drain_commands()
+            self.run_start = tr.step
+            self.target = tr.step + settings.steps
+            self.state = "starting"
+            self.error = ""
+            self.message = ""
+            self.run_id += 1
+            self._final = None
+            self._thread = threading.Thread(target=self._run, args=(self.target, settings.save_at_end),
+                                            name="latentloop-training", daemon=True)
+            self._thread.start()
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                self.commands.get_nowait()
+            except queue.Empty:
+                return
+
+    def pause(self) -> None:
+        with self._lock:
+            if self.state not in ("starting", "running"):
+                raise SessionError("nothing is running")
+            self.commands.put(ev.Pause())
+
+    def resume(self) -> None:
+        with self._lock:
+            if self.state != "paused":
+                raise SessionError("training is not paused")
+            self.commands.put(ev.Resume())
+
+    def stop(self) -> None:
+        with self._lock:
+            if not self.active:
+                raise SessionError("nothing is running")
+            self.state = "stopping"
+            # No save here: the run's own "save when the run ends" setting decides.
+            self.commands.put(ev.Stop(save=False))
+
+    def set_lr(self, lr: float) -> None:
+        self.commands.put(ev.SetLearningRate(lr))
+
+    def save_checkpoint(self, name: str) -> str:
+        """Save now: through the training thread when it runs, directly otherwise."""
+        with self._lock:
+            if self.active:
+                self.commands.put(ev.SaveCheckpoint(name))
+                return f"checkpoint {name!r} will be saved by the training thread"
+            path = self.trainer.save_checkpoint(name, store=self.store)
+            return f"saved checkpoint {name!r} at step {self.trainer.step} ({path})"
+
+    def exclusive(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(trainer)`` while no training runs (checkpoint loads, fresh embeddings)."""
+        with self._lock:
+            if self.active:
+                raise SessionError("stop training first")
+            return fn(self.trainer)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        th = self._thread
+        if th is not None:
+            th.join(timeout)
+            return not th.is_alive()
+        return True
+
+    # -- events to the page ------------------------------------------------------------------------
+    def drain(self) -> dict[str, Any]:
+        """Fold queued events into the history; hand new embeddings to ``on_refresh``.
+
+        Returns ``{"refreshed": bool, "events": int}``.
+        """
+        n = 0
+        with self._lock:
+            while True:
+                try:
+                    e = self.events.get_nowait()
+                except queue.Empty:
+                    break
+                n += 1
+                self._apply(e)
+            if self._final is not None and self._thread is not None and not self._thread.is_alive():
+                # Only now: queued "running" events must not overwrite the end state.
+                self.state, self._final = self._final, None
+                self.step = int(self.trainer.step)
+        with self._pending_lock:
+            pending, self._pending = self._pending, None
+        refreshed = False
+        if pending is not None and pending[0] is not None and self.on_refresh is not None:
+            self.on_refresh(pending[0], pending[1], True)
+            refreshed = True
+        return {"refreshed": refreshed, "events": n}
+
+    def _apply(self, e: Any) -> None:
+        if isinstance(e, ev.Metrics):
+            self.step = e.step
+            self.epoch = e.epoch
+            self.phase = e.phase
+            self.samples_per_s = e.samples_per_s
+            row = {"step": e.step, "acc_labeled": e.acc_labeled, "sps": e.samples_per_s}
+            row.update({k: float(v) for k, v in e.losses.items()})
+            self.history.metrics.append(row)
+        elif isinstance(e, ev.Evaluation):
+            row = {"step": e.step, "test_acc": e.test_acc, "tau_acc": e.tau_acc, "n_labels": e.n_labels}
+            self.history.evals.append(row)
+            self.last_eval = {"test_acc": e.test_acc, "tau_acc": e.tau_acc, "step": e.step}
+        elif isinstance(e, ev.Phase):
+            self.phase = e.name
+        elif isinstance(e, ev.State):
+            self.step = max(self.step, e.step)
+            if e.state == "running" and self.state in ("starting", "paused", "running"):
+                self.state = "running"
+            elif e.state == "paused" and self.state in ("starting", "running"):
+                self.state = "paused"
+            elif e.state == "error":
+                self.error = e.message
+            # The end states are set by the thread once it is done (checkpoint saved, final map).
+        elif isinstance(e, ev.CheckpointSaved):
+            self.message = f"saved checkpoint {e.name!r} at step {e.step}"
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {"state": self.state, "step": self.step, "target": self.target, "run_start": self.run_start,
+                "phase": self.phase,
+                    "samples_per_s": self.samples_per_s, "epoch": self.epoch, "error": self.error,
+                    "message": self.message, "run_id": self.run_id, "active": self.active, "busy": self.busy,
+                    "test_acc": self.last_eval.get("test_acc"), "time": time.time()}

@@ -1,0 +1,76 @@
+"""How the dashboard is started: command-line settings and the run config they resolve to."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine.config import Config, config_to_dict, from_dict, load_config
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass
+class AppSettings:
+    """Settings of one dashboard process. ``cfg`` (tests) takes precedence over ``config``."""
+
+    dataset: str | None = None
+    checkpoint: str | None = None
+    backend: str | None = None
+    config: str | None = None
+    cfg: Config | None = None
+    host: str = "127.0.0.1"
+    port: int = 8050
+    map_points: Literal["train", "all"] = "train"  # "all": also draw the held-out test images
+    label_poll_ms: int = 2000
+    train_poll_ms: int = 500
+    queue_size: int = 20
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)  # extra Host names to accept
+    debug: bool = False
+
+
+def settings_from_args(args: argparse.Namespace) -> AppSettings:
+    return AppSettings(dataset=args.dataset, checkpoint=args.checkpoint, backend=args.backend, config=args.config,
+                       host=args.host, port=args.port, map_points=args.map_points,
+                       allowed_hosts=tuple(args.allow_host or ()), debug=bool(args.debug))
+
+
+def _overrides(s: AppSettings) -> dict[str, Any]:
+    o = {"data.name": s.dataset, "backend": s.backend, "train.checkpoint": s.checkpoint}
+    return {k: v for k, v in o.items() if v is not None}
+
+
+def _apply(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return raw
+
+
+def resolve_config(s: AppSettings, checkpoint_meta: Any = None) -> Config:
+    """The run config: ``s.cfg`` or ``s.config`` or, when neither is given and a checkpoint is
+    loaded, the checkpoint's own config; command-line overrides on top. The model architecture
+    always comes from the checkpoint when there is one (otherwise it could not load)."""
+    overrides = _overrides(s)
+    if s.cfg is not None:
+        raw = _apply(config_to_dict(s.cfg), overrides)
+    elif s.config is None and checkpoint_meta and isinstance(checkpoint_meta.get("config"), dict) \
+            and checkpoint_meta["config"]:
+        raw = _apply(dict(checkpoint_meta["config"]), overrides)
+    else:
+        raw = config_to_dict(load_config(s.config, overrides))
+    model = (checkpoint_meta or {}).get("model") or (checkpoint_meta or {}).get("model_config")
+    if model:
+        raw["model"] = model
+    return from_dict(raw)
+
+
+def checkpoint_name(s: AppSettings) -> str:
+    if s.checkpoint:
+        return s.checkpoint
+    if s.cfg is not None:
+        return s.cfg.train.checkpoint
+    return load_config(s.config).train.checkpoint if s.config else "ssvae"

@@ -1,0 +1,109 @@
+"""Helpers for the browser tests and the dashboard benchmark (Playwright + Debian's Chromium).
+
+Not used by the app itself. Playwright is a dev dependency and is imported by the callers.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+GD = "document.querySelector('#latent-map .js-plotly-plot')"
+OV = "document.querySelector('#latent-overlay .js-plotly-plot')"
+
+# JS: the map is drawn and keyboard.js is connected.
+MAP_READY = f"""(n) => {{ const gd = {GD};
+  return !!(gd && gd._fullData && gd._fullData[0] && gd._fullData[0]._length === n
+            && typeof gd._fullData[0].marker.color !== 'undefined' && window.LL && window.LL.ready); }}"""
+
+# JS: page pixel of map point i (for mouse clicks/hover).
+POINT_PIXEL = f"""(i) => {{ const gd = {GD}; const fl = gd._fullLayout; const fd = gd._fullData[0];
+  const r = gd.getBoundingClientRect();
+  return [r.left + fl._size.l + fl.xaxis.l2p(fd.x[i]), r.top + fl._size.t + fl.yaxis.l2p(fd.y[i])]; }}"""
+
+# JS: the most isolated visible point in pixel space (a click there cannot hit a neighbour).
+ISOLATED_POINT = f"""(limit) => {{ const gd = {GD}; const fl = gd._fullLayout; const fd = gd._fullData[0];
+  const n = Math.min(fd._length, limit); const px = [], py = [];
+  const w = fl._size.w, h = fl._size.h;
+  for (let i = 0; i < n; i++) {{ px.push(fl.xaxis.l2p(fd.x[i])); py.push(fl.yaxis.l2p(fd.y[i])); }}
+  let best = -1, bestD = -1;
+  for (let i = 0; i < n; i++) {{
+    if (px[i] < 20 || py[i] < 20 || px[i] > w - 20 || py[i] > h - 20) continue;
+    let d = Infinity;
+    for (let j = 0; j < n; j++) {{ if (j === i) continue; const dx = px[i]-px[j], dy = py[i]-py[j]; const e = dx*dx+dy*dy; if (e < d) d = e; }}
+    if (d > bestD) {{ bestD = d; best = i; }}
+  }}
+  return [best, Math.sqrt(bestD)]; }}"""
+
+# JS: label shown for serial s in the overlay trace (or null), and its marker colour value.
+OVERLAY_LABEL = f"""(s) => {{ const gd = {OV}; const t = gd.data[0];
+  for (let i = 0; i < t.customdata.length; i++) {{ const c = t.customdata[i];
+    if (c && c[0] === s && t.x[i] !== null) return [c[1], t.marker.color[i]]; }}
+  return null; }}"""
+
+
+def require_chromium() -> str:
+    """The browser path; raises (a test failure, not a skip) when Debian's Chromium is missing."""
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} not found: install it with `apt-get install chromium` (make test does)")
+    return CHROMIUM
+
+
+def launch(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
+
+
+@dataclass
+class RunningApp:
+    state: Any
+    server: Any
+    url: str
+
+    def stop(self) -> None:
+        self.server.stop()
+        if self.state.session.active:
+            try:
+                self.state.session.stop()
+            except Exception:
+                pass
+            self.state.session.wait(60)
+
+
+def make_dataset(home: Path, name: str, n_train: int, n_test: int, seed: int = 0) -> None:
+    from engine.datasets import dataset_path, save_dataset, synthetic_dataset
+
+    path = dataset_path(name, home / "data")
+    if not path.exists():
+        save_dataset(synthetic_dataset(n_train, n_test, seed=seed, name=name), path)
+
+
+def start_app(home: Path, cfg: Any = None, **settings: Any) -> RunningApp:
+    """Build the AppState for LATENTLOOP_HOME=home and serve it on a free 127.0.0.1 port."""
+    from app.server import ServerThread, create_app
+    from app.settings import AppSettings
+    from app.state import AppState
+
+    os.environ["LATENTLOOP_HOME"] = str(home)
+    state = AppState.create(AppSettings(cfg=cfg, **settings))
+    server = ServerThread(create_app(state), "127.0.0.1", 0).start()
+    return RunningApp(state, server, server.url)
+
+
+def wait_file_contains(path: Path, text: str, timeout: float = 10.0, present: bool = True) -> float:
+    """Seconds until ``text`` is (or is no longer) a line of ``path``."""
+    t0 = time.perf_counter()
+    while True:
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        if (text in lines) == present:
+            return time.perf_counter() - t0
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError(f"{path}: {text!r} {'never appeared' if present else 'still there'} after {timeout} s")
+        time.sleep(0.002)

@@ -1,0 +1,257 @@
+"""AppState and the callbacks as plain functions, the Host-header guard and the CLI entry point."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dash import Patch, no_update
+
+from app.callbacks.checkpoints import checkpoint_outputs
+from app.callbacks import sync as sync_cb
+from app.callbacks.training import command_outputs, drain_outputs
+from app.server import create_app, host_name
+from app.settings import AppSettings
+from app.state import UNCHANGED, AppState, ClientView
+from tests.conftest import tiny_config_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory):
+    """One AppState on a tiny synthetic dataset (module scope: building it loads a model)."""
+    from engine.config import from_dict
+    from engine.datasets import dataset_path, save_dataset, synthetic_dataset
+
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("LATENTLOOP_HOME")
+    os.environ["LATENTLOOP_HOME"] = str(home)
+    save_dataset(synthetic_dataset(400, 100, seed=0), dataset_path("synth", home / "data"))
+    st = AppState.create(AppSettings(cfg=from_dict(tiny_config_dict(steps=40)), queue_size=8))
+    st.home = home
+    yield st
+    st.session.wait(60)
+    if old is None:
+        os.environ.pop("LATENTLOOP_HOME", None)
+    else:
+        os.environ["LATENTLOOP_HOME"] = old
+
+
+def sync_outputs(*args, **kw) -> dict:
+    """The sync callback's outputs by name."""
+    return dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(*args, **kw), strict=True))
+
+
+def _csv(state) -> str:
+    return state.labels.path.read_text() if state.labels.path.exists() else ""
+
+
+def _ops(p: Patch) -> list[dict]:
+    return p.to_plotly_json()["operations"]
+
+
+def test_first_sync_sends_map_colours_and_panels(state):
+    out = sync_outputs(state, {"client": "t1", "events": []}, {}, "entropy", {"log_id": 0})
+    fig, colours, view = out["map"], out["colours"], out["view"]
+    assert isinstance(fig, dict) and fig["data"][0]["x"]["dtype"] == "f4" and len(fig["data"]) == 1
+    assert fig["layout"]["uirevision"] == "latent-map"
+    assert [t["name"] for t in out["overlay"]["data"]] == ["labelled", "selected", "pending"]
+    assert colours["version"] == state.cache.version and "pred" in colours["modes"]
+    assert view["version"] == state.cache.version and view["gen"] == state.overlay.gen
+    assert isinstance(out["queue_store"], list) and len(out["queue_store"]) == 8  # serials for n/p
+    assert out["badge"] == "untrained" and out["untrained_open"] is True
+    # Nothing changed: the next poll sends nothing big.
+    again = sync_outputs(state, {"client": "t1", "events": []}, view, "entropy", {"log_id": 0})
+    assert all(again[k] is no_update for k in ("map", "overlay", "colours", "sample", "queue_list"))
+
+
+def test_label_keypress_writes_csv_and_patches_one_slot(state):
+    view = sync_outputs(state, {"client": "t2", "events": []}, {}, "entropy", {"log_id": 0})["view"]
+    events = [{"seq": 1, "kind": "select", "serial": 11}, {"seq": 2, "kind": "label", "serial": 11, "label": 3}]
+    out = sync_outputs(state, {"client": "t2", "events": events}, view, "entropy", {"log_id": 0}, "ll-events")
+    assert "11,3" in _csv(state).splitlines()
+    assert out["map"] is no_update  # the big graph is not touched by a keypress
+    patch = out["overlay"]
+    assert isinstance(patch, Patch)
+    ops = _ops(patch)
+    # small: the slot's x, y, colour and hover data plus the selection ring, no trace re-sent
+    assert all(op["operation"] == "Assign" for op in ops) and len(ops) <= 6
+    assert {tuple(op["location"][:2]) for op in ops} <= {("data", 0), ("data", 1)}
+    color = [op for op in ops if op["location"][2:4] == ["marker", "color"]]
+    assert color and color[0]["params"]["value"] == 3
+    assert out["ack"] == 2
+    assert out["sample"] is not no_update  # the sample panel shows #11 with its label
+    # Re-sending the same events (the tab did not see the ack yet) applies nothing twice.
+    state.labels.set(11, 5, source="cli")
+    again = sync_outputs(state, {"client": "t2", "events": events}, out["view"], "entropy", {"log_id": 0}, "ll-events")
+    assert "11,5" in _csv(state).splitlines() and again["ack"] == 2
+    # undo through the keyboard event reverts the newest change (the CLI's)
+    und = sync_outputs(state, {"client": "t2", "events": [{"seq": 3, "kind": "undo"}]}, again["view"], "entropy",
+                       {"log_id": 0}, "ll-events")
+    assert "11,3" in _csv(state).splitlines() and "undid" in und["notice"]
+
+
+def test_fast_presses_apply_once_in_order_even_when_a_response_is_lost(state):
+    v0 = sync_outputs(state, {"client": "t3", "events": []}, {}, "entropy", {"log_id": 0})["view"]
+    evs = [{"seq": 1, "kind": "select", "serial": 20}, {"seq": 2, "kind": "label", "serial": 20, "label": 1}]
+    lost = sync_outputs(state, {"client": "t3", "events": evs}, v0, "entropy", {"log_id": 0}, "ll-events")
+    evs += [{"seq": 3, "kind": "label", "serial": 20, "label": 2}, {"seq": 4, "kind": "label", "serial": 21, "label": 7}]
+    # Dash dropped the first answer: the tab still holds v0 and re-sends every unacknowledged event.
+    out = sync_outputs(state, {"client": "t3", "events": evs}, v0, "entropy", {"log_id": 0}, "ll-events")
+    assert lost["ack"] == 2 and out["ack"] == 4
+    lines = _csv(state).splitlines()
+    assert "20,2" in lines and "21,7" in lines
+    history = [e for e in state.labels.history() if e.get("source") == "app"]
+    seq = [(c["serial"], c["new"]) for e in history for c in e["changes"] if c["serial"] in (20, 21)]
+    assert seq == [(20, 1), (20, 2), (21, 7)]
+    # The patch is relative to v0, so both slots arrive although the first answer was lost.
+    slots = {op["location"][3] for op in _ops(out["overlay"]) if op["location"][:3] == ["data", 0, "x"]}
+    assert len(slots) == 2
+
+
+def test_bad_events_give_notices_not_errors(state):
+    evs = [{"seq": 1, "kind": "label", "serial": None, "label": 3},
+           {"seq": 2, "kind": "label", "serial": 5, "label": 42},
+           {"seq": 3, "kind": "label", "serial": 10_000, "label": 1},
+           {"seq": 4, "kind": "bogus"}]
+    out = sync_outputs(state, {"client": "t4", "events": evs}, {}, "entropy", {"log_id": 0}, "ll-events")
+    assert "select a sample first" in out["notice"] and "out of range" in out["notice"]
+    assert "unknown event" in out["notice"]
+
+
+def test_cli_labels_appear_and_are_counted(state):
+    start = state.log_position()
+    view = sync_outputs(state, {"client": "t5", "events": []}, {}, "entropy", {"log_id": start})["view"]
+    env = {**os.environ, "LATENTLOOP_HOME": str(state.home)}
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "label", "set", "--dataset", "synth", "30", "4"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = sync_outputs(state, {"client": "t5", "events": []}, view, "entropy", {"log_id": start}, "label-poll")
+    ops = _ops(out["overlay"])
+    assert any(op["location"][:3] == ["data", 0, "customdata"] and op["params"]["value"][:2] == [30, 4] for op in ops)
+    assert out["stats_text"] is not no_update
+    assert state.stats_view(state.read_labels(), start).cli_added == 1
+
+
+def test_broken_labels_file_keeps_serving(state):
+    good = _csv(state)
+    state.labels.path.write_text("Serial,label\n1,99\n")
+    try:
+        arr = state.read_labels()
+        assert (arr >= 0).sum() >= 1  # last good labels kept
+        assert "out of range" in state.stats_view(arr).error
+    finally:
+        state.labels.path.write_text(good)
+    assert state.stats_view(state.read_labels()).error == ""
+
+
+def test_training_buttons_and_drain(state):
+    fb, disabled = command_outputs(state, "btn-start", {"steps": 0, "lr": 0.001, "alpha": 1, "beta": 1, "gamma": 1,
+                                                        "consistency": 1, "refresh_every": 10})
+    assert disabled is no_update and "train.steps" in str(fb)
+    fb, disabled = command_outputs(state, "btn-start", {"steps": 30, "lr": 0.002, "alpha": 1, "beta": 1, "gamma": 1,
+                                                        "consistency": 1, "refresh_every": 10, "save_at_end": False})
+    assert fb is None and disabled is False
+    assert state.session.wait(120)
+    out = drain_outputs(state, {"m": 0, "e": 0})
+    loss, cursor = out[0], out[2]
+    assert isinstance(loss, Patch) and cursor["m"] >= 3
+    assert out[3] == "finished" and out[13] is True  # interval disabled once idle
+    assert out[14] == {"version": state.cache.version}  # the map refreshes
+    assert state.cache.current.trained
+    again = drain_outputs(state, cursor)
+    assert again[0] is no_update and again[14] is no_update
+    fb, _ = command_outputs(state, "btn-pause", {})
+    assert "nothing is running" in str(fb)
+
+
+def test_checkpoint_save_fork_load(state):
+    msg, options, value, version = checkpoint_outputs(state, "btn-ckpt-save", None, "first")
+    assert "saved checkpoint 'first'" in str(msg) and value == "first"
+    assert any(o["value"] == "first" for o in options)
+    msg, options, value, _ = checkpoint_outputs(state, "btn-ckpt-fork", "first", "second")
+    assert "forked" in str(msg) and {"first", "second"} <= {o["value"] for o in options}
+    from engine.checkpoints import CheckpointStore
+
+    assert CheckpointStore().show("second")["meta"]["parent"] == "first"
+    before = state.cache.version
+    msg, _, _, version = checkpoint_outputs(state, "btn-ckpt-load", "second", "")
+    assert "loaded checkpoint 'second'" in str(msg) and version == {"version": before + 1}
+    msg, *_ = checkpoint_outputs(state, "btn-ckpt-load", "nope", "")
+    assert "not found" in str(msg)
+    msg, *_ = checkpoint_outputs(state, "btn-ckpt-save", None, "../evil")
+    assert "invalid checkpoint name" in str(msg)
+
+
+def test_existing_checkpoint_is_loaded_at_startup(state):
+    from app.settings import AppSettings
+
+    st = AppState.create(AppSettings(cfg=state.cfg, checkpoint="first"))
+    ctx = st.page_context()
+    assert st.has_checkpoint and st.cache.current.trained and ctx["trained"]
+    assert st.session.trainer.step > 0 and ctx["checkpoint"] == "first"
+    assert ctx["status"]["test_acc"] is not None  # the checkpoint's metrics are shown
+
+
+def test_sample_view_has_image_reconstruction_and_top3(state):
+    sv = state.sample_view(3)
+    assert sv.image.startswith("data:image/png;base64,") and sv.recon and sv.recon.startswith("data:image/png")
+    assert len(sv.top) == 3 and sv.top[0][1] >= sv.top[1][1] >= sv.top[2][1]
+    assert sv.true == int(state.dataset.targets[3]) and sv.split == "train"
+
+
+@pytest.mark.parametrize("header,expected", [
+    ("127.0.0.1:8050", "127.0.0.1"), ("localhost", "localhost"), ("LOCALHOST:1", "localhost"),
+    ("[::1]:8050", "::1"), ("[::1]", "::1"), ("evil.example:8050", "evil.example"), ("", ""),
+])
+def test_host_name(header, expected):
+    assert host_name(header) == expected
+
+
+def test_host_header_guard_refuses_non_loopback_names(state):
+    client = create_app(state).server.test_client()
+    for host in ("127.0.0.1:8050", "localhost:8050", "[::1]:8050", "localhost"):
+        assert client.get("/", headers={"Host": host}).status_code == 200, host
+    for host in ("evil.example", "evil.example:8050", "127.0.0.1.nip.io:8050", "192.168.1.5:8050"):
+        r = client.get("/", headers={"Host": host})
+        assert r.status_code == 403, host
+        # and not the callback endpoint either: DNS rebinding cannot relabel data
+        r = client.post("/_dash-update-component", json={}, headers={"Host": host})
+        assert r.status_code == 403
+
+
+def test_allow_host_option_extends_the_guard(state):
+    old = state.settings.allowed_hosts
+    state.settings.allowed_hosts = ("mybox.lan",)
+    try:
+        client = create_app(state).server.test_client()
+        assert client.get("/", headers={"Host": "mybox.lan:8050"}).status_code == 200
+        assert client.get("/", headers={"Host": "other.lan"}).status_code == 403
+    finally:
+        state.settings.allowed_hosts = old
+
+
+def test_cli_has_app_command():
+    from engine.cli import build_parser
+
+    args = build_parser().parse_args(["app", "--dataset", "synth", "--port", "9999", "--checkpoint", "x"])
+    assert args.command == "app" and args.port == 9999 and args.host == "127.0.0.1"
+    r = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "--port" in r.stdout and "--dataset" in r.stdout
+
+
+def test_services_import_no_dash():
+    code = ("import sys; import app.state, app.services.training, app.services.candidates, app.figures; "
+            "bad = [m for m in sys.modules if m == 'dash' or m.startswith('dash.') or m in ('torch', 'tensorflow', 'jax')];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_unchanged_sentinel_is_not_a_value():
+    assert UNCHANGED is not None and ClientView.from_dict(None) == ClientView()
+    assert np.array_equal(np.arange(3), np.arange(3))

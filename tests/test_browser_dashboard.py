@@ -1,0 +1,252 @@
+"""The dashboard in Debian's Chromium (Playwright), on a small synthetic dataset.
+
+One server and one page for the module; the tests run in order (select, label, undo, colours,
+training) like a user would. A missing /usr/bin/chromium fails them: `make test` installs it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from app.testing import (GD, ISOLATED_POINT, OV, MAP_READY, OVERLAY_LABEL, POINT_PIXEL, launch, make_dataset,
+                         start_app, wait_file_contains)
+from tests.conftest import tiny_config_dict
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+ROOT = Path(__file__).resolve().parent.parent
+N_TRAIN = 600
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    from engine.config import from_dict
+
+    home = tmp_path_factory.mktemp("browser")
+    old = os.environ.get("LATENTLOOP_HOME")
+    make_dataset(home, "synth", N_TRAIN, 200)
+    app = start_app(home, from_dict(tiny_config_dict()), label_poll_ms=2000, train_poll_ms=300)
+    app.home = home
+    yield app
+    app.stop()
+    if old is None:
+        os.environ.pop("LATENTLOOP_HOME", None)
+    else:
+        os.environ["LATENTLOOP_HOME"] = old
+
+
+@pytest.fixture(scope="module")
+def page(running):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        pg = browser.new_page(viewport={"width": 1366, "height": 768})
+        pg.set_default_timeout(30_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(running.url)
+        pg.errors = errors
+        yield pg
+        browser.close()
+
+
+def _csv(running) -> Path:
+    return running.state.labels.path
+
+
+def _select_isolated(page) -> int:
+    idx, dist = page.evaluate(ISOLATED_POINT, 400)
+    assert idx >= 0 and dist > 3, (idx, dist)
+    x, y = page.evaluate(POINT_PIXEL, idx)
+    page.mouse.click(x, y)
+    page.wait_for_function("(i) => window.LL.selected === i", arg=idx)
+    page.wait_for_function("(i) => { const e = document.querySelector('#sample-serial'); return e && e.textContent === '#' + i; }",
+                           arg=idx)
+    return idx
+
+
+def test_page_loads_with_a_map(page, running):
+    page.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
+    info = page.evaluate(f"() => {{ const gd = {GD}; return [gd._fullData[0].x.constructor.name, gd.data[0].type, gd.layout.uirevision]; }}")
+    assert info == ["Float32Array", "scattergl", "latent-map"]  # typed arrays reached plotly as such
+    assert page.inner_text("#model-badge") == "untrained"
+    assert "Untrained model" in page.inner_text("#untrained-alert")
+    assert page.locator(".ll-queue-item").count() == running.state.settings.queue_size
+    assert not page.errors
+
+
+def test_clicking_a_point_selects_it(page, running):
+    idx = _select_isolated(page)
+    ring = page.evaluate(f"() => {{ const t = {OV}.data[1]; return [t.x, t.y]; }}")
+    v = running.state.cache.current
+    assert ring[0] == [pytest.approx(float(v.xy[idx, 0]))] and ring[1] == [pytest.approx(float(v.xy[idx, 1]))]
+    assert page.locator("#sample-panel img").count() == 2  # image and reconstruction
+    # hover shows the sample number, the prediction and the certainty
+    x, y = page.evaluate(POINT_PIXEL, idx)
+    page.mouse.move(x + 1, y)
+    page.wait_for_selector("#latent-map .hovertext")
+    text = page.locator("#latent-map .hovertext").first.text_content()
+    assert f"#{idx}" in text and "predicted" in text and "certainty" in text
+
+
+def test_pressing_3_labels_and_recolours_with_a_small_patch(page, running):
+    idx = page.evaluate("() => window.LL.selected")
+    assert idx is not None
+    with page.expect_response(lambda r: "_dash-update-component" in r.url and '"ll-events.data"' in (r.request.post_data or "")
+                              and '"label":3' in (r.request.post_data or "")) as resp:
+        page.keyboard.press("3")
+    wait_file_contains(_csv(running), f"{idx},3")
+    response = json.loads(resp.value.body())["response"]
+    assert "latent-map" not in response  # the big graph is not touched
+    figure = response["latent-overlay"]["figure"]
+    assert figure.get("__dash_patch_update") and len(json.dumps(figure)) < 1500  # one overlay slot
+    page.wait_for_function(f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 3 && r[1] === 3; }}", arg=idx)
+    page.wait_for_function("() => document.querySelector('#stat-labelled').textContent === '1'")
+    assert page.inner_text("#sample-label") == "3"
+    # the labelled point's hover tells its label
+    x, y = page.evaluate(POINT_PIXEL, idx)
+    page.mouse.move(5, 5)  # away first: plotly only re-emits hover for a newly hovered point
+    page.mouse.move(x, y + 1)
+    page.wait_for_function("() => { const h = document.querySelector('#latent-map .hovertext');"
+                           " return h && h.textContent.includes('label 3'); }", timeout=5000)
+
+
+def test_undo_removes_the_label(page, running):
+    idx = page.evaluate("() => window.LL.selected")
+    page.keyboard.press("Backspace")
+    wait_file_contains(_csv(running), f"{idx},3", present=False)
+    page.wait_for_function(f"(s) => ({OVERLAY_LABEL})(s) === null", arg=idx)
+    page.wait_for_function("() => document.querySelector('#stat-labelled').textContent === '0'")
+
+
+def test_cli_labels_show_up_within_seconds(page, running):
+    start = int(page.inner_text("#stat-cli"))
+    serial = 599
+    running.state.labels.set(serial, 6, source="cli")  # what `latentloop label set` does
+    page.wait_for_function(f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 6; }}", arg=serial,
+                           timeout=10_000)
+    page.wait_for_function("(n) => document.querySelector('#stat-cli').textContent === String(n)", arg=start + 1)
+    running.state.labels.clear(serial, source="cli")
+    page.wait_for_function(f"(s) => ({OVERLAY_LABEL})(s) === null", arg=serial, timeout=10_000)
+
+
+def test_fast_presses_are_each_applied_once_in_order(page, running):
+    first, second = page.evaluate("() => window.LL.queue.slice(0, 2)")
+    page.keyboard.press("n")
+    for key in ("1", "2", "5", "n", "7"):  # no waiting between presses
+        page.keyboard.press(key)
+    wait_file_contains(_csv(running), f"{first},5")
+    wait_file_contains(_csv(running), f"{second},7")
+    expected = [(first, 1), (first, 2), (first, 5), (second, 7)]
+    for _ in range(100):  # the change log is appended just after the CSV is replaced
+        app_changes = [(c["serial"], c["new"]) for e in running.state.labels.history() if e.get("source") == "app"
+                       for c in e["changes"] if c["serial"] in (first, second)]
+        if app_changes == expected:
+            break
+        page.wait_for_timeout(20)
+    assert app_changes == expected
+    page.wait_for_function(f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 7; }}", arg=second)
+    page.wait_for_function("() => window.LL.outbox.length === 0")  # everything acknowledged
+    # the optimistic "pending" points drawn at each keypress are gone once confirmed
+    page.wait_for_function(f"() => window.LL.pending.length === 0 && {OV}.data[2].x.length === 0")
+
+
+def test_keys_are_ignored_while_typing_in_an_input(page, running):
+    before = _csv(running).read_text()
+    page.click("#ckpt-name")
+    page.keyboard.press("End")
+    page.keyboard.type("9")
+    page.wait_for_timeout(500)
+    assert _csv(running).read_text() == before
+    assert page.input_value("#ckpt-name").endswith("9")
+    page.fill("#ckpt-name", "ssvae")
+    page.locator("#ckpt-name").blur()
+
+
+def test_help_overlay_toggles_with_question_mark(page):
+    page.keyboard.press("?")
+    assert page.is_visible("#help-overlay") and "Ctrl+Z" in page.inner_text("#help-overlay")
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#help-overlay")
+
+
+def test_switching_colour_mode_sends_no_request(page, running):
+    posts: list[dict] = []
+
+    def on_request(r):
+        if r.method == "POST":
+            posts.append(json.loads(r.post_data or "{}"))
+
+    page.on("request", on_request)
+    try:
+        for label, mode in (("Predicted", "pred"), ("Certainty", "certainty"), ("True class", "true"),
+                            ("Component", "component"), ("User label", "label")):
+            page.click(f".ll-colour-mode label:has-text('{label}')")
+            if mode == "label":
+                page.wait_for_function(f"() => typeof {GD}._fullData[0].marker.color === 'string'")
+            else:
+                page.wait_for_function(f"() => {{ const c = {GD}._fullData[0].marker.color; return c && c.length === {N_TRAIN}; }}")
+            if mode == "pred":
+                colours = page.evaluate(f"() => Array.from({GD}._fullData[0].marker.color.slice(0, 50))")
+                assert colours == running.state.cache.current.pred[:50].tolist()
+    finally:
+        page.remove_listener("request", on_request)
+    triggers = {p for body in posts for p in body.get("changedPropIds", [])}
+    assert not any("colour-mode" in json.dumps(body) for body in posts), posts
+    assert triggers <= {"label-poll.n_intervals", "train-interval.n_intervals"}, triggers
+
+
+def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running):
+    full = page.evaluate(f"() => {GD}.layout.xaxis.range.slice()")
+    box = page.locator("#latent-map").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(3):  # a user's scroll-zoom (uirevision keeps user changes, not scripted ones)
+        page.mouse.wheel(0, -200)
+        page.wait_for_timeout(150)
+    page.wait_for_timeout(500)
+    zoom = page.evaluate(f"() => [{GD}.layout.xaxis.range.slice(), {GD}.layout.yaxis.range.slice()]")  # as constrained
+    version = running.state.cache.version
+    page.fill("#train-steps", "100000")
+    page.fill("#train-refresh", "40")
+    page.click("#train-save")  # do not save a checkpoint when the run ends
+    page.click("#btn-start")
+    page.wait_for_function("() => document.querySelector('#train-state').textContent === 'running'", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length >= 2", timeout=120_000)
+    n1 = page.evaluate("() => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length")
+    page.wait_for_function("(n) => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length > n", arg=n1,
+                           timeout=120_000)
+    assert "samples/s" in page.inner_text("#train-sps")
+    # a new embedding version reaches the map without losing the zoom
+    page.wait_for_function(f"(v) => {GD}.layout.meta && {GD}.layout.meta.version > v", arg=version, timeout=180_000)
+    rng = page.evaluate(f"() => [{GD}.layout.xaxis.range, {GD}.layout.yaxis.range]")
+    assert rng[0] == pytest.approx(zoom[0]) and rng[1] == pytest.approx(zoom[1])
+    assert rng[0][1] - rng[0][0] < 0.9 * (full[1] - full[0])  # still zoomed in
+    page.wait_for_function(MAP_READY, arg=N_TRAIN)
+
+
+def test_pause_stops_the_step_counter(page, running):
+    page.click("#btn-pause")
+    page.wait_for_function("() => document.querySelector('#train-state').textContent === 'paused'", timeout=60_000)
+    s1 = page.inner_text("#train-step")
+    step = running.state.session.trainer.step
+    page.wait_for_timeout(2000)
+    assert page.inner_text("#train-step") == s1 and running.state.session.trainer.step == step
+    page.click("#btn-resume")
+    page.wait_for_function("() => document.querySelector('#train-state').textContent === 'running'", timeout=60_000)
+    page.click("#btn-stop")
+    page.wait_for_function("() => document.querySelector('#train-state').textContent === 'stopped'", timeout=180_000)
+    assert page.is_disabled("#btn-stop") is False
+    # settle, then the screenshot for docs/dashboard.md (labels, curves, a coloured map)
+    page.click(".ll-colour-mode label:has-text('Predicted')")
+    page.keyboard.press("n")
+    page.wait_for_selector("#sample-serial")
+    page.wait_for_timeout(800)
+    box = page.locator("#latent-map").bounding_box()
+    page.mouse.dblclick(box["x"] + 12, box["y"] + 12)  # double-click: back to the whole map
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ROOT / "docs" / "dashboard.png"), full_page=True)
+    assert (ROOT / "docs" / "dashboard.png").stat().st_size < 600_000
+    assert not page.errors
