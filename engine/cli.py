@@ -10,7 +10,7 @@ import sys
 
 from engine.errors import LatentLoopError
 
-COMMANDS = ("data", "label", "ckpt", "train", "infer", "suggest", "simulate", "experiment", "app")
+COMMANDS = ("data", "label", "feedback", "ckpt", "train", "infer", "suggest", "simulate", "experiment", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:

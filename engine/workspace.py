@@ -10,6 +10,7 @@ import numpy as np
 from engine.backends.base import Out
 from engine.config import Config, load_config
 from engine.datasets import Dataset, load_dataset
+from engine.feedback import FeedbackStore, feedback_store_for
 from engine.labels import LabelStore, label_store_for
 
 
@@ -18,6 +19,7 @@ class Workspace:
     cfg: Config
     dataset: Dataset
     labels: LabelStore
+    feedback: FeedbackStore
 
 
 def open_workspace(config: str | Path | None = None, overrides: dict[str, Any] | None = None,
@@ -26,7 +28,8 @@ def open_workspace(config: str | Path | None = None, overrides: dict[str, Any] |
     cfg = cfg or load_config(config, {k: v for k, v in (overrides or {}).items() if v is not None})
     ds = load_dataset(cfg.data.name, root=cfg.data.root)
     labels = label_store_for(cfg.data.name, ds.n_train, ds.num_classes, root=cfg.data.root)
-    return Workspace(cfg, ds, labels)
+    feedback = feedback_store_for(cfg.data.name, ds.n_train, root=cfg.data.root)
+    return Workspace(cfg, ds, labels, feedback)
 
 
 def make_trainer(ws: Workspace, checkpoint: str | None = None, resume: bool = False,
@@ -34,6 +37,7 @@ def make_trainer(ws: Workspace, checkpoint: str | None = None, resume: bool = Fa
     """A Trainer for the workspace, optionally restored from a checkpoint."""
     from engine.trainer import Trainer
 
+    kw.setdefault("feedback_store", ws.feedback)
     trainer = Trainer(ws.cfg, ws.dataset, ws.labels, **kw)
     if resume:
         trainer.load_checkpoint(checkpoint or ws.cfg.train.checkpoint, weights_only=weights_only)

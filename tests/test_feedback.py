@@ -1,0 +1,143 @@
+"""ROI feedback: the instruction parser, the shared store, and that feedback changes the model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.feedback import FeedbackError, FeedbackStore, parse_instruction
+
+CASES = [
+    ("focus center", (0.25, 0.25, 0.75, 0.75)),
+    ("focus centre", (0.25, 0.25, 0.75, 0.75)),
+    ("ignore the borders", (0.15, 0.15, 0.85, 0.85)),
+    ("top-left", (0.0, 0.0, 0.5, 0.5)),
+    ("top left", (0.0, 0.0, 0.5, 0.5)),
+    ("upper right", (0.5, 0.0, 1.0, 0.5)),
+    ("bottom right corner", (0.5, 0.5, 1.0, 1.0)),
+    ("left bottom", (0.0, 0.5, 0.5, 1.0)),
+    ("focus on the top", (0.0, 0.0, 1.0, 0.5)),
+    ("look at the right side", (0.5, 0.0, 1.0, 1.0)),
+    ("x0=0.1 y0=0.2 x1=0.6 y1=0.9", (0.1, 0.2, 0.6, 0.9)),
+]
+
+
+@pytest.mark.parametrize("text, box", CASES)
+def test_regions(text, box):
+    p = parse_instruction(text)
+    assert p.action == "set" and p.box == pytest.approx(box)
+    assert "look inside" in p.describe()
+
+
+def test_corners_are_corners_not_halves():
+    assert parse_instruction("bottom right corner").box != parse_instruction("bottom").box
+    assert parse_instruction("top-left").box != parse_instruction("top").box
+
+
+def test_stop_focus_is_not_top():
+    p = parse_instruction("stop focus")
+    assert p.action == "remove" and p.box is None
+    assert parse_instruction("stop").action == "remove"
+
+
+def test_strength_instructions():
+    assert parse_instruction("strength 0.3", (0.1, 0.1, 0.5, 0.5)).strength == pytest.approx(0.3)
+    p = parse_instruction("increase focus by 10%", (0.1, 0.1, 0.5, 0.5), strength=1.0)
+    assert p.strength == pytest.approx(1.1) and p.box == (0.1, 0.1, 0.5, 0.5)
+    assert parse_instruction("decrease by 20 percent", strength=2.0).strength == pytest.approx(1.6)
+    p = parse_instruction("focus center strength 0.5")
+    assert p.box == (0.25, 0.25, 0.75, 0.75) and p.strength == 0.5
+
+
+def test_drawn_box_is_kept_unless_a_region_is_named():
+    drawn = (0.2, 0.2, 0.4, 0.9)
+    assert parse_instruction("", drawn).box == drawn
+    p = parse_instruction("top-left", drawn)
+    assert p.box == (0.0, 0.0, 0.5, 0.5) and "replaces the drawn box" in p.describe()
+
+
+@pytest.mark.parametrize("text", ["make it better", "x0=0.1 y0=0.2 x1=0.6", "x0=0.7 y0=0.2 x1=0.6 y1=0.9",
+                                  "strength 99"])
+def test_unreadable_instructions_are_errors(text):
+    with pytest.raises(FeedbackError):
+        parse_instruction(text)
+
+
+def test_store_add_replace_list_remove(tmp_path):
+    s = FeedbackStore(tmp_path / "feedback.jsonl", n_samples=100)
+    s.add(5, (0.1, 0.1, 0.5, 0.5), 1.0, "top-left")
+    s.add(7, (0.5, 0.5, 1.0, 1.0), 0.3)
+    s.add(5, (0.2, 0.2, 0.8, 0.8), 2.0, "again")  # replaces sample 5's box
+    items = s.list()
+    assert [(i.sample_idx, i.strength) for i in items] == [(7, 0.3), (5, 2.0)]
+    assert items[1].box == (0.2, 0.2, 0.8, 0.8) and items[1].id == 3
+    assert s.remove(7) and not s.remove(7)
+    lines = (tmp_path / "feedback.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["instruction"] == "again"
+    with pytest.raises(FeedbackError, match="not a training sample"):
+        s.add(100, (0.1, 0.1, 0.5, 0.5))
+    with pytest.raises(FeedbackError, match="x0 < x1"):
+        s.add(1, (0.5, 0.1, 0.5, 0.5))
+
+
+def test_corrupt_feedback_file_is_a_clear_error_and_untouched(tmp_path):
+    p = tmp_path / "feedback.jsonl"
+    p.write_bytes(b'{"sample_idx": 1, "x0": 0, "y0": 0, "x1": 1, "y1": 1}\nnot json\n')
+    before = p.read_bytes()
+    s = FeedbackStore(p, 10)
+    with pytest.raises(FeedbackError, match="line 2"):
+        s.list()
+    with pytest.raises(FeedbackError):
+        s.add(2, (0.1, 0.1, 0.2, 0.2))
+    assert p.read_bytes() == before
+
+
+def test_cli_feedback(home, capsys):
+    from engine.cli import main
+
+    assert main(["feedback", "--dataset", "synth", "add", "3", "-i", "bottom right corner"]) == 0
+    assert "x 0.50-1.00, y 0.50-1.00" in capsys.readouterr().out
+    assert main(["feedback", "--dataset", "synth", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["sample_idx"] == 3
+    assert main(["feedback", "--dataset", "synth", "add", "3", "-i", "stop focus"]) == 0
+    assert main(["feedback", "--dataset", "synth", "rm", "3"]) == 2
+    assert main(["feedback", "parse", "top-left"]) == 0
+
+
+def _outside_gradient_share(backend, x: np.ndarray, mask: np.ndarray, target: int) -> float:
+    g = backend.saliency(x, target, "gradient")
+    return float((g * (1 - mask)).sum() / (g.sum() + 1e-12))
+
+
+def test_feedback_moves_the_input_gradient_into_the_box(home):
+    """Right for the right reasons: with a box on a few samples the input gradient outside the box
+    shrinks for them, compared with the same training without feedback."""
+    from engine.backends.base import Out
+    from engine.config import from_dict
+    from engine.datasets import load_dataset, oracle_labels
+    from engine.labels import label_store_for
+    from engine.trainer import Trainer, roi_mask
+    from tests.conftest import tiny_config_dict
+
+    d = tiny_config_dict(steps=120, eval_every=1000)
+    d["loss"] = {"roi": 50.0}
+    cfg = from_dict(d)
+    ds = load_dataset("synth")
+    store = label_store_for("synth", ds.n_train, ds.num_classes)
+    store.set_many(oracle_labels(ds, 5, 0), source="test")
+    box = (0.0, 0.0, 0.5, 0.5)
+    mask = roi_mask(box, ds.image_size)
+    samples = [0, 1, 2, 3]
+    shares = {}
+    for with_fb in (False, True):
+        tr = Trainer(cfg, ds, store)
+        if with_fb:
+            tr.set_feedback([{"sample_idx": i, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3],
+                              "strength": 1.0} for i in samples])
+        tr.run(steps=120)
+        x = ds.float_images(np.array(samples))
+        preds = tr.backend.predict(x)[Out.PROBS].argmax(1)
+        shares[with_fb] = np.mean([_outside_gradient_share(tr.backend, x[i], mask, int(preds[i]))
+                                   for i in range(len(samples))])
+    assert shares[True] < shares[False] * 0.7, shares

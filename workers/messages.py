@@ -1,0 +1,92 @@
+"""Messages between the Dash process and its child workers (ARCHITECTURE.md section 5).
+
+Frozen dataclasses with a ``type`` tag, JSON-compatible, round-tripped by engine.events'
+``to_dict``/``from_dict`` conventions (here: :func:`to_dict` / :func:`from_dict`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+XAI_METHODS = ("gradcam", "smoothgrad", "consensus")
+
+
+@dataclass(frozen=True)
+class XaiRequest:
+    """Saliency for one sample. ``target``: "pred", "true" or a class index."""
+
+    request_id: int
+    sample_idx: int
+    target: str | int = "pred"
+    methods: tuple[str, ...] = XAI_METHODS
+    smoothgrad_samples: int = 16
+    smoothgrad_noise: float = 0.15
+    type: Literal["xai_request"] = "xai_request"
+
+
+@dataclass(frozen=True)
+class XaiResult:
+    request_id: int
+    sample_idx: int
+    snapshot_step: int
+    target: int
+    target_kind: str
+    top_k: list[dict[str, float]]  # [{"class": c, "p": p}, ...]
+    maps: dict[str, list[list[float]]]  # method -> [H][W] in [0, 1]
+    agreement: dict[str, float]  # {"correlation": r, "top_overlap": iou}
+    focus_bbox: list[float] | None  # normalised [x0, y0, x1, y1] or None when nothing stands out
+    overlay_png_b64: str
+    ms: float
+    cached: bool = False
+    type: Literal["xai_result"] = "xai_result"
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    worker: str
+    message: str
+    request_id: int | None = None
+    type: Literal["worker_error"] = "worker_error"
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """What the supervisor shows in the page for one child process."""
+
+    name: str
+    state: Literal["starting", "running", "restarting", "stopped", "failed"]
+    pid: int | None = None
+    restarts: int = 0
+    last_error: str = ""
+    since: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+    type: Literal["worker_status"] = "worker_status"
+
+
+_TYPES = {c.__dataclass_fields__["type"].default: c for c in (XaiRequest, XaiResult, WorkerError, WorkerStatus)}
+
+
+def to_dict(msg: Any) -> dict[str, Any]:
+    d = dataclasses.asdict(msg)
+    d["v"] = SCHEMA_VERSION
+    return d
+
+
+def from_dict(d: dict[str, Any]) -> Any:
+    """Inverse of :func:`to_dict`; ValueError on unknown type or fields."""
+    d = dict(d)
+    d.pop("v", None)
+    cls = _TYPES.get(d.get("type"))
+    if cls is None:
+        raise ValueError(f"unknown worker message type {d.get('type')!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    if set(d) - names:
+        raise ValueError(f"{d['type']}: unknown fields {sorted(set(d) - names)}")
+    if "methods" in d and isinstance(d["methods"], list):
+        d["methods"] = tuple(d["methods"])
+    try:
+        return cls(**d)
+    except TypeError as err:
+        raise ValueError(f"{d['type']}: {err}") from None

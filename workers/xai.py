@@ -1,0 +1,197 @@
+"""The XAI worker: saliency for one sample at a time from the newest trainer snapshot.
+
+Run as a child process (``xai_main``, spawn context) by the WorkerSupervisor. It never touches
+the trainer's memory: weights come from ``artifacts/snapshots/<run>/step_<N>/`` (checkpoint
+format) and every result carries the snapshot step it used. It protects training: it runs
+niced, with one thread, inside a CPU budget (milliseconds of work per minute), and drops
+requests that a newer one has superseded (the user moved on).
+"""
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workers.messages import WorkerError, XaiRequest, XaiResult, from_dict, to_dict
+from workers.saliency import agreement, consensus, focus_bbox, normalise, overlay_png, png_b64
+
+
+def newest_snapshot(root: Path) -> Path | None:
+    """The newest complete ``step_*`` directory under ``root`` (any run)."""
+    best: tuple[int, float, Path] | None = None
+    for p in root.glob("*/step_*") if root.exists() else ():
+        if not (p / "meta.json").is_file():
+            continue
+        try:
+            key = (int(p.name.split("_", 1)[1]), p.stat().st_mtime, p)
+        except (ValueError, OSError):
+            continue
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return best[2] if best else None
+
+
+class XaiEngine:
+    """Loads snapshots through the backend protocol and answers requests (in-process core)."""
+
+    def __init__(self, dataset: Any, snapshot_root: Path, cache_size: int = 256) -> None:
+        self.ds = dataset
+        self.root = Path(snapshot_root)
+        self.backend: Any = None
+        self.snapshot: Path | None = None
+        self.step = -1
+        self._cache: collections.OrderedDict[tuple, XaiResult] = collections.OrderedDict()
+        self._cache_size = cache_size
+
+    def refresh(self) -> bool:
+        """Load the newest snapshot if it changed; True when weights are available."""
+        from engine.backends.base import create_backend
+        from engine.checkpoints import read_checkpoint_dir
+        from engine.config import ModelConfig
+        from engine.errors import CheckpointError
+
+        path = newest_snapshot(self.root)
+        if path is None or path == self.snapshot:
+            return self.backend is not None
+        try:
+            ck = read_checkpoint_dir(path)
+        except CheckpointError:
+            return self.backend is not None  # pruned or half-written: keep the weights we have
+        model = ModelConfig.model_validate(ck.meta["model"])
+        name = ck.meta.get("backend", "torch")
+        if self.backend is None or self.backend.name != name or self.backend.cfg != model:
+            self.backend = create_backend(name, model)
+        self.backend.set_weights(ck.weights)
+        self.snapshot, self.step = path, int(ck.meta.get("step", 0))
+        return True
+
+    def answer(self, req: XaiRequest) -> XaiResult:
+        from engine.backends.base import Out
+
+        if not self.refresh():
+            raise RuntimeError("no model snapshot yet")
+        idx = int(req.sample_idx)
+        if not 0 <= idx < len(self.ds.images):
+            raise ValueError(f"sample {idx} out of range")
+        x = self.ds.float_images(np.array([idx]))
+        probs = self.backend.predict(x)[Out.PROBS][0]
+        if req.target == "pred":
+            target, kind = int(probs.argmax()), "pred"
+        elif req.target == "true":
+            target, kind = int(self.ds.targets[idx]), "true"
+        else:
+            target, kind = int(req.target), "class"
+        if not 0 <= target < len(probs):
+            raise ValueError(f"target class {target} out of range")
+        methods = tuple(req.methods)
+        key = (idx, self.step, methods, target, req.smoothgrad_samples, req.smoothgrad_noise)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            hit = self._cache[key]
+            return XaiResult(**{**hit.__dict__, "request_id": req.request_id, "ms": 0.0, "cached": True})
+        t0 = time.perf_counter()
+        maps: dict[str, np.ndarray] = {}
+        if "gradcam" in methods or "consensus" in methods:
+            maps["gradcam"] = normalise(self.backend.saliency(x[0], target, "gradcam"))
+        if "smoothgrad" in methods or "consensus" in methods:
+            maps["smoothgrad"] = normalise(self.backend.saliency(
+                x[0], target, "smoothgrad", samples=req.smoothgrad_samples, noise=req.smoothgrad_noise, seed=idx))
+        agree = {}
+        if "gradcam" in maps and "smoothgrad" in maps:
+            maps["consensus"] = consensus([maps["gradcam"], maps["smoothgrad"]])
+            agree = agreement(maps["gradcam"], maps["smoothgrad"])
+        shown = maps.get("consensus", next(iter(maps.values())))
+        box = focus_bbox(shown)
+        png = overlay_png(self.ds.images[idx], shown, box)
+        top = np.argsort(-probs)[:3]
+        result = XaiResult(
+            request_id=req.request_id, sample_idx=idx, snapshot_step=self.step, target=target, target_kind=kind,
+            top_k=[{"class": int(c), "p": float(probs[c])} for c in top],
+            maps={k: np.round(v, 4).tolist() for k, v in maps.items() if k in methods or k == "consensus"},
+            agreement=agree, focus_bbox=box, overlay_png_b64=png_b64(png),
+            ms=round((time.perf_counter() - t0) * 1000.0, 2))
+        self._cache[key] = result
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return result
+
+
+class CpuBudget:
+    """At most ``ms_per_min`` milliseconds of work in any 60-second window."""
+
+    def __init__(self, ms_per_min: float) -> None:
+        self.limit = ms_per_min
+        self.spent: collections.deque[tuple[float, float]] = collections.deque()
+
+    def used(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        while self.spent and now - self.spent[0][0] > 60.0:
+            self.spent.popleft()
+        return sum(ms for _, ms in self.spent)
+
+    def wait_s(self) -> float:
+        """Seconds until there is budget again (0 when there is)."""
+        now = time.monotonic()
+        if self.used(now) < self.limit or not self.spent:
+            return 0.0
+        return max(0.0, 60.0 - (now - self.spent[0][0]))
+
+    def charge(self, ms: float) -> None:
+        self.spent.append((time.monotonic(), ms))
+
+
+def _newest(in_q: Any, first: Any) -> tuple[Any, int]:
+    """Drain the queue: only the newest request matters (the user has moved on)."""
+    newest, dropped = first, 0
+    while True:
+        try:
+            newest = in_q.get_nowait()
+            dropped += 1
+        except queue.Empty:
+            return newest, dropped
+
+
+def xai_main(in_q: Any, out_q: Any, stop_event: Any, *, home: str, dataset: str, snapshot_root: str,
+             nice: int = 10, budget_ms_per_min: float = 20000.0, threads: int = 1) -> None:
+    """Child-process entry point (spawn)."""
+    os.environ["LATENTLOOP_HOME"] = home
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        os.nice(nice)
+    except OSError:
+        pass
+    from engine.datasets import load_dataset
+
+    engine = XaiEngine(load_dataset(dataset), Path(snapshot_root))
+    budget = CpuBudget(budget_ms_per_min)
+    out_q.put({"type": "worker_ready", "worker": "xai", "pid": os.getpid()})
+    while not stop_event.is_set():
+        try:
+            raw = in_q.get(timeout=0.25)
+        except queue.Empty:
+            continue
+        raw, _ = _newest(in_q, raw)
+        pause = budget.wait_s()
+        while pause > 0 and not stop_event.is_set():
+            time.sleep(min(pause, 0.25))
+            try:  # keep dropping superseded requests while we wait
+                raw = in_q.get_nowait()
+            except queue.Empty:
+                pass
+            pause = budget.wait_s()
+        req_id = raw.get("request_id") if isinstance(raw, dict) else None
+        try:
+            req = from_dict(raw)
+            if not isinstance(req, XaiRequest):
+                raise ValueError(f"expected an xai_request, got {raw.get('type')!r}")
+            result = engine.answer(req)
+            budget.charge(result.ms)
+            out_q.put(to_dict(result))
+        except Exception as err:  # a bad request must not kill the worker
+            out_q.put(to_dict(WorkerError("xai", f"{type(err).__name__}: {err}", req_id)))
