@@ -127,11 +127,13 @@ class State:
 
 Event = Metrics | Evaluation | Phase | Refresh | CheckpointSaved | Snapshot | State
 
-_TYPES: dict[str, type] = {
-    cls.__dataclass_fields__["type"].default: cls  # type: ignore[attr-defined]
-    for cls in (Pause, Resume, Stop, SaveCheckpoint, SetLearningRate, ApplyFeedback, ReloadLabels,
-                Metrics, Evaluation, Phase, Refresh, CheckpointSaved, Snapshot, State)
-}
+def type_registry(*classes: type) -> dict[str, type]:
+    """``type`` tag -> dataclass, for :func:`decode`."""
+    return {cls.__dataclass_fields__["type"].default: cls for cls in classes}  # type: ignore[attr-defined]
+
+
+_TYPES = type_registry(Pause, Resume, Stop, SaveCheckpoint, SetLearningRate, ApplyFeedback, ReloadLabels,
+                       Metrics, Evaluation, Phase, Refresh, CheckpointSaved, Snapshot, State)
 
 
 def to_dict(msg: Any) -> dict[str, Any]:
@@ -141,23 +143,28 @@ def to_dict(msg: Any) -> dict[str, Any]:
     return d
 
 
-def from_dict(d: dict[str, Any]) -> Any:
-    """Inverse of :func:`to_dict`; raises ValueError on an unknown type or bad fields."""
+def decode(d: dict[str, Any], types: dict[str, type]) -> Any:
+    """Rebuild a message from :func:`to_dict`'s output, given the ``type`` registry it belongs
+    to; ValueError on an unknown type or field. JSON lists become tuples where the field is one."""
     d = dict(d)
     d.pop("v", None)
     kind = d.get("type")
-    if kind not in _TYPES:
+    if kind not in types:
         raise ValueError(f"unknown message type {kind!r}")
-    cls = _TYPES[kind]
-    names = {f.name for f in dataclasses.fields(cls)}
-    extra = set(d) - names
+    cls = types[kind]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    extra = set(d) - set(fields)
     if extra:
         raise ValueError(f"{kind}: unknown fields {sorted(extra)}")
-    if "items" in d and isinstance(d["items"], list):
-        d["items"] = tuple(d["items"])
+    for name, value in d.items():
+        if isinstance(value, list) and str(fields[name].type).startswith("tuple"):
+            d[name] = tuple(value)
     try:
         return cls(**d)
     except TypeError as err:
         raise ValueError(f"{kind}: {err}") from None
 
 
+def from_dict(d: dict[str, Any]) -> Any:
+    """Inverse of :func:`to_dict` for trainer commands and events."""
+    return decode(d, _TYPES)

@@ -1,15 +1,17 @@
 """Messages between the Dash process and its child workers (ARCHITECTURE.md section 5).
 
-Frozen dataclasses with a ``type`` tag, JSON-compatible, round-tripped by engine.events'
-``to_dict``/``from_dict`` conventions (here: :func:`to_dict` / :func:`from_dict`).
+Frozen dataclasses with a ``type`` tag, JSON-compatible, encoded like the trainer's messages
+(engine.events ``to_dict``) and decoded by :func:`from_dict`.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+from engine.events import decode, to_dict, type_registry
+
+__all__ = ["XaiRequest", "XaiResult", "WorkerError", "WorkerStatus", "to_dict", "from_dict", "XAI_METHODS"]
+
 XAI_METHODS = ("gradcam", "smoothgrad", "consensus")
 
 
@@ -65,28 +67,9 @@ class WorkerStatus:
     type: Literal["worker_status"] = "worker_status"
 
 
-_TYPES = {c.__dataclass_fields__["type"].default: c for c in (XaiRequest, XaiResult, WorkerError, WorkerStatus)}
-
-
-def to_dict(msg: Any) -> dict[str, Any]:
-    d = dataclasses.asdict(msg)
-    d["v"] = SCHEMA_VERSION
-    return d
+_TYPES = type_registry(XaiRequest, XaiResult, WorkerError, WorkerStatus)
 
 
 def from_dict(d: dict[str, Any]) -> Any:
-    """Inverse of :func:`to_dict`; ValueError on unknown type or fields."""
-    d = dict(d)
-    d.pop("v", None)
-    cls = _TYPES.get(d.get("type"))
-    if cls is None:
-        raise ValueError(f"unknown worker message type {d.get('type')!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    if set(d) - names:
-        raise ValueError(f"{d['type']}: unknown fields {sorted(set(d) - names)}")
-    if "methods" in d and isinstance(d["methods"], list):
-        d["methods"] = tuple(d["methods"])
-    try:
-        return cls(**d)
-    except TypeError as err:
-        raise ValueError(f"{d['type']}: {err}") from None
+    """Inverse of :func:`to_dict` for worker messages; ValueError on unknown type or fields."""
+    return decode(d, _TYPES)
