@@ -34,7 +34,8 @@ The loss for a batch (all terms are means over the batch; ``P`` pixels)::
     sup   = -log((q @ tau)[y] + 1e-8)     over labelled rows (y >= 0), 0 if none
     cons  = CE((q_aug @ tau), argmax p) over rows where max p >= threshold, p = stopgrad(q @ tau)
     usage = sum_c qbar_c log(qbar_c * K),  qbar = batch mean of q
-    roi   = mean over rows with roi_weight > 0 of roi_weight * sum((1-roi_mask) * d(log p_pred)/dx)^2)
+    roi   = mean over rows with roi_weight > 0 of roi_weight * sum_pixels((1-roi_mask) * dS/dx)^2,
+            S = sum_y log((q @ tau)[y] + 1e-8)    (Ross et al. 2017, "right for the right reasons")
     total = w_rec*rec + w_beta*kl_z + w_gamma*kl_c + w_alpha*sup + w_cons*cons + w_usage*usage + w_roi*roi
 """
 from __future__ import annotations

@@ -189,15 +189,13 @@ def ssvae_loss(model: SSVAE, params, tau, b: dict[str, jax.Array], use_roi: bool
     if use_roi:
         rw = b["roi_weight"]
 
-        def logp_pred(xin):
+        def sum_logp(xin):
             e = encode(model, params, xin, drop)
-            probs = e["q"] @ tau
-            pred = jnp.argmax(probs, axis=1)
-            logp = jnp.log(_pick(probs, pred) + 1e-8)
+            logp = jnp.sum(jnp.log(e["q"] @ tau + 1e-8), axis=1)
             return jnp.sum(logp * (rw > 0).astype(logp.dtype)), e
 
-        # d log p_pred / dx, kept differentiable w.r.t. params (grad of grad in the outer step).
-        (_, e), g = jax.value_and_grad(logp_pred, has_aux=True)(x)
+        # d(sum_y log p_y)/dx, kept differentiable w.r.t. params (grad of grad in the outer step).
+        (_, e), g = jax.value_and_grad(sum_logp, has_aux=True)(x)
         pen = jnp.sum(((1.0 - b["roi_mask"]) * g) ** 2, axis=(1, 2))
         n_roi = jnp.sum((rw > 0).astype(jnp.float32))
         roi = jnp.sum(rw * pen) / jnp.maximum(n_roi, 1.0)

@@ -151,7 +151,7 @@ def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool
     K = cfg.components
     P = float(cfg.image_size * cfg.image_size)
     rate = cfg.dropout
-    # The ROI penalty needs d log p_pred / dx: an inner tape on x around the forward pass; an
+    # The ROI penalty needs d(sum_y log p_y)/dx: an inner tape on x around the forward pass; an
     # outer tape (train step) records that gradient too, giving the second-order gradient.
     with (tf.GradientTape() if use_roi else contextlib.nullcontext()) as tape:
         if use_roi:
@@ -162,8 +162,7 @@ def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool
         if use_roi:
             rw = b["roi_weight"]
             has_fb = tf.cast(rw > 0, tf.float32)
-            pred = tf.argmax(probs, axis=1, output_type=tf.int32)
-            target = tf.reduce_sum(tf.math.log(_pick(probs, pred) + 1e-8) * has_fb)
+            target = tf.reduce_sum(tf.reduce_sum(tf.math.log(probs + 1e-8), axis=1) * has_fb)
     if use_roi:
         g = tape.gradient(target, x)
         pen = tf.reduce_sum(tf.square((1.0 - b["roi_mask"]) * g), axis=[1, 2])

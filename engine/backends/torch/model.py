@@ -121,8 +121,9 @@ def ssvae_loss(model: SSVAE, b: dict[str, torch.Tensor], use_roi: bool, use_cons
     usage = (qbar * torch.log(qbar * K + 1e-12)).sum()
     if use_roi:
         rw = b["roi_weight"]
-        pred = probs.argmax(1)
-        logp = torch.log(probs.gather(1, pred[:, None]).squeeze(1) + 1e-8)
+        # Ross et al. 2017: the gradient of the log-probabilities summed over classes; unlike that
+        # of the predicted class alone it does not vanish once the model is confident.
+        logp = torch.log(probs + 1e-8).sum(1)
         (g,) = torch.autograd.grad((logp * (rw > 0)).sum(), x, create_graph=True)
         pen = ((1.0 - b["roi_mask"]) * g).pow(2).sum((1, 2))
         roi = (rw * pen).sum() / (rw > 0).sum().clamp(min=1)
