@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TINY_MODEL = {"latent_dim": 8, "components": 10, "num_classes": 10, "enc_channels": [8, 16], "hidden": 64,
