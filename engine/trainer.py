@@ -373,8 +373,9 @@ class Trainer:
         per_step = self.cfg.train.batch_unlabeled + (self.cfg.train.batch_labeled if self.n_labels else 0)
         return self.step * per_step / max(1, self.ds.n_train)
 
-    def run(self, steps: int | None = None) -> dict[str, Any]:
-        """Train until ``steps`` total steps (default config train.steps) or a Stop command."""
+    def run(self, steps: int | None = None, evaluate_at_end: bool = True) -> dict[str, Any]:
+        """Train until ``steps`` total steps (default config train.steps) or a Stop command;
+        then evaluate on the test split unless the last evaluation is current."""
         target = self.cfg.train.steps if steps is None else steps
         t = self.cfg.train
         self._stop = None
@@ -416,7 +417,8 @@ class Trainer:
                 if (self.snapshot_dir is not None
                         and time.monotonic() - self._last_snapshot >= t.snapshot_every_s):
                     self.write_snapshot()
-            if not self.last_eval or self.last_eval.get("n_labels") != self.n_labels or self.step % t.eval_every:
+            stale = not self.last_eval or self.last_eval.get("n_labels") != self.n_labels or self.step % t.eval_every
+            if evaluate_at_end and stale:
                 self.evaluate()
             if self._stop is not None and self._stop.save:
                 self.save_checkpoint()
