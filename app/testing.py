@@ -4,10 +4,12 @@ Not used by the app itself. Playwright is a dev dependency and is imported by th
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
@@ -107,3 +109,19 @@ def wait_file_contains(path: Path, text: str, timeout: float = 10.0, present: bo
         if time.perf_counter() - t0 > timeout:
             raise TimeoutError(f"{path}: {text!r} {'never appeared' if present else 'still there'} after {timeout} s")
         time.sleep(0.002)
+
+
+@contextlib.contextmanager
+def serving(home: Path, n_train: int, n_test: int, cfg: Any = None, **settings: Any) -> Iterator[RunningApp]:
+    """A synthetic dataset in ``home`` and the app serving it; restores LATENTLOOP_HOME after."""
+    old = os.environ.get("LATENTLOOP_HOME")
+    make_dataset(home, "synth", n_train, n_test)
+    app = start_app(home, cfg, **settings)
+    try:
+        yield app
+    finally:
+        app.stop()
+        if old is None:
+            os.environ.pop("LATENTLOOP_HOME", None)
+        else:
+            os.environ["LATENTLOOP_HOME"] = old

@@ -6,13 +6,12 @@ training) like a user would. A missing /usr/bin/chromium fails them: `make test`
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from app.testing import (GD, ISOLATED_POINT, OV, MAP_READY, OVERLAY_LABEL, POINT_PIXEL, launch, make_dataset,
-                         start_app, wait_file_contains)
+from app.testing import (GD, ISOLATED_POINT, OV, MAP_READY, OVERLAY_LABEL, POINT_PIXEL, launch, serving,
+                         wait_file_contains)
 from tests.conftest import tiny_config_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -24,17 +23,9 @@ N_TRAIN = 600
 def running(tmp_path_factory):
     from engine.config import from_dict
 
-    home = tmp_path_factory.mktemp("browser")
-    old = os.environ.get("LATENTLOOP_HOME")
-    make_dataset(home, "synth", N_TRAIN, 200)
-    app = start_app(home, from_dict(tiny_config_dict()), label_poll_ms=2000, train_poll_ms=300)
-    app.home = home
-    yield app
-    app.stop()
-    if old is None:
-        os.environ.pop("LATENTLOOP_HOME", None)
-    else:
-        os.environ["LATENTLOOP_HOME"] = old
+    with serving(tmp_path_factory.mktemp("browser"), N_TRAIN, 200, from_dict(tiny_config_dict()),
+                 label_poll_ms=2000, train_poll_ms=300) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

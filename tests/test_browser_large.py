@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from app.testing import GD, MAP_READY, OVERLAY_LABEL, launch, make_dataset, start_app, wait_file_contains
+from app.testing import GD, MAP_READY, OVERLAY_LABEL, launch, serving, wait_file_contains
 from tests.conftest import tiny_config_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -17,17 +16,8 @@ N = 60_000
 def running(tmp_path_factory):
     from engine.config import from_dict
 
-    home = tmp_path_factory.mktemp("large")
-    old = os.environ.get("LATENTLOOP_HOME")
-    make_dataset(home, "synth", N, 500)
-    cfg = from_dict(tiny_config_dict())
-    app = start_app(home, cfg, label_poll_ms=2000)
-    yield app
-    app.stop()
-    if old is None:
-        os.environ.pop("LATENTLOOP_HOME", None)
-    else:
-        os.environ["LATENTLOOP_HOME"] = old
+    with serving(tmp_path_factory.mktemp("large"), N, 500, from_dict(tiny_config_dict()), label_poll_ms=2000) as app:
+        yield app
 
 
 def test_60000_points_load_label_and_switch_colours(running):
