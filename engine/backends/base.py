@@ -196,6 +196,16 @@ class Backend(abc.ABC):
     def set_lr(self, lr: float) -> None:
         """Change the learning rate without resetting optimizer state."""
 
+    def check_saliency_args(self, target: Any, method: str) -> int:
+        """Validate a saliency request (every backend's first step); returns the target class."""
+        if method not in SALIENCY_METHODS:
+            raise ValueError(f"unknown saliency method {method!r}; choose one of {SALIENCY_METHODS}")
+        if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+            raise ValueError(f"target class must be an int, got {target!r}")
+        if not 0 <= int(target) < self.cfg.num_classes:
+            raise ValueError(f"target class {target} out of range")
+        return int(target)
+
     def set_tau(self, tau: np.ndarray) -> None:
         """Install the component->class matrix [K, C] (a buffer, saved with the weights)."""
         w = self.get_weights()

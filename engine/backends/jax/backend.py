@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import SALIENCY_METHODS, Backend, Batch, Out, initial_tau, param_shapes
+from engine.backends.base import Backend, Batch, Out, initial_tau, param_shapes
 from engine.backends.jax import layout  # pure numpy: importing it does not import JAX
 from engine.config import ModelConfig
 
@@ -268,12 +268,7 @@ class JaxBackend(Backend):
         return out
 
     def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        if method not in SALIENCY_METHODS:
-            raise ValueError(f"unknown saliency method {method!r}; choose one of {SALIENCY_METHODS}")
-        if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-            raise ValueError(f"target class must be an int, got {target!r}")
-        if not 0 <= int(target) < self.cfg.num_classes:
-            raise ValueError(f"target class {target} out of range")
+        self.check_saliency_args(target, method)
         x = self._as_input(x)
         size = self.cfg.image_size
         if x.shape != (size, size):

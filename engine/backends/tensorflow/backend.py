@@ -55,7 +55,7 @@ def _import_tensorflow():
 
 tf = _import_tensorflow()
 
-from engine.backends.base import (METRIC_KEYS, SALIENCY_METHODS, Backend, Batch, Out,  # noqa: E402
+from engine.backends.base import (METRIC_KEYS, Backend, Batch, Out,  # noqa: E402
                                   initial_tau, param_shapes)
 from engine.backends.tensorflow import layout  # noqa: E402
 from engine.config import ModelConfig  # noqa: E402
@@ -433,10 +433,7 @@ class TensorFlowBackend(Backend):
         return out
 
     def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        if method not in SALIENCY_METHODS:
-            raise ValueError(f"unknown saliency method {method!r}; choose one of {SALIENCY_METHODS}")
-        if not 0 <= int(target) < self.cfg.num_classes:
-            raise ValueError(f"target class {target} out of range")
+        self.check_saliency_args(target, method)
         x = np.asarray(x)
         x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
         t = tf.constant(int(target), tf.int32)

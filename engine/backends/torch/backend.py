@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.backends.base import SALIENCY_METHODS, Backend, Batch, Out, initial_tau
+from engine.backends.base import Backend, Batch, Out, initial_tau
 from engine.backends.torch.model import SSVAE, ssvae_loss
 from engine.config import ModelConfig
 
@@ -106,10 +106,7 @@ class TorchBackend(Backend):
         return out
 
     def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        if method not in SALIENCY_METHODS:
-            raise ValueError(f"unknown saliency method {method!r}; choose one of {SALIENCY_METHODS}")
-        if not 0 <= int(target) < self.cfg.num_classes:
-            raise ValueError(f"target class {target} out of range")
+        self.check_saliency_args(target, method)
         self.model.eval()
         xin = self._as_input(np.asarray(x)[None])
         if method == "gradcam":
