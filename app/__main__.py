@@ -22,7 +22,10 @@ def run_app(settings: AppSettings) -> int:
     app = create_app(state)
     host = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
     print(f"serving on http://{host}:{settings.port}/  (Ctrl+C to quit)", flush=True)
-    serve(app, settings.host, settings.port, debug=settings.debug)
+    try:
+        serve(app, settings.host, settings.port, debug=settings.debug)
+    finally:
+        state.close()
     return 0
 
 

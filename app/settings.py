@@ -27,12 +27,17 @@ class AppSettings:
     queue_size: int = 20
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)  # extra Host names to accept
     debug: bool = False
+    workers: bool = True  # start the XAI and forecast child processes
+    xai_wait_ms: int = 250  # how long a selection waits for its saliency before showing "computing"
+    status_poll_ms: int = 1000  # worker status line and the pending-saliency poll
+    xai_budget_ms_per_min: float = 20000.0  # XAI worker CPU budget
 
 
 def settings_from_args(args: argparse.Namespace) -> AppSettings:
     return AppSettings(dataset=args.dataset, checkpoint=args.checkpoint, backend=args.backend, config=args.config,
                        host=args.host, port=args.port, map_points=args.map_points,
-                       allowed_hosts=tuple(args.allow_host or ()), debug=bool(args.debug))
+                       allowed_hosts=tuple(args.allow_host or ()), debug=bool(args.debug),
+                       workers=not getattr(args, "no_workers", False))
 
 
 def _overrides(s: AppSettings) -> dict[str, Any]:

@@ -12,10 +12,13 @@ state the tab says it holds (``ClientView``), so a response Dash drops costs not
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,8 +28,10 @@ from app.services.embeddings import EmbeddingCache, MapVersion
 from app.services.images import png_data_uri
 from app.services.overlay import LabelOverlay, OverlayFull
 from app.services.training import SessionError, TrainingSession, TrainSettings, validate_settings
+from app.services.workers import WorkerHub, XaiAnswer
 from app.settings import AppSettings, checkpoint_name, resolve_config
 from engine.errors import LatentLoopError
+from engine.feedback import FeedbackError, FeedbackItem, ParsedFeedback, parse_instruction
 
 UNCHANGED: Any = object()  # "the tab already has this": callbacks turn it into no_update
 MAX_CLIENTS = 64
@@ -133,12 +138,16 @@ class AppState:
         self._viewer_lock = threading.Lock()
         self._last_emb: tuple[int, int] | None = None
         self.startup_seconds = 0.0
+        self.hub: WorkerHub | None = None
+        self.run_dir: Path | None = None
+        self._xai_pending: dict[str, tuple[int, int, Any, float]] = {}  # tab -> (id, serial, target, sent)
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def create(cls, settings: AppSettings) -> "AppState":
         """Open the workspace, load the checkpoint if there is one and compute the first map."""
         from engine.checkpoints import CheckpointStore
+        from engine.paths import project_root, snapshots_dir
         from engine.workspace import make_trainer, open_workspace
 
         t0 = time.perf_counter()
@@ -154,24 +163,43 @@ class AppState:
         ws = open_workspace(cfg=cfg)
         self.dataset = ws.dataset
         self.labels = ws.labels
+        self.feedback = ws.feedback
         self.n_train = ws.dataset.n_train
         self.n_points = len(ws.dataset) if settings.map_points == "all" else ws.dataset.n_train
         self.num_classes = ws.dataset.num_classes
         self.has_checkpoint = meta is not None
+        # This process's snapshots (weights for the XAI worker) and forecast arrays; removed by close().
+        snapshots_dir().mkdir(parents=True, exist_ok=True)
+        self.run_dir = Path(tempfile.mkdtemp(prefix="app-", dir=snapshots_dir()))
         trainer = make_trainer(ws, checkpoint=self.checkpoint, resume=self.has_checkpoint,
-                               embed_every=cfg.train.refresh_every)
+                               embed_every=cfg.train.refresh_every, snapshot_dir=self.run_dir)
         self.cache = EmbeddingCache(ws.dataset.targets, self.n_train, self.n_points, seed=cfg.seed)
         self.overlay = LabelOverlay(self.n_points)
         self.queue = CandidateQueue(self.n_train, size=settings.queue_size, seed=cfg.seed)
         self.session = TrainingSession(trainer, self.checkpoint, self.checkpoints, on_refresh=self._on_refresh)
         self.session.trained = self.has_checkpoint
+        if settings.workers:
+            trainer.write_snapshot()  # the XAI worker can explain the loaded model before any training
+            self.hub = WorkerHub(project_root(), cfg.data.name, cfg.data.root, self.run_dir,
+                                 self.run_dir / "forecast.npz", on_forecast=self._on_forecast,
+                                 xai_budget_ms_per_min=settings.xai_budget_ms_per_min).start()
         emb = trainer.embed()
-        self._on_refresh(emb, trainer.backend.get_weights(), self.has_checkpoint)
+        self._on_refresh(emb, trainer.backend.get_weights(), self.has_checkpoint,
+                         trainer.tau.predict_hard(emb.resp))
         self.session.drain()  # discard the startup Refresh (already applied)
         self.startup_seconds = time.perf_counter() - t0
         return self
 
-    def _on_refresh(self, emb: Any, weights: dict[str, np.ndarray] | None, trained: bool) -> None:
+    def close(self) -> None:
+        """Stop the workers and remove this process's snapshots (the app is shutting down)."""
+        if self.hub is not None:
+            self.hub.stop()
+            self.hub = None
+        if self.run_dir is not None and not self.session.active:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _on_refresh(self, emb: Any, weights: dict[str, np.ndarray] | None, trained: bool,
+                    tau_pred: np.ndarray | None = None) -> None:
         key = (id(emb), int(emb.version))
         if key == self._last_emb:
             return  # the same embeddings reached us twice (direct call and trainer listener)
@@ -181,7 +209,24 @@ class AppState:
             if weights is not None:
                 self._viewer_weights = weights
                 self._viewer_version = v.version
-        self.overlay.rebuild(self.read_labels())
+        labels = self.read_labels()
+        self.overlay.rebuild(labels)
+        if self.hub is not None:
+            acc = self.session.last_eval.get("test_acc") if trained else None
+            try:
+                self.hub.submit_forecast(v.version, int(emb.step), emb.probs, labels, tau_pred, emb.mu,
+                                         acc, int(self.session.target))
+            except OSError as err:  # a full disk must not break the map refresh
+                self.hub.forecast_error = f"could not write the forecast input: {err}"
+
+    def _on_forecast(self, res: Any) -> None:
+        """A forecast result (pump thread): its top candidates feed the queue's "forecast" source
+        while the review window is open; when it is closed the queue says which gate holds it."""
+        if res.window_open:
+            note = f"review window open (step {res.step}): {len(res.candidates)} samples likely wrong next"
+            self.queue.set_external(res.candidates, note=note)
+        else:
+            self.queue.set_external([], note=f"review window {res.reason} (step {res.step})")
 
     # -- labels ------------------------------------------------------------------------------------
     def read_labels(self) -> np.ndarray:
@@ -478,6 +523,7 @@ class AppState:
             "log_id": self.log_position(), "status": status, "settings": self.default_train_values(),
             "strategies": CandidateQueue.strategies(), "checkpoints": self.list_checkpoints(),
             "label_poll_ms": self.settings.label_poll_ms, "train_poll_ms": self.settings.train_poll_ms,
+            "status_poll_ms": self.settings.status_poll_ms,
             "backend": self.cfg.backend, "history": self.curve_points(0, 0)[0],
         }
 
@@ -518,6 +564,88 @@ class AppState:
         pts["test_acc"] = ([r["step"] for r in e], [float(r["test_acc"]) for r in e])
         return pts, metrics_from + len(m), evals_from + len(e)
 
+    # -- saliency (the XAI worker) -------------------------------------------------------------------------
+    def saliency(self, client: str, serial: int, target: str | int = "pred", wait_s: float | None = None) -> XaiAnswer:
+        """Ask the XAI worker about ``serial`` for this tab and wait up to ``wait_s`` (default
+        ``settings.xai_wait_ms``); a "pending" answer is picked up later with :meth:`poll_saliency`."""
+        if self.hub is None:
+            return XaiAnswer("error", message="saliency is off (the app was started with --no-workers)")
+        if not 0 <= int(serial) < self.n_points:
+            return XaiAnswer("error", message=f"no sample #{serial}")
+        rid = self.hub.request_xai(client, int(serial), target)
+        if rid is None:
+            return XaiAnswer("error", message="the XAI worker is (re)starting: saliency follows in a moment")
+        self._xai_pending[client] = (rid, int(serial), target, time.monotonic())
+        return self.poll_saliency(client, wait_s) or XaiAnswer("error", message="request lost")
+
+    def poll_saliency(self, client: str, wait_s: float | None = None) -> XaiAnswer | None:
+        """The answer to the tab's pending request (None when nothing is pending). A request older
+        than 3 s is sent again: the worker may have been restarted and lost it."""
+        pending = self._xai_pending.get(client)
+        if pending is None or self.hub is None:
+            return None
+        rid, serial, target, sent = pending
+        wait = self.settings.xai_wait_ms / 1000.0 if wait_s is None else wait_s
+        ans = self.hub.wait_xai(client, rid, wait)
+        if ans.state == "pending" and time.monotonic() - sent > 3.0:
+            return self.saliency(client, serial, target, wait)
+        if ans.state != "pending":
+            self._xai_pending.pop(client, None)
+        return ans
+
+    # -- feedback boxes ------------------------------------------------------------------------------------
+    def feedback_items(self) -> tuple[list[FeedbackItem], str]:
+        """Every stored box (newest first) and the error if feedback.jsonl cannot be read."""
+        try:
+            return sorted(self.feedback.list(), key=lambda i: -i.id), ""
+        except LatentLoopError as err:
+            return [], str(err)
+
+    def feedback_for(self, serial: int | None) -> FeedbackItem | None:
+        items, _ = self.feedback_items()
+        return next((i for i in items if i.sample_idx == serial), None)
+
+    def parse_feedback(self, serial: int | None, text: str, drawn: Sequence[float] | None) -> ParsedFeedback:
+        """What ``text`` (on top of the drawn box) would do to ``serial``; FeedbackError if it cannot
+        apply. "increase focus by 10%" starts from the stored strength of the sample's box."""
+        if serial is None:
+            raise FeedbackError("select a training sample first")
+        if not 0 <= int(serial) < self.n_train:
+            raise FeedbackError(f"#{serial} is a held-out test image: feedback boxes are for training samples")
+        old = self.feedback_for(int(serial))
+        base = old.strength if old is not None else 1.0
+        box = tuple(drawn) if drawn is not None else None
+        parsed = parse_instruction(text or "", box, base)
+        if parsed.action == "set" and parsed.box is None:
+            if old is None:
+                raise FeedbackError(parsed.describe())
+            parsed.box = old.box  # only the strength changes
+            parsed.notes.append("keeps the stored box")
+        return parsed
+
+    def apply_feedback(self, serial: int | None, text: str, drawn: Sequence[float] | None) -> str:
+        """Store (or remove) the sample's box in feedback.jsonl and hand the set to the trainer."""
+        parsed = self.parse_feedback(serial, text, drawn)
+        assert serial is not None
+        if parsed.action == "remove":
+            return self.remove_feedback(int(serial))
+        item = self.feedback.add(int(serial), parsed.box, parsed.strength, (text or "").strip())
+        how = self.session.apply_feedback()
+        return f"#{item.sample_idx}: {parsed.describe()}; {how}"
+
+    def remove_feedback(self, serial: int) -> str:
+        if not self.feedback.remove(int(serial)):
+            return f"#{serial} has no feedback box"
+        how = self.session.apply_feedback()
+        return f"removed the box of #{serial}; {how}"
+
+    # -- workers ---------------------------------------------------------------------------------------------
+    def worker_status(self) -> dict[str, Any]:
+        """The child processes' states and the forecast's review window, for the status line."""
+        if self.hub is None:
+            return {"workers": [], "forecast": None, "forecast_error": ""}
+        return {"workers": self.hub.status(), "forecast": self.hub.forecast, "forecast_error": self.hub.forecast_error}
+
     # -- checkpoints -------------------------------------------------------------------------------------
     def list_checkpoints(self) -> list[dict[str, Any]]:
         try:
@@ -535,8 +663,15 @@ class AppState:
         """Load weights and state (training must be stopped) and recompute the map."""
         def load(tr: Any) -> str:
             meta = tr.load_checkpoint(name, store=self.checkpoints)
+            if self.hub is not None and tr.snapshot_dir is not None:
+                # Snapshots are ordered by step: a checkpoint at an earlier step must not lose to
+                # the snapshots of the model it replaces.
+                for old in tr.snapshot_dir.glob("step_*"):
+                    shutil.rmtree(old, ignore_errors=True)
+                tr.write_snapshot()
             emb = tr.embed()
-            self._on_refresh(emb, tr.backend.get_weights(), True)
+            self.session.target = tr.step
+            self._on_refresh(emb, tr.backend.get_weights(), True, tr.tau.predict_hard(emb.resp))
             self.session.step = tr.step
             self.session.target = tr.step
             self.session.run_start = tr.step

@@ -74,6 +74,7 @@ class RunningApp:
             except Exception:
                 pass
             self.state.session.wait(60)
+        self.state.close()
 
 
 def make_dataset(home: Path, name: str, n_train: int, n_test: int, seed: int = 0) -> None:

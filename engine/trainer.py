@@ -21,6 +21,7 @@ from engine.backends.base import Backend, Batch, Out, create_backend
 from engine.config import Config, config_to_dict
 from engine.curriculum import Curriculum
 from engine.datasets import Dataset
+from engine.errors import LatentLoopError
 from engine.labels import LabelStore
 from engine.tau import TauClassifier
 
@@ -105,6 +106,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.feedback: dict[int, FeedbackItem] = {}
         self.feedback_store = feedback_store  # engine.feedback.FeedbackStore: polled like labels
+        self.feedback_error = ""  # why the newest feedback.jsonl could not be read ("" = it could)
         self._feedback_version: tuple | None = None
         self.snapshot_dir = snapshot_dir
         self.embed_every = embed_every
@@ -197,8 +199,15 @@ class Trainer:
         version = self.feedback_store.version()
         if version == self._feedback_version:
             return False
+        try:
+            items = self.feedback_store.trainer_items()
+        except LatentLoopError as err:
+            # A hand-broken file must not kill a run: keep the boxes we have, say why, retry later.
+            self.feedback_error = str(err)
+            return False
         self._feedback_version = version
-        self.set_feedback(self.feedback_store.trainer_items())
+        self.feedback_error = ""
+        self.set_feedback(items)
         return True
 
     # -- labels and tau ---------------------------------------------------------------

@@ -35,6 +35,7 @@ def state(tmp_path_factory):
     st.home = home
     yield st
     st.session.wait(60)
+    st.close()
     if old is None:
         os.environ.pop("LATENTLOOP_HOME", None)
     else:
@@ -190,7 +191,8 @@ def test_checkpoint_save_fork_load(state):
 def test_existing_checkpoint_is_loaded_at_startup(state):
     from app.settings import AppSettings
 
-    st = AppState.create(AppSettings(cfg=state.cfg, checkpoint="first"))
+    st = AppState.create(AppSettings(cfg=state.cfg, checkpoint="first", workers=False))
+    st.close()
     ctx = st.page_context()
     assert st.has_checkpoint and st.cache.current.trained and ctx["trained"]
     assert st.session.trainer.step > 0 and ctx["checkpoint"] == "first"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from app import figures
-from app.services.candidates import Candidate, CandidateQueue, Source
+from app.services.candidates import Candidate, CandidateQueue, EXTERNAL
 from app.services.embeddings import COLOUR_MODES, EmbeddingCache
 from app.services.images import png_gray
 from app.services.overlay import LabelOverlay
@@ -191,19 +191,23 @@ def test_queue_ranks_by_strategy_and_drops_labelled():
 def test_queue_external_source_for_the_forecast_worker():
     n = 50
     q = CandidateQueue(n, size=3)
-    q.set_external([{"sample_idx": 7, "risk": 0.9, "predicted": 1, "why": "unstable"},
-                    {"serial": 3, "score": 0.5}, Candidate(9, 0.1, 2, 0.5)], name="forecast")
-    assert q.source is Source.EXTERNAL
+    feats = np.zeros((n, 2), np.float32)
     labels = np.full(n, -1)
     labels[3] = 0
     probs = np.full((n, 10), 0.1, np.float32)
-    got = q.items("entropy", 1, probs, np.zeros((n, 2), np.float32), labels)
-    assert [c.serial for c in got] == [7, 9] and got[0].why == "unstable"
-    assert q.key("entropy", 1)[0] == "external"
+    assert q.items(EXTERNAL, 1, probs, feats, labels) == [] and "no forecast yet" in q.describe_source(EXTERNAL)
+    q.set_external([{"sample_idx": 7, "risk": 0.9, "predicted": 1, "why": "unstable"},
+                    {"serial": 3, "score": 0.5}, Candidate(9, 0.1, 2, 0.5)], note="review window open")
+    got = q.items(EXTERNAL, 1, probs, feats, labels)
+    assert [c.serial for c in got] == [7, 9] and got[0].why == "unstable"  # 3 is labelled
+    assert q.key(EXTERNAL, 1)[0] == "external" and q.describe_source(EXTERNAL) == "review window open"
+    rev = q.key(EXTERNAL, 1)
     with pytest.raises(ValueError):
         q.set_external([{"serial": 99}])
-    q.use(Source.STRATEGY)
-    assert len(q.items("entropy", 1, probs, np.zeros((n, 2), np.float32), labels)) == 3
+    assert q.key(EXTERNAL, 1) == rev  # a refused list changes nothing
+    # the engine strategies are unaffected by the pushed list
+    assert len(q.items("entropy", 1, probs, feats, labels)) == 3 and q.key("entropy", 1)[0] == "strategy"
+    assert EXTERNAL in [o["value"] for o in CandidateQueue.strategies()]
 
 
 # -- training settings and session -----------------------------------------------------------------------
@@ -231,7 +235,7 @@ def _session(cfg, **kw):
     trainer = make_trainer(ws, embed_every=20)
     refreshed = []
     return TrainingSession(trainer, "sess", CheckpointStore(),
-                           on_refresh=lambda e, w, t: refreshed.append((e.version, e.step, w is not None)), **kw), refreshed
+                           on_refresh=lambda e, w, t, tau: refreshed.append((e.version, e.step, w is not None and len(tau) == len(e.probs))), **kw), refreshed
 
 
 def _wait(cond, timeout=60.0):

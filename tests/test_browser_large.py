@@ -16,7 +16,8 @@ N = 60_000
 def running(tmp_path_factory):
     from engine.config import from_dict
 
-    with serving(tmp_path_factory.mktemp("large"), N, 500, from_dict(tiny_config_dict()), label_poll_ms=2000) as app:
+    with serving(tmp_path_factory.mktemp("large"), N, 500, from_dict(tiny_config_dict()), label_poll_ms=2000,
+                 workers=False) as app:
         yield app
 
 

@@ -435,6 +435,7 @@ def test_worker_process_keeps_the_newest_survives_junk_and_stops(tmp_path: Path)
     proc = ctx.Process(target=forecast_main, args=(in_q, out_q, stop), kwargs={"nice": 5}, daemon=True)
     proc.start()
     try:
+        assert _get(out_q)["type"] == "worker_ready"  # what the supervisor shows as "running"
         res = from_dict(_get(out_q))
         assert isinstance(res, ForecastResult) and res.version == 2 and res.step == 1000
         assert len(res.candidates) == 10 and all(c["sample_idx"] >= 10 for c in res.candidates)

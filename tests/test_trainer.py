@@ -56,10 +56,12 @@ def test_pause_and_resume_from_another_thread(tiny_cfg):
     try:
         while tr.step < 5:
             th.join(0.01)
+        sent = tr.step
         cmds.put(ev.Pause())
         while not tr._paused:
             th.join(0.01)
         at = tr.step
+        assert at <= sent + 1  # takes effect within one training step (commands are read before each)
         th.join(0.5)
         assert tr.step == at  # no step while paused
         cmds.put(ev.Resume())

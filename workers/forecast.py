@@ -541,7 +541,7 @@ def _limit_threads() -> None:
 
 def _put(out_q: Any, msg: Any) -> None:
     try:
-        out_q.put(to_dict(msg), timeout=1.0)
+        out_q.put(msg if isinstance(msg, dict) else to_dict(msg), timeout=1.0)
     except queue.Full:
         pass  # nobody is reading: dropping a result is better than blocking forever
 
@@ -561,6 +561,7 @@ def forecast_main(in_q: Any, out_q: Any, stop_event: Any, nice: int = 10, histor
         pass
     _limit_threads()
     fc = Forecaster(history=history, k=k, gates=GateConfig(**(gates or {})))
+    _put(out_q, {"type": "worker_ready", "worker": "forecast", "pid": os.getpid()})
     while not stop_event.is_set():
         try:
             item = in_q.get(timeout=poll_s)

@@ -22,9 +22,11 @@ from workers.saliency import agreement, consensus, focus_bbox, normalise, overla
 
 
 def newest_snapshot(root: Path) -> Path | None:
-    """The newest complete ``step_*`` directory under ``root`` (any run)."""
+    """The newest complete ``step_*`` directory in ``root`` (one run's directory) or one level
+    below it (``artifacts/snapshots``: any run)."""
     best: tuple[int, float, Path] | None = None
-    for p in root.glob("*/step_*") if root.exists() else ():
+    found = [*root.glob("step_*"), *root.glob("*/step_*")] if root.exists() else []
+    for p in found:
         if not (p / "meta.json").is_file():
             continue
         try:
@@ -157,7 +159,8 @@ def _newest(in_q: Any, first: Any) -> tuple[Any, int]:
 
 
 def xai_main(in_q: Any, out_q: Any, stop_event: Any, *, home: str, dataset: str, snapshot_root: str,
-             nice: int = 10, budget_ms_per_min: float = 20000.0, threads: int = 1) -> None:
+             nice: int = 10, budget_ms_per_min: float = 20000.0, threads: int = 1,
+             data_root: str | None = None) -> None:
     """Child-process entry point (spawn)."""
     os.environ["LATENTLOOP_HOME"] = home
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -168,7 +171,7 @@ def xai_main(in_q: Any, out_q: Any, stop_event: Any, *, home: str, dataset: str,
         pass
     from engine.datasets import load_dataset
 
-    engine = XaiEngine(load_dataset(dataset), Path(snapshot_root))
+    engine = XaiEngine(load_dataset(dataset, root=data_root), Path(snapshot_root))
     budget = CpuBudget(budget_ms_per_min)
     out_q.put({"type": "worker_ready", "worker": "xai", "pid": os.getpid()})
     while not stop_event.is_set():

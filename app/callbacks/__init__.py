@@ -7,9 +7,10 @@ from app.state import AppState
 
 
 def register_callbacks(app: Any, state: AppState) -> None:
-    from app.callbacks import checkpoints, clientside, sync, training
+    from app.callbacks import checkpoints, clientside, explain, sync, training
 
     sync.register(app, state)
     training.register(app, state)
     checkpoints.register(app, state)
+    explain.register(app, state)
     clientside.register(app)

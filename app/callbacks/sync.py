@@ -17,7 +17,7 @@ from app.state import UNCHANGED, AppState, ClientView, SyncResult
 
 NAMES = ["map", "overlay", "colours", "view", "ack", "sample", "queue_list", "queue_source", "queue_store",
          "stats_bar", "stats_text", "notice", "train_interval_disabled", "badge", "badge_colour", "version_text",
-         "untrained_open"]
+         "untrained_open", "xai_want"]
 
 OUTPUTS = [
     Output("latent-map", "figure"),
@@ -37,6 +37,7 @@ OUTPUTS = [
     Output("model-badge", "color"),
     Output("version-text", "children"),
     Output("untrained-alert", "is_open"),
+    Output("xai-want", "data"),
 ]
 
 
@@ -91,6 +92,10 @@ def sync_outputs(state: AppState, events: Any, view: Any, strategy: str | None, 
     cv = ClientView.from_dict(view)
     res = state.sync(client, evs, cv, strategy or "entropy", start_id)
     sample = no_update if res.sample is UNCHANGED else views.sample_panel(res.sample)
+    # what the saliency and feedback callbacks work on: the selection, per map version
+    want = no_update if res.sample is UNCHANGED else (
+        None if res.sample is None else {"serial": res.sample.serial, "train": res.sample.split == "train",
+                                         "v": res.client.version, "label": res.sample.label})
     if res.queue is UNCHANGED:
         q_list = q_src = q_store = no_update
     else:
@@ -118,7 +123,7 @@ def sync_outputs(state: AppState, events: Any, view: Any, strategy: str | None, 
     had = cv.version is not None
     return (map_update(res, had), overlay_update(res, had), no_update if res.colours is UNCHANGED else res.colours, res.client.to_dict(),
             res.ack, sample, q_list, q_src, q_store, bar, text, notice, not status["busy"],
-            badge[0], badge[1], version_text, alert_open)
+            badge[0], badge[1], version_text, alert_open, want)
 
 
 def register(app: Any, state: AppState) -> None:

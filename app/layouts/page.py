@@ -32,6 +32,7 @@ def navbar(ctx: dict[str, Any]) -> Any:
                   color="success" if trained else "warning", className="me-2"),
         html.Span(f"map v{ctx['version']} · step {ctx['step']}", id="version-text", className="text-light small me-3"),
         html.Span("", id="notice", className="ll-notice small me-auto", role="status"),
+        html.Span("", id="worker-status", className="small me-2 ll-workers"),
         dbc.Button("?", id="help-button", color="light", size="sm", outline=True, title="keyboard shortcuts (?)",
                    className="ll-help-btn"),
     ], fluid=True), color="dark", dark=True, className="py-1 ll-navbar")
@@ -72,10 +73,47 @@ def map_card(ctx: dict[str, Any]) -> Any:
     ], className="h-100")
 
 
-def sample_card() -> Any:
+def xai_targets(num_classes: int) -> list[dict[str, Any]]:
+    return ([{"label": "predicted class", "value": "pred"}, {"label": "true label", "value": "true"}]
+            + [{"label": f"class {c}", "value": str(c)} for c in range(num_classes)])
+
+
+def explain_section(ctx: dict[str, Any]) -> Any:
+    """Saliency of the selected sample (XAI worker) and the feedback box editor."""
+    return html.Div([
+        html.Div([
+            html.Span("Why", className="fw-semibold me-2"),
+            dcc.Dropdown(id="xai-target", options=xai_targets(ctx["num_classes"]), value="pred", clearable=False,
+                         searchable=False, className="ll-xai-target"),
+            html.Span("", id="xai-status", className="small text-muted ms-2"),
+        ], className="d-flex align-items-center mt-2 mb-1"),
+        html.Div(id="xai-panel", className="ll-xai"),
+        html.Div([
+            html.Div([html.Span("Where should it look?", className="fw-semibold me-2"),
+                      html.Span("drag a box on the image, or type where", className="small text-muted")],
+                     className="mt-2"),
+            html.Div([
+                dcc.Graph(id="fb-graph", figure=figures.feedback_figure(None), config=figures.FEEDBACK_CONFIG,
+                          className="ll-fb-graph"),
+                html.Div([
+                    dbc.Input(id="fb-text", size="sm", placeholder="e.g. focus center · ignore the borders · "
+                              "top-left · strength 0.3", debounce=False, className="mb-1"),
+                    html.Div(id="fb-parsed", className="small mb-1 ll-fb-parsed"),
+                    dbc.Button("Apply", id="fb-apply", size="sm", color="primary", className="me-1", disabled=True),
+                    dbc.Button("Remove box", id="fb-remove", size="sm", color="secondary", outline=True),
+                    html.Div(id="fb-message", className="small mt-1", role="status"),
+                ], className="ll-fb-controls"),
+            ], className="ll-fb-row"),
+        ], id="fb-section", style={"display": "none"}),
+        html.Details([html.Summary("all feedback boxes", className="small"), html.Div(id="fb-list")],
+                     className="mt-1", id="fb-details"),
+    ])
+
+
+def sample_card(ctx: dict[str, Any]) -> Any:
     return dbc.Card([
         dbc.CardHeader(html.Span("Sample", className="fw-semibold")),
-        dbc.CardBody(html.Div(id="sample-panel"), className="p-2"),
+        dbc.CardBody([html.Div(id="sample-panel"), explain_section(ctx)], className="p-2"),
     ], className="mb-2")
 
 
@@ -200,6 +238,12 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
                                            "e": len(ctx["history"].get("test_acc", ([], []))[0])}),
         dcc.Interval(id="label-poll", interval=ctx["label_poll_ms"]),
         dcc.Interval(id="train-interval", interval=ctx["train_poll_ms"], disabled=not ctx["status"]["busy"]),
+        dcc.Store(id="xai-want", data=None),  # the selection the saliency/feedback parts work on
+        dcc.Interval(id="xai-interval", interval=100, disabled=True),  # while a saliency is pending
+        dcc.Interval(id="status-interval", interval=ctx["status_poll_ms"]),
+        dcc.Store(id="fb-box", data=None),  # the drawn box, normalised [x0, y0, x1, y1]
+        dcc.Store(id="fb-serial", data=None),  # the sample the feedback figure shows
+        dcc.Store(id="fb-version", data=None),  # feedback.jsonl version the box list shows
     ]
 
 
@@ -211,7 +255,7 @@ def build_layout(ctx: dict[str, Any]) -> Any:
             untrained_alert(ctx),
             dbc.Row([
                 dbc.Col(map_card(ctx), lg=8, className="mb-2"),
-                dbc.Col([sample_card(), queue_card(ctx)], lg=4, className="mb-2"),
+                dbc.Col([sample_card(ctx), queue_card(ctx)], lg=4, className="mb-2"),
             ], className="g-2"),
             dbc.Row([
                 dbc.Col(training_card(ctx), lg=6, className="mb-2"),

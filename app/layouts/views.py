@@ -4,9 +4,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import dash_bootstrap_components as dbc
+import numpy as np
 from dash import html
 
 from app.figures import palette
+from app.services.candidates import EXTERNAL
+from workers.saliency import overlay_png, png_b64
 
 
 def _swatch(cls: int, n: int) -> html.Span:
@@ -60,16 +63,20 @@ def sample_panel(view: Any) -> Any:
 
 
 def queue_list(view: Any, selected: int | None = None) -> Any:
-    """The candidate queue (a :class:`app.state.QueueView`)."""
+    """The candidate queue (a :class:`app.state.QueueView`). Forecast candidates carry a reason."""
     if not view.items:
-        return html.P("Nothing to suggest: every training sample is labelled." if not view.source.startswith("error")
-                      else view.source, className="text-muted small mb-0")
+        if view.strategy == EXTERNAL or view.source.startswith("error"):
+            text = view.source
+        else:
+            text = "Nothing to suggest: every training sample is labelled."
+        return html.P(text, className="text-muted small mb-0", id="queue-empty")
     return html.Ol([
         html.Li([html.Span(f"#{c.serial}", className="ll-q-serial"),
                  html.Span(f"{c.score:.3f}", className="ll-q-score", title="acquisition score (higher = more useful)"),
                  html.Span(f"pred {c.predicted}" if c.predicted >= 0 else "", className="ll-q-pred"),
                  html.Span(f"{c.certainty:.2f}" if c.certainty == c.certainty else "", className="ll-q-cert",
-                           title="certainty")],
+                           title="certainty"),
+                 *([html.Div(c.why, className="ll-q-why")] if c.why else [])],
                 className="ll-queue-item" + (" selected" if c.serial == selected else ""),
                 **{"data-serial": str(c.serial), "data-pos": str(i)})
         for i, c in enumerate(view.items)
@@ -125,3 +132,95 @@ def checkpoint_options(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         parent = f", from {r['parent']}" if r.get("parent") else ""
         out.append({"label": f"{r['name']} (step {r.get('step')}{extra}{parent})", "value": r["name"]})
     return out
+
+
+# -- saliency, feedback, workers ------------------------------------------------------------------------
+
+METHOD_NAMES = {"gradcam": "Grad-CAM", "smoothgrad": "SmoothGrad", "consensus": "consensus"}
+
+
+def _png_uri(b64: str) -> str:
+    return "data:image/png;base64," + b64
+
+
+def xai_panel(answer: Any, image: Any = None) -> Any:
+    """The saliency of one sample (an :class:`app.services.workers.XaiAnswer`): Grad-CAM,
+    SmoothGrad and their consensus as overlays (the consensus with the focus box), the agreement
+    between the two methods, and what the result is about (target, snapshot step, time)."""
+    if answer is None:
+        return html.Div()
+    if answer.state != "ready":
+        return html.Div(answer.message, className="small text-muted ll-xai-msg",
+                        **{"data-state": answer.state})
+    r = answer.result
+    figs = []
+    for m in ("gradcam", "smoothgrad", "consensus"):
+        if m not in r.maps:
+            continue
+        if m == "consensus":
+            src = _png_uri(r.overlay_png_b64)  # drawn by the worker, with the focus box
+        else:
+            src = _png_uri(png_b64(overlay_png(image, np.asarray(r.maps[m], np.float32), None)))
+        figs.append(html.Figure([html.Img(src=src, className="ll-digit ll-xai-img", alt=f"{m} of #{r.sample_idx}"),
+                                 html.Figcaption(METHOD_NAMES[m])], className="ll-fig", **{"data-method": m}))
+    agree = r.agreement or {}
+    if agree:
+        agree_txt = (f"methods agree: r = {agree.get('correlation', float('nan')):.2f}, "
+                     f"top-10% overlap {agree.get('top_overlap', float('nan')):.2f}")
+    else:
+        agree_txt = ""
+    box = r.focus_bbox
+    box_txt = (f"focus box x {box[0]:.2f}-{box[2]:.2f}, y {box[1]:.2f}-{box[3]:.2f}" if box
+               else "no single region stands out")
+    kind = {"pred": "predicted", "true": "true label", "class": "chosen class"}.get(r.target_kind, r.target_kind)
+    top = ", ".join(f"{int(t['class'])}: {float(t['p']):.2f}" for t in r.top_k)
+    return html.Div([
+        html.Div(figs, className="ll-sample-row"),
+        html.Div([html.Span(f"explains class {r.target} ({kind})", className="me-2"),
+                  html.Span(f"top: {top}", className="text-muted")], className="small"),
+        html.Div([html.Span(agree_txt + (" · " if agree_txt else "")), html.Span(box_txt)], className="small"),
+        html.Div(f"snapshot step {r.snapshot_step} · {'cached' if r.cached else f'{r.ms:.0f} ms'}",
+                 className="small text-muted", id="xai-meta"),
+    ], **{"data-serial": str(r.sample_idx), "data-step": str(r.snapshot_step), "data-state": "ready"})
+
+
+def feedback_list(items: Sequence[Any], error: str = "") -> Any:
+    """Every stored feedback box with a button to remove it."""
+    if error:
+        return dbc.Alert(error, color="danger", className="small p-1 mb-0")
+    if not items:
+        return html.P("No feedback boxes yet.", className="small text-muted mb-0")
+    return html.Ul([
+        html.Li([
+            html.Span(f"#{i.sample_idx}", className="fw-semibold me-2"),
+            html.Span(f"x {i.x0:.2f}-{i.x1:.2f} y {i.y0:.2f}-{i.y1:.2f} · strength {i.strength:.2f}", className="me-2"),
+            html.Span(f"“{i.instruction}”" if i.instruction else "", className="text-muted me-2"),
+            html.Button("remove", id={"type": "fb-rm", "serial": int(i.sample_idx)}, className="btn btn-link btn-sm p-0",
+                        title=f"remove the box of #{i.sample_idx}"),
+        ], className="small", **{"data-serial": str(i.sample_idx)})
+        for i in items
+    ], className="ll-fb-list mb-0")
+
+
+STATE_DOTS = {"running": "ll-dot-ok", "starting": "ll-dot-wait", "restarting": "ll-dot-bad", "stopped": "ll-dot-off",
+              "failed": "ll-dot-bad"}
+
+
+def worker_status(status: dict[str, Any]) -> Any:
+    """One line for the navbar: each child process and the forecast's review window."""
+    if not status["workers"]:
+        return html.Span("workers off", className="text-light")
+    parts = []
+    for w in status["workers"]:
+        title = f"pid {w.pid}, restarts {w.restarts}" + (f", last: {w.last_error}" if w.last_error else "")
+        parts.append(html.Span([html.Span(className=f"ll-dot {STATE_DOTS.get(w.state, 'll-dot-off')}"),
+                                f"{w.name} {w.state}" + (f" ({w.restarts}x restarted)" if w.restarts else "")],
+                               className="me-2 text-light", title=title, **{"data-worker": w.name, "data-state": w.state}))
+    f = status["forecast"]
+    if status.get("forecast_error"):
+        parts.append(html.Span(f"forecast error: {status['forecast_error']}", className="text-warning"))
+    elif f is not None:
+        parts.append(html.Span("review window open" if f.window_open else "review window closed",
+                               className="text-light", title=f.reason, id="review-window",
+                               **{"data-open": "1" if f.window_open else "0"}))
+    return html.Span(parts)

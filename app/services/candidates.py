@@ -1,17 +1,17 @@
 """The candidate queue: which samples to label next, best first.
 
-Two sources feed it, chosen with :meth:`CandidateQueue.use`:
+Two kinds of source, chosen by the strategy name the page asks for:
 
-- ``Source.STRATEGY``: the engine's acquisition strategies (:mod:`engine.acquisition`) over the
-  current embeddings, recomputed when the strategy or the embedding version changes;
-- ``Source.EXTERNAL``: a ranked list pushed by someone else through :meth:`set_external`
-  (the forecast worker's "likely wrong" candidates, ARCHITECTURE.md section 5).
+- an engine acquisition strategy (:mod:`engine.acquisition`) over the current embeddings,
+  recomputed when the strategy or the embedding version changes;
+- ``"forecast"`` (:data:`EXTERNAL`): the ranked list pushed through :meth:`set_external` by the
+  forecast worker (samples likely to be wrong at the next refresh, with a reason each,
+  ARCHITECTURE.md section 5), or a note saying why there is none (the review window is closed).
 
 Whatever the source, already-labelled samples drop out when the queue is read. Pure numpy.
 """
 from __future__ import annotations
 
-import enum
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
@@ -21,9 +21,7 @@ import numpy as np
 from engine.acquisition import STRATEGIES, describe, entropy, required_inputs, select
 
 
-class Source(str, enum.Enum):
-    STRATEGY = "strategy"
-    EXTERNAL = "external"
+EXTERNAL = "forecast"  # the strategy name under which the pushed list is shown
 
 
 @dataclass(frozen=True)
@@ -54,23 +52,24 @@ class CandidateQueue:
         self.mc_pool = int(mc_pool)
         self.seed = int(seed)
         self._lock = threading.Lock()
-        self.source = Source.STRATEGY
         self._ranked: list[Candidate] = []
         self._ranked_key: tuple[Any, ...] | None = None
         self._external: list[Candidate] = []
-        self._external_name = ""
+        self._external_note = "no forecast yet (the forecast worker reports at every map refresh)"
         self._external_rev = 0
 
     @staticmethod
     def strategies() -> list[dict[str, str]]:
-        """Dropdown options: every engine strategy with its one-line description."""
-        return [{"value": s, "label": s, "title": describe(s)} for s in STRATEGIES]
+        """Dropdown options: every engine strategy with its one-line description, then the forecast."""
+        return [{"value": s, "label": s, "title": describe(s)} for s in STRATEGIES] + [
+            {"value": EXTERNAL, "label": "forecast: likely wrong next",
+             "title": "samples the forecast worker expects to be misclassified at the next refresh"}]
 
     # -- external input (forecast worker) ---------------------------------------------------------
-    def set_external(self, candidates: Iterable[Candidate | Mapping[str, Any]], name: str = "forecast",
-                     use: bool = True) -> None:
+    def set_external(self, candidates: Iterable[Candidate | Mapping[str, Any]], note: str = "") -> None:
         """Replace the externally ranked list (best first). Dicts need ``serial`` (or ``sample_idx``),
-        and may carry ``score``/``risk``, ``predicted``, ``certainty``, ``why``."""
+        and may carry ``score``/``risk``, ``predicted``, ``certainty``, ``why``. ``note``: one line
+        the page shows above the list (e.g. the review window's state)."""
         items: list[Candidate] = []
         for c in candidates:
             if isinstance(c, Candidate):
@@ -83,14 +82,8 @@ class CandidateQueue:
                                    float(c.get("certainty", float("nan"))), str(c.get("why", ""))))
         with self._lock:
             self._external = items
-            self._external_name = name
+            self._external_note = note
             self._external_rev += 1
-            if use:
-                self.source = Source.EXTERNAL
-
-    def use(self, source: Source | str) -> None:
-        with self._lock:
-            self.source = Source(source)
 
     # -- reading -----------------------------------------------------------------------------------
     def items(self, strategy: str, version: int, probs: np.ndarray, features: np.ndarray, labels: np.ndarray,
@@ -98,8 +91,8 @@ class CandidateQueue:
         """The next ``size`` unlabelled candidates. ``probs``/``features`` cover the training rows
         of embedding ``version``; ``labels`` is the label array (-1 = unlabelled)."""
         labelled = labels[: self.n_train] >= 0
-        with self._lock:
-            if self.source is Source.EXTERNAL:
+        if strategy == EXTERNAL:
+            with self._lock:
                 return [c for c in self._external if not labelled[c.serial]][: self.size]
         key = (strategy, version)
         with self._lock:
@@ -115,15 +108,15 @@ class CandidateQueue:
 
     def key(self, strategy: str, version: int) -> tuple[Any, ...]:
         """Changes whenever :meth:`items` may return a different ranking (labels aside)."""
-        with self._lock:
-            if self.source is Source.EXTERNAL:
+        if strategy == EXTERNAL:
+            with self._lock:
                 return ("external", self._external_rev)
-            return ("strategy", strategy, version)
+        return ("strategy", strategy, version)
 
     def describe_source(self, strategy: str) -> str:
-        with self._lock:
-            if self.source is Source.EXTERNAL:
-                return f"{self._external_name} ({len(self._external)} ranked)"
+        if strategy == EXTERNAL:
+            with self._lock:
+                return self._external_note
         return describe(strategy)
 
     def _rank(self, strategy: str, probs: np.ndarray, features: np.ndarray, labelled: np.ndarray,

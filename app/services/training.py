@@ -6,8 +6,9 @@ full, so it never waits on the page). The page drains the events from a ``dcc.In
 :meth:`drain`, which folds them into a history every browser tab can read from its own cursor.
 
 New embeddings are captured by a trainer listener (it runs on the training thread, right when the
-trainer has them), together with a copy of the weights, so the page can refresh the map and show
-reconstructions without ever touching the trainer's model from another thread.
+trainer has them), together with a copy of the weights and the tau route's prediction, so the page
+can refresh the map, show reconstructions and feed the forecast worker without ever touching the
+trainer's model from another thread.
 """
 from __future__ import annotations
 
@@ -106,12 +107,12 @@ class History:
 class TrainingSession:
     """Owns the trainer while the app runs. Thread-safe; the page calls it from request threads.
 
-    ``on_refresh(embeddings, weights, trained)``: called from :meth:`drain` (a request thread) for
-    the newest embeddings produced since the last drain.
+    ``on_refresh(embeddings, weights, trained, tau_pred)``: called from :meth:`drain` (a request
+    thread) for the newest embeddings produced since the last drain.
     """
 
     def __init__(self, trainer: Any, checkpoint: str, store: Any,
-                 on_refresh: Callable[[Any, dict[str, Any] | None, bool], None] | None = None,
+                 on_refresh: Callable[..., None] | None = None,
                  event_queue_size: int = 2000) -> None:
         self.trainer = trainer
         self.checkpoint = checkpoint
@@ -137,7 +138,7 @@ class TrainingSession:
         self.history = History()
         self.last_eval: dict[str, Any] = dict(trainer.last_eval or {})
         self.trained = False
-        self._pending: tuple[Any, dict[str, Any] | None] | None = None
+        self._pending: tuple[Any, dict[str, Any] | None, Any] | None = None
         self._final: str | None = None  # end state set by the thread, applied after the last events
         self._pending_lock = threading.Lock()
 
@@ -147,8 +148,9 @@ class TrainingSession:
         if isinstance(event, ev.Refresh):
             emb = self.trainer.embeddings
             weights = self.trainer.backend.get_weights()
+            tau_pred = self.trainer.tau.predict_hard(emb.resp)
             with self._pending_lock:
-                self._pending = (emb, weights)
+                self._pending = (emb, weights, tau_pred)
 
     def _run(self, target: int, save_at_end: bool) -> None:
         try:
@@ -197,6 +199,7 @@ class TrainingSession:
             tr.backend.set_lr(settings.lr)
             tr.embed_every = settings.refresh_every
             self._drain_commands()
+            tr.reload_feedback()  # boxes added while no run was going
             self.run_start = tr.step
             self.target = tr.step + settings.steps
             self.state = "starting"
@@ -237,6 +240,17 @@ class TrainingSession:
 
     def set_lr(self, lr: float) -> None:
         self.commands.put(ev.SetLearningRate(lr))
+
+    def apply_feedback(self) -> str:
+        """Hand the feedback file's current boxes to the trainer: through its command queue while it
+        runs (applied before the next step), directly when it is idle."""
+        with self._lock:
+            if self.active:
+                items = self.trainer.feedback_store.trainer_items() if self.trainer.feedback_store else ()
+                self.commands.put(ev.ApplyFeedback(tuple(items)))
+                return "sent to the training thread (applies from the next step)"
+            self.trainer.reload_feedback()
+            return "applies from the next training step"
 
     def save_checkpoint(self, name: str) -> str:
         """Save now: through the training thread when it runs, directly otherwise."""
@@ -284,7 +298,7 @@ class TrainingSession:
             pending, self._pending = self._pending, None
         refreshed = False
         if pending is not None and pending[0] is not None and self.on_refresh is not None:
-            self.on_refresh(pending[0], pending[1], True)
+            self.on_refresh(pending[0], pending[1], True, pending[2])
             refreshed = True
         return {"refreshed": refreshed, "events": n}
 

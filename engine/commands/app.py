@@ -16,13 +16,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draw the training images only (default) or the held-out test images too")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="also accept requests for this Host name (only loopback names are accepted by default)")
+    p.add_argument("--no-workers", action="store_true",
+                   help="do not start the XAI and forecast child processes (no saliency, no forecast queue)")
     p.add_argument("--debug", action="store_true", help="Dash debug mode (dev tools)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("app", help="serve the dashboard on http://127.0.0.1:8050",
                        description="Serve the LatentLoop dashboard: latent map, keyboard labelling, training, "
-                       "checkpoints. Loads the checkpoint if it exists; shares labels.csv and checkpoints with "
+                       "checkpoints, saliency, feedback boxes and the forecast queue. Loads the checkpoint if it exists; shares labels.csv and checkpoints with "
                        "the other commands.")
     add_arguments(p)
     p.set_defaults(func=run)

@@ -1,0 +1,247 @@
+"""The dashboard's saliency, feedback boxes, forecast queue and worker supervision, below the browser
+(AppState and the callback bodies as plain functions, with the real child processes)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from dash import no_update
+
+from app import figures
+from app.callbacks import explain
+from app.callbacks import sync as sync_cb
+from app.services.candidates import EXTERNAL
+from app.settings import AppSettings
+from app.state import AppState
+from tests.conftest import tiny_config_dict
+from workers.forecast import ForecastResult
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory):
+    from engine.config import from_dict
+    from engine.datasets import dataset_path, save_dataset, synthetic_dataset
+
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("LATENTLOOP_HOME")
+    os.environ["LATENTLOOP_HOME"] = str(home)
+    save_dataset(synthetic_dataset(400, 100, seed=0), dataset_path("synth", home / "data"))
+    cfg = from_dict(tiny_config_dict(steps=40))  # snapshot_every_s 0: a snapshot after every step
+    st = AppState.create(AppSettings(cfg=cfg, queue_size=8, xai_wait_ms=2000))
+    yield st
+    st.session.wait(60)
+    st.close()
+    if old is None:
+        os.environ.pop("LATENTLOOP_HOME", None)
+    else:
+        os.environ["LATENTLOOP_HOME"] = old
+
+
+def _wait(cond, timeout=60.0, what="condition"):
+    t0 = time.monotonic()
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _ready(state, client, serial, target="pred"):
+    """Saliency for ``serial``, asking again while the worker starts up."""
+    def attempt():
+        ans = state.saliency(client, serial, target, wait_s=1.0)
+        if ans.state == "pending":
+            ans = _wait(lambda: (a := state.poll_saliency(client, 0.5)) and a.state != "pending" and a, 30,
+                        "a pending saliency")
+        return ans if ans.state == "ready" else None
+    return _wait(attempt, 90, f"saliency of #{serial}")
+
+
+def test_selection_gets_saliency_of_the_snapshot_with_all_three_maps(state):
+    ans = _ready(state, "t1", 7)
+    r = ans.result
+    assert r.sample_idx == 7 and r.snapshot_step == state.session.trainer.step
+    assert set(r.maps) == {"gradcam", "smoothgrad", "consensus"} and r.overlay_png_b64
+    assert r.target == int(np.argmax(state.cache.current.probs[7]))  # "pred" by default
+    assert set(r.agreement) == {"correlation", "top_overlap"}
+    panel, status, disabled = explain.xai_outputs(state, {"serial": 7}, "pred", "t1", "xai-want")
+    html_ = str(panel)
+    assert disabled and status == ""
+    for m in ("gradcam", "smoothgrad", "consensus"):
+        assert f"data-method='{m}'" in html_
+    assert "snapshot step" in html_ and "data:image/png;base64," in html_
+    # the target selector: the true label and any class
+    true = _ready(state, "t1", 7, "true").result
+    assert true.target == int(state.dataset.targets[7]) and true.target_kind == "true"
+    other = _ready(state, "t1", 7, 3).result
+    assert other.target == 3 and other.target_kind == "class"
+
+
+def test_a_newer_request_supersedes_the_older_one(state):
+    _ready(state, "t2", 1)  # the worker is up
+    first = state.hub.request_xai("t2", 2)
+    second = state.hub.request_xai("t2", 3)
+    assert state.hub.wait_xai("t2", first, 0.5).message == "superseded by a newer request"
+    assert _wait(lambda: (a := state.hub.wait_xai("t2", second, 1.0)).state == "ready" and a).result.sample_idx == 3
+
+
+def test_no_selection_clears_the_panel(state):
+    panel, status, disabled = explain.xai_outputs(state, None, "pred", "t3", "xai-want")
+    assert "ll-xai-msg" not in str(panel) and status == "" and disabled
+
+
+def test_sync_publishes_the_selection_for_the_saliency_and_feedback_parts(state):
+    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "s1", "events": []}, {}, "entropy",
+                                                       {"log_id": 0}), strict=True))
+    assert out["xai_want"] is None  # nothing selected
+    view = out["view"]
+    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(
+        state, {"client": "s1", "events": [{"seq": 1, "kind": "select", "serial": 11}]}, view, "entropy",
+        {"log_id": 0}, "ll-events"), strict=True))
+    assert out["xai_want"]["serial"] == 11 and out["xai_want"]["train"] is True
+    out2 = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "s1", "events": []}, out["view"], "entropy",
+                                                        {"log_id": 0}), strict=True))
+    assert out2["xai_want"] is no_update  # same selection, same map: no new saliency request
+
+
+def test_killed_xai_worker_is_restarted_and_the_app_keeps_answering(state):
+    _ready(state, "k", 4)
+    pid = state.hub.pid("xai")
+    os.kill(pid, signal.SIGKILL)
+    # meanwhile the page keeps working: a sync answers, and a saliency request fails fast, not hangs
+    out = sync_cb.sync_outputs(state, {"client": "k", "events": [{"seq": 1, "kind": "select", "serial": 5}]},
+                               {}, "entropy", {"log_id": 0}, "ll-events")
+    assert out[sync_cb.NAMES.index("ack")] == 1
+    _wait(lambda: any(w.name == "xai" and w.restarts >= 1 and w.state == "running" for w in state.hub.status()),
+          60, "the restart")
+    assert state.hub.pid("xai") not in (None, pid)
+    line = str(explain.views.worker_status(state.worker_status()))
+    assert "restarted" in line
+    assert _ready(state, "k", 5).result.sample_idx == 5
+
+
+def test_forecast_results_feed_the_queue_with_reasons(state):
+    # the startup refresh reached the forecast worker: window closed, and the queue says why
+    _wait(lambda: state.hub.forecast is not None, 60, "the first forecast")
+    labels = state.read_labels()
+    assert state.queue_view(EXTERNAL).items == [] and "closed by" in state.queue_view(EXTERNAL).source
+    # an open window's candidates are shown with their reason; labelled ones drop out
+    unl = [int(i) for i in np.flatnonzero(labels < 0)[:3]]
+    cands = tuple({"sample_idx": i, "risk": 0.9 - 0.1 * k, "predicted": 1, "certainty": 0.4,
+                   "why": f"prediction flipped {k + 1}x"} for k, i in enumerate(unl))
+    state._on_forecast(ForecastResult(99, 1000, True, "open: step 1000", {}, cands))
+    qv = state.queue_view(EXTERNAL)
+    assert [c.serial for c in qv.items] == unl and qv.items[0].why == "prediction flipped 1x"
+    assert "review window open" in qv.source
+    assert "prediction flipped 1x" in str(explain.views.queue_list(qv))
+
+
+def test_training_writes_snapshots_the_worker_explains_and_refreshes_reach_the_forecast(state):
+    sent = state.hub.forecast_sent
+    errors = state.start_training({"steps": 30, "lr": 1e-3, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1,
+                                   "refresh_every": 15})
+    assert not errors
+    state.session.wait(120)
+    state.session.drain()
+    step = state.session.trainer.step
+    snaps = sorted(p.name for p in state.run_dir.glob("step_*"))
+    assert snaps[-1] == f"step_{step:08d}" and len(snaps) <= state.cfg.train.snapshots_keep
+    assert _wait(lambda: (r := _ready(state, "tr", 9).result).snapshot_step == step and r, 30, "the new snapshot")
+    assert state.hub.forecast_sent > sent
+    _wait(lambda: state.hub.forecast.step == step, 30, "the forecast of the last refresh")
+
+
+# -- feedback -----------------------------------------------------------------------------------------
+
+
+def test_drawn_box_from_relayout_data():
+    shapes = {"shapes": [{"type": "rect", "name": figures.SAVED_BOX_NAME, "x0": 0, "y0": 0, "x1": 1, "y1": 1},
+                         {"type": "rect", "x0": 0.7, "y0": 0.9, "x1": 0.2, "y1": 0.1}]}
+    assert figures.drawn_box(shapes) == [0.2, 0.1, 0.7, 0.9]  # the new one, corners sorted
+    assert figures.drawn_box({"shapes[1].x1": 1.4, "shapes[1].y0": 0.3}, [0.2, 0.1, 0.7, 0.9]) == [0.2, 0.3, 1.0, 0.9]
+    assert figures.drawn_box({"shapes": [shapes["shapes"][0]]}, [0.2, 0.1, 0.7, 0.9]) is None  # erased
+    assert figures.drawn_box({"xaxis.range[0]": 0}, [0.2, 0.1, 0.7, 0.9]) == [0.2, 0.1, 0.7, 0.9]
+    assert figures.drawn_box({"shapes": [{"type": "rect", "x0": 0.5, "y0": 0.5, "x1": 0.5, "y1": 0.9}]}) is None
+
+
+def test_parsed_meaning_is_shown_before_apply(state):
+    msg, disabled = explain.parse_outputs(state, 3, "bottom right corner", None)
+    assert not disabled and "x 0.50-1.00, y 0.50-1.00" in str(msg)
+    msg, disabled = explain.parse_outputs(state, 3, "stop focus", None)
+    assert not disabled and "remove" in str(msg)  # "stop" is not "top"
+    msg, disabled = explain.parse_outputs(state, 3, "", [0.1, 0.2, 0.6, 0.9])
+    assert not disabled and "x 0.10-0.60, y 0.20-0.90" in str(msg)
+    msg, disabled = explain.parse_outputs(state, 3, "make it pretty", None)
+    assert disabled and "could not understand" in str(msg)
+    msg, disabled = explain.parse_outputs(state, 3, "strength 0.3", None)
+    assert disabled and "no region" in str(msg)  # no box yet: nothing to weight
+    msg, disabled = explain.parse_outputs(state, state.n_train + 1, "focus center", None)
+    assert disabled and "held-out test image" in str(msg)
+
+
+def test_apply_stores_the_box_reaches_the_trainer_and_can_be_removed(state):
+    path = state.feedback.path
+    tr = state.session.trainer
+    out = explain.feedback_action_outputs(state, "fb-apply", 1, 12, [0.1, 0.2, 0.6, 0.9], "strength 0.5", None)
+    msg, lst, version, fig, text = out
+    assert "#12" in str(msg) and text == ""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows[-1]["sample_idx"] == 12 and rows[-1]["strength"] == 0.5 and rows[-1]["x1"] == 0.6
+    assert rows[-1]["instruction"] == "strength 0.5"
+    assert 12 in tr.feedback and tr.feedback[12].box == (0.1, 0.2, 0.6, 0.9)  # idle trainer: applied at once
+    assert fig["layout"]["shapes"][0]["x1"] == 0.6  # the stored box is drawn
+    assert "data-serial='12'" in str(lst)
+    # "increase focus by 10%" starts from the stored strength and keeps the stored box
+    explain.feedback_action_outputs(state, "fb-apply", 2, 12, None, "increase focus by 10%", version)
+    item = state.feedback_for(12)
+    assert item.strength == pytest.approx(0.55) and item.box == (0.1, 0.2, 0.6, 0.9)
+    # nothing changed: a poll re-renders nothing
+    seen = list(state.feedback.version())
+    assert explain.feedback_action_outputs(state, "status-interval", 3, 12, None, "", seen)[1] is no_update
+    # the CLI adds one: the next poll shows it
+    state.feedback.add(13, (0.0, 0.0, 0.5, 0.5), 1.0, "cli")
+    assert "#13" in str(explain.feedback_action_outputs(state, "status-interval", 4, 12, None, "", seen)[1])
+    # the list's remove button, and the Remove button of the sample
+    explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 13}, 1, 12, None, "", None)
+    assert state.feedback_for(13) is None
+    msg, *_ = explain.feedback_action_outputs(state, "fb-remove", 1, 12, None, "", None)
+    assert "removed" in str(msg) and state.feedback_for(12) is None and 12 not in tr.feedback
+    # a button that merely appeared (n_clicks None) does nothing
+    assert explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 3}, None, 12, None, "", None)[0] is no_update
+
+
+def test_feedback_reaches_a_running_trainer_through_its_command_queue(state):
+    errors = state.start_training({"steps": 4000, "lr": 1e-3, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1,
+                                   "refresh_every": 100000})
+    assert not errors
+    try:
+        _wait(lambda: state.session.trainer.step > 2, 60, "training")
+        msg = state.apply_feedback(20, "top-left", None)
+        assert "training thread" in msg
+        _wait(lambda: 20 in state.session.trainer.feedback, 30, "the trainer to apply it")
+        assert state.session.trainer.feedback[20].box == (0.0, 0.0, 0.5, 0.5)
+    finally:
+        state.session.stop()
+        state.session.wait(60)
+        state.session.drain()
+        state.remove_feedback(20)
+
+
+def test_a_broken_feedback_file_is_reported_and_kept(state):
+    path = state.feedback.path
+    good = path.read_bytes() if path.exists() else b""
+    path.write_text('{"sample_idx": 1, "x0": 0.5}\n')
+    try:
+        items, err = state.feedback_items()
+        assert items == [] and "line 1" in err
+        assert "line 1" in str(explain.views.feedback_list(items, err))
+        assert state.session.trainer.reload_feedback() is False and "line 1" in state.session.trainer.feedback_error
+        assert path.read_text() == '{"sample_idx": 1, "x0": 0.5}\n'  # never rewritten from a bad read
+    finally:
+        path.write_bytes(good)
