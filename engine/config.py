@@ -55,7 +55,7 @@ class LossConfig(_Strict):
     consistency: float = Field(1.0, ge=0.0, description="pseudo-label consistency on augmented views")
     pseudo_threshold: float = Field(0.95, gt=0.0, le=1.0)
     usage: float = Field(1.0, ge=0.0, description="KL(batch-mean q(c) || uniform): keeps components in use")
-    roi: float = Field(1.0, ge=0.0, description="input-gradient penalty outside feedback boxes")
+    roi: float = Field(5.0, ge=0.0, description="feedback: share of the input gradient outside the boxes")
 
 
 class CurriculumConfig(_Strict):

@@ -10,7 +10,8 @@ per sample: adding feedback for a sample replaces its previous box. The file is 
 (it is small) under an inter-process lock with an atomic replace, like labels.csv.
 
 The trainer turns each item into an input-gradient penalty outside the box ("right for the right
-reasons", Ross et al. 2017), weighted by ``strength``.
+reasons", Ross et al. 2017): the share of the squared input gradient that falls outside it,
+weighted by ``strength`` (the ``roi`` term of engine/backends/base.py).
 """
 from __future__ import annotations
 

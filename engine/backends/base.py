@@ -34,8 +34,13 @@ The loss for a batch (all terms are means over the batch; ``P`` pixels)::
     sup   = -log((q @ tau)[y] + 1e-8)     over labelled rows (y >= 0), 0 if none
     cons  = CE((q_aug @ tau), argmax p) over rows where max p >= threshold, p = stopgrad(q @ tau)
     usage = sum_c qbar_c log(qbar_c * K),  qbar = batch mean of q
-    roi   = mean over rows with roi_weight > 0 of roi_weight * sum_pixels((1-roi_mask) * dS/dx)^2,
-            S = sum_y log((q @ tau)[y] + 1e-8)    (Ross et al. 2017, "right for the right reasons")
+    roi   = mean over rows with roi_weight > 0 of roi_weight * share,
+            share = sum_pixels (1-roi_mask) g^2 / (sum_pixels g^2 + ROI_EPS),
+            g = dS/dx / stopgrad(max_pixels |dS/dx| + ROI_TINY),  S = sum_y log((q @ tau)[y] + 1e-8)
+            (Ross et al. 2017, "right for the right reasons", made scale-free: the share of the
+            squared input gradient outside the box, in [0, 1]; shrinking every gradient, i.e. a
+            classifier that ignores its input, does not lower it. The rescaling by a constant
+            leaves the share unchanged and keeps ROI_EPS negligible however small dS/dx is.)
     total = w_rec*rec + w_beta*kl_z + w_gamma*kl_c + w_alpha*sup + w_cons*cons + w_usage*usage + w_roi*roi
 """
 from __future__ import annotations
@@ -64,6 +69,8 @@ class Out(str, enum.Enum):
 LOSS_WEIGHT_KEYS = ("rec", "beta", "gamma", "alpha", "cons", "usage", "roi")
 METRIC_KEYS = ("loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage", "roi", "acc_labeled", "n_labeled")
 SALIENCY_METHODS = ("gradient", "gradcam", "smoothgrad")
+ROI_EPS = 1e-12  # the roi share's denominator guard: a row whose input gradient is exactly 0 scores 0
+ROI_TINY = 1e-30  # guards the per-row rescaling of the input gradient by its maximum |g|
 
 
 class Batch(TypedDict):

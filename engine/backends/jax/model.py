@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from engine.backends.base import ROI_EPS, ROI_TINY
 from engine.config import ModelConfig
 
 # PyTorch's default init (kaiming_uniform(a=sqrt(5))): U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
@@ -196,9 +197,13 @@ def ssvae_loss(model: SSVAE, params, tau, b: dict[str, jax.Array], use_roi: bool
 
         # d(sum_y log p_y)/dx, kept differentiable w.r.t. params (grad of grad in the outer step).
         (_, e), g = jax.value_and_grad(sum_logp, has_aux=True)(x)
-        pen = jnp.sum(((1.0 - b["roi_mask"]) * g) ** 2, axis=(1, 2))
+        # rescaled per row by a constant (its max |g|): the share is the same, the eps negligible
+        g = g / (jax.lax.stop_gradient(jnp.max(jnp.abs(g), axis=(1, 2), keepdims=True)) + ROI_TINY)
+        g2 = g ** 2
+        outside = jnp.sum((1.0 - b["roi_mask"]) * g2, axis=(1, 2))
+        share = outside / (jnp.sum(g2, axis=(1, 2)) + ROI_EPS)
         n_roi = jnp.sum((rw > 0).astype(jnp.float32))
-        roi = jnp.sum(rw * pen) / jnp.maximum(n_roi, 1.0)
+        roi = jnp.sum(rw * share) / jnp.maximum(n_roi, 1.0)
     else:
         e = encode(model, params, x, drop)
         roi = jnp.zeros((), jnp.float32)

@@ -55,7 +55,7 @@ def _import_tensorflow():
 
 tf = _import_tensorflow()
 
-from engine.backends.base import (METRIC_KEYS, Backend, Batch, Out,  # noqa: E402
+from engine.backends.base import (METRIC_KEYS, ROI_EPS, ROI_TINY, Backend, Batch, Out,  # noqa: E402
                                   initial_tau, param_shapes)
 from engine.backends.tensorflow import layout  # noqa: E402
 from engine.config import ModelConfig  # noqa: E402
@@ -165,8 +165,12 @@ def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool
             target = tf.reduce_sum(tf.reduce_sum(tf.math.log(probs + 1e-8), axis=1) * has_fb)
     if use_roi:
         g = tape.gradient(target, x)
-        pen = tf.reduce_sum(tf.square((1.0 - b["roi_mask"]) * g), axis=[1, 2])
-        roi = tf.reduce_sum(rw * pen) / tf.maximum(tf.reduce_sum(has_fb), 1.0)
+        # rescaled per row by a constant (its max |g|): the share is the same, the eps negligible
+        g = g / (tf.stop_gradient(tf.reduce_max(tf.abs(g), axis=[1, 2], keepdims=True)) + ROI_TINY)
+        g2 = tf.square(g)
+        outside = tf.reduce_sum((1.0 - b["roi_mask"]) * g2, axis=[1, 2])
+        share = outside / (tf.reduce_sum(g2, axis=[1, 2]) + ROI_EPS)
+        roi = tf.reduce_sum(rw * share) / tf.maximum(tf.reduce_sum(has_fb), 1.0)
     else:
         roi = tf.zeros((), tf.float32)
     mu, logvar = e["mu"], e["logvar"]

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.backends.base import ROI_EPS, ROI_TINY
 from engine.config import ModelConfig
 
 
@@ -125,8 +126,13 @@ def ssvae_loss(model: SSVAE, b: dict[str, torch.Tensor], use_roi: bool, use_cons
         # of the predicted class alone it does not vanish once the model is confident.
         logp = torch.log(probs + 1e-8).sum(1)
         (g,) = torch.autograd.grad((logp * (rw > 0)).sum(), x, create_graph=True)
-        pen = ((1.0 - b["roi_mask"]) * g).pow(2).sum((1, 2))
-        roi = (rw * pen).sum() / (rw > 0).sum().clamp(min=1)
+        # The share of the squared gradient outside the box, not its size: a classifier that
+        # ignores its input would satisfy a size penalty. Rescaling each row by a constant (its
+        # max |g|) leaves the share unchanged and keeps ROI_EPS negligible however small g is.
+        g = g / (g.detach().abs().amax((1, 2), keepdim=True) + ROI_TINY)
+        g2 = g.pow(2)
+        share = ((1.0 - b["roi_mask"]) * g2).sum((1, 2)) / (g2.sum((1, 2)) + ROI_EPS)
+        roi = (rw * share).sum() / (rw > 0).sum().clamp(min=1)
     else:
         roi = zero
     rec_m, klz_m, klc_m = rec.mean(), kl_z.mean(), kl_c.mean()
