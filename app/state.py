@@ -141,6 +141,8 @@ class AppState:
         self.hub: WorkerHub | None = None
         self.run_dir: Path | None = None
         self._xai_pending: dict[str, tuple[int, int, Any, float]] = {}  # tab -> (id, serial, target, sent)
+        self._xai_last: dict[str, XaiAnswer] = {}  # tab -> its newest answer
+        self._xai_lock = threading.Lock()
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -572,26 +574,38 @@ class AppState:
             return XaiAnswer("error", message="saliency is off (the app was started with --no-workers)")
         if not 0 <= int(serial) < self.n_points:
             return XaiAnswer("error", message=f"no sample #{serial}")
-        rid = self.hub.request_xai(client, int(serial), target)
-        if rid is None:
-            return XaiAnswer("error", message="the XAI worker is (re)starting: saliency follows in a moment")
-        self._xai_pending[client] = (rid, int(serial), target, time.monotonic())
+        with self._xai_lock:  # the pending entry is always the tab's newest request
+            rid = self.hub.request_xai(client, int(serial), target)
+            if rid is None:
+                return XaiAnswer("error", message="the XAI worker is (re)starting: saliency follows in a moment")
+            self._xai_pending[client] = (rid, int(serial), target, time.monotonic())
         return self.poll_saliency(client, wait_s) or XaiAnswer("error", message="request lost")
 
     def poll_saliency(self, client: str, wait_s: float | None = None) -> XaiAnswer | None:
-        """The answer to the tab's pending request (None when nothing is pending). A request older
-        than 3 s is sent again: the worker may have been restarted and lost it."""
-        pending = self._xai_pending.get(client)
-        if pending is None or self.hub is None:
-            return None
-        rid, serial, target, sent = pending
+        """The answer to the tab's pending request, waiting up to ``wait_s``; the tab's newest
+        answer when nothing is pending. A request older than 3 s is sent again: the worker may
+        have been restarted and lost it."""
         wait = self.settings.xai_wait_ms / 1000.0 if wait_s is None else wait_s
-        ans = self.hub.wait_xai(client, rid, wait)
-        if ans.state == "pending" and time.monotonic() - sent > 3.0:
-            return self.saliency(client, serial, target, wait)
-        if ans.state != "pending":
-            self._xai_pending.pop(client, None)
-        return ans
+        deadline = time.monotonic() + wait
+        while True:
+            with self._xai_lock:
+                pending = self._xai_pending.get(client)
+            if pending is None or self.hub is None:
+                # Answered already (maybe to a concurrent poll whose response the page dropped).
+                return self._xai_last.get(client)
+            rid, serial, target, sent = pending
+            ans = self.hub.wait_xai(client, rid, max(0.0, deadline - time.monotonic()))
+            if ans.state == "superseded":
+                continue  # Dash runs callbacks concurrently: another request of this tab replaced ours
+            if ans.state == "pending":
+                if time.monotonic() - sent > 3.0:
+                    return self.saliency(client, serial, target, 0.0)
+                return ans
+            with self._xai_lock:
+                if self._xai_pending.get(client, (None,))[0] == rid:
+                    self._xai_pending.pop(client, None)
+                    self._xai_last[client] = ans
+            return ans
 
     # -- feedback boxes ------------------------------------------------------------------------------------
     def feedback_items(self) -> tuple[list[FeedbackItem], str]:

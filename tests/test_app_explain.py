@@ -87,7 +87,7 @@ def test_a_newer_request_supersedes_the_older_one(state):
     _ready(state, "t2", 1)  # the worker is up
     first = state.hub.request_xai("t2", 2)
     second = state.hub.request_xai("t2", 3)
-    assert state.hub.wait_xai("t2", first, 0.5).message == "superseded by a newer request"
+    assert state.hub.wait_xai("t2", first, 0.5).state == "superseded"
     assert _wait(lambda: (a := state.hub.wait_xai("t2", second, 1.0)).state == "ready" and a).result.sample_idx == 3
 
 

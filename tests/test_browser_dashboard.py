@@ -187,7 +187,103 @@ def test_switching_colour_mode_sends_no_request(page, running):
         page.remove_listener("request", on_request)
     triggers = {p for body in posts for p in body.get("changedPropIds", [])}
     assert not any("colour-mode" in json.dumps(body) for body in posts), posts
-    assert triggers <= {"label-poll.n_intervals", "train-interval.n_intervals"}, triggers
+    polls = {"label-poll.n_intervals", "train-interval.n_intervals", "status-interval.n_intervals",
+             "xai-interval.n_intervals"}  # timers only: none of them is the colour switch
+    assert triggers <= polls, triggers
+
+
+def _current_serial(page) -> int:
+    return int(page.inner_text("#sample-serial").lstrip("#"))
+
+
+def _next(page) -> int:
+    """Press n and return the newly selected sample."""
+    old = page.evaluate("() => (document.querySelector('#sample-serial') || {}).textContent || ''")
+    page.keyboard.press("n")
+    page.wait_for_function("(old) => { const e = document.querySelector('#sample-serial'); "
+                           "return e && e.textContent !== old; }", arg=old)
+    return _current_serial(page)
+
+
+XAI_READY = "(s) => !!document.querySelector(`#xai-panel [data-state=ready][data-serial='${s}']`)"
+
+
+def test_selecting_a_sample_shows_its_saliency(page, running):
+    idx = _next(page)
+    page.wait_for_function(XAI_READY, arg=idx, timeout=90_000)  # the first one waits for the worker to start
+    assert page.locator("#xai-panel img").count() == 3  # Grad-CAM, SmoothGrad, consensus
+    assert "snapshot step" in page.inner_text("#xai-meta")
+    for _ in range(3):  # later selections: the overlay follows the selection
+        idx = _next(page)
+        page.wait_for_function(XAI_READY, arg=idx, timeout=30_000)
+    # another target: the true label
+    page.click("#xai-target")
+    page.get_by_role("option", name="true label", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#xai-panel').textContent.includes('(true label)')",
+                           timeout=30_000)
+    assert not page.errors
+
+
+def test_drawing_a_box_stores_feedback_and_the_list_removes_it(page, running):
+    idx = _current_serial(page)
+    fb = running.state.feedback.path
+    labels_before = _csv(running).read_text() if _csv(running).exists() else ""
+    page.wait_for_selector("#fb-graph .nsewdrag")
+    b = page.locator("#fb-graph .nsewdrag").bounding_box()
+    x0, y0 = b["x"] + 0.2 * b["width"], b["y"] + 0.3 * b["height"]
+    x1, y1 = b["x"] + 0.8 * b["width"], b["y"] + 0.8 * b["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+    page.mouse.move(x1, y1, steps=4)
+    page.mouse.up()
+    page.wait_for_function("() => (document.querySelector('#fb-meaning') || {}).textContent?.includes('look inside')")
+    page.fill("#fb-text", "strength 0.5")  # digits typed into the field must not label the sample
+    page.wait_for_function("() => document.querySelector('#fb-meaning').textContent.includes('strength 0.50')")
+    page.click("#fb-apply")
+    page.wait_for_function("(s) => !!document.querySelector(`#fb-list [data-serial='${s}']`)", arg=idx)
+    rows = [json.loads(line) for line in fb.read_text().splitlines()]
+    row = next(r for r in rows if r["sample_idx"] == idx)
+    assert [row["x0"], row["y0"], row["x1"], row["y1"]] == pytest.approx([0.2, 0.3, 0.8, 0.8], abs=0.03)
+    assert row["strength"] == 0.5 and row["instruction"] == "strength 0.5"
+    assert idx in running.state.session.trainer.feedback  # handed to the (idle) trainer
+    assert "#" + str(idx) in page.inner_text("#fb-message")
+    saved = page.evaluate("() => document.querySelector('#fb-graph .js-plotly-plot').layout.shapes.map(s => s.name)")
+    assert saved == ["saved"]  # the stored box is drawn (dashed) on the image
+    assert (_csv(running).read_text() if _csv(running).exists() else "") == labels_before
+    # the list's remove button
+    page.click("#fb-details summary")
+    page.click(f"#fb-list [data-serial='{idx}'] button")
+    page.wait_for_function("(s) => !document.querySelector(`#fb-list [data-serial='${s}']`)", arg=idx)
+    assert all(json.loads(line)["sample_idx"] != idx for line in fb.read_text().splitlines())
+    assert idx not in running.state.session.trainer.feedback
+    assert not page.errors
+
+
+def test_the_forecast_queue_says_why_the_review_window_is_closed(page, running):
+    page.wait_for_selector("#review-window", timeout=60_000)
+    assert page.inner_text("#review-window") == "review window closed"  # an untrained model
+    page.click("#queue-strategy")
+    page.get_by_role("option", name="forecast: likely wrong next", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#queue-source').textContent.includes('closed by min_steps')")
+    assert page.locator(".ll-queue-item").count() == 0
+    page.click("#queue-strategy")
+    page.get_by_role("option", name="entropy", exact=True).click()
+    page.wait_for_function("() => document.querySelectorAll('.ll-queue-item').length > 0")
+
+
+def test_a_killed_xai_worker_is_restarted_and_the_page_keeps_working(page, running):
+    import os
+    import signal
+
+    pid = running.state.hub.pid("xai")
+    os.kill(pid, signal.SIGKILL)
+    page.wait_for_function("() => document.querySelector('#worker-status').textContent.includes('restarted')",
+                           timeout=60_000)
+    idx = _next(page)  # selecting never depended on the worker
+    page.wait_for_function(XAI_READY, arg=idx, timeout=90_000)
+    assert running.state.hub.pid("xai") not in (None, pid)
+    assert not page.errors
 
 
 def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running):

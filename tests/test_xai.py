@@ -139,6 +139,9 @@ def test_xai_engine_answers_caches_and_names_the_snapshot(snapshot):
     other = eng.answer(XaiRequest(3, 7, target=(r.target + 1) % 10))
     assert other.target == (r.target + 1) % 10 and not other.cached
     assert eng.answer(XaiRequest(4, 7, target="true")).target_kind == "true"
+    # the predicted class asked for by number: served from the cache, reported as asked
+    by_number = eng.answer(XaiRequest(6, 7, target=r.target))
+    assert by_number.cached and by_number.target_kind == "class" and by_number.maps == r.maps
     with pytest.raises(ValueError):
         eng.answer(XaiRequest(5, 10**6))
 

@@ -95,7 +95,9 @@ class XaiEngine:
         if key in self._cache:
             self._cache.move_to_end(key)
             hit = self._cache[key]
-            return XaiResult(**{**hit.__dict__, "request_id": req.request_id, "ms": 0.0, "cached": True})
+            # the same class may be asked for as "pred", "true" or by number: report how it was asked
+            return XaiResult(**{**hit.__dict__, "request_id": req.request_id, "ms": 0.0, "cached": True,
+                                "target_kind": kind})
         t0 = time.perf_counter()
         maps: dict[str, np.ndarray] = {}
         if "gradcam" in methods or "consensus" in methods:

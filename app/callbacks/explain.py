@@ -47,7 +47,7 @@ def xai_outputs(state: AppState, want: Any, target: Any, client: str, triggered:
     serial = int(want["serial"])
     if triggered == "xai-interval":
         ans = state.poll_saliency(client, 0.05)
-        if ans is None:
+        if ans is None or (ans.result is not None and ans.result.sample_idx != serial):
             return no_update, "", True
         if ans.state == "pending":
             return no_update, ans.message, False

@@ -39,7 +39,7 @@ FORECAST = "forecast"
 class XaiAnswer:
     """What the sample panel shows: a result, or why there is none (yet)."""
 
-    state: str  # "ready" | "pending" | "error"
+    state: str  # "ready" | "pending" | "superseded" (a newer request of the tab is under way) | "error"
     result: XaiResult | None = None
     message: str = ""
 
@@ -135,7 +135,7 @@ class WorkerHub:
         with self._cond:
             while True:
                 if self._newest.get(client, rid) > rid:
-                    return XaiAnswer("error", message="superseded by a newer request")
+                    return XaiAnswer("superseded", message="superseded by a newer request")
                 msg = self._xai.get(rid)
                 if isinstance(msg, XaiResult):
                     return XaiAnswer("ready", msg)
