@@ -28,7 +28,7 @@ data: install
 app: install data
 	$(BIN)/latentloop app
 
-test: install browser
+test: install browser data
 	$(BIN)/python -m pytest -q
 
 bench: install data

@@ -16,6 +16,7 @@ backoff, and the hub keeps answering (an XAI request to a dead worker fails at o
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import threading
@@ -65,6 +66,7 @@ class WorkerHub:
         self.forecast: fc.ForecastResult | None = None
         self.forecast_error = ""
         self.forecast_sent = 0
+        self.xai_ms: collections.deque[float] = collections.deque(maxlen=500)  # worker ms, computed results
         self._poll_s = poll_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -98,6 +100,8 @@ class WorkerHub:
             except ValueError:
                 continue
             if isinstance(msg, (XaiResult, WorkerError)) and msg.request_id is not None:
+                if isinstance(msg, XaiResult) and not msg.cached:
+                    self.xai_ms.append(msg.ms)
                 with self._cond:
                     self._xai[int(msg.request_id)] = msg
                     while len(self._xai) > 64:

@@ -1,0 +1,197 @@
+"""What the dashboard costs training: throughput with the page open and both workers busy, against
+the bare engine loop, alternated in one run (ARCHITECTURE.md section 8; target: within 3%).
+
+MNIST, the default config, 100 labels, in a temporary LATENTLOOP_HOME. Rounds alternate ABBA:
+
+- **dashboard** (A): the app serves a headless Chromium page; training runs through the page's
+  TrainingSession (snapshots for the XAI worker every ``train.snapshot_every_s``); every second the
+  page selects the next candidate (``n``), which asks the XAI worker for its saliency; at the start
+  of the round the forecast worker gets the previous refresh, as after every run of a session; the
+  status line and the label poll keep polling.
+- **bare** (B): a second Trainer of the same config in the same process, run in a thread, with the
+  page on about:blank and the workers idle.
+
+Throughput is measured the same way in both: the training step counter, sampled every 5 ms, from
+step ``--skip`` of the round to its last step (the end-of-run map refresh and evaluation lie outside
+the window). Also recorded: selection-to-overlay time in the browser (keypress until the saliency
+of the new sample is drawn) idle and during training, and the XAI worker's milliseconds per request.
+
+    .venv/bin/python benchmarks/bench_overhead.py [--rounds 4 --steps 300]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import write_result  # noqa: E402
+
+XAI_READY = "(s) => !!document.querySelector(`#xai-panel [data-state=ready][data-serial='${s}']`)"
+SERIAL = "() => (document.querySelector('#sample-serial') || {}).textContent || ''"
+
+
+class StepClock:
+    """Samples ``trainer.step`` every 5 ms in a thread; the rate between two steps."""
+
+    def __init__(self, trainer, start: int, skip: int, end: int) -> None:
+        self.tr, self.first, self.last = trainer, start + skip, end
+        self.t_first = self.t_last = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while self.t_last is None:
+            s = self.tr.step
+            now = time.perf_counter()
+            if self.t_first is None and s >= self.first:
+                self.t_first, self.s_first = now, s
+            if s >= self.last:
+                self.t_last, self.s_last = now, s
+            time.sleep(0.005)
+
+    def steps_per_s(self) -> float:
+        self._thread.join()
+        return (self.s_last - self.s_first) / (self.t_last - self.t_first)
+
+
+def select_next(page) -> tuple[float, int]:
+    """Press n; seconds until the new sample's saliency is drawn, and the sample."""
+    old = page.evaluate(SERIAL)
+    t0 = time.perf_counter()
+    page.keyboard.press("n")
+    page.wait_for_function("(old) => { const e = document.querySelector('#sample-serial'); "
+                           "return e && e.textContent !== old; }", arg=old, polling="raf")
+    serial = int(page.evaluate(SERIAL).lstrip("#"))
+    page.wait_for_function(XAI_READY, arg=serial, polling="raf", timeout=60_000)
+    return time.perf_counter() - t0, serial
+
+
+def pct(xs: list[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(xs) * 1000.0, q)), 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=4, help="rounds of each kind (ABBA order)")
+    ap.add_argument("--steps", type=int, default=300, help="training steps per round")
+    ap.add_argument("--skip", type=int, default=20, help="steps at the start of a round left out of the rate")
+    ap.add_argument("--idle-selections", type=int, default=20)
+    args = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from app.testing import MAP_READY, launch, start_app
+    from engine.config import load_config
+    from engine.datasets import load_dataset, oracle_labels
+    from engine.labels import LabelStore
+    from engine.trainer import Trainer
+
+    mnist = ROOT / "data" / "mnist" / "mnist.npz"
+    if not mnist.is_file():
+        sys.exit(f"{mnist} is missing: run `make data` first")
+    home = Path(tempfile.mkdtemp(prefix="ll-overhead-"))
+    (home / "data" / "mnist").mkdir(parents=True)
+    os.symlink(mnist, home / "data" / "mnist" / "mnist.npz")
+    cfg = load_config(str(ROOT / "configs" / "default.yaml"), {"train.eval_every": 10**9})
+    app = start_app(home, cfg)
+    state = app.state
+    ds = load_dataset("mnist")
+    labels = oracle_labels(ds, 10, 0)
+    state.labels.set_many(labels, source="bench")
+    bare_store = LabelStore(home / "bare-labels.csv", ds.n_train, ds.num_classes)
+    bare_store.set_many(labels, source="bench")
+    bare = Trainer(cfg, ds, bare_store)
+    batch = cfg.train.batch_unlabeled + cfg.train.batch_labeled
+    panel = state.default_train_values() | {"steps": args.steps, "refresh_every": 10**6, "save_at_end": False}
+
+    rates: dict[str, list[float]] = {"dashboard": [], "bare": []}
+    sel_idle: list[float] = []
+    sel_training: list[float] = []
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.set_default_timeout(120_000)
+        page.goto(app.url)
+        page.wait_for_function(MAP_READY, arg=state.n_points, timeout=300_000)
+        select_next(page)  # the worker has started and loaded the snapshot
+        for _ in range(args.idle_selections):
+            sel_idle.append(select_next(page)[0])
+            time.sleep(0.3)
+
+        def dashboard_round() -> float:
+            if page.url == "about:blank":
+                page.goto(app.url)
+                page.wait_for_function(MAP_READY, arg=state.n_points, timeout=300_000)
+            v = state.cache.current
+            state.hub.submit_forecast(v.version, v.step, v.probs, state.read_labels(), None, v.mu,
+                                      state.session.last_eval.get("test_acc"), int(state.session.target))
+            tr = state.session.trainer
+            start = tr.step
+            clock = StepClock(tr, start, args.skip, start + args.steps)
+            assert not state.start_training(panel)
+            while tr.step < start + args.steps:
+                t0 = time.perf_counter()
+                dt, _ = select_next(page)
+                sel_training.append(dt)
+                time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+            rate = clock.steps_per_s()
+            state.session.wait(600)
+            state.session.drain()
+            return rate
+
+        def bare_round() -> float:
+            page.goto("about:blank")
+            deadline = time.monotonic() + 120
+            while state.hub.forecast is None or state.hub.forecast.version < state.cache.current.version:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)  # the dashboard round's forecast is done: the workers are idle
+            start = bare.step
+            clock = StepClock(bare, start, args.skip, start + args.steps)
+            th = threading.Thread(target=bare.run, kwargs={"steps": start + args.steps, "evaluate_at_end": False})
+            th.start()
+            th.join()
+            return clock.steps_per_s()
+
+        order = []
+        for r in range(args.rounds):
+            order += ["dashboard", "bare"] if r % 2 == 0 else ["bare", "dashboard"]
+        for kind in order:
+            rate = dashboard_round() if kind == "dashboard" else bare_round()
+            rates[kind].append(rate)
+            print(f"{kind}: {rate * batch:.0f} samples/s", flush=True)
+        browser.close()
+    app.stop()
+
+    d, b = np.array(rates["dashboard"]), np.array(rates["bare"])
+    ratio = float(d.mean() / b.mean())
+    xai = list(state.hub.xai_ms) if state.hub else []
+    write_result("overhead", {
+        "command": "benchmarks/bench_overhead.py " + " ".join(sys.argv[1:]),
+        "dataset": "mnist", "config": "configs/default.yaml", "labels": len(labels), "backend": cfg.backend,
+        "steps_per_round": args.steps, "rounds_each": args.rounds, "order": order,
+        "samples_per_s": {"dashboard": [round(x * batch, 1) for x in d], "bare": [round(x * batch, 1) for x in b]},
+        "dashboard_vs_bare": round(ratio, 4),
+        "overhead_percent": round((1 - ratio) * 100, 2),
+        "target_percent": 3.0,
+        "selection_to_overlay_ms": {
+            "idle": {"p50": pct(sel_idle, 50), "p95": pct(sel_idle, 95), "n": len(sel_idle)},
+            "training": {"p50": pct(sel_training, 50), "p95": pct(sel_training, 95), "n": len(sel_training)}},
+        "xai_worker_ms": {"p50": round(float(np.percentile(xai, 50)), 1) if xai else None,
+                          "p95": round(float(np.percentile(xai, 95)), 1) if xai else None, "n": len(xai)},
+        "note": "1 torch thread for training (threads: 0 = all cores but one); the page, the Dash server and "
+                "the workers share the other core",
+    })
+
+
+if __name__ == "__main__":
+    main()
