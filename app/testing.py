@@ -113,16 +113,42 @@ def wait_file_contains(path: Path, text: str, timeout: float = 10.0, present: bo
 
 
 @contextlib.contextmanager
-def serving(home: Path, n_train: int, n_test: int, cfg: Any = None, **settings: Any) -> Iterator[RunningApp]:
-    """A synthetic dataset in ``home`` and the app serving it; restores LATENTLOOP_HOME after."""
+def _home(home: Path, n_train: int, n_test: int) -> Iterator[None]:
+    """A synthetic dataset in ``home`` as LATENTLOOP_HOME, restored afterwards."""
     old = os.environ.get("LATENTLOOP_HOME")
     make_dataset(home, "synth", n_train, n_test)
-    app = start_app(home, cfg, **settings)
+    os.environ["LATENTLOOP_HOME"] = str(home)
     try:
-        yield app
+        yield
     finally:
-        app.stop()
         if old is None:
             os.environ.pop("LATENTLOOP_HOME", None)
         else:
             os.environ["LATENTLOOP_HOME"] = old
+
+
+@contextlib.contextmanager
+def serving(home: Path, n_train: int, n_test: int, cfg: Any = None, **settings: Any) -> Iterator[RunningApp]:
+    """A synthetic dataset in ``home`` and the app serving it."""
+    with _home(home, n_train, n_test):
+        app = start_app(home, cfg, **settings)
+        try:
+            yield app
+        finally:
+            app.stop()
+
+
+@contextlib.contextmanager
+def app_state(home: Path, n_train: int, n_test: int, cfg: Any = None, **settings: Any) -> Iterator[Any]:
+    """A synthetic dataset in ``home`` and an AppState on it (no server); closed afterwards."""
+    from app.settings import AppSettings
+    from app.state import AppState
+
+    with _home(home, n_train, n_test):
+        state = AppState.create(AppSettings(cfg=cfg, **settings))
+        state.home = home
+        try:
+            yield state
+        finally:
+            state.session.wait(60)
+            state.close()

@@ -14,8 +14,8 @@ from app.callbacks.checkpoints import checkpoint_outputs
 from app.callbacks import sync as sync_cb
 from app.callbacks.training import command_outputs, drain_outputs
 from app.server import create_app, host_name
-from app.settings import AppSettings
 from app.state import UNCHANGED, AppState, ClientView
+from app.testing import app_state
 from tests.conftest import tiny_config_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,21 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def state(tmp_path_factory):
     """One AppState on a tiny synthetic dataset (module scope: building it loads a model)."""
     from engine.config import from_dict
-    from engine.datasets import dataset_path, save_dataset, synthetic_dataset
 
-    home = tmp_path_factory.mktemp("home")
-    old = os.environ.get("LATENTLOOP_HOME")
-    os.environ["LATENTLOOP_HOME"] = str(home)
-    save_dataset(synthetic_dataset(400, 100, seed=0), dataset_path("synth", home / "data"))
-    st = AppState.create(AppSettings(cfg=from_dict(tiny_config_dict(steps=40)), queue_size=8))
-    st.home = home
-    yield st
-    st.session.wait(60)
-    st.close()
-    if old is None:
-        os.environ.pop("LATENTLOOP_HOME", None)
-    else:
-        os.environ["LATENTLOOP_HOME"] = old
+    with app_state(tmp_path_factory.mktemp("home"), 400, 100, from_dict(tiny_config_dict(steps=40)),
+                   queue_size=8) as st:
+        yield st
 
 
 def sync_outputs(*args, **kw) -> dict:

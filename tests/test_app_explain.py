@@ -15,8 +15,7 @@ from app import figures
 from app.callbacks import explain
 from app.callbacks import sync as sync_cb
 from app.services.candidates import EXTERNAL
-from app.settings import AppSettings
-from app.state import AppState
+from app.testing import app_state
 from tests.conftest import tiny_config_dict
 from workers.forecast import ForecastResult
 
@@ -24,21 +23,11 @@ from workers.forecast import ForecastResult
 @pytest.fixture(scope="module")
 def state(tmp_path_factory):
     from engine.config import from_dict
-    from engine.datasets import dataset_path, save_dataset, synthetic_dataset
 
-    home = tmp_path_factory.mktemp("home")
-    old = os.environ.get("LATENTLOOP_HOME")
-    os.environ["LATENTLOOP_HOME"] = str(home)
-    save_dataset(synthetic_dataset(400, 100, seed=0), dataset_path("synth", home / "data"))
-    cfg = from_dict(tiny_config_dict(steps=40))  # snapshot_every_s 0: a snapshot after every step
-    st = AppState.create(AppSettings(cfg=cfg, queue_size=8, xai_wait_ms=2000))
-    yield st
-    st.session.wait(60)
-    st.close()
-    if old is None:
-        os.environ.pop("LATENTLOOP_HOME", None)
-    else:
-        os.environ["LATENTLOOP_HOME"] = old
+    # snapshot_every_s 0 (tiny config): a snapshot after every step
+    with app_state(tmp_path_factory.mktemp("home"), 400, 100, from_dict(tiny_config_dict(steps=40)), queue_size=8,
+                   xai_wait_ms=2000) as st:
+        yield st
 
 
 def _wait(cond, timeout=60.0, what="condition"):

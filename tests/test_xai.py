@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.backends.base import create_backend, initial_tau, param_shapes
+from engine.backends.base import create_backend, param_shapes
 from engine.config import ModelConfig
 from workers.messages import WorkerError, WorkerStatus, XaiRequest, XaiResult, from_dict, to_dict
 from workers.saliency import agreement, consensus, focus_bbox, normalise, overlay_png
