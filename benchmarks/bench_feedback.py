@@ -22,6 +22,8 @@ Alternatives measured with this setup (800 steps, seed 0, 20 boxes; no feedback:
 - a counterfactual companion (boxed rows' pixels outside the box replaced by another training
   image's) with the penalty: 90.4% / 91.5%; the counterfactual alone, without the penalty:
   76.0% / 87.7%. Not adopted: the penalty alone already removes most of the shortcut.
+The same 800-step feedback run with the other backends (own initialisation): tensorflow
+75.4% / 91.0%, jax 70.2% / 90.5%.
 """
 from __future__ import annotations
 
