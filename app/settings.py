@@ -23,13 +23,12 @@ class AppSettings:
     port: int = 8050
     map_points: Literal["train", "all"] = "train"  # "all": also draw the held-out test images
     label_poll_ms: int = 2000
-    train_poll_ms: int = 500
+    train_poll_ms: int = 1000  # curves and progress while training (each poll costs the page CPU)
     queue_size: int = 20
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)  # extra Host names to accept
     debug: bool = False
     workers: bool = True  # start the XAI and forecast child processes
     xai_wait_ms: int = 250  # how long a selection waits for its saliency before showing "computing"
-    status_poll_ms: int = 1000  # worker status line and the pending-saliency poll
     xai_budget_ms_per_min: float = 20000.0  # XAI worker CPU budget
 
 

@@ -57,6 +57,8 @@ class ClientView:
     sample_key: str = ""
     stats_key: str = ""
     queue_key: str = ""
+    workers_key: str = ""
+    feedback_key: str = ""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "ClientView":
@@ -117,6 +119,8 @@ class SyncResult:
     sample: Any = UNCHANGED  # SampleView or None
     stats: Any = UNCHANGED
     queue: Any = UNCHANGED
+    workers: Any = UNCHANGED  # AppState.worker_status()
+    feedback: Any = UNCHANGED  # (items, error) of AppState.feedback_items()
     notices: list[str] = field(default_factory=list)
 
 
@@ -425,6 +429,20 @@ class AppState:
         if queue_key != view.queue_key:
             out.queue = qv
             new.queue_key = queue_key
+        # The worker line and the list of feedback boxes ride on this poll too: every callback
+        # costs the browser tens of milliseconds of CPU (next to the training thread), so the page
+        # has no timer of its own for them.
+        ws = self.worker_status()
+        f = ws["forecast"]
+        workers_key = repr([(w.name, w.state, w.restarts) for w in ws["workers"]]
+                           + [f and (f.version, f.window_open, f.reason), ws["forecast_error"]])
+        if workers_key != view.workers_key:
+            out.workers = ws
+            new.workers_key = workers_key
+        feedback_key = repr(self.feedback.version())
+        if feedback_key != view.feedback_key:
+            out.feedback = self.feedback_items()
+            new.feedback_key = feedback_key
         return out
 
     # -- views -------------------------------------------------------------------------------------------
@@ -525,7 +543,6 @@ class AppState:
             "log_id": self.log_position(), "status": status, "settings": self.default_train_values(),
             "strategies": CandidateQueue.strategies(), "checkpoints": self.list_checkpoints(),
             "label_poll_ms": self.settings.label_poll_ms, "train_poll_ms": self.settings.train_poll_ms,
-            "status_poll_ms": self.settings.status_poll_ms,
             "backend": self.cfg.backend, "history": self.curve_points(0, 0)[0],
         }
 

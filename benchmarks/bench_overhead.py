@@ -5,7 +5,8 @@ MNIST, the default config, 100 labels, in a temporary LATENTLOOP_HOME. Rounds al
 
 - **dashboard** (A): the app serves a headless Chromium page; training runs through the page's
   TrainingSession (snapshots for the XAI worker every ``train.snapshot_every_s``); every second the
-  page selects the next candidate (``n``), which asks the XAI worker for its saliency; at the start
+  page selects another sample (``LL.select``, as a click on the map), which asks the XAI worker for
+  its saliency; at the start
   of the round the forecast worker gets the previous refresh, as after every run of a session; the
   status line and the label poll keep polling.
 - **bare** (B): a second Trainer of the same config in the same process, run in a thread, with the
@@ -13,7 +14,7 @@ MNIST, the default config, 100 labels, in a temporary LATENTLOOP_HOME. Rounds al
 
 Throughput is measured the same way in both: the training step counter, sampled every 5 ms, from
 step ``--skip`` of the round to its last step (the end-of-run map refresh and evaluation lie outside
-the window). Also recorded: selection-to-overlay time in the browser (keypress until the saliency
+the window). Also recorded: selection-to-overlay time in the browser (selection until the saliency
 of the new sample is drawn) idle and during training, and the XAI worker's milliseconds per request.
 
     .venv/bin/python benchmarks/bench_overhead.py [--rounds 4 --steps 300]
@@ -35,8 +36,6 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import write_result  # noqa: E402
 
-XAI_READY = "(s) => !!document.querySelector(`#xai-panel [data-state=ready][data-serial='${s}']`)"
-SERIAL = "() => (document.querySelector('#sample-serial') || {}).textContent || ''"
 
 
 class StepClock:
@@ -63,16 +62,56 @@ class StepClock:
         return (self.s_last - self.s_first) / (self.t_last - self.t_first)
 
 
-def select_next(page) -> tuple[float, int]:
-    """Press n; seconds until the new sample's saliency is drawn, and the sample."""
-    old = page.evaluate(SERIAL)
-    t0 = time.perf_counter()
-    page.keyboard.press("n")
-    page.wait_for_function("(old) => { const e = document.querySelector('#sample-serial'); "
-                           "return e && e.textContent !== old; }", arg=old, polling="raf")
-    serial = int(page.evaluate(SERIAL).lstrip("#"))
-    page.wait_for_function(XAI_READY, arg=serial, polling="raf", timeout=60_000)
-    return time.perf_counter() - t0, serial
+# Select a sample as a click on the map does (LL.select) and note, from a MutationObserver, when its
+# saliency is in the sample panel. (Polling from Playwright on every animation frame would make
+# the page draw frames all the time, which in software rendering costs more CPU than the page.)
+SELECT_AND_OBSERVE = """(s) => {
+  window.__llT0 = performance.now(); window.__llT1 = null;
+  const ready = () => document.querySelector(`#xai-panel [data-state=ready][data-serial='${s}']`);
+  const obs = new MutationObserver(() => { if (ready()) { window.__llT1 = performance.now(); obs.disconnect(); } });
+  obs.observe(document.querySelector('#xai-panel'), {childList: true, subtree: true, attributes: true});
+  window.LL.select(s);
+}"""
+
+
+def select(page, serial: int) -> float:
+    """Select ``serial``; seconds until its saliency is in the sample panel (page clock)."""
+    page.evaluate(SELECT_AND_OBSERVE, serial)
+    page.wait_for_function("() => window.__llT1 !== null", polling=100, timeout=60_000)
+    return page.evaluate("() => (window.__llT1 - window.__llT0) / 1000")
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(path: Path) -> float:
+    """utime + stime of a /proc stat file, in seconds (0 if it is gone)."""
+    try:
+        fields = path.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_by_part(train_tid: int | None, worker_pids: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far: the training thread, the rest of this process (Dash server, pump,
+    pollers), each worker, and every Chromium process."""
+    me = Path("/proc/self/task")
+    threads = {int(t.name): _cpu(t / "stat") for t in me.iterdir()}
+    train = threads.get(train_tid or -1, 0.0)
+    out = {"training_thread": train, "app_other_threads": sum(threads.values()) - train}
+    for name, pid in worker_pids.items():
+        out[f"{name}_worker"] = _cpu(Path(f"/proc/{pid}/stat")) if pid else 0.0
+    chrome = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if "chrom" in (proc / "comm").read_text() or "headless" in (proc / "comm").read_text():
+                    chrome += _cpu(proc / "stat")
+            except OSError:
+                pass
+    out["chromium"] = chrome
+    return out
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -114,6 +153,11 @@ def main() -> None:
     panel = state.default_train_values() | {"steps": args.steps, "refresh_every": 10**6, "save_at_end": False}
 
     rates: dict[str, list[float]] = {"dashboard": [], "bare": []}
+    cpu: dict[str, dict[str, float]] = {"dashboard": {}, "bare": {}}  # CPU seconds per wall second
+
+    def account(kind: str, before: dict[str, float], after: dict[str, float], wall: float) -> None:
+        for k in after:
+            cpu[kind][k] = cpu[kind].get(k, 0.0) + (after[k] - before.get(k, 0.0)) / wall / args.rounds
     sel_idle: list[float] = []
     sel_training: list[float] = []
     with sync_playwright() as p:
@@ -122,9 +166,11 @@ def main() -> None:
         page.set_default_timeout(120_000)
         page.goto(app.url)
         page.wait_for_function(MAP_READY, arg=state.n_points, timeout=300_000)
-        select_next(page)  # the worker has started and loaded the snapshot
+        rng = np.random.default_rng(0)
+        fresh = iter(rng.permutation(ds.n_train).tolist())  # never the same sample twice (no cache hits)
+        select(page, next(fresh))  # the worker has started and loaded the snapshot
         for _ in range(args.idle_selections):
-            sel_idle.append(select_next(page)[0])
+            sel_idle.append(select(page, next(fresh)))
             time.sleep(0.3)
 
         def dashboard_round() -> float:
@@ -138,12 +184,15 @@ def main() -> None:
             start = tr.step
             clock = StepClock(tr, start, args.skip, start + args.steps)
             assert not state.start_training(panel)
+            pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
+            tid = state.session._thread.native_id
+            cpu0, t0_round = cpu_by_part(tid, pids), time.perf_counter()
             while tr.step < start + args.steps:
                 t0 = time.perf_counter()
-                dt, _ = select_next(page)
-                sel_training.append(dt)
+                sel_training.append(select(page, next(fresh)))
                 time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
             rate = clock.steps_per_s()
+            account("dashboard", cpu0, cpu_by_part(tid, pids), time.perf_counter() - t0_round)
             state.session.wait(600)
             state.session.drain()
             return rate
@@ -158,8 +207,11 @@ def main() -> None:
             start = bare.step
             clock = StepClock(bare, start, args.skip, start + args.steps)
             th = threading.Thread(target=bare.run, kwargs={"steps": start + args.steps, "evaluate_at_end": False})
+            pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
             th.start()
+            cpu0, t0_round = cpu_by_part(th.native_id, pids), time.perf_counter()
             th.join()
+            account("bare", cpu0, cpu_by_part(th.native_id, pids), time.perf_counter() - t0_round)
             return clock.steps_per_s()
 
         order = []
@@ -170,11 +222,11 @@ def main() -> None:
             rates[kind].append(rate)
             print(f"{kind}: {rate * batch:.0f} samples/s", flush=True)
         browser.close()
+    xai = list(state.hub.xai_ms)
     app.stop()
 
     d, b = np.array(rates["dashboard"]), np.array(rates["bare"])
     ratio = float(d.mean() / b.mean())
-    xai = list(state.hub.xai_ms) if state.hub else []
     write_result("overhead", {
         "command": "benchmarks/bench_overhead.py " + " ".join(sys.argv[1:]),
         "dataset": "mnist", "config": "configs/default.yaml", "labels": len(labels), "backend": cfg.backend,
@@ -188,7 +240,9 @@ def main() -> None:
             "training": {"p50": pct(sel_training, 50), "p95": pct(sel_training, 95), "n": len(sel_training)}},
         "xai_worker_ms": {"p50": round(float(np.percentile(xai, 50)), 1) if xai else None,
                           "p95": round(float(np.percentile(xai, 95)), 1) if xai else None, "n": len(xai)},
-        "note": "1 torch thread for training (threads: 0 = all cores but one); the page, the Dash server and "
+        "cpu_cores_busy": {k: {p: round(v, 3) for p, v in d.items()} for k, d in cpu.items()},
+        "note": "cpu_cores_busy: CPU seconds per wall second of a round, by part (1.0 = one core); "
+                "1 torch thread for training (threads: 0 = all cores but one); the page, the Dash server and "
                 "the workers share the other core",
     })
 

@@ -110,8 +110,9 @@ def test_killed_xai_worker_is_restarted_and_the_app_keeps_answering(state):
     _wait(lambda: any(w.name == "xai" and w.restarts >= 1 and w.state == "running" for w in state.hub.status()),
           60, "the restart")
     assert state.hub.pid("xai") not in (None, pid)
-    line = str(explain.views.worker_status(state.worker_status()))
-    assert "restarted" in line
+    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "k2", "events": []}, {}, "entropy",
+                                                       {"log_id": 0}), strict=True))
+    assert "restarted" in str(out["workers"])  # the navbar's worker line, sent with the page's poll
     assert _ready(state, "k", 5).result.sample_idx == 5
 
 
@@ -174,11 +175,34 @@ def test_parsed_meaning_is_shown_before_apply(state):
     assert disabled and "held-out test image" in str(msg)
 
 
+def test_feedback_view_follows_the_selection_the_drawing_and_the_text(state):
+    want = {"serial": 12, "train": True}
+    fig, style, shown, box, parsed, disabled = explain.feedback_view_outputs(state, "xai-want", want, None, "", None,
+                                                                             [0.1, 0.1, 0.2, 0.2])
+    assert style == {} and shown == 12 and box is None and disabled  # a new sample: no box carried over
+    assert fig["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
+    assert fig["layout"]["dragmode"] == "drawrect"
+    drawn = {"shapes": [{"type": "rect", "x0": 0.1, "y0": 0.2, "x1": 0.6, "y1": 0.9}]}
+    fig, style, shown2, box, parsed, disabled = explain.feedback_view_outputs(state, "fb-graph", want, drawn, "", 12,
+                                                                              None)
+    assert fig is no_update and shown2 is no_update and box == [0.1, 0.2, 0.6, 0.9] and not disabled
+    assert "x 0.10-0.60, y 0.20-0.90" in str(parsed)
+    *_, parsed, disabled = explain.feedback_view_outputs(state, "fb-text", want, drawn, "strength 0.5", 12, box)
+    assert "strength 0.50" in str(parsed) and not disabled
+    # the same sample again (a label, a new map version): the drawing stays
+    fig, _, _, box2, _, _ = explain.feedback_view_outputs(state, "xai-want", want | {"v": 9}, None, "", 12, box)
+    assert fig is no_update and box2 is no_update
+    # a held-out test image: no feedback section
+    _, style, shown, *_ = explain.feedback_view_outputs(state, "xai-want", {"serial": state.n_train + 1, "train": False},
+                                                        None, "", 12, box)
+    assert style == explain.HIDDEN and shown is None
+
+
 def test_apply_stores_the_box_reaches_the_trainer_and_can_be_removed(state):
     path = state.feedback.path
     tr = state.session.trainer
-    out = explain.feedback_action_outputs(state, "fb-apply", 1, 12, [0.1, 0.2, 0.6, 0.9], "strength 0.5", None)
-    msg, lst, version, fig, text = out
+    msg, lst, fig, text = explain.feedback_action_outputs(state, "fb-apply", 1, 12, [0.1, 0.2, 0.6, 0.9],
+                                                          "strength 0.5")
     assert "#12" in str(msg) and text == ""
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert rows[-1]["sample_idx"] == 12 and rows[-1]["strength"] == 0.5 and rows[-1]["x1"] == 0.6
@@ -187,22 +211,27 @@ def test_apply_stores_the_box_reaches_the_trainer_and_can_be_removed(state):
     assert fig["layout"]["shapes"][0]["x1"] == 0.6  # the stored box is drawn
     assert "data-serial='12'" in str(lst)
     # "increase focus by 10%" starts from the stored strength and keeps the stored box
-    explain.feedback_action_outputs(state, "fb-apply", 2, 12, None, "increase focus by 10%", version)
+    explain.feedback_action_outputs(state, "fb-apply", 2, 12, None, "increase focus by 10%")
     item = state.feedback_for(12)
     assert item.strength == pytest.approx(0.55) and item.box == (0.1, 0.2, 0.6, 0.9)
-    # nothing changed: a poll re-renders nothing
-    seen = list(state.feedback.version())
-    assert explain.feedback_action_outputs(state, "status-interval", 3, 12, None, "", seen)[1] is no_update
-    # the CLI adds one: the next poll shows it
-    state.feedback.add(13, (0.0, 0.0, 0.5, 0.5), 1.0, "cli")
-    assert "#13" in str(explain.feedback_action_outputs(state, "status-interval", 4, 12, None, "", seen)[1])
+    # the list rides on the page's poll (the sync): sent when feedback.jsonl changed, not otherwise
+    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "f", "events": []}, {}, "entropy",
+                                                       {"log_id": 0}), strict=True))
+    assert "data-serial='12'" in str(out["fb_list"])
+    again = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "f", "events": []}, out["view"], "entropy",
+                                                         {"log_id": 0}), strict=True))
+    assert again["fb_list"] is no_update
+    state.feedback.add(13, (0.0, 0.0, 0.5, 0.5), 1.0, "cli")  # the CLI adds one
+    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "f", "events": []}, again["view"], "entropy",
+                                                       {"log_id": 0}), strict=True))
+    assert "data-serial='13'" in str(out["fb_list"])
     # the list's remove button, and the Remove button of the sample
-    explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 13}, 1, 12, None, "", None)
+    explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 13}, 1, 12, None, "")
     assert state.feedback_for(13) is None
-    msg, *_ = explain.feedback_action_outputs(state, "fb-remove", 1, 12, None, "", None)
+    msg, *_ = explain.feedback_action_outputs(state, "fb-remove", 1, 12, None, "")
     assert "removed" in str(msg) and state.feedback_for(12) is None and 12 not in tr.feedback
     # a button that merely appeared (n_clicks None) does nothing
-    assert explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 3}, None, 12, None, "", None)[0] is no_update
+    assert explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 3}, None, 12, None, "")[0] is no_update
 
 
 def test_feedback_reaches_a_running_trainer_through_its_command_queue(state):

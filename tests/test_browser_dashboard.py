@@ -187,8 +187,7 @@ def test_switching_colour_mode_sends_no_request(page, running):
         page.remove_listener("request", on_request)
     triggers = {p for body in posts for p in body.get("changedPropIds", [])}
     assert not any("colour-mode" in json.dumps(body) for body in posts), posts
-    polls = {"label-poll.n_intervals", "train-interval.n_intervals", "status-interval.n_intervals",
-             "xai-interval.n_intervals"}  # timers only: none of them is the colour switch
+    polls = {"label-poll.n_intervals", "train-interval.n_intervals", "xai-interval.n_intervals"}  # timers only
     assert triggers <= polls, triggers
 
 

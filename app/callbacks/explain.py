@@ -1,14 +1,16 @@
-"""Saliency, feedback boxes and the worker status line.
+"""Saliency and feedback boxes for the selected sample.
 
-The sync callback publishes the selection in ``xai-want``; everything here works from it:
+The sync callback publishes the selection in ``xai-want`` (and, on its poll, the worker status line
+and the list of feedback boxes); everything here works from it. Every callback round trip costs the
+browser tens of milliseconds of CPU, which in this single-machine tool comes out of training's
+share, so a selection triggers exactly two callbacks here:
 
-- saliency: a selection (or another target) sends a request to the XAI worker and waits up to
+- saliency: the selection (or another target) sends a request to the XAI worker and waits up to
   ``settings.xai_wait_ms`` for it; when it takes longer, ``xai-interval`` polls until it arrives.
-- feedback: the enlarged image (``fb-graph``, draw-rectangle mode) gives ``fb-box``; the typed
-  instruction is parsed on every keystroke and its meaning shown before Apply stores it in
-  ``feedback.jsonl`` and hands it to the trainer.
-- status: every ``status-interval`` the navbar shows the child processes and the review window,
-  and the list of boxes is re-read when ``feedback.jsonl`` changed (the CLI writes it too).
+- feedback view: the enlarged image (``fb-graph``, draw-rectangle mode) for a new selection, the
+  box the user draws on it (``fb-box``) and the typed instruction, parsed on every change, with its
+  meaning shown before Apply; Apply / Remove / the list's buttons store or delete boxes in
+  ``feedback.jsonl`` and hand them to the trainer.
 
 The bodies are plain functions of AppState (tested without a browser).
 """
@@ -59,19 +61,27 @@ def xai_outputs(state: AppState, want: Any, target: Any, client: str, triggered:
     return views.xai_panel(ans, image), "", True
 
 
-def feedback_figure_outputs(state: AppState, want: Any, shown: Any) -> tuple[Any, Any, Any]:
-    """(figure, section style, fb-serial) for a new selection; nothing when the sample is the same."""
-    if not isinstance(want, dict) or want.get("serial") is None or not want.get("train"):
-        return (figures.feedback_figure(None), HIDDEN, None) if shown is not None else (no_update, HIDDEN, None)
-    serial = int(want["serial"])
-    if serial == shown:
-        return no_update, no_update, no_update
-    return _figure(state, serial), {}, serial
-
-
 def _figure(state: AppState, serial: int) -> dict[str, Any]:
     item = state.feedback_for(serial)
     return figures.feedback_figure(png_data_uri(state.dataset.images[serial]), item.box if item else None)
+
+
+def feedback_view_outputs(state: AppState, triggered: Any, want: Any, relayout: Any, text: Any, shown: Any,
+                          box: Any) -> tuple[Any, Any, Any, Any, Any, bool]:
+    """(figure, section style, fb-serial, fb-box, parsed meaning, Apply disabled) for a new
+    selection, a drawn or edited box, or a change of the instruction."""
+    if triggered == "xai-want":
+        if not isinstance(want, dict) or want.get("serial") is None or not want.get("train"):
+            fig = figures.feedback_figure(None) if shown is not None else no_update
+            return fig, HIDDEN, None, None, "", True
+        serial = int(want["serial"])
+        if serial != shown:  # a new sample: the old drawing does not apply
+            return (_figure(state, serial), {}, serial, None) + parse_outputs(state, serial, text, None)
+        return (no_update, no_update, no_update, no_update) + parse_outputs(state, serial, text, box)
+    if triggered == "fb-graph":
+        new_box = figures.drawn_box(relayout, box)
+        return (no_update, no_update, no_update, new_box) + parse_outputs(state, shown, text, new_box)
+    return (no_update, no_update, no_update, no_update) + parse_outputs(state, shown, text, box)
 
 
 def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> tuple[Any, bool]:
@@ -90,35 +100,29 @@ def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> tuple[An
     return html.Span(["will ", html.Strong(parsed.describe())], id="fb-meaning"), False
 
 
-def feedback_action_outputs(state: AppState, triggered: Any, value: Any, serial: Any, box: Any, text: Any,
-                            seen_version: Any) -> tuple[Any, Any, Any, Any, Any]:
-    """(message, list, fb-version, figure, text) after Apply / Remove / a list button / a poll."""
-    version = list(state.feedback.version())
-    msg: Any = no_update
-    figure: Any = no_update
+def feedback_action_outputs(state: AppState, triggered: Any, value: Any, serial: Any, box: Any,
+                            text: Any) -> tuple[Any, Any, Any, Any]:
+    """(message, list, figure, text) after Apply, Remove or a list's remove button."""
+    if not value:  # a button (re)appeared: not a click
+        return no_update, no_update, no_update, no_update
     text_out: Any = no_update
-    if triggered in ("fb-apply", "fb-remove") or isinstance(triggered, dict):
-        if not value:  # a button (re)appeared: not a click
-            return no_update, no_update, no_update, no_update, no_update
-        try:
-            if triggered == "fb-apply":
-                msg = state.apply_feedback(None if serial is None else int(serial), str(text or ""), box)
-                text_out = ""
-            elif triggered == "fb-remove":
-                if serial is None:
-                    raise LatentLoopError("select a training sample first")
-                msg = state.remove_feedback(int(serial))
-            else:
-                msg = state.remove_feedback(int(triggered["serial"]))
-        except LatentLoopError as err:
-            return html.Span(str(err), className="text-danger"), no_update, no_update, no_update, no_update
-        if serial is not None:
-            figure = _figure(state, int(serial))
-        version = list(state.feedback.version())
-    elif version == seen_version:
-        return no_update, no_update, no_update, no_update, no_update
+    try:
+        if triggered == "fb-apply":
+            msg = state.apply_feedback(None if serial is None else int(serial), str(text or ""), box)
+            text_out = ""
+        elif triggered == "fb-remove":
+            if serial is None:
+                raise LatentLoopError("select a training sample first")
+            msg = state.remove_feedback(int(serial))
+        elif isinstance(triggered, dict):
+            msg = state.remove_feedback(int(triggered["serial"]))
+        else:
+            return no_update, no_update, no_update, no_update
+    except LatentLoopError as err:
+        return html.Span(str(err), className="text-danger"), no_update, no_update, no_update
     items, error = state.feedback_items()
-    return msg, views.feedback_list(items, error), version, figure, text_out
+    figure = _figure(state, int(serial)) if serial is not None else no_update
+    return msg, views.feedback_list(items, error), figure, text_out
 
 
 def register(app: Any, state: AppState) -> None:
@@ -132,39 +136,20 @@ def register(app: Any, state: AppState) -> None:
 
     @app.callback(
         Output("fb-graph", "figure"), Output("fb-section", "style"), Output("fb-serial", "data"),
-        Input("xai-want", "data"), State("fb-serial", "data"),
+        Output("fb-box", "data"), Output("fb-parsed", "children"), Output("fb-apply", "disabled"),
+        Input("xai-want", "data"), Input("fb-graph", "relayoutData"), Input("fb-text", "value"),
+        State("fb-serial", "data"), State("fb-box", "data"),
     )
-    def feedback_figure(want, shown):
-        return feedback_figure_outputs(state, want, shown)
+    def feedback_view(want, relayout, text, shown, box):
+        return feedback_view_outputs(state, ctx.triggered_id, want, relayout, text, shown, box)
 
     @app.callback(
-        Output("fb-box", "data"),
-        Input("fb-graph", "relayoutData"), Input("fb-serial", "data"), State("fb-box", "data"),
-    )
-    def drawn(relayout, _serial, box):
-        if ctx.triggered_id == "fb-serial":
-            return None  # a new sample: the old drawing does not apply
-        return figures.drawn_box(relayout, box)
-
-    @app.callback(
-        Output("fb-parsed", "children"), Output("fb-apply", "disabled"),
-        Input("fb-serial", "data"), Input("fb-text", "value"), Input("fb-box", "data"),
-    )
-    def parse(serial, text, box):
-        return parse_outputs(state, serial, text, box)
-
-    @app.callback(
-        Output("fb-message", "children"), Output("fb-list", "children"), Output("fb-version", "data"),
+        Output("fb-message", "children"), Output("fb-list", "children", allow_duplicate=True),
         Output("fb-graph", "figure", allow_duplicate=True), Output("fb-text", "value"),
         Input("fb-apply", "n_clicks"), Input("fb-remove", "n_clicks"), Input({"type": "fb-rm", "serial": ALL}, "n_clicks"),
-        Input("status-interval", "n_intervals"),
-        State("fb-serial", "data"), State("fb-box", "data"), State("fb-text", "value"), State("fb-version", "data"),
-        prevent_initial_call="initial_duplicate",
+        State("fb-serial", "data"), State("fb-box", "data"), State("fb-text", "value"),
+        prevent_initial_call=True,
     )
-    def feedback_action(_apply, _remove, _rm, _tick, serial, box, text, seen):
+    def feedback_action(_apply, _remove, _rm, serial, box, text):
         value = ctx.triggered[0]["value"] if ctx.triggered else None
-        return feedback_action_outputs(state, ctx.triggered_id, value, serial, box, text, seen)
-
-    @app.callback(Output("worker-status", "children"), Input("status-interval", "n_intervals"))
-    def workers(_n):
-        return views.worker_status(state.worker_status())
+        return feedback_action_outputs(state, ctx.triggered_id, value, serial, box, text)

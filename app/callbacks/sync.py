@@ -17,7 +17,7 @@ from app.state import UNCHANGED, AppState, ClientView, SyncResult
 
 NAMES = ["map", "overlay", "colours", "view", "ack", "sample", "queue_list", "queue_source", "queue_store",
          "stats_bar", "stats_text", "notice", "train_interval_disabled", "badge", "badge_colour", "version_text",
-         "untrained_open", "xai_want"]
+         "untrained_open", "xai_want", "workers", "fb_list"]
 
 OUTPUTS = [
     Output("latent-map", "figure"),
@@ -38,6 +38,8 @@ OUTPUTS = [
     Output("version-text", "children"),
     Output("untrained-alert", "is_open"),
     Output("xai-want", "data"),
+    Output("worker-status", "children"),
+    Output("fb-list", "children"),
 ]
 
 
@@ -123,7 +125,9 @@ def sync_outputs(state: AppState, events: Any, view: Any, strategy: str | None, 
     had = cv.version is not None
     return (map_update(res, had), overlay_update(res, had), no_update if res.colours is UNCHANGED else res.colours, res.client.to_dict(),
             res.ack, sample, q_list, q_src, q_store, bar, text, notice, not status["busy"],
-            badge[0], badge[1], version_text, alert_open, want)
+            badge[0], badge[1], version_text, alert_open, want,
+            no_update if res.workers is UNCHANGED else views.worker_status(res.workers),
+            no_update if res.feedback is UNCHANGED else views.feedback_list(*res.feedback))
 
 
 def register(app: Any, state: AppState) -> None:

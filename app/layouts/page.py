@@ -240,10 +240,8 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
         dcc.Interval(id="train-interval", interval=ctx["train_poll_ms"], disabled=not ctx["status"]["busy"]),
         dcc.Store(id="xai-want", data=None),  # the selection the saliency/feedback parts work on
         dcc.Interval(id="xai-interval", interval=100, disabled=True),  # while a saliency is pending
-        dcc.Interval(id="status-interval", interval=ctx["status_poll_ms"]),
         dcc.Store(id="fb-box", data=None),  # the drawn box, normalised [x0, y0, x1, y1]
         dcc.Store(id="fb-serial", data=None),  # the sample the feedback figure shows
-        dcc.Store(id="fb-version", data=None),  # feedback.jsonl version the box list shows
     ]
 
 

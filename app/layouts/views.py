@@ -1,11 +1,12 @@
 """Components for the parts of the page that change (pure functions of service views)."""
 from __future__ import annotations
 
+from html import escape
 from typing import Any, Sequence
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import html
+from dash import dcc, html
 
 from app.figures import palette
 from app.services.candidates import EXTERNAL
@@ -62,6 +63,15 @@ def sample_panel(view: Any) -> Any:
     return html.Div(rows)
 
 
+def raw_html(markup: str, class_name: str = "", id_: str | None = None) -> Any:
+    """Static markup as ONE Dash component. Each Dash component is wired to the page's store and
+    does work on every callback round trip (tens of ms per round trip in total for a few hundred of
+    them on this CPU), so long lists go to the browser as markup; keyboard.js handles their clicks
+    by delegation. Callers escape every text they put in."""
+    props = {"id": id_} if id_ else {}
+    return dcc.Markdown(markup, dangerously_allow_html=True, dedent=False, className=class_name, **props)
+
+
 def queue_list(view: Any, selected: int | None = None) -> Any:
     """The candidate queue (a :class:`app.state.QueueView`). Forecast candidates carry a reason."""
     if not view.items:
@@ -70,17 +80,18 @@ def queue_list(view: Any, selected: int | None = None) -> Any:
         else:
             text = "Nothing to suggest: every training sample is labelled."
         return html.P(text, className="text-muted small mb-0", id="queue-empty")
-    return html.Ol([
-        html.Li([html.Span(f"#{c.serial}", className="ll-q-serial"),
-                 html.Span(f"{c.score:.3f}", className="ll-q-score", title="acquisition score (higher = more useful)"),
-                 html.Span(f"pred {c.predicted}" if c.predicted >= 0 else "", className="ll-q-pred"),
-                 html.Span(f"{c.certainty:.2f}" if c.certainty == c.certainty else "", className="ll-q-cert",
-                           title="certainty"),
-                 *([html.Div(c.why, className="ll-q-why")] if c.why else [])],
-                className="ll-queue-item" + (" selected" if c.serial == selected else ""),
-                **{"data-serial": str(c.serial), "data-pos": str(i)})
-        for i, c in enumerate(view.items)
-    ], className="ll-queue")
+    rows = []
+    for i, c in enumerate(view.items):
+        pred = f"pred {c.predicted}" if c.predicted >= 0 else ""
+        cert = f"{c.certainty:.2f}" if c.certainty == c.certainty else ""
+        why = f'<div class="ll-q-why">{escape(c.why)}</div>' if c.why else ""
+        sel = " selected" if c.serial == selected else ""
+        rows.append(f'<li class="ll-queue-item{sel}" data-serial="{int(c.serial)}" data-pos="{i}">'
+                    f'<span class="ll-q-serial">#{int(c.serial)}</span>'
+                    f'<span class="ll-q-score" title="acquisition score (higher = more useful)">{c.score:.3f}</span>'
+                    f'<span class="ll-q-pred">{pred}</span><span class="ll-q-cert" title="certainty">{cert}</span>'
+                    f"{why}</li>")
+    return raw_html(f'<ol class="ll-queue">{"".join(rows)}</ol>')
 
 
 def class_bars(per_class: Sequence[int]) -> Any:
@@ -89,15 +100,13 @@ def class_bars(per_class: Sequence[int]) -> Any:
     n = len(per_class)
     top = max(max(per_class, default=0), 1)
     cols = palette(n)
-    return html.Div([
-        html.Div([
-            html.Div(html.Div(className="ll-bar-fill", style={"height": f"{100 * c / top:.1f}%", "background": cols[i]}),
-                     className="ll-bar", title=f"class {i}: {c} labels"),
-            html.Div(str(c), className="ll-bar-n"),
-            html.Div(str(i), className="ll-bar-label"),
-        ], className="ll-bar-col", **{"data-class": str(i), "data-count": str(c)})
-        for i, c in enumerate(per_class)
-    ], className="ll-bars", id="stats-bars")
+    bars = "".join(
+        f'<div class="ll-bar-col" data-class="{i}" data-count="{int(c)}">'
+        f'<div class="ll-bar" title="class {i}: {int(c)} labels"><div class="ll-bar-fill" '
+        f'style="height: {100 * c / top:.1f}%; background: {cols[i]}"></div></div>'
+        f'<div class="ll-bar-n">{int(c)}</div><div class="ll-bar-label">{i}</div></div>'
+        for i, c in enumerate(per_class))
+    return raw_html(f'<div class="ll-bars">{bars}</div>', id_="stats-bars")
 
 
 def stats_text(view: Any) -> Any:
