@@ -210,8 +210,10 @@ def main() -> None:
             pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
             th.start()
             cpu0, t0_round = cpu_by_part(th.native_id, pids), time.perf_counter()
-            th.join()
+            while clock.t_last is None:  # read the thread's CPU while it still exists
+                time.sleep(0.01)
             account("bare", cpu0, cpu_by_part(th.native_id, pids), time.perf_counter() - t0_round)
+            th.join()
             return clock.steps_per_s()
 
         order = []
