@@ -153,7 +153,9 @@ def main() -> None:
     panel = state.default_train_values() | {"steps": args.steps, "refresh_every": 10**6, "save_at_end": False}
 
     rates: dict[str, list[float]] = {"dashboard": [], "bare": []}
-    cpu: dict[str, dict[str, float]] = {"dashboard": {}, "bare": {}}  # CPU seconds per wall second
+    cpu: dict[str, dict[str, float]] = {"dashboard": {}}  # CPU seconds per wall second
+    bare_cpu: list[float] = []
+    bare_wall: list[float] = []
 
     def account(kind: str, before: dict[str, float], after: dict[str, float], wall: float) -> None:
         for k in after:
@@ -212,7 +214,8 @@ def main() -> None:
             cpu0, t0_round = cpu_by_part(th.native_id, pids), time.perf_counter()
             while clock.t_last is None:  # read the thread's CPU while it still exists
                 time.sleep(0.01)
-            account("bare", cpu0, cpu_by_part(th.native_id, pids), time.perf_counter() - t0_round)
+            bare_cpu.append(cpu_by_part(th.native_id, pids)["training_thread"] - cpu0["training_thread"])
+            bare_wall.append(time.perf_counter() - t0_round)
             th.join()
             return clock.steps_per_s()
 
@@ -243,6 +246,7 @@ def main() -> None:
         "xai_worker_ms": {"p50": round(float(np.percentile(xai, 50)), 1) if xai else None,
                           "p95": round(float(np.percentile(xai, 95)), 1) if xai else None, "n": len(xai)},
         "cpu_cores_busy": {k: {p: round(v, 3) for p, v in d.items()} for k, d in cpu.items()},
+        "bare_training_thread_cores_per_round": [round(c / w, 3) for c, w in zip(bare_cpu, bare_wall)],
         "note": "cpu_cores_busy: CPU seconds per wall second of a round, by part (1.0 = one core); "
                 "1 torch thread for training (threads: 0 = all cores but one); the page, the Dash server and "
                 "the workers share the other core",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -171,7 +170,3 @@ class WorkerHub:
     def pid(self, name: str) -> int | None:
         return self.supervisor.pid(name)
 
-
-def default_forecast_path(artifacts: Path) -> Path:
-    """One arrays file per dashboard process (two dashboards must not overwrite each other's)."""
-    return artifacts / "forecast" / f"app-{os.getpid()}.npz"
