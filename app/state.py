@@ -12,6 +12,7 @@ state the tab says it holds (``ClientView``), so a response Dash drops costs not
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import threading
@@ -124,6 +125,27 @@ class SyncResult:
     notices: list[str] = field(default_factory=list)
 
 
+def remove_orphan_run_dirs(root: Path) -> list[Path]:
+    """Delete the run directories (``app-*``) of dashboard processes that are gone (killed, crashed:
+    close() never ran). A directory without a readable pid file is left alone."""
+    removed = []
+    for d in root.glob("app-*"):
+        try:
+            pid = int((d / "pid").read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # someone else's live process
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
+
+
 class AppState:
     """The dashboard's model. Build it with :meth:`create` (loads data, model, first map)."""
 
@@ -176,7 +198,9 @@ class AppState:
         self.has_checkpoint = meta is not None
         # This process's snapshots (weights for the XAI worker) and forecast arrays; removed by close().
         snapshots_dir().mkdir(parents=True, exist_ok=True)
+        remove_orphan_run_dirs(snapshots_dir())
         self.run_dir = Path(tempfile.mkdtemp(prefix="app-", dir=snapshots_dir()))
+        (self.run_dir / "pid").write_text(str(os.getpid()))
         trainer = make_trainer(ws, checkpoint=self.checkpoint, resume=self.has_checkpoint,
                                embed_every=cfg.train.refresh_every, snapshot_dir=self.run_dir)
         self.cache = EmbeddingCache(ws.dataset.targets, self.n_train, self.n_points, seed=cfg.seed)

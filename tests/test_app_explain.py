@@ -263,3 +263,23 @@ def test_a_broken_feedback_file_is_reported_and_kept(state):
         assert path.read_text() == '{"sample_idx": 1, "x0": 0.5}\n'  # never rewritten from a bad read
     finally:
         path.write_bytes(good)
+
+
+def test_run_dirs_of_dead_app_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from app.state import remove_orphan_run_dirs
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone, alive, unknown = tmp_path / "app-gone", tmp_path / "app-alive", tmp_path / "app-nopid"
+    for d in (gone, alive, unknown):
+        (d / "step_00000001").mkdir(parents=True)
+    (gone / "pid").write_text(dead.stdout.strip())
+    (alive / "pid").write_text(str(os.getpid()))
+    assert remove_orphan_run_dirs(tmp_path) == [gone]
+    assert not gone.exists() and alive.exists() and unknown.exists()
+
+
+def test_the_app_run_dir_names_its_process(state):
+    assert (state.run_dir / "pid").read_text() == str(os.getpid())
