@@ -85,6 +85,19 @@ def make_dataset(home: Path, name: str, n_train: int, n_test: int, seed: int = 0
         save_dataset(synthetic_dataset(n_train, n_test, seed=seed, name=name), path)
 
 
+PROJECT_MNIST = Path(__file__).resolve().parent.parent / "data" / "mnist" / "mnist.npz"
+
+
+def link_mnist(home: Path) -> bool:
+    """Make the project's MNIST (``make data``) visible in another LATENTLOOP_HOME by a symlink, so
+    labels and checkpoints written there never touch the project's. False if it was never built."""
+    if not PROJECT_MNIST.is_file():
+        return False
+    (home / "data" / "mnist").mkdir(parents=True, exist_ok=True)
+    os.symlink(PROJECT_MNIST, home / "data" / "mnist" / "mnist.npz")
+    return True
+
+
 def start_app(home: Path, cfg: Any = None, **settings: Any) -> RunningApp:
     """Build the AppState for LATENTLOOP_HOME=home and serve it on a free 127.0.0.1 port."""
     from app.server import ServerThread, create_app

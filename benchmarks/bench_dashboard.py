@@ -99,12 +99,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def setup_home(home: Path, synthetic: bool) -> tuple[str, int]:
-    from app.testing import make_dataset
+    from app.testing import link_mnist, make_dataset
 
-    mnist = ROOT / "data" / "mnist" / "mnist.npz"
-    if mnist.exists() and not synthetic:
-        (home / "data" / "mnist").mkdir(parents=True)
-        os.symlink(mnist, home / "data" / "mnist" / "mnist.npz")  # read-only use; labels go to the temp home
+    if not synthetic and link_mnist(home):
         return "mnist", 70_000
     make_dataset(home, "synth70k", 60_000, 10_000)
     return "synth70k", 70_000

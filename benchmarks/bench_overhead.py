@@ -128,18 +128,15 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from app.testing import MAP_READY, launch, start_app
+    from app.testing import MAP_READY, PROJECT_MNIST, launch, link_mnist, start_app
     from engine.config import load_config
     from engine.datasets import load_dataset, oracle_labels
     from engine.labels import LabelStore
     from engine.trainer import Trainer
 
-    mnist = ROOT / "data" / "mnist" / "mnist.npz"
-    if not mnist.is_file():
-        sys.exit(f"{mnist} is missing: run `make data` first")
     home = Path(tempfile.mkdtemp(prefix="ll-overhead-"))
-    (home / "data" / "mnist").mkdir(parents=True)
-    os.symlink(mnist, home / "data" / "mnist" / "mnist.npz")
+    if not link_mnist(home):
+        sys.exit(f"{PROJECT_MNIST} is missing: run `make data` first")
     cfg = load_config(str(ROOT / "configs" / "default.yaml"), {"train.eval_every": 10**9})
     app = start_app(home, cfg)
     state = app.state

@@ -8,14 +8,12 @@ its candidates reach the candidate queue's "forecast" source with a reason each.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MNIST = ROOT / "data" / "mnist" / "mnist.npz"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -25,11 +23,10 @@ def test_review_window_opens_in_a_dashboard_session_on_mnist(tmp_path, monkeypat
     from app.services.candidates import EXTERNAL
     from app.settings import AppSettings
     from app.state import AppState
+    from app.testing import PROJECT_MNIST, link_mnist
     from engine.datasets import oracle_labels
 
-    assert MNIST.is_file(), f"{MNIST} is missing: `make data` (which `make test` runs) builds it"
-    (tmp_path / "data" / "mnist").mkdir(parents=True)
-    os.symlink(MNIST, tmp_path / "data" / "mnist" / "mnist.npz")
+    assert link_mnist(tmp_path), f"{PROJECT_MNIST} is missing: `make data` (which `make test` runs) builds it"
     monkeypatch.setenv("LATENTLOOP_HOME", str(tmp_path))
     state = AppState.create(AppSettings(config=str(ROOT / "configs" / "default.yaml")))
     try:
