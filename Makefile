@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install browser app test test-fast bench data clean
+.PHONY: install browser app lint test test-fast bench data clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
@@ -28,11 +28,21 @@ data: install
 app: install data
 	$(BIN)/latentloop app
 
-test: install browser data
+# ruff (lint, then format as a check) and mypy, configured in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint browser data
 	$(BIN)/python -m pytest -q
+
+# The inner loop: no browser, no slow end-to-end tests (`make test` still runs everything).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 bench: install data
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
