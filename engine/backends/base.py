@@ -126,6 +126,27 @@ def initial_tau(cfg: ModelConfig) -> np.ndarray:
     return tau
 
 
+def initial_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
+    """Neutral initial parameters (no ``tau``) with torch's default distributions, drawn with numpy.
+
+    Weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in of the layer's weight),
+    prior.mu ~ N(0, 1.5^2), prior.logvar = 0: the TensorFlow and JAX backends' ``init`` (numpy
+    rather than the framework's RNG: no compile at construction, and the same numbers in both)."""
+    rng = np.random.default_rng(int(seed))
+    shapes = param_shapes(cfg)
+    out: dict[str, np.ndarray] = {}
+    for name, shape in shapes.items():
+        if name == "prior.mu":
+            out[name] = (1.5 * rng.standard_normal(shape)).astype(np.float32)
+        elif name == "prior.logvar":
+            out[name] = np.zeros(shape, np.float32)
+        else:
+            w_shape = shapes[name.rpartition(".")[0] + ".weight"]
+            bound = 1.0 / np.sqrt(float(np.prod(w_shape[1:])))
+            out[name] = rng.uniform(-bound, bound, shape).astype(np.float32)
+    return out
+
+
 def loss_weight_vector(**weights: float) -> np.ndarray:
     """Pack named loss weights into the order of LOSS_WEIGHT_KEYS (missing ones are 0)."""
     unknown = set(weights) - set(LOSS_WEIGHT_KEYS)

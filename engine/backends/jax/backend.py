@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import Backend, Batch, Out, initial_tau, param_shapes
+from engine.backends.base import Backend, Batch, Out, initial_tau, initial_weights
 from engine.backends.jax import layout  # pure numpy: importing it does not import JAX
 from engine.config import ModelConfig
 
@@ -35,27 +35,6 @@ def _select_platform(device: str) -> tuple[str, int]:
             raise ValueError(f"unknown device {device!r}; use cpu or cuda[:N]")
         return "gpu", int(idx or 0)
     raise ValueError(f"unknown device {device!r}; use cpu or cuda[:N]")
-
-
-def initial_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
-    """Neutral initial parameters with torch's default distributions, drawn with numpy.
-
-    Weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in of the layer's weight),
-    prior.mu ~ N(0, 1.5^2), prior.logvar = 0. Numpy rather than jax.random: no XLA compile at
-    construction (an init program takes seconds to compile on a busy CPU)."""
-    rng = np.random.default_rng(int(seed))
-    shapes = param_shapes(cfg)
-    out: dict[str, np.ndarray] = {}
-    for name, shape in shapes.items():
-        if name == "prior.mu":
-            out[name] = (1.5 * rng.standard_normal(shape)).astype(np.float32)
-        elif name == "prior.logvar":
-            out[name] = np.zeros(shape, np.float32)
-        else:
-            w_shape = shapes[name.rpartition(".")[0] + ".weight"]
-            bound = 1.0 / np.sqrt(float(np.prod(w_shape[1:])))
-            out[name] = rng.uniform(-bound, bound, shape).astype(np.float32)
-    return out
 
 
 def _seed32(seed: Any) -> np.uint32:
