@@ -198,11 +198,30 @@ class Backend(abc.ABC):
         """Class probabilities under MC dropout: float32 [n, N, C]."""
 
     @abc.abstractmethod
-    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        """Saliency map [H, W] (non-negative) of log p(target|x) for one image [H, W].
+    def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:
+        """d log p(target|x) / dx in eval mode for float32 images [N, H, W]: float32 [N, H, W]
+        (``p = q(c|x) @ tau``, each row's own gradient). The saliency methods' first primitive."""
 
-        ``method`` in SALIENCY_METHODS; smoothgrad takes ``samples`` and ``noise`` (std as a
-        fraction of the input range)."""
+    @abc.abstractmethod
+    def feature_maps_and_grads(self, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+        """For one float32 image [H, W]: the last convolutional feature map A (after its ReLU) and
+        d log p(target|x) / dA, both float32 [C2, S, S] in the neutral C,H,W layout (Grad-CAM)."""
+
+    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
+        """Saliency map [H, W] (non-negative, float32) of log p(target|x) for one image [H, W].
+
+        ``method`` in SALIENCY_METHODS; smoothgrad takes ``samples``, ``noise`` (std as a fraction
+        of the input range) and ``seed``. Computed by :func:`engine.saliency.saliency_map` from the
+        two primitives above, the same numpy code for every backend."""
+        from engine.saliency import saliency_map
+
+        target = self.check_saliency_args(target, method)
+        x = self.as_float_images(x)
+        size = self.cfg.image_size
+        if x.shape != (size, size):
+            raise ValueError(f"saliency takes one image of shape {(size, size)}, got {x.shape}")
+        return saliency_map(self, x, target, method, samples=int(kw.get("samples", 16)),
+                            noise=float(kw.get("noise", 0.15)), seed=int(kw.get("seed", 0)))
 
     @abc.abstractmethod
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -224,8 +243,14 @@ class Backend(abc.ABC):
     def set_lr(self, lr: float) -> None:
         """Change the learning rate without resetting optimizer state."""
 
+    @staticmethod
+    def as_float_images(x: np.ndarray) -> np.ndarray:
+        """float32 images in [0, 1]: uint8 pixels are divided by 255, floats are taken as they are."""
+        x = np.asarray(x)
+        return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
+
     def check_saliency_args(self, target: Any, method: str) -> int:
-        """Validate a saliency request (every backend's first step); returns the target class."""
+        """Validate a saliency request (the one check, in :meth:`saliency`); returns the target class."""
         if method not in SALIENCY_METHODS:
             raise ValueError(f"unknown saliency method {method!r}; choose one of {SALIENCY_METHODS}")
         if isinstance(target, bool) or not isinstance(target, (int, np.integer)):

@@ -122,31 +122,25 @@ class JaxBackend(Backend):
             probs = M.encode(model, params, x)["q"] @ tau
             return jnp.sum(jnp.log(probs[:, target] + 1e-8))
 
-        def saliency_grad(params, tau, x, target, seed, noise, samples):
-            xs = jnp.broadcast_to(x[None], (samples,) + x.shape)
-            xs = xs + noise * jax.random.normal(jax.random.PRNGKey(seed), xs.shape, jnp.float32)
-            g = jax.grad(log_p, argnums=2)(params, tau, xs, target)
-            return jnp.mean(jnp.abs(g), axis=0)
+        def input_grad(params, tau, xs, target):
+            return jax.grad(log_p, argnums=2)(params, tau, xs, target)
 
-        def saliency_gradcam(params, tau, x, target):
+        def fmap_grad(params, tau, x, target):
             fmap = model.apply({"params": params}, x[None], method=M.SSVAE.features)  # [1, S, S, C2]
 
             def logp_of(fm):
                 _, _, logits = model.apply({"params": params}, fm, method=M.SSVAE.head)
                 return jnp.log((jax.nn.softmax(logits, axis=1) @ tau)[0, target] + 1e-8)
 
-            g = jax.grad(logp_of)(fmap)
-            weights = jnp.mean(g, axis=(1, 2), keepdims=True)  # [1, 1, 1, C2]
-            cam = jax.nn.relu(jnp.sum(weights * fmap, axis=-1))[0]  # [S, S]
-            # Upsampling: half-pixel centres, edge-clamped = F.interpolate(bilinear, align_corners=False).
-            return jax.image.resize(cam, (cfg.image_size, cfg.image_size), "bilinear")
+            # NHWC -> the neutral [C2, S, S]
+            return jnp.transpose(fmap[0], (2, 0, 1)), jnp.transpose(jax.grad(logp_of)(fmap)[0], (2, 0, 1))
 
         self._train = jax.jit(train, static_argnames=("use_roi", "use_cons"), donate_argnums=(0, 1))
         self._eval = jax.jit(evaluate, static_argnames=("use_roi", "use_cons"))
         self._predict = jax.jit(predict)
         self._predict_mc = jax.jit(predict_mc, static_argnames=("n",))
-        self._sal_grad = jax.jit(saliency_grad, static_argnames=("samples",))
-        self._sal_cam = jax.jit(saliency_gradcam)
+        self._input_grad = jax.jit(input_grad)
+        self._fmap_grad = jax.jit(fmap_grad)
 
     def _check_structure(self) -> None:
         """The Flax parameter tree (shapes only: traced, never compiled) must be what layout.py makes."""
@@ -202,11 +196,6 @@ class JaxBackend(Backend):
         return self.read_metrics(terms)
 
     # -- inference ---------------------------------------------------------------------
-    def _as_input(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype == np.uint8:
-            return x.astype(np.float32) / 255.0
-        return np.asarray(x, np.float32)
 
     def _chunks(self, x: np.ndarray, batch_size: int):
         """(start, rows, padded device array) per chunk; padding keeps the compiled shapes few."""
@@ -220,7 +209,7 @@ class JaxBackend(Backend):
             yield i, m, self._put(xb)
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
-        x = self._as_input(x)
+        x = self.as_float_images(x)
         keys = (Out.MU, Out.LOGVAR, Out.RESP, Out.PROBS, Out.RECON)
         if len(x) == 0:
             s, c = self.cfg.image_size, self.cfg
@@ -235,7 +224,7 @@ class JaxBackend(Backend):
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
-        x = self._as_input(x)
+        x = self.as_float_images(x)
         n = int(n)
         out = np.zeros((max(n, 0), len(x), self.cfg.num_classes), np.float32)
         if n <= 0 or len(x) == 0:
@@ -246,23 +235,13 @@ class JaxBackend(Backend):
             out[:, i:i + m] = np.asarray(res)[:, :m]
         return out
 
-    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        self.check_saliency_args(target, method)
-        x = self._as_input(x)
-        size = self.cfg.image_size
-        if x.shape != (size, size):
-            raise ValueError(f"saliency takes one image of shape {(size, size)}, got {x.shape}")
-        xd, t = self._put(x), np.int32(target)
-        if method == "gradcam":
-            res = self._sal_cam(self._params, self._tau, xd, t)
-        else:
-            samples = int(kw.get("samples", 16)) if method == "smoothgrad" else 1
-            noise = float(kw.get("noise", 0.15)) if method == "smoothgrad" else 0.0
-            if samples < 1:
-                raise ValueError("smoothgrad needs samples >= 1")
-            res = self._sal_grad(self._params, self._tau, xd, t, _seed32(kw.get("seed", 0)), np.float32(noise),
-                                 samples=samples)
-        return np.asarray(res, np.float32).copy()
+    def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:
+        g = self._input_grad(self._params, self._tau, self._put(self.as_float_images(xs)), np.int32(target))
+        return np.asarray(g, np.float32).copy()
+
+    def feature_maps_and_grads(self, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+        fmap, g = self._fmap_grad(self._params, self._tau, self._put(self.as_float_images(x)), np.int32(target))
+        return np.asarray(fmap, np.float32).copy(), np.asarray(g, np.float32).copy()
 
     # -- state -------------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:

@@ -120,25 +120,21 @@ class TensorFlowBackend(Backend):
                 tape.watch(xs)
                 probs = tf.matmul(encode(p, xs, None, self.cfg.dropout)["q"], p["tau"])
                 logp = tf.reduce_sum(tf.math.log(probs[:, target] + 1e-8))
-            return tf.reduce_mean(tf.abs(tape.gradient(logp, xs)), axis=0)
+            return tape.gradient(logp, xs)
 
         @tf.function(input_signature=[img, tf.TensorSpec([], tf.int32)])
-        def gradcam_fn(x, target):
+        def fmap_grad_fn(x, target):
             p = self._p()
             fmap = features(p, x)  # [1, S, S, C2]
             with tf.GradientTape() as tape:
                 tape.watch(fmap)
                 logits = dense(p, "enc.comp", hidden(p, fmap))
                 logp = tf.math.log(tf.matmul(tf.nn.softmax(logits, axis=1), p["tau"])[0, target] + 1e-8)
-            g = tape.gradient(logp, fmap)
-            weights = tf.reduce_mean(g, axis=[1, 2], keepdims=True)
-            cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1, keepdims=True))
-            # TF2 bilinear resize uses half-pixel centres = torch interpolate(align_corners=False).
-            cam = tf.image.resize(cam, [s, s], method="bilinear", antialias=False)
-            return cam[0, :, :, 0]
+            # NHWC -> the neutral [C2, S, S]
+            return tf.transpose(fmap[0], [2, 0, 1]), tf.transpose(tape.gradient(logp, fmap)[0], [2, 0, 1])
 
         self._predict_fn, self._hidden_fn, self._mc_fn = predict_fn, hidden_fn, mc_fn
-        self._input_grad_fn, self._gradcam_fn = input_grad_fn, gradcam_fn
+        self._input_grad_fn, self._fmap_grad_fn = input_grad_fn, fmap_grad_fn
 
     def _train_fn(self, use_roi: bool, use_cons: bool):
         key = (use_roi, use_cons)
@@ -223,10 +219,8 @@ class TensorFlowBackend(Backend):
 
     # -- inference ---------------------------------------------------------------------------
     def _as_input(self, x: np.ndarray) -> tf.Tensor:
-        x = np.asarray(x)
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
         with tf.device(self.dev):
-            return tf.convert_to_tensor(x)
+            return tf.convert_to_tensor(self.as_float_images(x))
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
         keys = (Out.MU, Out.LOGVAR, Out.RESP, Out.PROBS, Out.RECON)
@@ -255,24 +249,15 @@ class TensorFlowBackend(Backend):
                 out[:, i:i + len(u[0])] = self._mc_fn(h, tf.convert_to_tensor(u)).numpy()
         return out
 
-    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        self.check_saliency_args(target, method)
-        x = np.asarray(x)
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-        t = tf.constant(int(target), tf.int32)
-        if method == "gradcam":
-            with tf.device(self.dev):
-                cam = self._gradcam_fn(self._as_input(x[None]), t)
-            return np.asarray(cam.numpy(), np.float32)
-        samples = max(1, int(kw.get("samples", 16))) if method == "smoothgrad" else 1
-        noise = float(kw.get("noise", 0.15)) if method == "smoothgrad" else 0.0
-        xs = np.repeat(x[None], samples, axis=0)
-        if noise > 0:
-            rng = np.random.default_rng(int(kw.get("seed", 0)))
-            xs = xs + noise * rng.standard_normal(xs.shape, dtype=np.float32)
+    def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:
         with tf.device(self.dev):
-            g = self._input_grad_fn(self._as_input(xs), t)
+            g = self._input_grad_fn(self._as_input(xs), tf.constant(int(target), tf.int32))
         return np.asarray(g.numpy(), np.float32)
+
+    def feature_maps_and_grads(self, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+        with tf.device(self.dev):
+            fmap, g = self._fmap_grad_fn(self._as_input(np.asarray(x)[None]), tf.constant(int(target), tf.int32))
+        return np.asarray(fmap.numpy(), np.float32), np.asarray(g.numpy(), np.float32)
 
     # -- state -------------------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
