@@ -262,8 +262,39 @@ class Backend(abc.ABC):
     def set_tau(self, tau: np.ndarray) -> None:
         """Install the component->class matrix [K, C] (a buffer, saved with the weights)."""
         w = self.get_weights()
-        w["tau"] = np.asarray(tau, np.float32)
+        w["tau"] = self.check_tau(tau)
         self.set_weights(w)
+
+    def check_tau(self, tau: np.ndarray) -> np.ndarray:
+        """``tau`` as a float32 copy; ValueError unless its shape is [K, C]."""
+        tau = np.array(tau, np.float32)
+        if tau.shape != (self.cfg.components, self.cfg.num_classes):
+            raise ValueError(f"tau: shape {tau.shape}, expected {(self.cfg.components, self.cfg.num_classes)}")
+        return tau
+
+    def check_optimizer_state(self, state: dict[str, np.ndarray]) -> int:
+        """Raise ValueError on a missing or misshapen ``adam.m.*`` / ``adam.v.*``; return ``adam.step``."""
+        for name, shape in param_shapes(self.cfg).items():
+            for key in ("m", "v"):
+                arr = state.get(f"adam.{key}.{name}")
+                if arr is None or tuple(np.shape(arr)) != tuple(shape):
+                    raise ValueError(f"optimizer state adam.{key}.{name} missing or of the wrong shape")
+        return int(np.asarray(state.get("adam.step", 0)))
+
+    @staticmethod
+    def loss_branches(batch: Batch) -> tuple[bool, bool]:
+        """(ROI penalty, consistency term) needed for ``batch``: decided on the host, so a compiled
+        step has at most four variants and a batch without feedback skips the second-order pass."""
+        w = np.asarray(batch["w"])
+        use_roi = bool(np.any(np.asarray(batch["roi_weight"]) > 0)) and float(w[6]) > 0
+        return use_roi, float(w[4]) > 0
+
+    def empty_prediction(self) -> dict[Out, np.ndarray]:
+        """:meth:`predict`'s result for zero images (every key, zero rows)."""
+        c, s = self.cfg, self.cfg.image_size
+        return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
+                Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
+                Out.RECON: np.zeros((0, s, s), np.float32)}
 
     def check_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Raise ValueError naming the first missing/unexpected name or wrong shape."""

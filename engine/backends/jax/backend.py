@@ -173,15 +173,9 @@ class JaxBackend(Backend):
         b["y"] = np.asarray(batch["y"], np.int32)
         return self._put(b)
 
-    @staticmethod
-    def _flags(batch: Batch) -> tuple[bool, bool]:
-        w = np.asarray(batch["w"])
-        use_roi = bool(np.any(np.asarray(batch["roi_weight"]) > 0)) and float(w[6]) > 0
-        return use_roi, float(w[4]) > 0
-
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
-        use_roi, use_cons = self._flags(batch)
+        use_roi, use_cons = self.loss_branches(batch)
         self._params, self._opt, terms = self._train(self._params, self._opt, self._tau, self._batch(batch),
                                                      np.float32(self.lr), use_roi=use_roi, use_cons=use_cons)
         return terms  # device scalars: no host sync here
@@ -191,7 +185,7 @@ class JaxBackend(Backend):
         return {k: float(v) for k, v in host.items()}
 
     def loss(self, batch: Batch) -> dict[str, float]:
-        use_roi, use_cons = self._flags(batch)
+        use_roi, use_cons = self.loss_branches(batch)
         terms = self._eval(self._params, self._tau, self._batch(batch), use_roi=use_roi, use_cons=use_cons)
         return self.read_metrics(terms)
 
@@ -212,10 +206,7 @@ class JaxBackend(Backend):
         x = self.as_float_images(x)
         keys = (Out.MU, Out.LOGVAR, Out.RESP, Out.PROBS, Out.RECON)
         if len(x) == 0:
-            s, c = self.cfg.image_size, self.cfg
-            return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
-                    Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
-                    Out.RECON: np.zeros((0, s, s), np.float32)}
+            return self.empty_prediction()
         pending = [(m, self._predict(self._params, self._tau, xb)) for _, m, xb in self._chunks(x, batch_size)]
         parts: dict[Out, list[np.ndarray]] = {k: [] for k in keys}
         for m, res in pending:  # dispatch everything first, then fetch
@@ -255,10 +246,7 @@ class JaxBackend(Backend):
         self._tau = self._put(np.asarray(weights["tau"], np.float32))
 
     def set_tau(self, tau: np.ndarray) -> None:
-        tau = np.asarray(tau, np.float32)
-        if tau.shape != (self.cfg.components, self.cfg.num_classes):
-            raise ValueError(f"tau: shape {tau.shape}, expected {(self.cfg.components, self.cfg.num_classes)}")
-        self._tau = self._put(tau.copy())
+        self._tau = self._put(self.check_tau(tau))
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
         st = self._jax.device_get(self._opt)  # optax ScaleByAdamState(count, mu, nu)
@@ -268,14 +256,11 @@ class JaxBackend(Backend):
         return out
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
-        step = int(np.asarray(state.get("adam.step", 0)))
+        step = self.check_optimizer_state(state)
         if not 0 <= step < 2**31 - 1:
             raise ValueError(f"adam.step {step} out of range")
-        try:
-            mu = layout.to_flax(state, self.cfg, "adam.m.")
-            nu = layout.to_flax(state, self.cfg, "adam.v.")
-        except ValueError as err:
-            raise ValueError(f"optimizer state: {err}") from None
+        mu = layout.to_flax(state, self.cfg, "adam.m.")
+        nu = layout.to_flax(state, self.cfg, "adam.v.")
         if step == 0:  # like torch: no step taken yet means empty moments
             mu = self._jax.tree.map(np.zeros_like, mu)
             nu = self._jax.tree.map(np.zeros_like, nu)

@@ -196,17 +196,11 @@ class TensorFlowBackend(Backend):
         with tf.device(self.dev):
             return [tf.convert_to_tensor(np.asarray(batch[k], dt)) for k, dt in _BATCH_DTYPES.items()]
 
-    @staticmethod
-    def _branches(batch: Batch) -> tuple[bool, bool]:
-        w = np.asarray(batch["w"])
-        use_roi = bool(np.any(np.asarray(batch["roi_weight"]) > 0)) and float(w[6]) > 0
-        return use_roi, float(w[4]) > 0
-
     # -- training ----------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
         args = self._tensors(batch)
         with tf.device(self.dev):
-            return self._train_fn(*self._branches(batch))(*args)
+            return self._train_fn(*self.loss_branches(batch))(*args)
 
     def read_metrics(self, handle: Any) -> dict[str, float]:
         vals = np.asarray(handle)
@@ -215,7 +209,7 @@ class TensorFlowBackend(Backend):
     def loss(self, batch: Batch) -> dict[str, float]:
         args = self._tensors(batch)
         with tf.device(self.dev):
-            return self.read_metrics(self._loss_fn(*self._branches(batch))(*args))
+            return self.read_metrics(self._loss_fn(*self.loss_branches(batch))(*args))
 
     # -- inference ---------------------------------------------------------------------------
     def _as_input(self, x: np.ndarray) -> tf.Tensor:
@@ -231,10 +225,7 @@ class TensorFlowBackend(Backend):
             for k, v in zip(keys, res):
                 parts[k].append(v.numpy())
         if not parts[Out.MU]:
-            s, c = self.cfg.image_size, self.cfg
-            return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
-                    Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
-                    Out.RECON: np.zeros((0, s, s), np.float32)}
+            return self.empty_prediction()
         return {k: np.concatenate(v).astype(np.float32, copy=False) for k, v in parts.items()}
 
     def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
@@ -272,10 +263,7 @@ class TensorFlowBackend(Backend):
         self.tau.assign(np.asarray(weights["tau"], np.float32))
 
     def set_tau(self, tau: np.ndarray) -> None:
-        tau = np.asarray(tau, np.float32)
-        if tau.shape != (self.cfg.components, self.cfg.num_classes):
-            raise ValueError(f"tau: shape {tau.shape}, expected {(self.cfg.components, self.cfg.num_classes)}")
-        self.tau.assign(tau)
+        self.tau.assign(self.check_tau(tau))
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -286,12 +274,7 @@ class TensorFlowBackend(Backend):
         return out
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
-        step = int(np.asarray(state.get("adam.step", 0)))
-        for n, shape in self._shapes.items():
-            for key in ("m", "v"):
-                arr = state.get(f"adam.{key}.{n}")
-                if arr is None or tuple(np.shape(arr)) != tuple(shape):
-                    raise ValueError(f"optimizer state adam.{key}.{n} missing or of the wrong shape")
+        step = self.check_optimizer_state(state)
         for n in self._names:
             if step == 0:
                 self.m[n].assign(tf.zeros_like(self.m[n]))

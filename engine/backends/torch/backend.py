@@ -47,8 +47,7 @@ class TorchBackend(Backend):
     def train_step(self, batch: Batch) -> Any:
         self.model.train()
         b = self._tensors(batch)
-        use_roi = bool(np.any(batch["roi_weight"] > 0)) and float(batch["w"][6]) > 0
-        use_cons = float(batch["w"][4]) > 0
+        use_roi, use_cons = self.loss_branches(batch)
         terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
@@ -62,8 +61,8 @@ class TorchBackend(Backend):
     def loss(self, batch: Batch) -> dict[str, float]:
         self.model.eval()
         b = self._tensors(batch)
-        use_roi = bool(np.any(batch["roi_weight"] > 0)) and float(batch["w"][6]) > 0
-        terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=float(batch["w"][4]) > 0, train=False)
+        use_roi, use_cons = self.loss_branches(batch)
+        terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons, train=False)
         return self.read_metrics({k: v.detach() for k, v in terms.items()})
 
     # -- inference ---------------------------------------------------------------------
@@ -83,10 +82,7 @@ class TorchBackend(Backend):
             for k, v in vals.items():
                 parts[k].append(v.cpu().numpy())
         if not parts[Out.MU]:
-            s, c = self.cfg.image_size, self.cfg
-            return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
-                    Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
-                    Out.RECON: np.zeros((0, s, s), np.float32)}
+            return self.empty_prediction()
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     @torch.no_grad()
@@ -143,12 +139,8 @@ class TorchBackend(Backend):
         return out
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
-        step = int(np.asarray(state.get("adam.step", 0)))
+        step = self.check_optimizer_state(state)
         for name, p in self._params.items():
-            for key in ("m", "v"):
-                arr = state.get(f"adam.{key}.{name}")
-                if arr is None or tuple(arr.shape) != tuple(p.shape):
-                    raise ValueError(f"optimizer state adam.{key}.{name} missing or of the wrong shape")
             if step == 0:
                 self.opt.state.pop(p, None)
                 continue
