@@ -114,6 +114,32 @@ def test_saliency_shape_and_response(backend, method):
         backend.saliency(x[0], 99, method)
 
 
+@pytest.mark.parametrize("name", BACKENDS[1:])
+def test_saliency_primitives_agree_across_backends(name):
+    """The two gradients the neutral saliency code (engine/saliency.py) is built on, and the maps it
+    makes from them, agree with the reference backend from the same neutral weights."""
+    ref, other = create_backend(BACKENDS[0], CFG), create_backend(name, CFG)
+    for b in (ref, other):
+        b.set_weights(reference_weights())
+    xs = make_batch()["x"][:3]
+    c2, s = CFG.enc_channels[1], CFG.image_size // 4
+    for target in (3, 7):
+        want = ref.input_gradient(xs, target)
+        got = other.input_gradient(xs, target)
+        assert got.shape == xs.shape and got.dtype == np.float32 and np.abs(want).max() > 0
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
+        # every row is its own image's gradient, not the batch's
+        np.testing.assert_allclose(other.input_gradient(xs[1:2], target)[0], got[1], rtol=1e-3,
+                                   atol=1e-5 * np.abs(want).max())
+        for a, b in zip(ref.feature_maps_and_grads(xs[0], target), other.feature_maps_and_grads(xs[0], target)):
+            assert b.shape == (c2, s, s) and b.dtype == np.float32 and np.abs(a).max() > 0
+            np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4 * np.abs(a).max())
+        for method in ("gradcam", "smoothgrad"):
+            want_map = ref.saliency(xs[0], target, method, samples=4, seed=5)
+            np.testing.assert_allclose(other.saliency(xs[0], target, method, samples=4, seed=5), want_map,
+                                       rtol=1e-3, atol=1e-4 * want_map.max())
+
+
 def test_optimizer_state_round_trip_and_exact_resume(backend):
     name = backend.name
     b1, b2 = make_batch(seed=1), make_batch(seed=2)

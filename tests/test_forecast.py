@@ -1,4 +1,4 @@
-"""The forecast worker (workers/forecast.py): messages, risk features, gates, the child process."""
+"""The forecast worker (workers/forecast/): messages, risk features, gates, the child process."""
 from __future__ import annotations
 
 import json

@@ -13,8 +13,9 @@ import pytest
 
 from engine.backends.base import create_backend, param_shapes
 from engine.config import ModelConfig
+from engine.saliency import consensus, normalise
 from workers.messages import WorkerError, WorkerStatus, XaiRequest, XaiResult, from_dict, to_dict
-from workers.saliency import agreement, consensus, focus_bbox, normalise, overlay_png
+from workers.saliency import agreement, focus_bbox, overlay_png
 
 # -- Grad-CAM by hand ---------------------------------------------------------------------
 

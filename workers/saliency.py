@@ -1,22 +1,11 @@
 """Framework-free post-processing of saliency maps: normalise, blend, compare, box, draw."""
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 
-
-def normalise(m: np.ndarray) -> np.ndarray:
-    """Scale a non-negative map to [0, 1] (all zeros stay zeros)."""
-    m = np.maximum(np.asarray(m, np.float32), 0)
-    top = float(m.max())
-    return m / top if top > 0 else m
-
-
-def consensus(maps: list[np.ndarray]) -> np.ndarray:
-    """Normalised mean of normalised maps: high only where the methods agree."""
-    return normalise(np.mean([normalise(m) for m in maps], axis=0))
+from engine.images import png_b64 as png_b64  # re-exported: app.layouts.views imports it from here
+from engine.images import png_bytes
+from engine.saliency import normalise
 
 
 def agreement(a: np.ndarray, b: np.ndarray, top: float = 0.1) -> dict[str, float]:
@@ -67,27 +56,31 @@ def _colormap(v: np.ndarray) -> np.ndarray:
     return stops[i] * (1 - f) + stops[i + 1] * f
 
 
+def _draw_box(rgb: np.ndarray, bbox: list[float], colour: tuple[int, int, int], width: int = 2) -> None:
+    """Outline the normalised box [x0, y0, x1, y1] on ``rgb`` [H, W, 3] in place, ``width`` pixels
+    thick, inside the box."""
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = (int(round(v * n)) for v, n in zip(bbox, (w, h, w, h)))
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    rgb[y0:min(y0 + width, y1), x0:x1] = colour
+    rgb[max(y1 - width, y0):y1, x0:x1] = colour
+    rgb[y0:y1, x0:min(x0 + width, x1)] = colour
+    rgb[y0:y1, max(x1 - width, x0):x1] = colour
+
+
 def overlay_png(image: np.ndarray, heat: np.ndarray, bbox: list[float] | None, scale: int = 8,
                 alpha: float = 0.55) -> bytes:
-    """PNG of the grey image with the heat map blended on top and the focus box drawn."""
-    from PIL import Image, ImageDraw
-
+    """PNG of the grey image with the heat map blended on top, enlarged ``scale`` times (nearest
+    neighbour), and the focus box drawn (encoded by engine.images, the one PNG encoder)."""
     img = np.asarray(image, np.float32)
     if img.max() > 1.0:
         img = img / 255.0
     grey = np.repeat(img[..., None] * 255.0, 3, axis=2)
     heat = normalise(heat)
     rgb = grey * (1 - alpha * heat[..., None]) + _colormap(heat) * (alpha * heat[..., None])
-    pil = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).resize(
-        (img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST)
+    big = np.clip(rgb, 0, 255).astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
     if bbox is not None:
-        w, h = pil.size
-        x0, y0, x1, y1 = bbox
-        ImageDraw.Draw(pil).rectangle([x0 * w, y0 * h, x1 * w - 1, y1 * h - 1], outline=(0, 230, 118), width=2)
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG", optimize=False)
-    return buf.getvalue()
-
-
-def png_b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+        _draw_box(big, bbox, (0, 230, 118))
+    return png_bytes(big)

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from workers.messages import WorkerError, XaiRequest, XaiResult, from_dict, to_dict
-from workers.saliency import agreement, consensus, focus_bbox, normalise, overlay_png, png_b64
+from engine.images import png_b64
+from engine.saliency import explain
+from workers.saliency import agreement, focus_bbox, overlay_png
 
 
 def newest_snapshot(root: Path) -> Path | None:
@@ -99,16 +101,9 @@ class XaiEngine:
             return XaiResult(**{**hit.__dict__, "request_id": req.request_id, "ms": 0.0, "cached": True,
                                 "target_kind": kind})
         t0 = time.perf_counter()
-        maps: dict[str, np.ndarray] = {}
-        if "gradcam" in methods or "consensus" in methods:
-            maps["gradcam"] = normalise(self.backend.saliency(x[0], target, "gradcam"))
-        if "smoothgrad" in methods or "consensus" in methods:
-            maps["smoothgrad"] = normalise(self.backend.saliency(
-                x[0], target, "smoothgrad", samples=req.smoothgrad_samples, noise=req.smoothgrad_noise, seed=idx))
-        agree = {}
-        if "gradcam" in maps and "smoothgrad" in maps:
-            maps["consensus"] = consensus([maps["gradcam"], maps["smoothgrad"]])
-            agree = agreement(maps["gradcam"], maps["smoothgrad"])
+        maps = explain(self.backend, x[0], target, methods, samples=req.smoothgrad_samples,
+                       noise=req.smoothgrad_noise, seed=idx)
+        agree = agreement(maps["gradcam"], maps["smoothgrad"]) if "consensus" in maps else {}
         shown = maps.get("consensus", next(iter(maps.values())))
         box = focus_bbox(shown)
         png = overlay_png(self.ds.images[idx], shown, box)

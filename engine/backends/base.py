@@ -126,6 +126,27 @@ def initial_tau(cfg: ModelConfig) -> np.ndarray:
     return tau
 
 
+def initial_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
+    """Neutral initial parameters (no ``tau``) with torch's default distributions, drawn with numpy.
+
+    Weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in of the layer's weight),
+    prior.mu ~ N(0, 1.5^2), prior.logvar = 0: the TensorFlow and JAX backends' ``init`` (numpy
+    rather than the framework's RNG: no compile at construction, and the same numbers in both)."""
+    rng = np.random.default_rng(int(seed))
+    shapes = param_shapes(cfg)
+    out: dict[str, np.ndarray] = {}
+    for name, shape in shapes.items():
+        if name == "prior.mu":
+            out[name] = (1.5 * rng.standard_normal(shape)).astype(np.float32)
+        elif name == "prior.logvar":
+            out[name] = np.zeros(shape, np.float32)
+        else:
+            w_shape = shapes[name.rpartition(".")[0] + ".weight"]
+            bound = 1.0 / np.sqrt(float(np.prod(w_shape[1:])))
+            out[name] = rng.uniform(-bound, bound, shape).astype(np.float32)
+    return out
+
+
 def loss_weight_vector(**weights: float) -> np.ndarray:
     """Pack named loss weights into the order of LOSS_WEIGHT_KEYS (missing ones are 0)."""
     unknown = set(weights) - set(LOSS_WEIGHT_KEYS)
@@ -177,11 +198,30 @@ class Backend(abc.ABC):
         """Class probabilities under MC dropout: float32 [n, N, C]."""
 
     @abc.abstractmethod
-    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        """Saliency map [H, W] (non-negative) of log p(target|x) for one image [H, W].
+    def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:
+        """d log p(target|x) / dx in eval mode for float32 images [N, H, W]: float32 [N, H, W]
+        (``p = q(c|x) @ tau``, each row's own gradient). The saliency methods' first primitive."""
 
-        ``method`` in SALIENCY_METHODS; smoothgrad takes ``samples`` and ``noise`` (std as a
-        fraction of the input range)."""
+    @abc.abstractmethod
+    def feature_maps_and_grads(self, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+        """For one float32 image [H, W]: the last convolutional feature map A (after its ReLU) and
+        d log p(target|x) / dA, both float32 [C2, S, S] in the neutral C,H,W layout (Grad-CAM)."""
+
+    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
+        """Saliency map [H, W] (non-negative, float32) of log p(target|x) for one image [H, W].
+
+        ``method`` in SALIENCY_METHODS; smoothgrad takes ``samples``, ``noise`` (std as a fraction
+        of the input range) and ``seed``. Computed by :func:`engine.saliency.saliency_map` from the
+        two primitives above, the same numpy code for every backend."""
+        from engine.saliency import saliency_map
+
+        target = self.check_saliency_args(target, method)
+        x = self.as_float_images(x)
+        size = self.cfg.image_size
+        if x.shape != (size, size):
+            raise ValueError(f"saliency takes one image of shape {(size, size)}, got {x.shape}")
+        return saliency_map(self, x, target, method, samples=int(kw.get("samples", 16)),
+                            noise=float(kw.get("noise", 0.15)), seed=int(kw.get("seed", 0)))
 
     @abc.abstractmethod
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -203,8 +243,14 @@ class Backend(abc.ABC):
     def set_lr(self, lr: float) -> None:
         """Change the learning rate without resetting optimizer state."""
 
+    @staticmethod
+    def as_float_images(x: np.ndarray) -> np.ndarray:
+        """float32 images in [0, 1]: uint8 pixels are divided by 255, floats are taken as they are."""
+        x = np.asarray(x)
+        return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
+
     def check_saliency_args(self, target: Any, method: str) -> int:
-        """Validate a saliency request (every backend's first step); returns the target class."""
+        """Validate a saliency request (the one check, in :meth:`saliency`); returns the target class."""
         if method not in SALIENCY_METHODS:
             raise ValueError(f"unknown saliency method {method!r}; choose one of {SALIENCY_METHODS}")
         if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
@@ -216,8 +262,39 @@ class Backend(abc.ABC):
     def set_tau(self, tau: np.ndarray) -> None:
         """Install the component->class matrix [K, C] (a buffer, saved with the weights)."""
         w = self.get_weights()
-        w["tau"] = np.asarray(tau, np.float32)
+        w["tau"] = self.check_tau(tau)
         self.set_weights(w)
+
+    def check_tau(self, tau: np.ndarray) -> np.ndarray:
+        """``tau`` as a float32 copy; ValueError unless its shape is [K, C]."""
+        tau = np.array(tau, np.float32)
+        if tau.shape != (self.cfg.components, self.cfg.num_classes):
+            raise ValueError(f"tau: shape {tau.shape}, expected {(self.cfg.components, self.cfg.num_classes)}")
+        return tau
+
+    def check_optimizer_state(self, state: dict[str, np.ndarray]) -> int:
+        """Raise ValueError on a missing or misshapen ``adam.m.*`` / ``adam.v.*``; return ``adam.step``."""
+        for name, shape in param_shapes(self.cfg).items():
+            for key in ("m", "v"):
+                arr = state.get(f"adam.{key}.{name}")
+                if arr is None or tuple(np.shape(arr)) != tuple(shape):
+                    raise ValueError(f"optimizer state adam.{key}.{name} missing or of the wrong shape")
+        return int(np.asarray(state.get("adam.step", 0)))
+
+    @staticmethod
+    def loss_branches(batch: Batch) -> tuple[bool, bool]:
+        """(ROI penalty, consistency term) needed for ``batch``: decided on the host, so a compiled
+        step has at most four variants and a batch without feedback skips the second-order pass."""
+        w = np.asarray(batch["w"])
+        use_roi = bool(np.any(np.asarray(batch["roi_weight"]) > 0)) and float(w[6]) > 0
+        return use_roi, float(w[4]) > 0
+
+    def empty_prediction(self) -> dict[Out, np.ndarray]:
+        """:meth:`predict`'s result for zero images (every key, zero rows)."""
+        c, s = self.cfg, self.cfg.image_size
+        return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
+                Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
+                Out.RECON: np.zeros((0, s, s), np.float32)}
 
     def check_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Raise ValueError naming the first missing/unexpected name or wrong shape."""

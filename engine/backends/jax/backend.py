@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import Backend, Batch, Out, initial_tau, param_shapes
+from engine.backends.base import Backend, Batch, Out, initial_tau, initial_weights
 from engine.backends.jax import layout  # pure numpy: importing it does not import JAX
 from engine.config import ModelConfig
 
@@ -35,27 +35,6 @@ def _select_platform(device: str) -> tuple[str, int]:
             raise ValueError(f"unknown device {device!r}; use cpu or cuda[:N]")
         return "gpu", int(idx or 0)
     raise ValueError(f"unknown device {device!r}; use cpu or cuda[:N]")
-
-
-def initial_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
-    """Neutral initial parameters with torch's default distributions, drawn with numpy.
-
-    Weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in of the layer's weight),
-    prior.mu ~ N(0, 1.5^2), prior.logvar = 0. Numpy rather than jax.random: no XLA compile at
-    construction (an init program takes seconds to compile on a busy CPU)."""
-    rng = np.random.default_rng(int(seed))
-    shapes = param_shapes(cfg)
-    out: dict[str, np.ndarray] = {}
-    for name, shape in shapes.items():
-        if name == "prior.mu":
-            out[name] = (1.5 * rng.standard_normal(shape)).astype(np.float32)
-        elif name == "prior.logvar":
-            out[name] = np.zeros(shape, np.float32)
-        else:
-            w_shape = shapes[name.rpartition(".")[0] + ".weight"]
-            bound = 1.0 / np.sqrt(float(np.prod(w_shape[1:])))
-            out[name] = rng.uniform(-bound, bound, shape).astype(np.float32)
-    return out
 
 
 def _seed32(seed: Any) -> np.uint32:
@@ -143,31 +122,25 @@ class JaxBackend(Backend):
             probs = M.encode(model, params, x)["q"] @ tau
             return jnp.sum(jnp.log(probs[:, target] + 1e-8))
 
-        def saliency_grad(params, tau, x, target, seed, noise, samples):
-            xs = jnp.broadcast_to(x[None], (samples,) + x.shape)
-            xs = xs + noise * jax.random.normal(jax.random.PRNGKey(seed), xs.shape, jnp.float32)
-            g = jax.grad(log_p, argnums=2)(params, tau, xs, target)
-            return jnp.mean(jnp.abs(g), axis=0)
+        def input_grad(params, tau, xs, target):
+            return jax.grad(log_p, argnums=2)(params, tau, xs, target)
 
-        def saliency_gradcam(params, tau, x, target):
+        def fmap_grad(params, tau, x, target):
             fmap = model.apply({"params": params}, x[None], method=M.SSVAE.features)  # [1, S, S, C2]
 
             def logp_of(fm):
                 _, _, logits = model.apply({"params": params}, fm, method=M.SSVAE.head)
                 return jnp.log((jax.nn.softmax(logits, axis=1) @ tau)[0, target] + 1e-8)
 
-            g = jax.grad(logp_of)(fmap)
-            weights = jnp.mean(g, axis=(1, 2), keepdims=True)  # [1, 1, 1, C2]
-            cam = jax.nn.relu(jnp.sum(weights * fmap, axis=-1))[0]  # [S, S]
-            # Upsampling: half-pixel centres, edge-clamped = F.interpolate(bilinear, align_corners=False).
-            return jax.image.resize(cam, (cfg.image_size, cfg.image_size), "bilinear")
+            # NHWC -> the neutral [C2, S, S]
+            return jnp.transpose(fmap[0], (2, 0, 1)), jnp.transpose(jax.grad(logp_of)(fmap)[0], (2, 0, 1))
 
         self._train = jax.jit(train, static_argnames=("use_roi", "use_cons"), donate_argnums=(0, 1))
         self._eval = jax.jit(evaluate, static_argnames=("use_roi", "use_cons"))
         self._predict = jax.jit(predict)
         self._predict_mc = jax.jit(predict_mc, static_argnames=("n",))
-        self._sal_grad = jax.jit(saliency_grad, static_argnames=("samples",))
-        self._sal_cam = jax.jit(saliency_gradcam)
+        self._input_grad = jax.jit(input_grad)
+        self._fmap_grad = jax.jit(fmap_grad)
 
     def _check_structure(self) -> None:
         """The Flax parameter tree (shapes only: traced, never compiled) must be what layout.py makes."""
@@ -200,15 +173,9 @@ class JaxBackend(Backend):
         b["y"] = np.asarray(batch["y"], np.int32)
         return self._put(b)
 
-    @staticmethod
-    def _flags(batch: Batch) -> tuple[bool, bool]:
-        w = np.asarray(batch["w"])
-        use_roi = bool(np.any(np.asarray(batch["roi_weight"]) > 0)) and float(w[6]) > 0
-        return use_roi, float(w[4]) > 0
-
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
-        use_roi, use_cons = self._flags(batch)
+        use_roi, use_cons = self.loss_branches(batch)
         self._params, self._opt, terms = self._train(self._params, self._opt, self._tau, self._batch(batch),
                                                      np.float32(self.lr), use_roi=use_roi, use_cons=use_cons)
         return terms  # device scalars: no host sync here
@@ -218,16 +185,11 @@ class JaxBackend(Backend):
         return {k: float(v) for k, v in host.items()}
 
     def loss(self, batch: Batch) -> dict[str, float]:
-        use_roi, use_cons = self._flags(batch)
+        use_roi, use_cons = self.loss_branches(batch)
         terms = self._eval(self._params, self._tau, self._batch(batch), use_roi=use_roi, use_cons=use_cons)
         return self.read_metrics(terms)
 
     # -- inference ---------------------------------------------------------------------
-    def _as_input(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype == np.uint8:
-            return x.astype(np.float32) / 255.0
-        return np.asarray(x, np.float32)
 
     def _chunks(self, x: np.ndarray, batch_size: int):
         """(start, rows, padded device array) per chunk; padding keeps the compiled shapes few."""
@@ -241,13 +203,10 @@ class JaxBackend(Backend):
             yield i, m, self._put(xb)
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
-        x = self._as_input(x)
+        x = self.as_float_images(x)
         keys = (Out.MU, Out.LOGVAR, Out.RESP, Out.PROBS, Out.RECON)
         if len(x) == 0:
-            s, c = self.cfg.image_size, self.cfg
-            return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
-                    Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
-                    Out.RECON: np.zeros((0, s, s), np.float32)}
+            return self.empty_prediction()
         pending = [(m, self._predict(self._params, self._tau, xb)) for _, m, xb in self._chunks(x, batch_size)]
         parts: dict[Out, list[np.ndarray]] = {k: [] for k in keys}
         for m, res in pending:  # dispatch everything first, then fetch
@@ -256,7 +215,7 @@ class JaxBackend(Backend):
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
-        x = self._as_input(x)
+        x = self.as_float_images(x)
         n = int(n)
         out = np.zeros((max(n, 0), len(x), self.cfg.num_classes), np.float32)
         if n <= 0 or len(x) == 0:
@@ -267,23 +226,13 @@ class JaxBackend(Backend):
             out[:, i:i + m] = np.asarray(res)[:, :m]
         return out
 
-    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        self.check_saliency_args(target, method)
-        x = self._as_input(x)
-        size = self.cfg.image_size
-        if x.shape != (size, size):
-            raise ValueError(f"saliency takes one image of shape {(size, size)}, got {x.shape}")
-        xd, t = self._put(x), np.int32(target)
-        if method == "gradcam":
-            res = self._sal_cam(self._params, self._tau, xd, t)
-        else:
-            samples = int(kw.get("samples", 16)) if method == "smoothgrad" else 1
-            noise = float(kw.get("noise", 0.15)) if method == "smoothgrad" else 0.0
-            if samples < 1:
-                raise ValueError("smoothgrad needs samples >= 1")
-            res = self._sal_grad(self._params, self._tau, xd, t, _seed32(kw.get("seed", 0)), np.float32(noise),
-                                 samples=samples)
-        return np.asarray(res, np.float32).copy()
+    def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:
+        g = self._input_grad(self._params, self._tau, self._put(self.as_float_images(xs)), np.int32(target))
+        return np.asarray(g, np.float32).copy()
+
+    def feature_maps_and_grads(self, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+        fmap, g = self._fmap_grad(self._params, self._tau, self._put(self.as_float_images(x)), np.int32(target))
+        return np.asarray(fmap, np.float32).copy(), np.asarray(g, np.float32).copy()
 
     # -- state -------------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -297,10 +246,7 @@ class JaxBackend(Backend):
         self._tau = self._put(np.asarray(weights["tau"], np.float32))
 
     def set_tau(self, tau: np.ndarray) -> None:
-        tau = np.asarray(tau, np.float32)
-        if tau.shape != (self.cfg.components, self.cfg.num_classes):
-            raise ValueError(f"tau: shape {tau.shape}, expected {(self.cfg.components, self.cfg.num_classes)}")
-        self._tau = self._put(tau.copy())
+        self._tau = self._put(self.check_tau(tau))
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
         st = self._jax.device_get(self._opt)  # optax ScaleByAdamState(count, mu, nu)
@@ -310,14 +256,11 @@ class JaxBackend(Backend):
         return out
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
-        step = int(np.asarray(state.get("adam.step", 0)))
+        step = self.check_optimizer_state(state)
         if not 0 <= step < 2**31 - 1:
             raise ValueError(f"adam.step {step} out of range")
-        try:
-            mu = layout.to_flax(state, self.cfg, "adam.m.")
-            nu = layout.to_flax(state, self.cfg, "adam.v.")
-        except ValueError as err:
-            raise ValueError(f"optimizer state: {err}") from None
+        mu = layout.to_flax(state, self.cfg, "adam.m.")
+        nu = layout.to_flax(state, self.cfg, "adam.v.")
         if step == 0:  # like torch: no step taken yet means empty moments
             mu = self._jax.tree.map(np.zeros_like, mu)
             nu = self._jax.tree.map(np.zeros_like, nu)

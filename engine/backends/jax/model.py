@@ -39,7 +39,9 @@ def _dense(features: int, fan_in: int, name: str) -> nn.Dense:
     return nn.Dense(features, kernel_init=_kernel_init, bias_init=_bias_init(fan_in), name=name)
 
 
-class Encoder(nn.Module):
+class _Dims(nn.Module):
+    """The sizes the encoder and the whole model are built from (see :func:`build`)."""
+
     c1: int
     c2: int
     hidden: int
@@ -48,6 +50,8 @@ class Encoder(nn.Module):
     size: int
     dropout: float
 
+
+class Encoder(_Dims):
     def setup(self) -> None:
         s = self.size // 4
         self.conv1 = _conv(self.c1, 16, "conv1")
@@ -101,15 +105,7 @@ class Prior(nn.Module):
         return mu, logvar
 
 
-class SSVAE(nn.Module):
-    c1: int
-    c2: int
-    hidden: int
-    latent: int
-    comps: int
-    size: int
-    dropout: float
-
+class SSVAE(_Dims):
     def setup(self) -> None:
         self.enc = Encoder(self.c1, self.c2, self.hidden, self.latent, self.comps, self.size, self.dropout)
         self.dec = Decoder(self.latent + self.comps, self.hidden, self.size)

@@ -8,57 +8,16 @@ combination, traced once for a fixed input signature (XLA ``jit_compile`` option
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import sys
-import tempfile
 from typing import Any
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# Lines TensorFlow writes straight to fd 2 on import whatever TF_CPP_MIN_LOG_LEVEL says (absl
-# pre-init notice, the oneDNN notice, the CPU feature notice): dropped unless the level is 0.
-_IMPORT_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations are on|cpu_feature_guard"
-                           r"|To enable the following instructions|rebuild TensorFlow with the appropriate")
-
-
-def _import_tensorflow():
-    """``import tensorflow`` with its unconditional start-up notices filtered out of stderr;
-    anything else written to stderr meanwhile is passed on afterwards."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0") or "tensorflow" in sys.modules:
-        import tensorflow
-        return tensorflow
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        import tensorflow
-        return tensorflow
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            import tensorflow
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            lines = tmp.read().decode("utf-8", "replace").splitlines(keepends=True)
-            kept = "".join(line for line in lines if not _IMPORT_NOISE.search(line))
-            if kept:
-                sys.stderr.write(kept)
-                sys.stderr.flush()
-    return tensorflow
-
-
-tf = _import_tensorflow()
-
-from engine.backends.base import (METRIC_KEYS, ROI_EPS, ROI_TINY, Backend, Batch, Out,  # noqa: E402
-                                  initial_tau, param_shapes)
-from engine.backends.tensorflow import layout  # noqa: E402
-from engine.config import ModelConfig  # noqa: E402
+from engine.backends.base import METRIC_KEYS, Backend, Batch, Out, initial_tau, initial_weights, param_shapes
+from engine.backends.tensorflow import layout
+from engine.backends.tensorflow.model import (apply_dropout, decode, dense, encode, features, hidden, ssvae_loss,
+                                              tf)
+from engine.config import ModelConfig
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 # XLA (jit_compile) for the training step. Off by default: on CPU the plain tf.function graph
@@ -90,148 +49,8 @@ def _device_name(device: str) -> str:
     raise ValueError(f"unknown device {device!r}; use cpu or cuda")
 
 
-# ---------------------------------------------------------------------------------------------
-# The model as pure functions of a dict of tensors ``p`` (TensorFlow layouts, neutral names).
-# ---------------------------------------------------------------------------------------------
-_PAD = [[0, 0], [1, 1], [1, 1], [0, 0]]
-
-
-def _conv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
-    """torch Conv2d(kernel 4, stride 2, padding 1) in NHWC: explicit zero padding, then VALID."""
-    return tf.nn.conv2d(tf.pad(x, _PAD), w, strides=2, padding="VALID") + b
-
-
-def _dense(p: dict, name: str, h: tf.Tensor) -> tf.Tensor:
-    return tf.matmul(h, p[f"{name}.weight"]) + p[f"{name}.bias"]
-
-
-def features(p: dict, x: tf.Tensor) -> tf.Tensor:
-    """Last convolutional feature map, NHWC [B, S, S, C2] after ReLU (Grad-CAM reads it)."""
-    h = tf.nn.relu(_conv(x[..., None], p["enc.conv1.weight"], p["enc.conv1.bias"]))
-    return tf.nn.relu(_conv(h, p["enc.conv2.weight"], p["enc.conv2.bias"]))
-
-
-def hidden(p: dict, fmap: tf.Tensor) -> tf.Tensor:
-    """ReLU(enc.fc) of the feature map, flattened in the neutral C,H,W order (no dropout)."""
-    flat = tf.reshape(tf.transpose(fmap, [0, 3, 1, 2]), [tf.shape(fmap)[0], -1])
-    return tf.nn.relu(_dense(p, "enc.fc", flat))
-
-
-def apply_dropout(h: tf.Tensor, u: tf.Tensor, rate: float) -> tf.Tensor:
-    """Keep where u >= rate, scale by 1/(1-rate) (``u`` is uniform noise from the batch)."""
-    if rate <= 0:
-        return h
-    return h * tf.cast(u >= rate, h.dtype) / (1.0 - rate)
-
-
-def encode(p: dict, x: tf.Tensor, drop: tf.Tensor | None, rate: float) -> dict[str, tf.Tensor]:
-    fmap = features(p, x)
-    h = hidden(p, fmap)
-    if drop is not None:
-        h = apply_dropout(h, drop, rate)
-    logits = _dense(p, "enc.comp", h)
-    return {"fmap": fmap, "mu": _dense(p, "enc.mu", h), "logvar": _dense(p, "enc.logvar", h),
-            "logits": logits, "q": tf.nn.softmax(logits, axis=1)}
-
-
-def decode(p: dict, z: tf.Tensor, q: tf.Tensor, size: int) -> tf.Tensor:
-    """Pixel logits [B, H, W]; the decoder sees the component responsibilities."""
-    h = tf.nn.relu(_dense(p, "dec.fc1", tf.concat([z, q], axis=1)))
-    return tf.reshape(_dense(p, "dec.fc2", h), [-1, size, size])
-
-
-def _pick(probs: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
-    return tf.gather(probs, idx, axis=1, batch_dims=1)
-
-
-def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool, use_cons: bool,
-               train: bool) -> dict[str, tf.Tensor]:
-    """The loss of base.py's docstring, term for term like the torch reference ``ssvae_loss``."""
-    w, x = b["w"], b["x"]
-    K = cfg.components
-    P = float(cfg.image_size * cfg.image_size)
-    rate = cfg.dropout
-    # The ROI penalty needs d(sum_y log p_y)/dx: an inner tape on x around the forward pass; an
-    # outer tape (train step) records that gradient too, giving the second-order gradient.
-    with (tf.GradientTape() if use_roi else contextlib.nullcontext()) as tape:
-        if use_roi:
-            tape.watch(x)
-        e = encode(p, x, b["drop"] if train else None, rate)
-        q = e["q"]
-        probs = tf.matmul(q, p["tau"])
-        if use_roi:
-            rw = b["roi_weight"]
-            has_fb = tf.cast(rw > 0, tf.float32)
-            target = tf.reduce_sum(tf.reduce_sum(tf.math.log(probs + 1e-8), axis=1) * has_fb)
-    if use_roi:
-        g = tape.gradient(target, x)
-        # rescaled per row by a constant (its max |g|): the share is the same, the eps negligible
-        g = g / (tf.stop_gradient(tf.reduce_max(tf.abs(g), axis=[1, 2], keepdims=True)) + ROI_TINY)
-        g2 = tf.square(g)
-        outside = tf.reduce_sum((1.0 - b["roi_mask"]) * g2, axis=[1, 2])
-        share = outside / (tf.reduce_sum(g2, axis=[1, 2]) + ROI_EPS)
-        roi = tf.reduce_sum(rw * share) / tf.maximum(tf.reduce_sum(has_fb), 1.0)
-    else:
-        roi = tf.zeros((), tf.float32)
-    mu, logvar = e["mu"], e["logvar"]
-    log_q = tf.nn.log_softmax(e["logits"], axis=1)
-    z = mu + tf.exp(0.5 * logvar) * b["eps"]
-    logits_x = decode(p, z, q, cfg.image_size)
-    rec = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits_x), axis=[1, 2]) / P
-    pm, plv = p["prior.mu"], p["prior.logvar"]  # [K, D]
-    kl_each = 0.5 * tf.reduce_sum(
-        plv[None] - logvar[:, None] + (tf.exp(logvar[:, None]) + tf.square(mu[:, None] - pm[None])) / tf.exp(plv[None])
-        - 1.0, axis=-1)  # [B, K]
-    kl_z = tf.reduce_sum(q * kl_each, axis=1) / P
-    kl_c = tf.reduce_sum(q * (log_q + float(np.log(np.float32(K)))), axis=1) / P
-    y = b["y"]
-    lab = y >= 0
-    labf = tf.cast(lab, tf.float32)
-    n_lab = tf.reduce_sum(labf)
-    denom = tf.maximum(n_lab, 1.0)
-    nll = -tf.math.log(_pick(probs, tf.maximum(y, 0)) + 1e-8)
-    sup = tf.reduce_sum(nll * labf) / denom
-    hit = tf.logical_and(tf.equal(tf.argmax(probs, axis=1, output_type=tf.int32), y), lab)
-    acc = tf.reduce_sum(tf.cast(hit, tf.float32)) / denom
-    if use_cons:
-        sp = tf.stop_gradient(probs)
-        conf = tf.reduce_max(sp, axis=1)
-        pseudo = tf.argmax(sp, axis=1, output_type=tf.int32)
-        mask = tf.cast(conf >= b["threshold"], tf.float32)
-        q_aug = encode(p, b["x_aug"], b["drop_aug"] if train else None, rate)["q"]
-        p_aug = tf.matmul(q_aug, p["tau"])
-        ce = -tf.math.log(_pick(p_aug, pseudo) + 1e-8)
-        cons = tf.reduce_mean(ce * mask)
-    else:
-        cons = tf.zeros((), tf.float32)
-    qbar = tf.reduce_mean(q, axis=0)
-    usage = tf.reduce_sum(qbar * tf.math.log(qbar * K + 1e-12))
-    rec_m, klz_m, klc_m = tf.reduce_mean(rec), tf.reduce_mean(kl_z), tf.reduce_mean(kl_c)
-    total = (w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi)
-    return {"loss": total, "rec": rec_m, "kl_z": klz_m, "kl_c": klc_m, "sup": sup, "cons": cons,
-            "usage": usage, "roi": roi, "acc_labeled": acc, "n_labeled": n_lab}
-
-
 def _stack_metrics(terms: dict[str, tf.Tensor]) -> tf.Tensor:
     return tf.stack([tf.cast(terms[k], tf.float32) for k in METRIC_KEYS])
-
-
-def torch_default_init(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
-    """Neutral weights drawn like torch's defaults (U(+-1/sqrt(fan_in)) for conv/linear weights
-    and biases, prior.mu ~ 1.5 N(0,1), prior.logvar = 0), from a numpy RNG seeded with ``seed``."""
-    rng = np.random.default_rng(seed)
-    shapes = param_shapes(cfg)
-    out: dict[str, np.ndarray] = {}
-    for name, shape in shapes.items():
-        if name.startswith("prior."):
-            continue
-        wshape = shapes[name.rsplit(".", 1)[0] + ".weight"]
-        bound = 1.0 / np.sqrt(float(np.prod(wshape[1:])))
-        out[name] = rng.uniform(-bound, bound, shape).astype(np.float32)
-    out["prior.mu"] = (rng.standard_normal(shapes["prior.mu"]) * 1.5).astype(np.float32)
-    out["prior.logvar"] = np.zeros(shapes["prior.logvar"], np.float32)
-    out["tau"] = initial_tau(cfg)
-    return out
 
 
 class TensorFlowBackend(Backend):
@@ -301,25 +120,21 @@ class TensorFlowBackend(Backend):
                 tape.watch(xs)
                 probs = tf.matmul(encode(p, xs, None, self.cfg.dropout)["q"], p["tau"])
                 logp = tf.reduce_sum(tf.math.log(probs[:, target] + 1e-8))
-            return tf.reduce_mean(tf.abs(tape.gradient(logp, xs)), axis=0)
+            return tape.gradient(logp, xs)
 
         @tf.function(input_signature=[img, tf.TensorSpec([], tf.int32)])
-        def gradcam_fn(x, target):
+        def fmap_grad_fn(x, target):
             p = self._p()
             fmap = features(p, x)  # [1, S, S, C2]
             with tf.GradientTape() as tape:
                 tape.watch(fmap)
-                logits = _dense(p, "enc.comp", hidden(p, fmap))
+                logits = dense(p, "enc.comp", hidden(p, fmap))
                 logp = tf.math.log(tf.matmul(tf.nn.softmax(logits, axis=1), p["tau"])[0, target] + 1e-8)
-            g = tape.gradient(logp, fmap)
-            weights = tf.reduce_mean(g, axis=[1, 2], keepdims=True)
-            cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1, keepdims=True))
-            # TF2 bilinear resize uses half-pixel centres = torch interpolate(align_corners=False).
-            cam = tf.image.resize(cam, [s, s], method="bilinear", antialias=False)
-            return cam[0, :, :, 0]
+            # NHWC -> the neutral [C2, S, S]
+            return tf.transpose(fmap[0], [2, 0, 1]), tf.transpose(tape.gradient(logp, fmap)[0], [2, 0, 1])
 
         self._predict_fn, self._hidden_fn, self._mc_fn = predict_fn, hidden_fn, mc_fn
-        self._input_grad_fn, self._gradcam_fn = input_grad_fn, gradcam_fn
+        self._input_grad_fn, self._fmap_grad_fn = input_grad_fn, fmap_grad_fn
 
     def _train_fn(self, use_roi: bool, use_cons: bool):
         key = (use_roi, use_cons)
@@ -368,7 +183,7 @@ class TensorFlowBackend(Backend):
 
     # -- setup -------------------------------------------------------------------------------
     def init(self, seed: int) -> None:
-        self.set_weights(torch_default_init(self.cfg, seed))
+        self.set_weights({**initial_weights(self.cfg, seed), "tau": initial_tau(self.cfg)})
         for n in self._names:
             self.m[n].assign(tf.zeros_like(self.m[n]))
             self.v[n].assign(tf.zeros_like(self.v[n]))
@@ -381,17 +196,11 @@ class TensorFlowBackend(Backend):
         with tf.device(self.dev):
             return [tf.convert_to_tensor(np.asarray(batch[k], dt)) for k, dt in _BATCH_DTYPES.items()]
 
-    @staticmethod
-    def _branches(batch: Batch) -> tuple[bool, bool]:
-        w = np.asarray(batch["w"])
-        use_roi = bool(np.any(np.asarray(batch["roi_weight"]) > 0)) and float(w[6]) > 0
-        return use_roi, float(w[4]) > 0
-
     # -- training ----------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
         args = self._tensors(batch)
         with tf.device(self.dev):
-            return self._train_fn(*self._branches(batch))(*args)
+            return self._train_fn(*self.loss_branches(batch))(*args)
 
     def read_metrics(self, handle: Any) -> dict[str, float]:
         vals = np.asarray(handle)
@@ -400,14 +209,12 @@ class TensorFlowBackend(Backend):
     def loss(self, batch: Batch) -> dict[str, float]:
         args = self._tensors(batch)
         with tf.device(self.dev):
-            return self.read_metrics(self._loss_fn(*self._branches(batch))(*args))
+            return self.read_metrics(self._loss_fn(*self.loss_branches(batch))(*args))
 
     # -- inference ---------------------------------------------------------------------------
     def _as_input(self, x: np.ndarray) -> tf.Tensor:
-        x = np.asarray(x)
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32, copy=False)
         with tf.device(self.dev):
-            return tf.convert_to_tensor(x)
+            return tf.convert_to_tensor(self.as_float_images(x))
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
         keys = (Out.MU, Out.LOGVAR, Out.RESP, Out.PROBS, Out.RECON)
@@ -418,10 +225,7 @@ class TensorFlowBackend(Backend):
             for k, v in zip(keys, res):
                 parts[k].append(v.numpy())
         if not parts[Out.MU]:
-            s, c = self.cfg.image_size, self.cfg
-            return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
-                    Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
-                    Out.RECON: np.zeros((0, s, s), np.float32)}
+            return self.empty_prediction()
         return {k: np.concatenate(v).astype(np.float32, copy=False) for k, v in parts.items()}
 
     def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
@@ -436,24 +240,15 @@ class TensorFlowBackend(Backend):
                 out[:, i:i + len(u[0])] = self._mc_fn(h, tf.convert_to_tensor(u)).numpy()
         return out
 
-    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        self.check_saliency_args(target, method)
-        x = np.asarray(x)
-        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-        t = tf.constant(int(target), tf.int32)
-        if method == "gradcam":
-            with tf.device(self.dev):
-                cam = self._gradcam_fn(self._as_input(x[None]), t)
-            return np.asarray(cam.numpy(), np.float32)
-        samples = max(1, int(kw.get("samples", 16))) if method == "smoothgrad" else 1
-        noise = float(kw.get("noise", 0.15)) if method == "smoothgrad" else 0.0
-        xs = np.repeat(x[None], samples, axis=0)
-        if noise > 0:
-            rng = np.random.default_rng(int(kw.get("seed", 0)))
-            xs = xs + noise * rng.standard_normal(xs.shape, dtype=np.float32)
+    def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:
         with tf.device(self.dev):
-            g = self._input_grad_fn(self._as_input(xs), t)
+            g = self._input_grad_fn(self._as_input(xs), tf.constant(int(target), tf.int32))
         return np.asarray(g.numpy(), np.float32)
+
+    def feature_maps_and_grads(self, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+        with tf.device(self.dev):
+            fmap, g = self._fmap_grad_fn(self._as_input(np.asarray(x)[None]), tf.constant(int(target), tf.int32))
+        return np.asarray(fmap.numpy(), np.float32), np.asarray(g.numpy(), np.float32)
 
     # -- state -------------------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -468,10 +263,7 @@ class TensorFlowBackend(Backend):
         self.tau.assign(np.asarray(weights["tau"], np.float32))
 
     def set_tau(self, tau: np.ndarray) -> None:
-        tau = np.asarray(tau, np.float32)
-        if tau.shape != (self.cfg.components, self.cfg.num_classes):
-            raise ValueError(f"tau: shape {tau.shape}, expected {(self.cfg.components, self.cfg.num_classes)}")
-        self.tau.assign(tau)
+        self.tau.assign(self.check_tau(tau))
 
     def get_optimizer_state(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -482,12 +274,7 @@ class TensorFlowBackend(Backend):
         return out
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
-        step = int(np.asarray(state.get("adam.step", 0)))
-        for n, shape in self._shapes.items():
-            for key in ("m", "v"):
-                arr = state.get(f"adam.{key}.{n}")
-                if arr is None or tuple(np.shape(arr)) != tuple(shape):
-                    raise ValueError(f"optimizer state adam.{key}.{n} missing or of the wrong shape")
+        step = self.check_optimizer_state(state)
         for n in self._names:
             if step == 0:
                 self.m[n].assign(tf.zeros_like(self.m[n]))

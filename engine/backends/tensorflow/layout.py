@@ -25,34 +25,28 @@ def kind(name: str) -> str:
     return "plain"
 
 
-def to_tf(name: str, arr: np.ndarray) -> np.ndarray:
-    """Neutral array -> TensorFlow layout (float32, contiguous copy)."""
+# axis orders: neutral -> TensorFlow (OIHW -> HWIO, [out, in] -> [in, out]); the inverse goes back
+_TO_TF = {"conv": (2, 3, 1, 0), "dense": (1, 0)}
+_FROM_TF = {k: tuple(int(i) for i in np.argsort(v)) for k, v in _TO_TF.items()}
+
+
+def _transposed(name: str, arr: np.ndarray, axes: dict[str, tuple[int, ...]]) -> np.ndarray:
     a = np.asarray(arr, np.float32)
     k = kind(name)
-    if k == "conv":
-        a = a.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-    elif k == "dense":
-        a = a.T  # [out, in] -> [in, out]
-    return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a.transpose(axes[k]) if k in axes else a)
+
+
+def to_tf(name: str, arr: np.ndarray) -> np.ndarray:
+    """Neutral array -> TensorFlow layout (float32, contiguous copy)."""
+    return _transposed(name, arr, _TO_TF)
 
 
 def from_tf(name: str, arr: np.ndarray) -> np.ndarray:
     """TensorFlow layout -> neutral array (float32, contiguous copy)."""
-    a = np.asarray(arr, np.float32)
-    k = kind(name)
-    if k == "conv":
-        a = a.transpose(3, 2, 0, 1)  # HWIO -> OIHW
-    elif k == "dense":
-        a = a.T
-    return np.ascontiguousarray(a)
+    return _transposed(name, arr, _FROM_TF)
 
 
 def tf_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     """The TensorFlow-layout shape of a neutral shape."""
     k = kind(name)
-    if k == "conv":
-        o, i, h, w = shape
-        return (h, w, i, o)
-    if k == "dense":
-        return (shape[1], shape[0])
-    return tuple(shape)
+    return tuple(shape[i] for i in _TO_TF[k]) if k in _TO_TF else tuple(shape)

@@ -47,8 +47,7 @@ class TorchBackend(Backend):
     def train_step(self, batch: Batch) -> Any:
         self.model.train()
         b = self._tensors(batch)
-        use_roi = bool(np.any(batch["roi_weight"] > 0)) and float(batch["w"][6]) > 0
-        use_cons = float(batch["w"][4]) > 0
+        use_roi, use_cons = self.loss_branches(batch)
         terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
@@ -62,16 +61,13 @@ class TorchBackend(Backend):
     def loss(self, batch: Batch) -> dict[str, float]:
         self.model.eval()
         b = self._tensors(batch)
-        use_roi = bool(np.any(batch["roi_weight"] > 0)) and float(batch["w"][6]) > 0
-        terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=float(batch["w"][4]) > 0, train=False)
+        use_roi, use_cons = self.loss_branches(batch)
+        terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons, train=False)
         return self.read_metrics({k: v.detach() for k, v in terms.items()})
 
     # -- inference ---------------------------------------------------------------------
     def _as_input(self, x: np.ndarray) -> torch.Tensor:
-        x = np.asarray(x)
-        if x.dtype == np.uint8:
-            x = x.astype(np.float32) / 255.0
-        return torch.as_tensor(x, dtype=torch.float32, device=self.dev)
+        return torch.as_tensor(self.as_float_images(x), device=self.dev)
 
     @torch.no_grad()
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
@@ -86,10 +82,7 @@ class TorchBackend(Backend):
             for k, v in vals.items():
                 parts[k].append(v.cpu().numpy())
         if not parts[Out.MU]:
-            s, c = self.cfg.image_size, self.cfg
-            return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
-                    Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
-                    Out.RECON: np.zeros((0, s, s), np.float32)}
+            return self.empty_prediction()
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     @torch.no_grad()
@@ -105,31 +98,20 @@ class TorchBackend(Backend):
                 out[t, i:i + len(xb)] = self.model.class_probs(torch.softmax(logits, 1)).cpu().numpy()
         return out
 
-    def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        self.check_saliency_args(target, method)
+    def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:
         self.model.eval()
-        xin = self._as_input(np.asarray(x)[None])
-        if method == "gradcam":
-            fmap = self.model.enc.features(xin)
-            fmap.retain_grad()
-            _, _, logits = self.model.enc.head(fmap)
-            logp = torch.log(self.model.class_probs(torch.softmax(logits, 1))[0, int(target)] + 1e-8)
-            (g,) = torch.autograd.grad(logp, fmap)
-            weights = g.mean((2, 3), keepdim=True)
-            cam = torch.relu((weights * fmap).sum(1, keepdim=True))
-            size = self.cfg.image_size
-            cam = torch.nn.functional.interpolate(cam, size=(size, size), mode="bilinear", align_corners=False)
-            return cam[0, 0].detach().cpu().numpy().astype(np.float32)
-        samples = int(kw.get("samples", 16)) if method == "smoothgrad" else 1
-        noise = float(kw.get("noise", 0.15)) if method == "smoothgrad" else 0.0
-        gen = torch.Generator(device=self.dev).manual_seed(int(kw.get("seed", 0)))
-        xs = xin.repeat(samples, 1, 1)
-        if noise > 0:
-            xs = xs + noise * torch.randn(xs.shape, generator=gen, device=self.dev)
-        xs.requires_grad_(True)
-        probs = self.model.class_probs(self.model.encode(xs)["q"])
-        (g,) = torch.autograd.grad(torch.log(probs[:, int(target)] + 1e-8).sum(), xs)
-        return g.abs().mean(0).cpu().numpy().astype(np.float32)
+        xt = self._as_input(xs).requires_grad_(True)
+        probs = self.model.class_probs(self.model.encode(xt)["q"])
+        (g,) = torch.autograd.grad(torch.log(probs[:, int(target)] + 1e-8).sum(), xt)
+        return g.cpu().numpy().astype(np.float32)
+
+    def feature_maps_and_grads(self, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+        self.model.eval()
+        fmap = self.model.enc.features(self._as_input(np.asarray(x)[None])).detach().requires_grad_(True)
+        _, _, logits = self.model.enc.head(fmap)
+        logp = torch.log(self.model.class_probs(torch.softmax(logits, 1))[0, int(target)] + 1e-8)
+        (g,) = torch.autograd.grad(logp, fmap)
+        return fmap[0].detach().cpu().numpy(), g[0].cpu().numpy()
 
     # -- state -------------------------------------------------------------------------
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -157,12 +139,8 @@ class TorchBackend(Backend):
         return out
 
     def set_optimizer_state(self, state: dict[str, np.ndarray]) -> None:
-        step = int(np.asarray(state.get("adam.step", 0)))
+        step = self.check_optimizer_state(state)
         for name, p in self._params.items():
-            for key in ("m", "v"):
-                arr = state.get(f"adam.{key}.{name}")
-                if arr is None or tuple(arr.shape) != tuple(p.shape):
-                    raise ValueError(f"optimizer state adam.{key}.{name} missing or of the wrong shape")
             if step == 0:
                 self.opt.state.pop(p, None)
                 continue

@@ -1,0 +1,223 @@
+"""The dataset file ``data/<name>/<name>.npz``: the :class:`Dataset`, validation, load (cached), save.
+
+File format (see docs/formats.md, "Dataset"): an ``.npz`` without pickled objects holding
+
+- ``images``  uint8 ``[N, H, W]`` (H == W),
+- ``labels``  integer ``[N]`` (ground truth, 0 <= label < num_classes),
+- ``split``   uint8 ``[N]``: 0 = train, 1 = test, all train rows first,
+- ``num_classes`` optional int64 scalar (default: ``max(labels) + 1``).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import paths
+from engine.errors import DatasetError
+from engine.io import atomic_write_bytes
+
+@dataclass
+class Dataset:
+    """Images with ground-truth targets; the first ``n_train`` rows are the training split.
+
+    Arrays returned by :func:`load_dataset` are read-only because they are shared through the
+    in-process cache; copy before modifying.
+    """
+
+    name: str
+    images: np.ndarray  # uint8 [N, H, W]
+    targets: np.ndarray  # int64 [N]
+    n_train: int
+    num_classes: int
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def train_idx(self) -> np.ndarray:
+        return np.arange(self.n_train, dtype=np.int64)
+
+    @property
+    def test_idx(self) -> np.ndarray:
+        return np.arange(self.n_train, len(self), dtype=np.int64)
+
+    @property
+    def n_test(self) -> int:
+        return len(self) - self.n_train
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def split(self) -> np.ndarray:
+        """uint8 [N]: 0 = train, 1 = test (the on-disk ``split`` array)."""
+        s = np.ones(len(self), np.uint8)
+        s[: self.n_train] = 0
+        return s
+
+    def float_images(self, idx: Any = None) -> np.ndarray:
+        """float32 images in [0, 1] (all rows, or ``self.images[idx]``)."""
+        x = self.images if idx is None else self.images[idx]
+        return x.astype(np.float32) / np.float32(255.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# validation, load, save
+
+
+def dataset_path(name: str, root: str | Path | None = None) -> Path:
+    """``data/<name>/<name>.npz`` (``root`` replaces ``data/``)."""
+    return paths.data_dir(name, root) / f"{name}.npz"
+
+
+def validate_arrays(
+    images: np.ndarray, labels: np.ndarray, split: np.ndarray, *, where: str = "dataset"
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Check the on-disk arrays; return (images, labels as int64, n_train). Raises DatasetError."""
+    if images.dtype != np.uint8:
+        raise DatasetError(f"{where}: 'images' must be uint8, got {images.dtype}")
+    if images.ndim != 3 or images.shape[1] != images.shape[2] or images.shape[0] == 0:
+        raise DatasetError(f"{where}: 'images' must have shape [N, S, S] with N > 0, got {images.shape}")
+    n = images.shape[0]
+    if labels.dtype.kind not in "iu":
+        raise DatasetError(f"{where}: 'labels' must be integers, got {labels.dtype}")
+    if labels.shape != (n,):
+        raise DatasetError(f"{where}: 'labels' must have shape ({n},), got {labels.shape}")
+    if split.dtype.kind not in "iub":
+        raise DatasetError(f"{where}: 'split' must be uint8, got {split.dtype}")
+    if split.shape != (n,):
+        raise DatasetError(f"{where}: 'split' must have shape ({n},), got {split.shape}")
+    if labels.min() < 0:
+        raise DatasetError(f"{where}: negative label at row {int(np.argmax(labels < 0))}")
+    bad = (split != 0) & (split != 1)
+    if bad.any():
+        raise DatasetError(f"{where}: 'split' must be 0 (train) or 1 (test); row {int(np.argmax(bad))} "
+                           f"is {split[bad][0]}")
+    n_train = int(np.count_nonzero(split == 0))
+    if split[:n_train].any():
+        first_test = int(np.argmax(split == 1))
+        raise DatasetError(f"{where}: train rows must come first, but row {first_test} is test and "
+                           f"row {n_train + int(np.argmax(split[n_train:] == 0))} is train")
+    return images, labels.astype(np.int64, copy=False), n_train
+
+
+_CACHE: dict[str, tuple[tuple[int, int, int], Dataset]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every dataset loaded in this process."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _missing_message(name: str, path: Path) -> str:
+    if name == "mnist":
+        hint = "run `latentloop data fetch mnist` to build it"
+    else:
+        hint = f"create it (e.g. `latentloop data synth {name}`) or choose another dataset"
+    return f"dataset {name!r} not found: {path} does not exist; {hint}"
+
+
+def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
+    """Load ``data/<name>/<name>.npz``; cached per (path, mtime, size, inode) in this process."""
+    path = dataset_path(name, root)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DatasetError(_missing_message(name, path)) from None
+    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(str(path))
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    ds = _read_npz(path, name)
+    with _CACHE_LOCK:
+        _CACHE[str(path)] = (key, ds)
+    return ds
+
+
+def _read_npz(path: Path, name: str) -> Dataset:
+    where = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("images", "labels", "split") if k not in z.files]
+            if missing:
+                raise DatasetError(f"{where}: missing array(s) {missing} (has {sorted(z.files)})")
+            images, labels, split = z["images"], z["labels"], z["split"]
+            num_classes = int(z["num_classes"]) if "num_classes" in z.files else None
+    except DatasetError:
+        raise
+    except Exception as err:  # zip/npy errors come in many types; all mean "not a valid npz"
+        raise DatasetError(f"{where}: cannot read dataset file ({type(err).__name__}: {err})") from err
+    images, labels, n_train = validate_arrays(images, labels, split, where=where)
+    top = int(labels.max()) + 1
+    if num_classes is None:
+        num_classes = top
+    elif num_classes < top:
+        raise DatasetError(f"{where}: num_classes is {num_classes} but a label is {top - 1}")
+    images.flags.writeable = False
+    labels.flags.writeable = False
+    return Dataset(name=name, images=images, targets=labels, n_train=n_train, num_classes=num_classes)
+
+
+def save_dataset(ds: Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` atomically (temp file in the same directory, fsync, os.replace)."""
+    path = Path(path)
+    images = np.ascontiguousarray(ds.images)
+    targets = np.asarray(ds.targets)
+    validate_arrays(images, targets, ds.split, where=f"dataset {ds.name!r}")
+    if targets.size and int(targets.max()) >= ds.num_classes:
+        raise DatasetError(f"dataset {ds.name!r}: label {int(targets.max())} >= num_classes {ds.num_classes}")
+    buf = io.BytesIO()
+    np.savez(buf, images=images, labels=targets.astype(np.int64), split=ds.split,
+             num_classes=np.array(ds.num_classes, np.int64))
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dataset_info(name: str, root: str | Path | None = None) -> dict[str, Any]:
+    """Summary for ``latentloop data info``: path, file size, split and class counts, sha256."""
+    ds = load_dataset(name, root)
+    path = dataset_path(name, root)
+    train_counts = np.bincount(ds.targets[: ds.n_train], minlength=ds.num_classes)
+    test_counts = np.bincount(ds.targets[ds.n_train:], minlength=ds.num_classes)
+    return {
+        "name": name,
+        "path": str(path),
+        "size": path.stat().st_size,
+        "n": len(ds),
+        "image_shape": list(ds.images.shape[1:]),
+        "num_classes": ds.num_classes,
+        "counts": {"train": ds.n_train, "test": ds.n_test},
+        "class_counts": {"train": train_counts.tolist(), "test": test_counts.tolist()},
+        "sha256": _sha256_file(path),
+    }
+
+
+def oracle_labels(ds: Dataset, per_class: int, seed: int = 0) -> dict[int, int]:
+    """``per_class`` true labels of each class from the training split (fewer if a class is
+    smaller), chosen with ``seed``: the simulated oracle of experiments and benchmarks."""
+    rng = np.random.default_rng(seed)
+    y = ds.targets[: ds.n_train]
+    chosen: dict[int, int] = {}
+    for c in range(ds.num_classes):
+        idx = np.flatnonzero(y == c)
+        for s in rng.choice(idx, size=min(per_class, len(idx)), replace=False):
+            chosen[int(s)] = c
+    return chosen

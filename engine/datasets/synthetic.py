@@ -1,0 +1,76 @@
+"""Synthetic class-structured datasets for tests and demos (blurred strokes per class)."""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.datasets.store import Dataset
+from engine.errors import DatasetError
+
+
+def _segment_distance(px: np.ndarray, py: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Distance from pixel centres (px, py: [H, W]) to segments seg [B, S, 4] -> [B, S, H, W]."""
+    x0, y0, x1, y1 = (seg[..., i][..., None, None] for i in range(4))
+    dx, dy = x1 - x0, y1 - y0
+    t = ((px - x0) * dx + (py - y0) * dy) / np.maximum(dx * dx + dy * dy, 1e-6)
+    t = np.clip(t, 0.0, 1.0)
+    return np.hypot(px - (x0 + t * dx), py - (y0 + t * dy))
+
+
+def _class_prototypes(num_classes: int, size: int, n_strokes: int = 3) -> np.ndarray:
+    """Per-class stroke endpoints [C, S, 4], mutually distinct (fixed: the seed only varies samples)."""
+    rng = np.random.default_rng(20240611 + num_classes)
+    lo, hi = size * 0.18, size * 0.82
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    protos: list[np.ndarray] = []
+    renders: list[np.ndarray] = []
+    for _ in range(num_classes):
+        for attempt in range(200):
+            seg = rng.uniform(lo, hi, size=(n_strokes, 4)).astype(np.float32)
+            lengths = np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1])
+            if lengths.min() < size * 0.25:
+                continue
+            img = np.exp(-_segment_distance(xx, yy, seg[None]) ** 2 / 2.0).max(axis=1)[0]
+            v = img.ravel() / np.linalg.norm(img)
+            # Reject patterns too similar to an earlier class (cosine similarity); relax slowly
+            # so many classes still fit.
+            if all(float(v @ r) < 0.55 + attempt * 0.002 for r in renders):
+                break
+        protos.append(seg)
+        renders.append(v)
+    return np.stack(protos)
+
+
+def synthetic_dataset(
+    n_train: int = 600,
+    n_test: int = 200,
+    size: int = 28,
+    num_classes: int = 10,
+    seed: int = 0,
+    name: str = "synth",
+) -> Dataset:
+    """Class-structured uint8 images: each class is a fixed set of blurred strokes; samples add
+    endpoint jitter, a random shift, stroke-width variation and pixel noise. Classes are balanced
+    (round-robin) and rows shuffled within each split."""
+    if n_train < 1 or n_test < 0 or num_classes < 2 or size < 8:
+        raise DatasetError("synthetic_dataset: need n_train >= 1, n_test >= 0, num_classes >= 2, size >= 8")
+    rng = np.random.default_rng(seed)
+    protos = _class_prototypes(num_classes, size)
+    n = n_train + n_test
+    targets = np.concatenate([np.arange(n_train) % num_classes, np.arange(n_test) % num_classes])
+    targets = np.concatenate([rng.permutation(targets[:n_train]), rng.permutation(targets[n_train:])])
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    images = np.empty((n, size, size), np.uint8)
+    shift_max = max(1, size // 14)
+    for start in range(0, n, 1024):  # chunks bound the [B, S, H, W] distance tensor
+        y = targets[start:start + 1024]
+        b = len(y)
+        seg = protos[y] + rng.normal(0.0, size / 28 * 0.8, size=(b, protos.shape[1], 4)).astype(np.float32)
+        shift = rng.integers(-shift_max, shift_max + 1, size=(b, 1, 2)).astype(np.float32)
+        seg = seg + np.concatenate([shift, shift], axis=-1)
+        width = rng.uniform(0.8, 1.5, size=(b, 1, 1, 1)).astype(np.float32) * size / 28
+        ink = np.exp(-_segment_distance(xx, yy, seg) ** 2 / (2 * width ** 2)).max(axis=1)
+        ink *= rng.uniform(0.75, 1.0, size=(b, 1, 1)).astype(np.float32)
+        ink += rng.normal(0.0, 0.06, size=ink.shape).astype(np.float32)
+        images[start:start + b] = np.clip(np.rint(ink * 255.0), 0, 255).astype(np.uint8)
+    return Dataset(name=name, images=images, targets=targets.astype(np.int64), n_train=n_train,
+                   num_classes=num_classes)
