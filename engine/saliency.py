@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+
 def normalise(m: np.ndarray) -> np.ndarray:
     """Scale a non-negative map to [0, 1] (all zeros stay zeros)."""
     m = np.maximum(np.asarray(m, np.float32), 0)

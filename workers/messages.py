@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from engine.events import decode, to_dict, type_registry
 
-__all__ = ["XaiRequest", "XaiResult", "WorkerError", "WorkerStatus", "to_dict", "from_dict", "XAI_METHODS"]
+__all__ = ["XAI_METHODS", "WorkerError", "WorkerStatus", "XaiRequest", "XaiResult", "from_dict", "to_dict"]
 
 XAI_METHODS = ("gradcam", "smoothgrad", "consensus")
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from workers.messages import WorkerError, XaiRequest, XaiResult, from_dict, to_dict
 from engine.images import png_b64
 from engine.saliency import explain
+from workers.messages import WorkerError, XaiRequest, XaiResult, from_dict, to_dict
 from workers.saliency import agreement, focus_bbox, overlay_png
 
 

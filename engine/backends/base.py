@@ -49,7 +49,8 @@ import abc
 import enum
 import importlib
 import os
-from typing import Any, Callable, TypedDict
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 import numpy as np
 

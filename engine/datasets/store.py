@@ -22,6 +22,7 @@ from engine import paths
 from engine.errors import DatasetError
 from engine.io import atomic_write_bytes
 
+
 @dataclass
 class Dataset:
     """Images with ground-truth targets; the first ``n_train`` rows are the training split.

@@ -31,21 +31,28 @@ if _mp.current_process().name != "MainProcess":
 from engine.events import to_dict  # noqa: E402
 from workers.forecast.arrays import ARRAYS_FORMAT, load_forecast_arrays, write_forecast_arrays  # noqa: E402
 from workers.forecast.messages import ForecastError, ForecastInput, ForecastResult, from_dict  # noqa: E402
-from workers.forecast.model import (FEATURES, FIT_FEATURES, RISK_CALIBRATION, RISK_WEIGHTS,  # noqa: E402
-                                    Forecaster, GateConfig, nearest_labelled)
+from workers.forecast.model import (  # noqa: E402
+    FEATURES,
+    FIT_FEATURES,
+    RISK_CALIBRATION,
+    RISK_WEIGHTS,
+    Forecaster,
+    GateConfig,
+    nearest_labelled,
+)
 from workers.forecast.process import forecast_main  # noqa: E402
 
 __all__ = [
     "ARRAYS_FORMAT",
     "FEATURES",
     "FIT_FEATURES",
+    "RISK_CALIBRATION",
+    "RISK_WEIGHTS",
     "ForecastError",
     "ForecastInput",
     "ForecastResult",
     "Forecaster",
     "GateConfig",
-    "RISK_CALIBRATION",
-    "RISK_WEIGHTS",
     "forecast_main",
     "from_dict",
     "load_forecast_arrays",

@@ -13,7 +13,6 @@ from engine.acquisition import entropy as _entropy
 from workers.forecast.arrays import load_forecast_arrays
 from workers.forecast.messages import ForecastInput, ForecastResult
 
-
 #: Logistic combination of the per-sample features (see :meth:`Forecaster.features`):
 #: risk = sigmoid(bias + sum_f w_f * feature_f), an estimate of P(misclassified at the next refresh).
 #: Fitted with ``benchmarks/bench_forecast.py --fit`` on one MNIST run (seed 0: default config, 100

@@ -59,10 +59,10 @@ class JaxBackend(Backend):
             # XLA's CPU client reads its thread settings once, at import
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                        " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-        import jax  # noqa: PLC0415 - imported only once the platform is pinned
-        import optax  # noqa: PLC0415
+        import jax
+        import optax
 
-        from engine.backends.jax import model as M  # noqa: PLC0415
+        from engine.backends.jax import model as M
 
         self._jax, self._jnp, self._M, self._optax = jax, jax.numpy, M, optax
         try:

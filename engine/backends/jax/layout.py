@@ -15,7 +15,8 @@ Pure numpy: no JAX import, the arrays handed in may be numpy or jax arrays.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

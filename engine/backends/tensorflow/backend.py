@@ -15,8 +15,7 @@ import numpy as np
 
 from engine.backends.base import METRIC_KEYS, Backend, Batch, Out, initial_tau, initial_weights, param_shapes
 from engine.backends.tensorflow import layout
-from engine.backends.tensorflow.model import (apply_dropout, decode, dense, encode, features, hidden, ssvae_loss,
-                                              tf)
+from engine.backends.tensorflow.model import apply_dropout, decode, dense, encode, features, hidden, ssvae_loss, tf
 from engine.config import ModelConfig
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
