@@ -1,7 +1,12 @@
-"""`latentloop app`: serve the dashboard (the Dash app in app/, imported only when run)."""
+"""`latentloop app` (and `python -m app`): serve the dashboard. Registered by :mod:`latentloop.cli`;
+Dash and the model are imported only when the command runs."""
 from __future__ import annotations
 
 import argparse
+import os
+
+from app.settings import AppSettings, settings_from_args
+from engine.backends.base import available_backends
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -9,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", help="YAML config (default: the checkpoint's config, else built-in defaults)")
     p.add_argument("--dataset", help="dataset name under data/ (default: mnist)")
     p.add_argument("--checkpoint", help="checkpoint to load at startup and save to (default: ssvae)")
-    p.add_argument("--backend", choices=["torch", "tensorflow", "jax"], help="training backend (default: torch)")
+    p.add_argument("--backend", choices=available_backends(), help="training backend (default: torch)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     p.add_argument("--map-points", choices=["train", "all"], default="train",
@@ -22,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``app`` sub-command to the ``latentloop`` parser."""
     p = sub.add_parser("app", help="serve the dashboard on http://127.0.0.1:8050",
                        description="Serve the LatentLoop dashboard: latent map, keyboard labelling, training, "
                        "checkpoints, saliency, feedback boxes and the forecast queue. Loads the checkpoint if it exists; shares labels.csv and checkpoints with "
@@ -31,7 +37,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.__main__ import run_app  # Dash and the model are imported only now
-    from app.settings import settings_from_args
-
+    """The ``app`` sub-command's entry point."""
     return run_app(settings_from_args(args))
+
+
+def run_app(settings: AppSettings) -> int:
+    """Build the app state, serve until interrupted, then stop the workers."""
+    from app.server import create_app, serve  # Dash and the model are imported only now
+    from app.state import AppState
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2))))
+    print("LatentLoop: loading the dataset and the model, computing the map "
+          "(tens of seconds for 70,000 images on a CPU)...", flush=True)
+    state = AppState.create(settings)
+    v = state.cache.current
+    print(f"map v{v.version}: {v.n_points:,} points from a {'trained' if v.trained else 'UNTRAINED'} model "
+          f"(step {v.step}) in {state.startup_seconds:.1f} s", flush=True)
+    app = create_app(state)
+    host = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
+    print(f"serving on http://{host}:{settings.port}/  (Ctrl+C to quit)", flush=True)
+    try:
+        serve(app, settings.host, settings.port, debug=settings.debug)
+    finally:
+        state.close()
+    return 0
