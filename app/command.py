@@ -3,7 +3,11 @@ Dash and the model are imported only when the command runs."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
+import threading
+from typing import Any, Iterator
 
 from app.settings import AppSettings, settings_from_args
 from engine.backends.base import available_backends
@@ -41,8 +45,34 @@ def run(args: argparse.Namespace) -> int:
     return run_app(settings_from_args(args))
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt, the clean shutdown Ctrl+C gets: the
+    server returns, the workers are stopped, and interpreter exit stops anything left. Their
+    default action kills the process on the spot and leaves the workers running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (and only it receives signals)
+        return
+    signums = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {s: signal.signal(s, _interrupt) for s in signums}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def run_app(settings: AppSettings) -> int:
-    """Build the app state, serve until interrupted, then stop the workers."""
+    """Build the app state, serve until interrupted (Ctrl+C, SIGTERM, SIGHUP), then stop the workers."""
+    with stop_signals_interrupt():
+        return _serve(settings)
+
+
+def _serve(settings: AppSettings) -> int:
     from app.server import create_app, serve  # Dash and the model are imported only now
     from app.state import AppState
 
