@@ -7,7 +7,8 @@ import contextlib
 import os
 import signal
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from app.settings import AppSettings, settings_from_args
 from engine.backends.base import available_backends

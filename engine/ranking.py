@@ -5,11 +5,17 @@ the same order for the same checkpoint and strategy. The strategies themselves a
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from engine.acquisition import AcquisitionError, Selection, entropy, required_inputs, select
+from engine.acquisition import (
+    AcquisitionError,
+    Selection,
+    entropy,
+    required_inputs,
+    select,
+)
 
 #: The dashboard's queue ranks this many at once; ``latentloop suggest`` ranks as deep (or k, when
 #: larger), so the first k of both are the same samples in the same order ("U+kcenter" depends on it).

@@ -13,14 +13,14 @@ Whatever the source, already-labelled samples drop out when the queue is read. P
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from engine.acquisition import STRATEGIES, describe
 from engine.ranking import MC_POOL, RANK_DEPTH, rank_unlabelled
-
 
 EXTERNAL = "forecast"  # the strategy name under which the pushed list is shown
 
