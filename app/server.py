@@ -1,9 +1,10 @@
-"""The Dash app: construction, the Host-header guard, and serving it."""
+"""The Dash app: construction, the Host and Origin guards, and serving it."""
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 from dash import Dash
 from flask import Flask, Response, request
@@ -15,6 +16,7 @@ from app.state import AppState
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def host_name(host_header: str | None) -> str:
@@ -28,20 +30,42 @@ def host_name(host_header: str | None) -> str:
     return h.rstrip(".")
 
 
+def origin_host(origin: str | None) -> str:
+    """The host name of an ``Origin``/``Referer`` value: ``http://[::1]:8050/x`` -> ``::1``;
+    ``""`` for ``null`` (sandboxed frames, file pages) or anything without a host."""
+    try:
+        return (urlsplit((origin or "").strip()).hostname or "").rstrip(".")
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return ""
+
+
+def _forbidden(why: str) -> Response:
+    return Response(f"Forbidden: this dashboard only {why}.\n", status=403, mimetype="text/plain")
+
+
 def install_host_check(server: Flask, extra_hosts: Iterable[str] = ()) -> None:
-    """Refuse requests whose Host is not a loopback name with 403.
+    """Refuse with 403 requests whose Host is not a loopback name, and state-changing requests
+    (POST, ...) whose ``Origin`` (or, without one, ``Referer``) is not a loopback origin.
 
     A web page the user visits can point its own domain at 127.0.0.1 (DNS rebinding) and then talk
     to this server from the user's browser; its requests still carry that domain in the Host
-    header, so checking the header keeps such pages from relabelling the user's data.
+    header, so checking the header keeps such pages from relabelling the user's data. A page can
+    also post to http://127.0.0.1:8050 directly (cross-site request): the Host is then ours, but the
+    browser names the page's origin in ``Origin``/``Referer``. Requests without either (curl,
+    scripts) pass: they are not a browser acting for another site.
     """
     allowed = set(LOOPBACK_NAMES) | {host_name(h) for h in extra_hosts if host_name(h) not in WILDCARD_HOSTS}
 
     @server.before_request
     def _only_loopback_hosts() -> Response | None:
         if host_name(request.headers.get("Host")) not in allowed:
-            return Response("Forbidden: this dashboard only answers requests for localhost.\n", status=403,
-                            mimetype="text/plain")
+            return _forbidden("answers requests for localhost")
+        if request.method not in SAFE_METHODS:
+            source = request.headers.get("Origin")
+            if source is None:
+                source = request.headers.get("Referer")
+            if source is not None and origin_host(source) not in allowed:
+                return _forbidden("accepts changes from its own pages on localhost")
         return None
 
 

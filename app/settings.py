@@ -5,7 +5,8 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.config import Config, config_to_dict, from_dict, load_config
+from engine.backends.base import available_backends
+from engine.config import Config, ConfigError, config_to_dict, from_dict, load_config
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -31,8 +32,13 @@ class AppSettings:
     xai_wait_ms: int = 250  # how long a selection waits for its saliency before showing "computing"
     xai_budget_ms_per_min: float = 20000.0  # XAI worker CPU budget
 
+    def __post_init__(self) -> None:
+        if self.backend is not None and self.backend not in available_backends():
+            raise ConfigError(f"unknown backend {self.backend!r}; choose one of {available_backends()}")
+
 
 def settings_from_args(args: argparse.Namespace) -> AppSettings:
+    """The settings the ``app`` command's options (:func:`app.command.add_arguments`) describe."""
     return AppSettings(dataset=args.dataset, checkpoint=args.checkpoint, backend=args.backend, config=args.config,
                        host=args.host, port=args.port, map_points=args.map_points,
                        allowed_hosts=tuple(args.allow_host or ()), debug=bool(args.debug),

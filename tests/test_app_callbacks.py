@@ -117,7 +117,7 @@ def test_cli_labels_appear_and_are_counted(state):
     start = state.log_position()
     view = sync_outputs(state, {"client": "t5", "events": []}, {}, "entropy", {"log_id": start})["view"]
     env = {**os.environ, "LATENTLOOP_HOME": str(state.home)}
-    r = subprocess.run([sys.executable, "-m", "engine.cli", "label", "set", "--dataset", "synth", "30", "4"],
+    r = subprocess.run([sys.executable, "-m", "latentloop", "label", "set", "--dataset", "synth", "30", "4"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     out = sync_outputs(state, {"client": "t5", "events": []}, view, "entropy", {"log_id": start}, "label-poll")
@@ -227,7 +227,7 @@ def test_allow_host_option_extends_the_guard(state):
 
 
 def test_cli_has_app_command():
-    from engine.cli import build_parser
+    from latentloop.cli import build_parser
 
     args = build_parser().parse_args(["app", "--dataset", "synth", "--port", "9999", "--checkpoint", "x"])
     assert args.command == "app" and args.port == 9999 and args.host == "127.0.0.1"

@@ -1,4 +1,4 @@
-"""`latentloop data ...` and `latentloop ckpt ...` end to end through engine.cli.main."""
+"""`latentloop data ...` and `latentloop ckpt ...` end to end through latentloop.cli.main."""
 from __future__ import annotations
 
 import gzip
@@ -11,7 +11,7 @@ import pytest
 
 from engine import datasets
 from engine.checkpoints import CheckpointStore, make_meta
-from engine.cli import main
+from latentloop.cli import main
 from engine.errors import DatasetError
 
 

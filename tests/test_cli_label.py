@@ -1,4 +1,4 @@
-"""`latentloop label ...` end to end through engine.cli.main."""
+"""`latentloop label ...` end to end through latentloop.cli.main."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli import main
+from latentloop.cli import main
 from engine.datasets import dataset_path, save_dataset, synthetic_dataset
 
 N_TRAIN, N_TEST, C = 200, 50, 10

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.cli import main
+from latentloop.cli import main
 from tests.conftest import tiny_config_dict
 
 
@@ -28,7 +28,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_help_imports_no_framework():
-    code = ("import sys; from engine.cli import main\n"
+    code = ("import sys; from latentloop.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "bad = [m for m in ('torch', 'tensorflow', 'jax', 'keras', 'flax') if m in sys.modules]\n"
             "assert not bad, bad\n")

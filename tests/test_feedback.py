@@ -94,7 +94,7 @@ def test_corrupt_feedback_file_is_a_clear_error_and_untouched(tmp_path):
 
 
 def test_cli_feedback(home, capsys):
-    from engine.cli import main
+    from latentloop.cli import main
 
     assert main(["feedback", "--dataset", "synth", "add", "3", "-i", "bottom right corner"]) == 0
     assert "x 0.50-1.00, y 0.50-1.00" in capsys.readouterr().out

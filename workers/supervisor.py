@@ -4,19 +4,41 @@ Each worker is a ``multiprocessing`` process (spawn context) running ``target(in
 stop_event, **kwargs)``. If it dies, a watcher thread restarts it with exponential backoff and
 fresh queues (a process killed inside ``Queue.put`` can leave the old queue's lock held). The
 training thread never talks to a worker directly, so a dead worker costs it nothing.
+
+A worker exits by itself when the process that started it dies, however it died (SIGKILL
+included): a daemon thread in the child polls its parent pid (:func:`_child_main`), so a crashed
+or killed dashboard never leaves workers (and, through them, multiprocessing's resource tracker,
+which exits once every holder of its pipe is gone) running.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from workers.messages import WorkerStatus
 
 _CTX = mp.get_context("spawn")
+PARENT_POLL_S = 0.5  # how often a worker checks that the process that started it is still alive
+
+
+def _exit_with_parent(parent_pid: int, poll_s: float) -> None:
+    while os.getppid() == parent_pid:  # an orphan is re-parented (to init or a subreaper)
+        time.sleep(poll_s)
+    # No cleanup: nobody is left to read results, and a busy target may not return for minutes.
+    os._exit(1)
+
+
+def _child_main(parent_pid: int, target: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """The worker process's entry point: run ``target`` while ``parent_pid`` is our parent."""
+    threading.Thread(target=_exit_with_parent, args=(parent_pid, PARENT_POLL_S), name="parent-watch",
+                     daemon=True).start()
+    target(*args, **kwargs)
 
 
 @dataclass
@@ -58,7 +80,8 @@ class WorkerSupervisor:
         w.in_q = _CTX.Queue(self._max_queue)
         w.out_q = _CTX.Queue(self._max_queue)
         w.stop_event = _CTX.Event()
-        w.process = _CTX.Process(target=w.target, args=(w.in_q, w.out_q, w.stop_event), kwargs=w.kwargs,
+        w.process = _CTX.Process(target=_child_main, args=(os.getpid(), w.target, w.in_q, w.out_q, w.stop_event),
+                                 kwargs=w.kwargs,
                                  name=f"latentloop-{w.name}", daemon=True)
         w.process.start()
         w.state = "starting" if w.restarts == 0 else "running"

@@ -13,13 +13,14 @@ Whatever the source, already-labelled samples drop out when the queue is read. P
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from engine.acquisition import STRATEGIES, describe, entropy, required_inputs, select
-
+from engine.acquisition import STRATEGIES, describe
+from engine.ranking import MC_POOL, RANK_DEPTH, rank_unlabelled
 
 EXTERNAL = "forecast"  # the strategy name under which the pushed list is shown
 
@@ -42,10 +43,12 @@ class CandidateQueue:
     ``size``: how many the page shows; ``pool``: how many are ranked at once (labelling drains
     the ranking, it is recomputed when fewer than ``size`` unlabelled remain); ``mc_pool``: the
     MC-dropout strategies score only this many most-entropic samples (MC passes over 60,000
-    images would take the page several seconds).
+    images would take the page several seconds). The ranking is :func:`engine.ranking.rank_unlabelled`,
+    the same as ``latentloop suggest``'s.
     """
 
-    def __init__(self, n_train: int, size: int = 20, pool: int = 120, mc_pool: int = 2000, seed: int = 0) -> None:
+    def __init__(self, n_train: int, size: int = 20, pool: int = RANK_DEPTH, mc_pool: int = MC_POOL,
+                 seed: int = 0) -> None:
         self.n_train = int(n_train)
         self.size = int(size)
         self.pool = int(pool)
@@ -122,27 +125,7 @@ class CandidateQueue:
     def _rank(self, strategy: str, probs: np.ndarray, features: np.ndarray, labelled: np.ndarray,
               mc: McFn | None) -> list[Candidate]:
         probs = probs[: self.n_train]
-        features = features[: self.n_train]
-        needs = required_inputs(strategy)
-        k = min(self.pool, int((~labelled).sum()))
-        if k == 0:
-            return []
-        if "probs_mc" in needs:
-            # Shortlist by entropy, then score the shortlist with MC-dropout passes.
-            free = np.flatnonzero(~labelled)
-            ent = entropy(probs[free])
-            short = free[np.argsort(-ent, kind="stable")[: self.mc_pool]]
-            if mc is None:
-                raise ValueError(f"strategy {strategy!r} needs MC-dropout predictions")
-            probs_mc = mc(short)
-            sel = select(strategy, min(k, len(short)), probs_mc=probs_mc,
-                         features=features[short] if "features" in needs else None, rng=self.seed)
-            serials = short[sel.indices]
-        else:
-            sel = select(strategy, k, probs=probs if ("probs" in needs or not needs) else None,
-                         features=features if "features" in needs else None,
-                         exclude=labelled, rng=self.seed, n_samples=self.n_train)
-            serials = sel.indices
-        p = probs[serials]
+        sel = rank_unlabelled(strategy, self.pool, probs=probs, features=features[: self.n_train],
+                              labelled=labelled, mc=mc, mc_pool=self.mc_pool, seed=self.seed)
         return [Candidate(int(s), float(sc), int(pr.argmax()), float(pr.max()))
-                for s, sc, pr in zip(serials, sel.scores, p)]
+                for s, sc, pr in zip(sel.indices, sel.scores, probs[sel.indices])]

@@ -9,6 +9,7 @@ from engine.commands._common import add_model_args, overrides
 
 def register(sub: argparse._SubParsersAction) -> None:
     from engine.acquisition import STRATEGIES
+    from engine.ranking import MC_POOL
 
     p = sub.add_parser("suggest", help="print the next samples to label",
                        description="Rank the unlabelled training samples with an acquisition strategy "
@@ -17,46 +18,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", "-s", default="entropy", choices=STRATEGIES)
     p.add_argument("-k", type=int, default=20, help="how many samples (default 20)")
     p.add_argument("--mc-samples", type=int, default=10, help="MC dropout passes for bald/variation_ratios")
+    p.add_argument("--mc-pool", type=int, default=MC_POOL,
+                   help=f"bald/variation_ratios score only this many most-entropic samples (default {MC_POOL}, "
+                   "as the dashboard; 0 = all)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=run)
 
 
-def acquisition_inputs(trainer, strategy: str, idx, mc_samples: int = 10, seed: int = 0) -> dict:
-    """Compute exactly the model outputs a strategy needs for the dataset indices ``idx``."""
-    from engine.acquisition import required_inputs
-    from engine.backends.base import Out
-
-    needs = required_inputs(strategy)
-    x = trainer.ds.float_images(idx)
-    out: dict = {}
-    if "probs_mc" in needs:
-        out["probs_mc"] = trainer.backend.predict_mc(x, mc_samples, seed=seed)
-    if "probs" in needs or "features" in needs:
-        pred = trainer.backend.predict(x)
-        out["probs"], out["features"] = pred[Out.PROBS], pred[Out.MU]
-    return out
-
-
 def suggest(trainer, strategy: str, k: int, mc_samples: int = 10, seed: int = 0, pool_size: int = 0,
-            rng=None):
-    """Rank unlabelled training samples; returns (Serials, scores).
+            rng=None, depth: int = 0, mc_pool: int = 0):
+    """Rank unlabelled training samples with :func:`engine.ranking.rank_unlabelled`; returns
+    (Serials, scores), best first.
 
-    The labelled samples go into the arrays too (as ``exclude``): k-center starts from them.
-    ``pool_size`` > 0 ranks a random subset of that many unlabelled samples (faster)."""
+    ``pool_size`` > 0 ranks a random subset of that many unlabelled samples (faster: only those and
+    the labelled samples go through the model). ``depth``: rank this many (at least ``k``) and
+    return the first ``k``; ``mc_pool``: MC passes for only this many most-entropic candidates
+    (0 = all). The dashboard's queue uses RANK_DEPTH and MC_POOL; ``run`` passes them so that
+    ``latentloop suggest`` prints the queue's order."""
     import numpy as np
 
-    from engine.acquisition import select
+    from engine.backends.base import Out
+    from engine.ranking import rank_unlabelled
+    from engine.workspace import predict_all
 
-    labels = trainer.labels.read()
-    unl = np.flatnonzero(labels < 0)
-    if pool_size and pool_size < len(unl):
-        unl = np.sort(np.random.default_rng(rng if rng is not None else seed).choice(unl, pool_size, replace=False))
-    idx = np.concatenate([unl, np.flatnonzero(labels >= 0)])
-    exclude = np.zeros(len(idx), bool)
-    exclude[len(unl):] = True
-    inputs = acquisition_inputs(trainer, strategy, idx, mc_samples, seed)
-    sel = select(strategy, k, exclude=exclude, n_samples=len(idx), rng=seed, **inputs)
-    return idx[sel.indices], sel.scores
+    n = trainer.ds.n_train
+    labelled = trainer.labels.read()[:n] >= 0
+    pool = None
+    if pool_size and pool_size < int((~labelled).sum()):
+        gen = np.random.default_rng(rng if rng is not None else seed)
+        pool = np.sort(gen.choice(np.flatnonzero(~labelled), pool_size, replace=False))
+    # Every sample, as the dashboard's map (Trainer.embed) does, so the numbers are identical.
+    rows = np.arange(len(trainer.ds)) if pool is None else np.concatenate([pool, np.flatnonzero(labelled)])
+    out = predict_all(trainer, rows)
+    probs = np.zeros((n, out[Out.PROBS].shape[1]), np.float32)
+    features = np.zeros((n, out[Out.MU].shape[1]), np.float32)
+    train_rows = rows < n
+    probs[rows[train_rows]] = out[Out.PROBS][train_rows]
+    features[rows[train_rows]] = out[Out.MU][train_rows]
+
+    def mc(serials: np.ndarray) -> np.ndarray:
+        return trainer.backend.predict_mc(trainer.ds.float_images(serials), mc_samples, seed=seed)
+
+    sel = rank_unlabelled(strategy, max(k, depth), probs=probs, features=features, labelled=labelled, mc=mc,
+                          pool=pool, mc_pool=mc_pool, seed=seed)
+    return sel.indices[:k], sel.scores[:k]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.backends.base import Out
     from engine.checkpoints import CheckpointStore
+    from engine.ranking import RANK_DEPTH
     from engine.workspace import make_trainer, open_workspace
 
     ws = open_workspace(args.config, overrides(args, **{"train.checkpoint": args.checkpoint}))
@@ -73,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if not has_ckpt:
         print(f"warning: no checkpoint {ws.cfg.train.checkpoint!r}: ranking with an untrained model", file=sys.stderr)
     trainer = make_trainer(ws, resume=has_ckpt, weights_only=True)
-    serials, scores = suggest(trainer, args.strategy, args.k, args.mc_samples, ws.cfg.seed)
+    serials, scores = suggest(trainer, args.strategy, args.k, args.mc_samples, ws.cfg.seed, depth=RANK_DEPTH,
+                              mc_pool=args.mc_pool)
     probs = trainer.backend.predict(ws.dataset.float_images(serials))[Out.PROBS] if len(serials) else None
     rows = [{"serial": int(s), "score": float(sc) if np.isfinite(sc) else None, "predicted": int(probs[i].argmax()),
              "certainty": float(probs[i].max())} for i, (s, sc) in enumerate(zip(serials, scores))]

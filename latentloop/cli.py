@@ -1,6 +1,7 @@
-"""`latentloop` command line. Each sub-command lives in engine/commands/<name>.py and exposes
-``register(subparsers)``; heavy imports (frameworks) happen inside the command's run function,
-so ``latentloop --help`` stays fast and imports no framework."""
+"""`latentloop` command line. Each sub-command module exposes ``register(subparsers)``: the
+engine's in engine/commands/<name>.py, the dashboard's in app/command.py. Heavy imports
+(frameworks, Dash) happen inside the command's run function, so ``latentloop --help`` stays fast
+and imports no framework."""
 from __future__ import annotations
 
 import argparse
@@ -10,10 +11,12 @@ import sys
 
 from engine.errors import LatentLoopError
 
-COMMANDS = ("data", "label", "feedback", "ckpt", "train", "infer", "suggest", "simulate", "experiment", "app")
+COMMAND_MODULES = tuple(f"engine.commands.{name}" for name in (
+    "data", "label", "feedback", "ckpt", "train", "infer", "suggest", "simulate", "experiment")) + ("app.command",)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser with every sub-command registered."""
     parser = argparse.ArgumentParser(
         prog="latentloop",
         description="Human-in-the-loop training of a semi-supervised VAE (CLI and dashboard share "
@@ -22,18 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", help="project directory holding data/ and artifacts/ "
                         "(default: $LATENTLOOP_HOME or the current directory)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"engine.commands.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"engine.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status (2 for errors a user can cause)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.home:
