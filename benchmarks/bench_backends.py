@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import write_result  # noqa: E402
-from engine.config import load_config  # noqa: E402
-from engine.datasets import load_dataset, oracle_labels  # noqa: E402
-from engine.labels import LabelStore  # noqa: E402
-from engine.trainer import Trainer  # noqa: E402
+from benchmarks.common import write_result
+from engine.config import load_config
+from engine.datasets import load_dataset, oracle_labels
+from engine.labels import LabelStore
+from engine.trainer import Trainer
 
 BACKENDS = ("torch", "tensorflow", "jax")
 

@@ -35,14 +35,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import write_result  # noqa: E402
-from engine.backends.base import Out  # noqa: E402
-from engine.config import load_config  # noqa: E402
-from engine.datasets import Dataset, load_dataset, oracle_labels  # noqa: E402
-from engine.labels import LabelStore  # noqa: E402
-from engine.trainer import Trainer  # noqa: E402
+from benchmarks.common import write_result
+from engine.backends.base import Out
+from engine.config import load_config
+from engine.datasets import Dataset, load_dataset, oracle_labels
+from engine.labels import LabelStore
+from engine.trainer import Trainer
 
 BOX = (0.15, 0.15, 0.85, 0.85)
 

@@ -24,16 +24,17 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import write_result  # noqa: E402
-from engine.acquisition import entropy, margin, random_scores  # noqa: E402
-from workers.forecast import FEATURES, FIT_FEATURES, RISK_WEIGHTS, Forecaster  # noqa: E402
+from benchmarks.common import write_result
+from engine.acquisition import entropy, margin, random_scores
+from workers.forecast import FEATURES, FIT_FEATURES, RISK_WEIGHTS, Forecaster
 
 KS = (10, 100, 1000)
 CAL_BINS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 1.0001)

@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import write_result  # noqa: E402
 
 
-
 class StepClock:
     """Samples ``trainer.step`` every 5 ms in a thread; the rate between two steps."""
 

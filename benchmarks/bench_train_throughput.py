@@ -16,17 +16,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from benchmarks.common import write_result  # noqa: E402
-from engine.backends.base import cpu_threads  # noqa: E402
-from engine.backends.torch.model import SSVAE, ssvae_loss  # noqa: E402
-from engine.datasets import oracle_labels  # noqa: E402
-from engine.config import load_config  # noqa: E402
-from engine.datasets import load_dataset  # noqa: E402
-from engine.labels import LabelStore  # noqa: E402
-from engine.trainer import Trainer  # noqa: E402
+from benchmarks.common import write_result
+from engine.backends.base import cpu_threads
+from engine.backends.torch.model import SSVAE, ssvae_loss
+from engine.config import load_config
+from engine.datasets import (
+    load_dataset,
+    oracle_labels,
+)
+from engine.labels import LabelStore
+from engine.trainer import Trainer
 
 
 def hand_loop(cfg, ds, lab_idx, lab_y, steps: int) -> float:

@@ -18,17 +18,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.common import write_result  # noqa: E402
-from engine.checkpoints import CheckpointStore, write_checkpoint_dir  # noqa: E402
-from engine.config import load_config  # noqa: E402
-from engine.datasets import load_dataset  # noqa: E402
-from engine.labels import LabelStore  # noqa: E402
-from engine.trainer import Trainer  # noqa: E402
-from workers.messages import XaiRequest, to_dict  # noqa: E402
-from workers.supervisor import WorkerSupervisor  # noqa: E402
-from workers.xai import XaiEngine, xai_main  # noqa: E402
+from benchmarks.common import write_result
+from engine.checkpoints import CheckpointStore, write_checkpoint_dir
+from engine.config import load_config
+from engine.datasets import load_dataset
+from engine.labels import LabelStore
+from engine.trainer import Trainer
+from workers.messages import XaiRequest, to_dict
+from workers.supervisor import WorkerSupervisor
+from workers.xai import XaiEngine, xai_main
 
 
 def pct(v: list[float], q: float) -> float:

@@ -9,17 +9,17 @@ Entry point: :func:`select`. Building blocks: the score functions, :func:`k_cent
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from engine.errors import LatentLoopError
 
 __all__ = [
-    "AcquisitionError",
     "EPS",
     "STRATEGIES",
+    "AcquisitionError",
     "Selection",
     "bald",
     "describe",
