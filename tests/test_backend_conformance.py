@@ -4,8 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.backends.base import (LOSS_WEIGHT_KEYS, METRIC_KEYS, Out, create_backend, initial_tau,
-                                  loss_weight_vector, param_shapes)
+from engine.backends.base import (
+    LOSS_WEIGHT_KEYS,
+    METRIC_KEYS,
+    Out,
+    create_backend,
+    initial_tau,
+    loss_weight_vector,
+    param_shapes,
+)
 from engine.config import ModelConfig
 
 BACKENDS = ["torch", "tensorflow", "jax"]

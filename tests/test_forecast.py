@@ -10,8 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.forecast import (ForecastError, ForecastInput, ForecastResult, Forecaster, GateConfig, forecast_main,
-                              from_dict, load_forecast_arrays, to_dict, write_forecast_arrays)
+from workers.forecast import (
+    Forecaster,
+    ForecastError,
+    ForecastInput,
+    ForecastResult,
+    GateConfig,
+    forecast_main,
+    from_dict,
+    load_forecast_arrays,
+    to_dict,
+    write_forecast_arrays,
+)
 
 C = 10
 
