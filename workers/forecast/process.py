@@ -7,10 +7,10 @@ import queue
 from typing import Any
 
 from engine.events import to_dict
-from workers.forecast import BLAS_THREAD_VARS
 from workers.forecast.arrays import load_forecast_arrays
 from workers.forecast.messages import ForecastError, _as_input
 from workers.forecast.model import Forecaster, GateConfig
+from workers.forecast.threads import BLAS_THREAD_VARS
 
 
 def _limit_threads() -> None:
