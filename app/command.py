@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``app`` sub-command to the ``latentloop`` parser."""
     p = sub.add_parser("app", help="serve the dashboard on http://127.0.0.1:8050",
                        description="Serve the LatentLoop dashboard: latent map, keyboard labelling, training, "
-                       "checkpoints, saliency, feedback boxes and the forecast queue. Loads the checkpoint if it exists; shares labels.csv and checkpoints with "
-                       "the other commands.")
+                       "checkpoints, saliency, feedback boxes and the forecast queue. Loads the checkpoint if it "
+                       "exists; shares labels.csv and checkpoints with the other commands.")
     add_arguments(p)
     p.set_defaults(func=run)
 

@@ -57,7 +57,7 @@ def main() -> None:
     train_sps: dict[str, list[float]] = {n: [] for n in BACKENDS}
     infer_sps: dict[str, list[float]] = {n: [] for n in BACKENDS}
     x_inf = ds.float_images(np.arange(10000))
-    for name, tr in trainers.items():
+    for tr in trainers.values():
         tr.backend.predict(x_inf[:2048])  # compile predict
     for _ in range(args.rounds):
         for name, tr in trainers.items():
@@ -87,8 +87,8 @@ def main() -> None:
     med = {n: statistics.median(v) for n, v in train_sps.items()}
     fastest = max(med, key=med.get)
     write_result("backends", {
-        "what": "default model, batch %d: train samples/s after compilation, first-step compile s, "
-                "inference samples/s (10k images), MNIST test accuracy with 100 labels" % batch,
+        "what": f"default model, batch {batch}: train samples/s after compilation, first-step compile s, "
+                "inference samples/s (10k images), MNIST test accuracy with 100 labels",
         "command": f"python benchmarks/bench_backends.py --rounds {args.rounds} --steps {args.steps} "
                    f"--accuracy-steps {args.accuracy_steps}",
         **{f"{n}_train_samples_per_s_median": round(med[n], 1) for n in BACKENDS},

@@ -20,6 +20,7 @@ the weights and the per-feature precisions that justify them (it trains nothing)
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -120,7 +121,8 @@ def evaluate_run(stream: Iterator[dict[str, Any]], dump: Path | None) -> dict[st
                 opened["dashboard"] = r["step"]
         unl = r["labels"] < 0
         wrong_now = (r["probs"].argmax(1) != r["targets"])[unl]
-        row: dict[str, Any] = {"step": r["step"], "test_acc": None if np.isnan(r["test_acc"]) else round(r["test_acc"], 4),
+        test_acc = None if np.isnan(r["test_acc"]) else round(r["test_acc"], 4)
+        row: dict[str, Any] = {"step": r["step"], "test_acc": test_acc,
                                "pool_error_rate": round(float(wrong_now.mean()), 4),
                                "window_open": res.window_open, "reason": res.reason,
                                "gates": {k: v["value"] for k, v in res.gates.items()},
@@ -157,7 +159,7 @@ def calibration(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, An
     risk = np.concatenate([p[0] for p in pairs])
     wrong = np.concatenate([p[1] for p in pairs])
     out = []
-    for lo, hi in zip((0.0, 0.1, 0.3, 0.5, 0.6), (0.1, 0.3, 0.5, 0.6, 1.0)):
+    for lo, hi in itertools.pairwise((0.0, 0.1, 0.3, 0.5, 0.6, 1.0)):
         sel = (risk >= lo) & (risk < hi)
         if sel.any():
             out.append({"risk_bin": [lo, hi], "n": int(sel.sum()), "mean_risk": round(float(risk[sel].mean()), 3),
@@ -174,9 +176,9 @@ def summarise(rows: list[dict[str, Any]], only_open: bool) -> dict[str, Any]:
         for k in (f"p@{k}" for k in KS):
             vals = [r["precision_of_previous_ranking"][name][k] for r in use]
             out[f"{name}_{k}"] = round(float(np.mean(vals)), 3)
+    prec = [r["precision_of_previous_ranking"] for r in use]
     for k in (f"p@{k}" for k in KS):  # paired: the same refresh, forecast minus entropy
-        d = np.array([r["precision_of_previous_ranking"]["forecast"][k] - r["precision_of_previous_ranking"]["entropy"][k]
-                      for r in use])
+        d = np.array([p["forecast"][k] - p["entropy"][k] for p in prec])
         out[f"forecast_minus_entropy_{k}"] = {"mean": round(float(d.mean()), 3), "wins": int((d > 0).sum()),
                                                "ties": int((d == 0).sum()), "losses": int((d < 0).sum())}
     out["error_rate_next"] = round(float(np.mean([r["pool_error_rate"] for r in use])), 4)
@@ -231,7 +233,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 25
 
 
 def _mean_precision(scores: list[np.ndarray], ys: list[np.ndarray]) -> dict[str, float]:
-    return {f"p@{k}": round(float(np.mean([precision_at(s, y, k) for s, y in zip(scores, ys)])), 3) for k in KS}
+    pairs = list(zip(scores, ys, strict=True))
+    return {f"p@{k}": round(float(np.mean([precision_at(s, y, k) for s, y in pairs])), 3) for k in KS}
 
 
 def fit_main(d: Path, validate: list[Path]) -> None:
@@ -246,13 +249,14 @@ def fit_main(d: Path, validate: list[Path]) -> None:
     w_fit = fit_logistic(x[:, cols], y)
     w_all = fit_logistic(x, y)
     print(f"fit on {d}: {len(xs)} refresh pairs, {len(y)} rows, positive rate {y.mean():.4f}")
-    print("RISK_WEIGHTS = {" + ", ".join(f'"{n}": {v:.2f}' for n, v in zip(("bias",) + FIT_FEATURES, w_fit)) + "}")
-    print("all features: " + ", ".join(f"{n}={v:.2f}" for n, v in zip(("bias",) + FEATURES, w_all)))
+    fitted = zip(("bias", *FIT_FEATURES), w_fit, strict=True)
+    print("RISK_WEIGHTS = {" + ", ".join(f'"{n}": {v:.2f}' for n, v in fitted) + "}")
+    print("all features: " + ", ".join(f"{n}={v:.2f}" for n, v in zip(("bias", *FEATURES), w_all, strict=True)))
     # calibration of the logistic output (it is over-confident at the top): observed positive rate
     # per bin of the raw risk on the fit run -> workers.forecast.RISK_CALIBRATION
     raw = 1.0 / (1.0 + np.exp(-(w_fit[0] + x[:, cols] @ w_fit[1:])))
     table = []
-    for lo, hi in zip(CAL_BINS[:-1], CAL_BINS[1:]):
+    for lo, hi in itertools.pairwise(CAL_BINS):
         sel = (raw >= lo) & (raw < hi)
         if sel.any():
             table.append((round(float(raw[sel].mean()), 3), round(float(y[sel].mean()), 3)))
@@ -269,7 +273,8 @@ def fit_main(d: Path, validate: list[Path]) -> None:
             rep[f] = _mean_precision([sign * xx[:, i] for xx in rx], ry)
         ent = FEATURES.index("entropy")
         for k in KS:  # paired per refresh: RISK_WEIGHTS minus plain entropy
-            d = np.array([precision_at(xx @ cur, yy, k) - precision_at(xx[:, ent], yy, k) for xx, yy in zip(rx, ry)])
+            d = np.array([precision_at(xx @ cur, yy, k) - precision_at(xx[:, ent], yy, k)
+                          for xx, yy in zip(rx, ry, strict=True)])
             rep[f"RISK_WEIGHTS_minus_entropy_p@{k}"] = {"mean": round(float(d.mean()), 3), "wins": int((d > 0).sum()),
                                                          "ties": int((d == 0).sum()), "losses": int((d < 0).sum())}
         report[name] = rep

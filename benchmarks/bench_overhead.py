@@ -242,7 +242,7 @@ def main() -> None:
         "xai_worker_ms": {"p50": round(float(np.percentile(xai, 50)), 1) if xai else None,
                           "p95": round(float(np.percentile(xai, 95)), 1) if xai else None, "n": len(xai)},
         "cpu_cores_busy": {k: {p: round(v, 3) for p, v in d.items()} for k, d in cpu.items()},
-        "bare_training_thread_cores_per_round": [round(c / w, 3) for c, w in zip(bare_cpu, bare_wall)],
+        "bare_training_thread_cores_per_round": [round(c / w, 3) for c, w in zip(bare_cpu, bare_wall, strict=True)],
         "note": "cpu_cores_busy: CPU seconds per wall second of a round, by part (1.0 = one core); "
                 "1 torch thread for training (threads: 0 = all cores but one); the page, the Dash server and "
                 "the workers share the other core",

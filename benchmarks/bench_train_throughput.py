@@ -96,7 +96,7 @@ def main() -> None:
         else:
             hand.append(hand_loop(cfg, ds, lab_idx, arr[lab_idx], args.steps))
             eng.append(engine_loop(trainer, args.steps))
-    ratios = [e / h for e, h in zip(eng, hand)]
+    ratios = [e / h for e, h in zip(eng, hand, strict=True)]
     write_result("train_throughput", {
         "what": "samples/s of engine.Trainer (torch backend) vs a hand-written torch loop, same model/batch",
         "command": f"python benchmarks/bench_train_throughput.py --rounds {args.rounds} --steps {args.steps}",

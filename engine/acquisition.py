@@ -329,7 +329,7 @@ def _infer_n(
     probs: np.ndarray | None,
     probs_mc: np.ndarray | None,
     features: np.ndarray | None,
-    exclude: np.ndarray | None,
+    exclude: np.ndarray | list[int] | None,
     n_samples: int | None,
     strategy: str,
 ) -> int:

@@ -20,7 +20,7 @@ class Curriculum:
 
     def phase(self, step: int) -> str:
         """Phase name at ``step`` (0-based)."""
-        for name, end in zip(PHASES, self.bounds):
+        for name, end in zip(PHASES[:-1], self.bounds, strict=True):  # the last phase never ends
             if step < end:
                 return name
         return PHASES[-1]

@@ -58,7 +58,7 @@ def smoothgrad_inputs(x: np.ndarray, samples: int, noise: float, seed: int) -> n
         raise ValueError("smoothgrad needs samples >= 1")
     x = np.asarray(x, np.float32)
     rng = np.random.default_rng(int(seed))
-    return x[None] + np.float32(noise) * rng.standard_normal((samples,) + x.shape, dtype=np.float32)
+    return x[None] + np.float32(noise) * rng.standard_normal((samples, *x.shape), dtype=np.float32)
 
 
 def saliency_map(backend: Any, x: np.ndarray, target: int, method: str, samples: int = 16,

@@ -11,8 +11,8 @@ import sys
 
 from engine.errors import LatentLoopError
 
-COMMAND_MODULES = tuple(f"engine.commands.{name}" for name in (
-    "data", "label", "feedback", "ckpt", "train", "infer", "suggest", "simulate", "experiment")) + ("app.command",)
+COMMAND_MODULES = (*(f"engine.commands.{name}" for name in (
+    "data", "label", "feedback", "ckpt", "train", "infer", "suggest", "simulate", "experiment")), "app.command")
 
 
 def build_parser() -> argparse.ArgumentParser:

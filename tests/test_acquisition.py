@@ -193,7 +193,7 @@ def test_select_missing_input_errors(strategy: str, kwargs: dict, missing: str) 
 
 
 def test_select_other_errors() -> None:
-    with pytest.raises(AcquisitionError, match="unknown acquisition strategy.*entropy"):
+    with pytest.raises(AcquisitionError, match=r"unknown acquisition strategy.*entropy"):
         select("nope", 2, probs=np.full((4, 2), 0.5))
     with pytest.raises(AcquisitionError, match="disagree"):
         select("entropy+kcenter", 2, probs=np.full((4, 2), 0.5), features=np.zeros((5, 2)))
@@ -215,7 +215,7 @@ def test_combined_strategy_stays_in_shortlist_and_diversifies() -> None:
     ent = acq.entropy(probs)
     labelled = np.argsort(-ent)[:4]  # include some very uncertain labelled samples
     unl_order = [i for i in np.argsort(-ent, kind="stable") if i not in set(labelled.tolist())]
-    top = set(int(i) for i in unl_order[: shortlist * k])
+    top = {int(i) for i in unl_order[: shortlist * k]}
     s = select("entropy+kcenter", k, probs=probs, features=feats, exclude=labelled, shortlist=shortlist)
     assert set(s.indices.tolist()) <= top
     assert s.indices.size == k

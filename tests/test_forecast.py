@@ -10,8 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.forecast import (ForecastError, ForecastInput, ForecastResult, Forecaster, GateConfig, forecast_main,
-                              from_dict, load_forecast_arrays, to_dict, write_forecast_arrays)
+from workers.forecast import (
+    Forecaster,
+    ForecastError,
+    ForecastInput,
+    ForecastResult,
+    GateConfig,
+    forecast_main,
+    from_dict,
+    load_forecast_arrays,
+    to_dict,
+    write_forecast_arrays,
+)
 
 C = 10
 
@@ -29,7 +39,7 @@ def make_probs(pred: np.ndarray, margin: np.ndarray, c: int = C) -> np.ndarray:
 
 def feed(fc: Forecaster, steps, preds, margins, labels, test_acc=0.9, **kw):
     res = None
-    for s, pr, m in zip(steps, preds, margins):
+    for s, pr, m in zip(steps, preds, margins, strict=False):  # steps may use only the first preds
         res = fc.update(make_probs(pr, m), labels, version=s, step=s, test_acc=test_acc, **kw)
     return res
 
@@ -231,7 +241,7 @@ def test_gates_all_open_on_a_realistic_sequence():
     fc = Forecaster()
     preds, margins = [], []
     base = np.arange(n) % C
-    for t in range(3):
+    for _ in range(3):
         pr = base.copy()
         pr[rng.choice(n, 2, replace=False)] = 0  # a few predictions move, as in a settling model
         preds.append(pr)
@@ -348,7 +358,7 @@ def test_gates_open_on_measured_mnist_dynamics(seed):
         for step, (changed, acc) in MNIST_DYNAMICS[seed].items():
             if changed:
                 pred = pred.copy()
-                rows = rng.choice(n, int(round(changed * n)), replace=False)
+                rows = rng.choice(n, round(changed * n), replace=False)
                 pred[rows] = (pred[rows] + 1) % C
             res = fc.update(make_probs(pred, 0.5), np.full(n, -1), version=step, step=step, test_acc=acc)
             if changed is not None:

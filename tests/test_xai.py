@@ -25,7 +25,7 @@ SMALL = ModelConfig(image_size=8, latent_dim=2, components=2, num_classes=2, enc
 
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Stride-2, padding-1 convolution written out as loops (x [Cin,H,W], w [Cout,Cin,4,4])."""
-    cin, h, wd = x.shape
+    _, h, wd = x.shape
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1)))
     out = np.zeros((w.shape[0], h // 2, wd // 2))
     for o in range(w.shape[0]):

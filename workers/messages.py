@@ -53,12 +53,15 @@ class WorkerError:
     type: Literal["worker_error"] = "worker_error"
 
 
+WorkerState = Literal["starting", "running", "restarting", "stopped", "failed"]
+
+
 @dataclass(frozen=True)
 class WorkerStatus:
     """What the supervisor shows in the page for one child process."""
 
     name: str
-    state: Literal["starting", "running", "restarting", "stopped", "failed"]
+    state: WorkerState
     pid: int | None = None
     restarts: int = 0
     last_error: str = ""

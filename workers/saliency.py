@@ -11,11 +11,8 @@ from engine.saliency import normalise
 def agreement(a: np.ndarray, b: np.ndarray, top: float = 0.1) -> dict[str, float]:
     """Pearson correlation of two maps and the IoU of their top-``top`` fraction of pixels."""
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    if a.std() == 0 or b.std() == 0:
-        corr = 0.0
-    else:
-        corr = float(np.corrcoef(a, b)[0, 1])
-    k = max(1, int(round(top * a.size)))
+    corr = 0.0 if a.std() == 0 or b.std() == 0 else float(np.corrcoef(a, b)[0, 1])
+    k = max(1, round(top * a.size))
     ta = set(np.argsort(-a, kind="stable")[:k].tolist())
     tb = set(np.argsort(-b, kind="stable")[:k].tolist())
     return {"correlation": corr, "top_overlap": len(ta & tb) / len(ta | tb)}
@@ -60,7 +57,7 @@ def _draw_box(rgb: np.ndarray, bbox: list[float], colour: tuple[int, int, int], 
     """Outline the normalised box [x0, y0, x1, y1] on ``rgb`` [H, W, 3] in place, ``width`` pixels
     thick, inside the box."""
     h, w = rgb.shape[:2]
-    x0, y0, x1, y1 = (int(round(v * n)) for v, n in zip(bbox, (w, h, w, h)))
+    x0, y0, x1, y1 = (round(v * n) for v, n in zip(bbox, (w, h, w, h), strict=True))
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 <= x0 or y1 <= y0:
         return

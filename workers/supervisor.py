@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workers.messages import WorkerStatus
+from workers.messages import WorkerState, WorkerStatus
 
 _CTX = mp.get_context("spawn")
 PARENT_POLL_S = 0.5  # how often a worker checks that the process that started it is still alive
@@ -50,7 +50,7 @@ class _Worker:
     in_q: Any = None
     out_q: Any = None
     stop_event: Any = None
-    state: str = "stopped"
+    state: WorkerState = "stopped"
     restarts: int = 0
     last_error: str = ""
     since: float = 0.0

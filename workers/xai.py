@@ -9,6 +9,7 @@ requests that a newer one has superseded (the user moved on).
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import queue
 import time
@@ -162,10 +163,8 @@ def xai_main(in_q: Any, out_q: Any, stop_event: Any, *, home: str, dataset: str,
     os.environ["LATENTLOOP_HOME"] = home
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    try:
+    with contextlib.suppress(OSError):
         os.nice(nice)
-    except OSError:
-        pass
     from engine.datasets import load_dataset
 
     engine = XaiEngine(load_dataset(dataset, root=data_root), Path(snapshot_root))
@@ -180,10 +179,8 @@ def xai_main(in_q: Any, out_q: Any, stop_event: Any, *, home: str, dataset: str,
         pause = budget.wait_s()
         while pause > 0 and not stop_event.is_set():
             time.sleep(min(pause, 0.25))
-            try:  # keep dropping superseded requests while we wait
+            with contextlib.suppress(queue.Empty):  # keep dropping superseded requests while we wait
                 raw = in_q.get_nowait()
-            except queue.Empty:
-                pass
             pause = budget.wait_s()
         req_id = raw.get("request_id") if isinstance(raw, dict) else None
         try:

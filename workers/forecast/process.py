@@ -1,15 +1,16 @@
 """The forecast child process: reads refresh messages, keeps only the newest, answers with results."""
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 from typing import Any
 
 from engine.events import to_dict
-from workers.forecast import BLAS_THREAD_VARS
 from workers.forecast.arrays import load_forecast_arrays
 from workers.forecast.messages import ForecastError, _as_input
 from workers.forecast.model import Forecaster, GateConfig
+from workers.forecast.threads import BLAS_THREAD_VARS
 
 
 def _limit_threads() -> None:
@@ -24,10 +25,8 @@ def _limit_threads() -> None:
 
 
 def _put(out_q: Any, msg: Any) -> None:
-    try:
+    with contextlib.suppress(queue.Full):  # nobody is reading: dropping a result beats blocking forever
         out_q.put(msg if isinstance(msg, dict) else to_dict(msg), timeout=1.0)
-    except queue.Full:
-        pass  # nobody is reading: dropping a result is better than blocking forever
 
 
 def forecast_main(in_q: Any, out_q: Any, stop_event: Any, nice: int = 10, history: int = 5, k: int = 10,
@@ -39,10 +38,8 @@ def forecast_main(in_q: Any, out_q: Any, stop_event: Any, nice: int = 10, histor
     on ``out_q``, or a ``forecast_error`` dict for input it cannot handle, and carries on. Ends when
     ``stop_event`` is set or ``None`` arrives. ``gates``: GateConfig fields to override.
     """
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         os.nice(nice)
-    except (OSError, AttributeError):
-        pass
     _limit_threads()
     fc = Forecaster(history=history, k=k, gates=GateConfig(**(gates or {})))
     _put(out_q, {"type": "worker_ready", "worker": "forecast", "pid": os.getpid()})

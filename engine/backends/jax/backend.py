@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import Backend, Batch, Out, initial_tau, initial_weights
+from engine.backends.base import Backend, Batch, BatchKey, Out, initial_tau, initial_weights
 from engine.backends.jax import layout  # pure numpy: importing it does not import JAX
 from engine.config import ModelConfig
 
 _ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}  # = torch.optim.Adam defaults
-_FLOAT_KEYS = ("x", "x_aug", "eps", "drop", "drop_aug", "roi_mask", "roi_weight", "w", "threshold")
+_FLOAT_KEYS: tuple[BatchKey, ...] = ("x", "x_aug", "eps", "drop", "drop_aug", "roi_mask", "roi_weight", "w",
+                                     "threshold")
 _PAD_MIN = 8  # smallest padded predict batch; sizes are powers of two up to batch_size
 
 
@@ -199,7 +200,7 @@ class JaxBackend(Backend):
             m = len(xb)
             p = _padded(m, bs)
             if p > m:
-                xb = np.concatenate([xb, np.zeros((p - m,) + xb.shape[1:], np.float32)])
+                xb = np.concatenate([xb, np.zeros((p - m, *xb.shape[1:]), np.float32)])
             yield i, m, self._put(xb)
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
@@ -210,7 +211,7 @@ class JaxBackend(Backend):
         pending = [(m, self._predict(self._params, self._tau, xb)) for _, m, xb in self._chunks(x, batch_size)]
         parts: dict[Out, list[np.ndarray]] = {k: [] for k in keys}
         for m, res in pending:  # dispatch everything first, then fetch
-            for k, v in zip(keys, self._jax.device_get(res)):
+            for k, v in zip(keys, self._jax.device_get(res), strict=True):
                 parts[k].append(np.asarray(v[:m], np.float32))
         return {k: np.concatenate(v) for k, v in parts.items()}
 

@@ -8,12 +8,13 @@ combination, traced once for a fixed input signature (XLA ``jit_compile`` option
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
 import numpy as np
 
-from engine.backends.base import METRIC_KEYS, Backend, Batch, Out, initial_tau, initial_weights, param_shapes
+from engine.backends.base import METRIC_KEYS, Backend, Batch, BatchKey, Out, initial_tau, initial_weights, param_shapes
 from engine.backends.tensorflow import layout
 from engine.backends.tensorflow.model import apply_dropout, decode, dense, encode, features, hidden, ssvae_loss, tf
 from engine.config import ModelConfig
@@ -24,9 +25,10 @@ BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 # docs/backends.md). LATENTLOOP_TF_XLA=1 turns it on (e.g. to try it on a GPU).
 _XLA_TRAIN = os.environ.get("LATENTLOOP_TF_XLA", "0") not in ("", "0")
 
-_BATCH_DTYPES = {"x": np.float32, "x_aug": np.float32, "y": np.int32, "eps": np.float32, "drop": np.float32,
-                 "drop_aug": np.float32, "roi_mask": np.float32, "roi_weight": np.float32, "w": np.float32,
-                 "threshold": np.float32}
+_BATCH_DTYPES: dict[BatchKey, type[np.generic]] = {
+    "x": np.float32, "x_aug": np.float32, "y": np.int32, "eps": np.float32, "drop": np.float32,
+    "drop_aug": np.float32, "roi_mask": np.float32, "roi_weight": np.float32, "w": np.float32,
+    "threshold": np.float32}
 _BATCH_KEYS = tuple(_BATCH_DTYPES)
 
 
@@ -38,10 +40,8 @@ def _device_name(device: str) -> str:
         gpus = tf.config.list_physical_devices("GPU")
         if len(gpus) <= index:
             raise RuntimeError(f"--device {device} requested but TensorFlow sees {len(gpus)} GPU(s)")
-        try:
+        with contextlib.suppress(RuntimeError, ValueError):  # already initialised: keep TF's default
             tf.config.experimental.set_memory_growth(gpus[index], True)
-        except (RuntimeError, ValueError):  # already initialised: keep TF's default
-            pass
         return f"/GPU:{index}"
     if d.startswith("cpu"):
         return "/CPU:0"
@@ -141,12 +141,12 @@ class TensorFlowBackend(Backend):
             names = self._names
 
             def train(*args):
-                b = dict(zip(_BATCH_KEYS, args))
+                b = dict(zip(_BATCH_KEYS, args, strict=True))
                 p = self._p()
                 with tf.GradientTape() as tape:
                     terms = ssvae_loss(p, self.cfg, b, use_roi, use_cons, train=True)
                 grads = tape.gradient(terms["loss"], [self.params[n] for n in names])
-                self._adam_update(dict(zip(names, grads)))
+                self._adam_update(dict(zip(names, grads, strict=True)))
                 return _stack_metrics(terms)
 
             self._train_fns[key] = tf.function(train, input_signature=self._batch_signature(),
@@ -157,7 +157,7 @@ class TensorFlowBackend(Backend):
         key = (use_roi, use_cons)
         if key not in self._loss_fns:
             def loss(*args):
-                b = dict(zip(_BATCH_KEYS, args))
+                b = dict(zip(_BATCH_KEYS, args, strict=True))
                 return _stack_metrics(ssvae_loss(self._p(), self.cfg, b, use_roi, use_cons, train=False))
 
             self._loss_fns[key] = tf.function(loss, input_signature=self._batch_signature())
@@ -203,7 +203,7 @@ class TensorFlowBackend(Backend):
 
     def read_metrics(self, handle: Any) -> dict[str, float]:
         vals = np.asarray(handle)
-        return {k: float(v) for k, v in zip(METRIC_KEYS, vals)}
+        return {k: float(v) for k, v in zip(METRIC_KEYS, vals, strict=True)}
 
     def loss(self, batch: Batch) -> dict[str, float]:
         args = self._tensors(batch)
@@ -221,7 +221,7 @@ class TensorFlowBackend(Backend):
         for i in range(0, len(x), batch_size):
             with tf.device(self.dev):
                 res = self._predict_fn(self._as_input(x[i:i + batch_size]))
-            for k, v in zip(keys, res):
+            for k, v in zip(keys, res, strict=True):
                 parts[k].append(v.numpy())
         if not parts[Out.MU]:
             return self.empty_prediction()

@@ -7,6 +7,8 @@ import os
 import re
 import sys
 import tempfile
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +20,7 @@ _IMPORT_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations are on
                            r"|To enable the following instructions|rebuild TensorFlow with the appropriate")
 
 
-def _import_tensorflow():
+def _import_tensorflow() -> ModuleType:
     """``import tensorflow`` with its unconditional start-up notices filtered out of stderr;
     anything else written to stderr meanwhile is passed on afterwards."""
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0") or "tensorflow" in sys.modules:
@@ -46,7 +48,10 @@ def _import_tensorflow():
     return tensorflow
 
 
-tf = _import_tensorflow()
+if TYPE_CHECKING:  # a module to the checker, so ``tf.Tensor`` is a type in annotations
+    import tensorflow as tf
+else:
+    tf = _import_tensorflow()
 
 from engine.backends.base import ROI_EPS, ROI_TINY  # noqa: E402
 from engine.config import ModelConfig  # noqa: E402
@@ -114,6 +119,7 @@ def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool
     # outer tape (train step) records that gradient too, giving the second-order gradient.
     with (tf.GradientTape() if use_roi else contextlib.nullcontext()) as tape:
         if use_roi:
+            assert tape is not None  # the GradientTape: use_roi chose it above
             tape.watch(x)
         e = encode(p, x, b["drop"] if train else None, rate)
         q = e["q"]
@@ -123,6 +129,7 @@ def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool
             has_fb = tf.cast(rw > 0, tf.float32)
             target = tf.reduce_sum(tf.reduce_sum(tf.math.log(probs + 1e-8), axis=1) * has_fb)
     if use_roi:
+        assert tape is not None
         g = tape.gradient(target, x)
         # rescaled per row by a constant (its max |g|): the share is the same, the eps negligible
         g = g / (tf.stop_gradient(tf.reduce_max(tf.abs(g), axis=[1, 2], keepdims=True)) + ROI_TINY)

@@ -56,7 +56,7 @@ class TorchBackend(Backend):
 
     def read_metrics(self, handle: Any) -> dict[str, float]:
         stacked = torch.stack([handle[k].float() for k in handle]).cpu().numpy()
-        return {k: float(v) for k, v in zip(handle, stacked)}
+        return {k: float(v) for k, v in zip(handle, stacked, strict=True)}
 
     def loss(self, batch: Batch) -> dict[str, float]:
         self.model.eval()
