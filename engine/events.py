@@ -52,14 +52,7 @@ class ApplyFeedback:
     type: Literal["apply_feedback"] = "apply_feedback"
 
 
-@dataclass(frozen=True)
-class ReloadLabels:
-    """Re-read labels.csv (the CLI or the app changed it)."""
-
-    type: Literal["reload_labels"] = "reload_labels"
-
-
-Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback | ReloadLabels
+Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback
 
 # -- events (out of the trainer) ---------------------------------------------------------
 
@@ -132,7 +125,7 @@ def type_registry(*classes: type) -> dict[str, type]:
     return {cls.__dataclass_fields__["type"].default: cls for cls in classes}  # type: ignore[attr-defined]
 
 
-_TYPES = type_registry(Pause, Resume, Stop, SaveCheckpoint, SetLearningRate, ApplyFeedback, ReloadLabels,
+_TYPES = type_registry(Pause, Resume, Stop, SaveCheckpoint, SetLearningRate, ApplyFeedback,
                        Metrics, Evaluation, Phase, Refresh, CheckpointSaved, Snapshot, State)
 
 

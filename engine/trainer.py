@@ -155,8 +155,6 @@ class Trainer:
             self.backend.set_lr(cmd.lr)
         elif isinstance(cmd, ev.ApplyFeedback):
             self.set_feedback(cmd.items)
-        elif isinstance(cmd, ev.ReloadLabels):
-            self.reload_labels(force=True)
         else:
             raise ValueError(f"unknown trainer command {cmd!r}")
 
@@ -211,10 +209,10 @@ class Trainer:
         return True
 
     # -- labels and tau ---------------------------------------------------------------
-    def reload_labels(self, force: bool = False) -> bool:
+    def reload_labels(self) -> bool:
         """Pick up label changes made by anyone (CLI, app). Returns True if they changed."""
         version = self.labels.version()
-        if not force and version == self._labels_version:
+        if version == self._labels_version:
             return False
         arr = self.labels.read()
         self._labels_version = version

@@ -52,7 +52,7 @@ def simulate(ws, strategies: list[str], seed_labels: int, per_round: int, rounds
             if rnd:
                 chosen, _ = suggest(trainer, strat, per_round, seed=ws.cfg.seed + rnd, pool_size=pool_size, rng=rng)
                 store.set_many({int(i): int(ds.targets[i]) for i in chosen}, source="oracle")
-                trainer.reload_labels(force=True)
+                trainer.reload_labels()
                 steps = trainer.step + round_steps
             summary = trainer.run(steps=steps)
             row = {"strategy": strat, "round": rnd, "labels": trainer.n_labels, "test_acc": summary["test_acc"],
