@@ -90,7 +90,7 @@ def _save(home: Path, name: str, step: int) -> None:
     w = {"enc.fc.weight": np.ones((3, 2), np.float32), "tau": np.eye(2, dtype=np.float32)}
     o = {"adam.step": np.array(step, np.int64)}
     CheckpointStore(home / "artifacts" / "checkpoints").save(
-        name, w, o, {}, make_meta(backend="jax", step=step, phase="kl_anneal", metrics={"acc_test": 0.75}))
+        name, w, o, {}, make_meta(backend="jax", step=step, phase="kl_anneal", metrics={"test_acc": 0.75}))
 
 
 def test_ckpt_commands(home: Path, capsys: pytest.CaptureFixture) -> None:
@@ -100,7 +100,7 @@ def test_ckpt_commands(home: Path, capsys: pytest.CaptureFixture) -> None:
 
     assert run(home, "ckpt", "list") == 0
     out = capsys.readouterr().out
-    assert "ssvae" in out and "120" in out and "jax" in out and "acc_test=0.75" in out
+    assert "ssvae" in out and "120" in out and "jax" in out and "test_acc=0.75" in out
 
     assert run(home, "ckpt", "show", "ssvae") == 0
     shown = json.loads(capsys.readouterr().out)
