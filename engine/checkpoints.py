@@ -23,7 +23,6 @@ import glob
 import json
 import math
 import os
-import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ import safetensors.numpy as stnp
 from engine import paths
 from engine.io import file_lock, fsync_dir, write_file_durable
 from engine.errors import CheckpointError
+from engine.paths import CHECKPOINT_NAME_RE as NAME_RE
+from engine.paths import check_checkpoint_name as check_name
 
 FORMAT_VERSION = 1
 SUFFIX = ".ckpt"
@@ -44,7 +45,6 @@ ARRAY_FILES = {"weights": "weights.safetensors", "optimizer": "optimizer.safeten
 META_FILE = "meta.json"
 FILES = (*ARRAY_FILES.values(), META_FILE)
 LOCK_FILE = ".lock"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # Keys every meta.json carries; missing ones are filled with these defaults on write.
 META_DEFAULTS: dict[str, Any] = {
@@ -110,15 +110,6 @@ def make_meta(
                 labels_hash=labels_hash, metrics=dict(metrics or {}), parent=parent)
     meta.update(extra)
     return meta
-
-
-def check_name(name: str) -> str:
-    """Validate a checkpoint name (no separators, no leading dot, <= 64 chars)."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
-        raise CheckpointError(
-            f"invalid checkpoint name {name!r}: use 1-64 letters, digits, '_', '-', '.', starting "
-            "with a letter or digit, without '..' or path separators")
-    return name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,11 +373,11 @@ class CheckpointStore:
         for p in self.root.iterdir():
             if p.name.startswith(".") and ".old-" in p.name:  # possibly an interrupted swap
                 base = p.name[1:].split(".old-")[0]
-                if base.endswith(SUFFIX) and NAME_RE.match(base[: -len(SUFFIX)]) and _needs_recovery(self.root / base):
+                if base.endswith(SUFFIX) and NAME_RE.fullmatch(base[: -len(SUFFIX)]) and _needs_recovery(self.root / base):
                     out.add(base[: -len(SUFFIX)])
             elif p.is_dir() and p.name.endswith(SUFFIX) and not p.name.startswith("."):
                 out.add(p.name[: -len(SUFFIX)])
-        return sorted(n for n in out if NAME_RE.match(n) and ".." not in n)
+        return sorted(n for n in out if NAME_RE.fullmatch(n) and ".." not in n)
 
     def save(self, name: str, weights: Mapping[str, Any], optimizer: Mapping[str, Any] | None = None,
              state: Mapping[str, Any] | None = None, meta: Mapping[str, Any] | None = None,

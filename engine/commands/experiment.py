@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.commands._common import add_model_args, overrides
+from engine.commands._common import add_model_args, count, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "store); otherwise it reads your labels.csv without changing it.")
     add_model_args(p, checkpoint=False)
     p.add_argument("--name", default="run")
-    p.add_argument("--labels-per-class", type=int, help="use N true labels per class (fixed seed)")
-    p.add_argument("--steps", type=int, help="overrides train.steps")
+    p.add_argument("--labels-per-class", type=count, help="use N true labels per class (fixed seed)")
+    p.add_argument("--steps", type=count, help="overrides train.steps")
     p.set_defaults(func=run)
 
 

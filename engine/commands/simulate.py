@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.commands._common import add_model_args, overrides
+from engine.commands._common import add_model_args, count, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,12 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p, checkpoint=False)
     p.add_argument("--strategy", "-s", action="append", choices=STRATEGIES,
                    help="strategy to compare (repeatable; default random and entropy)")
-    p.add_argument("--seed-labels", type=int, default=20)
-    p.add_argument("--per-round", type=int, default=10)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--first-steps", type=int, help="training steps before the first round (default train.steps)")
-    p.add_argument("--round-steps", type=int, default=300, help="extra steps after each round")
-    p.add_argument("--pool", type=int, default=0, help="rank a random subset of this many unlabelled samples (0 = all)")
+    p.add_argument("--seed-labels", type=count, default=20)
+    p.add_argument("--per-round", type=count, default=10)
+    p.add_argument("--rounds", type=count, default=5)
+    p.add_argument("--first-steps", type=count, help="training steps before the first round (default train.steps)")
+    p.add_argument("--round-steps", type=count, default=300, help="extra steps after each round")
+    p.add_argument("--pool", type=count, default=0, help="rank a random subset of this many unlabelled samples (0 = all)")
     p.add_argument("--out", help="run directory (default artifacts/simulate/<time>)")
     p.set_defaults(func=run)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import signal
 
-from engine.commands._common import add_model_args, overrides
+from engine.commands._common import add_model_args, count, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "on the held-out test split; save artifacts/checkpoints/<name>.ckpt/.")
     add_model_args(p)
     p.add_argument("--resume", action="store_true", help="continue exactly from the checkpoint")
-    p.add_argument("--steps", type=int, help="total steps to reach (overrides train.steps)")
+    p.add_argument("--steps", type=count, help="total steps to reach (overrides train.steps)")
     p.add_argument("--lr", type=float, help="overrides train.lr")
     p.add_argument("--no-progress", action="store_true", help="print one line per log step instead of a bar")
     p.set_defaults(func=run)
