@@ -111,6 +111,18 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class LabelsError:
+    """labels.csv could not be read (e.g. broken by hand): training goes on with the last good
+    labels (``n_labels`` of them) and re-reads the file when it changes. Sent when the problem
+    appears or its message changes, and once with ``message == ""`` when the file reads again."""
+
+    step: int
+    message: str
+    n_labels: int
+    type: Literal["labels_error"] = "labels_error"
+
+
+@dataclass(frozen=True)
 class State:
     state: Literal["running", "paused", "stopped", "finished", "error"]
     message: str = ""
@@ -118,7 +130,7 @@ class State:
     type: Literal["state"] = "state"
 
 
-Event = Metrics | Evaluation | Phase | Refresh | CheckpointSaved | Snapshot | State
+Event = Metrics | Evaluation | Phase | Refresh | CheckpointSaved | Snapshot | LabelsError | State
 
 def type_registry(*classes: type) -> dict[str, type]:
     """``type`` tag -> dataclass, for :func:`decode`."""
@@ -126,7 +138,7 @@ def type_registry(*classes: type) -> dict[str, type]:
 
 
 _TYPES = type_registry(Pause, Resume, Stop, SaveCheckpoint, SetLearningRate, ApplyFeedback,
-                       Metrics, Evaluation, Phase, Refresh, CheckpointSaved, Snapshot, State)
+                       Metrics, Evaluation, Phase, Refresh, CheckpointSaved, Snapshot, LabelsError, State)
 
 
 def to_dict(msg: Any) -> dict[str, Any]:

@@ -129,6 +129,11 @@ def format_labels(labels: Mapping[int, int]) -> str:
     return "Serial,label\n" + body
 
 
+def labels_hash(labels: Mapping[int, int]) -> str:
+    """sha256 hex of :func:`format_labels` (``labels_hash`` in checkpoint metadata)."""
+    return hashlib.sha256(format_labels(labels).encode()).hexdigest()
+
+
 class LabelStore:
     """Labels of one dataset's training images, stored in ``path`` (``labels.csv``).
 
@@ -219,7 +224,7 @@ class LabelStore:
 
     def hash(self) -> str:
         """sha256 hex of the canonical labelled content (independent of the file's form)."""
-        return hashlib.sha256(format_labels(self._load()).encode()).hexdigest()
+        return labels_hash(self._load())
 
     def export(self, fmt: str, out: IO[str] | _Source) -> int:
         """Write the labelled rows as ``csv`` (canonical form) or ``jsonl``

@@ -95,3 +95,27 @@ def test_train_errors_are_clear(home, cfg_file, capsys):
     assert code == 2 and "train.stepz: unknown key" in err
     code, _, err = run(capsys, "train", "-c", str(cfg_file), "--resume", "--checkpoint", "absent")
     assert code == 2 and "absent" in err
+
+
+@pytest.mark.parametrize("progress", [[], ["--no-progress"]])
+def test_train_reports_a_labels_file_broken_mid_run(home, cfg_file, capsys, monkeypatch, progress):
+    from engine.trainer import Trainer
+
+    assert run(capsys, "label", "seed", "--dataset", "synth", "--per-class", "3")[0] == 0
+    path = home / "data/synth/labels.csv"
+    good = path.read_bytes()
+    make_batch = Trainer.make_batch
+
+    def edit_by_hand(self):
+        if self.step == 15:
+            path.write_bytes(b"Serial,label\n1_0,3\n")
+        elif self.step == 25:
+            path.write_bytes(good + b"7,1\n")
+        return make_batch(self)
+
+    monkeypatch.setattr(Trainer, "make_batch", edit_by_hand)
+    code, out, err = run(capsys, "train", "-c", str(cfg_file), *progress)
+    assert code == 0 and "31 labels" in out
+    assert f"step 20: labels file unreadable, training on with the last good 30 labels until it is " \
+           f"fixed: {path}: line 2: Serial '1_0' is not a number" in err
+    assert "step 30: labels file readable again: 31 labels" in err

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 
 from engine.commands._common import add_model_args, count, overrides
 
@@ -53,6 +54,14 @@ def run(args: argparse.Namespace) -> int:
                 print(f"step {e.step} " + " ".join(f"{k}={v}" for k, v in info.items()), flush=True)
         elif isinstance(e, ev.Phase) and bar:
             bar.write(f"step {e.step}: phase {e.name}")
+        elif isinstance(e, ev.LabelsError):
+            msg = (f"step {e.step}: labels file unreadable, training on with the last good {e.n_labels} "
+                   f"labels until it is fixed: {e.message}" if e.message else
+                   f"step {e.step}: labels file readable again: {e.n_labels} labels")
+            if bar:
+                bar.write(msg, file=sys.stderr)
+            else:
+                print(msg, file=sys.stderr, flush=True)
 
     trainer.listeners.append(show)
     # Ctrl+C: stop after the current step and save, instead of losing the run.
