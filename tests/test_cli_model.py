@@ -65,10 +65,15 @@ def test_train_resume_infer_suggest(home, cfg_file, capsys):
 
 def test_simulate_writes_learning_curves(home, cfg_file, capsys):
     out_dir = home / "sim"
-    code, out, _ = run(capsys, "simulate", "-c", str(cfg_file), "-s", "random", "-s", "entropy",
-                       "--seed-labels", "10", "--per-round", "5", "--rounds", "2", "--first-steps", "30",
-                       "--round-steps", "10", "--out", str(out_dir))
+    code, out, err = run(capsys, "simulate", "-c", str(cfg_file), "-s", "random", "-s", "entropy",
+                         "--seed-labels", "10", "--per-round", "5", "--rounds", "2", "--first-steps", "30",
+                         "--round-steps", "10", "--out", str(out_dir))
     assert code == 0
+    assert "100 training steps in all" in out.splitlines()[0]  # said before any training
+    rounds = [line for line in out.splitlines() if " round " in line and "left in all" in line]
+    assert len(rounds) == 6 and "random round  0:   10 labels  test acc 0." in rounds[0]
+    assert "entropy round  2:   20 labels" in rounds[-1] and "about 0 s left in all" in rounds[-1]
+    assert "100/100" in err and "strategy=entropy" in err and "round=2" in err  # the bar
     import pandas as pd
     df = pd.read_csv(out_dir / "curve.csv")
     assert list(df["labels"]) == [10, 15, 20, 10, 15, 20]
@@ -78,8 +83,12 @@ def test_simulate_writes_learning_curves(home, cfg_file, capsys):
 
 
 def test_experiment_writes_a_report(home, cfg_file, capsys):
-    code, out, _ = run(capsys, "experiment", "-c", str(cfg_file), "--name", "t", "--labels-per-class", "2")
+    code, out, err = run(capsys, "experiment", "-c", str(cfg_file), "--name", "t", "--labels-per-class", "2")
     assert code == 0
+    assert "40/40" in err and "test=" in err  # the bar, as in train
+    assert "step 40: test acc 0." in out
+    code, out, _ = run(capsys, "experiment", "-c", str(cfg_file), "--name", "u", "--no-progress")
+    assert code == 0 and [line for line in out.splitlines() if line.startswith("step 30 phase=")]
     run_dir = next((home / "artifacts/experiments").glob("t-*"))
     report = (run_dir / "REPORT.md").read_text()
     assert "test accuracy" in report and "labels: 20" in report

@@ -63,6 +63,11 @@ def add_actions(p: argparse.ArgumentParser, dest: str,
     return sub, inner
 
 
+def add_progress_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true",
+                   help="print one line per logged step (stdout) instead of a progress bar (stderr)")
+
+
 def add_model_args(p: argparse.ArgumentParser, checkpoint: bool = True) -> None:
     p.add_argument("--config", "-c", help="YAML config (default: built-in defaults)")
     add_dataset_arg(p, default=None)
