@@ -26,8 +26,6 @@ from engine.errors import LabelError, LatentLoopError
 from engine.labels import LabelStore, labels_hash
 from engine.tau import TauClassifier
 
-FORMAT_VERSION = 1
-
 
 @dataclass
 class Embeddings:
@@ -296,7 +294,6 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------
     def _meta(self, name: str) -> dict[str, Any]:
         return {
-            "format_version": FORMAT_VERSION,
             "name": name,
             "backend": self.backend.name,
             "model": self.cfg.model.model_dump(mode="json"),

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from engine import datasets
-from engine.checkpoints import CheckpointStore, make_meta
+from engine.checkpoint_meta import make_meta
+from engine.checkpoints import CheckpointStore
 from engine.cli import main
 from engine.errors import DatasetError
 
