@@ -158,7 +158,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{p}: not UTF-8 text (byte {err.start}); is it a YAML file?") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{p}: not valid YAML: {err}") from None
         if not isinstance(raw, dict):
@@ -166,10 +168,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
-        for key in parents:
+        for depth, key in enumerate(parents, 1):
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"{dotted}: cannot override inside a non-mapping")
+                section = ".".join(parents[:depth])
+                raise ConfigError(f"{section}: expected a mapping, got {node!r} (setting {dotted})")
         node[leaf] = value
     return from_dict(raw)
 
