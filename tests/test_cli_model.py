@@ -74,6 +74,8 @@ def test_simulate_writes_learning_curves(home, cfg_file, capsys):
     assert len(rounds) == 6 and "random round  0:   10 labels  test acc 0." in rounds[0]
     assert "entropy round  2:   20 labels" in rounds[-1] and "about 0 s left in all" in rounds[-1]
     assert "100/100" in err and "strategy=entropy" in err and "round=2" in err  # the bar
+    phases = [(line.split()[1], line.rsplit(" ", 1)[1]) for line in out.splitlines() if ": phase " in line]
+    assert ("random", "warmup") in phases and len(set(phases)) == len(phases)  # each phase once per strategy
     import pandas as pd
     df = pd.read_csv(out_dir / "curve.csv")
     assert list(df["labels"]) == [10, 15, 20, 10, 15, 20]

@@ -39,6 +39,7 @@ class TrainProgress:
         self.offset = 0
         self.context: dict[str, Any] = {}
         self.test = float("nan")
+        self.phase = ""  # the last phase shown: every run starts by announcing its phase
         self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True) if bar else None
         self._t0 = time.perf_counter()
         self._done = initial
@@ -79,7 +80,8 @@ class TrainProgress:
             else:
                 print(f"step {e.step} " + " ".join(f"{k}={v}" for k, v in info.items())
                       + f" left={fmt_seconds(self.seconds_left())}", flush=True)
-        elif isinstance(e, ev.Phase) and self.bar is not None:
+        elif isinstance(e, ev.Phase) and self.bar is not None and e.name != self.phase:
+            self.phase = e.name
             self.write(f"{self._where(e.step)}: phase {e.name}")
         elif isinstance(e, ev.LabelsError):
             self.write(f"{self._where(e.step)}: labels file unreadable, training on with the last good "
