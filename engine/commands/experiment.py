@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from engine import events as ev
     from engine.checkpoints import CheckpointStore
     from engine.commands._progress import TrainProgress
-    from engine.datasets import oracle_labels
     from engine.config import config_to_dict
+    from engine.datasets import oracle_labels
     from engine.io import atomic_write_bytes
     from engine.labels import LabelStore
     from engine.paths import artifacts_dir

@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.commands._common import add_actions, add_dataset_arg
 
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "label", help="set, clear, undo, import, export and count labels",

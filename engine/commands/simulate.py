@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-labels", type=count, default=20)
     p.add_argument("--per-round", type=count, default=10)
     p.add_argument("--rounds", type=count, default=5)
-    p.add_argument("--first-steps", type=count, help="training steps before the first round (default train.steps)")
+    p.add_argument("--first-steps", type=count,
+                   help="training steps before the first round (default train.steps)")
     p.add_argument("--round-steps", type=count, default=300, help="extra steps after each round")
     p.add_argument("--pool", type=count, default=0, help="rank a random subset of this many unlabelled samples (0 = all)")
     p.add_argument("--out", help="run directory (default artifacts/simulate/<time>)")
