@@ -5,7 +5,7 @@ A checkpoint directory holds (see docs/formats.md, "Checkpoints")::
     weights.safetensors    parameters + buffers in the neutral naming (engine/backends/base.py)
     optimizer.safetensors  optimizer state (adam.m.*, adam.v.*, adam.step)
     state.safetensors      trainer arrays (tau counts, rng state, ...); may hold no tensors
-    meta.json              format_version 1 and the run's metadata (see META_DEFAULTS)
+    meta.json              format_version 1 and the run's metadata (see engine/checkpoint_meta.py)
 
 The trainer's snapshots (``artifacts/snapshots/<run>/step_<N>/``) use the same format through
 :func:`write_checkpoint_dir` / :func:`read_checkpoint_dir`. Loading never unpickles.
@@ -18,12 +18,8 @@ mix of two checkpoints; a crash between the two renames is repaired on the next 
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import glob
-import json
-import math
 import os
-import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -34,33 +30,19 @@ import numpy as np
 import safetensors.numpy as stnp
 
 from engine import paths
-from engine.io import file_lock, fsync_dir, write_file_durable
+from engine.checkpoint_meta import (FORMAT_VERSION, META_DEFAULTS, decode_meta, encode_meta, json_equal,
+                                    now_iso, plain)
 from engine.errors import CheckpointError
+from engine.io import file_lock, fsync_dir, write_file_durable
+from engine.paths import CHECKPOINT_NAME_RE as NAME_RE
+from engine.paths import check_checkpoint_name as check_name
 
-FORMAT_VERSION = 1
 SUFFIX = ".ckpt"
 ARRAY_FILES = {"weights": "weights.safetensors", "optimizer": "optimizer.safetensors",
                "state": "state.safetensors"}
 META_FILE = "meta.json"
 FILES = (*ARRAY_FILES.values(), META_FILE)
 LOCK_FILE = ".lock"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-# Keys every meta.json carries; missing ones are filled with these defaults on write.
-META_DEFAULTS: dict[str, Any] = {
-    "name": None,  # checkpoint (or snapshot) name
-    "backend": None,  # "torch" | "tensorflow" | "jax"
-    "model": {},  # ModelConfig as a dict
-    "config": {},  # the full run config as a dict
-    "step": 0,
-    "epoch": 0,  # int or float (fractional epochs)
-    "phase": None,  # curriculum phase name
-    "labels_count": 0,
-    "labels_hash": None,
-    "metrics": {},
-    "created": None,  # ISO 8601 UTC, filled on write
-    "parent": None,  # source checkpoint name for forks
-}
 
 
 class CheckpointExistsError(CheckpointError):
@@ -86,64 +68,8 @@ class Checkpoint:
         return int(self.meta.get("step", 0))
 
 
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def make_meta(
-    *,
-    backend: str | None = None,
-    model: Any = None,
-    config: Any = None,
-    step: int = 0,
-    epoch: float = 0,
-    phase: str | None = None,
-    labels_count: int = 0,
-    labels_hash: str | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    parent: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Build a meta dict with the standard keys (pydantic models are dumped to dicts)."""
-    meta = dict(backend=backend, model=_plain(model) or {}, config=_plain(config) or {},
-                step=int(step), epoch=epoch, phase=phase, labels_count=int(labels_count),
-                labels_hash=labels_hash, metrics=dict(metrics or {}), parent=parent)
-    meta.update(extra)
-    return meta
-
-
-def check_name(name: str) -> str:
-    """Validate a checkpoint name (no separators, no leading dot, <= 64 chars)."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
-        raise CheckpointError(
-            f"invalid checkpoint name {name!r}: use 1-64 letters, digits, '_', '-', '.', starting "
-            "with a letter or digit, without '..' or path separators")
-    return name
-
-
 # ---------------------------------------------------------------------------------------------
 # JSON and array (de)serialisation
-
-
-def _plain(obj: Any) -> Any:
-    """JSON-compatible copy of ``obj`` (numpy scalars/arrays, pydantic models, paths, tuples)."""
-    if obj is None or isinstance(obj, (str, bool, int)):
-        return obj
-    if isinstance(obj, float):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    raise CheckpointError(f"meta value of type {type(obj).__name__} is not JSON-serialisable: {obj!r}")
 
 
 def _as_array(value: Any) -> np.ndarray:
@@ -179,26 +105,6 @@ def _decode_arrays(blob: bytes, where: str) -> dict[str, np.ndarray]:
     return {k: np.array(v, copy=True) for k, v in loaded.items()}  # writable, owns its memory
 
 
-def _encode_meta(meta: Mapping[str, Any]) -> bytes:
-    return (json.dumps(_plain(dict(meta)), indent=2, sort_keys=True, allow_nan=True) + "\n").encode()
-
-
-def _decode_meta(blob: bytes, where: str) -> dict[str, Any]:
-    try:
-        meta = json.loads(blob.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{where} is not valid JSON: {err}") from err
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{where}: expected a JSON object, got {type(meta).__name__}")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(f"{where}: unsupported format_version {version!r} (this version reads "
-                              f"{FORMAT_VERSION})")
-    if not isinstance(meta.get("step", 0), int):
-        raise CheckpointError(f"{where}: 'step' must be an integer, got {meta.get('step')!r}")
-    return meta
-
-
 def _arrays_equal(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
     if set(a) != set(b):
         return False
@@ -209,17 +115,6 @@ def _arrays_equal(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> b
         if not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
             return False
     return True
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    """Equality that treats NaN == NaN (metrics may be NaN after a divergence)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,7 +164,7 @@ def _read_unlocked(path: Path, label: str) -> Checkpoint:
             raise CheckpointError(f"checkpoint {label!r}: cannot read {fname}: {err}") from err
     arrays = {key: _decode_arrays(blobs[fname], f"checkpoint {label!r}: {fname}")
               for key, fname in ARRAY_FILES.items()}
-    meta = _decode_meta(blobs[META_FILE], f"checkpoint {label!r}: {META_FILE}")
+    meta = decode_meta(blobs[META_FILE], f"checkpoint {label!r}: {META_FILE}")
     return Checkpoint(weights=arrays["weights"], optimizer=arrays["optimizer"], state=arrays["state"],
                       meta=meta, path=path)
 
@@ -304,7 +199,7 @@ def write_checkpoint_dir(
     path = Path(path)
     label = path.name
     full_meta: dict[str, Any] = copy.deepcopy(META_DEFAULTS)
-    full_meta.update(_plain(dict(meta or {})))
+    full_meta.update(plain(dict(meta or {})))
     full_meta["format_version"] = FORMAT_VERSION
     full_meta["name"] = full_meta["name"] or (path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX)
                                               else path.name)
@@ -312,7 +207,7 @@ def write_checkpoint_dir(
     # Encode before touching the disk: bad input fails without side effects.
     blobs = {fname: _encode_arrays(arrs, f"checkpoint {label!r}: {key}")
              for (key, fname), arrs in zip(ARRAY_FILES.items(), (weights, optimizer, state))}
-    blobs[META_FILE] = _encode_meta(full_meta)
+    blobs[META_FILE] = encode_meta(full_meta)
 
     parent = path.parent
     with _locked(parent, exclusive=True):
@@ -349,7 +244,7 @@ def _verify(tmp: Path, label: str, weights: Mapping[str, Any], optimizer: Mappin
                            ("state", ck.state, state)):
         if not _arrays_equal(dict(want or {}), got):
             raise CheckpointError(f"checkpoint {label!r}: {ARRAY_FILES[key]} did not read back identically")
-    if not _json_equal(ck.meta, _plain(dict(meta))):
+    if not json_equal(ck.meta, plain(dict(meta))):
         raise CheckpointError(f"checkpoint {label!r}: {META_FILE} did not read back identically")
 
 
@@ -382,11 +277,11 @@ class CheckpointStore:
         for p in self.root.iterdir():
             if p.name.startswith(".") and ".old-" in p.name:  # possibly an interrupted swap
                 base = p.name[1:].split(".old-")[0]
-                if base.endswith(SUFFIX) and NAME_RE.match(base[: -len(SUFFIX)]) and _needs_recovery(self.root / base):
+                if base.endswith(SUFFIX) and NAME_RE.fullmatch(base[: -len(SUFFIX)]) and _needs_recovery(self.root / base):
                     out.add(base[: -len(SUFFIX)])
             elif p.is_dir() and p.name.endswith(SUFFIX) and not p.name.startswith("."):
                 out.add(p.name[: -len(SUFFIX)])
-        return sorted(n for n in out if NAME_RE.match(n) and ".." not in n)
+        return sorted(n for n in out if NAME_RE.fullmatch(n) and ".." not in n)
 
     def save(self, name: str, weights: Mapping[str, Any], optimizer: Mapping[str, Any] | None = None,
              state: Mapping[str, Any] | None = None, meta: Mapping[str, Any] | None = None,

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from engine.errors import LatentLoopError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from engine.paths import check_checkpoint_name, check_dataset_name
 
 
 class ConfigError(LatentLoopError, ValueError):
@@ -21,9 +23,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _valid_name(check: Any, value: str) -> str:
+    """Run an engine.paths name check inside pydantic (which wants ValueError)."""
+    try:
+        return check(value)
+    except LatentLoopError as err:
+        raise ValueError(str(err)) from None
+
+
 class DataConfig(_Strict):
-    name: str = Field("mnist", pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = "mnist"
     root: str = "data"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _valid_name(check_dataset_name, value)
 
 
 class ModelConfig(_Strict):
@@ -80,13 +95,18 @@ class TrainConfig(_Strict):
     tau_prior: float = Field(1.0, gt=0.0, description="pseudo-count of the initial component->class assignment")
     snapshot_every_s: float = Field(5.0, ge=0.0)
     snapshots_keep: int = Field(3, ge=1)
-    checkpoint: str = Field("ssvae", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    checkpoint: str = "ssvae"
     eval_limit: int = Field(0, ge=0, description="evaluate on at most this many test images (0 = all)")
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _checkpoint(cls, value: str) -> str:
+        return _valid_name(check_checkpoint_name, value)
 
 
 class Config(_Strict):
     seed: int = 0
-    backend: Literal["torch", "tensorflow", "jax"] = "torch"
+    backend: str = "torch"
     device: str = "cpu"
     threads: int = Field(0, ge=0, description="CPU threads for the framework; 0 = all cores but one")
     data: DataConfig = DataConfig()
@@ -95,12 +115,27 @@ class Config(_Strict):
     curriculum: CurriculumConfig = CurriculumConfig()
     train: TrainConfig = TrainConfig()
 
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        from engine.backends.base import available_backends  # it imports this module
+
+        names = available_backends()
+        if value not in names:
+            raise ValueError(f"unknown backend {value!r}: use one of {', '.join(names)}")
+        return value
+
 
 def _format(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         path = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "value_error":  # our own validators: drop pydantic's "Value error, "
+            msg = str(e.get("ctx", {}).get("error", e["msg"]))
+        else:
+            msg = e["msg"]
         lines.append(f"{path}: {msg}")
     return "; ".join(lines)
 
@@ -123,7 +158,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
         try:
-            raw = yaml.safe_load(p.read_text()) or {}
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{p}: not UTF-8 text (byte {err.start}); is it a YAML file?") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{p}: not valid YAML: {err}") from None
         if not isinstance(raw, dict):
@@ -131,10 +168,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
-        for key in parents:
+        for depth, key in enumerate(parents, 1):
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"{dotted}: cannot override inside a non-mapping")
+                section = ".".join(parents[:depth])
+                raise ConfigError(f"{section}: expected a mapping, got {node!r} (setting {dotted})")
         node[leaf] = value
     return from_dict(raw)
 

@@ -52,14 +52,7 @@ class ApplyFeedback:
     type: Literal["apply_feedback"] = "apply_feedback"
 
 
-@dataclass(frozen=True)
-class ReloadLabels:
-    """Re-read labels.csv (the CLI or the app changed it)."""
-
-    type: Literal["reload_labels"] = "reload_labels"
-
-
-Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback | ReloadLabels
+Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback
 
 # -- events (out of the trainer) ---------------------------------------------------------
 
@@ -118,6 +111,18 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class LabelsError:
+    """labels.csv could not be read (e.g. broken by hand): training goes on with the last good
+    labels (``n_labels`` of them) and re-reads the file when it changes. Sent when the problem
+    appears or its message changes, and once with ``message == ""`` when the file reads again."""
+
+    step: int
+    message: str
+    n_labels: int
+    type: Literal["labels_error"] = "labels_error"
+
+
+@dataclass(frozen=True)
 class State:
     state: Literal["running", "paused", "stopped", "finished", "error"]
     message: str = ""
@@ -125,15 +130,15 @@ class State:
     type: Literal["state"] = "state"
 
 
-Event = Metrics | Evaluation | Phase | Refresh | CheckpointSaved | Snapshot | State
+Event = Metrics | Evaluation | Phase | Refresh | CheckpointSaved | Snapshot | LabelsError | State
 
 def type_registry(*classes: type) -> dict[str, type]:
     """``type`` tag -> dataclass, for :func:`decode`."""
     return {cls.__dataclass_fields__["type"].default: cls for cls in classes}  # type: ignore[attr-defined]
 
 
-_TYPES = type_registry(Pause, Resume, Stop, SaveCheckpoint, SetLearningRate, ApplyFeedback, ReloadLabels,
-                       Metrics, Evaluation, Phase, Refresh, CheckpointSaved, Snapshot, State)
+_TYPES = type_registry(Pause, Resume, Stop, SaveCheckpoint, SetLearningRate, ApplyFeedback,
+                       Metrics, Evaluation, Phase, Refresh, CheckpointSaved, Snapshot, LabelsError, State)
 
 
 def to_dict(msg: Any) -> dict[str, Any]:

@@ -212,7 +212,9 @@ class FeedbackStore:
                 item = FeedbackItem(**d)
                 check_box(item.box)
                 _check_strength(item.strength)
-                if not 0 <= int(item.sample_idx) < self.n_samples:
+                if isinstance(item.sample_idx, bool) or not isinstance(item.sample_idx, int):
+                    raise ValueError(f"sample_idx must be an integer, got {item.sample_idx!r}")
+                if not 0 <= item.sample_idx < self.n_samples:
                     raise ValueError(f"sample_idx {item.sample_idx} out of range")
             except (ValueError, TypeError, FeedbackError) as err:
                 raise FeedbackError(f"{self.path}: line {n}: {err}") from None

@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
@@ -34,25 +35,23 @@ from engine.paths import data_dir
 HEADER = ("Serial", "label")
 _NAN_TOKENS = frozenset({"", "nan", "NaN", "NAN", "<NA>", "None", "null", "NULL"})
 _UNDOABLE_OPS = frozenset({"set", "clear", "import"})
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _Source = str | os.PathLike[str]
 
 
 def _parse_int(text: str) -> int:
-    """An integer written as ``3``, ``3.0`` or ``3e0`` (pandas writes floats once a column has NaN).
-
-    Raises ValueError("not a number") or ValueError("not an integer").
-    """
+    """An integer written as ``3``, ``-3``, ``3.0`` or ``3e0`` (pandas writes floats once a column
+    has NaN), spaces around. ASCII digits only: ``int()`` would take ``1_0`` (as 10), other
+    scripts' digits, ``inf``. Raises ValueError("not a number") or ValueError("not an integer")."""
     text = text.strip()
-    if not text.isascii():  # int() would accept other scripts' digits
+    if not _NUMBER_RE.fullmatch(text):
         raise ValueError("not a number")
-    try:
+    if len(text) > 40:  # int() refuses 4300+ digits with a confusing message; no index is this long
+        raise ValueError("not a number of sensible size")
+    if _INT_RE.fullmatch(text):
         return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("not a number") from None
+    value = float(text)
     if not math.isfinite(value) or value != int(value):
         raise ValueError("not an integer")
     return int(value)
@@ -128,6 +127,11 @@ def format_labels(labels: Mapping[int, int]) -> str:
     """Canonical (sparse, sorted) CSV text of the labelled rows."""
     body = "".join(f"{s},{labels[s]}\n" for s in sorted(labels))
     return "Serial,label\n" + body
+
+
+def labels_hash(labels: Mapping[int, int]) -> str:
+    """sha256 hex of :func:`format_labels` (``labels_hash`` in checkpoint metadata)."""
+    return hashlib.sha256(format_labels(labels).encode()).hexdigest()
 
 
 class LabelStore:
@@ -220,7 +224,7 @@ class LabelStore:
 
     def hash(self) -> str:
         """sha256 hex of the canonical labelled content (independent of the file's form)."""
-        return hashlib.sha256(format_labels(self._load()).encode()).hexdigest()
+        return labels_hash(self._load())
 
     def export(self, fmt: str, out: IO[str] | _Source) -> int:
         """Write the labelled rows as ``csv`` (canonical form) or ``jsonl``

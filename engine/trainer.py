@@ -17,15 +17,14 @@ from typing import Any, Callable
 import numpy as np
 
 from engine import events as ev
+from engine.augment import roi_mask, shift_augment
 from engine.backends.base import Backend, Batch, Out, create_backend
 from engine.config import Config, config_to_dict
 from engine.curriculum import Curriculum
 from engine.datasets import Dataset
-from engine.errors import LatentLoopError
-from engine.labels import LabelStore
+from engine.errors import LabelError, LatentLoopError
+from engine.labels import LabelStore, labels_hash
 from engine.tau import TauClassifier
-
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -44,30 +43,6 @@ class FeedbackItem:
     sample_idx: int
     box: tuple[float, float, float, float]  # normalised x0, y0, x1, y1
     strength: float = 1.0
-
-
-def roi_mask(box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """1 inside the normalised box (where the model may look), 0 outside."""
-    x0, y0, x1, y1 = box
-    m = np.zeros((size, size), np.float32)
-    c0, c1 = int(np.floor(x0 * size)), int(np.ceil(x1 * size))
-    r0, r1 = int(np.floor(y0 * size)), int(np.ceil(y1 * size))
-    m[max(r0, 0):min(r1, size), max(c0, 0):min(c1, size)] = 1.0
-    return m
-
-
-def shift_augment(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Random translations by up to ``max_shift`` pixels, zero-filled (vectorised)."""
-    if max_shift == 0:
-        return x.copy()
-    b, h, w = x.shape
-    s = max_shift
-    padded = np.pad(x, ((0, 0), (s, s), (s, s)))
-    dy = rng.integers(0, 2 * s + 1, b)
-    dx = rng.integers(0, 2 * s + 1, b)
-    rows = dy[:, None] + np.arange(h)
-    cols = dx[:, None] + np.arange(w)
-    return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
 class Trainer:
@@ -112,6 +87,8 @@ class Trainer:
         self.embed_every = embed_every
         self.embeddings: Embeddings | None = None
         self._labels_version: tuple | None = None
+        self.labels_error = ""  # why the newest labels.csv could not be read ("" = it could)
+        self._labels_hash = ""
         self._lab_idx = np.zeros(0, np.int64)
         self._lab_y = np.zeros(0, np.int64)
         self._paused = False
@@ -155,8 +132,6 @@ class Trainer:
             self.backend.set_lr(cmd.lr)
         elif isinstance(cmd, ev.ApplyFeedback):
             self.set_feedback(cmd.items)
-        elif isinstance(cmd, ev.ReloadLabels):
-            self.reload_labels(force=True)
         else:
             raise ValueError(f"unknown trainer command {cmd!r}")
 
@@ -211,16 +186,30 @@ class Trainer:
         return True
 
     # -- labels and tau ---------------------------------------------------------------
-    def reload_labels(self, force: bool = False) -> bool:
-        """Pick up label changes made by anyone (CLI, app). Returns True if they changed."""
+    def reload_labels(self) -> bool:
+        """Pick up label changes made by anyone (CLI, app). Returns True if they changed. A broken
+        file fails the first load; later ones keep the last good labels and emit LabelsError."""
         version = self.labels.version()
-        if not force and version == self._labels_version:
+        if version == self._labels_version:
             return False
-        arr = self.labels.read()
+        try:
+            arr = self.labels.read()
+        except LabelError as err:
+            if self._labels_version is None:
+                raise
+            self._labels_version = version  # re-read once it changes, not on every poll
+            if str(err) != self.labels_error:
+                self.labels_error = str(err)
+                self.emit(ev.LabelsError(self.step, self.labels_error, self.n_labels))
+            return False
         self._labels_version = version
         self._lab_idx = np.flatnonzero(arr >= 0).astype(np.int64)
         self._lab_y = arr[self._lab_idx].astype(np.int64)
+        self._labels_hash = labels_hash(dict(zip(self._lab_idx.tolist(), self._lab_y.tolist())))
         self.update_tau()
+        if self.labels_error:
+            self.labels_error = ""
+            self.emit(ev.LabelsError(self.step, "", self.n_labels))
         return True
 
     def update_tau(self) -> None:
@@ -305,7 +294,6 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------
     def _meta(self, name: str) -> dict[str, Any]:
         return {
-            "format_version": FORMAT_VERSION,
             "name": name,
             "backend": self.backend.name,
             "model": self.cfg.model.model_dump(mode="json"),
@@ -314,7 +302,7 @@ class Trainer:
             "epoch": self.epoch,
             "phase": self.phase,
             "labels_count": self.n_labels,
-            "labels_hash": self.labels.hash(),
+            "labels_hash": self._labels_hash,  # of the labels trained with, even if the file broke since
             "metrics": self.last_eval,
             "rng_state": json.dumps(self.rng.bit_generator.state),
             "dataset": self.ds.name,

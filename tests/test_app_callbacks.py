@@ -185,7 +185,11 @@ def test_existing_checkpoint_is_loaded_at_startup(state):
     ctx = st.page_context()
     assert st.has_checkpoint and st.cache.current.trained and ctx["trained"]
     assert st.session.trainer.step > 0 and ctx["checkpoint"] == "first"
-    assert ctx["status"]["test_acc"] is not None  # the checkpoint's metrics are shown
+    from engine.checkpoints import CheckpointStore
+
+    saved = CheckpointStore().load("first").meta["metrics"]["test_acc"]
+    assert 0.0 <= saved <= 1.0
+    assert ctx["status"]["test_acc"] == saved  # the checkpoint's metrics are shown
 
 
 def test_sample_view_has_image_reconstruction_and_top3(state):

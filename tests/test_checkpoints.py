@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from engine import checkpoints
-from engine.checkpoints import (FORMAT_VERSION, CheckpointStore, make_meta, read_checkpoint_dir,
-                                write_checkpoint_dir)
+from engine.checkpoint_meta import FORMAT_VERSION, make_meta
+from engine.checkpoints import CheckpointStore, read_checkpoint_dir, write_checkpoint_dir
 from engine.config import ModelConfig
 from engine.errors import CheckpointError
 

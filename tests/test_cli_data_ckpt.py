@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from engine import datasets
-from engine.checkpoints import CheckpointStore, make_meta
-from latentloop.cli import main
+from engine.checkpoint_meta import make_meta
+from engine.checkpoints import CheckpointStore
 from engine.errors import DatasetError
+from latentloop.cli import main
 
 
 @pytest.fixture
@@ -49,7 +50,9 @@ def test_data_synth_and_info(home: Path, capsys: pytest.CaptureFixture) -> None:
     assert "--force" in capsys.readouterr().err
     assert run(home, "data", "synth", "toy", "--n-train", "10", "--force") == 0
     assert len(datasets.load_dataset("toy")) == 210
-    assert run(home, "data", "synth", "../evil") == 2
+    with pytest.raises(SystemExit) as exc:  # argparse rejects the name: usage error, exit 2
+        run(home, "data", "synth", "../evil")
+    assert exc.value.code == 2
     assert "invalid dataset name" in capsys.readouterr().err
 
 
@@ -90,7 +93,7 @@ def _save(home: Path, name: str, step: int) -> None:
     w = {"enc.fc.weight": np.ones((3, 2), np.float32), "tau": np.eye(2, dtype=np.float32)}
     o = {"adam.step": np.array(step, np.int64)}
     CheckpointStore(home / "artifacts" / "checkpoints").save(
-        name, w, o, {}, make_meta(backend="jax", step=step, phase="kl_anneal", metrics={"acc_test": 0.75}))
+        name, w, o, {}, make_meta(backend="jax", step=step, phase="kl_anneal", metrics={"test_acc": 0.75}))
 
 
 def test_ckpt_commands(home: Path, capsys: pytest.CaptureFixture) -> None:
@@ -100,7 +103,7 @@ def test_ckpt_commands(home: Path, capsys: pytest.CaptureFixture) -> None:
 
     assert run(home, "ckpt", "list") == 0
     out = capsys.readouterr().out
-    assert "ssvae" in out and "120" in out and "jax" in out and "acc_test=0.75" in out
+    assert "ssvae" in out and "120" in out and "jax" in out and "test_acc=0.75" in out
 
     assert run(home, "ckpt", "show", "ssvae") == 0
     shown = json.loads(capsys.readouterr().out)

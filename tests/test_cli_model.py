@@ -65,10 +65,17 @@ def test_train_resume_infer_suggest(home, cfg_file, capsys):
 
 def test_simulate_writes_learning_curves(home, cfg_file, capsys):
     out_dir = home / "sim"
-    code, out, _ = run(capsys, "simulate", "-c", str(cfg_file), "-s", "random", "-s", "entropy",
-                       "--seed-labels", "10", "--per-round", "5", "--rounds", "2", "--first-steps", "30",
-                       "--round-steps", "10", "--out", str(out_dir))
+    code, out, err = run(capsys, "simulate", "-c", str(cfg_file), "-s", "random", "-s", "entropy",
+                         "--seed-labels", "10", "--per-round", "5", "--rounds", "2", "--first-steps", "30",
+                         "--round-steps", "10", "--out", str(out_dir))
     assert code == 0
+    assert "100 training steps in all" in out.splitlines()[0]  # said before any training
+    rounds = [line for line in out.splitlines() if " round " in line and "left in all" in line]
+    assert len(rounds) == 6 and "random round  0:   10 labels  test acc 0." in rounds[0]
+    assert "entropy round  2:   20 labels" in rounds[-1] and "about 0 s left in all" in rounds[-1]
+    assert "100/100" in err and "strategy=entropy" in err and "round=2" in err  # the bar
+    phases = [(line.split()[1], line.rsplit(" ", 1)[1]) for line in out.splitlines() if ": phase " in line]
+    assert ("random", "warmup") in phases and len(set(phases)) == len(phases)  # each phase once per strategy
     import pandas as pd
     df = pd.read_csv(out_dir / "curve.csv")
     assert list(df["labels"]) == [10, 15, 20, 10, 15, 20]
@@ -78,8 +85,12 @@ def test_simulate_writes_learning_curves(home, cfg_file, capsys):
 
 
 def test_experiment_writes_a_report(home, cfg_file, capsys):
-    code, out, _ = run(capsys, "experiment", "-c", str(cfg_file), "--name", "t", "--labels-per-class", "2")
+    code, out, err = run(capsys, "experiment", "-c", str(cfg_file), "--name", "t", "--labels-per-class", "2")
     assert code == 0
+    assert "40/40" in err and "test=" in err  # the bar, as in train
+    assert "step 40: test acc 0." in out
+    code, out, _ = run(capsys, "experiment", "-c", str(cfg_file), "--name", "u", "--no-progress")
+    assert code == 0 and [line for line in out.splitlines() if line.startswith("step 30 phase=")]
     run_dir = next((home / "artifacts/experiments").glob("t-*"))
     report = (run_dir / "REPORT.md").read_text()
     assert "test accuracy" in report and "labels: 20" in report
@@ -95,3 +106,27 @@ def test_train_errors_are_clear(home, cfg_file, capsys):
     assert code == 2 and "train.stepz: unknown key" in err
     code, _, err = run(capsys, "train", "-c", str(cfg_file), "--resume", "--checkpoint", "absent")
     assert code == 2 and "absent" in err
+
+
+@pytest.mark.parametrize("progress", [[], ["--no-progress"]])
+def test_train_reports_a_labels_file_broken_mid_run(home, cfg_file, capsys, monkeypatch, progress):
+    from engine.trainer import Trainer
+
+    assert run(capsys, "label", "seed", "--dataset", "synth", "--per-class", "3")[0] == 0
+    path = home / "data/synth/labels.csv"
+    good = path.read_bytes()
+    make_batch = Trainer.make_batch
+
+    def edit_by_hand(self):
+        if self.step == 15:
+            path.write_bytes(b"Serial,label\n1_0,3\n")
+        elif self.step == 25:
+            path.write_bytes(good + b"7,1\n")
+        return make_batch(self)
+
+    monkeypatch.setattr(Trainer, "make_batch", edit_by_hand)
+    code, out, err = run(capsys, "train", "-c", str(cfg_file), *progress)
+    assert code == 0 and "31 labels" in out
+    assert f"step 20: labels file unreadable, training on with the last good 30 labels until it is " \
+           f"fixed: {path}: line 2: Serial '1_0' is not a number" in err
+    assert "step 30: labels file readable again: 31 labels" in err

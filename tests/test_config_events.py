@@ -51,7 +51,7 @@ def test_overrides_use_dotted_paths():
 @pytest.mark.parametrize("msg", [
     ev.Pause(), ev.Resume(), ev.Stop(save=False), ev.SaveCheckpoint("a"), ev.SetLearningRate(0.1),
     ev.ApplyFeedback(({"sample_idx": 1, "x0": 0.1, "y0": 0.1, "x1": 0.5, "y1": 0.5, "strength": 1.0},)),
-    ev.ReloadLabels(), ev.Metrics(5, 0.1, "warmup", {"loss": 1.0}, 0.5, 100.0),
+    ev.Metrics(5, 0.1, "warmup", {"loss": 1.0}, 0.5, 100.0),
     ev.Evaluation(5, 0.9, 0.8, 100, 10), ev.Phase("kl_anneal", 3), ev.Refresh(2, 10),
     ev.CheckpointSaved("ssvae", 3), ev.Snapshot("/x", 4), ev.State("error", "boom", 7),
 ])

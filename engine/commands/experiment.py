@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.commands._common import add_model_args, overrides
+from engine.commands._common import add_model_args, add_progress_arg, checkpoint_name, count, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,9 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "--labels-per-class N it uses N oracle labels per class (an isolated label "
                        "store); otherwise it reads your labels.csv without changing it.")
     add_model_args(p, checkpoint=False)
-    p.add_argument("--name", default="run")
-    p.add_argument("--labels-per-class", type=int, help="use N true labels per class (fixed seed)")
-    p.add_argument("--steps", type=int, help="overrides train.steps")
+    p.add_argument("--name", default="run", type=checkpoint_name,
+                   help="run name (also the checkpoint's; default: run)")
+    p.add_argument("--labels-per-class", type=count, help="use N true labels per class (fixed seed)")
+    p.add_argument("--steps", type=count, help="overrides train.steps")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 
@@ -23,9 +25,11 @@ def run(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from engine import events as ev
     from engine.checkpoints import CheckpointStore
-    from engine.datasets import oracle_labels
+    from engine.commands._progress import TrainProgress
     from engine.config import config_to_dict
+    from engine.datasets import oracle_labels
     from engine.io import atomic_write_bytes
     from engine.labels import LabelStore
     from engine.paths import artifacts_dir
@@ -42,8 +46,13 @@ def run(args: argparse.Namespace) -> int:
         labels.set_many(oracle_labels(ws.dataset, args.labels_per_class, ws.cfg.seed), source="oracle")
     trainer = Trainer(ws.cfg, ws.dataset, labels)
     evals: list[dict] = []
-    trainer.listeners.append(lambda e: evals.append(e.__dict__) if type(e).__name__ == "Evaluation" else None)
+    trainer.listeners.append(lambda e: evals.append(e.__dict__) if isinstance(e, ev.Evaluation) else None)
+    print(f"experiment {args.name}: {ws.cfg.backend} SSVAE on {ws.dataset.name}, {trainer.n_labels} labels, "
+          f"{ws.cfg.train.steps} steps; run directory {out}")
+    progress = TrainProgress(ws.cfg.train.steps, bar=not args.no_progress)
+    trainer.listeners.append(progress)
     summary = trainer.run()
+    progress.close()
     trainer.save_checkpoint(f"{args.name}", store=CheckpointStore(out / "checkpoints"))
     write_csv(out / "history.csv", trainer.history)
     plot_losses(out / "loss.png", trainer.history)

@@ -4,22 +4,23 @@ from __future__ import annotations
 import argparse
 import json
 
+from engine.commands._common import add_actions, add_dataset_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("feedback", help="add, list, remove or parse 'look here' boxes",
                        description="Per-sample focus boxes shared with the dashboard. The trainer penalises "
                        "input gradients outside the box, weighted by strength.")
-    p.add_argument("--dataset", default="mnist")
-    fsub = p.add_subparsers(dest="action", required=True)
-    a = fsub.add_parser("add", help="store a box for a sample (replaces its earlier one)")
+    fsub, common = add_actions(p, "action", add_dataset_arg)
+    a = fsub.add_parser("add", parents=[common], help="store a box for a sample (replaces its earlier one)")
     a.add_argument("sample", type=int)
     a.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"),
                    help="normalised box (x right, y down)")
     a.add_argument("--instruction", "-i", default="", help="e.g. 'focus center', 'bottom right corner'")
     a.add_argument("--strength", type=float, default=1.0)
-    fsub.add_parser("list", help="list stored boxes").add_argument("--json", action="store_true")
-    fsub.add_parser("rm", help="remove the box of a sample").add_argument("sample", type=int)
-    pp = fsub.add_parser("parse", help="show what an instruction means, without storing it")
+    fsub.add_parser("list", parents=[common], help="list stored boxes").add_argument("--json", action="store_true")
+    fsub.add_parser("rm", parents=[common], help="remove the box of a sample").add_argument("sample", type=int)
+    pp = fsub.add_parser("parse", parents=[common], help="show what an instruction means, without storing it")
     pp.add_argument("instruction")
     p.set_defaults(func=run)
 

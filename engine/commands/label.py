@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-DEFAULT_DATASET = "mnist"
+from engine.commands._common import add_actions, add_dataset_arg
 
 
 def register(subparsers: Any) -> None:
@@ -14,11 +14,7 @@ def register(subparsers: Any) -> None:
         "label", help="set, clear, undo, import, export and count labels",
         description="Edit the labels of a dataset's training images (data/<dataset>/labels.csv). "
         "Every change is appended to labels.changes.jsonl and can be undone.")
-    sub = p.add_subparsers(dest="label_action", metavar="ACTION", required=True)
-
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dataset", default=DEFAULT_DATASET,
-                        help=f"dataset name under data/ (default: {DEFAULT_DATASET})")
+    sub, common = add_actions(p, "label_action", add_dataset_arg)
 
     s = sub.add_parser("set", parents=[common], help="label one training image")
     s.add_argument("serial", metavar="SERIAL", help="dataset index of a training image")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import signal
 
-from engine.commands._common import add_model_args, overrides
+from engine.commands._common import add_model_args, add_progress_arg, count, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,18 +13,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "on the held-out test split; save artifacts/checkpoints/<name>.ckpt/.")
     add_model_args(p)
     p.add_argument("--resume", action="store_true", help="continue exactly from the checkpoint")
-    p.add_argument("--steps", type=int, help="total steps to reach (overrides train.steps)")
+    p.add_argument("--steps", type=count, help="total steps to reach (overrides train.steps)")
     p.add_argument("--lr", type=float, help="overrides train.lr")
-    p.add_argument("--no-progress", action="store_true", help="print one line per log step instead of a bar")
+    add_progress_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import queue
 
-    from tqdm import tqdm
-
     from engine import events as ev
+    from engine.commands._progress import TrainProgress
     from engine.workspace import make_trainer, open_workspace
 
     ws = open_workspace(args.config, overrides(args, **{"train.steps": args.steps, "train.lr": args.lr,
@@ -34,32 +33,12 @@ def run(args: argparse.Namespace) -> int:
     total = ws.cfg.train.steps
     print(f"training {ws.cfg.backend} SSVAE on {ws.dataset.name}: {trainer.n_labels} labels, "
           f"steps {trainer.step} -> {total}")
-    bar = None if args.no_progress else tqdm(total=total, initial=trainer.step, unit="step", dynamic_ncols=True)
-    state = {"test": float("nan")}
-
-    def show(e: object) -> None:
-        if isinstance(e, ev.Evaluation):
-            state["test"] = e.test_acc
-            msg = f"step {e.step}: test acc {e.test_acc:.4f} (tau {e.tau_acc:.4f}) on {e.n_test} held-out images"
-            (bar.write if bar else print)(msg)
-        elif isinstance(e, ev.Metrics):
-            info = {"phase": e.phase, "loss": f"{e.losses['loss']:.4f}", "rec": f"{e.losses['rec']:.4f}",
-                    "sup": f"{e.losses['sup']:.3f}", "acc_lab": f"{e.acc_labeled:.3f}",
-                    "test": f"{state['test']:.3f}", "sps": f"{e.samples_per_s:.0f}"}
-            if bar:
-                bar.n = e.step
-                bar.set_postfix(info, refresh=True)
-            else:
-                print(f"step {e.step} " + " ".join(f"{k}={v}" for k, v in info.items()), flush=True)
-        elif isinstance(e, ev.Phase) and bar:
-            bar.write(f"step {e.step}: phase {e.name}")
-
-    trainer.listeners.append(show)
+    progress = TrainProgress(total, trainer.step, bar=not args.no_progress)
+    trainer.listeners.append(progress)
     # Ctrl+C: stop after the current step and save, instead of losing the run.
     signal.signal(signal.SIGINT, lambda *_: commands.put(ev.Stop(save=True)))
     summary = trainer.run()
-    if bar:
-        bar.close()
+    progress.close()
     if trainer._stop is None:
         path = trainer.save_checkpoint()
     else:
