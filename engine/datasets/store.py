@@ -153,12 +153,18 @@ def _read_npz(path: Path, name: str) -> Dataset:
             if missing:
                 raise DatasetError(f"{where}: missing array(s) {missing} (has {sorted(z.files)})")
             images, labels, split = z["images"], z["labels"], z["split"]
-            num_classes = int(z["num_classes"]) if "num_classes" in z.files else None
+            raw_classes = z["num_classes"] if "num_classes" in z.files else None
     except DatasetError:
         raise
     except Exception as err:  # zip/npy errors come in many types; all mean "not a valid npz"
         raise DatasetError(f"{where}: cannot read dataset file ({type(err).__name__}: {err})") from err
     images, labels, n_train = validate_arrays(images, labels, split, where=where)
+    num_classes = None
+    if raw_classes is not None:
+        if raw_classes.shape != () or raw_classes.dtype.kind not in "iu":
+            raise DatasetError(f"{where}: num_classes must be an integer scalar, got {raw_classes.dtype} "
+                               f"of shape {raw_classes.shape}")
+        num_classes = int(raw_classes)
     top = int(labels.max()) + 1
     if num_classes is None:
         num_classes = top
