@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["bench_train_throughput", "bench_backends", "bench_dashboard", "bench_forecast", "bench_xai",
+ORDER = ["bench_core", "bench_train_throughput", "bench_backends", "bench_dashboard", "bench_forecast", "bench_xai",
          "bench_overhead", "bench_feedback"]
 
 

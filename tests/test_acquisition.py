@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 
 import numpy as np
 import pytest
@@ -115,13 +114,10 @@ def test_k_center_respects_candidates_and_duplicates() -> None:
     assert sorted(got.tolist()) == [1, 5]
 
 
-def test_k_center_speed() -> None:
-    feats = np.random.default_rng(0).normal(size=(60_000, 16))
-    t0 = time.perf_counter()
+def test_k_center_on_many_points_picks_distinct_samples() -> None:
+    feats = np.random.default_rng(0).normal(size=(60_000, 16))  # timing: benchmarks/bench_core.py
     idx = acq.k_center_greedy(feats, 20)
-    elapsed = time.perf_counter() - t0
     assert idx.shape == (20,) and np.unique(idx).size == 20
-    assert elapsed < 1.0, f"k-center took {elapsed:.2f}s"
 
 
 # -- select ------------------------------------------------------------------------------------
