@@ -18,7 +18,7 @@ def shift_augment(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np
     """Random translations by up to ``max_shift`` pixels, zero-filled (vectorised)."""
     if max_shift == 0:
         return x.copy()
-    b, h, w = x.shape
+    b, h, w = (int(n) for n in x.shape)
     s = max_shift
     padded = np.pad(x, ((0, 0), (s, s), (s, s)))
     dy = rng.integers(0, 2 * s + 1, b)

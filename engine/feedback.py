@@ -15,6 +15,8 @@ weighted by ``strength`` (the ``roi`` term of engine/backends/base.py).
 """
 from __future__ import annotations
 
+import builtins
+
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -221,12 +223,12 @@ class FeedbackStore:
             items.append(item)
         return items
 
-    def list(self) -> list[FeedbackItem]:
+    def list(self) -> builtins.list[FeedbackItem]:
         """All active feedback items, oldest first."""
         with file_lock(self.lock_path, exclusive=False):
             return self._read()
 
-    def _write(self, items: list[FeedbackItem]) -> None:
+    def _write(self, items: builtins.list[FeedbackItem]) -> None:
         atomic_write_bytes(self.path, "".join(json.dumps(asdict(i)) + "\n" for i in items).encode())
 
     def add(self, sample_idx: int, box: Box, strength: float = 1.0, instruction: str = "") -> FeedbackItem:

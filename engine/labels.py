@@ -342,7 +342,7 @@ class LabelStore:
         """
         with self._locked():
             current = self._load()
-            changes: list[dict[str, int | None]] = []
+            changes: list[dict[str, Any]] = []  # {"serial": int, "old": int | None, "new": int | None}
             for serial in sorted(new_values):
                 old, new = current.get(serial), new_values[serial]
                 if old != new:
@@ -355,7 +355,7 @@ class LabelStore:
                     if ch["new"] is None:
                         del updated[ch["serial"]]
                     else:
-                        updated[ch["serial"]] = ch["new"]  # type: ignore[assignment]
+                        updated[ch["serial"]] = ch["new"]
                 self._write_csv(updated)
             entry = self._append_log(op, changes, source, **extra)
             if changes:
@@ -444,10 +444,10 @@ class LabelStore:
                     revert[serial] = old
                 else:
                     skipped.append(serial)
-            entry = self._apply("undo", revert, source, undoes=target["id"])
-            assert entry is not None
-            return {"id": entry["id"], "undoes": target["id"], "op": target["op"],
-                    "changes": entry["changes"], "skipped": skipped}
+            done = self._apply("undo", revert, source, undoes=target["id"])
+            assert done is not None  # an undo is always logged, even when nothing could be reverted
+            return {"id": done["id"], "undoes": target["id"], "op": target["op"],
+                    "changes": done["changes"], "skipped": skipped}
 
 
 def _parse_log_line(raw: bytes) -> dict[str, Any] | None:

@@ -262,7 +262,7 @@ class Trainer:
             roi_mask=roi_m,
             roi_weight=roi_w,
             w=self.curriculum.weights(self.step, has_feedback=bool(len(fb_idx))),
-            threshold=np.float32(self.cfg.loss.pseudo_threshold),
+            threshold=np.asarray(self.cfg.loss.pseudo_threshold, np.float32),
         )
 
     # -- evaluation and embeddings --------------------------------------------------------
@@ -419,8 +419,7 @@ class Trainer:
                 self.evaluate()
             if self._stop is not None and self._stop.save:
                 self.save_checkpoint()
-            state = "stopped" if self._stop is not None else "finished"
-            self.emit(ev.State(state, step=self.step))
+            self.emit(ev.State("stopped" if self._stop is not None else "finished", step=self.step))
             return {"step": self.step, "phase": self.phase, **self.last_eval,
                     "seconds": time.perf_counter() - t0}
         except Exception as err:

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     trainer = make_trainer(ws, resume=has_ckpt, weights_only=True)
     serials, scores = suggest(trainer, args.strategy, args.k, args.mc_samples, ws.cfg.seed, depth=RANK_DEPTH,
                               mc_pool=args.mc_pool)
-    probs = trainer.backend.predict(ws.dataset.float_images(serials))[Out.PROBS] if len(serials) else None
+    probs = (trainer.backend.predict(ws.dataset.float_images(serials))[Out.PROBS] if len(serials)
+             else np.zeros((0, ws.dataset.num_classes), np.float32))
     rows = [{"serial": int(s), "score": float(sc) if np.isfinite(sc) else None, "predicted": int(probs[i].argmax()),
              "certainty": float(probs[i].max())} for i, (s, sc) in enumerate(zip(serials, scores))]
     if args.format == "json":
