@@ -80,6 +80,15 @@ def test_a_newer_request_supersedes_the_older_one(state):
     assert _wait(lambda: (a := state.hub.wait_xai("t2", second, 1.0)).state == "ready" and a).result.sample_idx == 3
 
 
+def test_a_poll_that_finds_an_older_selections_answer_asks_for_the_shown_one(state):
+    _ready(state, "t4", 7)  # the tab's newest answer is about #7 ...
+    # ... but the page shows #9: its selection reached the server folded into an interval poll
+    panel, _, _ = explain.xai_outputs(state, {"serial": 9}, "pred", "t4", "xai-interval")
+    assert panel is not no_update
+    ans = _wait(lambda: (a := state.poll_saliency("t4", 0.5)) and a.state == "ready" and a, 30, "#9's saliency")
+    assert ans.result.sample_idx == 9
+
+
 def test_no_selection_clears_the_panel(state):
     panel, status, disabled = explain.xai_outputs(state, None, "pred", "t3", "xai-want")
     assert "ll-xai-msg" not in str(panel) and status == "" and disabled

@@ -43,20 +43,25 @@ def _target(value: Any) -> str | int:
 
 
 def xai_outputs(state: AppState, want: Any, target: Any, client: str, triggered: str | None) -> tuple[Any, Any, bool]:
-    """(panel, status text, interval disabled)."""
+    """(panel, status text, interval disabled). ``triggered`` is "xai-interval" for a poll."""
     if not isinstance(want, dict) or want.get("serial") is None:
         return views.xai_panel(None), "", True
     serial = int(want["serial"])
     if triggered == "xai-interval":
         ans = state.poll_saliency(client, 0.05)
-        if ans is None or (ans.result is not None and ans.result.sample_idx != serial):
-            return no_update, "", True
-        if ans.state == "pending":
-            return no_update, ans.message, False
-    else:
-        ans = state.saliency(client, serial, _target(target))
-        if ans.state == "pending":
-            return views.xai_panel(ans), ans.message, False
+        if ans is not None and (ans.result is None or ans.result.sample_idx == serial):
+            if ans.state == "pending":
+                return no_update, ans.message, False
+            return _xai_done(state, ans)
+        # The answer is about an older selection (the request for this one was replaced or never
+        # sent, e.g. Dash folded the selection into a poll): ask for the shown one.
+    ans = state.saliency(client, serial, _target(target))
+    if ans.state == "pending":
+        return views.xai_panel(ans), ans.message, False
+    return _xai_done(state, ans)
+
+
+def _xai_done(state: AppState, ans: Any) -> tuple[Any, Any, bool]:
     image = state.dataset.images[ans.result.sample_idx] if ans.result is not None else None
     return views.xai_panel(ans, image), "", True
 
@@ -152,7 +157,9 @@ def register(app: Any, state: AppState) -> None:
         State("ll-events", "data"),
     )
     def saliency(want, target, _n, events):
-        return xai_outputs(state, want, target, _client(events), ctx.triggered_id)
+        # A poll only when the interval alone fired: a selection folded into the same round counts.
+        polled = {t["prop_id"].rsplit(".", 1)[0] for t in ctx.triggered} == {"xai-interval"}
+        return xai_outputs(state, want, target, _client(events), "xai-interval" if polled else "xai-want")
 
     @app.callback(
         output=VIEW_OUTPUTS,
