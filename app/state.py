@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,34 @@ from app.services.rundir import make_run_dir
 from app.services.sync import ClientSync
 from app.services.training import SessionError, TrainingSession, validate_settings
 from app.services.viewer import ViewerModel
-from app.services.workers import WorkerHub
+from app.services.workers import WorkerHub, XaiAnswer
 from app.services.xai import SaliencyRequests
 from app.settings import AppSettings, checkpoint_name, resolve_config
-from app.viewmodels import QueueView, SampleView, StatsView
+from app.viewmodels import ClientView, QueueView, SampleView, StatsView, SyncResult
+from engine.feedback import FeedbackItem, ParsedFeedback
 
 
 class AppState:
     """The dashboard's model. Build it with :meth:`create` (loads data, model, first map)."""
+
+    # set by create()
+    cfg: Any
+    dataset: Any  # engine.datasets.Dataset
+    labels: Any  # engine.labels.LabelStore
+    feedback: Any  # engine.feedback.FeedbackStore
+    n_train: int
+    n_points: int
+    num_classes: int
+    has_checkpoint: bool
+    cache: EmbeddingCache
+    overlay: LabelOverlay
+    queue: CandidateQueue
+    label_reader: LabelReader
+    viewer: ViewerModel
+    session: TrainingSession
+    boxes: FeedbackBoxes
+    ckpt: CheckpointService
+    xai: SaliencyRequests
 
     def __init__(self, settings: AppSettings) -> None:
         self.settings = settings
@@ -53,7 +74,7 @@ class AppState:
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, settings: AppSettings) -> "AppState":
+    def create(cls, settings: AppSettings) -> AppState:
         """Open the workspace, load the checkpoint if there is one and compute the first map."""
         from engine.checkpoints import CheckpointStore
         from engine.paths import project_root, snapshots_dir
@@ -148,9 +169,9 @@ class AppState:
     def log_position(self) -> int:
         return self.label_reader.log_position()
 
-    def sync(self, *args: Any, **kw: Any) -> Any:
-        """See :meth:`app.services.sync.ClientSync.sync`."""
-        return self.clients.sync(*args, **kw)
+    def sync(self, client_id: str, events: Any, view: ClientView, strategy: str, start_id: int = 0) -> SyncResult:
+        """Apply a tab's events and say what differs from ``view`` (:meth:`ClientSync.sync`)."""
+        return self.clients.sync(client_id, events, view, strategy, start_id)
 
     def selected_of(self, client_id: str) -> int | None:
         return self.clients.selected_of(client_id)
@@ -245,22 +266,22 @@ class AppState:
         return pts, metrics_from + len(m), evals_from + len(e)
 
     # -- saliency, feedback boxes, checkpoints (services; the names the callbacks use) -----------------
-    def saliency(self, client: str, serial: int, target: str | int = "pred", wait_s: float | None = None) -> Any:
+    def saliency(self, client: str, serial: int, target: str | int = "pred", wait_s: float | None = None) -> XaiAnswer:
         return self.xai.ask(client, serial, target, wait_s)
 
-    def poll_saliency(self, client: str, wait_s: float | None = None) -> Any:
+    def poll_saliency(self, client: str, wait_s: float | None = None) -> XaiAnswer | None:
         return self.xai.poll(client, wait_s)
 
-    def feedback_items(self) -> Any:
+    def feedback_items(self) -> tuple[list[FeedbackItem], str]:
         return self.boxes.items()
 
-    def feedback_for(self, serial: int | None) -> Any:
+    def feedback_for(self, serial: int | None) -> FeedbackItem | None:
         return self.boxes.of(serial)
 
-    def parse_feedback(self, serial: int | None, text: str, drawn: Any) -> Any:
+    def parse_feedback(self, serial: int | None, text: str, drawn: Sequence[float] | None) -> ParsedFeedback:
         return self.boxes.parse(serial, text, drawn)
 
-    def apply_feedback(self, serial: int | None, text: str, drawn: Any) -> str:
+    def apply_feedback(self, serial: int | None, text: str, drawn: Sequence[float] | None) -> str:
         return self.boxes.apply(serial, text, drawn)
 
     def remove_feedback(self, serial: int) -> str:

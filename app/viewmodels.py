@@ -29,7 +29,7 @@ class ClientView:
     feedback_key: str = ""
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "ClientView":
+    def from_dict(cls, d: dict[str, Any] | None) -> ClientView:
         """The tab's echo; unknown keys (an older page) are dropped, a non-dict is an empty view."""
         if not isinstance(d, dict):
             return cls()

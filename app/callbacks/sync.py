@@ -112,8 +112,8 @@ def sync_outputs(state: AppState, events: Any, view: Any, strategy: str | None, 
         out["notice"] = " · ".join(res.notices)
     elif evs and triggered == "ll-events":
         out["notice"] = ""
-    if res.figure is not UNCHANGED:
-        v = state.cache.current
+    v = state.cache.current
+    if res.figure is not UNCHANGED and v is not None:
         out.update(badge="trained" if v.trained else "untrained", badge_colour="success" if v.trained else "warning",
                    version_text=f"map v{v.version} · step {v.step}", untrained_open=not v.trained)
     if res.workers is not UNCHANGED:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import shutil
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from app.services.refresh import RefreshPump
 from engine.errors import LatentLoopError

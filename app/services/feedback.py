@@ -2,10 +2,16 @@
 ``feedback.jsonl`` store as ``latentloop feedback``; applied boxes go to the training session."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from engine.errors import LatentLoopError
-from engine.feedback import FeedbackError, FeedbackItem, ParsedFeedback, parse_instruction
+from engine.feedback import (
+    FeedbackError,
+    FeedbackItem,
+    ParsedFeedback,
+    parse_instruction,
+)
 
 
 class FeedbackBoxes:

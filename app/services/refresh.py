@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class RefreshPump:
@@ -26,7 +27,7 @@ class RefreshPump:
         self._stop = False
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "RefreshPump":
+    def start(self) -> RefreshPump:
         self._thread = threading.Thread(target=self._run, name="refresh-pump", daemon=True)
         self._thread.start()
         return self
@@ -64,7 +65,7 @@ class RefreshPump:
             try:
                 self.handler(*args)
                 self.error = ""
-            except Exception as err:  # the pump must survive: the next refresh may work
+            except Exception as err:  # noqa: BLE001 -- the pump must survive: the next refresh may work
                 self.error = f"{type(err).__name__}: {err}"
                 traceback.print_exc()
             with self._cond:

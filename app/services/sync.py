@@ -13,8 +13,9 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from app.services.embeddings import MapVersion
 from app.viewmodels import ClientView, QueueView, SyncResult
@@ -66,7 +67,7 @@ def point_xy(v: MapVersion, serial: int | None) -> tuple[float, float] | None:
 class ClientSync:
     """Per-tab event bookkeeping and the sync diff, over the app's model (``state``)."""
 
-    def __init__(self, state: "AppState") -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
         self._clients: OrderedDict[str, ClientRecord] = OrderedDict()
         self._lock = threading.Lock()

@@ -112,7 +112,7 @@ class TrainingSession:
     """
 
     def __init__(self, trainer: Any, checkpoint: str, store: Any,
-                 on_refresh: Callable[..., None] | None = None,
+                 on_refresh: Callable[..., object] | None = None,
                  event_queue_size: int = 2000) -> None:
         self.trainer = trainer
         self.checkpoint = checkpoint

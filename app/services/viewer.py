@@ -48,7 +48,7 @@ class ViewerModel:
         with self._lock:
             try:
                 out = self._model().predict(self.images(np.array([serial])))
-            except Exception:  # a reconstruction is a nicety; never break the panel for it
+            except Exception:  # noqa: BLE001 -- a reconstruction is a nicety; never break the panel for it
                 return None
         return out[Out.RECON][0]
 
