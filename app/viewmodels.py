@@ -52,7 +52,6 @@ class SampleView:
     predicted: int
     certainty: float
     num_classes: int
-    queue_pos: int | None = None
 
 
 @dataclass

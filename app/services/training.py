@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import queue
 import threading
-import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -133,8 +132,6 @@ class TrainingSession:
         self.target = int(trainer.step)
         self.run_start = int(trainer.step)
         self.samples_per_s = 0.0
-        self.epoch = 0.0
-        self.run_id = 0
         self.history = History()
         self.last_eval: dict[str, Any] = dict(trainer.last_eval or {})
         self.trained = False
@@ -204,7 +201,6 @@ class TrainingSession:
             self.state = "starting"
             self.error = ""
             self.message = ""
-            self.run_id += 1
             self._final = None
             self._thread = threading.Thread(target=self._run, args=(self.target, settings.save_at_end),
                                             name="latentloop-training", daemon=True)
@@ -292,7 +288,6 @@ class TrainingSession:
     def _apply(self, e: Any) -> None:
         if isinstance(e, ev.Metrics):
             self.step = e.step
-            self.epoch = e.epoch
             self.phase = e.phase
             self.samples_per_s = e.samples_per_s
             row = {"step": e.step, "acc_labeled": e.acc_labeled, "sps": e.samples_per_s}
@@ -322,6 +317,5 @@ class TrainingSession:
         with self._lock:
             return {"state": self.state, "step": self.step, "target": self.target, "run_start": self.run_start,
                     "phase": self.phase, "saves": self.saves, "saved_name": self.saved_name,
-                    "samples_per_s": self.samples_per_s, "epoch": self.epoch, "error": self.error,
-                    "message": self.message, "run_id": self.run_id, "active": self.active, "busy": self.busy,
-                    "test_acc": self.last_eval.get("test_acc"), "time": time.time()}
+                    "samples_per_s": self.samples_per_s, "error": self.error, "message": self.message,
+                    "busy": self.busy, "test_acc": self.last_eval.get("test_acc")}
