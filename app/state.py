@@ -33,7 +33,7 @@ from app.services.overlay import LabelOverlay
 from app.services.refresh import RefreshPump
 from app.services.rundir import make_run_dir
 from app.services.sync import ClientSync
-from app.services.training import SessionError, TrainingSession, validate_settings
+from app.services.training import TrainingSession
 from app.services.viewer import ViewerModel
 from app.services.workers import WorkerHub, XaiAnswer
 from app.services.xai import SaliencyRequests
@@ -225,45 +225,18 @@ class AppState:
             "log_id": self.log_position(), "status": self.session.status(), "settings": self.default_train_values(),
             "strategies": CandidateQueue.strategies(), "checkpoints": self.list_checkpoints(),
             "label_poll_ms": self.settings.label_poll_ms, "train_poll_ms": self.settings.train_poll_ms,
-            "backend": self.cfg.backend, "history": self.curve_points(0, 0)[0],
+            "backend": self.cfg.backend, "history": self.session.curve_points(0, 0)[0],
         }
 
-    # -- training ----------------------------------------------------------------------------------------
+    # -- training (TrainingSession; the names the callbacks, tests and benchmarks use) --------------
     def default_train_values(self) -> dict[str, Any]:
-        c = self.session.trainer.cfg
-        return {"steps": 500, "lr": c.train.lr, "alpha": c.loss.alpha, "beta": c.loss.beta, "gamma": c.loss.gamma,
-                "consistency": c.loss.consistency, "refresh_every": c.train.refresh_every, "save_at_end": True}
+        return self.session.panel_defaults()
 
     def start_training(self, values: dict[str, Any]) -> dict[str, str]:
-        """Validate the panel's values and start a run. Returns field errors (empty: started)."""
-        settings, cfg, errors = validate_settings(self.session.trainer.cfg, values)
-        if errors:
-            return errors
-        assert settings is not None
-        try:
-            self.session.start(settings, cfg)
-        except SessionError as err:
-            return {"_": str(err)}
-        return {}
+        return self.session.start_from_panel(values)
 
     def training_command(self, command: str) -> str:
-        """pause / resume / stop; returns an error message or ''."""
-        try:
-            getattr(self.session, command)()
-        except SessionError as err:
-            return str(err)
-        return ""
-
-    def curve_points(self, metrics_from: int, evals_from: int) -> tuple[dict[str, tuple[list[int], list[float]]], int, int]:
-        """New curve points since the tab's cursors: ``(series -> (steps, values), m_cursor, e_cursor)``."""
-        h = self.session.history
-        m = h.metrics[metrics_from:]
-        e = h.evals[evals_from:]
-        pts: dict[str, tuple[list[int], list[float]]] = {}
-        for key in ("loss", "rec", "sup", "acc_labeled"):
-            pts[key] = ([r["step"] for r in m], [float(r.get(key, float("nan"))) for r in m])
-        pts["test_acc"] = ([r["step"] for r in e], [float(r["test_acc"]) for r in e])
-        return pts, metrics_from + len(m), evals_from + len(e)
+        return self.session.command(command)
 
     # -- saliency, feedback boxes, checkpoints (services; the names the callbacks use) -----------------
     def saliency(self, client: str, serial: int, target: str | int = "pred", wait_s: float | None = None) -> XaiAnswer:

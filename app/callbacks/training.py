@@ -66,11 +66,11 @@ def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> di
     m0, e0 = int(cur.get("m", 0) or 0), int(cur.get("e", 0) or 0)
     h = state.session.history
     if m0 > len(h.metrics) or e0 > len(h.evals):  # the tab is ahead of this process (restart)
-        pts, m1, e1 = state.curve_points(0, 0)
+        pts, m1, e1 = state.session.curve_points(0, 0)
         loss = figures.curve_figure(figures.LOSS_SERIES, pts, title="loss")
         acc = figures.curve_figure(figures.ACC_SERIES, pts, yrange=[0, 1], title="accuracy")
     else:
-        pts, m1, e1 = state.curve_points(m0, e0)
+        pts, m1, e1 = state.session.curve_points(m0, e0)
         loss = curve_patch(figures.LOSS_SERIES, pts)
         acc = curve_patch(figures.ACC_SERIES, pts)
     span = st["target"] - st["run_start"]

@@ -233,6 +233,45 @@ class TrainingSession:
             # No save here: the run's own "save when the run ends" setting decides.
             self.commands.put(ev.Stop(save=False))
 
+    # -- the training panel's values and buttons ----------------------------------------------------
+    def panel_defaults(self) -> dict[str, Any]:
+        """The panel's fields at page load: the trainer's config and 500 steps."""
+        c = self.trainer.cfg
+        return {"steps": 500, "lr": c.train.lr, "alpha": c.loss.alpha, "beta": c.loss.beta, "gamma": c.loss.gamma,
+                "consistency": c.loss.consistency, "refresh_every": c.train.refresh_every, "save_at_end": True}
+
+    def start_from_panel(self, values: dict[str, Any]) -> dict[str, str]:
+        """Validate the panel's values and start a run. Returns field errors (empty: started)."""
+        settings, cfg, errors = validate_settings(self.trainer.cfg, values)
+        if errors:
+            return errors
+        assert settings is not None
+        try:
+            self.start(settings, cfg)
+        except SessionError as err:
+            return {"_": str(err)}
+        return {}
+
+    def command(self, name: str) -> str:
+        """A panel button: "pause", "resume" or "stop"; returns an error message or ''."""
+        if name not in ("pause", "resume", "stop"):
+            return f"unknown command {name!r}"
+        try:
+            getattr(self, name)()
+        except SessionError as err:
+            return str(err)
+        return ""
+
+    def curve_points(self, metrics_from: int, evals_from: int) -> tuple[dict[str, tuple[list[int], list[float]]], int, int]:
+        """New curve points since a tab's cursors: ``(series -> (steps, values), m_cursor, e_cursor)``."""
+        m = self.history.metrics[metrics_from:]
+        e = self.history.evals[evals_from:]
+        pts: dict[str, tuple[list[int], list[float]]] = {}
+        for key in ("loss", "rec", "sup", "acc_labeled"):
+            pts[key] = ([r["step"] for r in m], [float(r.get(key, float("nan"))) for r in m])
+        pts["test_acc"] = ([r["step"] for r in e], [float(r["test_acc"]) for r in e])
+        return pts, metrics_from + len(m), evals_from + len(e)
+
     def apply_feedback(self) -> str:
         """Hand the feedback file's current boxes to the trainer: through its command queue while it
         runs (applied before the next step), directly when it is idle."""
