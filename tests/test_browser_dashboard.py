@@ -55,12 +55,17 @@ def _csv(running) -> Path:
 TRAIN_BUTTONS = ("#btn-start", "#btn-pause", "#btn-resume", "#btn-stop")
 
 
-def _enabled_buttons(page, state: str) -> list[str]:
-    """The training buttons enabled once the panel shows ``state``."""
-    page.wait_for_function("(s) => document.querySelector('#train-state').textContent === s", arg=state,
-                           timeout=180_000)
-    page.wait_for_timeout(400)  # the same poll sets the state badge and the buttons
-    return [b for b in TRAIN_BUTTONS if not page.is_disabled(b)]
+def _expect_buttons(page, state: str, enabled: list[str]) -> None:
+    """Wait until the panel shows ``state`` with exactly ``enabled`` of the training buttons enabled."""
+    want = [[b, b in enabled] for b in TRAIN_BUTTONS]
+    try:
+        page.wait_for_function("([s, want]) => document.querySelector('#train-state').textContent === s && "
+                               "want.every(([id, on]) => document.querySelector(id).disabled === !on)",
+                               arg=[state, want], timeout=180_000)
+    except Exception:
+        shown = page.inner_text("#train-state")
+        raise AssertionError(f"state {shown!r}, enabled {[b for b in TRAIN_BUTTONS if not page.is_disabled(b)]}; "
+                             f"expected {state!r} with {enabled}") from None
 
 
 def _select_isolated(page) -> int:
@@ -315,7 +320,7 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
     page.fill("#train-steps", "100000")
     page.fill("#train-refresh", "40")
     page.click("#btn-start")  # "save checkpoint when the run ends" stays ticked: Stop saves 'ssvae'
-    assert _enabled_buttons(page, "running") == ["#btn-pause", "#btn-stop"]
+    _expect_buttons(page, "running", ["#btn-pause", "#btn-stop"])
     page.wait_for_function("() => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length >= 2", timeout=120_000)
     n1 = page.evaluate("() => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length")
     page.wait_for_function("(n) => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length > n", arg=n1,
@@ -331,15 +336,15 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
 
 def test_pause_stops_the_step_counter(page, running, tmp_path):
     page.click("#btn-pause")
-    assert _enabled_buttons(page, "paused") == ["#btn-resume", "#btn-stop"]
+    _expect_buttons(page, "paused", ["#btn-resume", "#btn-stop"])
     s1 = page.inner_text("#train-step")
     step = running.state.session.trainer.step
     page.wait_for_timeout(2000)
     assert page.inner_text("#train-step") == s1 and running.state.session.trainer.step == step
     page.click("#btn-resume")
-    assert _enabled_buttons(page, "running") == ["#btn-pause", "#btn-stop"]
+    _expect_buttons(page, "running", ["#btn-pause", "#btn-stop"])
     page.click("#btn-stop")
-    assert _enabled_buttons(page, "stopped") == ["#btn-start"]
+    _expect_buttons(page, "stopped", ["#btn-start"])
     # the run's automatic save shows up in the checkpoint list without a reload
     assert "saved checkpoint 'ssvae'" in page.inner_text("#train-message")
     page.wait_for_function("() => document.querySelector('#ckpt-select').textContent.includes('ssvae (step')",
