@@ -155,6 +155,7 @@ class LabelStore:
         # Parsed content keyed by version(); saves re-parsing on every keypress-driven write.
         self._cache: tuple[tuple[int, ...], dict[int, int]] | None = None
         self._log_tail: tuple[int, int] | None = None  # (log size, last id) we know of
+        self._added: dict[tuple[int, str], tuple[int, int]] = {}  # added_since: key -> (bytes read, count)
 
     def __repr__(self) -> str:
         return f"LabelStore({str(self.path)!r}, n_samples={self.n_samples}, " \
@@ -274,6 +275,39 @@ class LabelStore:
     def history(self) -> list[dict[str, Any]]:
         """All readable change-log entries, oldest first."""
         return list(reversed(list(self._iter_log_reverse())))
+
+    def added_since(self, start_id: int, exclude_source: str = "app") -> int:
+        """Labels set (``set``/``import`` entries with a new value) after change-log entry
+        ``start_id`` by any source but ``exclude_source``.
+
+        Incremental: each call reads only the bytes appended since the previous call with the same
+        arguments; a line still being appended is read next time, a shrunken log is counted afresh.
+        """
+        key = (int(start_id), exclude_source)
+        try:
+            size = os.stat(self.log_path).st_size
+        except FileNotFoundError:
+            return 0
+        offset, count = self._added.get(key, (0, 0))
+        if size < offset:  # the log was replaced
+            offset, count = 0, 0
+        if size > offset:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read(size - offset)
+            end = chunk.rfind(b"\n") + 1
+            for raw in chunk[:end].splitlines():
+                entry = _parse_log_line(raw)
+                if (entry is None or not isinstance(entry.get("id"), int) or entry["id"] <= key[0]
+                        or entry.get("source") == exclude_source or entry.get("op") not in ("set", "import")):
+                    continue
+                count += sum(1 for c in entry.get("changes", []) if isinstance(c, dict) and c.get("new") is not None)
+            offset += end
+            with self._rlock:
+                if len(self._added) > 256:
+                    self._added.clear()
+                self._added[key] = (offset, count)
+        return count
 
     def _next_id(self) -> int:
         size = os.stat(self.log_path).st_size if self.log_path.exists() else 0

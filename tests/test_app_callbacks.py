@@ -4,17 +4,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from dash import Patch, no_update
 
 from app.callbacks.checkpoints import checkpoint_outputs
 from app.callbacks import sync as sync_cb
 from app.callbacks.training import command_outputs, drain_outputs
+from app.layouts import views
 from app.server import create_app, host_name
-from app.state import UNCHANGED, AppState, ClientView
+from app.state import AppState
+from app.viewmodels import UNCHANGED, ClientView
 from app.testing import app_state
 from tests.conftest import tiny_config_dict
 
@@ -32,8 +35,10 @@ def state(tmp_path_factory):
 
 
 def sync_outputs(*args, **kw) -> dict:
-    """The sync callback's outputs by name."""
-    return dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(*args, **kw), strict=True))
+    """The sync callback's outputs by name (every output of the callback, nothing else)."""
+    out = sync_cb.sync_outputs(*args, **kw)
+    assert out.keys() == sync_cb.OUTPUTS.keys()
+    return out
 
 
 def _csv(state) -> str:
@@ -140,41 +145,113 @@ def test_broken_labels_file_keeps_serving(state):
 
 
 def test_training_buttons_and_drain(state):
-    fb, disabled = command_outputs(state, "btn-start", {"steps": 0, "lr": 0.001, "alpha": 1, "beta": 1, "gamma": 1,
-                                                        "consistency": 1, "refresh_every": 10})
-    assert disabled is no_update and "train.steps" in str(fb)
-    fb, disabled = command_outputs(state, "btn-start", {"steps": 30, "lr": 0.002, "alpha": 1, "beta": 1, "gamma": 1,
-                                                        "consistency": 1, "refresh_every": 10, "save_at_end": False})
-    assert fb is None and disabled is False
+    out = command_outputs(state, "btn-start", {"steps": 0, "lr": 0.001, "alpha": 1, "beta": 1, "gamma": 1,
+                                               "consistency": 1, "refresh_every": 10})
+    assert out["interval_disabled"] is no_update and "train.steps" in str(out["feedback"])
+    version = state.cache.version
+    out = command_outputs(state, "btn-start", {"steps": 30, "lr": 0.002, "alpha": 1, "beta": 1, "gamma": 1,
+                                               "consistency": 1, "refresh_every": 10, "save_at_end": False})
+    assert out["feedback"] is None and out["interval_disabled"] is False
+    assert out["dis_start"] is True and out["dis_resume"] is True  # a run is alive
     assert state.session.wait(120)
     out = drain_outputs(state, {"m": 0, "e": 0})
-    loss, cursor = out[0], out[2]
+    loss, cursor = out["loss"], out["cursor"]
     assert isinstance(loss, Patch) and cursor["m"] >= 3
-    assert out[3] == "finished" and out[13] is True  # interval disabled once idle
-    assert out[14] == {"version": state.cache.version}  # the map refreshes
+    assert out["state"] == "finished" and out["interval_disabled"] is True  # interval disabled once idle
+    assert (out["dis_start"], out["dis_pause"], out["dis_resume"], out["dis_stop"]) == (False, True, True, True)
+    assert state.pump.wait(60) and state.cache.version > version  # the pump put the run's map up
     assert state.cache.current.trained
     again = drain_outputs(state, cursor)
-    assert again[0] is no_update and again[14] is no_update
-    fb, _ = command_outputs(state, "btn-pause", {})
-    assert "nothing is running" in str(fb)
+    assert again["loss"] is no_update and again["ckpt_options"] is no_update
+    out = command_outputs(state, "btn-pause", {})
+    assert "nothing is running" in str(out["feedback"])
 
 
 def test_checkpoint_save_fork_load(state):
-    msg, options, value, version = checkpoint_outputs(state, "btn-ckpt-save", None, "first")
-    assert "saved checkpoint 'first'" in str(msg) and value == "first"
-    assert any(o["value"] == "first" for o in options)
-    msg, options, value, _ = checkpoint_outputs(state, "btn-ckpt-fork", "first", "second")
-    assert "forked" in str(msg) and {"first", "second"} <= {o["value"] for o in options}
+    out = checkpoint_outputs(state, "btn-ckpt-save", None, "first")
+    assert "saved checkpoint 'first'" in str(out["message"]) and out["value"] == "first"
+    assert any(o["value"] == "first" for o in out["options"])
+    out = checkpoint_outputs(state, "btn-ckpt-fork", "first", "second")
+    assert "forked" in str(out["message"]) and {"first", "second"} <= {o["value"] for o in out["options"]}
     from engine.checkpoints import CheckpointStore
 
     assert CheckpointStore().show("second")["meta"]["parent"] == "first"
     before = state.cache.version
-    msg, _, _, version = checkpoint_outputs(state, "btn-ckpt-load", "second", "")
-    assert "loaded checkpoint 'second'" in str(msg) and version == {"version": before + 1}
-    msg, *_ = checkpoint_outputs(state, "btn-ckpt-load", "nope", "")
-    assert "not found" in str(msg)
-    msg, *_ = checkpoint_outputs(state, "btn-ckpt-save", None, "../evil")
-    assert "invalid checkpoint name" in str(msg)
+    out = checkpoint_outputs(state, "btn-ckpt-load", "second", "")
+    assert "loaded checkpoint 'second'" in str(out["message"]) and out["version"] == {"version": before + 1}
+    assert "not found" in str(checkpoint_outputs(state, "btn-ckpt-load", "nope", "")["message"])
+    assert "invalid checkpoint name" in str(checkpoint_outputs(state, "btn-ckpt-save", None, "../evil")["message"])
+
+
+TRAIN = {"lr": 0.001, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1}
+
+
+def test_projection_runs_on_the_refresh_pump_never_in_a_request(state, monkeypatch):
+    """New embeddings reach the map through the pump thread; the page's requests (sync poll,
+    training drain, checkpoint load) only pick up the newest version."""
+    threads: list[str] = []
+    real = state.cache.projector.fit_transform
+
+    def spy(x):
+        threads.append(threading.current_thread().name)
+        return real(x)
+
+    monkeypatch.setattr(state.cache.projector, "fit_transform", spy)
+    version = state.cache.version
+    assert not state.start_training(TRAIN | {"steps": 40, "refresh_every": 10, "save_at_end": False})
+    view = sync_outputs(state, {"client": "pump", "events": []}, {}, "entropy", {"log_id": 0})["view"]
+    cursor, maps = {"m": 0, "e": 0}, 0
+    while state.session.busy:
+        out = sync_outputs(state, {"client": "pump", "events": []}, view, "entropy", {"log_id": 0})
+        view, maps = out["view"], maps + (out["map"] is not no_update)
+        cursor = drain_outputs(state, cursor)["cursor"]
+        time.sleep(0.01)
+    assert state.pump.wait(60) and state.cache.version > version + 1  # every refresh of the run (or the newest)
+    out = sync_outputs(state, {"client": "pump", "events": []}, view, "entropy", {"log_id": 0})
+    maps += out["map"] is not no_update
+    assert out["view"]["version"] == state.cache.version and maps >= 1  # the poll picks the new versions up
+    state.save_checkpoint("pumped")
+    assert "loaded" in str(checkpoint_outputs(state, "btn-ckpt-load", "pumped", "")["message"])
+    assert threads and set(threads) == {"refresh-pump"}, threads
+
+
+def test_training_buttons_follow_the_session_state():
+    off = views.training_buttons_disabled
+    enabled = {s: sorted(b for b, d in off(s).items() if not d)
+               for s in ("idle", "starting", "running", "paused", "stopping", "stopped", "finished", "error")}
+    assert enabled["idle"] == enabled["stopped"] == enabled["finished"] == enabled["error"] == ["btn-start"]
+    assert enabled["running"] == enabled["starting"] == ["btn-pause", "btn-stop"]
+    assert enabled["paused"] == ["btn-resume", "btn-stop"] and enabled["stopping"] == []
+
+
+def test_checkpoint_list_refreshes_after_a_runs_save_and_a_save_during_training(state):
+    cursor = {"m": 0, "e": 0, "c": state.session.status()["saves"]}
+    name = state.checkpoint
+    assert not state.start_training(TRAIN | {"steps": 5, "refresh_every": 100, "save_at_end": True})
+    assert state.session.wait(120)
+    out = drain_outputs(state, cursor, None)
+    assert name in [o["value"] for o in out["ckpt_options"]] and out["ckpt_value"] == name
+    again = drain_outputs(state, out["cursor"], name)
+    assert again["ckpt_options"] is no_update and again["ckpt_value"] is no_update
+    # Save while a run is going: the training thread saves; the list follows on the panel's poll.
+    assert not state.start_training(TRAIN | {"steps": 100000, "refresh_every": 100000, "save_at_end": False})
+    try:
+        msg = checkpoint_outputs(state, "btn-ckpt-save", name, "midrun")["message"]
+        assert "will be saved by the training thread" in str(msg)
+        cursor = again["cursor"]
+        t0 = time.monotonic()
+        while True:
+            out = drain_outputs(state, cursor, name)
+            cursor = out["cursor"]
+            if out["ckpt_options"] is not no_update and "midrun" in [o["value"] for o in out["ckpt_options"]]:
+                break
+            assert time.monotonic() - t0 < 60, "the checkpoint list never showed 'midrun'"
+            time.sleep(0.05)
+        assert out["ckpt_value"] == name  # the user's choice stays
+    finally:
+        state.session.stop()
+        state.session.wait(60)
+        state.session.drain()
 
 
 def test_existing_checkpoint_is_loaded_at_startup(state):
@@ -247,6 +324,11 @@ def test_services_import_no_dash():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_unchanged_sentinel_is_not_a_value():
+def test_unchanged_sentinel_never_reaches_the_page(state):
     assert UNCHANGED is not None and ClientView.from_dict(None) == ClientView()
-    assert np.array_equal(np.arange(3), np.arange(3))
+    assert ClientView.from_dict({"version": 3, "from_an_older_page": 1}) == ClientView(version=3)
+    view = sync_outputs(state, {"client": "u", "events": []}, {}, "entropy", {"log_id": 0})["view"]
+    again = sync_outputs(state, {"client": "u", "events": []}, view, "entropy", {"log_id": 0})
+    # nothing changed: every output is a value or no_update, never the internal sentinel
+    assert all(v is not UNCHANGED for v in again.values())
+    assert again["map"] is no_update and again["colours"] is no_update and again["sample"] is no_update

@@ -80,22 +80,29 @@ def test_a_newer_request_supersedes_the_older_one(state):
     assert _wait(lambda: (a := state.hub.wait_xai("t2", second, 1.0)).state == "ready" and a).result.sample_idx == 3
 
 
+def test_a_poll_that_finds_an_older_selections_answer_asks_for_the_shown_one(state):
+    _ready(state, "t4", 7)  # the tab's newest answer is about #7 ...
+    # ... but the page shows #9: its selection reached the server folded into an interval poll
+    panel, _, _ = explain.xai_outputs(state, {"serial": 9}, "pred", "t4", "xai-interval")
+    assert panel is not no_update
+    ans = _wait(lambda: (a := state.poll_saliency("t4", 0.5)) and a.state == "ready" and a, 30, "#9's saliency")
+    assert ans.result.sample_idx == 9
+
+
 def test_no_selection_clears_the_panel(state):
     panel, status, disabled = explain.xai_outputs(state, None, "pred", "t3", "xai-want")
     assert "ll-xai-msg" not in str(panel) and status == "" and disabled
 
 
 def test_sync_publishes_the_selection_for_the_saliency_and_feedback_parts(state):
-    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "s1", "events": []}, {}, "entropy",
-                                                       {"log_id": 0}), strict=True))
+    out = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, {}, "entropy", {"log_id": 0})
     assert out["xai_want"] is None  # nothing selected
     view = out["view"]
-    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(
+    out = sync_cb.sync_outputs(
         state, {"client": "s1", "events": [{"seq": 1, "kind": "select", "serial": 11}]}, view, "entropy",
-        {"log_id": 0}, "ll-events"), strict=True))
+        {"log_id": 0}, "ll-events")
     assert out["xai_want"]["serial"] == 11 and out["xai_want"]["train"] is True
-    out2 = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "s1", "events": []}, out["view"], "entropy",
-                                                        {"log_id": 0}), strict=True))
+    out2 = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, out["view"], "entropy", {"log_id": 0})
     assert out2["xai_want"] is no_update  # same selection, same map: no new saliency request
 
 
@@ -106,12 +113,11 @@ def test_killed_xai_worker_is_restarted_and_the_app_keeps_answering(state):
     # meanwhile the page keeps working: a sync answers, and a saliency request fails fast, not hangs
     out = sync_cb.sync_outputs(state, {"client": "k", "events": [{"seq": 1, "kind": "select", "serial": 5}]},
                                {}, "entropy", {"log_id": 0}, "ll-events")
-    assert out[sync_cb.NAMES.index("ack")] == 1
+    assert out["ack"] == 1
     _wait(lambda: any(w.name == "xai" and w.restarts >= 1 and w.state == "running" for w in state.hub.status()),
           60, "the restart")
     assert state.hub.pid("xai") not in (None, pid)
-    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "k2", "events": []}, {}, "entropy",
-                                                       {"log_id": 0}), strict=True))
+    out = sync_cb.sync_outputs(state, {"client": "k2", "events": []}, {}, "entropy", {"log_id": 0})
     assert "restarted" in str(out["workers"])  # the navbar's worker line, sent with the page's poll
     assert _ready(state, "k", 5).result.sample_idx == 5
 
@@ -161,49 +167,56 @@ def test_drawn_box_from_relayout_data():
 
 
 def test_parsed_meaning_is_shown_before_apply(state):
-    msg, disabled = explain.parse_outputs(state, 3, "bottom right corner", None)
+    def parse_outputs(*args):
+        out = explain.parse_outputs(*args)
+        return out["parsed"], out["apply_disabled"]
+
+    msg, disabled = parse_outputs(state, 3, "bottom right corner", None)
     assert not disabled and "x 0.50-1.00, y 0.50-1.00" in str(msg)
-    msg, disabled = explain.parse_outputs(state, 3, "stop focus", None)
+    msg, disabled = parse_outputs(state, 3, "stop focus", None)
     assert not disabled and "remove" in str(msg)  # "stop" is not "top"
-    msg, disabled = explain.parse_outputs(state, 3, "", [0.1, 0.2, 0.6, 0.9])
+    msg, disabled = parse_outputs(state, 3, "", [0.1, 0.2, 0.6, 0.9])
     assert not disabled and "x 0.10-0.60, y 0.20-0.90" in str(msg)
-    msg, disabled = explain.parse_outputs(state, 3, "make it pretty", None)
+    msg, disabled = parse_outputs(state, 3, "make it pretty", None)
     assert disabled and "could not understand" in str(msg)
-    msg, disabled = explain.parse_outputs(state, 3, "strength 0.3", None)
+    msg, disabled = parse_outputs(state, 3, "strength 0.3", None)
     assert disabled and "no region" in str(msg)  # no box yet: nothing to weight
-    msg, disabled = explain.parse_outputs(state, state.n_train + 1, "focus center", None)
+    msg, disabled = parse_outputs(state, state.n_train + 1, "focus center", None)
     assert disabled and "held-out test image" in str(msg)
 
 
 def test_feedback_view_follows_the_selection_the_drawing_and_the_text(state):
     want = {"serial": 12, "train": True}
-    fig, style, shown, box, parsed, disabled = explain.feedback_view_outputs(state, "xai-want", want, None, "", None,
-                                                                             [0.1, 0.1, 0.2, 0.2])
-    assert style == {} and shown == 12 and box is None and disabled  # a new sample: no box carried over
+    out = explain.feedback_view_outputs(state, "xai-want", want, None, "", None, [0.1, 0.1, 0.2, 0.2])
+    assert out.keys() == explain.VIEW_OUTPUTS.keys()
+    fig = out["figure"]
+    assert out["style"] == {} and out["serial"] == 12 and out["box"] is None  # a new sample: no box carried over
+    assert out["apply_disabled"]
     assert fig["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
     assert fig["layout"]["dragmode"] == "drawrect"
     drawn = {"shapes": [{"type": "rect", "x0": 0.1, "y0": 0.2, "x1": 0.6, "y1": 0.9}]}
-    fig, style, shown2, box, parsed, disabled = explain.feedback_view_outputs(state, "fb-graph", want, drawn, "", 12,
-                                                                              None)
-    assert fig is no_update and shown2 is no_update and box == [0.1, 0.2, 0.6, 0.9] and not disabled
-    assert "x 0.10-0.60, y 0.20-0.90" in str(parsed)
-    *_, parsed, disabled = explain.feedback_view_outputs(state, "fb-text", want, drawn, "strength 0.5", 12, box)
-    assert "strength 0.50" in str(parsed) and not disabled
+    out = explain.feedback_view_outputs(state, "fb-graph", want, drawn, "", 12, None)
+    box = out["box"]
+    assert out["figure"] is no_update and out["serial"] is no_update and box == [0.1, 0.2, 0.6, 0.9]
+    assert not out["apply_disabled"] and "x 0.10-0.60, y 0.20-0.90" in str(out["parsed"])
+    out = explain.feedback_view_outputs(state, "fb-text", want, drawn, "strength 0.5", 12, box)
+    assert "strength 0.50" in str(out["parsed"]) and not out["apply_disabled"]
     # the same sample again (a label, a new map version): the drawing stays
-    fig, _, _, box2, _, _ = explain.feedback_view_outputs(state, "xai-want", want | {"v": 9}, None, "", 12, box)
-    assert fig is no_update and box2 is no_update
+    out = explain.feedback_view_outputs(state, "xai-want", want | {"v": 9}, None, "", 12, box)
+    assert out["figure"] is no_update and out["box"] is no_update
     # a held-out test image: no feedback section
-    _, style, shown, *_ = explain.feedback_view_outputs(state, "xai-want", {"serial": state.n_train + 1, "train": False},
-                                                        None, "", 12, box)
-    assert style == explain.HIDDEN and shown is None
+    out = explain.feedback_view_outputs(state, "xai-want", {"serial": state.n_train + 1, "train": False},
+                                        None, "", 12, box)
+    assert out["style"] == explain.HIDDEN and out["serial"] is None
 
 
 def test_apply_stores_the_box_reaches_the_trainer_and_can_be_removed(state):
     path = state.feedback.path
     tr = state.session.trainer
-    msg, lst, fig, text = explain.feedback_action_outputs(state, "fb-apply", 1, 12, [0.1, 0.2, 0.6, 0.9],
-                                                          "strength 0.5")
-    assert "#12" in str(msg) and text == ""
+    out = explain.feedback_action_outputs(state, "fb-apply", 1, 12, [0.1, 0.2, 0.6, 0.9], "strength 0.5")
+    assert out.keys() == explain.ACTION_OUTPUTS.keys()
+    lst, fig = out["list"], out["figure"]
+    assert "#12" in str(out["message"]) and out["text"] == ""
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert rows[-1]["sample_idx"] == 12 and rows[-1]["strength"] == 0.5 and rows[-1]["x1"] == 0.6
     assert rows[-1]["instruction"] == "strength 0.5"
@@ -215,23 +228,20 @@ def test_apply_stores_the_box_reaches_the_trainer_and_can_be_removed(state):
     item = state.feedback_for(12)
     assert item.strength == pytest.approx(0.55) and item.box == (0.1, 0.2, 0.6, 0.9)
     # the list rides on the page's poll (the sync): sent when feedback.jsonl changed, not otherwise
-    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "f", "events": []}, {}, "entropy",
-                                                       {"log_id": 0}), strict=True))
+    out = sync_cb.sync_outputs(state, {"client": "f", "events": []}, {}, "entropy", {"log_id": 0})
     assert "data-serial='12'" in str(out["fb_list"])
-    again = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "f", "events": []}, out["view"], "entropy",
-                                                         {"log_id": 0}), strict=True))
+    again = sync_cb.sync_outputs(state, {"client": "f", "events": []}, out["view"], "entropy", {"log_id": 0})
     assert again["fb_list"] is no_update
     state.feedback.add(13, (0.0, 0.0, 0.5, 0.5), 1.0, "cli")  # the CLI adds one
-    out = dict(zip(sync_cb.NAMES, sync_cb.sync_outputs(state, {"client": "f", "events": []}, again["view"], "entropy",
-                                                       {"log_id": 0}), strict=True))
+    out = sync_cb.sync_outputs(state, {"client": "f", "events": []}, again["view"], "entropy", {"log_id": 0})
     assert "data-serial='13'" in str(out["fb_list"])
     # the list's remove button, and the Remove button of the sample
     explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 13}, 1, 12, None, "")
     assert state.feedback_for(13) is None
-    msg, *_ = explain.feedback_action_outputs(state, "fb-remove", 1, 12, None, "")
+    msg = explain.feedback_action_outputs(state, "fb-remove", 1, 12, None, "")["message"]
     assert "removed" in str(msg) and state.feedback_for(12) is None and 12 not in tr.feedback
     # a button that merely appeared (n_clicks None) does nothing
-    assert explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 3}, None, 12, None, "")[0] is no_update
+    assert explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 3}, None, 12, None, "")["message"] is no_update
 
 
 def test_feedback_reaches_a_running_trainer_through_its_command_queue(state):
@@ -269,7 +279,7 @@ def test_run_dirs_of_dead_app_processes_are_removed(tmp_path):
     import subprocess
     import sys
 
-    from app.state import remove_orphan_run_dirs
+    from app.services.rundir import remove_orphan_run_dirs
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     gone, alive, unknown = tmp_path / "app-gone", tmp_path / "app-alive", tmp_path / "app-nopid"

@@ -301,3 +301,27 @@ def test_session_queues_are_bounded_and_never_block(tiny_cfg):
         sess.trainer.emit(object())
     assert sess.events.qsize() == 5
     assert isinstance(sess.commands, queue.Queue) and threading.current_thread() is threading.main_thread()
+
+
+# -- the label change log as the page reads it ------------------------------------------------------------
+
+def test_label_store_counts_other_sources_labels_incrementally(tmp_path):
+    from engine.labels import LabelStore
+
+    store = LabelStore(tmp_path / "labels.csv", 100, 10)
+    store.set(1, 1, source="cli")
+    start = store.history()[-1]["id"]
+    assert store.added_since(start) == 0
+    store.set(2, 2, source="cli")
+    store.set(3, 3, source="app")  # the app's own labels do not count
+    store.set_many({4: 4, 5: 5}, source="cli")
+    store.clear(2, source="cli")  # a cleared label is not an added one
+    assert store.added_since(start) == 3 and store.added_since(0) == 4
+    with open(store.log_path, "ab") as f:
+        f.write(b'{"id": 99, "op": "set", "source": "cli", "changes": [{"serial": 9, "new"')  # still being written
+    assert store.added_since(start) == 3
+    with open(store.log_path, "ab") as f:
+        f.write(b': 1}]}\n')
+    assert store.added_since(start) == 4  # the finished line is counted once
+    store.log_path.write_text("")  # the log was replaced
+    assert store.added_since(start) == 0

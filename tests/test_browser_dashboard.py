@@ -2,10 +2,14 @@
 
 One server and one page for the module; the tests run in order (select, label, undo, colours,
 training) like a user would. A missing /usr/bin/chromium fails them: `make test` installs it.
+The last test takes a screenshot into pytest's temporary directory; with
+LATENTLOOP_UPDATE_DOC_SCREENSHOT=1 it also replaces docs/dashboard.png (docs/dashboard.md).
 """
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,6 +52,22 @@ def _csv(running) -> Path:
     return running.state.labels.path
 
 
+TRAIN_BUTTONS = ("#btn-start", "#btn-pause", "#btn-resume", "#btn-stop")
+
+
+def _expect_buttons(page, state: str, enabled: list[str]) -> None:
+    """Wait until the panel shows ``state`` with exactly ``enabled`` of the training buttons enabled."""
+    want = [[b, b in enabled] for b in TRAIN_BUTTONS]
+    try:
+        page.wait_for_function("([s, want]) => document.querySelector('#train-state').textContent === s && "
+                               "want.every(([id, on]) => document.querySelector(id).disabled === !on)",
+                               arg=[state, want], timeout=180_000)
+    except Exception:
+        shown = page.inner_text("#train-state")
+        raise AssertionError(f"state {shown!r}, enabled {[b for b in TRAIN_BUTTONS if not page.is_disabled(b)]}; "
+                             f"expected {state!r} with {enabled}") from None
+
+
 def _select_isolated(page) -> int:
     idx, dist = page.evaluate(ISOLATED_POINT, 400)
     assert idx >= 0 and dist > 3, (idx, dist)
@@ -66,6 +86,8 @@ def test_page_loads_with_a_map(page, running):
     assert page.inner_text("#model-badge") == "untrained"
     assert "Untrained model" in page.inner_text("#untrained-alert")
     assert page.locator(".ll-queue-item").count() == running.state.settings.queue_size
+    assert [b for b in TRAIN_BUTTONS if not page.is_disabled(b)] == ["#btn-start"]  # idle: only Start
+    assert "no checkpoints yet" in page.inner_text("#ckpt-select")
     assert not page.errors
 
 
@@ -297,9 +319,8 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
     version = running.state.cache.version
     page.fill("#train-steps", "100000")
     page.fill("#train-refresh", "40")
-    page.click("#train-save")  # do not save a checkpoint when the run ends
-    page.click("#btn-start")
-    page.wait_for_function("() => document.querySelector('#train-state').textContent === 'running'", timeout=60_000)
+    page.click("#btn-start")  # "save checkpoint when the run ends" stays ticked: Stop saves 'ssvae'
+    _expect_buttons(page, "running", ["#btn-pause", "#btn-stop"])
     page.wait_for_function("() => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length >= 2", timeout=120_000)
     n1 = page.evaluate("() => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length")
     page.wait_for_function("(n) => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length > n", arg=n1,
@@ -313,18 +334,21 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
     page.wait_for_function(MAP_READY, arg=N_TRAIN)
 
 
-def test_pause_stops_the_step_counter(page, running):
+def test_pause_stops_the_step_counter(page, running, tmp_path):
     page.click("#btn-pause")
-    page.wait_for_function("() => document.querySelector('#train-state').textContent === 'paused'", timeout=60_000)
+    _expect_buttons(page, "paused", ["#btn-resume", "#btn-stop"])
     s1 = page.inner_text("#train-step")
     step = running.state.session.trainer.step
     page.wait_for_timeout(2000)
     assert page.inner_text("#train-step") == s1 and running.state.session.trainer.step == step
     page.click("#btn-resume")
-    page.wait_for_function("() => document.querySelector('#train-state').textContent === 'running'", timeout=60_000)
+    _expect_buttons(page, "running", ["#btn-pause", "#btn-stop"])
     page.click("#btn-stop")
-    page.wait_for_function("() => document.querySelector('#train-state').textContent === 'stopped'", timeout=180_000)
-    assert page.is_disabled("#btn-stop") is False
+    _expect_buttons(page, "stopped", ["#btn-start"])
+    # the run's automatic save shows up in the checkpoint list without a reload
+    assert "saved checkpoint 'ssvae'" in page.inner_text("#train-message")
+    page.wait_for_function("() => document.querySelector('#ckpt-select').textContent.includes('ssvae (step')",
+                           timeout=10_000)
     # settle, then the screenshot for docs/dashboard.md (labels, curves, a coloured map)
     page.click(".ll-colour-mode label:has-text('Predicted')")
     page.keyboard.press("n")
@@ -333,6 +357,9 @@ def test_pause_stops_the_step_counter(page, running):
     box = page.locator("#latent-map").bounding_box()
     page.mouse.dblclick(box["x"] + 12, box["y"] + 12)  # double-click: back to the whole map
     page.wait_for_timeout(800)
-    page.screenshot(path=str(ROOT / "docs" / "dashboard.png"), full_page=True)
-    assert (ROOT / "docs" / "dashboard.png").stat().st_size < 600_000
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size < 600_000
+    if os.environ.get("LATENTLOOP_UPDATE_DOC_SCREENSHOT") == "1":  # only on purpose: the file is tracked
+        shutil.copyfile(shot, ROOT / "docs" / "dashboard.png")
     assert not page.errors

@@ -10,43 +10,51 @@ from app.services.training import SessionError
 from app.state import AppState
 from engine.errors import LatentLoopError
 
+OUTPUTS = {
+    "message": Output("ckpt-message", "children"),
+    "options": Output("ckpt-select", "options"),
+    "value": Output("ckpt-select", "value"),
+    "version": Output("map-version", "data", allow_duplicate=True),
+}
 
-def checkpoint_outputs(state: AppState, button: str | None, selected: str | None, name: str | None) -> tuple[Any, ...]:
-    """(message, dropdown options, dropdown value, map-version) for a checkpoint button."""
+
+def checkpoint_outputs(state: AppState, button: str | None, selected: str | None, name: str | None) -> dict[str, Any]:
+    """The panel after a checkpoint button: message, dropdown options and value, map version."""
     name = (name or "").strip()
-    version: Any = no_update
-    value: Any = no_update
+    out: dict[str, Any] = {k: no_update for k in OUTPUTS}
     try:
         if button == "btn-ckpt-save":
             if not name:
                 raise ValueError("enter a name to save under")
-            msg, ok = state.save_checkpoint(name), True
-            value = name
+            msg = state.save_checkpoint(name)
+            out["value"] = name
         elif button == "btn-ckpt-load":
             if not selected:
                 raise ValueError("choose a checkpoint to load")
-            msg, ok = state.load_checkpoint(selected), True
-            version = {"version": state.cache.version}
+            msg = state.load_checkpoint(selected)
+            out["version"] = {"version": state.cache.version}
         elif button == "btn-ckpt-fork":
             if not selected or not name:
                 raise ValueError("choose a checkpoint and enter the new name")
-            msg, ok = state.fork_checkpoint(selected, name), True
-            value = name
+            msg = state.fork_checkpoint(selected, name)
+            out["value"] = name
         else:
-            return no_update, no_update, no_update, no_update
+            return out
+        ok = True
     except (LatentLoopError, SessionError, ValueError) as err:
         msg, ok = str(err), False
-    text = html.Span(msg, className="text-success" if ok else "text-danger")
-    return text, views.checkpoint_options(state.list_checkpoints()), value, version
+    out["message"] = html.Span(msg, className="text-success" if ok else "text-danger")
+    out["options"] = views.checkpoint_options(state.list_checkpoints())
+    return out
 
 
 def register(app: Any, state: AppState) -> None:
     @app.callback(
-        Output("ckpt-message", "children"), Output("ckpt-select", "options"), Output("ckpt-select", "value"),
-        Output("map-version", "data", allow_duplicate=True),
-        Input("btn-ckpt-save", "n_clicks"), Input("btn-ckpt-load", "n_clicks"), Input("btn-ckpt-fork", "n_clicks"),
-        State("ckpt-select", "value"), State("ckpt-name", "value"),
+        output=OUTPUTS,
+        inputs={"clicks": [Input("btn-ckpt-save", "n_clicks"), Input("btn-ckpt-load", "n_clicks"),
+                           Input("btn-ckpt-fork", "n_clicks")]},
+        state={"selected": State("ckpt-select", "value"), "name": State("ckpt-name", "value")},
         prevent_initial_call=True,
     )
-    def checkpoint(_s, _l, _f, selected, name):
+    def checkpoint(clicks, selected, name):
         return checkpoint_outputs(state, ctx.triggered_id, selected, name)

@@ -43,20 +43,25 @@ def _target(value: Any) -> str | int:
 
 
 def xai_outputs(state: AppState, want: Any, target: Any, client: str, triggered: str | None) -> tuple[Any, Any, bool]:
-    """(panel, status text, interval disabled)."""
+    """(panel, status text, interval disabled). ``triggered`` is "xai-interval" for a poll."""
     if not isinstance(want, dict) or want.get("serial") is None:
         return views.xai_panel(None), "", True
     serial = int(want["serial"])
     if triggered == "xai-interval":
         ans = state.poll_saliency(client, 0.05)
-        if ans is None or (ans.result is not None and ans.result.sample_idx != serial):
-            return no_update, "", True
-        if ans.state == "pending":
-            return no_update, ans.message, False
-    else:
-        ans = state.saliency(client, serial, _target(target))
-        if ans.state == "pending":
-            return views.xai_panel(ans), ans.message, False
+        if ans is not None and (ans.result is None or ans.result.sample_idx == serial):
+            if ans.state == "pending":
+                return no_update, ans.message, False
+            return _xai_done(state, ans)
+        # The answer is about an older selection (the request for this one was replaced or never
+        # sent, e.g. Dash folded the selection into a poll): ask for the shown one.
+    ans = state.saliency(client, serial, _target(target))
+    if ans.state == "pending":
+        return views.xai_panel(ans), ans.message, False
+    return _xai_done(state, ans)
+
+
+def _xai_done(state: AppState, ans: Any) -> tuple[Any, Any, bool]:
     image = state.dataset.images[ans.result.sample_idx] if ans.result is not None else None
     return views.xai_panel(ans, image), "", True
 
@@ -66,50 +71,68 @@ def _figure(state: AppState, serial: int) -> dict[str, Any]:
     return figures.feedback_figure(png_data_uri(state.dataset.images[serial]), item.box if item else None)
 
 
+VIEW_OUTPUTS = {
+    "figure": Output("fb-graph", "figure"),
+    "style": Output("fb-section", "style"),
+    "serial": Output("fb-serial", "data"),
+    "box": Output("fb-box", "data"),
+    "parsed": Output("fb-parsed", "children"),
+    "apply_disabled": Output("fb-apply", "disabled"),
+}
+ACTION_OUTPUTS = {
+    "message": Output("fb-message", "children"),
+    "list": Output("fb-list", "children", allow_duplicate=True),
+    "figure": Output("fb-graph", "figure", allow_duplicate=True),
+    "text": Output("fb-text", "value"),
+}
+
+
 def feedback_view_outputs(state: AppState, triggered: Any, want: Any, relayout: Any, text: Any, shown: Any,
-                          box: Any) -> tuple[Any, Any, Any, Any, Any, bool]:
-    """(figure, section style, fb-serial, fb-box, parsed meaning, Apply disabled) for a new
-    selection, a drawn or edited box, or a change of the instruction."""
+                          box: Any) -> dict[str, Any]:
+    """The feedback editor (``VIEW_OUTPUTS``) for a new selection, a drawn or edited box, or a
+    change of the instruction."""
+    out: dict[str, Any] = {k: no_update for k in VIEW_OUTPUTS}
     if triggered == "xai-want":
         if not isinstance(want, dict) or want.get("serial") is None or not want.get("train"):
-            fig = figures.feedback_figure(None) if shown is not None else no_update
-            return fig, HIDDEN, None, None, "", True
+            return {"figure": figures.feedback_figure(None) if shown is not None else no_update, "style": HIDDEN,
+                    "serial": None, "box": None, "parsed": "", "apply_disabled": True}
         serial = int(want["serial"])
         if serial != shown:  # a new sample: the old drawing does not apply
-            return (_figure(state, serial), {}, serial, None) + parse_outputs(state, serial, text, None)
-        return (no_update, no_update, no_update, no_update) + parse_outputs(state, serial, text, box)
+            out.update(figure=_figure(state, serial), style={}, serial=serial, box=None)
+            return out | parse_outputs(state, serial, text, None)
+        return out | parse_outputs(state, serial, text, box)
     if triggered == "fb-graph":
-        new_box = figures.drawn_box(relayout, box)
-        return (no_update, no_update, no_update, new_box) + parse_outputs(state, shown, text, new_box)
-    return (no_update, no_update, no_update, no_update) + parse_outputs(state, shown, text, box)
+        out["box"] = figures.drawn_box(relayout, box)
+        return out | parse_outputs(state, shown, text, out["box"])
+    return out | parse_outputs(state, shown, text, box)
 
 
-def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> tuple[Any, bool]:
-    """(what the instruction will do, Apply disabled)."""
+def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> dict[str, Any]:
+    """``parsed`` (what the instruction will do) and ``apply_disabled``."""
     if serial is None:
-        return "", True
+        return {"parsed": "", "apply_disabled": True}
     if not (text or "").strip() and box is None:
         item = state.feedback_for(int(serial))
         hint = (f"stored: x {item.x0:.2f}-{item.x1:.2f}, y {item.y0:.2f}-{item.y1:.2f}, strength {item.strength:.2f}"
                 if item else "no box for this sample")
-        return html.Span(hint, className="text-muted"), True
+        return {"parsed": html.Span(hint, className="text-muted"), "apply_disabled": True}
     try:
         parsed = state.parse_feedback(int(serial), str(text or ""), box)
     except LatentLoopError as err:
-        return html.Span(str(err), className="text-danger", id="fb-parse-error"), True
-    return html.Span(["will ", html.Strong(parsed.describe())], id="fb-meaning"), False
+        return {"parsed": html.Span(str(err), className="text-danger", id="fb-parse-error"), "apply_disabled": True}
+    return {"parsed": html.Span(["will ", html.Strong(parsed.describe())], id="fb-meaning"), "apply_disabled": False}
 
 
 def feedback_action_outputs(state: AppState, triggered: Any, value: Any, serial: Any, box: Any,
-                            text: Any) -> tuple[Any, Any, Any, Any]:
-    """(message, list, figure, text) after Apply, Remove or a list's remove button."""
+                            text: Any) -> dict[str, Any]:
+    """The editor after Apply, Remove or a list's remove button (``ACTION_OUTPUTS``)."""
+    out: dict[str, Any] = {k: no_update for k in ACTION_OUTPUTS}
     if not value:  # a button (re)appeared: not a click
-        return no_update, no_update, no_update, no_update
-    text_out: Any = no_update
+        return out
     try:
         if triggered == "fb-apply":
             msg = state.apply_feedback(None if serial is None else int(serial), str(text or ""), box)
-            text_out = ""
+            out["text"] = ""
         elif triggered == "fb-remove":
             if serial is None:
                 raise LatentLoopError("select a training sample first")
@@ -117,12 +140,14 @@ def feedback_action_outputs(state: AppState, triggered: Any, value: Any, serial:
         elif isinstance(triggered, dict):
             msg = state.remove_feedback(int(triggered["serial"]))
         else:
-            return no_update, no_update, no_update, no_update
+            return out
     except LatentLoopError as err:
-        return html.Span(str(err), className="text-danger"), no_update, no_update, no_update
+        return out | {"message": html.Span(str(err), className="text-danger"), "text": no_update}
     items, error = state.feedback_items()
-    figure = _figure(state, int(serial)) if serial is not None else no_update
-    return msg, views.feedback_list(items, error), figure, text_out
+    out.update(message=msg, list=views.feedback_list(items, error))
+    if serial is not None:
+        out["figure"] = _figure(state, int(serial))
+    return out
 
 
 def register(app: Any, state: AppState) -> None:
@@ -132,24 +157,26 @@ def register(app: Any, state: AppState) -> None:
         State("ll-events", "data"),
     )
     def saliency(want, target, _n, events):
-        return xai_outputs(state, want, target, _client(events), ctx.triggered_id)
+        # A poll only when the interval alone fired: a selection folded into the same round counts.
+        polled = {t["prop_id"].rsplit(".", 1)[0] for t in ctx.triggered} == {"xai-interval"}
+        return xai_outputs(state, want, target, _client(events), "xai-interval" if polled else "xai-want")
 
     @app.callback(
-        Output("fb-graph", "figure"), Output("fb-section", "style"), Output("fb-serial", "data"),
-        Output("fb-box", "data"), Output("fb-parsed", "children"), Output("fb-apply", "disabled"),
-        Input("xai-want", "data"), Input("fb-graph", "relayoutData"), Input("fb-text", "value"),
-        State("fb-serial", "data"), State("fb-box", "data"),
+        output=VIEW_OUTPUTS,
+        inputs={"want": Input("xai-want", "data"), "relayout": Input("fb-graph", "relayoutData"),
+                "text": Input("fb-text", "value")},
+        state={"shown": State("fb-serial", "data"), "box": State("fb-box", "data")},
     )
     def feedback_view(want, relayout, text, shown, box):
         return feedback_view_outputs(state, ctx.triggered_id, want, relayout, text, shown, box)
 
     @app.callback(
-        Output("fb-message", "children"), Output("fb-list", "children", allow_duplicate=True),
-        Output("fb-graph", "figure", allow_duplicate=True), Output("fb-text", "value"),
-        Input("fb-apply", "n_clicks"), Input("fb-remove", "n_clicks"), Input({"type": "fb-rm", "serial": ALL}, "n_clicks"),
-        State("fb-serial", "data"), State("fb-box", "data"), State("fb-text", "value"),
+        output=ACTION_OUTPUTS,
+        inputs={"clicks": [Input("fb-apply", "n_clicks"), Input("fb-remove", "n_clicks"),
+                           Input({"type": "fb-rm", "serial": ALL}, "n_clicks")]},
+        state={"serial": State("fb-serial", "data"), "box": State("fb-box", "data"), "text": State("fb-text", "value")},
         prevent_initial_call=True,
     )
-    def feedback_action(_apply, _remove, _rm, serial, box, text):
+    def feedback_action(clicks, serial, box, text):
         value = ctx.triggered[0]["value"] if ctx.triggered else None
         return feedback_action_outputs(state, ctx.triggered_id, value, serial, box, text)

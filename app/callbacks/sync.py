@@ -13,34 +13,32 @@ from dash import Input, Output, Patch, State, no_update
 
 from app import figures
 from app.layouts import views
-from app.state import UNCHANGED, AppState, ClientView, SyncResult
+from app.services.sync import as_int
+from app.state import AppState
+from app.viewmodels import UNCHANGED, ClientView, SyncResult
 
-NAMES = ["map", "overlay", "colours", "view", "ack", "sample", "queue_list", "queue_source", "queue_store",
-         "stats_bar", "stats_text", "notice", "train_interval_disabled", "badge", "badge_colour", "version_text",
-         "untrained_open", "xai_want", "workers", "fb_list"]
-
-OUTPUTS = [
-    Output("latent-map", "figure"),
-    Output("latent-overlay", "figure"),
-    Output("colour-store", "data"),
-    Output("map-sync", "data"),
-    Output("ll-ack", "data"),
-    Output("sample-panel", "children"),
-    Output("queue-list", "children"),
-    Output("queue-source", "children"),
-    Output("queue-store", "data"),
-    Output("stats-bar", "children"),
-    Output("stats-text", "children"),
-    Output("notice", "children"),
-    Output("train-interval", "disabled"),
-    Output("model-badge", "children"),
-    Output("model-badge", "color"),
-    Output("version-text", "children"),
-    Output("untrained-alert", "is_open"),
-    Output("xai-want", "data"),
-    Output("worker-status", "children"),
-    Output("fb-list", "children"),
-]
+OUTPUTS = {
+    "map": Output("latent-map", "figure"),
+    "overlay": Output("latent-overlay", "figure"),
+    "colours": Output("colour-store", "data"),
+    "view": Output("map-sync", "data"),
+    "ack": Output("ll-ack", "data"),
+    "sample": Output("sample-panel", "children"),
+    "queue_list": Output("queue-list", "children"),
+    "queue_source": Output("queue-source", "children"),
+    "queue_store": Output("queue-store", "data"),
+    "stats_bar": Output("stats-bar", "children"),
+    "stats_text": Output("stats-text", "children"),
+    "notice": Output("notice", "children"),
+    "train_interval_disabled": Output("train-interval", "disabled"),
+    "badge": Output("model-badge", "children"),
+    "badge_colour": Output("model-badge", "color"),
+    "version_text": Output("version-text", "children"),
+    "untrained_open": Output("untrained-alert", "is_open"),
+    "xai_want": Output("xai-want", "data"),
+    "workers": Output("worker-status", "children"),
+    "fb_list": Output("fb-list", "children"),
+}
 
 
 def map_update(res: SyncResult, had_figure: bool) -> Any:
@@ -85,62 +83,54 @@ def overlay_update(res: SyncResult, had_figure: bool) -> Any:
 
 
 def sync_outputs(state: AppState, events: Any, view: Any, strategy: str | None, start: Any,
-                 triggered: str | None = None) -> tuple[Any, ...]:
-    """The callback's body as a plain function (tested without a browser)."""
+                 triggered: str | None = None) -> dict[str, Any]:
+    """The callback's body as a plain function (tested without a browser): output name -> value."""
     events = events if isinstance(events, dict) else {}
     client = str(events.get("client") or "")
     evs = events.get("events") if isinstance(events.get("events"), list) else []
-    start_id = int((start or {}).get("log_id", 0) or 0)
+    start_id = as_int((start or {}).get("log_id") if isinstance(start, dict) else None) or 0
     cv = ClientView.from_dict(view)
     res = state.sync(client, evs, cv, strategy or "entropy", start_id)
-    sample = no_update if res.sample is UNCHANGED else views.sample_panel(res.sample)
-    # what the saliency and feedback callbacks work on: the selection, per map version
-    want = no_update if res.sample is UNCHANGED else (
-        None if res.sample is None else {"serial": res.sample.serial, "train": res.sample.split == "train",
-                                         "v": res.client.version, "label": res.sample.label})
-    if res.queue is UNCHANGED:
-        q_list = q_src = q_store = no_update
-    else:
-        sel = state.selected_of(client)
-        q_list, q_src, q_store = views.queue_list(res.queue, sel), res.queue.source, [c.serial for c in res.queue.items]
-    if res.stats is UNCHANGED:
-        bar = text = no_update
-    else:
-        bar, text = views.class_bars(res.stats.per_class), views.stats_text(res.stats)
-    if res.notices:
-        notice = " · ".join(res.notices)
-    elif evs and triggered == "ll-events":
-        notice = ""
-    else:
-        notice = no_update
-    status = state.session.status()
-    if res.figure is not UNCHANGED:
-        v = state.cache.current
-        badge = ("trained", "success") if v.trained else ("untrained", "warning")
-        version_text = f"map v{v.version} · step {v.step}"
-        alert_open = not v.trained
-    else:
-        badge = (no_update, no_update)
-        version_text = alert_open = no_update
     had = cv.version is not None
-    return (map_update(res, had), overlay_update(res, had), no_update if res.colours is UNCHANGED else res.colours, res.client.to_dict(),
-            res.ack, sample, q_list, q_src, q_store, bar, text, notice, not status["busy"],
-            badge[0], badge[1], version_text, alert_open, want,
-            no_update if res.workers is UNCHANGED else views.worker_status(res.workers),
-            no_update if res.feedback is UNCHANGED else views.feedback_list(*res.feedback))
+    out: dict[str, Any] = {name: no_update for name in OUTPUTS}
+    out.update(map=map_update(res, had), overlay=overlay_update(res, had), view=res.client.to_dict(), ack=res.ack,
+               train_interval_disabled=not state.session.status()["busy"])
+    if res.colours is not UNCHANGED:
+        out["colours"] = res.colours
+    if res.sample is not UNCHANGED:
+        out["sample"] = views.sample_panel(res.sample)
+        # what the saliency and feedback callbacks work on: the selection, per map version
+        out["xai_want"] = None if res.sample is None else {
+            "serial": res.sample.serial, "train": res.sample.split == "train", "v": res.client.version,
+            "label": res.sample.label}
+    if res.queue is not UNCHANGED:
+        out.update(queue_list=views.queue_list(res.queue, state.selected_of(client)), queue_source=res.queue.source,
+                   queue_store=[c.serial for c in res.queue.items])
+    if res.stats is not UNCHANGED:
+        out.update(stats_bar=views.class_bars(res.stats.per_class), stats_text=views.stats_text(res.stats))
+    if res.notices:
+        out["notice"] = " · ".join(res.notices)
+    elif evs and triggered == "ll-events":
+        out["notice"] = ""
+    v = state.cache.current
+    if res.figure is not UNCHANGED and v is not None:
+        out.update(badge="trained" if v.trained else "untrained", badge_colour="success" if v.trained else "warning",
+                   version_text=f"map v{v.version} · step {v.step}", untrained_open=not v.trained)
+    if res.workers is not UNCHANGED:
+        out["workers"] = views.worker_status(res.workers)
+    if res.feedback is not UNCHANGED:
+        out["fb_list"] = views.feedback_list(*res.feedback)
+    return out
 
 
 def register(app: Any, state: AppState) -> None:
     from dash import ctx
 
     @app.callback(
-        *OUTPUTS,
-        Input("ll-events", "data"),
-        Input("label-poll", "n_intervals"),
-        Input("map-version", "data"),
-        Input("queue-strategy", "value"),
-        State("map-sync", "data"),
-        State("page-start", "data"),
+        output=OUTPUTS,
+        inputs={"events": Input("ll-events", "data"), "poll": Input("label-poll", "n_intervals"),
+                "version": Input("map-version", "data"), "strategy": Input("queue-strategy", "value")},
+        state={"view": State("map-sync", "data"), "start": State("page-start", "data")},
     )
-    def sync(events, _poll, _version, strategy, view, start):
+    def sync(events, poll, version, strategy, view, start):
         return sync_outputs(state, events, view, strategy, start, ctx.triggered_id)

@@ -13,19 +13,29 @@ STATE_COLOURS = {"running": "success", "starting": "info", "paused": "warning", 
                  "error": "danger", "finished": "primary", "stopped": "secondary", "idle": "secondary"}
 FIELDS = ("steps", "lr", "alpha", "beta", "gamma", "consistency", "refresh_every")
 FIELD_IDS = ("train-steps", "train-lr", "train-alpha", "train-beta", "train-gamma", "train-cons", "train-refresh")
+BUTTONS = views.TRAIN_BUTTONS
 
 
-def command_outputs(state: AppState, button: str | None, values: dict[str, Any]) -> tuple[Any, Any]:
-    """(feedback component, interval disabled) for a button press."""
+def _key(button: str) -> str:
+    return "dis_" + button.removeprefix("btn-")
+
+
+def button_outputs(state: AppState) -> dict[str, bool]:
+    """The training buttons' ``disabled`` flags for the session's state (output names ``dis_start``, ...)."""
+    return {_key(b): off for b, off in views.training_buttons_disabled(state.session.status()["state"]).items()}
+
+
+def command_outputs(state: AppState, button: str | None, values: dict[str, Any]) -> dict[str, Any]:
+    """The panel after a button press: ``feedback`` (errors), ``interval_disabled`` and the buttons."""
     if button == "btn-start":
         errors = state.start_training(values)
-        if errors:
-            return views.field_errors(errors), no_update
-        return None, False
-    if button in ("btn-pause", "btn-resume", "btn-stop"):
+        out = {"feedback": views.field_errors(errors), "interval_disabled": no_update if errors else False}
+    elif button in ("btn-pause", "btn-resume", "btn-stop"):
         err = state.training_command(button.removeprefix("btn-"))
-        return (views.field_errors({"_": err}) if err else None), False
-    return no_update, no_update
+        out = {"feedback": views.field_errors({"_": err}) if err else None, "interval_disabled": False}
+    else:
+        return {"feedback": no_update, "interval_disabled": no_update} | {_key(b): no_update for b in BUTTONS}
+    return out | button_outputs(state)
 
 
 def curve_patch(series: tuple[str, ...], pts: dict[str, tuple[list[int], list[float]]]) -> Any:
@@ -41,55 +51,71 @@ def curve_patch(series: tuple[str, ...], pts: dict[str, tuple[list[int], list[fl
     return p
 
 
-def drain_outputs(state: AppState, cursor: Any) -> tuple[Any, ...]:
+def checkpoint_menu(state: AppState, selected: Any) -> dict[str, Any]:
+    """The checkpoint dropdown after a save: every checkpoint, the saved one chosen if none was."""
+    st = state.session.status()
+    return {"ckpt_options": views.checkpoint_options(state.list_checkpoints()),
+            "ckpt_value": selected or st["saved_name"] or no_update}
+
+
+def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> dict[str, Any]:
     """Fold the trainer's events into the panel (plain function, tested without a browser)."""
-    info = state.session.drain()
+    state.session.drain()
     st = state.session.status()
     cur = cursor if isinstance(cursor, dict) else {}
     m0, e0 = int(cur.get("m", 0) or 0), int(cur.get("e", 0) or 0)
     h = state.session.history
     if m0 > len(h.metrics) or e0 > len(h.evals):  # the tab is ahead of this process (restart)
-        m0 = e0 = 0
-        pts, m1, e1 = state.curve_points(0, 0)
+        pts, m1, e1 = state.session.curve_points(0, 0)
         loss = figures.curve_figure(figures.LOSS_SERIES, pts, title="loss")
         acc = figures.curve_figure(figures.ACC_SERIES, pts, yrange=[0, 1], title="accuracy")
     else:
-        pts, m1, e1 = state.curve_points(m0, e0)
+        pts, m1, e1 = state.session.curve_points(m0, e0)
         loss = curve_patch(figures.LOSS_SERIES, pts)
         acc = curve_patch(figures.ACC_SERIES, pts)
     span = st["target"] - st["run_start"]
     progress = 0 if span <= 0 else max(0, min(100, round(100 * (st["step"] - st["run_start"]) / span)))
     sps = f"{st['samples_per_s']:.0f} samples/s" if st["state"] in ("running", "starting") and st["samples_per_s"] else ""
-    version = {"version": state.cache.version} if info["refreshed"] else no_update
-    return (loss, acc, {"m": m1, "e": e1}, st["state"], STATE_COLOURS.get(st["state"], "secondary"),
-            f"phase {st['phase']}", f"step {st['step']}", sps, progress, f"{st['step']} / {st['target']}",
-            st["error"], bool(st["error"]) and st["state"] == "error", st["message"], not st["busy"], version)
+    saved = cur.get("c") != st["saves"]  # a checkpoint was saved since this tab last looked
+    menu = checkpoint_menu(state, ckpt_selected) if saved else {"ckpt_options": no_update, "ckpt_value": no_update}
+    return {"loss": loss, "acc": acc, "cursor": {"m": m1, "e": e1, "c": st["saves"]}, "state": st["state"],
+            "state_colour": STATE_COLOURS.get(st["state"], "secondary"), "phase": f"phase {st['phase']}",
+            "step": f"step {st['step']}", "sps": sps, "progress": progress,
+            "progress_label": f"{st['step']} / {st['target']}", "error": st["error"],
+            "error_open": bool(st["error"]) and st["state"] == "error", "message": st["message"],
+            "interval_disabled": not st["busy"]} | menu | button_outputs(state)
 
 
 def register(app: Any, state: AppState) -> None:
+    buttons = {_key(b): Output(b, "disabled", allow_duplicate=True) for b in BUTTONS}
+
     @app.callback(
-        Output("train-feedback", "children"),
-        Output("train-interval", "disabled", allow_duplicate=True),
-        Input("btn-start", "n_clicks"), Input("btn-pause", "n_clicks"),
-        Input("btn-resume", "n_clicks"), Input("btn-stop", "n_clicks"),
-        *[State(i, "value") for i in FIELD_IDS], State("train-save", "value"),
+        output={"feedback": Output("train-feedback", "children"),
+                "interval_disabled": Output("train-interval", "disabled", allow_duplicate=True)} | buttons,
+        inputs={"clicks": [Input(b, "n_clicks") for b in BUTTONS]},
+        state={"values": [State(i, "value") for i in FIELD_IDS], "save": State("train-save", "value")},
         prevent_initial_call=True,
     )
-    def command(_s, _p, _r, _t, *values):
-        vals = dict(zip(FIELDS, values[:-1]))
-        vals["save_at_end"] = bool(values[-1])
+    def command(clicks, values, save):
+        vals: dict[str, Any] = dict(zip(FIELDS, values))
+        vals["save_at_end"] = bool(save)
         return command_outputs(state, ctx.triggered_id, vals)
 
     @app.callback(
-        Output("loss-curve", "figure"), Output("acc-curve", "figure"), Output("train-cursor", "data"),
-        Output("train-state", "children"), Output("train-state", "color"), Output("train-phase", "children"),
-        Output("train-step", "children"), Output("train-sps", "children"), Output("train-progress", "value"),
-        Output("train-progress", "label"), Output("train-error", "children"), Output("train-error", "is_open"),
-        Output("train-message", "children"), Output("train-interval", "disabled", allow_duplicate=True),
-        Output("map-version", "data"),
-        Input("train-interval", "n_intervals"),
-        State("train-cursor", "data"),
+        output={"loss": Output("loss-curve", "figure"), "acc": Output("acc-curve", "figure"),
+                "cursor": Output("train-cursor", "data"), "state": Output("train-state", "children"),
+                "state_colour": Output("train-state", "color"), "phase": Output("train-phase", "children"),
+                "step": Output("train-step", "children"), "sps": Output("train-sps", "children"),
+                "progress": Output("train-progress", "value"), "progress_label": Output("train-progress", "label"),
+                "error": Output("train-error", "children"), "error_open": Output("train-error", "is_open"),
+                "message": Output("train-message", "children"),
+                "interval_disabled": Output("train-interval", "disabled", allow_duplicate=True),
+                "ckpt_options": Output("ckpt-select", "options", allow_duplicate=True),
+                "ckpt_value": Output("ckpt-select", "value", allow_duplicate=True)}
+               | {k: Output(b, "disabled") for k, b in zip(buttons, BUTTONS)},
+        inputs={"n": Input("train-interval", "n_intervals")},
+        state={"cursor": State("train-cursor", "data"), "selected": State("ckpt-select", "value")},
         prevent_initial_call=True,
     )
-    def drain(_n, cursor):
-        return drain_outputs(state, cursor)
+    def drain(n, cursor, selected):
+        return drain_outputs(state, cursor, selected)

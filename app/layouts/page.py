@@ -7,7 +7,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app import figures
-from app.layouts.views import checkpoint_options
+from app.layouts.views import checkpoint_options, training_buttons_disabled
 from app.services.embeddings import COLOUR_MODE_NAMES, COLOUR_MODES
 
 SHORTCUTS = [
@@ -142,6 +142,7 @@ def training_card(ctx: dict[str, Any]) -> Any:
     s = ctx["settings"]
     st = ctx["status"]
     hist = ctx["history"]
+    off = training_buttons_disabled(st["state"])
     return dbc.Card([
         dbc.CardHeader(html.Div([
             html.Span("Training", className="fw-semibold me-2"),
@@ -164,10 +165,13 @@ def training_card(ctx: dict[str, Any]) -> Any:
             ], className="g-1"),
             html.Div(id="train-feedback"),
             html.Div([
-                dbc.Button("Start", id="btn-start", color="primary", size="sm", className="me-1"),
-                dbc.Button("Pause", id="btn-pause", color="secondary", size="sm", className="me-1"),
-                dbc.Button("Resume", id="btn-resume", color="secondary", size="sm", className="me-1"),
-                dbc.Button("Stop", id="btn-stop", color="danger", size="sm", outline=True),
+                dbc.Button("Start", id="btn-start", color="primary", size="sm", className="me-1",
+                           disabled=off["btn-start"]),
+                dbc.Button("Pause", id="btn-pause", color="secondary", size="sm", className="me-1",
+                           disabled=off["btn-pause"]),
+                dbc.Button("Resume", id="btn-resume", color="secondary", size="sm", className="me-1",
+                           disabled=off["btn-resume"]),
+                dbc.Button("Stop", id="btn-stop", color="danger", size="sm", outline=True, disabled=off["btn-stop"]),
             ], className="my-1"),
             dbc.Progress(id="train-progress", value=0, label="", className="my-1 ll-progress"),
             dbc.Alert(st.get("error") or "", id="train-error", color="danger", is_open=bool(st.get("error")),
@@ -235,7 +239,8 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
         dcc.Store(id="page-start", data={"log_id": ctx["log_id"]}),
         dcc.Store(id="map-version", data={"version": ctx["version"]}),
         dcc.Store(id="train-cursor", data={"m": len(ctx["history"].get("loss", ([], []))[0]),
-                                           "e": len(ctx["history"].get("test_acc", ([], []))[0])}),
+                                           "e": len(ctx["history"].get("test_acc", ([], []))[0]),
+                                           "c": ctx["status"]["saves"]}),  # checkpoint saves seen
         dcc.Interval(id="label-poll", interval=ctx["label_poll_ms"]),
         dcc.Interval(id="train-interval", interval=ctx["train_poll_ms"], disabled=not ctx["status"]["busy"]),
         dcc.Store(id="xai-want", data=None),  # the selection the saliency/feedback parts work on

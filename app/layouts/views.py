@@ -10,6 +10,7 @@ from dash import dcc, html
 
 from app.figures import palette
 from app.services.candidates import EXTERNAL
+from app.viewmodels import QueueView, SampleView, StatsView
 from workers.saliency import overlay_png, png_b64
 
 
@@ -17,8 +18,8 @@ def _swatch(cls: int, n: int) -> html.Span:
     return html.Span(className="ll-swatch", style={"background": palette(n)[cls % max(n, 1)]})
 
 
-def sample_panel(view: Any) -> Any:
-    """The selected sample (a :class:`app.state.SampleView`) or a hint when none is selected."""
+def sample_panel(view: SampleView | None) -> Any:
+    """The selected sample or a hint when none is selected."""
     if view is None:
         return html.Div([
             html.P("No sample selected.", className="mb-1 fw-semibold"),
@@ -72,8 +73,8 @@ def raw_html(markup: str, class_name: str = "", id_: str | None = None) -> Any:
     return dcc.Markdown(markup, dangerously_allow_html=True, dedent=False, className=class_name, **props)
 
 
-def queue_list(view: Any, selected: int | None = None) -> Any:
-    """The candidate queue (a :class:`app.state.QueueView`). Forecast candidates carry a reason."""
+def queue_list(view: QueueView, selected: int | None = None) -> Any:
+    """The candidate queue. Forecast candidates carry a reason."""
     if not view.items:
         if view.strategy == EXTERNAL or view.source.startswith("error"):
             text = view.source
@@ -109,8 +110,8 @@ def class_bars(per_class: Sequence[int]) -> Any:
     return raw_html(f'<div class="ll-bars">{bars}</div>', id_="stats-bars")
 
 
-def stats_text(view: Any) -> Any:
-    """Totals under the per-class bar chart (a :class:`app.state.StatsView`)."""
+def stats_text(view: StatsView) -> Any:
+    """Totals under the per-class bar chart."""
     acc = "n/a" if view.test_acc is None else f"{view.test_acc:.3f}"
     step = "" if view.test_acc_step is None else f" (step {view.test_acc_step})"
     items = [
@@ -128,6 +129,18 @@ def field_errors(errors: dict[str, str]) -> Any:
     if not errors:
         return None
     return dbc.Alert([html.Div(msg) for msg in errors.values()], color="danger", className="small p-2 mb-1")
+
+
+TRAIN_BUTTONS = ("btn-start", "btn-pause", "btn-resume", "btn-stop")
+
+
+def training_buttons_disabled(state: str) -> dict[str, bool]:
+    """Which training buttons are disabled in a session state: Start while a run is alive, Pause
+    unless running, Resume unless paused, Stop unless running or paused."""
+    alive = state in ("starting", "running", "paused", "stopping")
+    enabled = {"btn-start": not alive, "btn-pause": state in ("starting", "running"),
+               "btn-resume": state == "paused", "btn-stop": state in ("starting", "running", "paused")}
+    return {b: not enabled[b] for b in TRAIN_BUTTONS}
 
 
 def checkpoint_options(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,16 +6,15 @@ full, so it never waits on the page). The page drains the events from a ``dcc.In
 :meth:`drain`, which folds them into a history every browser tab can read from its own cursor.
 
 New embeddings are captured by a trainer listener (it runs on the training thread, right when the
-trainer has them), together with a copy of the weights and the tau route's prediction, so the page
-can refresh the map, show reconstructions and feed the forecast worker without ever touching the
-trainer's model from another thread.
+trainer has them), together with a copy of the weights and the tau route's prediction, and handed
+to ``on_refresh`` (the app's refresh pump, app/services/refresh.py), so the map, the reconstructions
+and the forecast worker follow without anyone touching the trainer's model from another thread.
 """
 from __future__ import annotations
 
 import math
 import queue
 import threading
-import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -107,12 +106,12 @@ class History:
 class TrainingSession:
     """Owns the trainer while the app runs. Thread-safe; the page calls it from request threads.
 
-    ``on_refresh(embeddings, weights, trained, tau_pred)``: called from :meth:`drain` (a request
-    thread) for the newest embeddings produced since the last drain.
+    ``on_refresh(embeddings, weights, trained, tau_pred)``: called on the thread that computed new
+    embeddings (the training thread during a run); it must only hand them on (it runs between steps).
     """
 
     def __init__(self, trainer: Any, checkpoint: str, store: Any,
-                 on_refresh: Callable[..., None] | None = None,
+                 on_refresh: Callable[..., object] | None = None,
                  event_queue_size: int = 2000) -> None:
         self.trainer = trainer
         self.checkpoint = checkpoint
@@ -133,24 +132,21 @@ class TrainingSession:
         self.target = int(trainer.step)
         self.run_start = int(trainer.step)
         self.samples_per_s = 0.0
-        self.epoch = 0.0
-        self.run_id = 0
         self.history = History()
         self.last_eval: dict[str, Any] = dict(trainer.last_eval or {})
         self.trained = False
-        self._pending: tuple[Any, dict[str, Any] | None, Any] | None = None
+        self.saves = 0  # CheckpointSaved events drained so far: tabs refresh their checkpoint list on a change
+        self.saved_name = ""
         self._final: str | None = None  # end state set by the thread, applied after the last events
-        self._pending_lock = threading.Lock()
 
     # -- the training thread --------------------------------------------------------------------
     def _listen(self, event: Any) -> None:
         """Runs on whichever thread the trainer runs on; must stay cheap."""
-        if isinstance(event, ev.Refresh):
+        if isinstance(event, ev.Refresh) and self.on_refresh is not None:
             emb = self.trainer.embeddings
             weights = self.trainer.backend.get_weights()
             tau_pred = self.trainer.tau.predict_hard(emb.resp)
-            with self._pending_lock:
-                self._pending = (emb, weights, tau_pred)
+            self.on_refresh(emb, weights, self.trained or self.active, tau_pred)
 
     def _run(self, target: int, save_at_end: bool) -> None:
         try:
@@ -205,7 +201,6 @@ class TrainingSession:
             self.state = "starting"
             self.error = ""
             self.message = ""
-            self.run_id += 1
             self._final = None
             self._thread = threading.Thread(target=self._run, args=(self.target, settings.save_at_end),
                                             name="latentloop-training", daemon=True)
@@ -238,8 +233,44 @@ class TrainingSession:
             # No save here: the run's own "save when the run ends" setting decides.
             self.commands.put(ev.Stop(save=False))
 
-    def set_lr(self, lr: float) -> None:
-        self.commands.put(ev.SetLearningRate(lr))
+    # -- the training panel's values and buttons ----------------------------------------------------
+    def panel_defaults(self) -> dict[str, Any]:
+        """The panel's fields at page load: the trainer's config and 500 steps."""
+        c = self.trainer.cfg
+        return {"steps": 500, "lr": c.train.lr, "alpha": c.loss.alpha, "beta": c.loss.beta, "gamma": c.loss.gamma,
+                "consistency": c.loss.consistency, "refresh_every": c.train.refresh_every, "save_at_end": True}
+
+    def start_from_panel(self, values: dict[str, Any]) -> dict[str, str]:
+        """Validate the panel's values and start a run. Returns field errors (empty: started)."""
+        settings, cfg, errors = validate_settings(self.trainer.cfg, values)
+        if errors:
+            return errors
+        assert settings is not None
+        try:
+            self.start(settings, cfg)
+        except SessionError as err:
+            return {"_": str(err)}
+        return {}
+
+    def command(self, name: str) -> str:
+        """A panel button: "pause", "resume" or "stop"; returns an error message or ''."""
+        if name not in ("pause", "resume", "stop"):
+            return f"unknown command {name!r}"
+        try:
+            getattr(self, name)()
+        except SessionError as err:
+            return str(err)
+        return ""
+
+    def curve_points(self, metrics_from: int, evals_from: int) -> tuple[dict[str, tuple[list[int], list[float]]], int, int]:
+        """New curve points since a tab's cursors: ``(series -> (steps, values), m_cursor, e_cursor)``."""
+        m = self.history.metrics[metrics_from:]
+        e = self.history.evals[evals_from:]
+        pts: dict[str, tuple[list[int], list[float]]] = {}
+        for key in ("loss", "rec", "sup", "acc_labeled"):
+            pts[key] = ([r["step"] for r in m], [float(r.get(key, float("nan"))) for r in m])
+        pts["test_acc"] = ([r["step"] for r in e], [float(r["test_acc"]) for r in e])
+        return pts, metrics_from + len(m), evals_from + len(e)
 
     def apply_feedback(self) -> str:
         """Hand the feedback file's current boxes to the trainer: through its command queue while it
@@ -276,11 +307,8 @@ class TrainingSession:
         return True
 
     # -- events to the page ------------------------------------------------------------------------
-    def drain(self) -> dict[str, Any]:
-        """Fold queued events into the history; hand new embeddings to ``on_refresh``.
-
-        Returns ``{"refreshed": bool, "events": int}``.
-        """
+    def drain(self) -> int:
+        """Fold queued events into the history; returns how many there were."""
         n = 0
         with self._lock:
             while True:
@@ -294,18 +322,11 @@ class TrainingSession:
                 # Only now: queued "running" events must not overwrite the end state.
                 self.state, self._final = self._final, None
                 self.step = int(self.trainer.step)
-        with self._pending_lock:
-            pending, self._pending = self._pending, None
-        refreshed = False
-        if pending is not None and pending[0] is not None and self.on_refresh is not None:
-            self.on_refresh(pending[0], pending[1], True, pending[2])
-            refreshed = True
-        return {"refreshed": refreshed, "events": n}
+        return n
 
     def _apply(self, e: Any) -> None:
         if isinstance(e, ev.Metrics):
             self.step = e.step
-            self.epoch = e.epoch
             self.phase = e.phase
             self.samples_per_s = e.samples_per_s
             row = {"step": e.step, "acc_labeled": e.acc_labeled, "sps": e.samples_per_s}
@@ -328,11 +349,12 @@ class TrainingSession:
             # The end states are set by the thread once it is done (checkpoint saved, final map).
         elif isinstance(e, ev.CheckpointSaved):
             self.message = f"saved checkpoint {e.name!r} at step {e.step}"
+            self.saves += 1
+            self.saved_name = e.name
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             return {"state": self.state, "step": self.step, "target": self.target, "run_start": self.run_start,
-                "phase": self.phase,
-                    "samples_per_s": self.samples_per_s, "epoch": self.epoch, "error": self.error,
-                    "message": self.message, "run_id": self.run_id, "active": self.active, "busy": self.busy,
-                    "test_acc": self.last_eval.get("test_acc"), "time": time.time()}
+                    "phase": self.phase, "saves": self.saves, "saved_name": self.saved_name,
+                    "samples_per_s": self.samples_per_s, "error": self.error, "message": self.message,
+                    "busy": self.busy, "test_acc": self.last_eval.get("test_acc")}

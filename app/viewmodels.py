@@ -1,0 +1,92 @@
+"""The plain data the services hand to the page (no Dash): what a tab holds, what one sync answers,
+and the views of a sample, the label statistics and the candidate queue.
+
+Layouts render these (app/layouts/views.py) and callbacks turn them into component props.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.services.candidates import Candidate
+
+UNCHANGED: Any = object()  # "the tab already has this": callbacks turn it into no_update
+
+
+@dataclass
+class ClientView:
+    """What a tab holds; echoed back by the tab with every sync (a dcc.Store)."""
+
+    version: int | None = None
+    gen: int | None = None
+    rev: int | None = None
+    sel: int | None = -2  # -2: unknown (never sent)
+    sample_key: str = ""
+    stats_key: str = ""
+    queue_key: str = ""
+    workers_key: str = ""
+    feedback_key: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ClientView:
+        """The tab's echo; unknown keys (an older page) are dropped, a non-dict is an empty view."""
+        if not isinstance(d, dict):
+            return cls()
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class SampleView:
+    serial: int
+    split: str  # "train" | "test"
+    image: str  # PNG data URI
+    recon: str | None
+    top: list[tuple[int, float]]  # top-3 (class, probability)
+    label: int | None
+    true: int
+    predicted: int
+    certainty: float
+    num_classes: int
+
+
+@dataclass
+class StatsView:
+    per_class: list[int]
+    labelled: int
+    unlabelled: int
+    test_acc: float | None
+    test_acc_step: int | None
+    cli_added: int
+    error: str = ""
+
+
+@dataclass
+class QueueView:
+    items: list[Candidate]
+    source: str
+    strategy: str
+
+
+@dataclass
+class SyncResult:
+    """Answer to one sync: every field is UNCHANGED unless the tab needs it."""
+
+    client: ClientView
+    ack: int
+    figure: Any = UNCHANGED  # the big map figure (new embedding version)
+    colours: Any = UNCHANGED  # per-version colour arrays (with a new figure)
+    overlay_figure: Any = UNCHANGED  # the small overlay figure (new embedding version)
+    overlay_full: Any = UNCHANGED  # dict: the whole overlay trace
+    overlay_slots: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    selected_xy: Any = UNCHANGED  # (x, y) or None
+    sample: Any = UNCHANGED  # SampleView or None
+    stats: Any = UNCHANGED  # StatsView
+    queue: Any = UNCHANGED  # QueueView
+    workers: Any = UNCHANGED  # AppState.worker_status()
+    feedback: Any = UNCHANGED  # (items, error) of AppState.feedback_items()
+    notices: list[str] = field(default_factory=list)
