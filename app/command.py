@@ -82,6 +82,7 @@ def _serve(settings: AppSettings) -> int:
           "(tens of seconds for 70,000 images on a CPU)...", flush=True)
     state = AppState.create(settings)
     v = state.cache.current
+    assert v is not None  # create() computed the first map
     print(f"map v{v.version}: {v.n_points:,} points from a {'trained' if v.trained else 'UNTRAINED'} model "
           f"(step {v.step}) in {state.startup_seconds:.1f} s", flush=True)
     app = create_app(state)

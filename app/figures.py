@@ -296,7 +296,7 @@ def drawn_box(relayout: dict[str, Any] | None, current: Sequence[float] | None =
             return list(current) if current is not None else None
         vals = [edits.get(k, c) for k, c in zip(("x0", "y0", "x1", "y1"), current)]
     try:
-        x0, y0, x1, y1 = (min(max(float(v), 0.0), 1.0) for v in vals)
+        x0, y0, x1, y1 = (min(max(float(v), 0.0), 1.0) for v in vals)  # type: ignore[arg-type]  # None raises TypeError, handled
     except (TypeError, ValueError):
         return list(current) if current is not None else None
     x0, x1 = sorted((x0, x1))

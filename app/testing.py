@@ -159,7 +159,6 @@ def app_state(home: Path, n_train: int, n_test: int, cfg: Any = None, **settings
 
     with _home(home, n_train, n_test):
         state = AppState.create(AppSettings(cfg=cfg, **settings))
-        state.home = home
         try:
             yield state
         finally:

@@ -121,7 +121,7 @@ def test_bad_events_give_notices_not_errors(state):
 def test_cli_labels_appear_and_are_counted(state):
     start = state.log_position()
     view = sync_outputs(state, {"client": "t5", "events": []}, {}, "entropy", {"log_id": start})["view"]
-    env = {**os.environ, "LATENTLOOP_HOME": str(state.home)}
+    env = dict(os.environ)  # LATENTLOOP_HOME is the state's home (app.testing.app_state)
     r = subprocess.run([sys.executable, "-m", "latentloop", "label", "set", "--dataset", "synth", "30", "4"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -43,7 +43,11 @@ class FeedbackBoxes:
             raise FeedbackError(f"#{serial} is a held-out test image: feedback boxes are for training samples")
         old = self.of(int(serial))
         base = old.strength if old is not None else 1.0
-        box = tuple(drawn) if drawn is not None else None
+        box = None
+        if drawn is not None:
+            if len(drawn) != 4:
+                raise FeedbackError(f"a box has 4 coordinates, got {len(drawn)}")
+            box = (float(drawn[0]), float(drawn[1]), float(drawn[2]), float(drawn[3]))
         parsed = parse_instruction(text or "", box, base)
         if parsed.action == "set" and parsed.box is None:
             if old is None:

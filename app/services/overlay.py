@@ -100,8 +100,8 @@ class LabelOverlay:
             if self._used + len(new) > len(self._serial):
                 self._rebuild(labels)
                 return True
-            for s in changed:
-                s = int(s)
+            for raw in changed:
+                s = int(raw)
                 lab = int(labels[s])
                 slot = self._slot_of.get(s)
                 if slot is None:
