@@ -1,4 +1,5 @@
 """`python -m app`: serve the dashboard (same options as `latentloop app`)."""
+
 from __future__ import annotations
 
 import argparse

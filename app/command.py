@@ -1,5 +1,6 @@
 """`latentloop app` (and `python -m app`): serve the dashboard. Registered by :mod:`latentloop.cli`;
 Dash and the model are imported only when the command runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,21 +23,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=available_backends(), help="training backend (default: torch)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
-    p.add_argument("--map-points", choices=["train", "all"], default="train",
-                   help="draw the training images only (default) or the held-out test images too")
-    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                   help="also accept requests for this Host name (only loopback names are accepted by default)")
-    p.add_argument("--no-workers", action="store_true",
-                   help="do not start the XAI and forecast child processes (no saliency, no forecast queue)")
+    p.add_argument(
+        "--map-points",
+        choices=["train", "all"],
+        default="train",
+        help="draw the training images only (default) or the held-out test images too",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept requests for this Host name (only loopback names are accepted by default)",
+    )
+    p.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="do not start the XAI and forecast child processes (no saliency, no forecast queue)",
+    )
     p.add_argument("--debug", action="store_true", help="Dash debug mode (dev tools)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``app`` sub-command to the ``latentloop`` parser."""
-    p = sub.add_parser("app", help="serve the dashboard on http://127.0.0.1:8050",
-                       description="Serve the LatentLoop dashboard: latent map, keyboard labelling, training, "
-                       "checkpoints, saliency, feedback boxes and the forecast queue. Loads the checkpoint if it "
-                       "exists; shares labels.csv and checkpoints with the other commands.")
+    p = sub.add_parser(
+        "app",
+        help="serve the dashboard on http://127.0.0.1:8050",
+        description="Serve the LatentLoop dashboard: latent map, keyboard labelling, training, "
+        "checkpoints, saliency, feedback boxes and the forecast queue. Loads the checkpoint if it "
+        "exists; shares labels.csv and checkpoints with the other commands.",
+    )
     add_arguments(p)
     p.set_defaults(func=run)
 
@@ -78,13 +94,19 @@ def _serve(settings: AppSettings) -> int:
     from app.state import AppState
 
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2))))
-    print("LatentLoop: loading the dataset and the model, computing the map "
-          "(tens of seconds for 70,000 images on a CPU)...", flush=True)
+    print(
+        "LatentLoop: loading the dataset and the model, computing the map "
+        "(tens of seconds for 70,000 images on a CPU)...",
+        flush=True,
+    )
     state = AppState.create(settings)
     v = state.cache.current
     assert v is not None  # create() computed the first map
-    print(f"map v{v.version}: {v.n_points:,} points from a {'trained' if v.trained else 'UNTRAINED'} model "
-          f"(step {v.step}) in {state.startup_seconds:.1f} s", flush=True)
+    print(
+        f"map v{v.version}: {v.n_points:,} points from a {'trained' if v.trained else 'UNTRAINED'} model "
+        f"(step {v.step}) in {state.startup_seconds:.1f} s",
+        flush=True,
+    )
     app = create_app(state)
     host = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
     print(f"serving on http://{host}:{settings.port}/  (Ctrl+C to quit)", flush=True)

@@ -4,12 +4,14 @@ Large arrays go to the browser as plotly.js typed-array specs ``{"dtype": "f4", 
 (decoded by plotly.js >= 2.28 without a JSON number parse), which keeps the 70,000-point map
 under 1 MB: 8 bytes per point for x/y plus 2 for the hover data, times 4/3 for base64.
 """
+
 from __future__ import annotations
 
 import base64
 import colorsys
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,15 +26,21 @@ BASE = 0
 OVERLAY, SELECTED, PENDING = 0, 1, 2  # PENDING: labels typed but not yet confirmed (keyboard.js)
 MAP_MARGIN = {"l": 4, "r": 4, "t": 4, "b": 4}
 
-TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-         "#bcbd22", "#17becf"]
+TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 UNLABELLED = "rgba(120,120,120,0.35)"
 BASE_SIZE = 3  # px; WebGL draw time in software rendering grows with it
 OVERLAY_SIZE = 9
 
-_DTYPES = {np.dtype(np.float32): "f4", np.dtype(np.float64): "f8", np.dtype(np.uint8): "u1",
-           np.dtype(np.uint16): "u2", np.dtype(np.int8): "i1", np.dtype(np.int16): "i2",
-           np.dtype(np.int32): "i4", np.dtype(np.uint32): "u4"}
+_DTYPES = {
+    np.dtype(np.float32): "f4",
+    np.dtype(np.float64): "f8",
+    np.dtype(np.uint8): "u1",
+    np.dtype(np.uint16): "u2",
+    np.dtype(np.int8): "i1",
+    np.dtype(np.int16): "i2",
+    np.dtype(np.int32): "i4",
+    np.dtype(np.uint32): "u4",
+}
 
 
 def typed(arr: np.ndarray) -> dict[str, Any]:
@@ -40,7 +48,10 @@ def typed(arr: np.ndarray) -> dict[str, Any]:
     a = np.ascontiguousarray(arr)
     if a.dtype not in _DTYPES:
         raise TypeError(f"no plotly typed array for dtype {a.dtype}")
-    spec: dict[str, Any] = {"dtype": _DTYPES[a.dtype], "bdata": base64.b64encode(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()).decode("ascii")}
+    spec: dict[str, Any] = {
+        "dtype": _DTYPES[a.dtype],
+        "bdata": base64.b64encode(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()).decode("ascii"),
+    }
     if a.ndim > 1:
         spec["shape"] = ", ".join(str(n) for n in a.shape)  # plotly.js ignores a list here
     return spec
@@ -69,8 +80,13 @@ def stepped_colorscale(colours: Sequence[str]) -> list[list[Any]]:
 
 
 def categorical_marker(values: np.ndarray, n: int) -> dict[str, Any]:
-    return {"color": typed(values), "colorscale": stepped_colorscale(palette(n)), "cmin": -0.5,
-            "cmax": n - 0.5, "showscale": False}
+    return {
+        "color": typed(values),
+        "colorscale": stepped_colorscale(palette(n)),
+        "cmin": -0.5,
+        "cmax": n - 0.5,
+        "showscale": False,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,8 +99,14 @@ def colour_store(v: MapVersion) -> dict[str, Any]:
         "label": {"color": UNLABELLED, "showscale": False},
         "pred": categorical_marker(v.pred, v.num_classes),
         "true": categorical_marker(v.true, v.num_classes),
-        "certainty": {"color": typed(v.certainty), "colorscale": "Viridis", "cmin": 0, "cmax": 100,
-                      "reversescale": True, "showscale": False},
+        "certainty": {
+            "color": typed(v.certainty),
+            "colorscale": "Viridis",
+            "cmin": 0,
+            "cmax": 100,
+            "reversescale": True,
+            "showscale": False,
+        },
         "component": categorical_marker(v.component, v.components),
     }
     for m in modes.values():
@@ -93,17 +115,23 @@ def colour_store(v: MapVersion) -> dict[str, Any]:
 
 
 def base_trace(v: MapVersion) -> dict[str, Any]:
-    hover = np.ascontiguousarray(np.stack([v.pred.astype(np.uint8 if v.num_classes < 256 else np.uint16),
-                                           v.certainty.astype(v.pred.dtype)], axis=1))
+    hover = np.ascontiguousarray(
+        np.stack(
+            [v.pred.astype(np.uint8 if v.num_classes < 256 else np.uint16), v.certainty.astype(v.pred.dtype)], axis=1
+        )
+    )
     return {
-        "type": "scattergl", "mode": "markers", "name": "samples",
-        "x": typed(v.xy[:, 0]), "y": typed(v.xy[:, 1]),
+        "type": "scattergl",
+        "mode": "markers",
+        "name": "samples",
+        "x": typed(v.xy[:, 0]),
+        "y": typed(v.xy[:, 1]),
         "customdata": typed(hover),
         # Grey until the browser applies the colour mode from the colour store.
         "marker": {"size": BASE_SIZE, "color": UNLABELLED, "showscale": False},
         # customdata[2] (the label) is filled in by keyboard.js for labelled points; "-" otherwise.
         "hovertemplate": "#%{pointNumber}<br>predicted %{customdata[0]} (certainty %{customdata[1]}%)"
-                         "<br>label %{customdata[2]}<extra></extra>",
+        "<br>label %{customdata[2]}<extra></extra>",
     }
 
 
@@ -113,7 +141,7 @@ def overlay_points(v: MapVersion, serials: np.ndarray, labels: np.ndarray) -> di
     ys: list[Any] = []
     cs: list[int] = []
     cd: list[Any] = []
-    for s, lab in zip(serials.tolist(), labels.tolist()):
+    for s, lab in zip(serials.tolist(), labels.tolist(), strict=True):
         if s < 0 or lab < 0 or s >= v.n_points:
             xs.append(None)
             ys.append(None)
@@ -131,10 +159,22 @@ def overlay_trace(v: MapVersion, full: OverlayFull) -> dict[str, Any]:
     pts = overlay_points(v, full.serial, full.label)
     n = v.num_classes
     return {
-        "type": "scattergl", "mode": "markers", "name": "labelled", "hoverinfo": "skip",
-        "x": pts["x"], "y": pts["y"], "customdata": pts["customdata"],
-        "marker": {"size": OVERLAY_SIZE, "color": pts["color"], "colorscale": stepped_colorscale(palette(n)),
-                   "cmin": -0.5, "cmax": n - 0.5, "line": {"width": 1.5, "color": "#111"}, "showscale": False},
+        "type": "scattergl",
+        "mode": "markers",
+        "name": "labelled",
+        "hoverinfo": "skip",
+        "x": pts["x"],
+        "y": pts["y"],
+        "customdata": pts["customdata"],
+        "marker": {
+            "size": OVERLAY_SIZE,
+            "color": pts["color"],
+            "colorscale": stepped_colorscale(palette(n)),
+            "cmin": -0.5,
+            "cmax": n - 0.5,
+            "line": {"width": 1.5, "color": "#111"},
+            "showscale": False,
+        },
     }
 
 
@@ -149,8 +189,12 @@ def overlay_slot_values(v: MapVersion, slots: Sequence[SlotState]) -> list[tuple
 
 def selected_trace(xy: tuple[float, float] | None) -> dict[str, Any]:
     return {
-        "type": "scattergl", "mode": "markers", "name": "selected", "hoverinfo": "skip",
-        "x": [xy[0]] if xy else [], "y": [xy[1]] if xy else [],
+        "type": "scattergl",
+        "mode": "markers",
+        "name": "selected",
+        "hoverinfo": "skip",
+        "x": [xy[0]] if xy else [],
+        "y": [xy[1]] if xy else [],
         "marker": {"size": 18, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#e6007e"}},
     }
 
@@ -158,10 +202,22 @@ def selected_trace(xy: tuple[float, float] | None) -> dict[str, Any]:
 def pending_trace(n_classes: int) -> dict[str, Any]:
     """Labels the browser drew at the keypress, before the server's confirmation arrives."""
     return {
-        "type": "scattergl", "mode": "markers", "name": "pending", "hoverinfo": "skip",
-        "x": [], "y": [], "customdata": [],
-        "marker": {"size": OVERLAY_SIZE, "color": [], "colorscale": stepped_colorscale(palette(n_classes)),
-                   "cmin": -0.5, "cmax": n_classes - 0.5, "line": {"width": 1.5, "color": "#111"}, "showscale": False},
+        "type": "scattergl",
+        "mode": "markers",
+        "name": "pending",
+        "hoverinfo": "skip",
+        "x": [],
+        "y": [],
+        "customdata": [],
+        "marker": {
+            "size": OVERLAY_SIZE,
+            "color": [],
+            "colorscale": stepped_colorscale(palette(n_classes)),
+            "cmin": -0.5,
+            "cmax": n_classes - 0.5,
+            "line": {"width": 1.5, "color": "#111"},
+            "showscale": False,
+        },
     }
 
 
@@ -175,8 +231,11 @@ def map_figure(v: MapVersion) -> dict[str, Any]:
             "margin": MAP_MARGIN,
             "xaxis": {"visible": False, "showgrid": False, "zeroline": False},
             "yaxis": {"visible": False, "showgrid": False, "zeroline": False, "scaleanchor": "x"},
-            "hovermode": "closest", "showlegend": False, "dragmode": "pan",
-            "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff",
+            "hovermode": "closest",
+            "showlegend": False,
+            "dragmode": "pan",
+            "plot_bgcolor": "#ffffff",
+            "paper_bgcolor": "#ffffff",
             "meta": {"version": v.version, "n": v.n_points},
         },
     }
@@ -193,8 +252,11 @@ def overlay_figure(v: MapVersion, full: OverlayFull, selected_xy: tuple[float, f
             "margin": MAP_MARGIN,
             "xaxis": {"visible": False, "showgrid": False, "zeroline": False, "autorange": False, "range": [-1.5, 1.5]},
             "yaxis": {"visible": False, "showgrid": False, "zeroline": False, "autorange": False, "range": [-1.5, 1.5]},
-            "showlegend": False, "hovermode": False, "dragmode": False,
-            "plot_bgcolor": "rgba(0,0,0,0)", "paper_bgcolor": "rgba(0,0,0,0)",
+            "showlegend": False,
+            "hovermode": False,
+            "dragmode": False,
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "paper_bgcolor": "rgba(0,0,0,0)",
             "meta": {"version": v.version},
         },
     }
@@ -214,24 +276,40 @@ def empty_map(message: str = "", transparent: bool = False) -> dict[str, Any]:
 
 LOSS_SERIES = ("loss", "rec", "sup")
 ACC_SERIES = ("test_acc", "acc_labeled")
-SERIES_NAMES = {"loss": "total loss", "rec": "reconstruction", "sup": "supervised", "test_acc": "test accuracy",
-                "acc_labeled": "labelled-batch accuracy"}
+SERIES_NAMES = {
+    "loss": "total loss",
+    "rec": "reconstruction",
+    "sup": "supervised",
+    "test_acc": "test accuracy",
+    "acc_labeled": "labelled-batch accuracy",
+}
 
 
 def _clean(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
-def curve_figure(series: Sequence[str], points: dict[str, tuple[list[int], list[float]]], yrange: Any = None,
-                 title: str = "") -> dict[str, Any]:
+def curve_figure(
+    series: Sequence[str], points: dict[str, tuple[list[int], list[float]]], yrange: Any = None, title: str = ""
+) -> dict[str, Any]:
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
     data = []
     for i, name in enumerate(series):
         xs, ys = points.get(name, ([], []))
-        data.append({"type": "scatter", "mode": "lines", "name": SERIES_NAMES.get(name, name), "x": list(xs),
-                     "y": [_clean(y) for y in ys], "line": {"width": 1.5, "color": colours[i % 4]}})
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": SERIES_NAMES.get(name, name),
+                "x": list(xs),
+                "y": [_clean(y) for y in ys],
+                "line": {"width": 1.5, "color": colours[i % 4]},
+            }
+        )
     layout: dict[str, Any] = {
-        "uirevision": title or "curve", "height": 190, "margin": {"l": 40, "r": 8, "t": 24, "b": 28},
+        "uirevision": title or "curve",
+        "height": 190,
+        "margin": {"l": 40, "r": 8, "t": 24, "b": 28},
         "title": {"text": title, "font": {"size": 12}, "x": 0.02, "y": 0.97},
         "legend": {"orientation": "h", "y": -0.25, "font": {"size": 10}},
         "xaxis": {"title": {"text": ""}, "tickfont": {"size": 10}},
@@ -243,10 +321,23 @@ def curve_figure(series: Sequence[str], points: dict[str, tuple[list[int], list[
 
 
 # -- the feedback drawing surface ---------------------------------------------------------------------
-FEEDBACK_CONFIG = {"displaylogo": False, "scrollZoom": False, "doubleClick": False,
-                   "modeBarButtonsToAdd": ["drawrect", "eraseshape"],
-                   "modeBarButtonsToRemove": ["zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d",
-                                              "autoScale2d", "resetScale2d", "toImage"]}
+FEEDBACK_CONFIG = {
+    "displaylogo": False,
+    "scrollZoom": False,
+    "doubleClick": False,
+    "modeBarButtonsToAdd": ["drawrect", "eraseshape"],
+    "modeBarButtonsToRemove": [
+        "zoom2d",
+        "pan2d",
+        "select2d",
+        "lasso2d",
+        "zoomIn2d",
+        "zoomOut2d",
+        "autoScale2d",
+        "resetScale2d",
+        "toImage",
+    ],
+}
 SAVED_BOX_NAME = "saved"  # the stored box's shape (not editable; a drawn one replaces it on Apply)
 
 
@@ -257,22 +348,51 @@ def feedback_figure(image_uri: str | None, box: Sequence[float] | None = None) -
     shapes = []
     if box is not None:
         x0, y0, x1, y1 = box
-        shapes.append({"type": "rect", "x0": x0, "y0": y0, "x1": x1, "y1": y1, "editable": False,
-                       "name": SAVED_BOX_NAME, "line": {"color": "#2ca02c", "width": 2, "dash": "dash"}})
+        shapes.append(
+            {
+                "type": "rect",
+                "x0": x0,
+                "y0": y0,
+                "x1": x1,
+                "y1": y1,
+                "editable": False,
+                "name": SAVED_BOX_NAME,
+                "line": {"color": "#2ca02c", "width": 2, "dash": "dash"},
+            }
+        )
     axis = {"range": [0, 1], "visible": False, "fixedrange": True, "constrain": "domain"}
     layout: dict[str, Any] = {
-        "xaxis": dict(axis), "yaxis": {**axis, "range": [1, 0], "scaleanchor": "x"},
-        "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "dragmode": "drawrect", "shapes": shapes,
+        "xaxis": dict(axis),
+        "yaxis": {**axis, "range": [1, 0], "scaleanchor": "x"},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "dragmode": "drawrect",
+        "shapes": shapes,
         "newshape": {"line": {"color": "#e6007e", "width": 2}, "fillcolor": "rgba(230,0,126,0.08)"},
-        "plot_bgcolor": "#000", "paper_bgcolor": "rgba(0,0,0,0)", "showlegend": False,
+        "plot_bgcolor": "#000",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "showlegend": False,
         "uirevision": image_uri or "none",
     }
     if image_uri:
-        layout["images"] = [{"source": image_uri, "xref": "x", "yref": "y", "x": 0, "y": 0, "sizex": 1, "sizey": 1,
-                             "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}]
+        layout["images"] = [
+            {
+                "source": image_uri,
+                "xref": "x",
+                "yref": "y",
+                "x": 0,
+                "y": 0,
+                "sizex": 1,
+                "sizey": 1,
+                "xanchor": "left",
+                "yanchor": "top",
+                "sizing": "stretch",
+                "layer": "below",
+            }
+        ]
     # An invisible trace spanning the square, so plotly draws the axes (and accepts drawing) at once.
-    data = [{"type": "scatter", "x": [0, 1], "y": [0, 1], "mode": "markers", "marker": {"opacity": 0},
-             "hoverinfo": "skip"}]
+    data = [
+        {"type": "scatter", "x": [0, 1], "y": [0, 1], "mode": "markers", "marker": {"opacity": 0}, "hoverinfo": "skip"}
+    ]
     return {"data": data, "layout": layout}
 
 
@@ -284,8 +404,11 @@ def drawn_box(relayout: dict[str, Any] | None, current: Sequence[float] | None =
     if not isinstance(relayout, dict):
         return list(current) if current is not None else None
     if isinstance(relayout.get("shapes"), list):
-        rects = [s for s in relayout["shapes"] if isinstance(s, dict) and s.get("type") == "rect"
-                 and s.get("name") != SAVED_BOX_NAME]
+        rects = [
+            s
+            for s in relayout["shapes"]
+            if isinstance(s, dict) and s.get("type") == "rect" and s.get("name") != SAVED_BOX_NAME
+        ]
         if not rects:
             return None  # erased
         s = rects[-1]
@@ -294,7 +417,7 @@ def drawn_box(relayout: dict[str, Any] | None, current: Sequence[float] | None =
         edits = {k.split(".", 1)[1]: v for k, v in relayout.items() if k.startswith("shapes[") and "." in k}
         if not edits or current is None:
             return list(current) if current is not None else None
-        vals = [edits.get(k, c) for k, c in zip(("x0", "y0", "x1", "y1"), current)]
+        vals = [edits.get(k, c) for k, c in zip(("x0", "y0", "x1", "y1"), current, strict=True)]
     try:
         x0, y0, x1, y1 = (min(max(float(v), 0.0), 1.0) for v in vals)  # type: ignore[arg-type]  # None raises TypeError, handled
     except (TypeError, ValueError):

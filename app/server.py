@@ -1,4 +1,5 @@
 """The Dash app: construction, the Host and Origin guards, and serving it."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """How the dashboard is started: command-line settings and the run config they resolve to."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,10 +40,18 @@ class AppSettings:
 
 def settings_from_args(args: argparse.Namespace) -> AppSettings:
     """The settings the ``app`` command's options (:func:`app.command.add_arguments`) describe."""
-    return AppSettings(dataset=args.dataset, checkpoint=args.checkpoint, backend=args.backend, config=args.config,
-                       host=args.host, port=args.port, map_points=args.map_points,
-                       allowed_hosts=tuple(args.allow_host or ()), debug=bool(args.debug),
-                       workers=not getattr(args, "no_workers", False))
+    return AppSettings(
+        dataset=args.dataset,
+        checkpoint=args.checkpoint,
+        backend=args.backend,
+        config=args.config,
+        host=args.host,
+        port=args.port,
+        map_points=args.map_points,
+        allowed_hosts=tuple(args.allow_host or ()),
+        debug=bool(args.debug),
+        workers=not getattr(args, "no_workers", False),
+    )
 
 
 def _overrides(s: AppSettings) -> dict[str, Any]:
@@ -67,8 +76,12 @@ def resolve_config(s: AppSettings, checkpoint_meta: Any = None) -> Config:
     overrides = _overrides(s)
     if s.cfg is not None:
         raw = _apply(config_to_dict(s.cfg), overrides)
-    elif s.config is None and checkpoint_meta and isinstance(checkpoint_meta.get("config"), dict) \
-            and checkpoint_meta["config"]:
+    elif (
+        s.config is None
+        and checkpoint_meta
+        and isinstance(checkpoint_meta.get("config"), dict)
+        and checkpoint_meta["config"]
+    ):
         raw = _apply(dict(checkpoint_meta["config"]), overrides)
     else:
         raw = config_to_dict(load_config(s.config, overrides))

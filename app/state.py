@@ -13,6 +13,7 @@ answers the page's questions with the dataclasses of :mod:`app.viewmodels`:
 
 Callbacks call the methods below; a new page reads what it needs from here (see docs/app-core.md).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -94,8 +95,13 @@ class AppState:
         self.has_checkpoint = meta is not None
         # This process's snapshots (weights for the XAI worker) and forecast arrays; removed by close().
         self.run_dir = make_run_dir(snapshots_dir())
-        trainer = make_trainer(ws, checkpoint=cfg.train.checkpoint, resume=self.has_checkpoint,
-                               embed_every=cfg.train.refresh_every, snapshot_dir=self.run_dir)
+        trainer = make_trainer(
+            ws,
+            checkpoint=cfg.train.checkpoint,
+            resume=self.has_checkpoint,
+            embed_every=cfg.train.refresh_every,
+            snapshot_dir=self.run_dir,
+        )
         self.cache = EmbeddingCache(ws.dataset.targets, self.n_train, self.n_points, seed=cfg.seed)
         self.overlay = LabelOverlay(self.n_points)
         self.queue = CandidateQueue(self.n_train, size=settings.queue_size, seed=cfg.seed)
@@ -108,9 +114,15 @@ class AppState:
         self.xai = SaliencyRequests(lambda: self.hub, self.n_points, settings.xai_wait_ms)
         if settings.workers:
             trainer.write_snapshot()  # the XAI worker can explain the loaded model before any training
-            self.hub = WorkerHub(project_root(), cfg.data.name, cfg.data.root, self.run_dir,
-                                 self.run_dir / "forecast.npz", on_forecast=self._on_forecast,
-                                 xai_budget_ms_per_min=settings.xai_budget_ms_per_min).start()
+            self.hub = WorkerHub(
+                project_root(),
+                cfg.data.name,
+                cfg.data.root,
+                self.run_dir,
+                self.run_dir / "forecast.npz",
+                on_forecast=self._on_forecast,
+                xai_budget_ms_per_min=settings.xai_budget_ms_per_min,
+            ).start()
         self.pump.start()
         trainer.embed()  # the session's listener hands it to the pump: the first map
         if not self.pump.wait(600.0) or self.cache.current is None:
@@ -133,8 +145,9 @@ class AppState:
         """The checkpoint Save and a run's automatic save write (the loaded one after a Load)."""
         return str(self.session.checkpoint)
 
-    def _on_refresh(self, emb: Any, weights: dict[str, np.ndarray] | None, trained: bool,
-                    tau_pred: np.ndarray | None = None) -> None:
+    def _on_refresh(
+        self, emb: Any, weights: dict[str, np.ndarray] | None, trained: bool, tau_pred: np.ndarray | None = None
+    ) -> None:
         """New embeddings (the refresh pump's thread): project, publish, feed the forecast worker."""
         v = self.cache.update(emb.mu, emb.probs, emb.resp, emb.step, trained)
         if weights is not None:
@@ -144,8 +157,9 @@ class AppState:
         if self.hub is not None:
             acc = self.session.last_eval.get("test_acc") if trained else None
             try:
-                self.hub.submit_forecast(v.version, int(emb.step), emb.probs, labels, tau_pred, emb.mu,
-                                         acc, int(self.session.target))
+                self.hub.submit_forecast(
+                    v.version, int(emb.step), emb.probs, labels, tau_pred, emb.mu, acc, int(self.session.target)
+                )
             except OSError as err:  # a full disk must not break the map refresh
                 self.hub.forecast_error = f"could not write the forecast input: {err}"
 
@@ -185,21 +199,32 @@ class AppState:
         top = [(int(c), float(p[c])) for c in np.argsort(-p, kind="stable")[:3]]
         recon = self.viewer.reconstruct(serial)
         lab = int(labels[serial]) if serial < self.n_train and labels[serial] >= 0 else None
-        return SampleView(serial=serial, split="train" if serial < self.n_train else "test",
-                          image=png_data_uri(self.dataset.images[serial]),
-                          recon=png_data_uri(recon) if recon is not None else None,
-                          top=top, label=lab, true=int(self.dataset.targets[serial]), predicted=top[0][0],
-                          certainty=top[0][1], num_classes=self.num_classes)
+        return SampleView(
+            serial=serial,
+            split="train" if serial < self.n_train else "test",
+            image=png_data_uri(self.dataset.images[serial]),
+            recon=png_data_uri(recon) if recon is not None else None,
+            top=top,
+            label=lab,
+            true=int(self.dataset.targets[serial]),
+            predicted=top[0][0],
+            certainty=top[0][1],
+            num_classes=self.num_classes,
+        )
 
     def stats_view(self, labels: np.ndarray, start_id: int = 0) -> StatsView:
         lab = labels[: self.n_train]
         per = np.bincount(lab[lab >= 0], minlength=self.num_classes)
         acc = self.session.status().get("test_acc")
-        return StatsView(per_class=[int(x) for x in per], labelled=int((lab >= 0).sum()),
-                         unlabelled=int((lab < 0).sum()),
-                         test_acc=float(acc) if acc is not None and np.isfinite(acc) else None,
-                         test_acc_step=self.session.last_eval.get("step"),
-                         cli_added=self.label_reader.cli_added_since(start_id), error=self.labels_error)
+        return StatsView(
+            per_class=[int(x) for x in per],
+            labelled=int((lab >= 0).sum()),
+            unlabelled=int((lab < 0).sum()),
+            test_acc=float(acc) if acc is not None and np.isfinite(acc) else None,
+            test_acc_step=self.session.last_eval.get("step"),
+            cli_added=self.label_reader.cli_added_since(start_id),
+            error=self.labels_error,
+        )
 
     def queue_view(self, strategy: str, v: MapVersion | None = None, labels: np.ndarray | None = None) -> QueueView:
         v = v or self.cache.current
@@ -218,14 +243,24 @@ class AppState:
         """What the layout needs when a tab opens (read here; the layout does no I/O)."""
         v = self.cache.current
         return {
-            "dataset": self.dataset.name, "n_points": self.n_points, "n_train": self.n_train,
-            "num_classes": self.num_classes, "checkpoint": self.checkpoint,
-            "trained": bool(v.trained) if v else False, "has_checkpoint": self.has_checkpoint,
-            "version": v.version if v else 0, "step": v.step if v else 0,
-            "log_id": self.log_position(), "status": self.session.status(), "settings": self.default_train_values(),
-            "strategies": CandidateQueue.strategies(), "checkpoints": self.list_checkpoints(),
-            "label_poll_ms": self.settings.label_poll_ms, "train_poll_ms": self.settings.train_poll_ms,
-            "backend": self.cfg.backend, "history": self.session.curve_points(0, 0)[0],
+            "dataset": self.dataset.name,
+            "n_points": self.n_points,
+            "n_train": self.n_train,
+            "num_classes": self.num_classes,
+            "checkpoint": self.checkpoint,
+            "trained": bool(v.trained) if v else False,
+            "has_checkpoint": self.has_checkpoint,
+            "version": v.version if v else 0,
+            "step": v.step if v else 0,
+            "log_id": self.log_position(),
+            "status": self.session.status(),
+            "settings": self.default_train_values(),
+            "strategies": CandidateQueue.strategies(),
+            "checkpoints": self.list_checkpoints(),
+            "label_poll_ms": self.settings.label_poll_ms,
+            "train_poll_ms": self.settings.train_poll_ms,
+            "backend": self.cfg.backend,
+            "history": self.session.curve_points(0, 0)[0],
         }
 
     # -- training (TrainingSession; the names the callbacks, tests and benchmarks use) --------------

@@ -2,19 +2,25 @@
 
 Not used by the app itself. Playwright is a dev dependency and is imported by the callers.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 GD = "document.querySelector('#latent-map .js-plotly-plot')"
 OV = "document.querySelector('#latent-overlay .js-plotly-plot')"
 
@@ -37,7 +43,10 @@ ISOLATED_POINT = f"""(limit) => {{ const gd = {GD}; const fl = gd._fullLayout; c
   for (let i = 0; i < n; i++) {{
     if (px[i] < 20 || py[i] < 20 || px[i] > w - 20 || py[i] > h - 20) continue;
     let d = Infinity;
-    for (let j = 0; j < n; j++) {{ if (j === i) continue; const dx = px[i]-px[j], dy = py[i]-py[j]; const e = dx*dx+dy*dy; if (e < d) d = e; }}
+    for (let j = 0; j < n; j++) {{
+      if (j === i) continue;
+      const dx = px[i]-px[j], dy = py[i]-py[j]; const e = dx*dx+dy*dy; if (e < d) d = e;
+    }}
     if (d > bestD) {{ bestD = d; best = i; }}
   }}
   return [best, Math.sqrt(bestD)]; }}"""
@@ -69,10 +78,8 @@ class RunningApp:
     def stop(self) -> None:
         self.server.stop()
         if self.state.session.active:
-            try:
+            with contextlib.suppress(Exception):  # a test server's teardown must not mask the test's result
                 self.state.session.stop()
-            except Exception:
-                pass
             self.state.session.wait(60)
         self.state.close()
 

@@ -3,6 +3,7 @@ and the views of a sample, the label statistics and the candidate queue.
 
 Layouts render these (app/layouts/views.py) and callbacks turn them into component props.
 """
+
 from __future__ import annotations
 
 import dataclasses

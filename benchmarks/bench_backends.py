@@ -7,6 +7,7 @@ Throughput rounds alternate between backends so machine noise hits all of them.
 
 Writes docs/benchmarks/backends.json. --accuracy-steps 0 skips the (long) accuracy runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,9 @@ def main() -> None:
         for name in BACKENDS:
             store = LabelStore(tmp / f"acc-{name}" / "labels.csv", ds.n_train, ds.num_classes)
             store.set_many(labels, source="bench")
-            cfg = load_config("configs/default.yaml", {"backend": name, "train.steps": args.accuracy_steps,
-                                                        "train.eval_every": 10**9})
+            cfg = load_config(
+                "configs/default.yaml", {"backend": name, "train.steps": args.accuracy_steps, "train.eval_every": 10**9}
+            )
             tr = Trainer(cfg, ds, store)
             t0 = time.perf_counter()
             acc[name] = round(tr.run()["test_acc"], 4)
@@ -86,21 +88,24 @@ def main() -> None:
             print(name, acc[name], acc_s[name], flush=True)
     med = {n: statistics.median(v) for n, v in train_sps.items()}
     fastest = max(med, key=med.get)
-    write_result("backends", {
-        "what": f"default model, batch {batch}: train samples/s after compilation, first-step compile s, "
-                "inference samples/s (10k images), MNIST test accuracy with 100 labels",
-        "command": f"python benchmarks/bench_backends.py --rounds {args.rounds} --steps {args.steps} "
-                   f"--accuracy-steps {args.accuracy_steps}",
-        **{f"{n}_train_samples_per_s_median": round(med[n], 1) for n in BACKENDS},
-        **{f"{n}_train_samples_per_s": [round(v, 1) for v in train_sps[n]] for n in BACKENDS},
-        **{f"{n}_ratio_vs_torch": round(med[n] / med["torch"], 3) for n in BACKENDS},
-        **{f"{n}_compile_s": round(compile_s[n], 2) for n in BACKENDS},
-        **{f"{n}_infer_samples_per_s_median": round(statistics.median(infer_sps[n]), 1) for n in BACKENDS},
-        **{f"{n}_test_acc_100_labels": acc.get(n) for n in BACKENDS},
-        **{f"{n}_accuracy_run_s": acc_s.get(n) for n in BACKENDS},
-        "accuracy_steps": args.accuracy_steps,
-        "fastest_training": fastest,
-    })
+    write_result(
+        "backends",
+        {
+            "what": f"default model, batch {batch}: train samples/s after compilation, first-step compile s, "
+            "inference samples/s (10k images), MNIST test accuracy with 100 labels",
+            "command": f"python benchmarks/bench_backends.py --rounds {args.rounds} --steps {args.steps} "
+            f"--accuracy-steps {args.accuracy_steps}",
+            **{f"{n}_train_samples_per_s_median": round(med[n], 1) for n in BACKENDS},
+            **{f"{n}_train_samples_per_s": [round(v, 1) for v in train_sps[n]] for n in BACKENDS},
+            **{f"{n}_ratio_vs_torch": round(med[n] / med["torch"], 3) for n in BACKENDS},
+            **{f"{n}_compile_s": round(compile_s[n], 2) for n in BACKENDS},
+            **{f"{n}_infer_samples_per_s_median": round(statistics.median(infer_sps[n]), 1) for n in BACKENDS},
+            **{f"{n}_test_acc_100_labels": acc.get(n) for n in BACKENDS},
+            **{f"{n}_accuracy_run_s": acc_s.get(n) for n in BACKENDS},
+            "accuracy_steps": args.accuracy_steps,
+            "fastest_training": fastest,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 These were timed tests once; timings belong here, where a noisy machine shows up as spread
 instead of a failed suite.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,7 @@ from engine.projection import Projector
 
 def _stats(ms: list[float]) -> dict[str, float]:
     a = np.asarray(ms)
-    return {"p50": round(float(np.median(a)), 3), "p95": round(float(np.percentile(a, 95)), 3),
-            "n": len(ms)}
+    return {"p50": round(float(np.median(a)), 3), "p95": round(float(np.percentile(a, 95)), 3), "n": len(ms)}
 
 
 def bench_projection(repeats: int) -> dict[str, dict[str, float]]:
@@ -74,14 +74,17 @@ def bench_label_set(sets: int) -> dict[str, object]:
         store.set_many({int(i): int(i) % 10 for i in rng.choice(60_000, 4000, replace=False)})
         times: dict[str, list[float]] = {"fsync": [], "no_fsync": []}
         for i in range(sets):  # alternate the two arms so load hits both alike
-            for arm in (("fsync", "no_fsync") if i % 2 == 0 else ("no_fsync", "fsync")):
+            for arm in ("fsync", "no_fsync") if i % 2 == 0 else ("no_fsync", "fsync"):
                 with mock.patch.object(labels_mod.os, "fsync", real_fsync if arm == "fsync" else _no_fsync):
                     t0 = time.perf_counter()
                     store.set(int(rng.integers(60_000)), int(rng.integers(10)))
                     times[arm].append((time.perf_counter() - t0) * 1e3)
     with_disk, cpu = _stats(times["fsync"]), _stats(times["no_fsync"])
-    return {"with_fsync_ms": with_disk, "fsync_stubbed_ms": cpu,
-            "ratio_p50_with_over_without": round(with_disk["p50"] / max(cpu["p50"], 1e-9), 2)}
+    return {
+        "with_fsync_ms": with_disk,
+        "fsync_stubbed_ms": cpu,
+        "ratio_p50_with_over_without": round(with_disk["p50"] / max(cpu["p50"], 1e-9), 2),
+    }
 
 
 def main() -> int:
@@ -89,13 +92,16 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sets", type=int, default=40)
     args = ap.parse_args()
-    write_result("core", {
-        "what": "projection of 70k latent means, k-center 20 of 60k, one labels.csv set with 4k labels",
-        "command": f"python benchmarks/bench_core.py --repeats {args.repeats} --sets {args.sets}",
-        "projection_70k": bench_projection(args.repeats),
-        "kcenter_20_of_60k_ms": bench_kcenter(args.repeats),
-        "label_set_4k_labels": bench_label_set(args.sets),
-    })
+    write_result(
+        "core",
+        {
+            "what": "projection of 70k latent means, k-center 20 of 60k, one labels.csv set with 4k labels",
+            "command": f"python benchmarks/bench_core.py --repeats {args.repeats} --sets {args.sets}",
+            "projection_70k": bench_projection(args.repeats),
+            "kcenter_20_of_60k_ms": bench_kcenter(args.repeats),
+            "label_set_4k_labels": bench_label_set(args.sets),
+        },
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ p95 <= 150 ms.
 
     python benchmarks/bench_dashboard.py [--presses 60] [--synthetic]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import write_result  # noqa: E402
 
-MODES = [("Predicted", "pred"), ("Certainty", "certainty"), ("True class", "true"), ("Component", "component"),
-         ("User label", "label")]
+MODES = [
+    ("Predicted", "pred"),
+    ("Certainty", "certainty"),
+    ("True class", "true"),
+    ("Component", "component"),
+    ("User label", "label"),
+]
 
 FIRST_PAINT_PROBE = """(() => {
   window.__ll_bench = {};
@@ -138,8 +144,11 @@ def main() -> int:
                 first: dict[str, object] = {}
 
                 def on_response(r):
-                    if "_dash-update-component" in r.url and "latent-map.figure" in (r.request.post_data or "") \
-                            and "figure" not in first:
+                    if (
+                        "_dash-update-component" in r.url
+                        and "latent-map.figure" in (r.request.post_data or "")
+                        and "figure" not in first
+                    ):
                         try:
                             body = r.body()
                             resp = json.loads(body)["response"]
@@ -174,8 +183,11 @@ def main() -> int:
                         switch_ms.append(page.evaluate(COLOUR_SWITCH, label))
                         page.wait_for_timeout(100)
                 colour_requests = sum("colour-mode" in b for b in posts)
-                print(f"colour switch p50 {pct(switch_ms, 50)} ms, max {max(switch_ms):.0f} ms; "
-                      f"requests caused: {colour_requests}", flush=True)
+                print(
+                    f"colour switch p50 {pct(switch_ms, 50)} ms, max {max(switch_ms):.0f} ms; "
+                    f"requests caused: {colour_requests}",
+                    flush=True,
+                )
 
                 # keypress -> CSV and keypress -> recolour, one unlabelled training sample per press
                 rng = np.random.default_rng(0)
@@ -184,21 +196,29 @@ def main() -> int:
                 for i, serial in enumerate(serials):
                     label = i % 10
                     page.evaluate("(s) => window.LL.select(s)", serial)
-                    page.wait_for_function("(s) => { const e = document.querySelector('#sample-serial');"
-                                           " return e && e.textContent === '#' + s; }", arg=serial)
+                    page.wait_for_function(
+                        "(s) => { const e = document.querySelector('#sample-serial');"
+                        " return e && e.textContent === '#' + s; }",
+                        arg=serial,
+                    )
                     page.wait_for_timeout(150)  # let the selection's own redraw settle
                     page.evaluate(ARM_RECOLOUR, [serial, label])
                     t_press = time.perf_counter()
                     page.keyboard.press(str(label))
                     wait_file_contains(state.labels.path, f"{serial},{label}", timeout=30)
                     csv_ms.append(1000 * (time.perf_counter() - t_press))  # includes the key dispatch
-                    shown, confirmed = page.evaluate("() => Promise.race([window.__ll_press, new Promise((_, no) => "
-                                                     "setTimeout(() => no(new Error('no recolour')), 30000))])")
+                    shown, confirmed = page.evaluate(
+                        "() => Promise.race([window.__ll_press, new Promise((_, no) => "
+                        "setTimeout(() => no(new Error('no recolour')), 30000))])"
+                    )
                     recolour_ms.append(shown)
                     confirmed_ms.append(confirmed)
-                print(f"keypress->csv p50 {pct(csv_ms, 50)} p95 {pct(csv_ms, 95)} ms; "
-                      f"keypress->recolour p50 {pct(recolour_ms, 50)} p95 {pct(recolour_ms, 95)} ms; "
-                      f"confirmed p50 {pct(confirmed_ms, 50)} p95 {pct(confirmed_ms, 95)} ms", flush=True)
+                print(
+                    f"keypress->csv p50 {pct(csv_ms, 50)} p95 {pct(csv_ms, 95)} ms; "
+                    f"keypress->recolour p50 {pct(recolour_ms, 50)} p95 {pct(recolour_ms, 95)} ms; "
+                    f"confirmed p50 {pct(confirmed_ms, 50)} p95 {pct(confirmed_ms, 95)} ms",
+                    flush=True,
+                )
                 browser.close()
         finally:
             app.stop()
@@ -217,14 +237,22 @@ def main() -> int:
         "page_load_to_map_wall_s": round(wall_first, 2),
         "webgl_frame_ms": draw_ms,  # one forced redraw of all points (SwiftShader: no GPU here)
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "colour_switch_ms": {"p50": pct(switch_ms, 50), "p95": pct(switch_ms, 95), "max": round(max(switch_ms), 1),
-                             "n": len(switch_ms), "requests_caused": colour_requests},
+        "colour_switch_ms": {
+            "p50": pct(switch_ms, 50),
+            "p95": pct(switch_ms, 95),
+            "max": round(max(switch_ms), 1),
+            "n": len(switch_ms),
+            "requests_caused": colour_requests,
+        },
         "keypress_to_csv_ms": {"p50": pct(csv_ms, 50), "p95": pct(csv_ms, 95), "n": len(csv_ms)},
         # first frame with the new colour (drawn by the browser at the keypress, confirmed later)
         "keypress_to_recolour_ms": {"p50": pct(recolour_ms, 50), "p95": pct(recolour_ms, 95), "n": len(recolour_ms)},
         # frame with the server's Patch applied (CSV written, overlay slot assigned)
-        "keypress_to_confirmed_recolour_ms": {"p50": pct(confirmed_ms, 50), "p95": pct(confirmed_ms, 95),
-                                              "n": len(confirmed_ms)},
+        "keypress_to_confirmed_recolour_ms": {
+            "p50": pct(confirmed_ms, 50),
+            "p95": pct(confirmed_ms, 95),
+            "n": len(confirmed_ms),
+        },
         "targets": {"scatter_payload_bytes": 1_000_000, "colour_switch_ms": 100, "keypress_to_recolour_p95_ms": 150},
     }
     result["meets_targets"] = {

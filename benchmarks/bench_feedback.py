@@ -25,6 +25,7 @@ Alternatives measured with this setup (800 steps, seed 0, 20 boxes; no feedback:
 The same 800-step feedback run with the other backends (own initialisation): tensorflow
 75.4% / 91.0%, jax 70.2% / 90.5%.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,10 +53,10 @@ def marked(ds: Dataset, seed: int = 0) -> Dataset:
     rng = np.random.default_rng(seed)
     img = ds.images.copy()
     pos = ds.targets.copy()
-    pos[ds.n_train:] = rng.integers(0, ds.num_classes, len(ds) - ds.n_train)
+    pos[ds.n_train :] = rng.integers(0, ds.num_classes, len(ds) - ds.n_train)
     for i, c in enumerate(pos):
         x = 2 + 2 * int(c)
-        img[i, 0:3, x:x + 3] = 255
+        img[i, 0:3, x : x + 3] = 255
     return Dataset("mnist-marked", img, ds.targets, ds.n_train, ds.num_classes)
 
 
@@ -70,8 +71,9 @@ def run_variant(variant: str, cfg, ds: Dataset, clean: Dataset, labels: dict, bo
     tr = Trainer(cfg, ds, store)
     if variant == "feedback":
         chosen = sorted(labels)[:boxes]
-        tr.set_feedback([{"sample_idx": i, "x0": BOX[0], "y0": BOX[1], "x1": BOX[2], "y1": BOX[3],
-                          "strength": 1.0} for i in chosen])
+        tr.set_feedback(
+            [{"sample_idx": i, "x0": BOX[0], "y0": BOX[1], "x1": BOX[2], "y1": BOX[3], "strength": 1.0} for i in chosen]
+        )
     t0 = time.perf_counter()
     tr.run(steps=cfg.train.steps)
     test = ds.test_idx
@@ -88,8 +90,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--boxes", type=int, default=20, help="labelled training samples that get a box")
     ap.add_argument("--roi", type=float, default=None, help="loss.roi weight (default: the config's)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
-                    help="each seed draws its own 100 labels and training run")
+    ap.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1], help="each seed draws its own 100 labels and training run"
+    )
     args = ap.parse_args()
     clean = load_dataset("mnist")
     ds = marked(clean)
@@ -106,17 +109,28 @@ def main() -> None:
             results[f"seed{seed}_{variant}"] = r
             print(f"seed {seed}", variant, r, flush=True)
     roi = cfg.loss.roi
-    mean = {f"mean_{v}_{k}": round(float(np.mean([results[f"seed{s}_{v}"][k] for s in args.seeds])), 4)
-            for v in ("no_feedback", "feedback") for k in ("test_acc_marked_random", "test_acc_clean")}
-    write_result("feedback", {
-        "what": "test accuracy with a spurious training mark, without and with ROI feedback boxes on a few "
-                "labelled samples (roi = share of the squared input gradient outside the box)",
-        "command": f"python benchmarks/bench_feedback.py --steps {args.steps} --boxes {args.boxes} --roi {roi} "
-                   f"--seeds {' '.join(map(str, args.seeds))}",
-        "labels": len(labels), "boxes": args.boxes, "box": BOX, "steps": args.steps, "roi_weight": roi,
-        "seeds": args.seeds, **mean,
-        **{f"{run}_{k}": val for run, r in results.items() for k, val in r.items()},
-    })
+    mean = {
+        f"mean_{v}_{k}": round(float(np.mean([results[f"seed{s}_{v}"][k] for s in args.seeds])), 4)
+        for v in ("no_feedback", "feedback")
+        for k in ("test_acc_marked_random", "test_acc_clean")
+    }
+    write_result(
+        "feedback",
+        {
+            "what": "test accuracy with a spurious training mark, without and with ROI feedback boxes on a few "
+            "labelled samples (roi = share of the squared input gradient outside the box)",
+            "command": f"python benchmarks/bench_feedback.py --steps {args.steps} --boxes {args.boxes} --roi {roi} "
+            f"--seeds {' '.join(map(str, args.seeds))}",
+            "labels": len(labels),
+            "boxes": args.boxes,
+            "box": BOX,
+            "steps": args.steps,
+            "roi_weight": roi,
+            "seeds": args.seeds,
+            **mean,
+            **{f"{run}_{k}": val for run, r in results.items() for k, val in r.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ refresh every 500 steps: see docs/forecast.md). Writes docs/benchmarks/forecast.
 (IRLS, small L2) on all (refresh t, sample) pairs with positives = misclassified at t+1; it prints
 the weights and the per-feature precisions that justify them (it trains nothing).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,9 @@ def refreshes(steps: int, every: int, pool_n: int, seed: int, eval_limit: int) -
     from engine.trainer import Trainer
 
     root = Path(__file__).resolve().parent.parent
-    cfg = load_config(root / "configs" / "default.yaml",
-                      {"seed": seed, "train.eval_every": 10**9, "train.eval_limit": eval_limit})
+    cfg = load_config(
+        root / "configs" / "default.yaml", {"seed": seed, "train.eval_every": 10**9, "train.eval_limit": eval_limit}
+    )
     ds = load_dataset("mnist")
     tmp = Path(tempfile.mkdtemp(prefix="bench_forecast_"))
     store = LabelStore(tmp / "labels.csv", ds.n_train, ds.num_classes)
@@ -72,10 +74,17 @@ def refreshes(steps: int, every: int, pool_n: int, seed: int, eval_limit: int) -
         t0 = time.perf_counter()
         out = trainer.backend.predict(x)
         acc = trainer.evaluate().test_acc if trainer.step else float("nan")
-        yield {"step": trainer.step, "probs": out[Out.PROBS], "mu": out[Out.MU],
-               "tau_pred": trainer.tau.predict_hard(out[Out.RESP]), "labels": labels_all[pool],
-               "targets": ds.targets[pool], "test_acc": acc, "pool": pool,
-               "predict_s": time.perf_counter() - t0}
+        yield {
+            "step": trainer.step,
+            "probs": out[Out.PROBS],
+            "mu": out[Out.MU],
+            "tau_pred": trainer.tau.predict_hard(out[Out.RESP]),
+            "labels": labels_all[pool],
+            "targets": ds.targets[pool],
+            "test_acc": acc,
+            "pool": pool,
+            "predict_s": time.perf_counter() - t0,
+        }
         if trainer.step >= steps:
             return
         trainer.run(steps=min(steps, trainer.step + every))
@@ -92,8 +101,12 @@ def precision_at(scores: np.ndarray, wrong_next: np.ndarray, k: int) -> float:
 def rankings(fc: Forecaster, r: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Scores over the unlabelled part of the pool, higher = ranked first."""
     unl = r["labels"] < 0
-    return {"forecast": fc.score[unl], "entropy": entropy(r["probs"][unl]),
-            "margin": margin(r["probs"][unl]), "random": random_scores(int(unl.sum()), rng)}
+    return {
+        "forecast": fc.score[unl],
+        "entropy": entropy(r["probs"][unl]),
+        "margin": margin(r["probs"][unl]),
+        "random": random_scores(int(unl.sum()), rng),
+    }
 
 
 def evaluate_run(stream: Iterator[dict[str, Any]], dump: Path | None) -> dict[str, Any]:
@@ -108,47 +121,71 @@ def evaluate_run(stream: Iterator[dict[str, Any]], dump: Path | None) -> dict[st
     prev_risk = np.zeros(0)
     t_start = time.perf_counter()
     for r in stream:
-        res = fc.update(r["probs"], r["labels"], r["tau_pred"], r["mu"], version=r["step"], step=r["step"],
-                        test_acc=r["test_acc"])
+        res = fc.update(
+            r["probs"], r["labels"], r["tau_pred"], r["mu"], version=r["step"], step=r["step"], test_acc=r["test_acc"]
+        )
         if res.window_open and opened["bench"] is None:
             opened["bench"] = r["step"]
         dash = None
         if r["step"] % DASHBOARD_EVERY == 0:
-            dres = fc_dash.update(r["probs"], r["labels"], r["tau_pred"], r["mu"], version=r["step"],
-                                  step=r["step"], test_acc=r["test_acc"])
+            dres = fc_dash.update(
+                r["probs"],
+                r["labels"],
+                r["tau_pred"],
+                r["mu"],
+                version=r["step"],
+                step=r["step"],
+                test_acc=r["test_acc"],
+            )
             dash = {"window_open": dres.window_open, "reason": dres.reason}
             if dres.window_open and opened["dashboard"] is None:
                 opened["dashboard"] = r["step"]
         unl = r["labels"] < 0
         wrong_now = (r["probs"].argmax(1) != r["targets"])[unl]
         test_acc = None if np.isnan(r["test_acc"]) else round(r["test_acc"], 4)
-        row: dict[str, Any] = {"step": r["step"], "test_acc": test_acc,
-                               "pool_error_rate": round(float(wrong_now.mean()), 4),
-                               "window_open": res.window_open, "reason": res.reason,
-                               "gates": {k: v["value"] for k, v in res.gates.items()},
-                               "top3": [c["why"] for c in res.candidates[:3]],
-                               "predict_s": round(r["predict_s"], 1)}
+        row: dict[str, Any] = {
+            "step": r["step"],
+            "test_acc": test_acc,
+            "pool_error_rate": round(float(wrong_now.mean()), 4),
+            "window_open": res.window_open,
+            "reason": res.reason,
+            "gates": {k: v["value"] for k, v in res.gates.items()},
+            "top3": [c["why"] for c in res.candidates[:3]],
+            "predict_s": round(r["predict_s"], 1),
+        }
         if dash is not None:
             row["dashboard_cadence"] = dash
         if prev is not None and prev_scores is not None:
             wrong_next = wrong_now
             row["precision_of_previous_ranking"] = {
-                name: {f"p@{k}": precision_at(s, wrong_next, k) for k in KS} for name, s in prev_scores.items()}
+                name: {f"p@{k}": precision_at(s, wrong_next, k) for k in KS} for name, s in prev_scores.items()
+            }
             row["previous_window_open"] = prev["window_open"]
             calib.append((prev_risk, wrong_next))
         rows.append(row)
         if dump is not None:
             dump.mkdir(parents=True, exist_ok=True)
-            np.savez(dump / f"step_{r['step']:06d}.npz", probs=r["probs"].astype(np.float16),
-                     mu=r["mu"].astype(np.float16), tau_pred=r["tau_pred"].astype(np.int16), labels=r["labels"],
-                     targets=r["targets"], step=r["step"], test_acc=r["test_acc"])
+            np.savez(
+                dump / f"step_{r['step']:06d}.npz",
+                probs=r["probs"].astype(np.float16),
+                mu=r["mu"].astype(np.float16),
+                tau_pred=r["tau_pred"].astype(np.int16),
+                labels=r["labels"],
+                targets=r["targets"],
+                step=r["step"],
+                test_acc=r["test_acc"],
+            )
         prev = {"window_open": res.window_open}
         # rank only from refreshes the forecaster keeps (before min_steps nothing is recommended)
         prev_scores = rankings(fc, r, rng) if r["step"] >= fc.gates.min_steps else None
         prev_risk = fc.risk[r["labels"] < 0]
-        print(json.dumps({k: row[k] for k in ("step", "test_acc", "pool_error_rate", "window_open", "reason")}
-                         | {"p": row.get("precision_of_previous_ranking"), "t": round(time.perf_counter() - t_start)}),
-              flush=True)
+        print(
+            json.dumps(
+                {k: row[k] for k in ("step", "test_acc", "pool_error_rate", "window_open", "reason")}
+                | {"p": row.get("precision_of_previous_ranking"), "t": round(time.perf_counter() - t_start)}
+            ),
+            flush=True,
+        )
     return {"rows": rows, "opened": opened, "calibration": calibration(calib)}
 
 
@@ -162,8 +199,14 @@ def calibration(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, An
     for lo, hi in itertools.pairwise((0.0, 0.1, 0.3, 0.5, 0.6, 1.0)):
         sel = (risk >= lo) & (risk < hi)
         if sel.any():
-            out.append({"risk_bin": [lo, hi], "n": int(sel.sum()), "mean_risk": round(float(risk[sel].mean()), 3),
-                        "observed": round(float(wrong[sel].mean()), 3)})
+            out.append(
+                {
+                    "risk_bin": [lo, hi],
+                    "n": int(sel.sum()),
+                    "mean_risk": round(float(risk[sel].mean()), 3),
+                    "observed": round(float(wrong[sel].mean()), 3),
+                }
+            )
     return out
 
 
@@ -179,8 +222,12 @@ def summarise(rows: list[dict[str, Any]], only_open: bool) -> dict[str, Any]:
     prec = [r["precision_of_previous_ranking"] for r in use]
     for k in (f"p@{k}" for k in KS):  # paired: the same refresh, forecast minus entropy
         d = np.array([p["forecast"][k] - p["entropy"][k] for p in prec])
-        out[f"forecast_minus_entropy_{k}"] = {"mean": round(float(d.mean()), 3), "wins": int((d > 0).sum()),
-                                               "ties": int((d == 0).sum()), "losses": int((d < 0).sum())}
+        out[f"forecast_minus_entropy_{k}"] = {
+            "mean": round(float(d.mean()), 3),
+            "wins": int((d > 0).sum()),
+            "ties": int((d == 0).sum()),
+            "losses": int((d < 0).sum()),
+        }
     out["error_rate_next"] = round(float(np.mean([r["pool_error_rate"] for r in use])), 4)
     return out
 
@@ -264,19 +311,26 @@ def fit_main(d: Path, validate: list[Path]) -> None:
     cur = np.array([RISK_WEIGHTS.get(n, 0.0) for n in FEATURES])
     report: dict[str, Any] = {}
     for name, (rx, ry) in runs.items():
-        rep = {"random": round(float(np.mean([yy.mean() for yy in ry])), 3),
-               "fit (FIT_FEATURES)": _mean_precision([xx[:, cols] @ w_fit[1:] for xx in rx], ry),
-               "fit (all FEATURES)": _mean_precision([xx @ w_all[1:] for xx in rx], ry),
-               "RISK_WEIGHTS": _mean_precision([xx @ cur for xx in rx], ry)}
+        rep = {
+            "random": round(float(np.mean([yy.mean() for yy in ry])), 3),
+            "fit (FIT_FEATURES)": _mean_precision([xx[:, cols] @ w_fit[1:] for xx in rx], ry),
+            "fit (all FEATURES)": _mean_precision([xx @ w_all[1:] for xx in rx], ry),
+            "RISK_WEIGHTS": _mean_precision([xx @ cur for xx in rx], ry),
+        }
         for i, f in enumerate(FEATURES):
             sign = -1.0 if f == "margin" else 1.0
             rep[f] = _mean_precision([sign * xx[:, i] for xx in rx], ry)
         ent = FEATURES.index("entropy")
         for k in KS:  # paired per refresh: RISK_WEIGHTS minus plain entropy
-            d = np.array([precision_at(xx @ cur, yy, k) - precision_at(xx[:, ent], yy, k)
-                          for xx, yy in zip(rx, ry, strict=True)])
-            rep[f"RISK_WEIGHTS_minus_entropy_p@{k}"] = {"mean": round(float(d.mean()), 3), "wins": int((d > 0).sum()),
-                                                         "ties": int((d == 0).sum()), "losses": int((d < 0).sum())}
+            d = np.array(
+                [precision_at(xx @ cur, yy, k) - precision_at(xx[:, ent], yy, k) for xx, yy in zip(rx, ry, strict=True)]
+            )
+            rep[f"RISK_WEIGHTS_minus_entropy_p@{k}"] = {
+                "mean": round(float(d.mean()), 3),
+                "wins": int((d > 0).sum()),
+                "ties": int((d == 0).sum()),
+                "losses": int((d < 0).sum()),
+            }
         report[name] = rep
     print(json.dumps(report, indent=1))
 
@@ -286,10 +340,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--every", type=int, default=250)
     ap.add_argument("--pool", type=int, default=0, help="random unlabelled train images ranked (0 = all 59,900)")
-    ap.add_argument("--seed", type=int, default=2,
-                    help="run seed (RISK_WEIGHTS were fitted on seed 0 and checked on seed 1)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (on a busy 2-core machine 2 threads ran ~20x slower than 1)")
+    ap.add_argument(
+        "--seed", type=int, default=2, help="run seed (RISK_WEIGHTS were fitted on seed 0 and checked on seed 1)"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (on a busy 2-core machine 2 threads ran ~20x slower than 1)",
+    )
     ap.add_argument("--eval-limit", type=int, default=2000, help="test images for the accuracy gate")
     ap.add_argument("--dump", type=Path, default=None, help="also save every refresh's arrays here")
     ap.add_argument("--fit", type=Path, default=None, help="fit RISK_WEIGHTS from a --dump directory and exit")
@@ -304,22 +363,28 @@ def main() -> None:
     t0 = time.perf_counter()
     run = evaluate_run(refreshes(args.steps, args.every, args.pool, args.seed, args.eval_limit), args.dump)
     rows = run["rows"]
-    write_result("forecast", {
-        "what": "precision@k of rankings made at refresh t, scored by misclassification at refresh t+1 "
-                "(unlabelled pool, true targets); forecast = workers.forecast.Forecaster risk",
-        "command": "python benchmarks/bench_forecast.py " + " ".join(sys.argv[1:]),
-        "config": "configs/default.yaml, 100 oracle labels (10/class)",
-        "risk_weights": RISK_WEIGHTS,
-        "steps": args.steps, "every": args.every, "pool_unlabelled": args.pool or "all", "seed": args.seed,
-        "summary_all_pairs": summarise(rows, only_open=False),
-        "summary_window_open": summarise(rows, only_open=True),
-        "window_opened_at_step": run["opened"]["bench"],
-        "window_opened_at_step_dashboard_cadence": run["opened"]["dashboard"],
-        "dashboard_cadence_every": DASHBOARD_EVERY,
-        "risk_calibration": run["calibration"],
-        "seconds": round(time.perf_counter() - t0, 1),
-        "refreshes": rows,
-    })
+    write_result(
+        "forecast",
+        {
+            "what": "precision@k of rankings made at refresh t, scored by misclassification at refresh t+1 "
+            "(unlabelled pool, true targets); forecast = workers.forecast.Forecaster risk",
+            "command": "python benchmarks/bench_forecast.py " + " ".join(sys.argv[1:]),
+            "config": "configs/default.yaml, 100 oracle labels (10/class)",
+            "risk_weights": RISK_WEIGHTS,
+            "steps": args.steps,
+            "every": args.every,
+            "pool_unlabelled": args.pool or "all",
+            "seed": args.seed,
+            "summary_all_pairs": summarise(rows, only_open=False),
+            "summary_window_open": summarise(rows, only_open=True),
+            "window_opened_at_step": run["opened"]["bench"],
+            "window_opened_at_step_dashboard_cadence": run["opened"]["dashboard"],
+            "dashboard_cadence_every": DASHBOARD_EVERY,
+            "risk_calibration": run["calibration"],
+            "seconds": round(time.perf_counter() - t0, 1),
+            "refreshes": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

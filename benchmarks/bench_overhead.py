@@ -19,6 +19,7 @@ of the new sample is drawn) idle and during training, and the XAI worker's milli
 
     .venv/bin/python benchmarks/bench_overhead.py [--rounds 4 --steps 300]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -156,6 +157,7 @@ def main() -> None:
     def account(kind: str, before: dict[str, float], after: dict[str, float], wall: float) -> None:
         for k in after:
             cpu[kind][k] = cpu[kind].get(k, 0.0) + (after[k] - before.get(k, 0.0)) / wall / args.rounds
+
     sel_idle: list[float] = []
     sel_training: list[float] = []
     with sync_playwright() as p:
@@ -176,8 +178,16 @@ def main() -> None:
                 page.goto(app.url)
                 page.wait_for_function(MAP_READY, arg=state.n_points, timeout=300_000)
             v = state.cache.current
-            state.hub.submit_forecast(v.version, v.step, v.probs, state.read_labels(), None, v.mu,
-                                      state.session.last_eval.get("test_acc"), int(state.session.target))
+            state.hub.submit_forecast(
+                v.version,
+                v.step,
+                v.probs,
+                state.read_labels(),
+                None,
+                v.mu,
+                state.session.last_eval.get("test_acc"),
+                int(state.session.target),
+            )
             tr = state.session.trainer
             start = tr.step
             clock = StepClock(tr, start, args.skip, start + args.steps)
@@ -228,25 +238,37 @@ def main() -> None:
 
     d, b = np.array(rates["dashboard"]), np.array(rates["bare"])
     ratio = float(d.mean() / b.mean())
-    write_result("overhead", {
-        "command": "benchmarks/bench_overhead.py " + " ".join(sys.argv[1:]),
-        "dataset": "mnist", "config": "configs/default.yaml", "labels": len(labels), "backend": cfg.backend,
-        "steps_per_round": args.steps, "rounds_each": args.rounds, "order": order,
-        "samples_per_s": {"dashboard": [round(x * batch, 1) for x in d], "bare": [round(x * batch, 1) for x in b]},
-        "dashboard_vs_bare": round(ratio, 4),
-        "overhead_percent": round((1 - ratio) * 100, 2),
-        "target_percent": 3.0,
-        "selection_to_overlay_ms": {
-            "idle": {"p50": pct(sel_idle, 50), "p95": pct(sel_idle, 95), "n": len(sel_idle)},
-            "training": {"p50": pct(sel_training, 50), "p95": pct(sel_training, 95), "n": len(sel_training)}},
-        "xai_worker_ms": {"p50": round(float(np.percentile(xai, 50)), 1) if xai else None,
-                          "p95": round(float(np.percentile(xai, 95)), 1) if xai else None, "n": len(xai)},
-        "cpu_cores_busy": {k: {p: round(v, 3) for p, v in d.items()} for k, d in cpu.items()},
-        "bare_training_thread_cores_per_round": [round(c / w, 3) for c, w in zip(bare_cpu, bare_wall, strict=True)],
-        "note": "cpu_cores_busy: CPU seconds per wall second of a round, by part (1.0 = one core); "
-                "1 torch thread for training (threads: 0 = all cores but one); the page, the Dash server and "
-                "the workers share the other core",
-    })
+    write_result(
+        "overhead",
+        {
+            "command": "benchmarks/bench_overhead.py " + " ".join(sys.argv[1:]),
+            "dataset": "mnist",
+            "config": "configs/default.yaml",
+            "labels": len(labels),
+            "backend": cfg.backend,
+            "steps_per_round": args.steps,
+            "rounds_each": args.rounds,
+            "order": order,
+            "samples_per_s": {"dashboard": [round(x * batch, 1) for x in d], "bare": [round(x * batch, 1) for x in b]},
+            "dashboard_vs_bare": round(ratio, 4),
+            "overhead_percent": round((1 - ratio) * 100, 2),
+            "target_percent": 3.0,
+            "selection_to_overlay_ms": {
+                "idle": {"p50": pct(sel_idle, 50), "p95": pct(sel_idle, 95), "n": len(sel_idle)},
+                "training": {"p50": pct(sel_training, 50), "p95": pct(sel_training, 95), "n": len(sel_training)},
+            },
+            "xai_worker_ms": {
+                "p50": round(float(np.percentile(xai, 50)), 1) if xai else None,
+                "p95": round(float(np.percentile(xai, 95)), 1) if xai else None,
+                "n": len(xai),
+            },
+            "cpu_cores_busy": {k: {p: round(v, 3) for p, v in d.items()} for k, d in cpu.items()},
+            "bare_training_thread_cores_per_round": [round(c / w, 3) for c, w in zip(bare_cpu, bare_wall, strict=True)],
+            "note": "cpu_cores_busy: CPU seconds per wall second of a round, by part (1.0 = one core); "
+            "1 torch thread for training (threads: 0 = all cores but one); the page, the Dash server and "
+            "the workers share the other core",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ of the same model, loss and batch size, alternated in one run so machine noise h
 
 Writes docs/benchmarks/train_throughput.json. Needs data/mnist/mnist.npz (make data).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,10 +53,18 @@ def hand_loop(cfg, ds, lab_idx, lab_y, steps: int) -> float:
         x = x_all[idx]
         y = torch.cat([torch.full((bu,), -1), ly[pick]])
         dx, dy = np.random.randint(-s, s + 1, 2)
-        b = {"x": x, "x_aug": torch.roll(x, (int(dy), int(dx)), (1, 2)), "y": y,
-             "eps": torch.randn(len(idx), cfg.model.latent_dim), "drop": torch.rand(len(idx), cfg.model.hidden),
-             "drop_aug": torch.rand(len(idx), cfg.model.hidden), "w": w, "threshold": torch.tensor(0.95),
-             "roi_mask": None, "roi_weight": None}
+        b = {
+            "x": x,
+            "x_aug": torch.roll(x, (int(dy), int(dx)), (1, 2)),
+            "y": y,
+            "eps": torch.randn(len(idx), cfg.model.latent_dim),
+            "drop": torch.rand(len(idx), cfg.model.hidden),
+            "drop_aug": torch.rand(len(idx), cfg.model.hidden),
+            "w": w,
+            "threshold": torch.tensor(0.95),
+            "roi_mask": None,
+            "roi_weight": None,
+        }
         loss = ssvae_loss(model, b, use_roi=False, use_cons=True)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -76,9 +85,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=60)
     args = ap.parse_args()
-    cfg = load_config("configs/default.yaml", {"train.eval_every": 10**9, "train.log_every": 50,
-                                                "curriculum.warmup_steps": 0, "curriculum.anneal_steps": 0,
-                                                "curriculum.refine_steps": 0})
+    cfg = load_config(
+        "configs/default.yaml",
+        {
+            "train.eval_every": 10**9,
+            "train.log_every": 50,
+            "curriculum.warmup_steps": 0,
+            "curriculum.anneal_steps": 0,
+            "curriculum.refine_steps": 0,
+        },
+    )
     ds = load_dataset("mnist")
     tmp = Path(tempfile.mkdtemp())
     store = LabelStore(tmp / "labels.csv", ds.n_train, ds.num_classes)
@@ -97,18 +113,22 @@ def main() -> None:
             hand.append(hand_loop(cfg, ds, lab_idx, arr[lab_idx], args.steps))
             eng.append(engine_loop(trainer, args.steps))
     ratios = [e / h for e, h in zip(eng, hand, strict=True)]
-    write_result("train_throughput", {
-        "what": "samples/s of engine.Trainer (torch backend) vs a hand-written torch loop, same model/batch",
-        "command": f"python benchmarks/bench_train_throughput.py --rounds {args.rounds} --steps {args.steps}",
-        "batch": cfg.train.batch_unlabeled + cfg.train.batch_labeled,
-        "torch_threads": torch.get_num_threads(),
-        "rounds": args.rounds, "steps_per_round": args.steps,
-        "engine_samples_per_s": [round(v, 1) for v in eng],
-        "hand_samples_per_s": [round(v, 1) for v in hand],
-        "engine_median": round(statistics.median(eng), 1),
-        "hand_median": round(statistics.median(hand), 1),
-        "ratio_engine_over_hand_median": round(statistics.median(ratios), 3),
-    })
+    write_result(
+        "train_throughput",
+        {
+            "what": "samples/s of engine.Trainer (torch backend) vs a hand-written torch loop, same model/batch",
+            "command": f"python benchmarks/bench_train_throughput.py --rounds {args.rounds} --steps {args.steps}",
+            "batch": cfg.train.batch_unlabeled + cfg.train.batch_labeled,
+            "torch_threads": torch.get_num_threads(),
+            "rounds": args.rounds,
+            "steps_per_round": args.steps,
+            "engine_samples_per_s": [round(v, 1) for v in eng],
+            "hand_samples_per_s": [round(v, 1) for v in hand],
+            "engine_median": round(statistics.median(eng), 1),
+            "hand_median": round(statistics.median(hand), 1),
+            "ratio_engine_over_hand_median": round(statistics.median(ratios), 3),
+        },
+    )
 
 
 if __name__ == "__main__":

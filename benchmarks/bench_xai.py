@@ -6,6 +6,7 @@ process, on MNIST with the default model (from artifacts/checkpoints/ssvae.ckpt 
 
 Writes docs/benchmarks/xai.json. (Selection-to-overlay time in the browser: bench_dashboard.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,9 @@ def main() -> None:
     if trained:
         tr.load_checkpoint("ssvae", weights_only=True)
     snaps = tmp / "snapshots"
-    write_checkpoint_dir(snaps / "run" / f"step_{tr.step:08d}", tr.backend.get_weights(), {},
-                         tr._state_arrays(), tr._meta("bench"))
+    write_checkpoint_dir(
+        snaps / "run" / f"step_{tr.step:08d}", tr.backend.get_weights(), {}, tr._state_arrays(), tr._meta("bench")
+    )
     samples = np.random.default_rng(0).choice(ds.n_train, args.requests, replace=False)
 
     eng = XaiEngine(ds, snaps)
@@ -61,6 +63,7 @@ def main() -> None:
     sup.start()
     wall, worker_ms = [], []
     try:
+
         def roundtrip(req_id: int, sample: int, timeout: float = 120.0) -> dict:
             t0 = time.perf_counter()
             sup.send("xai", to_dict(XaiRequest(req_id, sample)))
@@ -71,6 +74,7 @@ def main() -> None:
                         return m
                 time.sleep(0.002)
             raise TimeoutError(req_id)
+
         roundtrip(10**6, int(samples[0]))  # the child's first answer includes its imports
         for i, s in enumerate(samples[1:], 1):
             m = roundtrip(i + 10**5, int(s))
@@ -79,18 +83,24 @@ def main() -> None:
             time.sleep(0.05)
     finally:
         sup.stop()
-    write_result("xai", {
-        "what": "XAI worker: ms per saliency request (gradcam + smoothgrad x16 + consensus + PNG), "
-                "in-process and through the niced child process",
-        "command": f"python benchmarks/bench_xai.py --requests {args.requests}",
-        "trained_checkpoint": trained, "backend": cfg.backend, "requests": len(inproc),
-        "engine_ms_p50": round(statistics.median(inproc), 2), "engine_ms_p95": round(pct(inproc, 95), 2),
-        "cached_ms_p50": round(statistics.median(cached), 3),
-        "process_worker_ms_p50": round(statistics.median(worker_ms), 2),
-        "process_worker_ms_p95": round(pct(worker_ms, 95), 2),
-        "request_to_result_ms_p50": round(statistics.median(wall), 2),
-        "request_to_result_ms_p95": round(pct(wall, 95), 2),
-    })
+    write_result(
+        "xai",
+        {
+            "what": "XAI worker: ms per saliency request (gradcam + smoothgrad x16 + consensus + PNG), "
+            "in-process and through the niced child process",
+            "command": f"python benchmarks/bench_xai.py --requests {args.requests}",
+            "trained_checkpoint": trained,
+            "backend": cfg.backend,
+            "requests": len(inproc),
+            "engine_ms_p50": round(statistics.median(inproc), 2),
+            "engine_ms_p95": round(pct(inproc, 95), 2),
+            "cached_ms_p50": round(statistics.median(cached), 3),
+            "process_worker_ms_p50": round(statistics.median(worker_ms), 2),
+            "process_worker_ms_p95": round(pct(worker_ms, 95), 2),
+            "request_to_result_ms_p50": round(statistics.median(wall), 2),
+            "request_to_result_ms_p95": round(pct(wall, 95), 2),
+        },
+    )
 
 
 if __name__ == "__main__":

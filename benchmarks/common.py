@@ -1,4 +1,5 @@
 """Shared benchmark helpers: machine info and writing results to docs/benchmarks/."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,12 @@ OUT = ROOT / "docs" / "benchmarks"
 
 
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:

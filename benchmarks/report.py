@@ -1,4 +1,5 @@
 """Render docs/benchmarks.md from docs/benchmarks/*.json (the latest numbers of every benchmark)."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@ docs/benchmarks.md from the JSON results.
 
     .venv/bin/python benchmarks/run_all.py [--only NAME ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["bench_core", "bench_train_throughput", "bench_backends", "bench_dashboard", "bench_forecast", "bench_xai",
-         "bench_overhead", "bench_feedback"]
+ORDER = [
+    "bench_core",
+    "bench_train_throughput",
+    "bench_backends",
+    "bench_dashboard",
+    "bench_forecast",
+    "bench_xai",
+    "bench_overhead",
+    "bench_feedback",
+]
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ labelling**. The formulas and advice on when to use each strategy are in ``docs/
 Entry point: :func:`select`. Building blocks: the score functions, :func:`k_center_greedy`,
 :data:`STRATEGIES`, :func:`describe` and :func:`required_inputs`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -176,9 +177,7 @@ def _k_center(
     return candidates[chosen], dists
 
 
-def _as_index(
-    idx: np.ndarray | list[int] | None, n: int, name: str
-) -> np.ndarray | None:
+def _as_index(idx: np.ndarray | list[int] | None, n: int, name: str) -> np.ndarray | None:
     """Bool mask ``[n]`` or integer indices -> sorted unique int64 indices (None stays None)."""
     if idx is None:
         return None
@@ -263,9 +262,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "kcenter": "core-set: greedily the sample furthest in latent space from all labelled/chosen ones",
 }
 for _u in _UNCERTAINTY:
-    _DESCRIPTIONS[f"{_u}+kcenter"] = (
-        f"top shortlist*k by {_u}, then k-center greedy among them (uncertain and diverse)"
-    )
+    _DESCRIPTIONS[f"{_u}+kcenter"] = f"top shortlist*k by {_u}, then k-center greedy among them (uncertain and diverse)"
 
 #: Every strategy name :func:`select` accepts, in the order a menu should show them.
 STRATEGIES: tuple[str, ...] = (
@@ -279,9 +276,7 @@ STRATEGIES: tuple[str, ...] = (
 def _normalise_name(strategy: str) -> str:
     name = str(strategy).strip().lower().replace("-", "_").replace(" ", "")
     if name not in _DESCRIPTIONS:
-        raise AcquisitionError(
-            f"unknown acquisition strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
-        )
+        raise AcquisitionError(f"unknown acquisition strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     return name
 
 

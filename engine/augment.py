@@ -1,4 +1,5 @@
 """Per-batch image helpers of the trainer: feedback masks and shift augmentation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,7 @@ def roi_mask(box: tuple[float, float, float, float], size: int) -> np.ndarray:
     m = np.zeros((size, size), np.float32)
     c0, c1 = int(np.floor(x0 * size)), int(np.ceil(x1 * size))
     r0, r1 = int(np.floor(y0 * size)), int(np.ceil(y1 * size))
-    m[max(r0, 0):min(r1, size), max(c0, 0):min(c1, size)] = 1.0
+    m[max(r0, 0) : min(r1, size), max(c0, 0) : min(c1, size)] = 1.0
     return m
 
 

@@ -1,11 +1,13 @@
 """meta.json of a checkpoint: its standard keys, JSON (de)serialisation and validation."""
+
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +34,7 @@ META_DEFAULTS: dict[str, Any] = {
 
 def now_iso() -> str:
     """The current UTC time, ISO 8601 to the second (``created``)."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def make_meta(
@@ -50,9 +52,18 @@ def make_meta(
     **extra: Any,
 ) -> dict[str, Any]:
     """Build a meta dict with the standard keys (pydantic models are dumped to dicts)."""
-    meta = dict(backend=backend, model=plain(model) or {}, config=plain(config) or {},
-                step=int(step), epoch=epoch, phase=phase, labels_count=int(labels_count),
-                labels_hash=labels_hash, metrics=dict(metrics or {}), parent=parent)
+    meta = {
+        "backend": backend,
+        "model": plain(model) or {},
+        "config": plain(config) or {},
+        "step": int(step),
+        "epoch": epoch,
+        "phase": phase,
+        "labels_count": int(labels_count),
+        "labels_hash": labels_hash,
+        "metrics": dict(metrics or {}),
+        "parent": parent,
+    }
     meta.update(extra)
     return meta
 
@@ -94,8 +105,7 @@ def decode_meta(blob: bytes, where: str) -> dict[str, Any]:
         raise CheckpointError(f"{where}: expected a JSON object, got {type(meta).__name__}")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{where}: unsupported format_version {version!r} (this version reads "
-                              f"{FORMAT_VERSION})")
+        raise CheckpointError(f"{where}: unsupported format_version {version!r} (this version reads {FORMAT_VERSION})")
     if not isinstance(meta.get("step", 0), int):
         raise CheckpointError(f"{where}: 'step' must be an integer, got {meta.get('step')!r}")
     return meta
@@ -108,5 +118,5 @@ def json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
     return a == b

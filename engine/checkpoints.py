@@ -15,6 +15,7 @@ and only then swapped in (old dir renamed aside, new renamed into place, old del
 an exclusive ``flock`` on ``<parent>/.lock``. Readers take the lock shared, so they never see a
 mix of two checkpoints; a crash between the two renames is repaired on the next load.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,24 +23,23 @@ import glob
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import safetensors.numpy as stnp
 
 from engine import paths
-from engine.checkpoint_meta import (FORMAT_VERSION, META_DEFAULTS, decode_meta, encode_meta, json_equal,
-                                    now_iso, plain)
+from engine.checkpoint_meta import FORMAT_VERSION, META_DEFAULTS, decode_meta, encode_meta, json_equal, now_iso, plain
 from engine.errors import CheckpointError
 from engine.io import file_lock, fsync_dir, write_file_durable
 from engine.paths import CHECKPOINT_NAME_RE as NAME_RE
 from engine.paths import check_checkpoint_name as check_name
 
 SUFFIX = ".ckpt"
-ARRAY_FILES = {"weights": "weights.safetensors", "optimizer": "optimizer.safetensors",
-               "state": "state.safetensors"}
+ARRAY_FILES = {"weights": "weights.safetensors", "optimizer": "optimizer.safetensors", "state": "state.safetensors"}
 META_FILE = "meta.json"
 FILES = (*ARRAY_FILES.values(), META_FILE)
 LOCK_FILE = ".lock"
@@ -162,11 +162,11 @@ def _read_unlocked(path: Path, label: str) -> Checkpoint:
             raise CheckpointError(f"checkpoint {label!r}: missing file {fname} in {path}") from None
         except OSError as err:
             raise CheckpointError(f"checkpoint {label!r}: cannot read {fname}: {err}") from err
-    arrays = {key: _decode_arrays(blobs[fname], f"checkpoint {label!r}: {fname}")
-              for key, fname in ARRAY_FILES.items()}
+    arrays = {key: _decode_arrays(blobs[fname], f"checkpoint {label!r}: {fname}") for key, fname in ARRAY_FILES.items()}
     meta = decode_meta(blobs[META_FILE], f"checkpoint {label!r}: {META_FILE}")
-    return Checkpoint(weights=arrays["weights"], optimizer=arrays["optimizer"], state=arrays["state"],
-                      meta=meta, path=path)
+    return Checkpoint(
+        weights=arrays["weights"], optimizer=arrays["optimizer"], state=arrays["state"], meta=meta, path=path
+    )
 
 
 def read_checkpoint_dir(path: str | Path, label: str | None = None) -> Checkpoint:
@@ -201,12 +201,13 @@ def write_checkpoint_dir(
     full_meta: dict[str, Any] = copy.deepcopy(META_DEFAULTS)
     full_meta.update(plain(dict(meta or {})))
     full_meta["format_version"] = FORMAT_VERSION
-    full_meta["name"] = full_meta["name"] or (path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX)
-                                              else path.name)
+    full_meta["name"] = full_meta["name"] or (path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name)
     full_meta["created"] = full_meta["created"] or now_iso()
     # Encode before touching the disk: bad input fails without side effects.
-    blobs = {fname: _encode_arrays(arrs, f"checkpoint {label!r}: {key}")
-             for (key, fname), arrs in zip(ARRAY_FILES.items(), (weights, optimizer, state))}
+    blobs = {
+        fname: _encode_arrays(arrs, f"checkpoint {label!r}: {key}")
+        for (key, fname), arrs in zip(ARRAY_FILES.items(), (weights, optimizer, state), strict=True)
+    }
     blobs[META_FILE] = encode_meta(full_meta)
 
     parent = path.parent
@@ -236,12 +237,21 @@ def write_checkpoint_dir(
     return path
 
 
-def _verify(tmp: Path, label: str, weights: Mapping[str, Any], optimizer: Mapping[str, Any] | None,
-            state: Mapping[str, Any] | None, meta: Mapping[str, Any]) -> None:
+def _verify(
+    tmp: Path,
+    label: str,
+    weights: Mapping[str, Any],
+    optimizer: Mapping[str, Any] | None,
+    state: Mapping[str, Any] | None,
+    meta: Mapping[str, Any],
+) -> None:
     """Read the freshly written files back and compare with what was meant to be written."""
     ck = _read_unlocked(tmp, label)
-    for key, got, want in (("weights", ck.weights, weights), ("optimizer", ck.optimizer, optimizer),
-                           ("state", ck.state, state)):
+    for key, got, want in (
+        ("weights", ck.weights, weights),
+        ("optimizer", ck.optimizer, optimizer),
+        ("state", ck.state, state),
+    ):
         if not _arrays_equal(dict(want or {}), got):
             raise CheckpointError(f"checkpoint {label!r}: {ARRAY_FILES[key]} did not read back identically")
     if not json_equal(ck.meta, plain(dict(meta))):
@@ -277,15 +287,26 @@ class CheckpointStore:
         for p in self.root.iterdir():
             if p.name.startswith(".") and ".old-" in p.name:  # possibly an interrupted swap
                 base = p.name[1:].split(".old-")[0]
-                if base.endswith(SUFFIX) and NAME_RE.fullmatch(base[: -len(SUFFIX)]) and _needs_recovery(self.root / base):
+                if (
+                    base.endswith(SUFFIX)
+                    and NAME_RE.fullmatch(base[: -len(SUFFIX)])
+                    and _needs_recovery(self.root / base)
+                ):
                     out.add(base[: -len(SUFFIX)])
             elif p.is_dir() and p.name.endswith(SUFFIX) and not p.name.startswith("."):
                 out.add(p.name[: -len(SUFFIX)])
         return sorted(n for n in out if NAME_RE.fullmatch(n) and ".." not in n)
 
-    def save(self, name: str, weights: Mapping[str, Any], optimizer: Mapping[str, Any] | None = None,
-             state: Mapping[str, Any] | None = None, meta: Mapping[str, Any] | None = None,
-             *, overwrite: bool = True) -> Path:
+    def save(
+        self,
+        name: str,
+        weights: Mapping[str, Any],
+        optimizer: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        overwrite: bool = True,
+    ) -> Path:
         """Write checkpoint ``name`` atomically (replacing an existing one unless overwrite=False)."""
         m = dict(meta or {})
         m["name"] = name
@@ -299,8 +320,9 @@ class CheckpointStore:
 
     def _not_found(self, name: str) -> str:
         available = self.names()
-        return (f"checkpoint {name!r} not found in {self.root}"
-                + (f" (available: {', '.join(available)})" if available else " (no checkpoints yet)"))
+        return f"checkpoint {name!r} not found in {self.root}" + (
+            f" (available: {', '.join(available)})" if available else " (no checkpoints yet)"
+        )
 
     def list(self) -> list[dict[str, Any]]:
         """One summary dict per checkpoint; a corrupt one is listed with an ``error`` entry."""
@@ -314,11 +336,19 @@ class CheckpointStore:
                 rows.append(row)
                 continue
             m = ck.meta
-            row.update(step=m.get("step"), backend=m.get("backend"), phase=m.get("phase"),
-                       created=m.get("created"), parent=m.get("parent"),
-                       metrics={k: v for k, v in (m.get("metrics") or {}).items()
-                                if isinstance(v, (int, float)) and not isinstance(v, bool)},
-                       size=_dir_size(self.path(name)))
+            row.update(
+                step=m.get("step"),
+                backend=m.get("backend"),
+                phase=m.get("phase"),
+                created=m.get("created"),
+                parent=m.get("parent"),
+                metrics={
+                    k: v
+                    for k, v in (m.get("metrics") or {}).items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                },
+                size=_dir_size(self.path(name)),
+            )
             rows.append(row)
         return rows
 
@@ -330,9 +360,10 @@ class CheckpointStore:
             "path": str(self.path(name)),
             "size": _dir_size(self.path(name)),
             "meta": ck.meta,
-            "arrays": {key: {k: {"shape": list(v.shape), "dtype": str(v.dtype)}
-                             for k, v in sorted(getattr(ck, key).items())}
-                       for key in ARRAY_FILES},
+            "arrays": {
+                key: {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in sorted(getattr(ck, key).items())}
+                for key in ARRAY_FILES
+            },
         }
 
     def fork(self, src: str, dst: str, *, overwrite: bool = False) -> Path:

@@ -3,6 +3,7 @@
 An unknown key or a bad value raises :class:`ConfigError` naming the key path
 (e.g. ``train.lr: Input should be greater than 0``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,7 +54,7 @@ class ModelConfig(_Strict):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
-    def _check(self) -> "ModelConfig":
+    def _check(self) -> ModelConfig:
         if self.components < self.num_classes:
             raise ValueError("components must be >= num_classes")
         if self.image_size % 4:

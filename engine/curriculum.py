@@ -3,6 +3,7 @@
 Each phase sets the loss weights; the phase at a step is a pure function of the step and the
 config, so a resumed run lands in the same phase with the same weights.
 """
+
 from __future__ import annotations
 
 from engine.backends.base import loss_weight_vector
@@ -15,8 +16,11 @@ class Curriculum:
     def __init__(self, cfg: Config) -> None:
         self.c = cfg.curriculum
         self.loss = cfg.loss
-        self.bounds = (self.c.warmup_steps, self.c.warmup_steps + self.c.anneal_steps,
-                       self.c.warmup_steps + self.c.anneal_steps + self.c.refine_steps)
+        self.bounds = (
+            self.c.warmup_steps,
+            self.c.warmup_steps + self.c.anneal_steps,
+            self.c.warmup_steps + self.c.anneal_steps + self.c.refine_steps,
+        )
 
     def phase(self, step: int) -> str:
         """Phase name at ``step`` (0-based)."""
@@ -38,7 +42,11 @@ class Curriculum:
             beta, gamma = L.beta, L.gamma
         cons_on = PHASES.index(phase) >= PHASES.index(self.c.consistency_from)
         return loss_weight_vector(
-            rec=1.0, beta=beta, gamma=gamma, alpha=L.alpha,
-            cons=L.consistency if cons_on else 0.0, usage=L.usage,
+            rec=1.0,
+            beta=beta,
+            gamma=gamma,
+            alpha=L.alpha,
+            cons=L.consistency if cons_on else 0.0,
+            usage=L.usage,
             roi=L.roi if has_feedback else 0.0,
         )

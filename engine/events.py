@@ -3,6 +3,7 @@
 Every message is a frozen dataclass with a ``type`` tag; :func:`to_dict` / :func:`from_dict`
 round-trip them through JSON-compatible dicts so they can cross a process boundary.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -132,13 +133,28 @@ class State:
 
 Event = Metrics | Evaluation | Phase | Refresh | CheckpointSaved | Snapshot | LabelsError | State
 
+
 def type_registry(*classes: type) -> dict[str, type]:
     """``type`` tag -> dataclass, for :func:`decode`."""
     return {cls.__dataclass_fields__["type"].default: cls for cls in classes}  # type: ignore[attr-defined]
 
 
-_TYPES = type_registry(Pause, Resume, Stop, SaveCheckpoint, SetLearningRate, ApplyFeedback,
-                       Metrics, Evaluation, Phase, Refresh, CheckpointSaved, Snapshot, LabelsError, State)
+_TYPES = type_registry(
+    Pause,
+    Resume,
+    Stop,
+    SaveCheckpoint,
+    SetLearningRate,
+    ApplyFeedback,
+    Metrics,
+    Evaluation,
+    Phase,
+    Refresh,
+    CheckpointSaved,
+    Snapshot,
+    LabelsError,
+    State,
+)
 
 
 def to_dict(msg: Any) -> dict[str, Any]:

@@ -13,14 +13,14 @@ The trainer turns each item into an input-gradient penalty outside the box ("rig
 reasons", Ross et al. 2017): the share of the squared input gradient that falls outside it,
 weighted by ``strength`` (the ``roi`` term of engine/backends/base.py).
 """
+
 from __future__ import annotations
 
 import builtins
-
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +110,10 @@ class ParsedFeedback:
         if self.box is None:
             return "no region: draw a box or name one (e.g. 'focus center', 'top-left')"
         x0, y0, x1, y1 = self.box
-        return (f"look inside x {x0:.2f}-{x1:.2f}, y {y0:.2f}-{y1:.2f} (penalise attention outside), "
-                f"strength {self.strength:.2f}" + ("; " + "; ".join(self.notes) if self.notes else ""))
+        return (
+            f"look inside x {x0:.2f}-{x1:.2f}, y {y0:.2f}-{y1:.2f} (penalise attention outside), "
+            f"strength {self.strength:.2f}" + ("; " + "; ".join(self.notes) if self.notes else "")
+        )
 
 
 def parse_instruction(text: str, drawn_box: Box | None = None, strength: float = 1.0) -> ParsedFeedback:
@@ -124,11 +126,13 @@ def parse_instruction(text: str, drawn_box: Box | None = None, strength: float =
     Raises FeedbackError for an instruction it cannot read at all.
     """
     t = " " + (text or "").lower().replace("centre", "center").replace("_", " ") + " "
-    out = ParsedFeedback(box=check_box(drawn_box) if drawn_box is not None else None,
-                         strength=_check_strength(strength))
+    out = ParsedFeedback(
+        box=check_box(drawn_box) if drawn_box is not None else None, strength=_check_strength(strength)
+    )
     understood = False
-    if re.search(r"\b(stop|remove|clear|cancel|delete)\b(\s+(the\s+)?(focus|box|feedback))?", t) and \
-            not re.search(r"\b(focus|look)\s+(on\s+)?(the\s+)?(top|bottom|left|right|center)\b", t):
+    if re.search(r"\b(stop|remove|clear|cancel|delete)\b(\s+(the\s+)?(focus|box|feedback))?", t) and not re.search(
+        r"\b(focus|look)\s+(on\s+)?(the\s+)?(top|bottom|left|right|center)\b", t
+    ):
         out.action, out.box = "remove", None
         return out
 
@@ -153,8 +157,12 @@ def parse_instruction(text: str, drawn_box: Box | None = None, strength: float =
         elif re.search(r"\b(center|middle|central)\b", t):
             region = "center"
         else:
-            for name, pattern in (("top", r"\b(top|upper)\b"), ("bottom", r"\b(bottom|lower)\b"),
-                                  ("left", r"\bleft\b"), ("right", r"\bright\b")):
+            for name, pattern in (
+                ("top", r"\b(top|upper)\b"),
+                ("bottom", r"\b(bottom|lower)\b"),
+                ("left", r"\bleft\b"),
+                ("right", r"\bright\b"),
+            ):
                 if re.search(pattern, t):
                     region = name
                     break
@@ -178,12 +186,15 @@ def parse_instruction(text: str, drawn_box: Box | None = None, strength: float =
         understood = True
 
     if not understood and text and text.strip():
-        raise FeedbackError(f"could not understand {text!r}: try 'focus center', 'top-left', "
-                            "'ignore the borders', 'strength 0.5', 'x0=0.1 y0=0.1 x1=0.9 y1=0.9' or 'stop focus'")
+        raise FeedbackError(
+            f"could not understand {text!r}: try 'focus center', 'top-left', "
+            "'ignore the borders', 'strength 0.5', 'x0=0.1 y0=0.1 x1=0.9 y1=0.9' or 'stop focus'"
+        )
     return out
 
 
 # -- the store --------------------------------------------------------------------------------
+
 
 class FeedbackStore:
     """``feedback.jsonl`` for one dataset: add, list, remove; safe between processes."""
@@ -239,9 +250,17 @@ class FeedbackStore:
         x0, y0, x1, y1 = check_box(box)
         with file_lock(self.lock_path):
             items = self._read()
-            item = FeedbackItem(idx, x0, y0, x1, y1, _check_strength(strength), instruction,
-                                datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                max((i.id for i in items), default=0) + 1)
+            item = FeedbackItem(
+                idx,
+                x0,
+                y0,
+                x1,
+                y1,
+                _check_strength(strength),
+                instruction,
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                max((i.id for i in items), default=0) + 1,
+            )
             self._write([i for i in items if i.sample_idx != idx] + [item])
         return item
 
@@ -257,8 +276,10 @@ class FeedbackStore:
 
     def trainer_items(self) -> tuple[dict[str, Any], ...]:
         """Items in the shape of engine.events.ApplyFeedback."""
-        return tuple({"sample_idx": i.sample_idx, "x0": i.x0, "y0": i.y0, "x1": i.x1, "y1": i.y1,
-                      "strength": i.strength} for i in self.list())
+        return tuple(
+            {"sample_idx": i.sample_idx, "x0": i.x0, "y0": i.y0, "x1": i.x1, "y1": i.y1, "strength": i.strength}
+            for i in self.list()
+        )
 
 
 def feedback_store_for(dataset: str, n_samples: int, root: str | Path | None = None) -> FeedbackStore:

@@ -1,4 +1,5 @@
 """The project's one PNG encoder (numpy + zlib; no imaging library): grey or RGB, 8 bits."""
+
 from __future__ import annotations
 
 import base64
@@ -24,8 +25,9 @@ def png_bytes(img: np.ndarray) -> bytes:
     raw = np.hstack([np.zeros((h, 1), np.uint8), rows]).tobytes()  # filter type 0 per row
     colour = 0 if a.ndim == 2 else 2  # PNG colour types: 0 grey, 2 RGB
     header = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 6))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b"")
+    )
 
 
 def png_b64(data: bytes) -> str:

@@ -1,4 +1,5 @@
 """File primitives shared by every store: durable writes and atomic replaces."""
+
 from __future__ import annotations
 
 import contextlib

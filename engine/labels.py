@@ -9,20 +9,16 @@ appended. A crash between the two leaves at most one change applied but not logg
 undone from the log and is missing from the audit trail); the log never records a change the CSV
 does not hold. A crash while appending leaves a torn last log line, which readers skip.
 """
+
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
-import hashlib
-import io
 import json
-import math
 import os
-import re
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,108 +26,11 @@ import numpy as np
 
 from engine.errors import LabelError
 from engine.io import atomic_write_bytes, temp_prefix
+from engine.labels_csv import format_labels, labels_hash, parse_int, parse_labels
 from engine.paths import data_dir
 
-HEADER = ("Serial", "label")
-_NAN_TOKENS = frozenset({"", "nan", "NaN", "NAN", "<NA>", "None", "null", "NULL"})
 _UNDOABLE_OPS = frozenset({"set", "clear", "import"})
-_INT_RE = re.compile(r"[+-]?[0-9]+")
-_NUMBER_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _Source = str | os.PathLike[str]
-
-
-def _parse_int(text: str) -> int:
-    """An integer written as ``3``, ``-3``, ``3.0`` or ``3e0`` (pandas writes floats once a column
-    has NaN), spaces around. ASCII digits only: ``int()`` would take ``1_0`` (as 10), other
-    scripts' digits, ``inf``. Raises ValueError("not a number") or ValueError("not an integer")."""
-    text = text.strip()
-    if not _NUMBER_RE.fullmatch(text):
-        raise ValueError("not a number")
-    if len(text) > 40:  # int() refuses 4300+ digits with a confusing message; no index is this long
-        raise ValueError("not a number of sensible size")
-    if _INT_RE.fullmatch(text):
-        return int(text)
-    value = float(text)
-    if not math.isfinite(value) or value != int(value):
-        raise ValueError("not an integer")
-    return int(value)
-
-
-def parse_labels(data: bytes, n_samples: int, num_classes: int, where: str,
-                 ) -> tuple[dict[int, int], set[int]]:
-    """Parse and validate label CSV bytes.
-
-    Returns ``(labels, unlabelled)``: the labelled rows and the serials listed with an empty/NaN
-    label. ``where`` names the file in error messages, which also give the line number.
-    """
-    def fail(line: int, msg: str) -> LabelError:
-        return LabelError(f"{where}: line {line}: {msg}")
-
-    if not data:
-        raise fail(1, "empty file, expected header Serial,label")
-    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data  # UTF-8 BOM (Excel)
-    nul = body.find(b"\x00")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as err:
-        if nul < 0 or err.start < nul:
-            line = body.count(b"\n", 0, err.start) + 1
-            raise fail(line, f"not UTF-8 text (byte 0x{body[err.start]:02x}); binary file?") from None
-    if nul >= 0:  # csv would accept NUL bytes; they only appear in binary files
-        raise fail(body.count(b"\n", 0, nul) + 1, "binary data (NUL byte), not a CSV file")
-
-    reader = csv.reader(io.StringIO(text, newline=""))
-    labels: dict[int, int] = {}
-    unlabelled: set[int] = set()
-    first_line: dict[int, int] = {}
-    try:
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != list(HEADER):
-            got = ",".join(header) if header else "nothing"
-            raise fail(1, f"bad header {got[:80]!r}, expected Serial,label")
-        for row in reader:
-            line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line (e.g. an editor's trailing newline)
-            if len(row) != 2:
-                raise fail(line, f"expected 2 fields (Serial,label), got {len(row)}")
-            s_text, l_text = row[0].strip(), row[1].strip()
-            if not s_text:
-                raise fail(line, "empty Serial")
-            try:
-                serial = _parse_int(s_text)
-            except ValueError as err:
-                raise fail(line, f"Serial {s_text[:40]!r} is {err}") from None
-            if not 0 <= serial < n_samples:
-                raise fail(line, f"unknown Serial {serial}: training indices are 0..{n_samples - 1}")
-            if serial in first_line:
-                raise fail(line, f"duplicate Serial {serial} (first on line {first_line[serial]})")
-            first_line[serial] = line
-            if l_text in _NAN_TOKENS:
-                unlabelled.add(serial)
-                continue
-            try:
-                label = _parse_int(l_text)
-            except ValueError as err:
-                raise fail(line, f"label {l_text[:40]!r} for Serial {serial} is {err}") from None
-            if not 0 <= label < num_classes:
-                raise fail(line, f"label {label} for Serial {serial} is out of range "
-                                 f"0..{num_classes - 1}")
-            labels[serial] = label
-    except csv.Error as err:
-        raise fail(reader.line_num, f"malformed CSV ({err})") from None
-    return labels, unlabelled
-
-
-def format_labels(labels: Mapping[int, int]) -> str:
-    """Canonical (sparse, sorted) CSV text of the labelled rows."""
-    body = "".join(f"{s},{labels[s]}\n" for s in sorted(labels))
-    return "Serial,label\n" + body
-
-
-def labels_hash(labels: Mapping[int, int]) -> str:
-    """sha256 hex of :func:`format_labels` (``labels_hash`` in checkpoint metadata)."""
-    return hashlib.sha256(format_labels(labels).encode()).hexdigest()
 
 
 class LabelStore:
@@ -158,8 +57,7 @@ class LabelStore:
         self._added: dict[tuple[int, str], tuple[int, int]] = {}  # added_since: key -> (bytes read, count)
 
     def __repr__(self) -> str:
-        return f"LabelStore({str(self.path)!r}, n_samples={self.n_samples}, " \
-               f"num_classes={self.num_classes})"
+        return f"LabelStore({str(self.path)!r}, n_samples={self.n_samples}, num_classes={self.num_classes})"
 
     # ---- reading -------------------------------------------------------------------------
     def version(self) -> tuple[int, ...]:
@@ -210,18 +108,19 @@ class LabelStore:
         labels = self._load()
         out = np.full(self.n_samples, -1, dtype=np.int64)
         if labels:
-            out[np.fromiter(labels.keys(), np.int64, len(labels))] = \
-                np.fromiter(labels.values(), np.int64, len(labels))
+            out[np.fromiter(labels.keys(), np.int64, len(labels))] = np.fromiter(labels.values(), np.int64, len(labels))
         return out
 
     def stats(self) -> dict[str, Any]:
         """``{"n_samples", "labelled", "unlabelled", "per_class": [count of class 0, 1, ...]}``."""
         labels = self._load()
-        per_class = np.bincount(np.fromiter(labels.values(), np.int64, len(labels)),
-                                minlength=self.num_classes)
-        return {"n_samples": self.n_samples, "labelled": len(labels),
-                "unlabelled": self.n_samples - len(labels),
-                "per_class": [int(c) for c in per_class]}
+        per_class = np.bincount(np.fromiter(labels.values(), np.int64, len(labels)), minlength=self.num_classes)
+        return {
+            "n_samples": self.n_samples,
+            "labelled": len(labels),
+            "unlabelled": self.n_samples - len(labels),
+            "per_class": [int(c) for c in per_class],
+        }
 
     def hash(self) -> str:
         """sha256 hex of the canonical labelled content (independent of the file's form)."""
@@ -235,8 +134,7 @@ class LabelStore:
         if fmt == "csv":
             text = format_labels(labels)
         elif fmt == "jsonl":
-            text = "".join(json.dumps({"serial": s, "label": labels[s]}) + "\n"
-                           for s in sorted(labels))
+            text = "".join(json.dumps({"serial": s, "label": labels[s]}) + "\n" for s in sorted(labels))
         else:
             raise LabelError(f"unknown export format {fmt!r} (use csv or jsonl)")
         if isinstance(out, (str, os.PathLike)):
@@ -251,11 +149,11 @@ class LabelStore:
     # ---- change log ----------------------------------------------------------------------
     def _iter_log_reverse(self) -> Iterator[dict[str, Any]]:
         """Log entries newest first; unreadable (e.g. torn) lines are skipped."""
-        try:
-            f = open(self.log_path, "rb")
-        except FileNotFoundError:
-            return
-        with f:
+        with contextlib.ExitStack() as stack:
+            try:
+                f = stack.enter_context(open(self.log_path, "rb"))
+            except FileNotFoundError:
+                return
             pos = f.seek(0, os.SEEK_END)
             rest = b""
             while pos > 0:
@@ -298,8 +196,13 @@ class LabelStore:
             end = chunk.rfind(b"\n") + 1
             for raw in chunk[:end].splitlines():
                 entry = _parse_log_line(raw)
-                if (entry is None or not isinstance(entry.get("id"), int) or entry["id"] <= key[0]
-                        or entry.get("source") == exclude_source or entry.get("op") not in ("set", "import")):
+                if (
+                    entry is None
+                    or not isinstance(entry.get("id"), int)
+                    or entry["id"] <= key[0]
+                    or entry.get("source") == exclude_source
+                    or entry.get("op") not in ("set", "import")
+                ):
                     continue
                 count += sum(1 for c in entry.get("changes", []) if isinstance(c, dict) and c.get("new") is not None)
             offset += end
@@ -318,11 +221,15 @@ class LabelStore:
                 return entry["id"] + 1
         return 1
 
-    def _append_log(self, op: str, changes: list[dict[str, int | None]], source: str,
-                    **extra: Any) -> dict[str, Any]:
+    def _append_log(self, op: str, changes: list[dict[str, int | None]], source: str, **extra: Any) -> dict[str, Any]:
         entry: dict[str, Any] = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "op": op, "changes": changes, "source": source, "id": self._next_id(), **extra}
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "op": op,
+            "changes": changes,
+            "source": source,
+            "id": self._next_id(),
+            **extra,
+        }
         line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
         with open(self.log_path, "a+b") as f:
             size = f.seek(0, os.SEEK_END)
@@ -368,8 +275,7 @@ class LabelStore:
                 stale.unlink()
         atomic_write_bytes(self.path, format_labels(labels).encode())
 
-    def _apply(self, op: str, new_values: Mapping[int, int | None], source: str,
-               **extra: Any) -> dict[str, Any] | None:
+    def _apply(self, op: str, new_values: Mapping[int, int | None], source: str, **extra: Any) -> dict[str, Any] | None:
         """Set (or clear, for None) rows under the lock; log what actually changed.
 
         Returns the log entry, or None when nothing changed (nothing is written then).
@@ -400,7 +306,7 @@ class LabelStore:
         def as_int(value: Any, what: str) -> int:
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
                 try:
-                    return _parse_int(str(value))
+                    return parse_int(str(value))
                 except ValueError as err:
                     raise LabelError(f"{what} {value!r} is {err}") from None
             return int(value)
@@ -420,8 +326,11 @@ class LabelStore:
         s, lab = self._check(serial, label)
         return self._apply("set", {s: lab}, source)
 
-    def set_many(self, mapping: Mapping[int, int | None], source: str = "cli",
-                 ) -> dict[str, Any] | None:
+    def set_many(
+        self,
+        mapping: Mapping[int, int | None],
+        source: str = "cli",
+    ) -> dict[str, Any] | None:
         """Set several labels as one change (one undo step); a None label clears the row."""
         checked = dict(self._check(s, lab) for s, lab in mapping.items())
         return self._apply("set", checked, source)
@@ -480,8 +389,13 @@ class LabelStore:
                     skipped.append(serial)
             done = self._apply("undo", revert, source, undoes=target["id"])
             assert done is not None  # an undo is always logged, even when nothing could be reverted
-            return {"id": done["id"], "undoes": target["id"], "op": target["op"],
-                    "changes": done["changes"], "skipped": skipped}
+            return {
+                "id": done["id"],
+                "undoes": target["id"],
+                "op": target["op"],
+                "changes": done["changes"],
+                "skipped": skipped,
+            }
 
 
 def _parse_log_line(raw: bytes) -> dict[str, Any] | None:
@@ -495,7 +409,6 @@ def _parse_log_line(raw: bytes) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
-def label_store_for(dataset: str, n_samples: int, num_classes: int,
-                    root: str | Path | None = None) -> LabelStore:
+def label_store_for(dataset: str, n_samples: int, num_classes: int, root: str | Path | None = None) -> LabelStore:
     """The store of ``data/<dataset>/labels.csv`` (``root`` overrides the data directory)."""
     return LabelStore(data_dir(dataset, root) / "labels.csv", n_samples, num_classes)

@@ -1,4 +1,5 @@
 """Where the shared files live. One place, so the app and the CLI agree."""
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,8 @@ def check_checkpoint_name(name: str) -> str:
     if not isinstance(name, str) or not CHECKPOINT_NAME_RE.fullmatch(name) or ".." in name:
         raise CheckpointError(
             f"invalid checkpoint name {name!r}: use 1-64 letters, digits, '_', '-', '.', starting "
-            "with a letter or digit, without '..' or path separators")
+            "with a letter or digit, without '..' or path separators"
+        )
     return name
 
 

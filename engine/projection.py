@@ -6,6 +6,7 @@ axes, so a naive re-projection makes the whole map flip or spin while the user i
 Procrustes fit (rotation/reflection + uniform scale + translation) on the samples both share.
 Pure numpy.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,9 +20,7 @@ class ProjectionError(LatentLoopError, ValueError):
     """Bad projection input or state."""
 
 
-def align_procrustes(
-    src: np.ndarray, dst: np.ndarray, scale: bool = True
-) -> tuple[float, np.ndarray, np.ndarray]:
+def align_procrustes(src: np.ndarray, dst: np.ndarray, scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
     """Similarity transform mapping ``src [M, d]`` onto ``dst [M, d]`` in the least-squares sense.
 
     Returns ``(s, R, t)`` with ``R`` orthogonal (reflections allowed) such that

@@ -3,6 +3,7 @@ CLI's ``latentloop suggest`` and the dashboard's candidate queue, so both show t
 the same order for the same checkpoint and strategy. The strategies themselves are in
 :mod:`engine.acquisition`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -49,8 +50,9 @@ def rank_unlabelled(
     lab = np.flatnonzero(labelled)
     free = np.flatnonzero(~labelled) if pool is None else np.setdiff1d(pool, lab)
     if "probs_mc" not in required_inputs(strategy):
-        return select(strategy, k, probs=probs, features=features, exclude=lab, pool=free, rng=seed,
-                      n_samples=len(labelled))
+        return select(
+            strategy, k, probs=probs, features=features, exclude=lab, pool=free, rng=seed, n_samples=len(labelled)
+        )
     if free.size == 0 or k == 0:
         return Selection(strategy, np.empty(0, np.int64), np.empty(0))
     if mc is None:
@@ -61,6 +63,7 @@ def rank_unlabelled(
     probs_mc = mc(free)
     # The labelled rows only seed k-center; their (unused) MC scores come from the mean prediction.
     probs_mc = np.concatenate([probs_mc, np.broadcast_to(probs[lab], (probs_mc.shape[0], *probs[lab].shape))], axis=1)
-    sel = select(strategy, k, probs_mc=probs_mc, features=features[idx], exclude=np.arange(free.size, idx.size),
-                 rng=seed)
+    sel = select(
+        strategy, k, probs_mc=probs_mc, features=features[idx], exclude=np.arange(free.size, idx.size), rng=seed
+    )
     return Selection(sel.strategy, idx[sel.indices], sel.scores, sel.distances)

@@ -1,8 +1,10 @@
 """Run outputs: learning curves and loss curves as CSV/PNG, experiment reports (Markdown)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +62,9 @@ def plot_learning_curves(path: Path, rows: list[dict[str, Any]], title: str = "A
     plt.close(fig)
 
 
-def plot_losses(path: Path, history: list[dict[str, Any]], keys: tuple[str, ...] = ("loss", "rec", "sup", "cons")) -> None:
+def plot_losses(
+    path: Path, history: list[dict[str, Any]], keys: tuple[str, ...] = ("loss", "rec", "sup", "cons")
+) -> None:
     """Loss terms against training step."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)

@@ -9,6 +9,7 @@ A backend provides only gradients of ``log p(target|x)`` (``p = q(c|x) @ tau``, 
 Everything below (Grad-CAM, SmoothGrad, their consensus, the bilinear upsampling) is framework-free,
 so the three backends give the same maps from the same weights, noise included.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -61,8 +62,9 @@ def smoothgrad_inputs(x: np.ndarray, samples: int, noise: float, seed: int) -> n
     return x[None] + np.float32(noise) * rng.standard_normal((samples, *x.shape), dtype=np.float32)
 
 
-def saliency_map(backend: Any, x: np.ndarray, target: int, method: str, samples: int = 16,
-                 noise: float = 0.15, seed: int = 0) -> np.ndarray:
+def saliency_map(
+    backend: Any, x: np.ndarray, target: int, method: str, samples: int = 16, noise: float = 0.15, seed: int = 0
+) -> np.ndarray:
     """Saliency [H, W] (non-negative, float32) of log p(target|x) for one float image ``x`` [H, W].
 
     ``gradient``: |d log p / dx|; ``smoothgrad``: the mean |gradient| over ``samples`` noisy copies
@@ -76,16 +78,24 @@ def saliency_map(backend: Any, x: np.ndarray, target: int, method: str, samples:
     return np.abs(g).mean(axis=0).astype(np.float32)
 
 
-def explain(backend: Any, x: np.ndarray, target: int, methods: tuple[str, ...], samples: int = 16,
-            noise: float = 0.15, seed: int = 0) -> dict[str, np.ndarray]:
+def explain(
+    backend: Any,
+    x: np.ndarray,
+    target: int,
+    methods: tuple[str, ...],
+    samples: int = 16,
+    noise: float = 0.15,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Normalised maps for the XAI view: ``gradcam`` and/or ``smoothgrad`` as asked, and their
     ``consensus`` whenever both are computed (asking for ``consensus`` computes both)."""
     maps: dict[str, np.ndarray] = {}
     if "gradcam" in methods or "consensus" in methods:
         maps["gradcam"] = normalise(backend.saliency(x, target, "gradcam"))
     if "smoothgrad" in methods or "consensus" in methods:
-        maps["smoothgrad"] = normalise(backend.saliency(x, target, "smoothgrad", samples=samples, noise=noise,
-                                                        seed=seed))
+        maps["smoothgrad"] = normalise(
+            backend.saliency(x, target, "smoothgrad", samples=samples, noise=noise, seed=seed)
+        )
     if "gradcam" in maps and "smoothgrad" in maps:
         maps["consensus"] = consensus([maps["gradcam"], maps["smoothgrad"]])
     return maps

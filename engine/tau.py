@@ -4,6 +4,7 @@ tau[c, y] = normalised (prior + sum over labelled samples of q(c|x) * [label == 
 The counts are trainer state and are saved with every checkpoint: without them a reloaded
 model would predict through the prior alone (the reference's collapse-to-one-class bug).
 """
+
 from __future__ import annotations
 
 import numpy as np

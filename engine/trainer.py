@@ -4,15 +4,18 @@ It takes commands (engine.events: Pause, Resume, Stop, ...) from ``commands`` an
 ``events`` without ever blocking: a full queue drops its oldest item. Listeners (callables) get
 every event synchronously, which is how the CLI draws its progress bar.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +26,8 @@ from engine.config import Config, config_to_dict
 from engine.curriculum import Curriculum
 from engine.datasets import Dataset
 from engine.errors import LabelError, LatentLoopError
-from engine.labels import LabelStore, labels_hash
+from engine.labels import LabelStore
+from engine.labels_csv import labels_hash
 from engine.tau import TauClassifier
 
 
@@ -54,8 +58,8 @@ class Trainer:
         dataset: Dataset,
         labels: LabelStore,
         backend: Backend | None = None,
-        commands: "queue.Queue[Any] | None" = None,
-        events: "queue.Queue[Any] | None" = None,
+        commands: queue.Queue[Any] | None = None,
+        events: queue.Queue[Any] | None = None,
         snapshot_dir: Path | None = None,
         embed_every: int | None = None,
         feedback_store: Any = None,
@@ -110,10 +114,8 @@ class Trainer:
                 self.events.put_nowait(event)
                 return
             except queue.Full:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self.events.get_nowait()  # drop the oldest: the UI wants the newest state
-                except queue.Empty:
-                    pass
 
     def _handle(self, cmd: Any) -> None:
         if isinstance(cmd, ev.Pause):
@@ -140,7 +142,9 @@ class Trainer:
             return
         while True:
             try:
-                cmd = self.commands.get(block=self._paused and self._stop is None, timeout=0.2 if self._paused else None)
+                cmd = self.commands.get(
+                    block=self._paused and self._stop is None, timeout=0.2 if self._paused else None
+                )
             except queue.Empty:
                 if self._paused and self._stop is None:
                     continue
@@ -163,8 +167,11 @@ class Trainer:
             idx = int(it["sample_idx"])
             if not 0 <= idx < self.ds.n_train:
                 raise ValueError(f"feedback for sample {idx}: not a training sample")
-            fb[idx] = FeedbackItem(idx, (float(it["x0"]), float(it["y0"]), float(it["x1"]), float(it["y1"])),
-                                   float(it.get("strength", 1.0)))
+            fb[idx] = FeedbackItem(
+                idx,
+                (float(it["x0"]), float(it["y0"]), float(it["x1"]), float(it["y1"])),
+                float(it.get("strength", 1.0)),
+            )
         self.feedback = fb
 
     def reload_feedback(self) -> bool:
@@ -205,7 +212,7 @@ class Trainer:
         self._labels_version = version
         self._lab_idx = np.flatnonzero(arr >= 0).astype(np.int64)
         self._lab_y = arr[self._lab_idx].astype(np.int64)
-        self._labels_hash = labels_hash(dict(zip(self._lab_idx.tolist(), self._lab_y.tolist())))
+        self._labels_hash = labels_hash(dict(zip(self._lab_idx.tolist(), self._lab_y.tolist(), strict=True)))
         self.update_tau()
         if self.labels_error:
             self.labels_error = ""
@@ -222,7 +229,7 @@ class Trainer:
 
     @property
     def n_labels(self) -> int:
-        return int(len(self._lab_idx))
+        return len(self._lab_idx)
 
     # -- batches ------------------------------------------------------------------------
     def make_batch(self) -> Batch:
@@ -316,8 +323,9 @@ class Trainer:
 
         name = name or self.cfg.train.checkpoint
         store = store or CheckpointStore()
-        path = store.save(name, self.backend.get_weights(), self.backend.get_optimizer_state(),
-                          self._state_arrays(), self._meta(name))
+        path = store.save(
+            name, self.backend.get_weights(), self.backend.get_optimizer_state(), self._state_arrays(), self._meta(name)
+        )
         self.emit(ev.CheckpointSaved(name, self.step))
         return path
 
@@ -329,8 +337,10 @@ class Trainer:
         name = name or self.cfg.train.checkpoint
         ck = (store or CheckpointStore()).load(name)
         if ck.meta.get("model") != self.cfg.model.model_dump(mode="json"):
-            raise CheckpointError(f"checkpoint {name!r} was trained with a different model config: "
-                                  f"{ck.meta.get('model')} vs {self.cfg.model.model_dump(mode='json')}")
+            raise CheckpointError(
+                f"checkpoint {name!r} was trained with a different model config: "
+                f"{ck.meta.get('model')} vs {self.cfg.model.model_dump(mode='json')}"
+            )
         try:
             self.backend.set_weights(ck.weights)
         except ValueError as err:
@@ -404,15 +414,21 @@ class Trainer:
                     sps = samples / max(now - last_t, 1e-9)
                     last_t, samples = now, 0
                     self.history.append({"step": self.step, **m})
-                    self.emit(ev.Metrics(self.step, round(self.epoch, 4), self.phase,
-                                         {k: v for k, v in m.items() if k not in ("acc_labeled", "n_labeled")},
-                                         m["acc_labeled"], sps))
+                    self.emit(
+                        ev.Metrics(
+                            self.step,
+                            round(self.epoch, 4),
+                            self.phase,
+                            {k: v for k, v in m.items() if k not in ("acc_labeled", "n_labeled")},
+                            m["acc_labeled"],
+                            sps,
+                        )
+                    )
                 if self.step % t.eval_every == 0:
                     self.evaluate()
                 if self.embed_every and self.step % self.embed_every == 0:
                     self.embed()
-                if (self.snapshot_dir is not None
-                        and time.monotonic() - self._last_snapshot >= t.snapshot_every_s):
+                if self.snapshot_dir is not None and time.monotonic() - self._last_snapshot >= t.snapshot_every_s:
                     self.write_snapshot()
             stale = not self.last_eval or self.last_eval.get("n_labels") != self.n_labels or self.step % t.eval_every
             if evaluate_at_end and stale:
@@ -420,8 +436,7 @@ class Trainer:
             if self._stop is not None and self._stop.save:
                 self.save_checkpoint()
             self.emit(ev.State("stopped" if self._stop is not None else "finished", step=self.step))
-            return {"step": self.step, "phase": self.phase, **self.last_eval,
-                    "seconds": time.perf_counter() - t0}
+            return {"step": self.step, "phase": self.phase, **self.last_eval, "seconds": time.perf_counter() - t0}
         except Exception as err:
             self.emit(ev.State("error", message=f"{type(err).__name__}: {err}", step=self.step))
             raise

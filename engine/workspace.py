@@ -1,4 +1,5 @@
 """Opening the shared files for a dataset: one helper for the CLI, the app and the workers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ class Workspace:
     feedback: FeedbackStore
 
 
-def open_workspace(config: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                   cfg: Config | None = None) -> Workspace:
+def open_workspace(
+    config: str | Path | None = None, overrides: dict[str, Any] | None = None, cfg: Config | None = None
+) -> Workspace:
     """Load the config, the dataset it names and that dataset's label store."""
     cfg = cfg or load_config(config, {k: v for k, v in (overrides or {}).items() if v is not None})
     ds = load_dataset(cfg.data.name, root=cfg.data.root)
@@ -32,8 +34,9 @@ def open_workspace(config: str | Path | None = None, overrides: dict[str, Any] |
     return Workspace(cfg, ds, labels, feedback)
 
 
-def make_trainer(ws: Workspace, checkpoint: str | None = None, resume: bool = False,
-                 weights_only: bool = False, **kw: Any):
+def make_trainer(
+    ws: Workspace, checkpoint: str | None = None, resume: bool = False, weights_only: bool = False, **kw: Any
+):
     """A Trainer for the workspace, optionally restored from a checkpoint."""
     from engine.trainer import Trainer
 

@@ -2,6 +2,7 @@
 engine's in engine/commands/<name>.py, the dashboard's in app/command.py. Heavy imports
 (frameworks, Dash) happen inside the command's run function, so ``latentloop --help`` stays fast
 and imports no framework."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,13 @@ import sys
 
 from engine.errors import LatentLoopError
 
-COMMAND_MODULES = (*(f"engine.commands.{name}" for name in (
-    "data", "label", "feedback", "ckpt", "train", "infer", "suggest", "simulate", "experiment")), "app.command")
+COMMAND_MODULES = (
+    *(
+        f"engine.commands.{name}"
+        for name in ("data", "label", "feedback", "ckpt", "train", "infer", "suggest", "simulate", "experiment")
+    ),
+    "app.command",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Human-in-the-loop training of a semi-supervised VAE (CLI and dashboard share "
         "data/<dataset>/labels.csv and artifacts/checkpoints/).",
     )
-    parser.add_argument("--home", help="project directory holding data/ and artifacts/ "
-                        "(default: $LATENTLOOP_HOME or the current directory)")
+    parser.add_argument(
+        "--home",
+        help="project directory holding data/ and artifacts/ (default: $LATENTLOOP_HOME or the current directory)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

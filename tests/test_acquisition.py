@@ -1,4 +1,5 @@
 """Acquisition scores against hand-computed values, k-center order, and select() contracts."""
+
 from __future__ import annotations
 
 import math
@@ -257,8 +258,16 @@ def test_k_zero_and_empty_pool() -> None:
 
 def test_describe_and_required_inputs() -> None:
     assert len(set(acq.STRATEGIES)) == len(acq.STRATEGIES)
-    for name in ("random", "entropy", "margin", "least_confidence", "bald", "variation_ratios",
-                 "kcenter", "entropy+kcenter"):
+    for name in (
+        "random",
+        "entropy",
+        "margin",
+        "least_confidence",
+        "bald",
+        "variation_ratios",
+        "kcenter",
+        "entropy+kcenter",
+    ):
         assert name in acq.STRATEGIES
     for name in acq.STRATEGIES:
         text = acq.describe(name)

@@ -1,4 +1,5 @@
 """AppState and the callbacks as plain functions, the Host-header guard and the CLI entry point."""
+
 from __future__ import annotations
 
 import os
@@ -11,14 +12,14 @@ from pathlib import Path
 import pytest
 from dash import Patch, no_update
 
-from app.callbacks.checkpoints import checkpoint_outputs
 from app.callbacks import sync as sync_cb
+from app.callbacks.checkpoints import checkpoint_outputs
 from app.callbacks.training import command_outputs, drain_outputs
 from app.layouts import views
 from app.server import create_app, host_name
 from app.state import AppState
-from app.viewmodels import UNCHANGED, ClientView
 from app.testing import app_state
+from app.viewmodels import UNCHANGED, ClientView
 from tests.conftest import tiny_config_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +30,9 @@ def state(tmp_path_factory):
     """One AppState on a tiny synthetic dataset (module scope: building it loads a model)."""
     from engine.config import from_dict
 
-    with app_state(tmp_path_factory.mktemp("home"), 400, 100, from_dict(tiny_config_dict(steps=40)),
-                   queue_size=8) as st:
+    with app_state(
+        tmp_path_factory.mktemp("home"), 400, 100, from_dict(tiny_config_dict(steps=40)), queue_size=8
+    ) as st:
         yield st
 
 
@@ -85,8 +87,14 @@ def test_label_keypress_writes_csv_and_patches_one_slot(state):
     again = sync_outputs(state, {"client": "t2", "events": events}, out["view"], "entropy", {"log_id": 0}, "ll-events")
     assert "11,5" in _csv(state).splitlines() and again["ack"] == 2
     # undo through the keyboard event reverts the newest change (the CLI's)
-    und = sync_outputs(state, {"client": "t2", "events": [{"seq": 3, "kind": "undo"}]}, again["view"], "entropy",
-                       {"log_id": 0}, "ll-events")
+    und = sync_outputs(
+        state,
+        {"client": "t2", "events": [{"seq": 3, "kind": "undo"}]},
+        again["view"],
+        "entropy",
+        {"log_id": 0},
+        "ll-events",
+    )
     assert "11,3" in _csv(state).splitlines() and "undid" in und["notice"]
 
 
@@ -94,7 +102,10 @@ def test_fast_presses_apply_once_in_order_even_when_a_response_is_lost(state):
     v0 = sync_outputs(state, {"client": "t3", "events": []}, {}, "entropy", {"log_id": 0})["view"]
     evs = [{"seq": 1, "kind": "select", "serial": 20}, {"seq": 2, "kind": "label", "serial": 20, "label": 1}]
     lost = sync_outputs(state, {"client": "t3", "events": evs}, v0, "entropy", {"log_id": 0}, "ll-events")
-    evs += [{"seq": 3, "kind": "label", "serial": 20, "label": 2}, {"seq": 4, "kind": "label", "serial": 21, "label": 7}]
+    evs += [
+        {"seq": 3, "kind": "label", "serial": 20, "label": 2},
+        {"seq": 4, "kind": "label", "serial": 21, "label": 7},
+    ]
     # Dash dropped the first answer: the tab still holds v0 and re-sends every unacknowledged event.
     out = sync_outputs(state, {"client": "t3", "events": evs}, v0, "entropy", {"log_id": 0}, "ll-events")
     assert lost["ack"] == 2 and out["ack"] == 4
@@ -109,10 +120,12 @@ def test_fast_presses_apply_once_in_order_even_when_a_response_is_lost(state):
 
 
 def test_bad_events_give_notices_not_errors(state):
-    evs = [{"seq": 1, "kind": "label", "serial": None, "label": 3},
-           {"seq": 2, "kind": "label", "serial": 5, "label": 42},
-           {"seq": 3, "kind": "label", "serial": 10_000, "label": 1},
-           {"seq": 4, "kind": "bogus"}]
+    evs = [
+        {"seq": 1, "kind": "label", "serial": None, "label": 3},
+        {"seq": 2, "kind": "label", "serial": 5, "label": 42},
+        {"seq": 3, "kind": "label", "serial": 10_000, "label": 1},
+        {"seq": 4, "kind": "bogus"},
+    ]
     out = sync_outputs(state, {"client": "t4", "events": evs}, {}, "entropy", {"log_id": 0}, "ll-events")
     assert "select a sample first" in out["notice"] and "out of range" in out["notice"]
     assert "unknown event" in out["notice"]
@@ -122,8 +135,15 @@ def test_cli_labels_appear_and_are_counted(state):
     start = state.log_position()
     view = sync_outputs(state, {"client": "t5", "events": []}, {}, "entropy", {"log_id": start})["view"]
     env = dict(os.environ)  # LATENTLOOP_HOME is the state's home (app.testing.app_state)
-    r = subprocess.run([sys.executable, "-m", "latentloop", "label", "set", "--dataset", "synth", "30", "4"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "latentloop", "label", "set", "--dataset", "synth", "30", "4"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     out = sync_outputs(state, {"client": "t5", "events": []}, view, "entropy", {"log_id": start}, "label-poll")
     ops = _ops(out["overlay"])
@@ -145,12 +165,27 @@ def test_broken_labels_file_keeps_serving(state):
 
 
 def test_training_buttons_and_drain(state):
-    out = command_outputs(state, "btn-start", {"steps": 0, "lr": 0.001, "alpha": 1, "beta": 1, "gamma": 1,
-                                               "consistency": 1, "refresh_every": 10})
+    out = command_outputs(
+        state,
+        "btn-start",
+        {"steps": 0, "lr": 0.001, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1, "refresh_every": 10},
+    )
     assert out["interval_disabled"] is no_update and "train.steps" in str(out["feedback"])
     version = state.cache.version
-    out = command_outputs(state, "btn-start", {"steps": 30, "lr": 0.002, "alpha": 1, "beta": 1, "gamma": 1,
-                                               "consistency": 1, "refresh_every": 10, "save_at_end": False})
+    out = command_outputs(
+        state,
+        "btn-start",
+        {
+            "steps": 30,
+            "lr": 0.002,
+            "alpha": 1,
+            "beta": 1,
+            "gamma": 1,
+            "consistency": 1,
+            "refresh_every": 10,
+            "save_at_end": False,
+        },
+    )
     assert out["feedback"] is None and out["interval_disabled"] is False
     assert out["dis_start"] is True and out["dis_resume"] is True  # a run is alive
     assert state.session.wait(120)
@@ -217,8 +252,10 @@ def test_projection_runs_on_the_refresh_pump_never_in_a_request(state, monkeypat
 
 def test_training_buttons_follow_the_session_state():
     off = views.training_buttons_disabled
-    enabled = {s: sorted(b for b, d in off(s).items() if not d)
-               for s in ("idle", "starting", "running", "paused", "stopping", "stopped", "finished", "error")}
+    enabled = {
+        s: sorted(b for b, d in off(s).items() if not d)
+        for s in ("idle", "starting", "running", "paused", "stopping", "stopped", "finished", "error")
+    }
     assert enabled["idle"] == enabled["stopped"] == enabled["finished"] == enabled["error"] == ["btn-start"]
     assert enabled["running"] == enabled["starting"] == ["btn-pause", "btn-stop"]
     assert enabled["paused"] == ["btn-resume", "btn-stop"] and enabled["stopping"] == []
@@ -276,10 +313,18 @@ def test_sample_view_has_image_reconstruction_and_top3(state):
     assert sv.true == int(state.dataset.targets[3]) and sv.split == "train"
 
 
-@pytest.mark.parametrize("header,expected", [
-    ("127.0.0.1:8050", "127.0.0.1"), ("localhost", "localhost"), ("LOCALHOST:1", "localhost"),
-    ("[::1]:8050", "::1"), ("[::1]", "::1"), ("evil.example:8050", "evil.example"), ("", ""),
-])
+@pytest.mark.parametrize(
+    "header,expected",
+    [
+        ("127.0.0.1:8050", "127.0.0.1"),
+        ("localhost", "localhost"),
+        ("LOCALHOST:1", "localhost"),
+        ("[::1]:8050", "::1"),
+        ("[::1]", "::1"),
+        ("evil.example:8050", "evil.example"),
+        ("", ""),
+    ],
+)
 def test_host_name(header, expected):
     assert host_name(header) == expected
 
@@ -312,15 +357,19 @@ def test_cli_has_app_command():
 
     args = build_parser().parse_args(["app", "--dataset", "synth", "--port", "9999", "--checkpoint", "x"])
     assert args.command == "app" and args.port == 9999 and args.host == "127.0.0.1"
-    r = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "app", "--help"], cwd=ROOT, check=False, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0 and "--port" in r.stdout and "--dataset" in r.stdout
 
 
 def test_services_import_no_dash():
-    code = ("import sys; import app.state, app.services.training, app.services.candidates, app.figures; "
-            "bad = [m for m in sys.modules if m == 'dash' or m.startswith('dash.') or m in ('torch', 'tensorflow', 'jax')];"
-            "print(bad); sys.exit(1 if bad else 0)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; import app.state, app.services.training, app.services.candidates, app.figures; "
+        "bad = [m for m in sys.modules if m == 'dash' or m.startswith('dash.') or m in ('torch', 'tensorflow', 'jax')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

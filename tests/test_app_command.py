@@ -1,4 +1,5 @@
 """The dashboard's command (app/command.py): its options and its process handling."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ def test_settings_refuse_an_unknown_backend():
 
 
 # -- the dashboard process and its children ----------------------------------------------------------
+
 
 def _proc_table() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, state letter) for every process (Linux /proc; no psutil needed)."""
@@ -89,18 +91,36 @@ def test_no_process_outlives_the_app(home, tmp_path, signame):
     log = tmp_path / "app.log"
     children: set[int] = set()
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "latentloop", "--home", str(home), "app", "--dataset", "synth",
-                                 "--config", str(config), "--port", str(port)],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "latentloop",
+                "--home",
+                str(home),
+                "app",
+                "--dataset",
+                "synth",
+                "--config",
+                str(config),
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         # Two workers and the resource tracker; "serving" once the app has built its state.
-        assert _wait(lambda: "serving on" in log.read_text() and len(_descendants(proc.pid)) >= 3, 120), \
+        assert _wait(lambda: "serving on" in log.read_text() and len(_descendants(proc.pid)) >= 3, 120), (
             f"app did not come up with its workers: {log.read_text()[-2000:]}"
+        )
         children = _descendants(proc.pid)
         os.kill(proc.pid, getattr(signal, signame))
         proc.wait(30)
-        assert _wait(lambda: not _alive(children), 10), \
+        assert _wait(lambda: not _alive(children), 10), (
             f"still running after {signame}: {sorted(_alive(children))}\n{log.read_text()[-2000:]}"
+        )
     finally:
         if proc.poll() is None:
             children |= _descendants(proc.pid)

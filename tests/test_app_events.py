@@ -1,5 +1,6 @@
 """Malformed keyboard/click events sent to the sync service: each gives a clear notice or is
 ignored, never raises, never writes labels.csv, and never blocks the tab's later good events."""
+
 from __future__ import annotations
 
 import itertools
@@ -17,8 +18,9 @@ TABS = itertools.count()
 def state(tmp_path_factory):
     from engine.config import from_dict
 
-    with app_state(tmp_path_factory.mktemp("home"), 300, 50, from_dict(tiny_config_dict(steps=10)), queue_size=4,
-                   workers=False) as st:
+    with app_state(
+        tmp_path_factory.mktemp("home"), 300, 50, from_dict(tiny_config_dict(steps=10)), queue_size=4, workers=False
+    ) as st:
         st.labels.set(0, 1, source="test")  # labels.csv exists: its bytes are compared
         yield st
 
@@ -28,8 +30,9 @@ def _bytes(state) -> bytes:
 
 
 def _sync(state, tab: str, events, start=None) -> dict:
-    return sync_cb.sync_outputs(state, {"client": tab, "events": events}, {}, "entropy", start or {"log_id": 0},
-                                "ll-events")
+    return sync_cb.sync_outputs(
+        state, {"client": tab, "events": events}, {}, "entropy", start or {"log_id": 0}, "ll-events"
+    )
 
 
 BAD_EVENTS = {
@@ -79,11 +82,17 @@ def test_bad_event_is_harmless_and_later_events_still_apply(state, name):
 
 
 def test_notices_say_what_was_wrong(state):
-    out = _sync(state, "says", [{"seq": 1, "kind": "label", "serial": 5, "label": "x"},
-                                {"seq": 2, "kind": "bogus"},
-                                {"seq": "abc", "kind": "undo"},
-                                {"seq": 10**30, "kind": "undo"},
-                                {"seq": 3, "kind": "label", "serial": -1, "label": 3}])
+    out = _sync(
+        state,
+        "says",
+        [
+            {"seq": 1, "kind": "label", "serial": 5, "label": "x"},
+            {"seq": 2, "kind": "bogus"},
+            {"seq": "abc", "kind": "undo"},
+            {"seq": 10**30, "kind": "undo"},
+            {"seq": 3, "kind": "label", "serial": -1, "label": 3},
+        ],
+    )
     notice = out["notice"]
     assert "bad label 'x'" in notice and "unknown event 'bogus'" in notice
     assert "malformed event" in notice and "not in sequence" in notice and "no sample -1" in notice

@@ -1,5 +1,6 @@
 """The dashboard's saliency, feedback boxes, forecast queue and worker supervision, below the browser
 (AppState and the callback bodies as plain functions, with the real child processes)."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def state(tmp_path_factory):
     from engine.config import from_dict
 
     # snapshot_every_s 0 (tiny config): a snapshot after every step
-    with app_state(tmp_path_factory.mktemp("home"), 400, 100, from_dict(tiny_config_dict(steps=40)), queue_size=8,
-                   xai_wait_ms=2000) as st:
+    with app_state(
+        tmp_path_factory.mktemp("home"), 400, 100, from_dict(tiny_config_dict(steps=40)), queue_size=8, xai_wait_ms=2000
+    ) as st:
         yield st
 
 
@@ -43,12 +45,15 @@ def _wait(cond, timeout=60.0, what="condition"):
 
 def _ready(state, client, serial, target="pred"):
     """Saliency for ``serial``, asking again while the worker starts up."""
+
     def attempt():
         ans = state.saliency(client, serial, target, wait_s=1.0)
         if ans.state == "pending":
-            ans = _wait(lambda: (a := state.poll_saliency(client, 0.5)) and a.state != "pending" and a, 30,
-                        "a pending saliency")
+            ans = _wait(
+                lambda: (a := state.poll_saliency(client, 0.5)) and a.state != "pending" and a, 30, "a pending saliency"
+            )
         return ans if ans.state == "ready" else None
+
     return _wait(attempt, 90, f"saliency of #{serial}")
 
 
@@ -99,8 +104,13 @@ def test_sync_publishes_the_selection_for_the_saliency_and_feedback_parts(state)
     assert out["xai_want"] is None  # nothing selected
     view = out["view"]
     out = sync_cb.sync_outputs(
-        state, {"client": "s1", "events": [{"seq": 1, "kind": "select", "serial": 11}]}, view, "entropy",
-        {"log_id": 0}, "ll-events")
+        state,
+        {"client": "s1", "events": [{"seq": 1, "kind": "select", "serial": 11}]},
+        view,
+        "entropy",
+        {"log_id": 0},
+        "ll-events",
+    )
     assert out["xai_want"]["serial"] == 11 and out["xai_want"]["train"] is True
     out2 = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, out["view"], "entropy", {"log_id": 0})
     assert out2["xai_want"] is no_update  # same selection, same map: no new saliency request
@@ -111,11 +121,20 @@ def test_killed_xai_worker_is_restarted_and_the_app_keeps_answering(state):
     pid = state.hub.pid("xai")
     os.kill(pid, signal.SIGKILL)
     # meanwhile the page keeps working: a sync answers, and a saliency request fails fast, not hangs
-    out = sync_cb.sync_outputs(state, {"client": "k", "events": [{"seq": 1, "kind": "select", "serial": 5}]},
-                               {}, "entropy", {"log_id": 0}, "ll-events")
+    out = sync_cb.sync_outputs(
+        state,
+        {"client": "k", "events": [{"seq": 1, "kind": "select", "serial": 5}]},
+        {},
+        "entropy",
+        {"log_id": 0},
+        "ll-events",
+    )
     assert out["ack"] == 1
-    _wait(lambda: any(w.name == "xai" and w.restarts >= 1 and w.state == "running" for w in state.hub.status()),
-          60, "the restart")
+    _wait(
+        lambda: any(w.name == "xai" and w.restarts >= 1 and w.state == "running" for w in state.hub.status()),
+        60,
+        "the restart",
+    )
     assert state.hub.pid("xai") not in (None, pid)
     out = sync_cb.sync_outputs(state, {"client": "k2", "events": []}, {}, "entropy", {"log_id": 0})
     assert "restarted" in str(out["workers"])  # the navbar's worker line, sent with the page's poll
@@ -129,8 +148,16 @@ def test_forecast_results_feed_the_queue_with_reasons(state):
     assert state.queue_view(EXTERNAL).items == [] and "closed by" in state.queue_view(EXTERNAL).source
     # an open window's candidates are shown with their reason; labelled ones drop out
     unl = [int(i) for i in np.flatnonzero(labels < 0)[:3]]
-    cands = tuple({"sample_idx": i, "risk": 0.9 - 0.1 * k, "predicted": 1, "certainty": 0.4,
-                   "why": f"prediction flipped {k + 1}x"} for k, i in enumerate(unl))
+    cands = tuple(
+        {
+            "sample_idx": i,
+            "risk": 0.9 - 0.1 * k,
+            "predicted": 1,
+            "certainty": 0.4,
+            "why": f"prediction flipped {k + 1}x",
+        }
+        for k, i in enumerate(unl)
+    )
     state._on_forecast(ForecastResult(99, 1000, True, "open: step 1000", {}, cands))
     qv = state.queue_view(EXTERNAL)
     assert [c.serial for c in qv.items] == unl and qv.items[0].why == "prediction flipped 1x"
@@ -140,8 +167,9 @@ def test_forecast_results_feed_the_queue_with_reasons(state):
 
 def test_training_writes_snapshots_the_worker_explains_and_refreshes_reach_the_forecast(state):
     sent = state.hub.forecast_sent
-    errors = state.start_training({"steps": 30, "lr": 1e-3, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1,
-                                   "refresh_every": 15})
+    errors = state.start_training(
+        {"steps": 30, "lr": 1e-3, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1, "refresh_every": 15}
+    )
     assert not errors
     state.session.wait(120)
     state.session.drain()
@@ -157,8 +185,12 @@ def test_training_writes_snapshots_the_worker_explains_and_refreshes_reach_the_f
 
 
 def test_drawn_box_from_relayout_data():
-    shapes = {"shapes": [{"type": "rect", "name": figures.SAVED_BOX_NAME, "x0": 0, "y0": 0, "x1": 1, "y1": 1},
-                         {"type": "rect", "x0": 0.7, "y0": 0.9, "x1": 0.2, "y1": 0.1}]}
+    shapes = {
+        "shapes": [
+            {"type": "rect", "name": figures.SAVED_BOX_NAME, "x0": 0, "y0": 0, "x1": 1, "y1": 1},
+            {"type": "rect", "x0": 0.7, "y0": 0.9, "x1": 0.2, "y1": 0.1},
+        ]
+    }
     assert figures.drawn_box(shapes) == [0.2, 0.1, 0.7, 0.9]  # the new one, corners sorted
     assert figures.drawn_box({"shapes[1].x1": 1.4, "shapes[1].y0": 0.3}, [0.2, 0.1, 0.7, 0.9]) == [0.2, 0.3, 1.0, 0.9]
     assert figures.drawn_box({"shapes": [shapes["shapes"][0]]}, [0.2, 0.1, 0.7, 0.9]) is None  # erased
@@ -205,8 +237,9 @@ def test_feedback_view_follows_the_selection_the_drawing_and_the_text(state):
     out = explain.feedback_view_outputs(state, "xai-want", want | {"v": 9}, None, "", 12, box)
     assert out["figure"] is no_update and out["box"] is no_update
     # a held-out test image: no feedback section
-    out = explain.feedback_view_outputs(state, "xai-want", {"serial": state.n_train + 1, "train": False},
-                                        None, "", 12, box)
+    out = explain.feedback_view_outputs(
+        state, "xai-want", {"serial": state.n_train + 1, "train": False}, None, "", 12, box
+    )
     assert out["style"] == explain.HIDDEN and out["serial"] is None
 
 
@@ -241,12 +274,16 @@ def test_apply_stores_the_box_reaches_the_trainer_and_can_be_removed(state):
     msg = explain.feedback_action_outputs(state, "fb-remove", 1, 12, None, "")["message"]
     assert "removed" in str(msg) and state.feedback_for(12) is None and 12 not in tr.feedback
     # a button that merely appeared (n_clicks None) does nothing
-    assert explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 3}, None, 12, None, "")["message"] is no_update
+    assert (
+        explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 3}, None, 12, None, "")["message"]
+        is no_update
+    )
 
 
 def test_feedback_reaches_a_running_trainer_through_its_command_queue(state):
-    errors = state.start_training({"steps": 4000, "lr": 1e-3, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1,
-                                   "refresh_every": 100000})
+    errors = state.start_training(
+        {"steps": 4000, "lr": 1e-3, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1, "refresh_every": 100000}
+    )
     assert not errors
     try:
         _wait(lambda: state.session.trainer.step > 2, 60, "training")
@@ -281,7 +318,9 @@ def test_run_dirs_of_dead_app_processes_are_removed(tmp_path):
 
     from app.services.rundir import remove_orphan_run_dirs
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], check=False, capture_output=True, text=True
+    )
     gone, alive, unknown = tmp_path / "app-gone", tmp_path / "app-alive", tmp_path / "app-nopid"
     for d in (gone, alive, unknown):
         (d / "step_00000001").mkdir(parents=True)

@@ -1,4 +1,5 @@
 """Dashboard services below the browser: overlay sync, embedding cache, figures, queue, training."""
+
 from __future__ import annotations
 
 import base64
@@ -13,14 +14,14 @@ import numpy as np
 import pytest
 
 from app import figures
-from app.services.candidates import Candidate, CandidateQueue, EXTERNAL
+from app.services.candidates import EXTERNAL, Candidate, CandidateQueue
 from app.services.embeddings import COLOUR_MODES, EmbeddingCache
 from app.services.images import png_gray
 from app.services.overlay import LabelOverlay
-from app.services.training import TrainingSession, validate_settings
-
+from app.services.training import SessionError, TrainingSession, validate_settings
 
 # -- label overlay ------------------------------------------------------------------------------
+
 
 def _apply(client: dict[int, tuple[int, int]], slots) -> None:
     for st in slots:
@@ -31,7 +32,7 @@ def _shown(full_or_client) -> dict[int, int]:
     """serial -> label of the visible overlay points."""
     if isinstance(full_or_client, dict):
         return {s: lab for s, lab in full_or_client.values() if lab >= 0}
-    return {int(s): int(lab) for s, lab in zip(full_or_client.serial, full_or_client.label) if lab >= 0}
+    return {int(s): int(lab) for s, lab in zip(full_or_client.serial, full_or_client.label, strict=True) if lab >= 0}
 
 
 def test_overlay_deltas_are_idempotent_slot_assignments():
@@ -41,7 +42,7 @@ def test_overlay_deltas_are_idempotent_slot_assignments():
     ov.rebuild(labels)
     full = ov.full()
     assert _shown(full) == {1: 3, 4: 5} and ov.capacity == 6
-    client = {i: (int(s), int(lab)) for i, (s, lab) in enumerate(zip(full.serial, full.label))}
+    client = {i: (int(s), int(lab)) for i, (s, lab) in enumerate(zip(full.serial, full.label, strict=True))}
     gen, rev = full.gen, full.rev
 
     labels = labels.copy()
@@ -68,7 +69,7 @@ def test_overlay_starts_a_new_generation_when_slots_run_out():
     labels = labels.copy()
     labels[:5] = 1
     ov.sync(labels)
-    assert ov.gen == gen + 1 and _shown(ov.full()) == {i: 1 for i in range(5)}
+    assert ov.gen == gen + 1 and _shown(ov.full()) == dict.fromkeys(range(5), 1)
 
 
 def test_overlay_delta_after_trimmed_log_requires_full():
@@ -85,6 +86,7 @@ def test_overlay_delta_after_trimmed_log_requires_full():
 
 
 # -- embedding cache and figures --------------------------------------------------------------------
+
 
 def _cache(n=2000, d=8, c=10, k=12, seed=0):
     rng = np.random.default_rng(seed)
@@ -152,13 +154,14 @@ def test_png_encoder_writes_valid_grayscale_png():
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     w, h, depth, colour = struct.unpack(">IIBB", data[16:26])
     assert (w, h, depth, colour) == (28, 28, 8, 0)
-    idat = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
     raw = zlib.decompress(idat)
     assert np.array_equal(np.frombuffer(raw, np.uint8).reshape(28, 29)[:, 1:], img)
     assert png_gray(np.full((4, 4), 0.5, np.float32))[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # -- candidate queue ------------------------------------------------------------------------------------
+
 
 def test_queue_ranks_by_strategy_and_drops_labelled():
     n = 300
@@ -196,8 +199,14 @@ def test_queue_external_source_for_the_forecast_worker():
     labels[3] = 0
     probs = np.full((n, 10), 0.1, np.float32)
     assert q.items(EXTERNAL, 1, probs, feats, labels) == [] and "no forecast yet" in q.describe_source(EXTERNAL)
-    q.set_external([{"sample_idx": 7, "risk": 0.9, "predicted": 1, "why": "unstable"},
-                    {"serial": 3, "score": 0.5}, Candidate(9, 0.1, 2, 0.5)], note="review window open")
+    q.set_external(
+        [
+            {"sample_idx": 7, "risk": 0.9, "predicted": 1, "why": "unstable"},
+            {"serial": 3, "score": 0.5},
+            Candidate(9, 0.1, 2, 0.5),
+        ],
+        note="review window open",
+    )
     got = q.items(EXTERNAL, 1, probs, feats, labels)
     assert [c.serial for c in got] == [7, 9] and got[0].why == "unstable"  # 3 is labelled
     assert q.key(EXTERNAL, 1)[0] == "external" and q.describe_source(EXTERNAL) == "review window open"
@@ -211,6 +220,7 @@ def test_queue_external_source_for_the_forecast_worker():
 
 
 # -- training settings and session -----------------------------------------------------------------------
+
 
 def test_validate_settings_names_key_paths(tiny_cfg):
     ok = {"steps": 10, "lr": 0.01, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 0.5, "refresh_every": 5}
@@ -234,8 +244,15 @@ def _session(cfg, **kw):
     ws.labels.set_many({i: int(ws.dataset.targets[i]) for i in range(30)}, source="test")
     trainer = make_trainer(ws, embed_every=20)
     refreshed = []
-    return TrainingSession(trainer, "sess", CheckpointStore(),
-                           on_refresh=lambda e, w, t, tau: refreshed.append((e.version, e.step, w is not None and len(tau) == len(e.probs))), **kw), refreshed
+    return TrainingSession(
+        trainer,
+        "sess",
+        CheckpointStore(),
+        on_refresh=lambda e, w, t, tau: refreshed.append(
+            (e.version, e.step, w is not None and len(tau) == len(e.probs))
+        ),
+        **kw,
+    ), refreshed
 
 
 def _wait(cond, timeout=60.0):
@@ -251,8 +268,8 @@ def test_session_runs_pauses_resumes_and_stops(tiny_cfg):
 
     sess, refreshed = _session(tiny_cfg)
     sess.start(TrainSettings(steps=100000, lr=1e-3, refresh_every=20, save_at_end=False))
-    with pytest.raises(Exception):
-        sess.start(TrainSettings(steps=5))  # already running
+    with pytest.raises(SessionError, match="already"):
+        sess.start(TrainSettings(steps=5))
     _wait(lambda: (sess.drain(), sess.step >= 20)[1])
     sess.pause()
     _wait(lambda: (sess.drain(), sess.state == "paused")[1])
@@ -297,13 +314,14 @@ def test_session_error_is_reported_and_session_recovers(tiny_cfg):
 
 def test_session_queues_are_bounded_and_never_block(tiny_cfg):
     sess, _ = _session(tiny_cfg, event_queue_size=5)
-    for i in range(50):  # a page that never drains must not stall the trainer
+    for _ in range(50):  # a page that never drains must not stall the trainer
         sess.trainer.emit(object())
     assert sess.events.qsize() == 5
     assert isinstance(sess.commands, queue.Queue) and threading.current_thread() is threading.main_thread()
 
 
 # -- the label change log as the page reads it ------------------------------------------------------------
+
 
 def test_label_store_counts_other_sources_labels_incrementally(tmp_path):
     from engine.labels import LabelStore
@@ -321,7 +339,7 @@ def test_label_store_counts_other_sources_labels_incrementally(tmp_path):
         f.write(b'{"id": 99, "op": "set", "source": "cli", "changes": [{"serial": 9, "new"')  # still being written
     assert store.added_since(start) == 3
     with open(store.log_path, "ab") as f:
-        f.write(b': 1}]}\n')
+        f.write(b": 1}]}\n")
     assert store.added_since(start) == 4  # the finished line is counted once
     store.log_path.write_text("")  # the log was replaced
     assert store.added_since(start) == 0

@@ -1,4 +1,5 @@
 """One conformance suite for every backend (ARCHITECTURE.md section 6)."""
+
 from __future__ import annotations
 
 from typing import get_args
@@ -32,15 +33,20 @@ def make_batch(cfg: ModelConfig = CFG, b: int = 24, seed: int = 0, roi: bool = F
     mask = np.ones((b, s, s), np.float32)
     weight = np.zeros(b, np.float32)
     if roi:
-        mask[:4, :, s // 2:] = 0.0
+        mask[:4, :, s // 2 :] = 0.0
         weight[:4] = 1.0
-    return {"x": x, "x_aug": np.roll(x, 1, axis=2), "y": y,
-            "eps": rng.standard_normal((b, cfg.latent_dim), dtype=np.float32),
-            "drop": rng.random((b, cfg.hidden), dtype=np.float32),
-            "drop_aug": rng.random((b, cfg.hidden), dtype=np.float32),
-            "roi_mask": mask, "roi_weight": weight,
-            "w": loss_weight_vector(rec=1, beta=1, gamma=1, alpha=1, cons=1, usage=1, roi=1 if roi else 0),
-            "threshold": np.float32(0.0)}
+    return {
+        "x": x,
+        "x_aug": np.roll(x, 1, axis=2),
+        "y": y,
+        "eps": rng.standard_normal((b, cfg.latent_dim), dtype=np.float32),
+        "drop": rng.random((b, cfg.hidden), dtype=np.float32),
+        "drop_aug": rng.random((b, cfg.hidden), dtype=np.float32),
+        "roi_mask": mask,
+        "roi_weight": weight,
+        "w": loss_weight_vector(rec=1, beta=1, gamma=1, alpha=1, cons=1, usage=1, roi=1 if roi else 0),
+        "threshold": np.float32(0.0),
+    }
 
 
 def test_batch_key_names_every_batch_field() -> None:
@@ -51,8 +57,12 @@ def test_batch_key_names_every_batch_field() -> None:
 def reference_weights(cfg: ModelConfig = CFG, seed: int = 1) -> dict[str, np.ndarray]:
     """Neutral weights made in numpy, so every backend starts from the very same numbers."""
     rng = np.random.default_rng(seed)
-    w = {k: (rng.standard_normal(shape) * (0.3 / np.sqrt(np.prod(shape[1:]) if len(shape) > 1 else 1.0)))
-         .astype(np.float32) for k, shape in param_shapes(cfg).items()}
+    w = {
+        k: (rng.standard_normal(shape) * (0.3 / np.sqrt(np.prod(shape[1:]) if len(shape) > 1 else 1.0))).astype(
+            np.float32
+        )
+        for k, shape in param_shapes(cfg).items()
+    }
     w["prior.logvar"] = np.zeros_like(w["prior.logvar"])
     w["prior.mu"] = rng.standard_normal(w["prior.mu"].shape).astype(np.float32)
     tau = initial_tau(cfg) + 0.1
@@ -145,16 +155,21 @@ def test_saliency_primitives_agree_across_backends(name):
         assert got.shape == xs.shape and got.dtype == np.float32 and np.abs(want).max() > 0
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max())
         # every row is its own image's gradient, not the batch's
-        np.testing.assert_allclose(other.input_gradient(xs[1:2], target)[0], got[1], rtol=1e-3,
-                                   atol=1e-5 * np.abs(want).max())
+        np.testing.assert_allclose(
+            other.input_gradient(xs[1:2], target)[0], got[1], rtol=1e-3, atol=1e-5 * np.abs(want).max()
+        )
         pairs = zip(ref.feature_maps_and_grads(xs[0], target), other.feature_maps_and_grads(xs[0], target), strict=True)
         for a, b in pairs:
             assert b.shape == (c2, s, s) and b.dtype == np.float32 and np.abs(a).max() > 0
             np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4 * np.abs(a).max())
         for method in ("gradcam", "smoothgrad"):
             want_map = ref.saliency(xs[0], target, method, samples=4, seed=5)
-            np.testing.assert_allclose(other.saliency(xs[0], target, method, samples=4, seed=5), want_map,
-                                       rtol=1e-3, atol=1e-4 * want_map.max())
+            np.testing.assert_allclose(
+                other.saliency(xs[0], target, method, samples=4, seed=5),
+                want_map,
+                rtol=1e-3,
+                atol=1e-4 * want_map.max(),
+            )
 
 
 def test_optimizer_state_round_trip_and_exact_resume(backend):
@@ -237,13 +252,15 @@ def test_torch_path_imports_no_other_framework(home):
     import subprocess
     import sys
 
-    code = ("import sys\n"
-            "from engine.config import from_dict\nfrom engine.datasets import load_dataset\n"
-            "from engine.labels import label_store_for\nfrom engine.trainer import Trainer\n"
-            "from tests.conftest import tiny_config_dict\n"
-            "ds = load_dataset('synth')\n"
-            "Trainer(from_dict(tiny_config_dict()), ds, label_store_for('synth', ds.n_train, 10)).run(steps=2)\n"
-            "bad = [m for m in ('tensorflow', 'jax', 'flax', 'keras') if m in sys.modules]\n"
-            "assert 'torch' in sys.modules and not bad, bad\n")
+    code = (
+        "import sys\n"
+        "from engine.config import from_dict\nfrom engine.datasets import load_dataset\n"
+        "from engine.labels import label_store_for\nfrom engine.trainer import Trainer\n"
+        "from tests.conftest import tiny_config_dict\n"
+        "ds = load_dataset('synth')\n"
+        "Trainer(from_dict(tiny_config_dict()), ds, label_store_for('synth', ds.n_train, 10)).run(steps=2)\n"
+        "bad = [m for m in ('tensorflow', 'jax', 'flax', 'keras') if m in sys.modules]\n"
+        "assert 'torch' in sys.modules and not bad, bad\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -5,6 +5,7 @@ training) like a user would. A missing /usr/bin/chromium fails them: `make test`
 The last test takes a screenshot into pytest's temporary directory; with
 LATENTLOOP_UPDATE_DOC_SCREENSHOT=1 it also replaces docs/dashboard.png (docs/dashboard.md).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from app.testing import (GD, ISOLATED_POINT, OV, MAP_READY, OVERLAY_LABEL, POINT_PIXEL, launch, serving,
-                         wait_file_contains)
+from app.testing import (
+    GD,
+    ISOLATED_POINT,
+    MAP_READY,
+    OV,
+    OVERLAY_LABEL,
+    POINT_PIXEL,
+    launch,
+    serving,
+    wait_file_contains,
+)
 from tests.conftest import tiny_config_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -27,8 +37,14 @@ N_TRAIN = 600
 def running(tmp_path_factory):
     from engine.config import from_dict
 
-    with serving(tmp_path_factory.mktemp("browser"), N_TRAIN, 200, from_dict(tiny_config_dict()),
-                 label_poll_ms=2000, train_poll_ms=300) as app:
+    with serving(
+        tmp_path_factory.mktemp("browser"),
+        N_TRAIN,
+        200,
+        from_dict(tiny_config_dict()),
+        label_poll_ms=2000,
+        train_poll_ms=300,
+    ) as app:
         yield app
 
 
@@ -59,13 +75,18 @@ def _expect_buttons(page, state: str, enabled: list[str]) -> None:
     """Wait until the panel shows ``state`` with exactly ``enabled`` of the training buttons enabled."""
     want = [[b, b in enabled] for b in TRAIN_BUTTONS]
     try:
-        page.wait_for_function("([s, want]) => document.querySelector('#train-state').textContent === s && "
-                               "want.every(([id, on]) => document.querySelector(id).disabled === !on)",
-                               arg=[state, want], timeout=180_000)
+        page.wait_for_function(
+            "([s, want]) => document.querySelector('#train-state').textContent === s && "
+            "want.every(([id, on]) => document.querySelector(id).disabled === !on)",
+            arg=[state, want],
+            timeout=180_000,
+        )
     except Exception:
         shown = page.inner_text("#train-state")
-        raise AssertionError(f"state {shown!r}, enabled {[b for b in TRAIN_BUTTONS if not page.is_disabled(b)]}; "
-                             f"expected {state!r} with {enabled}") from None
+        raise AssertionError(
+            f"state {shown!r}, enabled {[b for b in TRAIN_BUTTONS if not page.is_disabled(b)]}; "
+            f"expected {state!r} with {enabled}"
+        ) from None
 
 
 def _select_isolated(page) -> int:
@@ -74,14 +95,18 @@ def _select_isolated(page) -> int:
     x, y = page.evaluate(POINT_PIXEL, idx)
     page.mouse.click(x, y)
     page.wait_for_function("(i) => window.LL.selected === i", arg=idx)
-    page.wait_for_function("(i) => { const e = document.querySelector('#sample-serial'); return e && e.textContent === '#' + i; }",
-                           arg=idx)
+    page.wait_for_function(
+        "(i) => { const e = document.querySelector('#sample-serial'); return e && e.textContent === '#' + i; }", arg=idx
+    )
     return idx
 
 
 def test_page_loads_with_a_map(page, running):
     page.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
-    info = page.evaluate(f"() => {{ const gd = {GD}; return [gd._fullData[0].x.constructor.name, gd.data[0].type, gd.layout.uirevision]; }}")
+    info = page.evaluate(
+        f"() => {{ const gd = {GD}; "
+        "return [gd._fullData[0].x.constructor.name, gd.data[0].type, gd.layout.uirevision]; }"
+    )
     assert info == ["Float32Array", "scattergl", "latent-map"]  # typed arrays reached plotly as such
     assert page.inner_text("#model-badge") == "untrained"
     assert "Untrained model" in page.inner_text("#untrained-alert")
@@ -108,23 +133,33 @@ def test_clicking_a_point_selects_it(page, running):
 def test_pressing_3_labels_and_recolours_with_a_small_patch(page, running):
     idx = page.evaluate("() => window.LL.selected")
     assert idx is not None
-    with page.expect_response(lambda r: "_dash-update-component" in r.url and '"ll-events.data"' in (r.request.post_data or "")
-                              and '"label":3' in (r.request.post_data or "")) as resp:
+    with page.expect_response(
+        lambda r: (
+            "_dash-update-component" in r.url
+            and '"ll-events.data"' in (r.request.post_data or "")
+            and '"label":3' in (r.request.post_data or "")
+        )
+    ) as resp:
         page.keyboard.press("3")
     wait_file_contains(_csv(running), f"{idx},3")
     response = json.loads(resp.value.body())["response"]
     assert "latent-map" not in response  # the big graph is not touched
     figure = response["latent-overlay"]["figure"]
     assert figure.get("__dash_patch_update") and len(json.dumps(figure)) < 1500  # one overlay slot
-    page.wait_for_function(f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 3 && r[1] === 3; }}", arg=idx)
+    page.wait_for_function(
+        f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 3 && r[1] === 3; }}", arg=idx
+    )
     page.wait_for_function("() => document.querySelector('#stat-labelled').textContent === '1'")
     assert page.inner_text("#sample-label") == "3"
     # the labelled point's hover tells its label
     x, y = page.evaluate(POINT_PIXEL, idx)
     page.mouse.move(5, 5)  # away first: plotly only re-emits hover for a newly hovered point
     page.mouse.move(x, y + 1)
-    page.wait_for_function("() => { const h = document.querySelector('#latent-map .hovertext');"
-                           " return h && h.textContent.includes('label 3'); }", timeout=5000)
+    page.wait_for_function(
+        "() => { const h = document.querySelector('#latent-map .hovertext');"
+        " return h && h.textContent.includes('label 3'); }",
+        timeout=5000,
+    )
 
 
 def test_undo_removes_the_label(page, running):
@@ -139,8 +174,9 @@ def test_cli_labels_show_up_within_seconds(page, running):
     start = int(page.inner_text("#stat-cli"))
     serial = 599
     running.state.labels.set(serial, 6, source="cli")  # what `latentloop label set` does
-    page.wait_for_function(f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 6; }}", arg=serial,
-                           timeout=10_000)
+    page.wait_for_function(
+        f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 6; }}", arg=serial, timeout=10_000
+    )
     page.wait_for_function("(n) => document.querySelector('#stat-cli').textContent === String(n)", arg=start + 1)
     running.state.labels.clear(serial, source="cli")
     page.wait_for_function(f"(s) => ({OVERLAY_LABEL})(s) === null", arg=serial, timeout=10_000)
@@ -155,8 +191,13 @@ def test_fast_presses_are_each_applied_once_in_order(page, running):
     wait_file_contains(_csv(running), f"{second},7")
     expected = [(first, 1), (first, 2), (first, 5), (second, 7)]
     for _ in range(100):  # the change log is appended just after the CSV is replaced
-        app_changes = [(c["serial"], c["new"]) for e in running.state.labels.history() if e.get("source") == "app"
-                       for c in e["changes"] if c["serial"] in (first, second)]
+        app_changes = [
+            (c["serial"], c["new"])
+            for e in running.state.labels.history()
+            if e.get("source") == "app"
+            for c in e["changes"]
+            if c["serial"] in (first, second)
+        ]
         if app_changes == expected:
             break
         page.wait_for_timeout(20)
@@ -195,13 +236,20 @@ def test_switching_colour_mode_sends_no_request(page, running):
 
     page.on("request", on_request)
     try:
-        for label, mode in (("Predicted", "pred"), ("Certainty", "certainty"), ("True class", "true"),
-                            ("Component", "component"), ("User label", "label")):
+        for label, mode in (
+            ("Predicted", "pred"),
+            ("Certainty", "certainty"),
+            ("True class", "true"),
+            ("Component", "component"),
+            ("User label", "label"),
+        ):
             page.click(f".ll-colour-mode label:has-text('{label}')")
             if mode == "label":
                 page.wait_for_function(f"() => typeof {GD}._fullData[0].marker.color === 'string'")
             else:
-                page.wait_for_function(f"() => {{ const c = {GD}._fullData[0].marker.color; return c && c.length === {N_TRAIN}; }}")
+                page.wait_for_function(
+                    f"() => {{ const c = {GD}._fullData[0].marker.color; return c && c.length === {N_TRAIN}; }}"
+                )
             if mode == "pred":
                 colours = page.evaluate(f"() => Array.from({GD}._fullData[0].marker.color.slice(0, 50))")
                 assert colours == running.state.cache.current.pred[:50].tolist()
@@ -221,8 +269,9 @@ def _next(page) -> int:
     """Press n and return the newly selected sample."""
     old = page.evaluate("() => (document.querySelector('#sample-serial') || {}).textContent || ''")
     page.keyboard.press("n")
-    page.wait_for_function("(old) => { const e = document.querySelector('#sample-serial'); "
-                           "return e && e.textContent !== old; }", arg=old)
+    page.wait_for_function(
+        "(old) => { const e = document.querySelector('#sample-serial'); return e && e.textContent !== old; }", arg=old
+    )
     return _current_serial(page)
 
 
@@ -240,8 +289,9 @@ def test_selecting_a_sample_shows_its_saliency(page, running):
     # another target: the true label
     page.click("#xai-target")
     page.get_by_role("option", name="true label", exact=True).click()
-    page.wait_for_function("() => document.querySelector('#xai-panel').textContent.includes('(true label)')",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#xai-panel').textContent.includes('(true label)')", timeout=30_000
+    )
     assert not page.errors
 
 
@@ -299,8 +349,9 @@ def test_a_killed_xai_worker_is_restarted_and_the_page_keeps_working(page, runni
 
     pid = running.state.hub.pid("xai")
     os.kill(pid, signal.SIGKILL)
-    page.wait_for_function("() => document.querySelector('#worker-status').textContent.includes('restarted')",
-                           timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelector('#worker-status').textContent.includes('restarted')", timeout=60_000
+    )
     idx = _next(page)  # selecting never depended on the worker
     page.wait_for_function(XAI_READY, arg=idx, timeout=90_000)
     assert running.state.hub.pid("xai") not in (None, pid)
@@ -321,10 +372,13 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
     page.fill("#train-refresh", "40")
     page.click("#btn-start")  # "save checkpoint when the run ends" stays ticked: Stop saves 'ssvae'
     _expect_buttons(page, "running", ["#btn-pause", "#btn-stop"])
-    page.wait_for_function("() => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length >= 2", timeout=120_000)
+    page.wait_for_function(
+        "() => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length >= 2", timeout=120_000
+    )
     n1 = page.evaluate("() => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length")
-    page.wait_for_function("(n) => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length > n", arg=n1,
-                           timeout=120_000)
+    page.wait_for_function(
+        "(n) => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length > n", arg=n1, timeout=120_000
+    )
     assert "samples/s" in page.inner_text("#train-sps")
     # a new embedding version reaches the map without losing the zoom
     page.wait_for_function(f"(v) => {GD}.layout.meta && {GD}.layout.meta.version > v", arg=version, timeout=180_000)
@@ -347,8 +401,9 @@ def test_pause_stops_the_step_counter(page, running, tmp_path):
     _expect_buttons(page, "stopped", ["#btn-start"])
     # the run's automatic save shows up in the checkpoint list without a reload
     assert "saved checkpoint 'ssvae'" in page.inner_text("#train-message")
-    page.wait_for_function("() => document.querySelector('#ckpt-select').textContent.includes('ssvae (step')",
-                           timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('#ckpt-select').textContent.includes('ssvae (step')", timeout=10_000
+    )
     # settle, then the screenshot for docs/dashboard.md (labels, curves, a coloured map)
     page.click(".ll-colour-mode label:has-text('Predicted')")
     page.keyboard.press("n")

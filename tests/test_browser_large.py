@@ -1,4 +1,5 @@
 """The dashboard at MNIST scale: 60,000 training images on the map (synthetic data, tiny model)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ N = 60_000
 def running(tmp_path_factory):
     from engine.config import from_dict
 
-    with serving(tmp_path_factory.mktemp("large"), N, 500, from_dict(tiny_config_dict()), label_poll_ms=2000,
-                 workers=False) as app:
+    with serving(
+        tmp_path_factory.mktemp("large"), N, 500, from_dict(tiny_config_dict()), label_poll_ms=2000, workers=False
+    ) as app:
         yield app
 
 
@@ -46,14 +48,16 @@ def test_60000_points_load_label_and_switch_colours(running):
         posts: list[str] = []
         page.on("request", lambda r: posts.append(r.post_data or "") if r.method == "POST" else None)
         page.click(".ll-colour-mode label:has-text('True class')")
-        page.wait_for_function(f"() => {{ const c = {GD}._fullData[0].marker.color; return c && c.length === {N}; }}",
-                               timeout=30_000)
+        page.wait_for_function(
+            f"() => {{ const c = {GD}._fullData[0].marker.color; return c && c.length === {N}; }}", timeout=30_000
+        )
         assert not any("colour-mode" in body for body in posts)
         serial = 45_123
         page.evaluate("(s) => window.LL.select(s)", serial)
         page.wait_for_selector("#sample-serial")
         page.keyboard.press("4")
         wait_file_contains(running.state.labels.path, f"{serial},4", timeout=30)
-        page.wait_for_function(f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 4; }}", arg=serial,
-                               timeout=30_000)
+        page.wait_for_function(
+            f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 4; }}", arg=serial, timeout=30_000
+        )
         browser.close()

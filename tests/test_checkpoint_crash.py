@@ -1,5 +1,6 @@
 """kill -9 during checkpoint saves: the store always loads the last completed checkpoint, and
 every save that returned (was acknowledged) survives."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Checkpoint directories: format, atomic replacement, crash recovery, names, the store API."""
+
 from __future__ import annotations
 
 import json
@@ -20,17 +21,29 @@ from engine.errors import CheckpointError
 def arrays(step: int = 1) -> tuple[dict, dict, dict]:
     rng = np.random.default_rng(step)
     base = rng.normal(size=(6, 4)).astype(np.float32)
-    weights = {"enc.fc.weight": base, "enc.fc.bias": np.full(6, step, np.float32),
-               "dec.view": base.T[::2]}  # a non-contiguous view must survive too
+    weights = {
+        "enc.fc.weight": base,
+        "enc.fc.bias": np.full(6, step, np.float32),
+        "dec.view": base.T[::2],
+    }  # a non-contiguous view must survive too
     optimizer = {"adam.m.enc.fc.weight": base * 0.1, "adam.step": np.array(step, np.int64)}
     state = {"tau_counts": np.ones((10, 10), np.float64), "rng": np.array([1, 2**63 + 5], np.uint64)}
     return weights, optimizer, state
 
 
 def meta(step: int = 1, **extra) -> dict:
-    return make_meta(backend="torch", model=ModelConfig(), config={"train": {"lr": 1e-3}}, step=step,
-                     epoch=step / 10, phase="warmup", labels_count=3, labels_hash="abc",
-                     metrics={"loss": np.float32(0.5), "acc_labeled": 0.25}, **extra)
+    return make_meta(
+        backend="torch",
+        model=ModelConfig(),
+        config={"train": {"lr": 1e-3}},
+        step=step,
+        epoch=step / 10,
+        phase="warmup",
+        labels_count=3,
+        labels_hash="abc",
+        metrics={"loss": np.float32(0.5), "acc_labeled": 0.25},
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -42,8 +55,12 @@ def test_round_trip(store: CheckpointStore) -> None:
     w, o, s = arrays(7)
     path = store.save("ssvae", w, o, s, meta(7, note="hello"))
     assert path == store.root / "ssvae.ckpt" and path.is_dir()
-    assert sorted(p.name for p in path.iterdir()) == ["meta.json", "optimizer.safetensors", "state.safetensors",
-                                                     "weights.safetensors"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "meta.json",
+        "optimizer.safetensors",
+        "state.safetensors",
+        "weights.safetensors",
+    ]
     ck = store.load("ssvae")
     for want, got in ((w, ck.weights), (o, ck.optimizer), (s, ck.state)):
         assert set(want) == set(got)
@@ -126,14 +143,17 @@ def test_good_names_are_accepted(store: CheckpointStore) -> None:
         assert store.exists(name)
 
 
-@pytest.mark.parametrize("damage, fname", [
-    (lambda p: p.write_bytes(p.read_bytes()[:-5]), "weights.safetensors"),
-    (lambda p: p.write_bytes(b"\x00" * 3), "optimizer.safetensors"),
-    (lambda p: p.write_text("{not json"), "meta.json"),
-    (lambda p: p.write_text(json.dumps({"format_version": 99})), "meta.json"),
-    (lambda p: p.write_text("[1, 2]"), "meta.json"),
-    (lambda p: p.unlink(), "state.safetensors"),
-])
+@pytest.mark.parametrize(
+    "damage, fname",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:-5]), "weights.safetensors"),
+        (lambda p: p.write_bytes(b"\x00" * 3), "optimizer.safetensors"),
+        (lambda p: p.write_text("{not json"), "meta.json"),
+        (lambda p: p.write_text(json.dumps({"format_version": 99})), "meta.json"),
+        (lambda p: p.write_text("[1, 2]"), "meta.json"),
+        (lambda p: p.unlink(), "state.safetensors"),
+    ],
+)
 def test_corrupt_files_raise_naming_checkpoint_and_file(store: CheckpointStore, damage, fname: str) -> None:
     path = store.save("ssvae", *arrays(), meta())
     damage(path / fname)
@@ -152,6 +172,7 @@ def test_failed_save_keeps_previous_checkpoint(store: CheckpointStore, monkeypat
         if path.name == "optimizer.safetensors":
             raise OSError("disk full (simulated)")
         real(path, data)
+
     monkeypatch.setattr(checkpoints, "write_file_durable", flaky)
     with pytest.raises(OSError, match="disk full"):
         store.save("ssvae", *arrays(2), meta(2))
@@ -161,8 +182,7 @@ def test_failed_save_keeps_previous_checkpoint(store: CheckpointStore, monkeypat
     assert [p.name for p in store.root.iterdir() if p.name != ".lock"] == ["ssvae.ckpt"]  # temp dir removed
 
 
-def test_failed_verification_keeps_previous_checkpoint(store: CheckpointStore,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_verification_keeps_previous_checkpoint(store: CheckpointStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store.save("ssvae", *arrays(1), meta(1))
     real = checkpoints.write_file_durable
 
@@ -170,6 +190,7 @@ def test_failed_verification_keeps_previous_checkpoint(store: CheckpointStore,
         if path.name == "weights.safetensors":
             data = data[:-1] + bytes([data[-1] ^ 0xFF])
         real(path, data)
+
     monkeypatch.setattr(checkpoints, "write_file_durable", bitflip)
     with pytest.raises(CheckpointError, match="did not read back identically"):
         store.save("ssvae", *arrays(2), meta(2))
@@ -195,6 +216,7 @@ def test_crash_between_renames_is_recovered(store: CheckpointStore, monkeypatch:
         if ".tmp-" in Path(src).name:  # the second rename: new dir into place
             raise KeyboardInterrupt("killed between renames (simulated)")
         real_rename(src, dst)
+
     monkeypatch.setattr(checkpoints.os, "rename", crash)
     with pytest.raises(KeyboardInterrupt):
         store.save("ssvae", *arrays(2), meta(2))
@@ -224,6 +246,7 @@ def test_writers_hold_the_lock(store: CheckpointStore) -> None:
     def save() -> None:
         store.save("locked", *arrays(), meta())
         done.set()
+
     with checkpoints._locked(store.root, exclusive=True):  # e.g. another process writing
         t = threading.Thread(target=save)
         t.start()
@@ -251,7 +274,7 @@ def test_list_show_rm(store: CheckpointStore) -> None:
     assert shown["arrays"]["state"]["rng"]["dtype"] == "uint64"
     store.rm("b")
     assert not store.exists("b") and [r["name"] for r in store.list()] == ["a", "c"]
-    with pytest.raises(CheckpointError, match="not found.*available: a, c"):
+    with pytest.raises(CheckpointError, match=r"not found.*available: a, c"):
         store.rm("b")
     with pytest.raises(CheckpointError, match="'b' not found"):
         store.load("b")

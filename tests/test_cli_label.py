@@ -1,4 +1,5 @@
 """`latentloop label ...` end to end through latentloop.cli.main."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentloop.cli import main
 from engine.datasets import dataset_path, save_dataset, synthetic_dataset
+from latentloop.cli import main
 
 N_TRAIN, N_TEST, C = 200, 50, 10
 
@@ -54,16 +55,18 @@ def test_set_clear_undo(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert all(e["source"] == "cli" for e in log)
 
 
-@pytest.mark.parametrize("argv,msg", [
-    (["set", "999999", "3"], "unknown Serial 999999"),
-    (["set", str(N_TRAIN), "3"], f"unknown Serial {N_TRAIN}"),  # first test image: not labellable
-    (["set", "1", "12"], "label 12 is out of range 0..9"),
-    (["set", "1", "three"], "not a number"),
-    (["clear", "-1"], "unknown Serial -1"),
-    (["stats", "--dataset", "nosuch"], "dataset 'nosuch' not found"),
-])
-def test_user_errors_exit_2(home: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
-                            msg: str) -> None:
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["set", "999999", "3"], "unknown Serial 999999"),
+        (["set", str(N_TRAIN), "3"], f"unknown Serial {N_TRAIN}"),  # first test image: not labellable
+        (["set", "1", "12"], "label 12 is out of range 0..9"),
+        (["set", "1", "three"], "not a number"),
+        (["clear", "-1"], "unknown Serial -1"),
+        (["stats", "--dataset", "nosuch"], "dataset 'nosuch' not found"),
+    ],
+)
+def test_user_errors_exit_2(home: Path, capsys: pytest.CaptureFixture[str], argv: list[str], msg: str) -> None:
     assert cli(home, "set", "1", "1") == 0
     before = labels_file(home).read_bytes()
     capsys.readouterr()
@@ -82,7 +85,9 @@ def test_import_and_export(home: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().out == "Serial,label\n3,1\n9,2\n"
     assert cli(home, "export", "--format", "jsonl") == 0
     assert [json.loads(x) for x in capsys.readouterr().out.splitlines()] == [
-        {"serial": 3, "label": 1}, {"serial": 9, "label": 2}]
+        {"serial": 3, "label": 1},
+        {"serial": 9, "label": 2},
+    ]
     out = tmp_path / "out.jsonl"
     assert cli(home, "export", "--format", "jsonl", "-o", str(out)) == 0
     assert out.read_text().count("\n") == 2
@@ -90,8 +95,7 @@ def test_import_and_export(home: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert labels_file(home).read_text() == "Serial,label\n"
 
 
-def test_import_bad_file_exit_2_names_line(home: Path, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_bad_file_exit_2_names_line(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cli(home, "set", "1", "1")
     before = labels_file(home).read_bytes()
     bad = tmp_path / "bad.csv"
@@ -124,8 +128,7 @@ def test_stats(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert st["labelled"] == 3 and st["per_class"][1] == 2 and st["num_classes"] == C
 
 
-def test_seed_is_true_labels_deterministic_and_undoable(home: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_is_true_labels_deterministic_and_undoable(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from engine.datasets import load_dataset
     from engine.labels import LabelStore
 

@@ -1,5 +1,6 @@
 """The model commands end to end on a tiny synthetic dataset: train, infer, suggest, simulate,
 experiment, and that `latentloop --help` imports no framework."""
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,13 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_help_imports_no_framework():
-    code = ("import sys; from latentloop.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "bad = [m for m in ('torch', 'tensorflow', 'jax', 'keras', 'flax') if m in sys.modules]\n"
-            "assert not bad, bad\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from latentloop.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "bad = [m for m in ('torch', 'tensorflow', 'jax', 'keras', 'flax') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "train" in r.stdout and "simulate" in r.stdout
 
@@ -51,6 +54,7 @@ def test_train_resume_infer_suggest(home, cfg_file, capsys):
     code, out, _ = run(capsys, "infer", "-c", str(cfg_file))
     assert code == 0
     import pandas as pd
+
     df = pd.read_csv(home / "artifacts/predictions/synth-ssvae.csv")
     assert len(df) == 800 and {"predicted", "certainty", "component", "x", "y"} <= set(df.columns)
     assert df["label"].notna().sum() == 30
@@ -65,9 +69,28 @@ def test_train_resume_infer_suggest(home, cfg_file, capsys):
 
 def test_simulate_writes_learning_curves(home, cfg_file, capsys):
     out_dir = home / "sim"
-    code, out, err = run(capsys, "simulate", "-c", str(cfg_file), "-s", "random", "-s", "entropy",
-                         "--seed-labels", "10", "--per-round", "5", "--rounds", "2", "--first-steps", "30",
-                         "--round-steps", "10", "--out", str(out_dir))
+    code, out, err = run(
+        capsys,
+        "simulate",
+        "-c",
+        str(cfg_file),
+        "-s",
+        "random",
+        "-s",
+        "entropy",
+        "--seed-labels",
+        "10",
+        "--per-round",
+        "5",
+        "--rounds",
+        "2",
+        "--first-steps",
+        "30",
+        "--round-steps",
+        "10",
+        "--out",
+        str(out_dir),
+    )
     assert code == 0
     assert "100 training steps in all" in out.splitlines()[0]  # said before any training
     rounds = [line for line in out.splitlines() if " round " in line and "left in all" in line]
@@ -77,6 +100,7 @@ def test_simulate_writes_learning_curves(home, cfg_file, capsys):
     phases = [(line.split()[1], line.rsplit(" ", 1)[1]) for line in out.splitlines() if ": phase " in line]
     assert ("random", "warmup") in phases and len(set(phases)) == len(phases)  # each phase once per strategy
     import pandas as pd
+
     df = pd.read_csv(out_dir / "curve.csv")
     assert list(df["labels"]) == [10, 15, 20, 10, 15, 20]
     assert set(df["strategy"]) == {"random", "entropy"}
@@ -127,6 +151,8 @@ def test_train_reports_a_labels_file_broken_mid_run(home, cfg_file, capsys, monk
     monkeypatch.setattr(Trainer, "make_batch", edit_by_hand)
     code, out, err = run(capsys, "train", "-c", str(cfg_file), *progress)
     assert code == 0 and "31 labels" in out
-    assert f"step 20: labels file unreadable, training on with the last good 30 labels until it is " \
-           f"fixed: {path}: line 2: Serial '1_0' is not a number" in err
+    assert (
+        f"step 20: labels file unreadable, training on with the last good 30 labels until it is "
+        f"fixed: {path}: line 2: Serial '1_0' is not a number" in err
+    )
     assert "step 30: labels file readable again: 31 labels" in err

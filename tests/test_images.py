@@ -1,4 +1,5 @@
 """The one PNG encoder (engine/images.py) and the XAI overlay drawn with it, decoded by Pillow."""
+
 from __future__ import annotations
 
 import io

@@ -15,6 +15,7 @@ Rules, at two granularities:
   engine.backends.torch.backend on demand, which imports base at top level): that is a plugin
   lookup within one layer, not a layering violation, and cannot deadlock at import time.
 """
+
 from __future__ import annotations
 
 import ast
@@ -72,8 +73,10 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str,
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
             # `from pkg import mod` imports the submodule when there is one.
-            targets = [f"{base}.{a.name}" if _resolve(f"{base}.{a.name}", modules) == f"{base}.{a.name}"
-                       else base for a in node.names]
+            targets = [
+                f"{base}.{a.name}" if _resolve(f"{base}.{a.name}", modules) == f"{base}.{a.name}" else base
+                for a in node.names
+            ]
         for t in targets:
             mod = _resolve(t, modules)
             if mod is not None and mod != name:
@@ -96,7 +99,7 @@ def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if colour.get(nxt) == 1:
-                return [*stack[stack.index(nxt):], nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in colour:
                 found = visit(nxt)
                 if found:
@@ -121,15 +124,24 @@ def test_every_package_is_scanned() -> None:
 
 
 def test_engine_and_workers_never_import_app_or_the_cli() -> None:
-    bad = [(m, t, "top-level" if top else "lazy") for m, imps in _graph().items()
-           if m.split(".")[0] in ("engine", "workers") for t, top in imps
-           if t.split(".")[0] in ("app", "latentloop")]
+    bad = [
+        (m, t, "top-level" if top else "lazy")
+        for m, imps in _graph().items()
+        if m.split(".")[0] in ("engine", "workers")
+        for t, top in imps
+        if t.split(".")[0] in ("app", "latentloop")
+    ]
     assert not bad, f"engine/workers import app or latentloop: {bad}"
 
 
 def test_engine_never_imports_workers() -> None:
-    bad = [(m, t) for m, imps in _graph().items() if m.startswith("engine")
-           for t, _ in imps if t.split(".")[0] == "workers"]
+    bad = [
+        (m, t)
+        for m, imps in _graph().items()
+        if m.startswith("engine")
+        for t, _ in imps
+        if t.split(".")[0] == "workers"
+    ]
     assert not bad, f"engine imports workers: {bad}"
 
 

@@ -1,4 +1,5 @@
 """engine.labels: the shared labels.csv store and its change log."""
+
 from __future__ import annotations
 
 import io
@@ -14,7 +15,8 @@ import pandas as pd
 import pytest
 
 from engine.errors import LabelError
-from engine.labels import LabelStore, format_labels, label_store_for
+from engine.labels import LabelStore, label_store_for
+from engine.labels_csv import format_labels
 
 N, C = 200, 10
 
@@ -29,6 +31,7 @@ def log_entries(store: LabelStore) -> list[dict]:
 
 
 # ---- basic reading and writing -------------------------------------------------------------
+
 
 def test_missing_file_means_no_labels(store: LabelStore) -> None:
     assert not store.path.exists()
@@ -69,11 +72,19 @@ def test_clear_and_set_many(store: LabelStore) -> None:
     assert store.read()[2] == -1
 
 
-@pytest.mark.parametrize("serial,label,msg", [
-    (N, 1, "unknown Serial 200"), (-1, 1, "unknown Serial -1"), ("x", 1, "not a number"),
-    (1, C, "out of range"), (1, -1, "out of range"), (1, 3.5, "not an integer"),
-    (1, "cat", "not a number"), (1, True, "not a number"),
-])
+@pytest.mark.parametrize(
+    "serial,label,msg",
+    [
+        (N, 1, "unknown Serial 200"),
+        (-1, 1, "unknown Serial -1"),
+        ("x", 1, "not a number"),
+        (1, C, "out of range"),
+        (1, -1, "out of range"),
+        (1, 3.5, "not an integer"),
+        (1, "cat", "not a number"),
+        (1, True, "not a number"),
+    ],
+)
 def test_set_validates(store: LabelStore, serial: object, label: object, msg: str) -> None:
     store.set(0, 0)
     before = store.path.read_bytes()
@@ -141,11 +152,19 @@ BAD_FILES = [
 
 @pytest.mark.parametrize("content,line,msg", [b[1:] for b in BAD_FILES], ids=[b[0] for b in BAD_FILES])
 def test_malformed_file_is_reported_and_never_rewritten(
-        store: LabelStore, content: bytes, line: int | None, msg: str) -> None:
+    store: LabelStore, content: bytes, line: int | None, msg: str
+) -> None:
     store.path.write_bytes(content)
-    for call in (store.read, store.labels_dict, store.stats, store.hash,
-                 lambda: store.set(0, 1), lambda: store.clear(1), lambda: store.undo(),
-                 lambda: store.export("csv", io.StringIO())):
+    for call in (
+        store.read,
+        store.labels_dict,
+        store.stats,
+        store.hash,
+        lambda: store.set(0, 1),
+        lambda: store.clear(1),
+        store.undo,
+        lambda: store.export("csv", io.StringIO()),
+    ):
         with pytest.raises(LabelError) as info:
             call()
         text = str(info.value)
@@ -157,7 +176,8 @@ def test_malformed_file_is_reported_and_never_rewritten(
 
 @pytest.mark.parametrize("content,line,msg", [b[1:] for b in BAD_FILES], ids=[b[0] for b in BAD_FILES])
 def test_import_of_malformed_input_changes_nothing(
-        store: LabelStore, tmp_path: Path, content: bytes, line: int | None, msg: str) -> None:
+    store: LabelStore, tmp_path: Path, content: bytes, line: int | None, msg: str
+) -> None:
     store.set_many({0: 0, 1: 1})
     before, log_before = store.path.read_bytes(), store.log_path.read_bytes()
     bad = tmp_path / "incoming.csv"
@@ -186,6 +206,7 @@ def test_import_missing_file(store: LabelStore, tmp_path: Path) -> None:
 
 # ---- import, undo, change log ----------------------------------------------------------------
 
+
 def test_import_merges_and_ignores_empty_labels(store: LabelStore, tmp_path: Path) -> None:
     store.set_many({1: 1, 2: 2})
     df = pd.DataFrame({"Serial": [2, 3, 4, 1], "label": [5, 6, np.nan, np.nan]})
@@ -201,7 +222,7 @@ def test_import_merges_and_ignores_empty_labels(store: LabelStore, tmp_path: Pat
 def test_undo_set_clear_import(store: LabelStore, tmp_path: Path) -> None:
     store.set(1, 1)
     store.set(2, 2)
-    store.set(1, 5)                 # relabel: undo must restore 1, not clear
+    store.set(1, 5)  # relabel: undo must restore 1, not clear
     store.clear(2)
     src = tmp_path / "in.csv"
     src.write_text("Serial,label\n10,0\n11,1\n1,9\n")
@@ -221,15 +242,25 @@ def test_undo_set_clear_import(store: LabelStore, tmp_path: Path) -> None:
     assert store.labels_dict() == {}
     assert store.undo() is None
     ops = [(e["op"], e.get("undoes")) for e in log_entries(store)]
-    assert ops == [("set", None), ("set", None), ("set", None), ("clear", None), ("import", None),
-                   ("undo", 5), ("undo", 4), ("undo", 3), ("undo", 2), ("undo", 1)]
+    assert ops == [
+        ("set", None),
+        ("set", None),
+        ("set", None),
+        ("clear", None),
+        ("import", None),
+        ("undo", 5),
+        ("undo", 4),
+        ("undo", 3),
+        ("undo", 2),
+        ("undo", 1),
+    ]
 
 
 def test_undo_after_new_change_skips_undone_entries(store: LabelStore) -> None:
-    store.set(1, 1)   # id 1
-    store.set(2, 2)   # id 2
-    store.undo()      # id 3 undoes 2
-    store.set(3, 3)   # id 4
+    store.set(1, 1)  # id 1
+    store.set(2, 2)  # id 2
+    store.undo()  # id 3 undoes 2
+    store.set(3, 3)  # id 4
     assert store.undo()["undoes"] == 4  # type: ignore[index]
     assert store.undo()["undoes"] == 1  # type: ignore[index]
     assert store.labels_dict() == {}
@@ -269,8 +300,9 @@ def test_torn_log_line_is_skipped_and_ids_continue(store: LabelStore) -> None:
         f.write(b'{"time":"2024-01-01T00:00:00+00:00","op":"se')  # crash mid-append
     fresh = LabelStore(store.path, N, C)
     fresh.set(3, 3)
-    entries = [json.loads(x) for x in store.log_path.read_text().splitlines() if x.startswith('{"time"')
-               and x.endswith("}")]
+    entries = [
+        json.loads(x) for x in store.log_path.read_text().splitlines() if x.startswith('{"time"') and x.endswith("}")
+    ]
     assert [e["id"] for e in entries] == [1, 2, 3]
     assert fresh.undo()["undoes"] == 3  # type: ignore[index]
     assert fresh.undo()["undoes"] == 2  # type: ignore[index]
@@ -289,6 +321,7 @@ def test_long_log_reverse_scan(store: LabelStore) -> None:
 
 # ---- export, stats, hash, version ------------------------------------------------------------
 
+
 def test_export_formats(store: LabelStore, tmp_path: Path) -> None:
     store.set_many({9: 1, 3: 0})
     buf = io.StringIO()
@@ -297,7 +330,9 @@ def test_export_formats(store: LabelStore, tmp_path: Path) -> None:
     buf = io.StringIO()
     store.export("jsonl", buf)
     assert [json.loads(x) for x in buf.getvalue().splitlines()] == [
-        {"serial": 3, "label": 0}, {"serial": 9, "label": 1}]
+        {"serial": 3, "label": 0},
+        {"serial": 9, "label": 1},
+    ]
     out = tmp_path / "out.jsonl"
     store.export("jsonl", out)
     assert out.read_text() == buf.getvalue()
@@ -356,10 +391,14 @@ def test_stale_temp_files_are_removed(store: LabelStore) -> None:
     store.set(2, 2)
     assert not stale.exists()
     assert sorted(p.name for p in store.path.parent.iterdir()) == [
-        "labels.changes.jsonl", "labels.csv", "labels.csv.lock"]
+        "labels.changes.jsonl",
+        "labels.csv",
+        "labels.csv.lock",
+    ]
 
 
 # ---- concurrency -----------------------------------------------------------------------------
+
 
 def _writer(path: str, serials: list[int], source: str) -> None:
     s = LabelStore(path, N * 4, C)

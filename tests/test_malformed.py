@@ -1,5 +1,6 @@
 """Malformed input, through the CLI: every case exits with status 2, names the file or key on
 stderr (no traceback), and leaves the bad file byte-identical."""
+
 from __future__ import annotations
 
 import io
@@ -50,8 +51,12 @@ def _npz(**arrays: np.ndarray) -> bytes:
 
 
 def _good_arrays() -> dict[str, np.ndarray]:
-    return {"images": np.zeros((8, 28, 28), np.uint8), "labels": np.arange(8) % 4,
-            "split": np.array([0] * 6 + [1] * 2, np.uint8), "num_classes": np.array(4)}
+    return {
+        "images": np.zeros((8, 28, 28), np.uint8),
+        "labels": np.arange(8) % 4,
+        "split": np.array([0] * 6 + [1] * 2, np.uint8),
+        "num_classes": np.array(4),
+    }
 
 
 def _npz_with(**change: np.ndarray | None) -> bytes:
@@ -63,6 +68,7 @@ def _edit_json(file: str, edit: Callable[[dict], object]) -> Callable[[Path], No
     def apply(ckpt: Path) -> None:
         meta = json.loads((ckpt / file).read_text())
         (ckpt / file).write_text(json.dumps(edit(meta)))
+
     return apply
 
 
@@ -70,6 +76,7 @@ def _truncate(file: str, keep: int) -> Callable[[Path], None]:
     def apply(ckpt: Path) -> None:
         data = (ckpt / file).read_bytes()
         (ckpt / file).write_bytes(data[:keep])
+
     return apply
 
 
@@ -112,8 +119,13 @@ CASES = [
     Case("labels-latin1", LABELS, "Serial,label\n1,2 \u00e9\n".encode("latin-1"), STATS, ["not UTF-8"]),
     Case("labels-three-fields", LABELS, b"Serial,label\n1,2,3\n", STATS, ["expected 2 fields"]),
     Case("labels-empty-serial", LABELS, b"Serial,label\n,2\n", STATS, ["empty Serial"]),
-    Case("labels-bad-on-write", LABELS, b"Serial,label\n1,x\n", ["label", "set", "5", "2", "--dataset", "synth"],
-         ["line 2"]),
+    Case(
+        "labels-bad-on-write",
+        LABELS,
+        b"Serial,label\n1,x\n",
+        ["label", "set", "5", "2", "--dataset", "synth"],
+        ["line 2"],
+    ),
     Case("labels-bad-on-undo", LABELS, b"Serial,label\n1,x\n", ["label", "undo", "--dataset", "synth"], ["line 2"]),
     Case("labels-bad-on-train", LABELS, b"Serial,label\n1,x\n", TRAIN, ["line 2"]),
     # the config
@@ -121,101 +133,231 @@ CASES = [
     Case("config-wrong-type", CONFIG, b"train:\n  lr: fast\n", TRAIN, ["train.lr"]),
     Case("config-negative-steps", CONFIG, b"train:\n  steps: -5\n", ["train", "-c", CONFIG], ["train.steps"]),
     Case("config-not-a-mapping", CONFIG, b"- 1\n- 2\n", TRAIN, ["tiny.yaml: <root>: expected a mapping"]),
-    Case("config-section-not-a-mapping", CONFIG, b"train: 3\n", TRAIN,
-         ["train: expected a mapping, got 3 (setting train.steps)"]),
+    Case(
+        "config-section-not-a-mapping",
+        CONFIG,
+        b"train: 3\n",
+        TRAIN,
+        ["train: expected a mapping, got 3 (setting train.steps)"],
+    ),
     Case("config-invalid-yaml", CONFIG, b"train: [1, 2\n", TRAIN, ["tiny.yaml: not valid YAML"]),
     Case("config-binary", CONFIG, b"\xff\xfe\x00junk", TRAIN, ["tiny.yaml: not UTF-8"]),
     Case("config-bad-backend", CONFIG, b"backend: mxnet\n", TRAIN, ["backend: unknown backend 'mxnet'"]),
     Case("config-bad-dataset-name", CONFIG, b"data:\n  name: ../x\n", TRAIN, ["data.name: invalid dataset name"]),
-    Case("config-components", CONFIG, b"model:\n  components: 3\n", TRAIN,
-         ["model: components must be >= num_classes"]),
+    Case(
+        "config-components", CONFIG, b"model:\n  components: 3\n", TRAIN, ["model: components must be >= num_classes"]
+    ),
     # checkpoints
-    Case("ckpt-truncated-weights", CKPT, _truncate("weights.safetensors", 20), ["ckpt", "show", "ssvae"],
-         ["weights.safetensors is corrupt"]),
-    Case("ckpt-empty-optimizer", CKPT, _truncate("optimizer.safetensors", 0), ["ckpt", "show", "ssvae"],
-         ["optimizer.safetensors is corrupt"]),
-    Case("ckpt-wrong-shapes", CKPT, _wrong_shapes, ["train", "-c", CONFIG, "--resume", "--no-progress"],
-         ["enc.conv1.weight", "shape"]),
+    Case(
+        "ckpt-truncated-weights",
+        CKPT,
+        _truncate("weights.safetensors", 20),
+        ["ckpt", "show", "ssvae"],
+        ["weights.safetensors is corrupt"],
+    ),
+    Case(
+        "ckpt-empty-optimizer",
+        CKPT,
+        _truncate("optimizer.safetensors", 0),
+        ["ckpt", "show", "ssvae"],
+        ["optimizer.safetensors is corrupt"],
+    ),
+    Case(
+        "ckpt-wrong-shapes",
+        CKPT,
+        _wrong_shapes,
+        ["train", "-c", CONFIG, "--resume", "--no-progress"],
+        ["enc.conv1.weight", "shape"],
+    ),
     Case("ckpt-missing-meta", CKPT, _delete("meta.json"), ["ckpt", "show", "ssvae"], ["missing file meta.json"]),
-    Case("ckpt-missing-weights", CKPT, _delete("weights.safetensors"), ["train", "-c", CONFIG, "--resume"],
-         ["missing file weights.safetensors"]),
-    Case("ckpt-bad-json-meta", CKPT, _truncate("meta.json", 30), ["ckpt", "show", "ssvae"],
-         ["meta.json is not valid JSON"]),
-    Case("ckpt-meta-not-object", CKPT, _edit_json("meta.json", lambda m: [m]), ["ckpt", "show", "ssvae"],
-         ["meta.json: expected a JSON object"]),
-    Case("ckpt-meta-version", CKPT, _edit_json("meta.json", lambda m: _with_version(m, 2)),
-         ["ckpt", "show", "ssvae"], ["meta.json: unsupported format_version 2"]),
-    Case("ckpt-meta-step", CKPT, _edit_json("meta.json", lambda m: {**m, "step": "ten"}),
-         ["ckpt", "show", "ssvae"], ["'step' must be an integer"]),
-    Case("ckpt-meta-other-model", CKPT, _edit_json("meta.json", lambda m: {**m, "model": {"hidden": 9}}),
-         ["train", "-c", CONFIG, "--resume"], ["different model config"]),
+    Case(
+        "ckpt-missing-weights",
+        CKPT,
+        _delete("weights.safetensors"),
+        ["train", "-c", CONFIG, "--resume"],
+        ["missing file weights.safetensors"],
+    ),
+    Case(
+        "ckpt-bad-json-meta",
+        CKPT,
+        _truncate("meta.json", 30),
+        ["ckpt", "show", "ssvae"],
+        ["meta.json is not valid JSON"],
+    ),
+    Case(
+        "ckpt-meta-not-object",
+        CKPT,
+        _edit_json("meta.json", lambda m: [m]),
+        ["ckpt", "show", "ssvae"],
+        ["meta.json: expected a JSON object"],
+    ),
+    Case(
+        "ckpt-meta-version",
+        CKPT,
+        _edit_json("meta.json", lambda m: _with_version(m, 2)),
+        ["ckpt", "show", "ssvae"],
+        ["meta.json: unsupported format_version 2"],
+    ),
+    Case(
+        "ckpt-meta-step",
+        CKPT,
+        _edit_json("meta.json", lambda m: {**m, "step": "ten"}),
+        ["ckpt", "show", "ssvae"],
+        ["'step' must be an integer"],
+    ),
+    Case(
+        "ckpt-meta-other-model",
+        CKPT,
+        _edit_json("meta.json", lambda m: {**m, "model": {"hidden": 9}}),
+        ["train", "-c", CONFIG, "--resume"],
+        ["different model config"],
+    ),
     # feedback.jsonl
-    Case("feedback-bad-json", FEEDBACK, b'{"sample_idx": 3, "x0": 0.1\n', ["feedback", "list", "--dataset", "synth"],
-         ["line 1"]),
+    Case(
+        "feedback-bad-json",
+        FEEDBACK,
+        b'{"sample_idx": 3, "x0": 0.1\n',
+        ["feedback", "list", "--dataset", "synth"],
+        ["line 1"],
+    ),
     Case("feedback-box-outside", FEEDBACK, _box(x1=1.5), ["feedback", "list", "--dataset", "synth"], ["[0, 1]"]),
-    Case("feedback-x0-after-x1", FEEDBACK, _box(x0=0.6), ["feedback", "list", "--dataset", "synth"],
-         ["x0 < x1"]),
-    Case("feedback-unknown-sample", FEEDBACK, _box(sample_idx=600), ["feedback", "list", "--dataset", "synth"],
-         ["sample_idx 600"]),
-    Case("feedback-fractional-sample", FEEDBACK, _box(sample_idx=1.5), ["feedback", "list", "--dataset", "synth"],
-         ["sample_idx"]),
-    Case("feedback-unknown-field", FEEDBACK, _box(colour="red"), ["feedback", "list", "--dataset", "synth"],
-         ["colour"]),
+    Case("feedback-x0-after-x1", FEEDBACK, _box(x0=0.6), ["feedback", "list", "--dataset", "synth"], ["x0 < x1"]),
+    Case(
+        "feedback-unknown-sample",
+        FEEDBACK,
+        _box(sample_idx=600),
+        ["feedback", "list", "--dataset", "synth"],
+        ["sample_idx 600"],
+    ),
+    Case(
+        "feedback-fractional-sample",
+        FEEDBACK,
+        _box(sample_idx=1.5),
+        ["feedback", "list", "--dataset", "synth"],
+        ["sample_idx"],
+    ),
+    Case(
+        "feedback-unknown-field", FEEDBACK, _box(colour="red"), ["feedback", "list", "--dataset", "synth"], ["colour"]
+    ),
     Case("feedback-not-object", FEEDBACK, b"[1, 2, 3]\n", ["feedback", "list", "--dataset", "synth"], ["line 1"]),
-    Case("feedback-bad-on-add", FEEDBACK, b"junk\n",
-         ["feedback", "add", "4", "--box", "0.1", "0.1", "0.5", "0.5", "--dataset", "synth"], ["line 1"]),
-    Case("feedback-bad-strength", FEEDBACK, _box(strength=-1), ["feedback", "list", "--dataset", "synth"],
-         ["strength"]),
+    Case(
+        "feedback-bad-on-add",
+        FEEDBACK,
+        b"junk\n",
+        ["feedback", "add", "4", "--box", "0.1", "0.1", "0.5", "0.5", "--dataset", "synth"],
+        ["line 1"],
+    ),
+    Case(
+        "feedback-bad-strength", FEEDBACK, _box(strength=-1), ["feedback", "list", "--dataset", "synth"], ["strength"]
+    ),
     # the dataset npz
     Case("npz-missing-key", NPZ, _npz_with(split=None), ["data", "info", "--dataset", "synth"], ["missing array"]),
-    Case("npz-wrong-dtype", NPZ, _npz_with(images=np.zeros((8, 28, 28), np.float32)), STATS,
-         ["'images' must be uint8"]),
-    Case("npz-wrong-shape", NPZ, _npz_with(images=np.zeros((8, 28, 27), np.uint8)),
-         ["data", "info", "--dataset", "synth"],
-         ["'images' must have shape"]),
+    Case(
+        "npz-wrong-dtype", NPZ, _npz_with(images=np.zeros((8, 28, 28), np.float32)), STATS, ["'images' must be uint8"]
+    ),
+    Case(
+        "npz-wrong-shape",
+        NPZ,
+        _npz_with(images=np.zeros((8, 28, 27), np.uint8)),
+        ["data", "info", "--dataset", "synth"],
+        ["'images' must have shape"],
+    ),
     Case("npz-labels-shape", NPZ, _npz_with(labels=np.arange(7)), STATS, ["'labels' must have shape"]),
     Case("npz-float-labels", NPZ, _npz_with(labels=np.arange(8) * 0.5), STATS, ["'labels' must be integers"]),
     Case("npz-split-value", NPZ, _npz_with(split=np.array([0] * 6 + [2] * 2, np.uint8)), STATS, ["'split' must be 0"]),
-    Case("npz-split-order", NPZ, _npz_with(split=np.array([1] + [0] * 7, np.uint8)), STATS,
-         ["train rows must come first"]),
-    Case("npz-no-images", NPZ, _npz_with(images=np.zeros((0, 28, 28), np.uint8), labels=np.arange(0),
-                                         split=np.zeros(0, np.uint8)), STATS, ["N > 0"]),
+    Case(
+        "npz-split-order",
+        NPZ,
+        _npz_with(split=np.array([1] + [0] * 7, np.uint8)),
+        STATS,
+        ["train rows must come first"],
+    ),
+    Case(
+        "npz-no-images",
+        NPZ,
+        _npz_with(images=np.zeros((0, 28, 28), np.uint8), labels=np.arange(0), split=np.zeros(0, np.uint8)),
+        STATS,
+        ["N > 0"],
+    ),
     Case("npz-few-classes", NPZ, _npz_with(num_classes=np.array(2)), STATS, ["num_classes is 2"]),
     Case("npz-classes-shape", NPZ, _npz_with(num_classes=np.array([4, 4])), STATS, ["num_classes"]),
     Case("npz-classes-float", NPZ, _npz_with(num_classes=np.array(4.5)), STATS, ["num_classes"]),
     Case("npz-negative-label", NPZ, _npz_with(labels=np.arange(8) - 1), STATS, ["negative label"]),
-    Case("npz-corrupt-zip", NPZ, b"PK\x03\x04" + bytes(100), ["data", "info", "--dataset", "synth"],
-         ["cannot read dataset file"]),
+    Case(
+        "npz-corrupt-zip",
+        NPZ,
+        b"PK\x03\x04" + bytes(100),
+        ["data", "info", "--dataset", "synth"],
+        ["cannot read dataset file"],
+    ),
     Case("npz-empty", NPZ, b"", STATS, ["cannot read dataset file"]),
     Case("npz-pickled", NPZ, lambda p: None, ["data", "info", "--dataset", "synth"], ["cannot read dataset file"]),
     # command-line arguments
     Case("arg-bad-dataset", LABELS, b"Serial,label\n", ["label", "stats", "--dataset", "syn/th"], ["--dataset"]),
-    Case("arg-bad-dataset-newline", LABELS, b"Serial,label\n", ["train", "-c", CONFIG, "--dataset", "synth\n"],
-         ["--dataset"]),
+    Case(
+        "arg-bad-dataset-newline",
+        LABELS,
+        b"Serial,label\n",
+        ["train", "-c", CONFIG, "--dataset", "synth\n"],
+        ["--dataset"],
+    ),
     Case("arg-bad-checkpoint", CKPT, lambda p: None, ["ckpt", "show", "../ssvae"], ["invalid checkpoint name"]),
-    Case("arg-bad-checkpoint-option", CKPT, lambda p: None, ["train", "-c", CONFIG, "--checkpoint", "a/b"],
-         ["--checkpoint"]),
+    Case(
+        "arg-bad-checkpoint-option",
+        CKPT,
+        lambda p: None,
+        ["train", "-c", CONFIG, "--checkpoint", "a/b"],
+        ["--checkpoint"],
+    ),
     Case("arg-negative-steps", CONFIG, lambda p: None, ["train", "-c", CONFIG, "--steps", "-3"], ["--steps"]),
     Case("arg-zero-steps", CONFIG, lambda p: None, ["train", "-c", CONFIG, "--steps", "0"], ["train.steps"]),
-    Case("arg-missing-config", "nope.yaml", lambda p: None, ["train", "-c", "nope.yaml"],
-         ["config file not found: nope.yaml"]),
-    Case("arg-bad-import-file", "import.csv", b"Serial,label\n1_0,1\n",
-         ["label", "import", "import.csv", "--dataset", "synth"], ["import.csv: line 2", "not a number"]),
-    Case("arg-feedback-unknown-sample", FEEDBACK, _box(),
-         ["feedback", "add", "700", "--box", "0.1", "0.1", "0.5", "0.5", "--dataset", "synth"],
-         ["sample 700 is not a training sample"]),
-    Case("arg-feedback-bad-box", FEEDBACK, _box(),
-         ["feedback", "--dataset", "synth", "add", "4", "--box", "0.5", "0.1", "0.2", "0.5"], ["x0 < x1"]),
-    Case("arg-unknown-serial", LABELS, b"Serial,label\n", ["label", "set", "700", "1", "--dataset", "synth"],
-         ["unknown Serial 700"]),
-    Case("arg-serial-underscore", LABELS, b"Serial,label\n", ["label", "set", "1_0", "1", "--dataset", "synth"],
-         ["'1_0' is not a number"]),
+    Case(
+        "arg-missing-config",
+        "nope.yaml",
+        lambda p: None,
+        ["train", "-c", "nope.yaml"],
+        ["config file not found: nope.yaml"],
+    ),
+    Case(
+        "arg-bad-import-file",
+        "import.csv",
+        b"Serial,label\n1_0,1\n",
+        ["label", "import", "import.csv", "--dataset", "synth"],
+        ["import.csv: line 2", "not a number"],
+    ),
+    Case(
+        "arg-feedback-unknown-sample",
+        FEEDBACK,
+        _box(),
+        ["feedback", "add", "700", "--box", "0.1", "0.1", "0.5", "0.5", "--dataset", "synth"],
+        ["sample 700 is not a training sample"],
+    ),
+    Case(
+        "arg-feedback-bad-box",
+        FEEDBACK,
+        _box(),
+        ["feedback", "--dataset", "synth", "add", "4", "--box", "0.5", "0.1", "0.2", "0.5"],
+        ["x0 < x1"],
+    ),
+    Case(
+        "arg-unknown-serial",
+        LABELS,
+        b"Serial,label\n",
+        ["label", "set", "700", "1", "--dataset", "synth"],
+        ["unknown Serial 700"],
+    ),
+    Case(
+        "arg-serial-underscore",
+        LABELS,
+        b"Serial,label\n",
+        ["label", "set", "1_0", "1", "--dataset", "synth"],
+        ["'1_0' is not a number"],
+    ),
 ]
 
 
 # What the message of every case of a kind names (besides ``says``): the file or checkpoint.
-WHERE = {"labels": ["labels.csv"], "feedback": ["feedback.jsonl"], "npz": ["synth.npz"],
-         "ckpt": ["checkpoint 'ssvae'"]}
+WHERE = {"labels": ["labels.csv"], "feedback": ["feedback.jsonl"], "npz": ["synth.npz"], "ckpt": ["checkpoint 'ssvae'"]}
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -233,8 +375,12 @@ def _prepare(home: Path, case: Case) -> None:
         backend = create_backend("torch", cfg.model)
         backend.init(0)
         CheckpointStore(home / "artifacts/checkpoints").save(
-            "ssvae", backend.get_weights(), backend.get_optimizer_state(), {},
-            make_meta(backend="torch", model=cfg.model, step=3))
+            "ssvae",
+            backend.get_weights(),
+            backend.get_optimizer_state(),
+            {},
+            make_meta(backend="torch", model=cfg.model, step=3),
+        )
     if case.id == "npz-pickled":
         buf = io.BytesIO()
         np.savez(buf, images=np.array([object()], dtype=object), labels=np.arange(1), split=np.zeros(1))
@@ -248,9 +394,13 @@ def _prepare(home: Path, case: Case) -> None:
         case.content(target)
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=c.needs_fix)] if c.needs_fix else [])
-    for c in CASES])
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=c.needs_fix)] if c.needs_fix else [])
+        for c in CASES
+    ],
+)
 def test_malformed_input_is_refused_cleanly(case: Case, home: Path, cli_main, capsys, monkeypatch) -> None:
     monkeypatch.chdir(home)  # relative paths in argv (the config) resolve in the project
     _prepare(home, case)

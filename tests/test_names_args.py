@@ -1,5 +1,6 @@
 """Names are checked with a full match, numbers strictly, and shared options parse the same on
 either side of a command's action."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,8 @@ import pytest
 from engine.checkpoints import CheckpointStore
 from engine.config import ConfigError, load_config
 from engine.errors import CheckpointError, DatasetError, LabelError
-from engine.labels import LabelStore, parse_labels
+from engine.labels import LabelStore
+from engine.labels_csv import parse_labels
 from engine.paths import check_checkpoint_name, check_dataset_name, data_dir
 from latentloop.cli import build_parser
 
@@ -52,10 +54,20 @@ def test_good_names_pass() -> None:
     assert load_config(None, {"train.checkpoint": "a" * 64}).train.checkpoint == "a" * 64
 
 
-@pytest.mark.parametrize("text,why", [
-    ("1_0", "not a number"), ("٣", "not a number"), ("inf", "not a number"), ("-inf", "not a number"),
-    ("0x1", "not a number"), ("1 0", "not a number"), ("3.5", "not an integer"),
-    ("1e400", "not an integer"), ("9" * 50, "not a number of sensible size")])
+@pytest.mark.parametrize(
+    "text,why",
+    [
+        ("1_0", "not a number"),
+        ("٣", "not a number"),
+        ("inf", "not a number"),
+        ("-inf", "not a number"),
+        ("0x1", "not a number"),
+        ("1 0", "not a number"),
+        ("3.5", "not an integer"),
+        ("1e400", "not an integer"),
+        ("9" * 50, "not a number of sensible size"),
+    ],
+)
 def test_labels_numbers_are_parsed_strictly(text: str, why: str) -> None:
     with pytest.raises(LabelError, match=f"line 2: Serial .* is {why}"):
         parse_labels(f"Serial,label\n{text},1\n".encode(), 100, 10, "x.csv")
@@ -77,18 +89,25 @@ def test_documented_number_forms_are_read(tmp_path) -> None:
 # -- --dataset on the command line -----------------------------------------------------------
 # Arguments that make each action parse (besides --dataset).
 ACTION_ARGS = {
-    ("label", "set"): ["1", "2"], ("label", "clear"): ["1"], ("label", "undo"): [],
-    ("label", "import"): ["f.csv"], ("label", "export"): [], ("label", "stats"): [],
+    ("label", "set"): ["1", "2"],
+    ("label", "clear"): ["1"],
+    ("label", "undo"): [],
+    ("label", "import"): ["f.csv"],
+    ("label", "export"): [],
+    ("label", "stats"): [],
     ("label", "seed"): ["--per-class", "1"],
-    ("feedback", "add"): ["1"], ("feedback", "list"): [], ("feedback", "rm"): ["1"],
+    ("feedback", "add"): ["1"],
+    ("feedback", "list"): [],
+    ("feedback", "rm"): ["1"],
     ("feedback", "parse"): ["centre"],
     ("data", "info"): [],
 }
 
 
 def test_every_action_with_dataset_is_covered(parser) -> None:
-    found = {(cmd, act) for cmd, p in _subparsers(parser).items()
-             for act, ap in _subparsers(p).items() if _has_dataset(ap)}
+    found = {
+        (cmd, act) for cmd, p in _subparsers(parser).items() for act, ap in _subparsers(p).items() if _has_dataset(ap)
+    }
     assert found == set(ACTION_ARGS)
     for cmd in {c for c, _ in ACTION_ARGS}:
         assert _has_dataset(_subparsers(parser)[cmd]), f"{cmd}: --dataset before the action"

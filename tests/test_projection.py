@@ -1,4 +1,5 @@
 """Projector: PCA map that keeps its orientation between refreshes."""
+
 from __future__ import annotations
 
 import numpy as np

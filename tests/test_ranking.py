@@ -1,4 +1,5 @@
 """One ranking for `latentloop suggest` and the dashboard's queue (engine.ranking.rank_unlabelled)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The framework-neutral trainer on a tiny synthetic dataset (torch backend)."""
+
 from __future__ import annotations
 
 import queue
@@ -10,7 +11,7 @@ import pytest
 from engine import events as ev
 from engine.augment import roi_mask, shift_augment
 from engine.config import from_dict
-from engine.curriculum import Curriculum, PHASES
+from engine.curriculum import PHASES, Curriculum
 from engine.datasets import load_dataset
 from engine.labels import label_store_for
 from engine.trainer import Trainer
@@ -114,7 +115,7 @@ def test_labels_added_during_training_are_picked_up(tiny_cfg):
 
 
 def test_labels_file_broken_during_training_is_reported_and_picked_up_when_fixed(tiny_cfg):
-    from engine.labels import format_labels, labels_hash
+    from engine.labels_csv import format_labels, labels_hash
 
     tr = _trainer(tiny_cfg, per_class=1)
     good = tr.labels.labels_dict()
@@ -190,6 +191,7 @@ def test_reloaded_model_predicts_like_the_trained_one(tiny_cfg):
     fresh.load_checkpoint("x", weights_only=True)
     x = tr.ds.float_images(tr.ds.test_idx)
     from engine.backends.base import Out
+
     a, b = tr.backend.predict(x)[Out.PROBS], fresh.backend.predict(x)[Out.PROBS]
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert len(np.unique(b.argmax(1))) == 10

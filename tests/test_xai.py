@@ -1,5 +1,6 @@
 """XAI: Grad-CAM against a hand computation, saliency post-processing, the worker process and
 its supervisor (a killed worker is restarted)."""
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,7 @@ from workers.saliency import agreement, focus_bbox, overlay_png
 
 # -- Grad-CAM by hand ---------------------------------------------------------------------
 
-SMALL = ModelConfig(image_size=8, latent_dim=2, components=2, num_classes=2, enc_channels=(2, 3), hidden=8,
-                    dropout=0.0)
+SMALL = ModelConfig(image_size=8, latent_dim=2, components=2, num_classes=2, enc_channels=(2, 3), hidden=8, dropout=0.0)
 
 
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -31,7 +31,7 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     for o in range(w.shape[0]):
         for i in range(h // 2):
             for j in range(wd // 2):
-                out[o, i, j] = (xp[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4] * w[o]).sum() + b[o]
+                out[o, i, j] = (xp[:, 2 * i : 2 * i + 4, 2 * j : 2 * j + 4] * w[o]).sum() + b[o]
     return out
 
 
@@ -60,8 +60,14 @@ def test_gradcam_matches_a_hand_computation():
     W = {k: rng.normal(0, 0.5, s) for k, s in param_shapes(SMALL).items()}
     W["tau"] = np.array([[0.9, 0.1], [0.2, 0.8]])
     x = rng.random((8, 8))
-    fmap = np.maximum(_conv(np.maximum(_conv(x[None], W["enc.conv1.weight"], W["enc.conv1.bias"]), 0),
-                            W["enc.conv2.weight"], W["enc.conv2.bias"]), 0)
+    fmap = np.maximum(
+        _conv(
+            np.maximum(_conv(x[None], W["enc.conv1.weight"], W["enc.conv1.bias"]), 0),
+            W["enc.conv2.weight"],
+            W["enc.conv2.bias"],
+        ),
+        0,
+    )
     b = create_backend("torch", SMALL)
     b.set_weights({k: v.astype(np.float32) for k, v in W.items()})
     peaks = []
@@ -83,6 +89,7 @@ def test_gradcam_matches_a_hand_computation():
 
 # -- post-processing -------------------------------------------------------------------------
 
+
 def test_consensus_agreement_and_box():
     a = np.zeros((10, 10))
     a[2:5, 6:9] = 1.0
@@ -101,10 +108,25 @@ def test_consensus_agreement_and_box():
 
 
 def test_worker_messages_round_trip():
-    msgs = [XaiRequest(1, 5, "true", ("gradcam",)), XaiRequest(2, 6, 3),
-            XaiResult(1, 5, 100, 3, "pred", [{"class": 3, "p": 0.9}], {"gradcam": [[0.0, 1.0]]},
-                      {"correlation": 0.5, "top_overlap": 0.2}, None, "AAAA", 12.5),
-            WorkerError("xai", "boom", 3), WorkerStatus("xai", "running", 123, 2, "exited", 1.0)]
+    msgs = [
+        XaiRequest(1, 5, "true", ("gradcam",)),
+        XaiRequest(2, 6, 3),
+        XaiResult(
+            1,
+            5,
+            100,
+            3,
+            "pred",
+            [{"class": 3, "p": 0.9}],
+            {"gradcam": [[0.0, 1.0]]},
+            {"correlation": 0.5, "top_overlap": 0.2},
+            None,
+            "AAAA",
+            12.5,
+        ),
+        WorkerError("xai", "boom", 3),
+        WorkerStatus("xai", "running", 123, 2, "exited", 1.0),
+    ]
     for m in msgs:
         assert from_dict(json.loads(json.dumps(to_dict(m)))) == m
     with pytest.raises(ValueError):
@@ -112,6 +134,7 @@ def test_worker_messages_round_trip():
 
 
 # -- the engine and the process ------------------------------------------------------------------
+
 
 @pytest.fixture
 def snapshot(home, tiny_cfg):
@@ -166,6 +189,7 @@ def test_xai_worker_process_is_restarted_after_a_kill(home, snapshot):
     sup.add("xai", xai_main, home=str(home), dataset="synth", snapshot_root=str(snapshot))
     sup.start()
     try:
+
         def result_for(req_id):
             def get():
                 sup.send("xai", to_dict(XaiRequest(req_id, 3)))
@@ -173,6 +197,7 @@ def test_xai_worker_process_is_restarted_after_a_kill(home, snapshot):
                     if m.get("request_id") == req_id:
                         return m
                 return None
+
             return get
 
         first = _wait(result_for(1))

@@ -3,6 +3,7 @@
 Frozen dataclasses with a ``type`` tag, JSON-compatible, encoded like the trainer's messages
 (engine.events ``to_dict``) and decoded by :func:`from_dict`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

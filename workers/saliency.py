@@ -1,4 +1,5 @@
 """Framework-free post-processing of saliency maps: normalise, blend, compare, box, draw."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,14 +62,15 @@ def _draw_box(rgb: np.ndarray, bbox: list[float], colour: tuple[int, int, int], 
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 <= x0 or y1 <= y0:
         return
-    rgb[y0:min(y0 + width, y1), x0:x1] = colour
-    rgb[max(y1 - width, y0):y1, x0:x1] = colour
-    rgb[y0:y1, x0:min(x0 + width, x1)] = colour
-    rgb[y0:y1, max(x1 - width, x0):x1] = colour
+    rgb[y0 : min(y0 + width, y1), x0:x1] = colour
+    rgb[max(y1 - width, y0) : y1, x0:x1] = colour
+    rgb[y0:y1, x0 : min(x0 + width, x1)] = colour
+    rgb[y0:y1, max(x1 - width, x0) : x1] = colour
 
 
-def overlay_png(image: np.ndarray, heat: np.ndarray, bbox: list[float] | None, scale: int = 8,
-                alpha: float = 0.55) -> bytes:
+def overlay_png(
+    image: np.ndarray, heat: np.ndarray, bbox: list[float] | None, scale: int = 8, alpha: float = 0.55
+) -> bytes:
     """PNG of the grey image with the heat map blended on top, enlarged ``scale`` times (nearest
     neighbour), and the focus box drawn (encoded by engine.images, the one PNG encoder)."""
     img = np.asarray(image, np.float32)

@@ -10,6 +10,7 @@ included): a daemon thread in the child polls its parent pid (:func:`_child_main
 or killed dashboard never leaves workers (and, through them, multiprocessing's resource tracker,
 which exits once every holder of its pipe is gone) running.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -36,8 +37,9 @@ def _exit_with_parent(parent_pid: int, poll_s: float) -> None:
 
 def _child_main(parent_pid: int, target: Callable[..., None], *args: Any, **kwargs: Any) -> None:
     """The worker process's entry point: run ``target`` while ``parent_pid`` is our parent."""
-    threading.Thread(target=_exit_with_parent, args=(parent_pid, PARENT_POLL_S), name="parent-watch",
-                     daemon=True).start()
+    threading.Thread(
+        target=_exit_with_parent, args=(parent_pid, PARENT_POLL_S), name="parent-watch", daemon=True
+    ).start()
     target(*args, **kwargs)
 
 
@@ -80,9 +82,13 @@ class WorkerSupervisor:
         w.in_q = _CTX.Queue(self._max_queue)
         w.out_q = _CTX.Queue(self._max_queue)
         w.stop_event = _CTX.Event()
-        w.process = _CTX.Process(target=_child_main, args=(os.getpid(), w.target, w.in_q, w.out_q, w.stop_event),
-                                 kwargs=w.kwargs,
-                                 name=f"latentloop-{w.name}", daemon=True)
+        w.process = _CTX.Process(
+            target=_child_main,
+            args=(os.getpid(), w.target, w.in_q, w.out_q, w.stop_event),
+            kwargs=w.kwargs,
+            name=f"latentloop-{w.name}",
+            daemon=True,
+        )
         w.process.start()
         w.state = "starting" if w.restarts == 0 else "running"
         w.since = time.time()
@@ -159,8 +165,18 @@ class WorkerSupervisor:
 
     def status(self) -> list[WorkerStatus]:
         with self._lock:
-            return [WorkerStatus(w.name, w.state, w.process.pid if w.process else None, w.restarts,
-                                 w.last_error, w.since, dict(w.extra)) for w in self._workers.values()]
+            return [
+                WorkerStatus(
+                    w.name,
+                    w.state,
+                    w.process.pid if w.process else None,
+                    w.restarts,
+                    w.last_error,
+                    w.since,
+                    dict(w.extra),
+                )
+                for w in self._workers.values()
+            ]
 
     def pid(self, name: str) -> int | None:
         with self._lock:

@@ -6,6 +6,7 @@ format) and every result carries the snapshot step it used. It protects training
 niced, with one thread, inside a CPU budget (milliseconds of work per minute), and drops
 requests that a newer one has superseded (the user moved on).
 """
+
 from __future__ import annotations
 
 import collections
@@ -99,22 +100,31 @@ class XaiEngine:
             self._cache.move_to_end(key)
             hit = self._cache[key]
             # the same class may be asked for as "pred", "true" or by number: report how it was asked
-            return XaiResult(**{**hit.__dict__, "request_id": req.request_id, "ms": 0.0, "cached": True,
-                                "target_kind": kind})
+            return XaiResult(
+                **{**hit.__dict__, "request_id": req.request_id, "ms": 0.0, "cached": True, "target_kind": kind}
+            )
         t0 = time.perf_counter()
-        maps = explain(self.backend, x[0], target, methods, samples=req.smoothgrad_samples,
-                       noise=req.smoothgrad_noise, seed=idx)
+        maps = explain(
+            self.backend, x[0], target, methods, samples=req.smoothgrad_samples, noise=req.smoothgrad_noise, seed=idx
+        )
         agree = agreement(maps["gradcam"], maps["smoothgrad"]) if "consensus" in maps else {}
         shown = maps.get("consensus", next(iter(maps.values())))
         box = focus_bbox(shown)
         png = overlay_png(self.ds.images[idx], shown, box)
         top = np.argsort(-probs)[:3]
         result = XaiResult(
-            request_id=req.request_id, sample_idx=idx, snapshot_step=self.step, target=target, target_kind=kind,
+            request_id=req.request_id,
+            sample_idx=idx,
+            snapshot_step=self.step,
+            target=target,
+            target_kind=kind,
             top_k=[{"class": int(c), "p": float(probs[c])} for c in top],
             maps={k: np.round(v, 4).tolist() for k, v in maps.items() if k in methods or k == "consensus"},
-            agreement=agree, focus_bbox=box, overlay_png_b64=png_b64(png),
-            ms=round((time.perf_counter() - t0) * 1000.0, 2))
+            agreement=agree,
+            focus_bbox=box,
+            overlay_png_b64=png_b64(png),
+            ms=round((time.perf_counter() - t0) * 1000.0, 2),
+        )
         self._cache[key] = result
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -156,9 +166,19 @@ def _newest(in_q: Any, first: Any) -> tuple[Any, int]:
             return newest, dropped
 
 
-def xai_main(in_q: Any, out_q: Any, stop_event: Any, *, home: str, dataset: str, snapshot_root: str,
-             nice: int = 10, budget_ms_per_min: float = 20000.0, threads: int = 1,
-             data_root: str | None = None) -> None:
+def xai_main(
+    in_q: Any,
+    out_q: Any,
+    stop_event: Any,
+    *,
+    home: str,
+    dataset: str,
+    snapshot_root: str,
+    nice: int = 10,
+    budget_ms_per_min: float = 20000.0,
+    threads: int = 1,
+    data_root: str | None = None,
+) -> None:
     """Child-process entry point (spawn)."""
     os.environ["LATENTLOOP_HOME"] = home
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -1,4 +1,5 @@
 """Callbacks: thin adapters from Dash events to AppState services."""
+
 from __future__ import annotations
 
 from typing import Any

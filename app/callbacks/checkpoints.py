@@ -1,4 +1,5 @@
 """Checkpoint panel: save, load and fork through the same store as the CLI."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,7 +22,7 @@ OUTPUTS = {
 def checkpoint_outputs(state: AppState, button: str | None, selected: str | None, name: str | None) -> dict[str, Any]:
     """The panel after a checkpoint button: message, dropdown options and value, map version."""
     name = (name or "").strip()
-    out: dict[str, Any] = {k: no_update for k in OUTPUTS}
+    out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
     try:
         if button == "btn-ckpt-save":
             if not name:
@@ -51,8 +52,13 @@ def checkpoint_outputs(state: AppState, button: str | None, selected: str | None
 def register(app: Any, state: AppState) -> None:
     @app.callback(
         output=OUTPUTS,
-        inputs={"clicks": [Input("btn-ckpt-save", "n_clicks"), Input("btn-ckpt-load", "n_clicks"),
-                           Input("btn-ckpt-fork", "n_clicks")]},
+        inputs={
+            "clicks": [
+                Input("btn-ckpt-save", "n_clicks"),
+                Input("btn-ckpt-load", "n_clicks"),
+                Input("btn-ckpt-fork", "n_clicks"),
+            ]
+        },
         state={"selected": State("ckpt-select", "value"), "name": State("ckpt-name", "value")},
         prevent_initial_call=True,
     )

@@ -1,4 +1,5 @@
 """Clientside callbacks (the JavaScript lives in app/assets/map.js): no server round trip."""
+
 from __future__ import annotations
 
 from typing import Any

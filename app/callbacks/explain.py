@@ -14,6 +14,7 @@ share, so a selection triggers exactly two callbacks here:
 
 The bodies are plain functions of AppState (tested without a browser).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -87,15 +88,22 @@ ACTION_OUTPUTS = {
 }
 
 
-def feedback_view_outputs(state: AppState, triggered: Any, want: Any, relayout: Any, text: Any, shown: Any,
-                          box: Any) -> dict[str, Any]:
+def feedback_view_outputs(
+    state: AppState, triggered: Any, want: Any, relayout: Any, text: Any, shown: Any, box: Any
+) -> dict[str, Any]:
     """The feedback editor (``VIEW_OUTPUTS``) for a new selection, a drawn or edited box, or a
     change of the instruction."""
-    out: dict[str, Any] = {k: no_update for k in VIEW_OUTPUTS}
+    out: dict[str, Any] = dict.fromkeys(VIEW_OUTPUTS, no_update)
     if triggered == "xai-want":
         if not isinstance(want, dict) or want.get("serial") is None or not want.get("train"):
-            return {"figure": figures.feedback_figure(None) if shown is not None else no_update, "style": HIDDEN,
-                    "serial": None, "box": None, "parsed": "", "apply_disabled": True}
+            return {
+                "figure": figures.feedback_figure(None) if shown is not None else no_update,
+                "style": HIDDEN,
+                "serial": None,
+                "box": None,
+                "parsed": "",
+                "apply_disabled": True,
+            }
         serial = int(want["serial"])
         if serial != shown:  # a new sample: the old drawing does not apply
             out.update(figure=_figure(state, serial), style={}, serial=serial, box=None)
@@ -113,8 +121,11 @@ def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> dict[str
         return {"parsed": "", "apply_disabled": True}
     if not (text or "").strip() and box is None:
         item = state.feedback_for(int(serial))
-        hint = (f"stored: x {item.x0:.2f}-{item.x1:.2f}, y {item.y0:.2f}-{item.y1:.2f}, strength {item.strength:.2f}"
-                if item else "no box for this sample")
+        hint = (
+            f"stored: x {item.x0:.2f}-{item.x1:.2f}, y {item.y0:.2f}-{item.y1:.2f}, strength {item.strength:.2f}"
+            if item
+            else "no box for this sample"
+        )
         return {"parsed": html.Span(hint, className="text-muted"), "apply_disabled": True}
     try:
         parsed = state.parse_feedback(int(serial), str(text or ""), box)
@@ -123,10 +134,11 @@ def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> dict[str
     return {"parsed": html.Span(["will ", html.Strong(parsed.describe())], id="fb-meaning"), "apply_disabled": False}
 
 
-def feedback_action_outputs(state: AppState, triggered: Any, value: Any, serial: Any, box: Any,
-                            text: Any) -> dict[str, Any]:
+def feedback_action_outputs(
+    state: AppState, triggered: Any, value: Any, serial: Any, box: Any, text: Any
+) -> dict[str, Any]:
     """The editor after Apply, Remove or a list's remove button (``ACTION_OUTPUTS``)."""
-    out: dict[str, Any] = {k: no_update for k in ACTION_OUTPUTS}
+    out: dict[str, Any] = dict.fromkeys(ACTION_OUTPUTS, no_update)
     if not value:  # a button (re)appeared: not a click
         return out
     try:
@@ -152,8 +164,12 @@ def feedback_action_outputs(state: AppState, triggered: Any, value: Any, serial:
 
 def register(app: Any, state: AppState) -> None:
     @app.callback(
-        Output("xai-panel", "children"), Output("xai-status", "children"), Output("xai-interval", "disabled"),
-        Input("xai-want", "data"), Input("xai-target", "value"), Input("xai-interval", "n_intervals"),
+        Output("xai-panel", "children"),
+        Output("xai-status", "children"),
+        Output("xai-interval", "disabled"),
+        Input("xai-want", "data"),
+        Input("xai-target", "value"),
+        Input("xai-interval", "n_intervals"),
         State("ll-events", "data"),
     )
     def saliency(want, target, _n, events):
@@ -163,8 +179,11 @@ def register(app: Any, state: AppState) -> None:
 
     @app.callback(
         output=VIEW_OUTPUTS,
-        inputs={"want": Input("xai-want", "data"), "relayout": Input("fb-graph", "relayoutData"),
-                "text": Input("fb-text", "value")},
+        inputs={
+            "want": Input("xai-want", "data"),
+            "relayout": Input("fb-graph", "relayoutData"),
+            "text": Input("fb-text", "value"),
+        },
         state={"shown": State("fb-serial", "data"), "box": State("fb-box", "data")},
     )
     def feedback_view(want, relayout, text, shown, box):
@@ -172,8 +191,13 @@ def register(app: Any, state: AppState) -> None:
 
     @app.callback(
         output=ACTION_OUTPUTS,
-        inputs={"clicks": [Input("fb-apply", "n_clicks"), Input("fb-remove", "n_clicks"),
-                           Input({"type": "fb-rm", "serial": ALL}, "n_clicks")]},
+        inputs={
+            "clicks": [
+                Input("fb-apply", "n_clicks"),
+                Input("fb-remove", "n_clicks"),
+                Input({"type": "fb-rm", "serial": ALL}, "n_clicks"),
+            ]
+        },
         state={"serial": State("fb-serial", "data"), "box": State("fb-box", "data"), "text": State("fb-text", "value")},
         prevent_initial_call=True,
     )

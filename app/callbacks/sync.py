@@ -5,6 +5,7 @@ a newer one is under way, and every answer here is computed relative to the stat
 back (``map-sync``), so a dropped response is simply superseded. Two callbacks writing the overlay
 could interleave; one cannot.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -82,8 +83,9 @@ def overlay_update(res: SyncResult, had_figure: bool) -> Any:
     return p
 
 
-def sync_outputs(state: AppState, events: Any, view: Any, strategy: str | None, start: Any,
-                 triggered: str | None = None) -> dict[str, Any]:
+def sync_outputs(
+    state: AppState, events: Any, view: Any, strategy: str | None, start: Any, triggered: str | None = None
+) -> dict[str, Any]:
     """The callback's body as a plain function (tested without a browser): output name -> value."""
     events = events if isinstance(events, dict) else {}
     client = str(events.get("client") or "")
@@ -92,20 +94,35 @@ def sync_outputs(state: AppState, events: Any, view: Any, strategy: str | None, 
     cv = ClientView.from_dict(view)
     res = state.sync(client, evs, cv, strategy or "entropy", start_id)
     had = cv.version is not None
-    out: dict[str, Any] = {name: no_update for name in OUTPUTS}
-    out.update(map=map_update(res, had), overlay=overlay_update(res, had), view=res.client.to_dict(), ack=res.ack,
-               train_interval_disabled=not state.session.status()["busy"])
+    out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
+    out.update(
+        map=map_update(res, had),
+        overlay=overlay_update(res, had),
+        view=res.client.to_dict(),
+        ack=res.ack,
+        train_interval_disabled=not state.session.status()["busy"],
+    )
     if res.colours is not UNCHANGED:
         out["colours"] = res.colours
     if res.sample is not UNCHANGED:
         out["sample"] = views.sample_panel(res.sample)
         # what the saliency and feedback callbacks work on: the selection, per map version
-        out["xai_want"] = None if res.sample is None else {
-            "serial": res.sample.serial, "train": res.sample.split == "train", "v": res.client.version,
-            "label": res.sample.label}
+        out["xai_want"] = (
+            None
+            if res.sample is None
+            else {
+                "serial": res.sample.serial,
+                "train": res.sample.split == "train",
+                "v": res.client.version,
+                "label": res.sample.label,
+            }
+        )
     if res.queue is not UNCHANGED:
-        out.update(queue_list=views.queue_list(res.queue, state.selected_of(client)), queue_source=res.queue.source,
-                   queue_store=[c.serial for c in res.queue.items])
+        out.update(
+            queue_list=views.queue_list(res.queue, state.selected_of(client)),
+            queue_source=res.queue.source,
+            queue_store=[c.serial for c in res.queue.items],
+        )
     if res.stats is not UNCHANGED:
         out.update(stats_bar=views.class_bars(res.stats.per_class), stats_text=views.stats_text(res.stats))
     if res.notices:
@@ -114,8 +131,12 @@ def sync_outputs(state: AppState, events: Any, view: Any, strategy: str | None, 
         out["notice"] = ""
     v = state.cache.current
     if res.figure is not UNCHANGED and v is not None:
-        out.update(badge="trained" if v.trained else "untrained", badge_colour="success" if v.trained else "warning",
-                   version_text=f"map v{v.version} · step {v.step}", untrained_open=not v.trained)
+        out.update(
+            badge="trained" if v.trained else "untrained",
+            badge_colour="success" if v.trained else "warning",
+            version_text=f"map v{v.version} · step {v.step}",
+            untrained_open=not v.trained,
+        )
     if res.workers is not UNCHANGED:
         out["workers"] = views.worker_status(res.workers)
     if res.feedback is not UNCHANGED:
@@ -128,8 +149,12 @@ def register(app: Any, state: AppState) -> None:
 
     @app.callback(
         output=OUTPUTS,
-        inputs={"events": Input("ll-events", "data"), "poll": Input("label-poll", "n_intervals"),
-                "version": Input("map-version", "data"), "strategy": Input("queue-strategy", "value")},
+        inputs={
+            "events": Input("ll-events", "data"),
+            "poll": Input("label-poll", "n_intervals"),
+            "version": Input("map-version", "data"),
+            "strategy": Input("queue-strategy", "value"),
+        },
         state={"view": State("map-sync", "data"), "start": State("page-start", "data")},
     )
     def sync(events, poll, version, strategy, view, start):

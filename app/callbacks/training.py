@@ -1,4 +1,5 @@
 """Training panel callbacks: Start/Pause/Resume/Stop, and draining the trainer's events."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,8 +10,16 @@ from app import figures
 from app.layouts import views
 from app.state import AppState
 
-STATE_COLOURS = {"running": "success", "starting": "info", "paused": "warning", "stopping": "warning",
-                 "error": "danger", "finished": "primary", "stopped": "secondary", "idle": "secondary"}
+STATE_COLOURS = {
+    "running": "success",
+    "starting": "info",
+    "paused": "warning",
+    "stopping": "warning",
+    "error": "danger",
+    "finished": "primary",
+    "stopped": "secondary",
+    "idle": "secondary",
+}
 FIELDS = ("steps", "lr", "alpha", "beta", "gamma", "consistency", "refresh_every")
 FIELD_IDS = ("train-steps", "train-lr", "train-alpha", "train-beta", "train-gamma", "train-cons", "train-refresh")
 BUTTONS = views.TRAIN_BUTTONS
@@ -54,8 +63,10 @@ def curve_patch(series: tuple[str, ...], pts: dict[str, tuple[list[int], list[fl
 def checkpoint_menu(state: AppState, selected: Any) -> dict[str, Any]:
     """The checkpoint dropdown after a save: every checkpoint, the saved one chosen if none was."""
     st = state.session.status()
-    return {"ckpt_options": views.checkpoint_options(state.list_checkpoints()),
-            "ckpt_value": selected or st["saved_name"] or no_update}
+    return {
+        "ckpt_options": views.checkpoint_options(state.list_checkpoints()),
+        "ckpt_value": selected or st["saved_name"] or no_update,
+    }
 
 
 def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> dict[str, Any]:
@@ -75,44 +86,71 @@ def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> di
         acc = curve_patch(figures.ACC_SERIES, pts)
     span = st["target"] - st["run_start"]
     progress = 0 if span <= 0 else max(0, min(100, round(100 * (st["step"] - st["run_start"]) / span)))
-    sps = f"{st['samples_per_s']:.0f} samples/s" if st["state"] in ("running", "starting") and st["samples_per_s"] else ""
+    sps = (
+        f"{st['samples_per_s']:.0f} samples/s" if st["state"] in ("running", "starting") and st["samples_per_s"] else ""
+    )
     saved = cur.get("c") != st["saves"]  # a checkpoint was saved since this tab last looked
     menu = checkpoint_menu(state, ckpt_selected) if saved else {"ckpt_options": no_update, "ckpt_value": no_update}
-    return {"loss": loss, "acc": acc, "cursor": {"m": m1, "e": e1, "c": st["saves"]}, "state": st["state"],
-            "state_colour": STATE_COLOURS.get(st["state"], "secondary"), "phase": f"phase {st['phase']}",
-            "step": f"step {st['step']}", "sps": sps, "progress": progress,
-            "progress_label": f"{st['step']} / {st['target']}", "error": st["error"],
-            "error_open": bool(st["error"]) and st["state"] == "error", "message": st["message"],
-            "interval_disabled": not st["busy"]} | menu | button_outputs(state)
+    return (
+        {
+            "loss": loss,
+            "acc": acc,
+            "cursor": {"m": m1, "e": e1, "c": st["saves"]},
+            "state": st["state"],
+            "state_colour": STATE_COLOURS.get(st["state"], "secondary"),
+            "phase": f"phase {st['phase']}",
+            "step": f"step {st['step']}",
+            "sps": sps,
+            "progress": progress,
+            "progress_label": f"{st['step']} / {st['target']}",
+            "error": st["error"],
+            "error_open": bool(st["error"]) and st["state"] == "error",
+            "message": st["message"],
+            "interval_disabled": not st["busy"],
+        }
+        | menu
+        | button_outputs(state)
+    )
 
 
 def register(app: Any, state: AppState) -> None:
     buttons = {_key(b): Output(b, "disabled", allow_duplicate=True) for b in BUTTONS}
 
     @app.callback(
-        output={"feedback": Output("train-feedback", "children"),
-                "interval_disabled": Output("train-interval", "disabled", allow_duplicate=True)} | buttons,
+        output={
+            "feedback": Output("train-feedback", "children"),
+            "interval_disabled": Output("train-interval", "disabled", allow_duplicate=True),
+        }
+        | buttons,
         inputs={"clicks": [Input(b, "n_clicks") for b in BUTTONS]},
         state={"values": [State(i, "value") for i in FIELD_IDS], "save": State("train-save", "value")},
         prevent_initial_call=True,
     )
     def command(clicks, values, save):
-        vals: dict[str, Any] = dict(zip(FIELDS, values))
+        vals: dict[str, Any] = dict(zip(FIELDS, values, strict=True))
         vals["save_at_end"] = bool(save)
         return command_outputs(state, ctx.triggered_id, vals)
 
     @app.callback(
-        output={"loss": Output("loss-curve", "figure"), "acc": Output("acc-curve", "figure"),
-                "cursor": Output("train-cursor", "data"), "state": Output("train-state", "children"),
-                "state_colour": Output("train-state", "color"), "phase": Output("train-phase", "children"),
-                "step": Output("train-step", "children"), "sps": Output("train-sps", "children"),
-                "progress": Output("train-progress", "value"), "progress_label": Output("train-progress", "label"),
-                "error": Output("train-error", "children"), "error_open": Output("train-error", "is_open"),
-                "message": Output("train-message", "children"),
-                "interval_disabled": Output("train-interval", "disabled", allow_duplicate=True),
-                "ckpt_options": Output("ckpt-select", "options", allow_duplicate=True),
-                "ckpt_value": Output("ckpt-select", "value", allow_duplicate=True)}
-               | {k: Output(b, "disabled") for k, b in zip(buttons, BUTTONS)},
+        output={
+            "loss": Output("loss-curve", "figure"),
+            "acc": Output("acc-curve", "figure"),
+            "cursor": Output("train-cursor", "data"),
+            "state": Output("train-state", "children"),
+            "state_colour": Output("train-state", "color"),
+            "phase": Output("train-phase", "children"),
+            "step": Output("train-step", "children"),
+            "sps": Output("train-sps", "children"),
+            "progress": Output("train-progress", "value"),
+            "progress_label": Output("train-progress", "label"),
+            "error": Output("train-error", "children"),
+            "error_open": Output("train-error", "is_open"),
+            "message": Output("train-message", "children"),
+            "interval_disabled": Output("train-interval", "disabled", allow_duplicate=True),
+            "ckpt_options": Output("ckpt-select", "options", allow_duplicate=True),
+            "ckpt_value": Output("ckpt-select", "value", allow_duplicate=True),
+        }
+        | {k: Output(b, "disabled") for k, b in zip(buttons, BUTTONS, strict=True)},
         inputs={"n": Input("train-interval", "n_intervals")},
         state={"cursor": State("train-cursor", "data"), "selected": State("ckpt-select", "value")},
         prevent_initial_call=True,

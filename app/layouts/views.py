@@ -1,8 +1,10 @@
 """Components for the parts of the page that change (pure functions of service views)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Any, Sequence
+from typing import Any
 
 import dash_bootstrap_components as dbc
 import numpy as np
@@ -21,46 +23,112 @@ def _swatch(cls: int, n: int) -> html.Span:
 def sample_panel(view: SampleView | None) -> Any:
     """The selected sample or a hint when none is selected."""
     if view is None:
-        return html.Div([
-            html.P("No sample selected.", className="mb-1 fw-semibold"),
-            html.P(["Click a point on the map, or press ", html.Kbd("n"), " for the next candidate."],
-                   className="text-muted small mb-0"),
-        ], className="ll-sample-empty")
+        return html.Div(
+            [
+                html.P("No sample selected.", className="mb-1 fw-semibold"),
+                html.P(
+                    ["Click a point on the map, or press ", html.Kbd("n"), " for the next candidate."],
+                    className="text-muted small mb-0",
+                ),
+            ],
+            className="ll-sample-empty",
+        )
     n = view.num_classes
     label_txt = "none" if view.label is None else str(view.label)
     rows = [
-        html.Div([
-            html.Figure([html.Img(src=view.image, className="ll-digit", alt=f"sample {view.serial}"),
-                         html.Figcaption("image")], className="ll-fig"),
-            html.Figure([html.Img(src=view.recon, className="ll-digit", alt="reconstruction") if view.recon
-                         else html.Div("n/a", className="ll-digit ll-na"),
-                         html.Figcaption("reconstruction")], className="ll-fig"),
-            html.Div([
-                html.Div([html.Span(f"#{view.serial}", className="fw-bold me-2", id="sample-serial"),
-                          dbc.Badge(view.split, color="secondary" if view.split == "train" else "warning",
-                                    className="me-1")]),
-                html.Div(["label ", html.Strong(label_txt, id="sample-label",
-                                                className="ll-label-set" if view.label is not None else "")],
-                         className="small"),
-                html.Div(["true ", html.Strong(str(view.true))], className="small"),
-                html.Table([
-                    html.Tbody([html.Tr([html.Td(_swatch(c, n)), html.Td(str(c), className="pe-2"),
-                                         html.Td(dbc.Progress(value=round(p * 100), className="ll-prob",
-                                                              style={"width": "70px"})),
-                                         html.Td(f"{p:.2f}", className="ps-1")]) for c, p in view.top])
-                ], className="ll-top3 small mt-1"),
-            ], className="ll-sample-info"),
-        ], className="ll-sample-row"),
+        html.Div(
+            [
+                html.Figure(
+                    [
+                        html.Img(src=view.image, className="ll-digit", alt=f"sample {view.serial}"),
+                        html.Figcaption("image"),
+                    ],
+                    className="ll-fig",
+                ),
+                html.Figure(
+                    [
+                        html.Img(src=view.recon, className="ll-digit", alt="reconstruction")
+                        if view.recon
+                        else html.Div("n/a", className="ll-digit ll-na"),
+                        html.Figcaption("reconstruction"),
+                    ],
+                    className="ll-fig",
+                ),
+                html.Div(
+                    [
+                        html.Div(
+                            [
+                                html.Span(f"#{view.serial}", className="fw-bold me-2", id="sample-serial"),
+                                dbc.Badge(
+                                    view.split,
+                                    color="secondary" if view.split == "train" else "warning",
+                                    className="me-1",
+                                ),
+                            ]
+                        ),
+                        html.Div(
+                            [
+                                "label ",
+                                html.Strong(
+                                    label_txt,
+                                    id="sample-label",
+                                    className="ll-label-set" if view.label is not None else "",
+                                ),
+                            ],
+                            className="small",
+                        ),
+                        html.Div(["true ", html.Strong(str(view.true))], className="small"),
+                        html.Table(
+                            [
+                                html.Tbody(
+                                    [
+                                        html.Tr(
+                                            [
+                                                html.Td(_swatch(c, n)),
+                                                html.Td(str(c), className="pe-2"),
+                                                html.Td(
+                                                    dbc.Progress(
+                                                        value=round(p * 100),
+                                                        className="ll-prob",
+                                                        style={"width": "70px"},
+                                                    )
+                                                ),
+                                                html.Td(f"{p:.2f}", className="ps-1"),
+                                            ]
+                                        )
+                                        for c, p in view.top
+                                    ]
+                                )
+                            ],
+                            className="ll-top3 small mt-1",
+                        ),
+                    ],
+                    className="ll-sample-info",
+                ),
+            ],
+            className="ll-sample-row",
+        ),
     ]
     if view.split == "train":
-        rows.append(html.Div([
-            html.Button(str(c), className="btn btn-sm ll-label-btn" + (" active" if view.label == c else ""),
-                        **{"data-label": str(c), "title": f"label as {c} (key {c})" if c < 10 else f"label as {c}"})
-            for c in range(n)
-        ], className="ll-label-buttons mt-2"))
+        rows.append(
+            html.Div(
+                [
+                    html.Button(
+                        str(c),
+                        className="btn btn-sm ll-label-btn" + (" active" if view.label == c else ""),
+                        **{"data-label": str(c), "title": f"label as {c} (key {c})" if c < 10 else f"label as {c}"},
+                    )
+                    for c in range(n)
+                ],
+                className="ll-label-buttons mt-2",
+            )
+        )
     else:
-        rows.append(html.P("Held-out test image: used for test accuracy, never labelled.",
-                           className="text-muted small mt-2 mb-0"))
+        rows.append(
+            html.P(
+                "Held-out test image: used for test accuracy, never labelled.", className="text-muted small mt-2 mb-0"
+            )
+        )
     return html.Div(rows)
 
 
@@ -87,11 +155,13 @@ def queue_list(view: QueueView, selected: int | None = None) -> Any:
         cert = f"{c.certainty:.2f}" if c.certainty == c.certainty else ""
         why = f'<div class="ll-q-why">{escape(c.why)}</div>' if c.why else ""
         sel = " selected" if c.serial == selected else ""
-        rows.append(f'<li class="ll-queue-item{sel}" data-serial="{int(c.serial)}" data-pos="{i}">'
-                    f'<span class="ll-q-serial">#{int(c.serial)}</span>'
-                    f'<span class="ll-q-score" title="acquisition score (higher = more useful)">{c.score:.3f}</span>'
-                    f'<span class="ll-q-pred">{pred}</span><span class="ll-q-cert" title="certainty">{cert}</span>'
-                    f"{why}</li>")
+        rows.append(
+            f'<li class="ll-queue-item{sel}" data-serial="{int(c.serial)}" data-pos="{i}">'
+            f'<span class="ll-q-serial">#{int(c.serial)}</span>'
+            f'<span class="ll-q-score" title="acquisition score (higher = more useful)">{c.score:.3f}</span>'
+            f'<span class="ll-q-pred">{pred}</span><span class="ll-q-cert" title="certainty">{cert}</span>'
+            f"{why}</li>"
+        )
     return raw_html(f'<ol class="ll-queue">{"".join(rows)}</ol>')
 
 
@@ -106,7 +176,8 @@ def class_bars(per_class: Sequence[int]) -> Any:
         f'<div class="ll-bar" title="class {i}: {int(c)} labels"><div class="ll-bar-fill" '
         f'style="height: {100 * c / top:.1f}%; background: {cols[i]}"></div></div>'
         f'<div class="ll-bar-n">{int(c)}</div><div class="ll-bar-label">{i}</div></div>'
-        for i, c in enumerate(per_class))
+        for i, c in enumerate(per_class)
+    )
     return raw_html(f'<div class="ll-bars">{bars}</div>', id_="stats-bars")
 
 
@@ -117,8 +188,12 @@ def stats_text(view: StatsView) -> Any:
     items = [
         html.Div([html.Span("labelled "), html.Strong(str(view.labelled), id="stat-labelled")]),
         html.Div([html.Span("unlabelled "), html.Strong(str(view.unlabelled), id="stat-unlabelled")]),
-        html.Div([html.Span("test accuracy "), html.Strong(acc, id="stat-test-acc"), html.Span(step, className="text-muted")]),
-        html.Div([html.Span("added by the CLI since this page opened "), html.Strong(str(view.cli_added), id="stat-cli")]),
+        html.Div(
+            [html.Span("test accuracy "), html.Strong(acc, id="stat-test-acc"), html.Span(step, className="text-muted")]
+        ),
+        html.Div(
+            [html.Span("added by the CLI since this page opened "), html.Strong(str(view.cli_added), id="stat-cli")]
+        ),
     ]
     if view.error:
         items.append(dbc.Alert(view.error, color="danger", className="small p-1 mt-1 mb-0"))
@@ -138,8 +213,12 @@ def training_buttons_disabled(state: str) -> dict[str, bool]:
     """Which training buttons are disabled in a session state: Start while a run is alive, Pause
     unless running, Resume unless paused, Stop unless running or paused."""
     alive = state in ("starting", "running", "paused", "stopping")
-    enabled = {"btn-start": not alive, "btn-pause": state in ("starting", "running"),
-               "btn-resume": state == "paused", "btn-stop": state in ("starting", "running", "paused")}
+    enabled = {
+        "btn-start": not alive,
+        "btn-pause": state in ("starting", "running"),
+        "btn-resume": state == "paused",
+        "btn-stop": state in ("starting", "running", "paused"),
+    }
     return {b: not enabled[b] for b in TRAIN_BUTTONS}
 
 
@@ -172,8 +251,7 @@ def xai_panel(answer: Any, image: Any = None) -> Any:
     if answer is None:
         return html.Div()
     if answer.state != "ready":
-        return html.Div(answer.message, className="small text-muted ll-xai-msg",
-                        **{"data-state": answer.state})
+        return html.Div(answer.message, className="small text-muted ll-xai-msg", **{"data-state": answer.state})
     r = answer.result
     figs = []
     for m in ("gradcam", "smoothgrad", "consensus"):
@@ -183,27 +261,49 @@ def xai_panel(answer: Any, image: Any = None) -> Any:
             src = _png_uri(r.overlay_png_b64)  # drawn by the worker, with the focus box
         else:
             src = _png_uri(png_b64(overlay_png(image, np.asarray(r.maps[m], np.float32), None)))
-        figs.append(html.Figure([html.Img(src=src, className="ll-digit ll-xai-img", alt=f"{m} of #{r.sample_idx}"),
-                                 html.Figcaption(METHOD_NAMES[m])], className="ll-fig", **{"data-method": m}))
+        figs.append(
+            html.Figure(
+                [
+                    html.Img(src=src, className="ll-digit ll-xai-img", alt=f"{m} of #{r.sample_idx}"),
+                    html.Figcaption(METHOD_NAMES[m]),
+                ],
+                className="ll-fig",
+                **{"data-method": m},
+            )
+        )
     agree = r.agreement or {}
     if agree:
-        agree_txt = (f"methods agree: r = {agree.get('correlation', float('nan')):.2f}, "
-                     f"top-10% overlap {agree.get('top_overlap', float('nan')):.2f}")
+        agree_txt = (
+            f"methods agree: r = {agree.get('correlation', float('nan')):.2f}, "
+            f"top-10% overlap {agree.get('top_overlap', float('nan')):.2f}"
+        )
     else:
         agree_txt = ""
     box = r.focus_bbox
-    box_txt = (f"focus box x {box[0]:.2f}-{box[2]:.2f}, y {box[1]:.2f}-{box[3]:.2f}" if box
-               else "no single region stands out")
+    box_txt = (
+        f"focus box x {box[0]:.2f}-{box[2]:.2f}, y {box[1]:.2f}-{box[3]:.2f}" if box else "no single region stands out"
+    )
     kind = {"pred": "predicted", "true": "true label", "class": "chosen class"}.get(r.target_kind, r.target_kind)
     top = ", ".join(f"{int(t['class'])}: {float(t['p']):.2f}" for t in r.top_k)
-    return html.Div([
-        html.Div(figs, className="ll-sample-row"),
-        html.Div([html.Span(f"explains class {r.target} ({kind})", className="me-2"),
-                  html.Span(f"top: {top}", className="text-muted")], className="small"),
-        html.Div([html.Span(agree_txt + (" · " if agree_txt else "")), html.Span(box_txt)], className="small"),
-        html.Div(f"snapshot step {r.snapshot_step} · {'cached' if r.cached else f'{r.ms:.0f} ms'}",
-                 className="small text-muted", id="xai-meta"),
-    ], **{"data-serial": str(r.sample_idx), "data-step": str(r.snapshot_step), "data-state": "ready"})
+    return html.Div(
+        [
+            html.Div(figs, className="ll-sample-row"),
+            html.Div(
+                [
+                    html.Span(f"explains class {r.target} ({kind})", className="me-2"),
+                    html.Span(f"top: {top}", className="text-muted"),
+                ],
+                className="small",
+            ),
+            html.Div([html.Span(agree_txt + (" · " if agree_txt else "")), html.Span(box_txt)], className="small"),
+            html.Div(
+                f"snapshot step {r.snapshot_step} · {'cached' if r.cached else f'{r.ms:.0f} ms'}",
+                className="small text-muted",
+                id="xai-meta",
+            ),
+        ],
+        **{"data-serial": str(r.sample_idx), "data-step": str(r.snapshot_step), "data-state": "ready"},
+    )
 
 
 def feedback_list(items: Sequence[Any], error: str = "") -> Any:
@@ -212,20 +312,38 @@ def feedback_list(items: Sequence[Any], error: str = "") -> Any:
         return dbc.Alert(error, color="danger", className="small p-1 mb-0")
     if not items:
         return html.P("No feedback boxes yet.", className="small text-muted mb-0")
-    return html.Ul([
-        html.Li([
-            html.Span(f"#{i.sample_idx}", className="fw-semibold me-2"),
-            html.Span(f"x {i.x0:.2f}-{i.x1:.2f} y {i.y0:.2f}-{i.y1:.2f} · strength {i.strength:.2f}", className="me-2"),
-            html.Span(f"“{i.instruction}”" if i.instruction else "", className="text-muted me-2"),
-            html.Button("remove", id={"type": "fb-rm", "serial": int(i.sample_idx)}, className="btn btn-link btn-sm p-0",
-                        title=f"remove the box of #{i.sample_idx}"),
-        ], className="small", **{"data-serial": str(i.sample_idx)})
-        for i in items
-    ], className="ll-fb-list mb-0")
+    return html.Ul(
+        [
+            html.Li(
+                [
+                    html.Span(f"#{i.sample_idx}", className="fw-semibold me-2"),
+                    html.Span(
+                        f"x {i.x0:.2f}-{i.x1:.2f} y {i.y0:.2f}-{i.y1:.2f} · strength {i.strength:.2f}", className="me-2"
+                    ),
+                    html.Span(f"“{i.instruction}”" if i.instruction else "", className="text-muted me-2"),
+                    html.Button(
+                        "remove",
+                        id={"type": "fb-rm", "serial": int(i.sample_idx)},
+                        className="btn btn-link btn-sm p-0",
+                        title=f"remove the box of #{i.sample_idx}",
+                    ),
+                ],
+                className="small",
+                **{"data-serial": str(i.sample_idx)},
+            )
+            for i in items
+        ],
+        className="ll-fb-list mb-0",
+    )
 
 
-STATE_DOTS = {"running": "ll-dot-ok", "starting": "ll-dot-wait", "restarting": "ll-dot-bad", "stopped": "ll-dot-off",
-              "failed": "ll-dot-bad"}
+STATE_DOTS = {
+    "running": "ll-dot-ok",
+    "starting": "ll-dot-wait",
+    "restarting": "ll-dot-bad",
+    "stopped": "ll-dot-off",
+    "failed": "ll-dot-bad",
+}
 
 
 def worker_status(status: dict[str, Any]) -> Any:
@@ -235,14 +353,28 @@ def worker_status(status: dict[str, Any]) -> Any:
     parts = []
     for w in status["workers"]:
         title = f"pid {w.pid}, restarts {w.restarts}" + (f", last: {w.last_error}" if w.last_error else "")
-        parts.append(html.Span([html.Span(className=f"ll-dot {STATE_DOTS.get(w.state, 'll-dot-off')}"),
-                                f"{w.name} {w.state}" + (f" ({w.restarts}x restarted)" if w.restarts else "")],
-                               className="me-2 text-light", title=title, **{"data-worker": w.name, "data-state": w.state}))
+        parts.append(
+            html.Span(
+                [
+                    html.Span(className=f"ll-dot {STATE_DOTS.get(w.state, 'll-dot-off')}"),
+                    f"{w.name} {w.state}" + (f" ({w.restarts}x restarted)" if w.restarts else ""),
+                ],
+                className="me-2 text-light",
+                title=title,
+                **{"data-worker": w.name, "data-state": w.state},
+            )
+        )
     f = status["forecast"]
     if status.get("forecast_error"):
         parts.append(html.Span(f"forecast error: {status['forecast_error']}", className="text-warning"))
     elif f is not None:
-        parts.append(html.Span("review window open" if f.window_open else "review window closed",
-                               className="text-light", title=f.reason, id="review-window",
-                               **{"data-open": "1" if f.window_open else "0"}))
+        parts.append(
+            html.Span(
+                "review window open" if f.window_open else "review window closed",
+                className="text-light",
+                title=f.reason,
+                id="review-window",
+                **{"data-open": "1" if f.window_open else "0"},
+            )
+        )
     return html.Span(parts)

@@ -10,6 +10,7 @@ Two kinds of source, chosen by the strategy name the page asks for:
 
 Whatever the source, already-labelled samples drop out when the queue is read. Pure numpy.
 """
+
 from __future__ import annotations
 
 import threading
@@ -47,8 +48,9 @@ class CandidateQueue:
     the same as ``latentloop suggest``'s.
     """
 
-    def __init__(self, n_train: int, size: int = 20, pool: int = RANK_DEPTH, mc_pool: int = MC_POOL,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, n_train: int, size: int = 20, pool: int = RANK_DEPTH, mc_pool: int = MC_POOL, seed: int = 0
+    ) -> None:
         self.n_train = int(n_train)
         self.size = int(size)
         self.pool = int(pool)
@@ -65,8 +67,12 @@ class CandidateQueue:
     def strategies() -> list[dict[str, str]]:
         """Dropdown options: every engine strategy with its one-line description, then the forecast."""
         return [{"value": s, "label": s, "title": describe(s)} for s in STRATEGIES] + [
-            {"value": EXTERNAL, "label": "forecast: likely wrong next",
-             "title": "samples the forecast worker expects to be misclassified at the next refresh"}]
+            {
+                "value": EXTERNAL,
+                "label": "forecast: likely wrong next",
+                "title": "samples the forecast worker expects to be misclassified at the next refresh",
+            }
+        ]
 
     # -- external input (forecast worker) ---------------------------------------------------------
     def set_external(self, candidates: Iterable[Candidate | Mapping[str, Any]], note: str = "") -> None:
@@ -81,16 +87,30 @@ class CandidateQueue:
             serial = int(c.get("serial", c.get("sample_idx", -1)))
             if not 0 <= serial < self.n_train:
                 raise ValueError(f"external candidate {serial} is not a training sample (0..{self.n_train - 1})")
-            items.append(Candidate(serial, float(c.get("score", c.get("risk", 0.0))), int(c.get("predicted", -1)),
-                                   float(c.get("certainty", float("nan"))), str(c.get("why", ""))))
+            items.append(
+                Candidate(
+                    serial,
+                    float(c.get("score", c.get("risk", 0.0))),
+                    int(c.get("predicted", -1)),
+                    float(c.get("certainty", float("nan"))),
+                    str(c.get("why", "")),
+                )
+            )
         with self._lock:
             self._external = items
             self._external_note = note
             self._external_rev += 1
 
     # -- reading -----------------------------------------------------------------------------------
-    def items(self, strategy: str, version: int, probs: np.ndarray, features: np.ndarray, labels: np.ndarray,
-              mc: McFn | None = None) -> list[Candidate]:
+    def items(
+        self,
+        strategy: str,
+        version: int,
+        probs: np.ndarray,
+        features: np.ndarray,
+        labels: np.ndarray,
+        mc: McFn | None = None,
+    ) -> list[Candidate]:
         """The next ``size`` unlabelled candidates. ``probs``/``features`` cover the training rows
         of embedding ``version``; ``labels`` is the label array (-1 = unlabelled)."""
         labelled = labels[: self.n_train] >= 0
@@ -122,10 +142,21 @@ class CandidateQueue:
                 return self._external_note
         return describe(strategy)
 
-    def _rank(self, strategy: str, probs: np.ndarray, features: np.ndarray, labelled: np.ndarray,
-              mc: McFn | None) -> list[Candidate]:
+    def _rank(
+        self, strategy: str, probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, mc: McFn | None
+    ) -> list[Candidate]:
         probs = probs[: self.n_train]
-        sel = rank_unlabelled(strategy, self.pool, probs=probs, features=features[: self.n_train],
-                              labelled=labelled, mc=mc, mc_pool=self.mc_pool, seed=self.seed)
-        return [Candidate(int(s), float(sc), int(pr.argmax()), float(pr.max()))
-                for s, sc, pr in zip(sel.indices, sel.scores, probs[sel.indices])]
+        sel = rank_unlabelled(
+            strategy,
+            self.pool,
+            probs=probs,
+            features=features[: self.n_train],
+            labelled=labelled,
+            mc=mc,
+            mc_pool=self.mc_pool,
+            seed=self.seed,
+        )
+        return [
+            Candidate(int(s), float(sc), int(pr.argmax()), float(pr.max()))
+            for s, sc, pr in zip(sel.indices, sel.scores, probs[sel.indices], strict=True)
+        ]

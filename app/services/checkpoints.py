@@ -1,4 +1,5 @@
 """Checkpoints from the page: list, save, load and fork through the same store as the CLI."""
+
 from __future__ import annotations
 
 import shutil

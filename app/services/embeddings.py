@@ -5,6 +5,7 @@ trainer, the 2-D map coordinates from one persistent :class:`~engine.projection.
 map keeps its orientation from version to version), and the small per-point arrays every colour
 mode needs, computed once here so the browser can switch modes without asking the server.
 """
+
 from __future__ import annotations
 
 import threading
@@ -17,8 +18,13 @@ import numpy as np
 from engine.projection import Projector
 
 COLOUR_MODES = ("label", "pred", "true", "certainty", "component")
-COLOUR_MODE_NAMES = {"label": "User label", "pred": "Predicted", "true": "True class",
-                     "certainty": "Certainty", "component": "Component"}
+COLOUR_MODE_NAMES = {
+    "label": "User label",
+    "pred": "Predicted",
+    "true": "True class",
+    "certainty": "Certainty",
+    "component": "Component",
+}
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,9 @@ class EmbeddingCache:
             true = _small_int(self.targets[:m])
             xy = np.ascontiguousarray(xy, np.float32)
             _readonly(xy, pred, cert, comp, true, mu, probs, resp)
-            v = MapVersion(self.version + 1, int(step), bool(trained), self.n_train, xy, probs, mu, resp,
-                           pred, cert, comp, true)
+            v = MapVersion(
+                self.version + 1, int(step), bool(trained), self.n_train, xy, probs, mu, resp, pred, cert, comp, true
+            )
             self._current = v
             self._derived = {k: val for k, val in self._derived.items() if k[0] == v.version}
             return v

@@ -1,5 +1,6 @@
 """Feedback boxes from the page: list, parse (preview), apply and remove, through the same
 ``feedback.jsonl`` store as ``latentloop feedback``; applied boxes go to the training session."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

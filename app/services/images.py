@@ -1,4 +1,5 @@
 """The sample panel's images as ``data:`` URIs; the PNG encoding is engine.images' (the project's one)."""
+
 from __future__ import annotations
 
 import numpy as np

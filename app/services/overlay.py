@@ -12,6 +12,7 @@ holds revision ``r`` of generation ``g`` gets the slots changed since ``r`` (eac
 state); anything older, or a new generation (new embedding version, slots exhausted), gets the
 whole overlay. Pure numpy, no Dash.
 """
+
 from __future__ import annotations
 
 import threading
@@ -137,4 +138,4 @@ class LabelOverlay:
 
     @property
     def capacity(self) -> int:
-        return int(len(self._serial))
+        return len(self._serial)

@@ -6,6 +6,7 @@ handler (projection, EmbeddingCache update, overlay rebuild, forecast input) for
 dropping refreshes it could not keep up with. The page's poll then picks up the newest version, so
 no HTTP request handler ever runs a projection.
 """
+
 from __future__ import annotations
 
 import threading
@@ -65,7 +66,7 @@ class RefreshPump:
             try:
                 self.handler(*args)
                 self.error = ""
-            except Exception as err:  # noqa: BLE001 -- the pump must survive: the next refresh may work
+            except Exception as err:
                 self.error = f"{type(err).__name__}: {err}"
                 traceback.print_exc()
             with self._cond:

@@ -1,4 +1,5 @@
 """This process's run directory (snapshots for the XAI worker, forecast arrays) under snapshots/."""
+
 from __future__ import annotations
 
 import os

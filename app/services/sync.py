@@ -7,6 +7,7 @@ state the tab says it holds (:class:`~app.viewmodels.ClientView`), so a response
 nothing. Malformed events (a hand-made request, an older page) give a notice or are ignored; they
 never raise and never block the tab's later events.
 """
+
 from __future__ import annotations
 
 import math
@@ -162,8 +163,9 @@ class ClientSync:
             return rec.selected if rec else None
 
     # -- the sync --------------------------------------------------------------------------------------
-    def sync(self, client_id: str, events: Sequence[dict[str, Any]], view: ClientView, strategy: str,
-             start_id: int = 0) -> SyncResult:
+    def sync(
+        self, client_id: str, events: Sequence[dict[str, Any]], view: ClientView, strategy: str, start_id: int = 0
+    ) -> SyncResult:
         """Apply the tab's events, then report what differs from ``view``."""
         from app import figures
 
@@ -212,8 +214,10 @@ class ClientSync:
         # has no timer of its own for them.
         ws = st.worker_status()
         f = ws["forecast"]
-        workers_key = repr([(w.name, w.state, w.restarts) for w in ws["workers"]]
-                           + [f and (f.version, f.window_open, f.reason), ws["forecast_error"]])
+        workers_key = repr(
+            [(w.name, w.state, w.restarts) for w in ws["workers"]]
+            + [f and (f.version, f.window_open, f.reason), ws["forecast_error"]]
+        )
         if workers_key != view.workers_key:
             out.workers = ws
             new.workers_key = workers_key

@@ -10,14 +10,16 @@ trainer has them), together with a copy of the weights and the tau route's predi
 to ``on_refresh`` (the app's refresh pump, app/services/refresh.py), so the map, the reconstructions
 and the forecast worker follow without anyone touching the trainer's model from another thread.
 """
+
 from __future__ import annotations
 
 import math
 import queue
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from engine import events as ev
 from engine.config import Config, ConfigError, config_to_dict, from_dict
@@ -44,11 +46,20 @@ class TrainSettings:
     save_at_end: bool = True
 
 
-FIELD_PATHS = {"steps": "train.steps", "lr": "train.lr", "alpha": "loss.alpha", "beta": "loss.beta",
-               "gamma": "loss.gamma", "consistency": "loss.consistency", "refresh_every": "train.refresh_every"}
+FIELD_PATHS = {
+    "steps": "train.steps",
+    "lr": "train.lr",
+    "alpha": "loss.alpha",
+    "beta": "loss.beta",
+    "gamma": "loss.gamma",
+    "consistency": "loss.consistency",
+    "refresh_every": "train.refresh_every",
+}
 
 
-def validate_settings(base: Config, values: dict[str, Any]) -> tuple[TrainSettings | None, Config | None, dict[str, str]]:
+def validate_settings(
+    base: Config, values: dict[str, Any]
+) -> tuple[TrainSettings | None, Config | None, dict[str, str]]:
     """Check the panel's values with the engine's config validation.
 
     Returns ``(settings, config, errors)``; ``errors`` maps a panel field to the message of
@@ -90,8 +101,16 @@ def validate_settings(base: Config, values: dict[str, Any]) -> tuple[TrainSettin
             field_name = next((n for n, p in FIELD_PATHS.items() if p == path), None)
             errors[field_name or "_"] = part
         return None, None, errors
-    settings = TrainSettings(int(parsed["steps"]), parsed["lr"], parsed["alpha"], parsed["beta"], parsed["gamma"],
-                             parsed["consistency"], int(parsed["refresh_every"]), bool(values.get("save_at_end", True)))
+    settings = TrainSettings(
+        int(parsed["steps"]),
+        parsed["lr"],
+        parsed["alpha"],
+        parsed["beta"],
+        parsed["gamma"],
+        parsed["consistency"],
+        int(parsed["refresh_every"]),
+        bool(values.get("save_at_end", True)),
+    )
     return settings, cfg, {}
 
 
@@ -110,9 +129,14 @@ class TrainingSession:
     embeddings (the training thread during a run); it must only hand them on (it runs between steps).
     """
 
-    def __init__(self, trainer: Any, checkpoint: str, store: Any,
-                 on_refresh: Callable[..., object] | None = None,
-                 event_queue_size: int = 2000) -> None:
+    def __init__(
+        self,
+        trainer: Any,
+        checkpoint: str,
+        store: Any,
+        on_refresh: Callable[..., object] | None = None,
+        event_queue_size: int = 2000,
+    ) -> None:
         self.trainer = trainer
         self.checkpoint = checkpoint
         self.store = store
@@ -157,8 +181,9 @@ class TrainingSession:
             if save_at_end:
                 self.trainer.save_checkpoint(self.checkpoint, store=self.store)
             with self._lock:
-                self.message = (f"saved checkpoint {self.checkpoint!r} at step {self.trainer.step}"
-                                if save_at_end else "")
+                self.message = (
+                    f"saved checkpoint {self.checkpoint!r} at step {self.trainer.step}" if save_at_end else ""
+                )
                 self.trained = True
                 self._final = "stopped" if stopped else "finished"
         except Exception as err:  # the app keeps serving; the panel shows the error
@@ -202,8 +227,9 @@ class TrainingSession:
             self.error = ""
             self.message = ""
             self._final = None
-            self._thread = threading.Thread(target=self._run, args=(self.target, settings.save_at_end),
-                                            name="latentloop-training", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, args=(self.target, settings.save_at_end), name="latentloop-training", daemon=True
+            )
             self._thread.start()
 
     def _drain_commands(self) -> None:
@@ -237,8 +263,16 @@ class TrainingSession:
     def panel_defaults(self) -> dict[str, Any]:
         """The panel's fields at page load: the trainer's config and 500 steps."""
         c = self.trainer.cfg
-        return {"steps": 500, "lr": c.train.lr, "alpha": c.loss.alpha, "beta": c.loss.beta, "gamma": c.loss.gamma,
-                "consistency": c.loss.consistency, "refresh_every": c.train.refresh_every, "save_at_end": True}
+        return {
+            "steps": 500,
+            "lr": c.train.lr,
+            "alpha": c.loss.alpha,
+            "beta": c.loss.beta,
+            "gamma": c.loss.gamma,
+            "consistency": c.loss.consistency,
+            "refresh_every": c.train.refresh_every,
+            "save_at_end": True,
+        }
 
     def start_from_panel(self, values: dict[str, Any]) -> dict[str, str]:
         """Validate the panel's values and start a run. Returns field errors (empty: started)."""
@@ -262,7 +296,9 @@ class TrainingSession:
             return str(err)
         return ""
 
-    def curve_points(self, metrics_from: int, evals_from: int) -> tuple[dict[str, tuple[list[int], list[float]]], int, int]:
+    def curve_points(
+        self, metrics_from: int, evals_from: int
+    ) -> tuple[dict[str, tuple[list[int], list[float]]], int, int]:
         """New curve points since a tab's cursors: ``(series -> (steps, values), m_cursor, e_cursor)``."""
         m = self.history.metrics[metrics_from:]
         e = self.history.evals[evals_from:]
@@ -354,7 +390,17 @@ class TrainingSession:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            return {"state": self.state, "step": self.step, "target": self.target, "run_start": self.run_start,
-                    "phase": self.phase, "saves": self.saves, "saved_name": self.saved_name,
-                    "samples_per_s": self.samples_per_s, "error": self.error, "message": self.message,
-                    "busy": self.busy, "test_acc": self.last_eval.get("test_acc")}
+            return {
+                "state": self.state,
+                "step": self.step,
+                "target": self.target,
+                "run_start": self.run_start,
+                "phase": self.phase,
+                "saves": self.saves,
+                "saved_name": self.saved_name,
+                "samples_per_s": self.samples_per_s,
+                "error": self.error,
+                "message": self.message,
+                "busy": self.busy,
+                "test_acc": self.last_eval.get("test_acc"),
+            }

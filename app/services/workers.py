@@ -14,15 +14,16 @@ or not a browser tab is polling:
 The training thread never talks to a worker; a worker that dies is restarted by the supervisor with
 backoff, and the hub keeps answering (an XAI request to a dead worker fails at once, it does not hang).
 """
+
 from __future__ import annotations
 
 import collections
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -47,16 +48,32 @@ class XaiAnswer:
 class WorkerHub:
     """Starts, feeds and reads the two workers for one dashboard process. Thread-safe."""
 
-    def __init__(self, home: Path, dataset: str, data_root: str, snapshot_root: Path, forecast_path: Path,
-                 on_forecast: Callable[[fc.ForecastResult], None] | None = None,
-                 xai_budget_ms_per_min: float = 20000.0, nice: int = 10, poll_s: float = 0.02) -> None:
+    def __init__(
+        self,
+        home: Path,
+        dataset: str,
+        data_root: str,
+        snapshot_root: Path,
+        forecast_path: Path,
+        on_forecast: Callable[[fc.ForecastResult], None] | None = None,
+        xai_budget_ms_per_min: float = 20000.0,
+        nice: int = 10,
+        poll_s: float = 0.02,
+    ) -> None:
         self.snapshot_root = Path(snapshot_root)
         self.forecast_path = Path(forecast_path)
         self.on_forecast = on_forecast
         self.supervisor = WorkerSupervisor()
-        self.supervisor.add(XAI, xai_main, home=str(home), dataset=dataset, data_root=data_root,
-                            snapshot_root=str(snapshot_root),
-                            nice=nice, budget_ms_per_min=xai_budget_ms_per_min)
+        self.supervisor.add(
+            XAI,
+            xai_main,
+            home=str(home),
+            dataset=dataset,
+            data_root=data_root,
+            snapshot_root=str(snapshot_root),
+            nice=nice,
+            budget_ms_per_min=xai_budget_ms_per_min,
+        )
         self.supervisor.add(FORECAST, fc.forecast_main, nice=nice)
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
@@ -71,7 +88,7 @@ class WorkerHub:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
-    def start(self) -> "WorkerHub":
+    def start(self) -> WorkerHub:
         self.supervisor.start()
         self._thread = threading.Thread(target=self._pump, name="worker-pump", daemon=True)
         self._thread.start()
@@ -150,9 +167,17 @@ class WorkerHub:
                 self._cond.wait(left)
 
     # -- forecast -------------------------------------------------------------------------------------
-    def submit_forecast(self, version: int, step: int, probs: np.ndarray, labels: np.ndarray,
-                        tau_pred: np.ndarray | None, mu: np.ndarray | None, test_acc: float | None,
-                        steps_total: int | None) -> bool:
+    def submit_forecast(
+        self,
+        version: int,
+        step: int,
+        probs: np.ndarray,
+        labels: np.ndarray,
+        tau_pred: np.ndarray | None,
+        mu: np.ndarray | None,
+        test_acc: float | None,
+        steps_total: int | None,
+    ) -> bool:
         """Hand one embedding refresh to the forecast worker (False if it is down or busy)."""
         fc.write_forecast_arrays(self.forecast_path, probs, labels, tau_pred, mu, version=version)
         n_labels = int((np.asarray(labels) >= 0).sum())
@@ -169,4 +194,3 @@ class WorkerHub:
 
     def pid(self, name: str) -> int | None:
         return self.supervisor.pid(name)
-

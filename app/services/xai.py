@@ -3,6 +3,7 @@
 The XAI worker (through :class:`~app.services.workers.WorkerHub`) computes; this keeps the
 bookkeeping the page's two callbacks (ask, poll) share.
 """
+
 from __future__ import annotations
 
 import threading

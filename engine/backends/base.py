@@ -43,6 +43,7 @@ The loss for a batch (all terms are means over the batch; ``P`` pixels)::
             leaves the share unchanged and keeps ROI_EPS negligible however small dS/dx is.)
     total = w_rec*rec + w_beta*kl_z + w_gamma*kl_c + w_alpha*sup + w_cons*cons + w_usage*usage + w_roi*roi
 """
+
 from __future__ import annotations
 
 import abc
@@ -225,8 +226,15 @@ class Backend(abc.ABC):
         size = self.cfg.image_size
         if x.shape != (size, size):
             raise ValueError(f"saliency takes one image of shape {(size, size)}, got {x.shape}")
-        return saliency_map(self, x, target, method, samples=int(kw.get("samples", 16)),
-                            noise=float(kw.get("noise", 0.15)), seed=int(kw.get("seed", 0)))
+        return saliency_map(
+            self,
+            x,
+            target,
+            method,
+            samples=int(kw.get("samples", 16)),
+            noise=float(kw.get("noise", 0.15)),
+            seed=int(kw.get("seed", 0)),
+        )
 
     @abc.abstractmethod
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -297,9 +305,13 @@ class Backend(abc.ABC):
     def empty_prediction(self) -> dict[Out, np.ndarray]:
         """:meth:`predict`'s result for zero images (every key, zero rows)."""
         c, s = self.cfg, self.cfg.image_size
-        return {Out.MU: np.zeros((0, c.latent_dim), np.float32), Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
-                Out.RESP: np.zeros((0, c.components), np.float32), Out.PROBS: np.zeros((0, c.num_classes), np.float32),
-                Out.RECON: np.zeros((0, s, s), np.float32)}
+        return {
+            Out.MU: np.zeros((0, c.latent_dim), np.float32),
+            Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
+            Out.RESP: np.zeros((0, c.components), np.float32),
+            Out.PROBS: np.zeros((0, c.num_classes), np.float32),
+            Out.RECON: np.zeros((0, s, s), np.float32),
+        }
 
     def check_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Raise ValueError naming the first missing/unexpected name or wrong shape."""

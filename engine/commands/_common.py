@@ -1,9 +1,11 @@
 """Arguments shared by the commands: model options, checked names and numbers, and options that
 a command with sub-actions accepts both before and after its action."""
+
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.backends.base import available_backends
 from engine.errors import LatentLoopError
@@ -14,11 +16,13 @@ DEFAULT_DATASET = "mnist"
 
 def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
     """An argparse ``type`` running an engine.paths name check (bad value: usage error, exit 2)."""
+
     def parse(text: str) -> str:
         try:
             return check(text)
         except LatentLoopError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
+
     parse.__name__ = check.__name__.removeprefix("check_")
     return parse
 
@@ -40,13 +44,14 @@ def count(text: str) -> int:
 
 def add_dataset_arg(p: argparse.ArgumentParser, default: str | None = DEFAULT_DATASET) -> None:
     shown = f"default: {default}" if default else "overrides data.name"
-    p.add_argument("--dataset", type=dataset_name, default=default,
-                   help=f"dataset name under data/ ({shown})")
+    p.add_argument("--dataset", type=dataset_name, default=default, help=f"dataset name under data/ ({shown})")
 
 
-def add_actions(p: argparse.ArgumentParser, dest: str,
-                shared: Callable[[argparse.ArgumentParser], None],
-                ) -> tuple[argparse._SubParsersAction, argparse.ArgumentParser]:
+def add_actions(
+    p: argparse.ArgumentParser,
+    dest: str,
+    shared: Callable[[argparse.ArgumentParser], None],
+) -> tuple[argparse._SubParsersAction, argparse.ArgumentParser]:
     """Sub-actions of command ``p`` whose shared options go either side of the action.
 
     ``shared`` declares the options (with their defaults) on a parser. They are added to ``p``
@@ -64,8 +69,11 @@ def add_actions(p: argparse.ArgumentParser, dest: str,
 
 
 def add_progress_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-progress", action="store_true",
-                   help="print one line per logged step (stdout) instead of a progress bar (stderr)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="print one line per logged step (stdout) instead of a progress bar (stderr)",
+    )
 
 
 def add_model_args(p: argparse.ArgumentParser, checkpoint: bool = True) -> None:
@@ -75,8 +83,9 @@ def add_model_args(p: argparse.ArgumentParser, checkpoint: bool = True) -> None:
     p.add_argument("--device", help="cpu (default) or cuda")
     p.add_argument("--seed", type=int, help="overrides seed")
     if checkpoint:
-        p.add_argument("--checkpoint", type=checkpoint_name,
-                       help="checkpoint name (default: train.checkpoint, i.e. ssvae)")
+        p.add_argument(
+            "--checkpoint", type=checkpoint_name, help="checkpoint name (default: train.checkpoint, i.e. ssvae)"
+        )
 
 
 def overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """Training progress as the model commands show it (train, experiment, simulate)."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ def fmt_seconds(seconds: float) -> str:
     """``42 s``, ``3 min 05 s`` or ``1 h 02 min``."""
     if not math.isfinite(seconds):
         return "?"
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:
@@ -60,33 +61,48 @@ class TrainProgress:
         return (self.total - self._done) * (time.perf_counter() - self._t0) / done
 
     def _where(self, step: int) -> str:
-        return " ".join(f"{k} {v}" for k, v in self.context.items()) + (", " if self.context else "") \
-            + f"step {step}"
+        return " ".join(f"{k} {v}" for k, v in self.context.items()) + (", " if self.context else "") + f"step {step}"
 
     def __call__(self, e: Any) -> None:
         if isinstance(e, ev.Evaluation):
             self.test = e.test_acc
-            self.write(f"{self._where(e.step)}: test acc {e.test_acc:.4f} (tau {e.tau_acc:.4f}) "
-                       f"on {e.n_test} held-out images, {e.n_labels} labels")
+            self.write(
+                f"{self._where(e.step)}: test acc {e.test_acc:.4f} (tau {e.tau_acc:.4f}) "
+                f"on {e.n_test} held-out images, {e.n_labels} labels"
+            )
         elif isinstance(e, ev.Metrics):
             self._done = self.offset + e.step
-            info = {**self.context, "phase": e.phase, "loss": f"{e.losses['loss']:.4f}",
-                    "rec": f"{e.losses['rec']:.4f}", "sup": f"{e.losses['sup']:.3f}",
-                    "acc_lab": f"{e.acc_labeled:.3f}", "test": f"{self.test:.3f}",
-                    "sps": f"{e.samples_per_s:.0f}"}
+            info = {
+                **self.context,
+                "phase": e.phase,
+                "loss": f"{e.losses['loss']:.4f}",
+                "rec": f"{e.losses['rec']:.4f}",
+                "sup": f"{e.losses['sup']:.3f}",
+                "acc_lab": f"{e.acc_labeled:.3f}",
+                "test": f"{self.test:.3f}",
+                "sps": f"{e.samples_per_s:.0f}",
+            }
             if self.bar is not None:
                 self.bar.n = self._done
                 self.bar.set_postfix(info, refresh=True)
             else:
-                print(f"step {e.step} " + " ".join(f"{k}={v}" for k, v in info.items())
-                      + f" left={fmt_seconds(self.seconds_left())}", flush=True)
+                print(
+                    f"step {e.step} "
+                    + " ".join(f"{k}={v}" for k, v in info.items())
+                    + f" left={fmt_seconds(self.seconds_left())}",
+                    flush=True,
+                )
         elif isinstance(e, ev.Phase) and self.bar is not None and e.name != self.phase:
             self.phase = e.name
             self.write(f"{self._where(e.step)}: phase {e.name}")
         elif isinstance(e, ev.LabelsError):
-            self.write(f"{self._where(e.step)}: labels file unreadable, training on with the last good "
-                       f"{e.n_labels} labels until it is fixed: {e.message}" if e.message else
-                       f"{self._where(e.step)}: labels file readable again: {e.n_labels} labels", err=True)
+            self.write(
+                f"{self._where(e.step)}: labels file unreadable, training on with the last good "
+                f"{e.n_labels} labels until it is fixed: {e.message}"
+                if e.message
+                else f"{self._where(e.step)}: labels file readable again: {e.n_labels} labels",
+                err=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -1,4 +1,5 @@
 """`latentloop ckpt`: list, inspect, fork and delete checkpoints (artifacts/checkpoints/<name>.ckpt/)."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,11 @@ from engine.errors import CheckpointError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("ckpt", help="list, show, fork or delete checkpoints",
-                              description="Checkpoints live in artifacts/checkpoints/<name>.ckpt/ "
-                              "(see docs/formats.md).")
+    p = subparsers.add_parser(
+        "ckpt",
+        help="list, show, fork or delete checkpoints",
+        description="Checkpoints live in artifacts/checkpoints/<name>.ckpt/ (see docs/formats.md).",
+    )
     sub = p.add_subparsers(dest="ckpt_command", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="one line per checkpoint")
     ls.add_argument("--json", action="store_true", help="print the summaries as JSON")
@@ -43,14 +46,18 @@ def run(args: argparse.Namespace) -> int:
         if not rows:
             print(f"no checkpoints in {store.root}")
             return 0
-        print(f"{'NAME':<20} {'STEP':>7} {'BACKEND':<10} {'PHASE':<17} {'CREATED':<25} {'PARENT':<12} "
-              f"{'SIZE':>10}  METRICS")
+        print(
+            f"{'NAME':<20} {'STEP':>7} {'BACKEND':<10} {'PHASE':<17} {'CREATED':<25} {'PARENT':<12} "
+            f"{'SIZE':>10}  METRICS"
+        )
         for r in rows:
             if "error" in r:
                 print(f"{r['name']:<20} CORRUPT: {r['error']}")
                 continue
-            print(f"{r['name']:<20} {r['step']!s:>7} {r['backend'] or '-':<10} {r['phase'] or '-':<17} "
-                  f"{r['created'] or '-':<25} {r['parent'] or '-':<12} {r['size']:>10}  {_fmt_metrics(r['metrics'])}")
+            print(
+                f"{r['name']:<20} {r['step']!s:>7} {r['backend'] or '-':<10} {r['phase'] or '-':<17} "
+                f"{r['created'] or '-':<25} {r['parent'] or '-':<12} {r['size']:>10}  {_fmt_metrics(r['metrics'])}"
+            )
         return 0
     if cmd == "show":
         print(json.dumps(store.show(args.name), indent=2))

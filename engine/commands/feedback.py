@@ -1,4 +1,5 @@
 """`latentloop feedback`: ROI boxes that tell the model where to look (data/<dataset>/feedback.jsonl)."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,14 +9,18 @@ from engine.commands._common import add_actions, add_dataset_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("feedback", help="add, list, remove or parse 'look here' boxes",
-                       description="Per-sample focus boxes shared with the dashboard. The trainer penalises "
-                       "input gradients outside the box, weighted by strength.")
+    p = sub.add_parser(
+        "feedback",
+        help="add, list, remove or parse 'look here' boxes",
+        description="Per-sample focus boxes shared with the dashboard. The trainer penalises "
+        "input gradients outside the box, weighted by strength.",
+    )
     fsub, common = add_actions(p, "action", add_dataset_arg)
     a = fsub.add_parser("add", parents=[common], help="store a box for a sample (replaces its earlier one)")
     a.add_argument("sample", type=int)
-    a.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"),
-                   help="normalised box (x right, y down)")
+    a.add_argument(
+        "--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="normalised box (x right, y down)"
+    )
     a.add_argument("--instruction", "-i", default="", help="e.g. 'focus center', 'bottom right corner'")
     a.add_argument("--strength", type=float, default=1.0)
     fsub.add_parser("list", parents=[common], help="list stored boxes").add_argument("--json", action="store_true")
@@ -51,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps([i.__dict__ for i in items]))
         else:
             for i in items:
-                print(f"{i.sample_idx:>7}  box ({i.x0:.2f}, {i.y0:.2f}, {i.x1:.2f}, {i.y1:.2f})  "
-                      f"strength {i.strength:.2f}  {i.instruction!r}  {i.time}")
+                print(
+                    f"{i.sample_idx:>7}  box ({i.x0:.2f}, {i.y0:.2f}, {i.x1:.2f}, {i.y1:.2f})  "
+                    f"strength {i.strength:.2f}  {i.instruction!r}  {i.time}"
+                )
             print(f"{len(items)} feedback box(es)")
     elif args.action == "rm":
         if not store.remove(args.sample):

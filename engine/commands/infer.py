@@ -1,4 +1,5 @@
 """`latentloop infer`: predictions for every sample, written under artifacts/predictions/."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,12 @@ from engine.commands._common import add_model_args, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("infer", help="predict every sample and write a table under artifacts/",
-                       description="For every sample: predicted class, certainty (max class probability), "
-                       "dominant mixture component and 2-D map coordinates.")
+    p = sub.add_parser(
+        "infer",
+        help="predict every sample and write a table under artifacts/",
+        description="For every sample: predicted class, certainty (max class probability), "
+        "dominant mixture component and 2-D map coordinates.",
+    )
     add_model_args(p)
     p.add_argument("--format", choices=["csv", "npz"], default="csv")
     p.add_argument("-o", "--output", help="output file (default artifacts/predictions/<dataset>-<checkpoint>.<format>)")
@@ -51,15 +55,21 @@ def run(args: argparse.Namespace) -> int:
         "label": labels,
         "true": ws.dataset.targets,
     }
-    path = Path(args.output) if args.output else artifacts_dir() / "predictions" / f"{ws.dataset.name}-{name}.{args.format}"
+    path = (
+        Path(args.output)
+        if args.output
+        else artifacts_dir() / "predictions" / f"{ws.dataset.name}-{name}.{args.format}"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "npz":
         import io
+
         buf = io.BytesIO()
         np.savez_compressed(buf, probs=probs.astype(np.float16), **{k: v for k, v in table.items() if k != "split"})
         atomic_write_bytes(path, buf.getvalue())
     else:
         import pandas as pd
+
         df = pd.DataFrame(table)
         df["label"] = df["label"].where(df["label"] >= 0)
         atomic_write_bytes(path, df.to_csv(index=False, float_format="%.5g").encode())

@@ -1,4 +1,5 @@
 """`latentloop label`: read and edit data/<dataset>/labels.csv (shared with the dashboard)."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,11 @@ from engine.commands._common import add_actions, add_dataset_arg
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "label", help="set, clear, undo, import, export and count labels",
+        "label",
+        help="set, clear, undo, import, export and count labels",
         description="Edit the labels of a dataset's training images (data/<dataset>/labels.csv). "
-        "Every change is appended to labels.changes.jsonl and can be undone.")
+        "Every change is appended to labels.changes.jsonl and can be undone.",
+    )
     sub, common = add_actions(p, "label_action", add_dataset_arg)
 
     s = sub.add_parser("set", parents=[common], help="label one training image")
@@ -25,8 +28,7 @@ def register(subparsers: Any) -> None:
 
     sub.add_parser("undo", parents=[common], help="revert the last set/clear/import/seed")
 
-    s = sub.add_parser("import", parents=[common],
-                       help="merge a Serial,label CSV (validated first; all or nothing)")
+    s = sub.add_parser("import", parents=[common], help="merge a Serial,label CSV (validated first; all or nothing)")
     s.add_argument("file", metavar="FILE.csv")
 
     s = sub.add_parser("export", parents=[common], help="write the labels as csv or jsonl")
@@ -36,8 +38,7 @@ def register(subparsers: Any) -> None:
     s = sub.add_parser("stats", parents=[common], help="labelled / unlabelled counts per class")
     s.add_argument("--json", action="store_true", help="print one JSON object")
 
-    s = sub.add_parser("seed", parents=[common],
-                       help="oracle: write N true labels per class (for experiments)")
+    s = sub.add_parser("seed", parents=[common], help="oracle: write N true labels per class (for experiments)")
     s.add_argument("--per-class", type=int, required=True, metavar="N")
     s.add_argument("--seed", type=int, default=0, help="random seed for the choice (default: 0)")
 
@@ -73,12 +74,16 @@ def run(args: argparse.Namespace) -> int:
 
     if action == "set":
         entry = store.set(args.serial, args.label, source)
-        print(f"{args.dataset}: " + (_describe(entry["changes"]) if entry else
-                                     f"{args.serial} already labelled {args.label} (unchanged)"))
+        print(
+            f"{args.dataset}: "
+            + (_describe(entry["changes"]) if entry else f"{args.serial} already labelled {args.label} (unchanged)")
+        )
     elif action == "clear":
         entry = store.clear(args.serial, source)
-        print(f"{args.dataset}: " + (_describe(entry["changes"]) if entry else
-                                     f"{args.serial} was not labelled (unchanged)"))
+        print(
+            f"{args.dataset}: "
+            + (_describe(entry["changes"]) if entry else f"{args.serial} was not labelled (unchanged)")
+        )
     elif action == "undo":
         done = store.undo(source)
         if done is None:
@@ -105,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"dataset": args.dataset, "num_classes": store.num_classes, **st}))
         else:
-            print(f"dataset {args.dataset}: {st['labelled']} labelled, {st['unlabelled']} unlabelled "
-                  f"of {st['n_samples']} training images")
+            print(
+                f"dataset {args.dataset}: {st['labelled']} labelled, {st['unlabelled']} unlabelled "
+                f"of {st['n_samples']} training images"
+            )
             for c, count in enumerate(st["per_class"]):
                 print(f"  class {c}: {count}")
     elif action == "seed":
@@ -117,8 +124,10 @@ def run(args: argparse.Namespace) -> int:
         chosen = oracle_labels(ds, args.per_class, args.seed)
         entry = store.set_many(chosen, source="oracle")
         n = len(entry["changes"]) if entry else 0
-        print(f"seeded {len(chosen)} true label(s) ({args.per_class} per class, seed {args.seed}): "
-              f"{n} changed, {store.stats()['labelled']} labelled")
+        print(
+            f"seeded {len(chosen)} true label(s) ({args.per_class} per class, seed {args.seed}): "
+            f"{n} changed, {store.stats()['labelled']} labelled"
+        )
     else:  # argparse restricts the choices; kept for type checkers
         raise LabelError(f"unknown label action {action!r}")
     return 0

@@ -1,4 +1,5 @@
 """`latentloop simulate`: the active-learning loop with the true labels as a simulated oracle."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,28 +11,46 @@ from engine.commands._progress import TrainProgress, fmt_seconds
 def register(sub: argparse._SubParsersAction) -> None:
     from engine.acquisition import STRATEGIES
 
-    p = sub.add_parser("simulate", help="active-learning simulation with an oracle; learning curves",
-                       description="Start from --seed-labels random true labels, then each round label "
-                       "--per-round samples chosen by the strategy and retrain (warm start). Your "
-                       "labels.csv is never touched: each strategy gets its own store in the run dir.")
+    p = sub.add_parser(
+        "simulate",
+        help="active-learning simulation with an oracle; learning curves",
+        description="Start from --seed-labels random true labels, then each round label "
+        "--per-round samples chosen by the strategy and retrain (warm start). Your "
+        "labels.csv is never touched: each strategy gets its own store in the run dir.",
+    )
     add_model_args(p, checkpoint=False)
-    p.add_argument("--strategy", "-s", action="append", choices=STRATEGIES,
-                   help="strategy to compare (repeatable; default random and entropy)")
+    p.add_argument(
+        "--strategy",
+        "-s",
+        action="append",
+        choices=STRATEGIES,
+        help="strategy to compare (repeatable; default random and entropy)",
+    )
     p.add_argument("--seed-labels", type=count, default=20)
     p.add_argument("--per-round", type=count, default=10)
     p.add_argument("--rounds", type=count, default=5)
-    p.add_argument("--first-steps", type=count,
-                   help="training steps before the first round (default train.steps)")
+    p.add_argument("--first-steps", type=count, help="training steps before the first round (default train.steps)")
     p.add_argument("--round-steps", type=count, default=300, help="extra steps after each round")
-    p.add_argument("--pool", type=count, default=0, help="rank a random subset of this many unlabelled samples (0 = all)")
+    p.add_argument(
+        "--pool", type=count, default=0, help="rank a random subset of this many unlabelled samples (0 = all)"
+    )
     p.add_argument("--out", help="run directory (default artifacts/simulate/<time>)")
     add_progress_arg(p)
     p.set_defaults(func=run)
 
 
-def simulate(ws, strategies: list[str], seed_labels: int, per_round: int, rounds: int,
-             first_steps: int, round_steps: int, pool_size: int, out_dir,
-             progress: TrainProgress) -> list[dict]:
+def simulate(
+    ws,
+    strategies: list[str],
+    seed_labels: int,
+    per_round: int,
+    rounds: int,
+    first_steps: int,
+    round_steps: int,
+    pool_size: int,
+    out_dir,
+    progress: TrainProgress,
+) -> list[dict]:
     """Run every strategy from the same seed labels; returns learning-curve rows.
 
     ``progress`` (total: ``len(strategies) * (first_steps + rounds * round_steps)`` steps) shows
@@ -65,12 +84,21 @@ def simulate(ws, strategies: list[str], seed_labels: int, per_round: int, rounds
                 trainer.reload_labels()
                 steps = trainer.step + round_steps
             summary = trainer.run(steps=steps)
-            row = {"strategy": strat, "round": rnd, "labels": trainer.n_labels, "test_acc": summary["test_acc"],
-                   "tau_acc": summary["tau_acc"], "step": trainer.step, "seconds": time.perf_counter() - t0}
+            row = {
+                "strategy": strat,
+                "round": rnd,
+                "labels": trainer.n_labels,
+                "test_acc": summary["test_acc"],
+                "tau_acc": summary["tau_acc"],
+                "step": trainer.step,
+                "seconds": time.perf_counter() - t0,
+            }
             rows.append(row)
-            progress.write(f"{strat:>22} round {rnd:>2}: {row['labels']:>4} labels  test acc "
-                           f"{row['test_acc']:.4f}  ({row['seconds']:.0f} s; about "
-                           f"{fmt_seconds(progress.seconds_left())} left in all)")
+            progress.write(
+                f"{strat:>22} round {rnd:>2}: {row['labels']:>4} labels  test acc "
+                f"{row['test_acc']:.4f}  ({row['seconds']:.0f} s; about "
+                f"{fmt_seconds(progress.seconds_left())} left in all)"
+            )
     return rows
 
 
@@ -90,18 +118,34 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     first_steps = args.first_steps or ws.cfg.train.steps
     total = len(strategies) * (first_steps + args.rounds * args.round_steps)
-    print(f"simulating {', '.join(strategies)} on {ws.dataset.name}: {args.seed_labels} seed labels, "
-          f"{args.rounds} rounds of {args.per_round}, {total} training steps in all; run directory {out}")
+    print(
+        f"simulating {', '.join(strategies)} on {ws.dataset.name}: {args.seed_labels} seed labels, "
+        f"{args.rounds} rounds of {args.per_round}, {total} training steps in all; run directory {out}"
+    )
     progress = TrainProgress(total, bar=not args.no_progress)
-    rows = simulate(ws, strategies, args.seed_labels, args.per_round, args.rounds,
-                    first_steps, args.round_steps, args.pool, out, progress)
+    rows = simulate(
+        ws,
+        strategies,
+        args.seed_labels,
+        args.per_round,
+        args.rounds,
+        first_steps,
+        args.round_steps,
+        args.pool,
+        out,
+        progress,
+    )
     progress.close()
     write_csv(out / "curve.csv", rows)
     plot_learning_curves(out / "curve.png", rows, f"{ws.dataset.name}: test accuracy vs labels")
-    summary = {s: {"to_90": labels_to_reach([r for r in rows if r["strategy"] == s], 0.90),
-                   "to_95": labels_to_reach([r for r in rows if r["strategy"] == s], 0.95),
-                   "final_acc": [r for r in rows if r["strategy"] == s][-1]["test_acc"]}
-               for s in strategies}
+    summary = {
+        s: {
+            "to_90": labels_to_reach([r for r in rows if r["strategy"] == s], 0.90),
+            "to_95": labels_to_reach([r for r in rows if r["strategy"] == s], 0.95),
+            "final_acc": [r for r in rows if r["strategy"] == s][-1]["test_acc"],
+        }
+        for s in strategies
+    }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     print("labels needed for 90% / 95% test accuracy:")
     for s, v in summary.items():

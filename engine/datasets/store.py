@@ -7,6 +7,7 @@ File format (see docs/formats.md, "Dataset"): an ``.npz`` without pickled object
 - ``split``   uint8 ``[N]``: 0 = train, 1 = test, all train rows first,
 - ``num_classes`` optional int64 scalar (default: ``max(labels) + 1``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -99,13 +100,16 @@ def validate_arrays(
         raise DatasetError(f"{where}: negative label at row {int(np.argmax(labels < 0))}")
     bad = (split != 0) & (split != 1)
     if bad.any():
-        raise DatasetError(f"{where}: 'split' must be 0 (train) or 1 (test); row {int(np.argmax(bad))} "
-                           f"is {split[bad][0]}")
+        raise DatasetError(
+            f"{where}: 'split' must be 0 (train) or 1 (test); row {int(np.argmax(bad))} is {split[bad][0]}"
+        )
     n_train = int(np.count_nonzero(split == 0))
     if split[:n_train].any():
         first_test = int(np.argmax(split == 1))
-        raise DatasetError(f"{where}: train rows must come first, but row {first_test} is test and "
-                           f"row {n_train + int(np.argmax(split[n_train:] == 0))} is train")
+        raise DatasetError(
+            f"{where}: train rows must come first, but row {first_test} is test and "
+            f"row {n_train + int(np.argmax(split[n_train:] == 0))} is train"
+        )
     return images, labels.astype(np.int64, copy=False), n_train
 
 
@@ -162,8 +166,9 @@ def _read_npz(path: Path, name: str) -> Dataset:
     num_classes = None
     if raw_classes is not None:
         if raw_classes.shape != () or raw_classes.dtype.kind not in "iu":
-            raise DatasetError(f"{where}: num_classes must be an integer scalar, got {raw_classes.dtype} "
-                               f"of shape {raw_classes.shape}")
+            raise DatasetError(
+                f"{where}: num_classes must be an integer scalar, got {raw_classes.dtype} of shape {raw_classes.shape}"
+            )
         num_classes = int(raw_classes)
     top = int(labels.max()) + 1
     if num_classes is None:
@@ -184,8 +189,13 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
     if targets.size and int(targets.max()) >= ds.num_classes:
         raise DatasetError(f"dataset {ds.name!r}: label {int(targets.max())} >= num_classes {ds.num_classes}")
     buf = io.BytesIO()
-    np.savez(buf, images=images, labels=targets.astype(np.int64), split=ds.split,
-             num_classes=np.array(ds.num_classes, np.int64))
+    np.savez(
+        buf,
+        images=images,
+        labels=targets.astype(np.int64),
+        split=ds.split,
+        num_classes=np.array(ds.num_classes, np.int64),
+    )
     atomic_write_bytes(path, buf.getvalue())
     return path
 
@@ -203,7 +213,7 @@ def dataset_info(name: str, root: str | Path | None = None) -> dict[str, Any]:
     ds = load_dataset(name, root)
     path = dataset_path(name, root)
     train_counts = np.bincount(ds.targets[: ds.n_train], minlength=ds.num_classes)
-    test_counts = np.bincount(ds.targets[ds.n_train:], minlength=ds.num_classes)
+    test_counts = np.bincount(ds.targets[ds.n_train :], minlength=ds.num_classes)
     return {
         "name": name,
         "path": str(path),

@@ -1,4 +1,5 @@
 """Synthetic class-structured datasets for tests and demos (blurred strokes per class)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,7 @@ def _class_prototypes(num_classes: int, size: int, n_strokes: int = 3) -> np.nda
             lengths = np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1])
             if lengths.min() < size * 0.25:
                 continue
-            img = np.exp(-_segment_distance(xx, yy, seg[None]) ** 2 / 2.0).max(axis=1)[0]
+            img = np.exp(-(_segment_distance(xx, yy, seg[None]) ** 2) / 2.0).max(axis=1)[0]
             v = img.ravel() / np.linalg.norm(img)
             # Reject patterns too similar to an earlier class (cosine similarity); relax slowly
             # so many classes still fit.
@@ -62,15 +63,14 @@ def synthetic_dataset(
     images = np.empty((n, size, size), np.uint8)
     shift_max = max(1, size // 14)
     for start in range(0, n, 1024):  # chunks bound the [B, S, H, W] distance tensor
-        y = targets[start:start + 1024]
+        y = targets[start : start + 1024]
         b = len(y)
         seg = protos[y] + rng.normal(0.0, size / 28 * 0.8, size=(b, protos.shape[1], 4)).astype(np.float32)
         shift = rng.integers(-shift_max, shift_max + 1, size=(b, 1, 2)).astype(np.float32)
         seg = seg + np.concatenate([shift, shift], axis=-1)
         width = rng.uniform(0.8, 1.5, size=(b, 1, 1, 1)).astype(np.float32) * size / 28
-        ink = np.exp(-_segment_distance(xx, yy, seg) ** 2 / (2 * width ** 2)).max(axis=1)
+        ink = np.exp(-(_segment_distance(xx, yy, seg) ** 2) / (2 * width**2)).max(axis=1)
         ink *= rng.uniform(0.75, 1.0, size=(b, 1, 1)).astype(np.float32)
         ink += rng.normal(0.0, 0.06, size=ink.shape).astype(np.float32)
-        images[start:start + b] = np.clip(np.rint(ink * 255.0), 0, 255).astype(np.uint8)
-    return Dataset(name=name, images=images, targets=targets.astype(np.int64), n_train=n_train,
-                   num_classes=num_classes)
+        images[start : start + b] = np.clip(np.rint(ink * 255.0), 0, 255).astype(np.uint8)
+    return Dataset(name=name, images=images, targets=targets.astype(np.int64), n_train=n_train, num_classes=num_classes)

@@ -12,6 +12,7 @@ Modules: ``messages`` (input, result, error), ``arrays`` (the refresh's ``.npz``
 :class:`Forecaster`, pure numpy, runs in-process too: tests, benchmark), ``process`` (the child's
 entry point), ``threads`` (the BLAS thread variables). Every public name is re-exported here.
 """
+
 from __future__ import annotations
 
 import multiprocessing as _mp

@@ -1,4 +1,5 @@
 """The arrays file of one embedding refresh (``.npz``): written by the dashboard, read by the worker."""
+
 from __future__ import annotations
 
 import io
@@ -12,9 +13,14 @@ from engine.io import atomic_write_bytes
 ARRAYS_FORMAT = 1
 
 
-def write_forecast_arrays(path: str | Path, probs: np.ndarray, labels: np.ndarray,
-                          tau_pred: np.ndarray | None = None, mu: np.ndarray | None = None,
-                          version: int | None = None) -> Path:
+def write_forecast_arrays(
+    path: str | Path,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    tau_pred: np.ndarray | None = None,
+    mu: np.ndarray | None = None,
+    version: int | None = None,
+) -> Path:
     """Write one refresh's arrays atomically (``engine.io.atomic_write_bytes``) for the worker.
 
     ``probs`` [N, C] (stored float16), ``labels`` int [M] with M <= N (-1 = unlabelled; rows

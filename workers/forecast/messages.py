@@ -1,4 +1,5 @@
 """Messages of the forecast worker: the input naming one refresh's arrays, the result, the error."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -67,8 +68,9 @@ def _as_input(msg: Any) -> ForecastInput:
     if not isinstance(inp, ForecastInput):
         raise ValueError(f"expected a forecast_input message, got {inp.type!r}")
     if not isinstance(inp.version, int) or not isinstance(inp.step, int) or inp.step < 0:
-        raise ValueError(f"forecast_input: version and step must be integers (step >= 0), got "
-                         f"{inp.version!r}, {inp.step!r}")
+        raise ValueError(
+            f"forecast_input: version and step must be integers (step >= 0), got {inp.version!r}, {inp.step!r}"
+        )
     if not isinstance(inp.probs_path, str) or not inp.probs_path:
         raise ValueError("forecast_input: probs_path must be a non-empty string")
     return inp

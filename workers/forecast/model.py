@@ -1,5 +1,6 @@
 """The forecaster: per-sample risk features over a short history of refreshes, their fitted
 logistic combination, the gates of the review window and a one-line reason per candidate (pure numpy)."""
+
 from __future__ import annotations
 
 import collections
@@ -35,12 +36,19 @@ RISK_WEIGHTS: dict[str, float] = {
 #: 0.64) were wrong 60% (seed 1) and 52% (seed 2) of the time, at 0.3-0.5 38% and 31%.
 #: (raw, observed) pairs from ``bench_forecast.py --fit``:
 RISK_CALIBRATION: tuple[tuple[float, float], ...] = (
-    (0.0, 0.0), (0.027, 0.022), (0.182, 0.269), (0.383, 0.398), (0.591, 0.484), (0.786, 0.556),
-    (0.922, 0.662), (0.963, 0.69), (1.0, 0.69))
+    (0.0, 0.0),
+    (0.027, 0.022),
+    (0.182, 0.269),
+    (0.383, 0.398),
+    (0.591, 0.484),
+    (0.786, 0.556),
+    (0.922, 0.662),
+    (0.963, 0.69),
+    (1.0, 0.69),
+)
 
 #: Every feature :meth:`Forecaster.features` returns (all [N] float32; larger = riskier except margin).
-FEATURES = ("entropy", "ens_entropy", "flips", "margin", "margin_drop", "tau_disagree", "knn_disagree",
-            "knn_dist")
+FEATURES = ("entropy", "ens_entropy", "flips", "margin", "margin_drop", "tau_disagree", "knn_disagree", "knn_dist")
 #: The ones the fitted combination uses.
 FIT_FEATURES = ("entropy", "ens_entropy", "flips")
 
@@ -96,12 +104,12 @@ def nearest_labelled(mu: np.ndarray, lab_idx: np.ndarray, block: int = 8192) -> 
     dist = np.empty(n, np.float32)
     arg = np.empty(n, np.int64)
     for s in range(0, n, block):
-        xb = x[s:s + block]
+        xb = x[s : s + block]
         d = xb @ (-2.0 * c.T)
         d += c_sq
         j = d.argmin(axis=1)
-        arg[s:s + block] = j
-        dist[s:s + block] = d[np.arange(len(xb)), j] + np.einsum("ij,ij->i", xb, xb)
+        arg[s : s + block] = j
+        dist[s : s + block] = d[np.arange(len(xb)), j] + np.einsum("ij,ij->i", xb, xb)
     return np.sqrt(np.maximum(dist, 0.0)), arg
 
 
@@ -115,9 +123,14 @@ class Forecaster:
     different N starts a new history; one at the same step replaces the newest entry.
     """
 
-    def __init__(self, history: int = 5, k: int = 10, gates: GateConfig | None = None,
-                 weights: dict[str, float] | None = None,
-                 calibration: tuple[tuple[float, float], ...] | None = None) -> None:
+    def __init__(
+        self,
+        history: int = 5,
+        k: int = 10,
+        gates: GateConfig | None = None,
+        weights: dict[str, float] | None = None,
+        calibration: tuple[tuple[float, float], ...] | None = None,
+    ) -> None:
         if history < 2:
             raise ValueError("history must be >= 2 (flips need two refreshes)")
         self.history = int(history)
@@ -145,8 +158,15 @@ class Forecaster:
         return len(self._hist)
 
     # -- features --------------------------------------------------------------------------------
-    def features(self, probs: np.ndarray, labels: np.ndarray, tau_pred: np.ndarray | None,
-                 mu: np.ndarray | None, pred: np.ndarray, margin: np.ndarray) -> dict[str, np.ndarray]:
+    def features(
+        self,
+        probs: np.ndarray,
+        labels: np.ndarray,
+        tau_pred: np.ndarray | None,
+        mu: np.ndarray | None,
+        pred: np.ndarray,
+        margin: np.ndarray,
+    ) -> dict[str, np.ndarray]:
         """Per-sample features [N] (float32) over the *window*: the stored history (which must not yet
         contain the current refresh) cut to the last ``history - 1`` refreshes, plus the current one.
 
@@ -161,15 +181,17 @@ class Forecaster:
         - ``knn_dist``: log of that distance over its median across samples, floored at 0.
         """
         n = len(probs)
-        past = list(self._hist)[-(self.history - 1):]
+        past = list(self._hist)[-(self.history - 1) :]
         self._span = len(past) + 1
         total = probs.astype(np.float32, copy=True)
         for h in past:
             total += h.probs
         mean_p = total / np.float32(len(past) + 1)
         self._mean_probs = mean_p
-        f: dict[str, np.ndarray] = {"entropy": _entropy(probs).astype(np.float32),
-                                    "ens_entropy": _entropy(mean_p).astype(np.float32)}
+        f: dict[str, np.ndarray] = {
+            "entropy": _entropy(probs).astype(np.float32),
+            "ens_entropy": _entropy(mean_p).astype(np.float32),
+        }
         flips = np.zeros(n, np.float32)
         seq = [h.pred for h in past] + [pred]
         for a, b in itertools.pairwise(seq):
@@ -181,8 +203,7 @@ class Forecaster:
             f["margin_drop"] = np.maximum(prev_m - margin, 0.0).astype(np.float32)
         else:
             f["margin_drop"] = np.zeros(n, np.float32)
-        f["tau_disagree"] = (np.zeros(n, np.float32) if tau_pred is None
-                             else (tau_pred != pred).astype(np.float32))
+        f["tau_disagree"] = np.zeros(n, np.float32) if tau_pred is None else (tau_pred != pred).astype(np.float32)
         lab = np.flatnonzero(labels >= 0)
         self._nn_label = np.full(n, -1, np.int64)
         if mu is not None and len(lab):
@@ -206,33 +227,43 @@ class Forecaster:
         return 1.0 / (1.0 + np.exp(-z))
 
     # -- gates -----------------------------------------------------------------------------------
-    def _gates(self, step: int, num_classes: int, test_acc: float | None, mean_conf: float,
-               steps_total: int | None) -> tuple[dict[str, dict[str, Any]], bool, str]:
+    def _gates(
+        self, step: int, num_classes: int, test_acc: float | None, mean_conf: float, steps_total: int | None
+    ) -> tuple[dict[str, dict[str, Any]], bool, str]:
         g = self.gates
         gates: dict[str, dict[str, Any]] = {}
         gates["min_steps"] = {"passed": step >= g.min_steps, "value": float(step), "threshold": float(g.min_steps)}
         chance = 1.0 / num_classes + g.chance_margin
         have_acc = test_acc is not None and math.isfinite(test_acc)
         acc = float(test_acc) if test_acc is not None and have_acc else mean_conf
-        gates["better_than_chance"] = {"passed": acc >= chance, "value": round(acc, 4),
-                                       "threshold": round(chance, 4),
-                                       "source": "test_acc" if have_acc else "mean_max_prob"}
+        gates["better_than_chance"] = {
+            "passed": acc >= chance,
+            "value": round(acc, 4),
+            "threshold": round(chance, 4),
+            "source": "test_acc" if have_acc else "mean_max_prob",
+        }
         nh = len(self._hist)
         gates["history"] = {"passed": nh >= g.min_history, "value": float(nh), "threshold": float(g.min_history)}
         changed = self._changed[-1] if len(self._changed) and nh >= 2 else None
         finished = steps_total is not None and step >= steps_total
         capped = nh >= g.plateau_cap
         settled = changed is not None and changed <= g.plateau_changed
-        gates["plateau"] = {"passed": bool(settled or capped or finished),
-                            "value": None if changed is None else round(float(changed), 4),
-                            "threshold": g.plateau_changed,
-                            "by": "changed" if settled else "cap" if capped else "finished" if finished else None}
+        gates["plateau"] = {
+            "passed": bool(settled or capped or finished),
+            "value": None if changed is None else round(float(changed), 4),
+            "threshold": g.plateau_changed,
+            "by": "changed" if settled else "cap" if capped else "finished" if finished else None,
+        }
         closed = next((name for name, v in gates.items() if not v["passed"]), None)
         if closed is None:
             by = gates["plateau"]["by"]
-            how = (f"{changed:.1%} of predictions changed since the last refresh (<= {g.plateau_changed:.0%})"
-                   if by == "changed" else f"{nh} refreshes of history (plateau cap)" if by == "cap"
-                   else "the training run has finished")
+            how = (
+                f"{changed:.1%} of predictions changed since the last refresh (<= {g.plateau_changed:.0%})"
+                if by == "changed"
+                else f"{nh} refreshes of history (plateau cap)"
+                if by == "cap"
+                else "the training run has finished"
+            )
             src = "test accuracy" if have_acc else "mean confidence"
             return gates, True, f"open: step {step}, {src} {acc:.2f} > chance, {how}"
         v = gates[closed]
@@ -244,17 +275,30 @@ class Forecaster:
         elif closed == "history":
             reason = f"closed by history: {nh} refresh(es) since step {g.min_steps}, need {g.min_history}"
         elif v["value"] is None:
-            reason = (f"closed by plateau: no two refreshes to compare yet; opens at the latest after "
-                      f"{g.plateau_cap} refreshes")
+            reason = (
+                f"closed by plateau: no two refreshes to compare yet; opens at the latest after "
+                f"{g.plateau_cap} refreshes"
+            )
         else:
-            reason = (f"closed by plateau: {v['value']:.1%} of predictions changed since the last refresh "
-                      f"(> {g.plateau_changed:.0%}); opens at the latest after {g.plateau_cap} refreshes")
+            reason = (
+                f"closed by plateau: {v['value']:.1%} of predictions changed since the last refresh "
+                f"(> {g.plateau_changed:.0%}); opens at the latest after {g.plateau_cap} refreshes"
+            )
         return gates, False, reason
 
     # -- one refresh -------------------------------------------------------------------------------
-    def update(self, probs: np.ndarray, labels: np.ndarray, tau_pred: np.ndarray | None = None,
-               mu: np.ndarray | None = None, *, version: int = 0, step: int = 0,
-               test_acc: float | None = None, steps_total: int | None = None) -> ForecastResult:
+    def update(
+        self,
+        probs: np.ndarray,
+        labels: np.ndarray,
+        tau_pred: np.ndarray | None = None,
+        mu: np.ndarray | None = None,
+        *,
+        version: int = 0,
+        step: int = 0,
+        test_acc: float | None = None,
+        steps_total: int | None = None,
+    ) -> ForecastResult:
         """Add one refresh and rank. ``labels`` int [M <= N] (-1 unlabelled); only unlabelled rows
         below M are candidates."""
         probs = np.asarray(probs, np.float32)
@@ -306,15 +350,30 @@ class Forecaster:
         cand = np.flatnonzero(pool)
         k = min(self.k, len(cand))
         top = cand[np.argsort(-score[cand], kind="stable")[:k]] if k else np.empty(0, np.int64)
-        candidates = tuple({"sample_idx": int(i), "risk": round(float(risk[i]), 4), "predicted": int(pred[i]),
-                            "certainty": round(float(probs[i, pred[i]]), 4), "why": self.why(int(i), f, tau_pred)}
-                           for i in top)
+        candidates = tuple(
+            {
+                "sample_idx": int(i),
+                "risk": round(float(risk[i]), 4),
+                "predicted": int(pred[i]),
+                "certainty": round(float(probs[i, pred[i]]), 4),
+                "why": self.why(int(i), f, tau_pred),
+            }
+            for i in top
+        )
         return ForecastResult(int(version), int(step), bool(is_open), reason, gates, candidates)
 
     def update_from_input(self, inp: ForecastInput) -> ForecastResult:
         a = load_forecast_arrays(inp.probs_path)
-        return self.update(a["probs"], a["labels"], a["tau_pred"], a["mu"], version=inp.version, step=inp.step,
-                           test_acc=inp.test_acc, steps_total=inp.steps_total)
+        return self.update(
+            a["probs"],
+            a["labels"],
+            a["tau_pred"],
+            a["mu"],
+            version=inp.version,
+            step=inp.step,
+            test_acc=inp.test_acc,
+            steps_total=inp.steps_total,
+        )
 
     # -- explanations --------------------------------------------------------------------------------
     def why(self, i: int, f: dict[str, np.ndarray], tau_pred: np.ndarray | None) -> str:
@@ -330,9 +389,13 @@ class Forecaster:
         if mp is not None:
             a, b = np.argsort(-mp)[:2]
             over = f" over {span} refreshes" if span > 1 else ""
-            drivers.append((w.get("ens_entropy", 0.0) * float(f["ens_entropy"][i])
-                            + w.get("entropy", 0.0) * float(f["entropy"][i]),
-                            f"unsure between {a} and {b} ({mp[a]:.2f} vs {mp[b]:.2f}{over})"))
+            drivers.append(
+                (
+                    w.get("ens_entropy", 0.0) * float(f["ens_entropy"][i])
+                    + w.get("entropy", 0.0) * float(f["entropy"][i]),
+                    f"unsure between {a} and {b} ({mp[a]:.2f} vs {mp[b]:.2f}{over})",
+                )
+            )
         drivers.sort(key=lambda t: -t[0])
         parts = [p for _, p in drivers]
         m, drop = float(f["margin"][i]), float(f["margin_drop"][i])

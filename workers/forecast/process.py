@@ -1,4 +1,5 @@
 """The forecast child process: reads refresh messages, keeps only the newest, answers with results."""
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +30,16 @@ def _put(out_q: Any, msg: Any) -> None:
         out_q.put(msg if isinstance(msg, dict) else to_dict(msg), timeout=1.0)
 
 
-def forecast_main(in_q: Any, out_q: Any, stop_event: Any, nice: int = 10, history: int = 5, k: int = 10,
-                  gates: dict[str, Any] | None = None, poll_s: float = 0.2) -> None:
+def forecast_main(
+    in_q: Any,
+    out_q: Any,
+    stop_event: Any,
+    nice: int = 10,
+    history: int = 5,
+    k: int = 10,
+    gates: dict[str, Any] | None = None,
+    poll_s: float = 0.2,
+) -> None:
     """Entry point of the forecast child process (``multiprocessing.get_context("spawn")``).
 
     Reads ``forecast_input`` dicts (or :class:`ForecastInput`) from ``in_q``; when several are
@@ -71,9 +80,19 @@ def forecast_main(in_q: Any, out_q: Any, stop_event: Any, nice: int = 10, histor
                 if a["version"] > inp.version:
                     continue  # the file was already overwritten by a newer refresh; its message follows
                 raise ValueError(f"{inp.probs_path} holds version {a['version']}, the message says {inp.version}")
-            res = fc.update(a["probs"], a["labels"], a["tau_pred"], a["mu"], version=inp.version, step=inp.step,
-                            test_acc=inp.test_acc, steps_total=inp.steps_total)
+            res = fc.update(
+                a["probs"],
+                a["labels"],
+                a["tau_pred"],
+                a["mu"],
+                version=inp.version,
+                step=inp.step,
+                test_acc=inp.test_acc,
+                steps_total=inp.steps_total,
+            )
             _put(out_q, res)
         except Exception as err:
-            _put(out_q, ForecastError(f"{type(err).__name__}: {err}",
-                                      version=version if isinstance(version, int) else None))
+            _put(
+                out_q,
+                ForecastError(f"{type(err).__name__}: {err}", version=version if isinstance(version, int) else None),
+            )

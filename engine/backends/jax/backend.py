@@ -5,6 +5,7 @@ JAX is imported only when a :class:`JaxBackend` is constructed, after the platfo
 imported). Parameters and Adam state live on the device as pytrees; the training step, the eval
 loss, prediction and saliency are ``jax.jit``-compiled pure functions of them.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,17 @@ from engine.backends.jax import layout  # pure numpy: importing it does not impo
 from engine.config import ModelConfig
 
 _ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}  # = torch.optim.Adam defaults
-_FLOAT_KEYS: tuple[BatchKey, ...] = ("x", "x_aug", "eps", "drop", "drop_aug", "roi_mask", "roi_weight", "w",
-                                     "threshold")
+_FLOAT_KEYS: tuple[BatchKey, ...] = (
+    "x",
+    "x_aug",
+    "eps",
+    "drop",
+    "drop_aug",
+    "roi_mask",
+    "roi_weight",
+    "w",
+    "threshold",
+)
 _PAD_MIN = 8  # smallest padded predict batch; sizes are powers of two up to batch_size
 
 
@@ -58,8 +68,9 @@ class JaxBackend(Backend):
         platform, index = _select_platform(device)
         if "jax" not in sys.modules and self.threads == 1:
             # XLA's CPU client reads its thread settings once, at import
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                       " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+            os.environ["XLA_FLAGS"] = (
+                os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            ).strip()
         import jax
         import optax
 
@@ -74,10 +85,11 @@ class JaxBackend(Backend):
         else:
             detail = ""
         if len(devices) <= index:
-            hint = ("install a CUDA build of jaxlib (pip install 'jax[cuda12]') and " if platform == "gpu" else "")
+            hint = "install a CUDA build of jaxlib (pip install 'jax[cuda12]') and " if platform == "gpu" else ""
             raise RuntimeError(
                 f"--device {device} requested but JAX sees {len(devices)} {platform.upper()} device(s){detail}; "
-                f"{hint}check JAX_PLATFORMS={os.environ.get('JAX_PLATFORMS', '')!r}")
+                f"{hint}check JAX_PLATFORMS={os.environ.get('JAX_PLATFORMS', '')!r}"
+            )
         self._dev = devices[index]
         self.model = M.build(cfg)
         self._adam = optax.scale_by_adam(**_ADAM)  # the learning rate stays outside (set_lr keeps state)
@@ -161,9 +173,13 @@ class JaxBackend(Backend):
     def init(self, seed: int) -> None:
         params = layout.to_flax(initial_weights(self.cfg, seed), self.cfg)
         self._params = self._put(params)
-        self._opt = self._put(self._optax.ScaleByAdamState(  # = scale_by_adam().init(params), without a compile
-            count=np.zeros((), np.int32), mu=self._jax.tree.map(np.zeros_like, params),
-            nu=self._jax.tree.map(np.zeros_like, params)))
+        self._opt = self._put(
+            self._optax.ScaleByAdamState(  # = scale_by_adam().init(params), without a compile
+                count=np.zeros((), np.int32),
+                mu=self._jax.tree.map(np.zeros_like, params),
+                nu=self._jax.tree.map(np.zeros_like, params),
+            )
+        )
         self._tau = self._put(np.asarray(initial_tau(self.cfg), np.float32))
 
     def set_lr(self, lr: float) -> None:
@@ -177,8 +193,15 @@ class JaxBackend(Backend):
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
         use_roi, use_cons = self.loss_branches(batch)
-        self._params, self._opt, terms = self._train(self._params, self._opt, self._tau, self._batch(batch),
-                                                     np.float32(self.lr), use_roi=use_roi, use_cons=use_cons)
+        self._params, self._opt, terms = self._train(
+            self._params,
+            self._opt,
+            self._tau,
+            self._batch(batch),
+            np.float32(self.lr),
+            use_roi=use_roi,
+            use_cons=use_cons,
+        )
         return terms  # device scalars: no host sync here
 
     def read_metrics(self, handle: Any) -> dict[str, float]:
@@ -196,7 +219,7 @@ class JaxBackend(Backend):
         """(start, rows, padded device array) per chunk; padding keeps the compiled shapes few."""
         bs = max(1, int(batch_size))
         for i in range(0, len(x), bs):
-            xb = x[i:i + bs]
+            xb = x[i : i + bs]
             m = len(xb)
             p = _padded(m, bs)
             if p > m:
@@ -221,10 +244,12 @@ class JaxBackend(Backend):
         out = np.zeros((max(n, 0), len(x), self.cfg.num_classes), np.float32)
         if n <= 0 or len(x) == 0:
             return out
-        pending = [(i, m, self._predict_mc(self._params, self._tau, xb, _seed32(seed), np.int32(j), n=n))
-                   for j, (i, m, xb) in enumerate(self._chunks(x, batch_size))]
+        pending = [
+            (i, m, self._predict_mc(self._params, self._tau, xb, _seed32(seed), np.int32(j), n=n))
+            for j, (i, m, xb) in enumerate(self._chunks(x, batch_size))
+        ]
         for i, m, res in pending:
-            out[:, i:i + m] = np.asarray(res)[:, :m]
+            out[:, i : i + m] = np.asarray(res)[:, :m]
         return out
 
     def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:

@@ -13,6 +13,7 @@ and go through the very same functions.
 
 Pure numpy: no JAX import, the arrays handed in may be numpy or jax arrays.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -4,6 +4,7 @@ Imported lazily by :class:`engine.backends.jax.backend.JaxBackend` (after the pl
 Tensors are float32; images are [B, H, W], feature maps NHWC, kernels HWIO / [in, out]
 (``layout.py`` converts to and from the neutral layout).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,15 @@ def _bias_init(fan_in: int):
 
 
 def _conv(features: int, fan_in: int, name: str) -> nn.Conv:
-    return nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), kernel_init=_kernel_init,
-                   bias_init=_bias_init(fan_in), name=name)
+    return nn.Conv(
+        features,
+        (4, 4),
+        strides=(2, 2),
+        padding=((1, 1), (1, 1)),
+        kernel_init=_kernel_init,
+        bias_init=_bias_init(fan_in),
+        name=name,
+    )
 
 
 def _dense(features: int, fan_in: int, name: str) -> nn.Dense:
@@ -151,6 +159,7 @@ def _unfreeze(tree: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Pure functions of (params, tau, arrays). ``model`` is a closed-over static Flax module.
 
+
 def _v(params):
     return {"params": params}
 
@@ -174,8 +183,9 @@ def _bce_with_logits(logits: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.maximum(logits, 0.0) - logits * target + jnp.log1p(jnp.exp(-jnp.abs(logits)))
 
 
-def ssvae_loss(model: SSVAE, params, tau, b: dict[str, jax.Array], use_roi: bool, use_cons: bool,
-               train: bool = True) -> dict[str, jax.Array]:
+def ssvae_loss(
+    model: SSVAE, params, tau, b: dict[str, jax.Array], use_roi: bool, use_cons: bool, train: bool = True
+) -> dict[str, jax.Array]:
     """The loss of base.py's docstring (scalars). ``train`` applies the batch's dropout noise."""
     w = b["w"]
     x = b["x"]
@@ -195,7 +205,7 @@ def ssvae_loss(model: SSVAE, params, tau, b: dict[str, jax.Array], use_roi: bool
         (_, e), g = jax.value_and_grad(sum_logp, has_aux=True)(x)
         # rescaled per row by a constant (its max |g|): the share is the same, the eps negligible
         g = g / (jax.lax.stop_gradient(jnp.max(jnp.abs(g), axis=(1, 2), keepdims=True)) + ROI_TINY)
-        g2 = g ** 2
+        g2 = g**2
         outside = jnp.sum((1.0 - b["roi_mask"]) * g2, axis=(1, 2))
         share = outside / (jnp.sum(g2, axis=(1, 2)) + ROI_EPS)
         n_roi = jnp.sum((rw > 0).astype(jnp.float32))
@@ -210,9 +220,13 @@ def ssvae_loss(model: SSVAE, params, tau, b: dict[str, jax.Array], use_roi: bool
     logits_x = decode(model, params, z, q)
     rec = jnp.sum(_bce_with_logits(logits_x, x), axis=(1, 2)) / P
     pm, plv = model.apply(_v(params), method=SSVAE.prior_params)  # [K, D]
-    kl_each = 0.5 * jnp.sum(plv[None] - logvar[:, None]
-                            + (jnp.exp(logvar[:, None]) + (mu[:, None] - pm[None]) ** 2) / jnp.exp(plv[None])
-                            - 1.0, axis=-1)  # [B, K]
+    kl_each = 0.5 * jnp.sum(
+        plv[None]
+        - logvar[:, None]
+        + (jnp.exp(logvar[:, None]) + (mu[:, None] - pm[None]) ** 2) / jnp.exp(plv[None])
+        - 1.0,
+        axis=-1,
+    )  # [B, K]
     kl_z = jnp.sum(q * kl_each, axis=1) / P
     kl_c = jnp.sum(q * (log_q + jnp.log(jnp.float32(K))), axis=1) / P
     probs = q @ tau
@@ -237,6 +251,16 @@ def ssvae_loss(model: SSVAE, params, tau, b: dict[str, jax.Array], use_roi: bool
     qbar = jnp.mean(q, axis=0)
     usage = jnp.sum(qbar * jnp.log(qbar * K + 1e-12))
     rec_m, klz_m, klc_m = jnp.mean(rec), jnp.mean(kl_z), jnp.mean(kl_c)
-    total = (w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi)
-    return {"loss": total, "rec": rec_m, "kl_z": klz_m, "kl_c": klc_m, "sup": sup, "cons": cons,
-            "usage": usage, "roi": roi, "acc_labeled": acc, "n_labeled": n_lab}
+    total = w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi
+    return {
+        "loss": total,
+        "rec": rec_m,
+        "kl_z": klz_m,
+        "kl_c": klc_m,
+        "sup": sup,
+        "cons": cons,
+        "usage": usage,
+        "roi": roi,
+        "acc_labeled": acc,
+        "n_labeled": n_lab,
+    }

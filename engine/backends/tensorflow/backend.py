@@ -6,6 +6,7 @@ Adam that mirrors ``torch.optim.Adam``) is one ``tf.function`` per (roi penalty,
 combination, traced once for a fixed input signature (XLA ``jit_compile`` optional, see
 ``_XLA_TRAIN``). Numbers match the torch reference backend.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,9 +27,17 @@ BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 _XLA_TRAIN = os.environ.get("LATENTLOOP_TF_XLA", "0") not in ("", "0")
 
 _BATCH_DTYPES: dict[BatchKey, type[np.generic]] = {
-    "x": np.float32, "x_aug": np.float32, "y": np.int32, "eps": np.float32, "drop": np.float32,
-    "drop_aug": np.float32, "roi_mask": np.float32, "roi_weight": np.float32, "w": np.float32,
-    "threshold": np.float32}
+    "x": np.float32,
+    "x_aug": np.float32,
+    "y": np.int32,
+    "eps": np.float32,
+    "drop": np.float32,
+    "drop_aug": np.float32,
+    "roi_mask": np.float32,
+    "roi_weight": np.float32,
+    "w": np.float32,
+    "threshold": np.float32,
+}
 _BATCH_KEYS = tuple(_BATCH_DTYPES)
 
 
@@ -66,8 +75,10 @@ class TensorFlowBackend(Backend):
         self._shapes = param_shapes(cfg)
         self._names = tuple(self._shapes)
         with tf.device(self.dev):
-            self.params = {n: tf.Variable(tf.zeros(layout.tf_shape(n, s)), name=n.replace(".", "_"))
-                           for n, s in self._shapes.items()}
+            self.params = {
+                n: tf.Variable(tf.zeros(layout.tf_shape(n, s)), name=n.replace(".", "_"))
+                for n, s in self._shapes.items()
+            }
             self.tau = tf.Variable(tf.zeros((cfg.components, cfg.num_classes)), trainable=False, name="tau")
             self.m = {n: tf.Variable(tf.zeros_like(v), trainable=False) for n, v in self.params.items()}
             self.v = {n: tf.Variable(tf.zeros_like(v), trainable=False) for n, v in self.params.items()}
@@ -85,9 +96,18 @@ class TensorFlowBackend(Backend):
     def _batch_signature(self) -> list[tf.TensorSpec]:
         s, c = self.cfg.image_size, self.cfg
         img = tf.TensorSpec([None, s, s], tf.float32)
-        return [img, img, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, c.latent_dim], tf.float32),
-                tf.TensorSpec([None, c.hidden], tf.float32), tf.TensorSpec([None, c.hidden], tf.float32),
-                img, tf.TensorSpec([None], tf.float32), tf.TensorSpec([7], tf.float32), tf.TensorSpec([], tf.float32)]
+        return [
+            img,
+            img,
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None, c.latent_dim], tf.float32),
+            tf.TensorSpec([None, c.hidden], tf.float32),
+            tf.TensorSpec([None, c.hidden], tf.float32),
+            img,
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([7], tf.float32),
+            tf.TensorSpec([], tf.float32),
+        ]
 
     def _build_functions(self) -> None:
         s = self.cfg.image_size
@@ -104,8 +124,12 @@ class TensorFlowBackend(Backend):
         def hidden_fn(x):
             return hidden(self._p(), features(self._p(), x))
 
-        @tf.function(input_signature=[tf.TensorSpec([None, self.cfg.hidden], tf.float32),
-                                      tf.TensorSpec([None, None, self.cfg.hidden], tf.float32)])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, self.cfg.hidden], tf.float32),
+                tf.TensorSpec([None, None, self.cfg.hidden], tf.float32),
+            ]
+        )
         def mc_fn(h, u):  # h [B, H] before dropout, u [n, B, H] -> class probs [n, B, C]
             p = self._p()
             hd = apply_dropout(h[None], u, self.cfg.dropout)
@@ -149,13 +173,13 @@ class TensorFlowBackend(Backend):
                 self._adam_update(dict(zip(names, grads, strict=True)))
                 return _stack_metrics(terms)
 
-            self._train_fns[key] = tf.function(train, input_signature=self._batch_signature(),
-                                               jit_compile=_XLA_TRAIN)
+            self._train_fns[key] = tf.function(train, input_signature=self._batch_signature(), jit_compile=_XLA_TRAIN)
         return self._train_fns[key]
 
     def _loss_fn(self, use_roi: bool, use_cons: bool):
         key = (use_roi, use_cons)
         if key not in self._loss_fns:
+
             def loss(*args):
                 b = dict(zip(_BATCH_KEYS, args, strict=True))
                 return _stack_metrics(ssvae_loss(self._p(), self.cfg, b, use_roi, use_cons, train=False))
@@ -220,7 +244,7 @@ class TensorFlowBackend(Backend):
         parts: dict[Out, list[np.ndarray]] = {k: [] for k in keys}
         for i in range(0, len(x), batch_size):
             with tf.device(self.dev):
-                res = self._predict_fn(self._as_input(x[i:i + batch_size]))
+                res = self._predict_fn(self._as_input(x[i : i + batch_size]))
             for k, v in zip(keys, res, strict=True):
                 parts[k].append(v.numpy())
         if not parts[Out.MU]:
@@ -234,9 +258,9 @@ class TensorFlowBackend(Backend):
             return out
         for i in range(0, len(x), batch_size):
             with tf.device(self.dev):
-                h = self._hidden_fn(self._as_input(x[i:i + batch_size]))  # shared: dropout sits after it
+                h = self._hidden_fn(self._as_input(x[i : i + batch_size]))  # shared: dropout sits after it
                 u = rng.random((n, int(h.shape[0]), self.cfg.hidden), dtype=np.float32)
-                out[:, i:i + len(u[0])] = self._mc_fn(h, tf.convert_to_tensor(u)).numpy()
+                out[:, i : i + len(u[0])] = self._mc_fn(h, tf.convert_to_tensor(u)).numpy()
         return out
 
     def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:

@@ -6,6 +6,7 @@ NHWC feature maps. Biases, ``prior.*`` and ``tau`` are the same in both. The fla
 ``enc.fc`` stays C,H,W: the model transposes its NHWC feature map to NCHW before flattening, so
 ``enc.fc`` is a plain transpose too. Pure numpy: no TensorFlow import here.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,7 @@ def kind(name: str) -> str:
     """``conv``, ``dense`` or ``plain`` for a neutral parameter/buffer name (also ``adam.m.<name>``)."""
     for prefix in ("adam.m.", "adam.v."):
         if name.startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
     if name in CONV_WEIGHTS:
         return "conv"
     if name.endswith(".weight"):

@@ -1,5 +1,6 @@
 """The SSVAE in TensorFlow as pure functions of a dict of tensors ``p`` (TensorFlow layouts, neutral
 names; ``layout.py`` converts), and its loss. Imports TensorFlow (quietly: see ``_import_tensorflow``)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Lines TensorFlow writes straight to fd 2 on import whatever TF_CPP_MIN_LOG_LEVEL says (absl
 # pre-init notice, the oneDNN notice, the CPU feature notice): dropped unless the level is 0.
-_IMPORT_NOISE = re.compile(r"absl::InitializeLog|oneDNN custom operations are on|cpu_feature_guard"
-                           r"|To enable the following instructions|rebuild TensorFlow with the appropriate")
+_IMPORT_NOISE = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations are on|cpu_feature_guard"
+    r"|To enable the following instructions|rebuild TensorFlow with the appropriate"
+)
 
 
 def _import_tensorflow() -> ModuleType:
@@ -25,12 +28,14 @@ def _import_tensorflow() -> ModuleType:
     anything else written to stderr meanwhile is passed on afterwards."""
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0") or "tensorflow" in sys.modules:
         import tensorflow
+
         return tensorflow
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError, AttributeError):
         import tensorflow
+
         return tensorflow
     with tempfile.TemporaryFile() as tmp:
         os.dup2(tmp.fileno(), 2)
@@ -94,8 +99,13 @@ def encode(p: dict, x: tf.Tensor, drop: tf.Tensor | None, rate: float) -> dict[s
     if drop is not None:
         h = apply_dropout(h, drop, rate)
     logits = dense(p, "enc.comp", h)
-    return {"fmap": fmap, "mu": dense(p, "enc.mu", h), "logvar": dense(p, "enc.logvar", h),
-            "logits": logits, "q": tf.nn.softmax(logits, axis=1)}
+    return {
+        "fmap": fmap,
+        "mu": dense(p, "enc.mu", h),
+        "logvar": dense(p, "enc.logvar", h),
+        "logits": logits,
+        "q": tf.nn.softmax(logits, axis=1),
+    }
 
 
 def decode(p: dict, z: tf.Tensor, q: tf.Tensor, size: int) -> tf.Tensor:
@@ -108,8 +118,9 @@ def _pick(probs: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
     return tf.gather(probs, idx, axis=1, batch_dims=1)
 
 
-def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool, use_cons: bool,
-               train: bool) -> dict[str, tf.Tensor]:
+def ssvae_loss(
+    p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool, use_cons: bool, train: bool
+) -> dict[str, tf.Tensor]:
     """The loss of base.py's docstring, term for term like the torch reference ``ssvae_loss``."""
     w, x = b["w"], b["x"]
     K = cfg.components
@@ -117,7 +128,7 @@ def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool
     rate = cfg.dropout
     # The ROI penalty needs d(sum_y log p_y)/dx: an inner tape on x around the forward pass; an
     # outer tape (train step) records that gradient too, giving the second-order gradient.
-    with (tf.GradientTape() if use_roi else contextlib.nullcontext()) as tape:
+    with tf.GradientTape() if use_roi else contextlib.nullcontext() as tape:
         if use_roi:
             assert tape is not None  # the GradientTape: use_roi chose it above
             tape.watch(x)
@@ -146,8 +157,12 @@ def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool
     rec = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits_x), axis=[1, 2]) / P
     pm, plv = p["prior.mu"], p["prior.logvar"]  # [K, D]
     kl_each = 0.5 * tf.reduce_sum(
-        plv[None] - logvar[:, None] + (tf.exp(logvar[:, None]) + tf.square(mu[:, None] - pm[None])) / tf.exp(plv[None])
-        - 1.0, axis=-1)  # [B, K]
+        plv[None]
+        - logvar[:, None]
+        + (tf.exp(logvar[:, None]) + tf.square(mu[:, None] - pm[None])) / tf.exp(plv[None])
+        - 1.0,
+        axis=-1,
+    )  # [B, K]
     kl_z = tf.reduce_sum(q * kl_each, axis=1) / P
     kl_c = tf.reduce_sum(q * (log_q + float(np.log(np.float32(K)))), axis=1) / P
     y = b["y"]
@@ -173,6 +188,16 @@ def ssvae_loss(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], use_roi: bool
     qbar = tf.reduce_mean(q, axis=0)
     usage = tf.reduce_sum(qbar * tf.math.log(qbar * K + 1e-12))
     rec_m, klz_m, klc_m = tf.reduce_mean(rec), tf.reduce_mean(kl_z), tf.reduce_mean(kl_c)
-    total = (w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi)
-    return {"loss": total, "rec": rec_m, "kl_z": klz_m, "kl_c": klc_m, "sup": sup, "cons": cons,
-            "usage": usage, "roi": roi, "acc_labeled": acc, "n_labeled": n_lab}
+    total = w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi
+    return {
+        "loss": total,
+        "rec": rec_m,
+        "kl_z": klz_m,
+        "kl_c": klc_m,
+        "sup": sup,
+        "cons": cons,
+        "usage": usage,
+        "roi": roi,
+        "acc_labeled": acc,
+        "n_labeled": n_lab,
+    }

@@ -1,4 +1,5 @@
 """PyTorch implementation of the backend protocol (engine/backends/base.py)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -74,11 +75,16 @@ class TorchBackend(Backend):
         self.model.eval()
         parts: dict[Out, list[np.ndarray]] = {k: [] for k in Out}
         for i in range(0, len(x), batch_size):
-            xb = self._as_input(x[i:i + batch_size])
+            xb = self._as_input(x[i : i + batch_size])
             e = self.model.encode(xb)
             recon = torch.sigmoid(self.model.dec(e["mu"], e["q"]))
-            vals = {Out.MU: e["mu"], Out.LOGVAR: e["logvar"], Out.RESP: e["q"],
-                    Out.PROBS: self.model.class_probs(e["q"]), Out.RECON: recon}
+            vals = {
+                Out.MU: e["mu"],
+                Out.LOGVAR: e["logvar"],
+                Out.RESP: e["q"],
+                Out.PROBS: self.model.class_probs(e["q"]),
+                Out.RECON: recon,
+            }
             for k, v in vals.items():
                 parts[k].append(v.cpu().numpy())
         if not parts[Out.MU]:
@@ -91,11 +97,11 @@ class TorchBackend(Backend):
         torch.manual_seed(seed)
         out = np.zeros((n, len(x), self.cfg.num_classes), np.float32)
         for i in range(0, len(x), batch_size):
-            xb = self._as_input(x[i:i + batch_size])
+            xb = self._as_input(x[i : i + batch_size])
             fmap = self.model.enc.features(xb)  # shared by all MC passes: dropout sits after it
             for t in range(n):
                 _, _, logits = self.model.enc.head(fmap, mc=True)
-                out[t, i:i + len(xb)] = self.model.class_probs(torch.softmax(logits, 1)).cpu().numpy()
+                out[t, i : i + len(xb)] = self.model.class_probs(torch.softmax(logits, 1)).cpu().numpy()
         return out
 
     def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:

@@ -1,4 +1,5 @@
 """The SSVAE as a torch.nn.Module; parameter names equal the neutral names of base.py."""
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,9 @@ class _Encoder(nn.Module):
         h = F.relu(self.conv1(x.unsqueeze(1)))
         return F.relu(self.conv2(h))
 
-    def head(self, fmap: torch.Tensor, drop: torch.Tensor | None = None, mc: bool = False
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def head(
+        self, fmap: torch.Tensor, drop: torch.Tensor | None = None, mc: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``drop``: uniform noise [B, hidden] from the batch (training); ``mc``: own RNG."""
         h = F.relu(self.fc(fmap.flatten(1)))
         if self.dropout > 0 and (drop is not None or mc):
@@ -77,8 +79,9 @@ class SSVAE(nn.Module):
         return q @ self.tau
 
 
-def ssvae_loss(model: SSVAE, b: dict[str, torch.Tensor], use_roi: bool, use_cons: bool,
-               train: bool = True) -> dict[str, torch.Tensor]:
+def ssvae_loss(
+    model: SSVAE, b: dict[str, torch.Tensor], use_roi: bool, use_cons: bool, train: bool = True
+) -> dict[str, torch.Tensor]:
     """The loss of base.py's docstring. ``b`` holds tensors; returns scalar tensors.
     ``train`` applies the batch's dropout noise; eval mode uses none."""
     w = b["w"]
@@ -95,8 +98,9 @@ def ssvae_loss(model: SSVAE, b: dict[str, torch.Tensor], use_roi: bool, use_cons
     rec = F.binary_cross_entropy_with_logits(logits_x, b["x"], reduction="none").sum((1, 2)) / P
     pm, plv = model.prior.mu, model.prior.logvar  # [K, D]
     # KL(N(mu, s2) || N(pm_c, e^plv_c)) for every component, weighted by q(c|x).
-    kl_each = 0.5 * (plv[None] - logvar[:, None] + (logvar[:, None].exp() + (mu[:, None] - pm[None]) ** 2)
-                     / plv[None].exp() - 1.0).sum(-1)  # [B, K]
+    kl_each = 0.5 * (
+        plv[None] - logvar[:, None] + (logvar[:, None].exp() + (mu[:, None] - pm[None]) ** 2) / plv[None].exp() - 1.0
+    ).sum(-1)  # [B, K]
     kl_z = (q * kl_each).sum(1) / P
     kl_c = (q * (log_q + torch.log(torch.tensor(float(K))))).sum(1) / P
     probs = model.class_probs(q)
@@ -136,6 +140,16 @@ def ssvae_loss(model: SSVAE, b: dict[str, torch.Tensor], use_roi: bool, use_cons
     else:
         roi = zero
     rec_m, klz_m, klc_m = rec.mean(), kl_z.mean(), kl_c.mean()
-    total = (w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi)
-    return {"loss": total, "rec": rec_m, "kl_z": klz_m, "kl_c": klc_m, "sup": sup, "cons": cons,
-            "usage": usage, "roi": roi, "acc_labeled": acc, "n_labeled": n_lab.float()}
+    total = w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi
+    return {
+        "loss": total,
+        "rec": rec_m,
+        "kl_z": klz_m,
+        "kl_c": klc_m,
+        "sup": sup,
+        "cons": cons,
+        "usage": usage,
+        "roi": roi,
+        "acc_labeled": acc,
+        "n_labeled": n_lab.float(),
+    }
