@@ -24,10 +24,7 @@ from benchmarks.common import write_result
 from engine.backends.base import cpu_threads
 from engine.backends.torch.model import SSVAE, ssvae_loss
 from engine.config import load_config
-from engine.datasets import (
-    load_dataset,
-    oracle_labels,
-)
+from engine.datasets import load_dataset, oracle_labels
 from engine.labels import LabelStore
 from engine.trainer import Trainer
 

@@ -147,11 +147,7 @@ def _min_sq_dist(x: np.ndarray, centres: np.ndarray, block_elems: int = 1 << 18)
 
 
 def _k_center(
-    features: np.ndarray,
-    k: int,
-    candidates: np.ndarray,
-    already_selected: np.ndarray,
-    rng: np.random.Generator,
+    features: np.ndarray, k: int, candidates: np.ndarray, already_selected: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """k-center greedy over sorted, validated ``candidates``; returns (indices, distances)."""
     k = min(k, candidates.size)
@@ -265,12 +261,7 @@ for _u in _UNCERTAINTY:
     _DESCRIPTIONS[f"{_u}+kcenter"] = f"top shortlist*k by {_u}, then k-center greedy among them (uncertain and diverse)"
 
 #: Every strategy name :func:`select` accepts, in the order a menu should show them.
-STRATEGIES: tuple[str, ...] = (
-    "random",
-    *_UNCERTAINTY,
-    "kcenter",
-    *(f"{u}+kcenter" for u in _UNCERTAINTY),
-)
+STRATEGIES: tuple[str, ...] = ("random", *_UNCERTAINTY, "kcenter", *(f"{u}+kcenter" for u in _UNCERTAINTY))
 
 
 def _normalise_name(strategy: str) -> str:

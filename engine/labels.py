@@ -326,11 +326,7 @@ class LabelStore:
         s, lab = self._check(serial, label)
         return self._apply("set", {s: lab}, source)
 
-    def set_many(
-        self,
-        mapping: Mapping[int, int | None],
-        source: str = "cli",
-    ) -> dict[str, Any] | None:
+    def set_many(self, mapping: Mapping[int, int | None], source: str = "cli") -> dict[str, Any] | None:
         """Set several labels as one change (one undo step); a None label clears the row."""
         checked = dict(self._check(s, lab) for s, lab in mapping.items())
         return self._apply("set", checked, source)

@@ -39,12 +39,7 @@ def parse_int(text: str) -> int:
     return int(value)
 
 
-def parse_labels(
-    data: bytes,
-    n_samples: int,
-    num_classes: int,
-    where: str,
-) -> tuple[dict[int, int], set[int]]:
+def parse_labels(data: bytes, n_samples: int, num_classes: int, where: str) -> tuple[dict[int, int], set[int]]:
     """Parse and validate label CSV bytes.
 
     Returns ``(labels, unlabelled)``: the labelled rows and the serials listed with an empty/NaN

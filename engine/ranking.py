@@ -10,13 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine.acquisition import (
-    AcquisitionError,
-    Selection,
-    entropy,
-    required_inputs,
-    select,
-)
+from engine.acquisition import AcquisitionError, Selection, entropy, required_inputs, select
 
 #: The dashboard's queue ranks this many at once; ``latentloop suggest`` ranks as deep (or k, when
 #: larger), so the first k of both are the same samples in the same order ("U+kcenter" depends on it).

@@ -41,12 +41,7 @@ def test_least_confidence_hand_values() -> None:
 
 def test_bald_hand_values() -> None:
     # T=2 passes, N=3 samples, C=2.
-    p_mc = np.array(
-        [
-            [[1.0, 0.0], [0.5, 0.5], [0.8, 0.2]],
-            [[0.0, 1.0], [0.5, 0.5], [0.4, 0.6]],
-        ]
-    )
+    p_mc = np.array([[[1.0, 0.0], [0.5, 0.5], [0.8, 0.2]], [[0.0, 1.0], [0.5, 0.5], [0.4, 0.6]]])
     # sample 0: confident passes that disagree -> H([.5,.5]) - 0 = ln 2
     # sample 1: both passes unsure in the same way -> ln2 - ln2 = 0
     # sample 2: mean [.6,.4]: H = .6*.5108256 + .4*.9162907 = .6730117

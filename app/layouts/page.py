@@ -380,13 +380,7 @@ def stats_card() -> Any:
     return dbc.Card(
         [
             dbc.CardHeader(html.Span("Labels", className="fw-semibold")),
-            dbc.CardBody(
-                [
-                    html.Div(id="stats-bar"),
-                    html.Div(id="stats-text"),
-                ],
-                className="p-2",
-            ),
+            dbc.CardBody([html.Div(id="stats-bar"), html.Div(id="stats-text")], className="p-2"),
         ],
         className="h-100",
     )

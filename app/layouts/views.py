@@ -107,7 +107,7 @@ def sample_panel(view: SampleView | None) -> Any:
                 ),
             ],
             className="ll-sample-row",
-        ),
+        )
     ]
     if view.split == "train":
         rows.append(

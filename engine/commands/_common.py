@@ -48,9 +48,7 @@ def add_dataset_arg(p: argparse.ArgumentParser, default: str | None = DEFAULT_DA
 
 
 def add_actions(
-    p: argparse.ArgumentParser,
-    dest: str,
-    shared: Callable[[argparse.ArgumentParser], None],
+    p: argparse.ArgumentParser, dest: str, shared: Callable[[argparse.ArgumentParser], None]
 ) -> tuple[argparse._SubParsersAction, argparse.ArgumentParser]:
     """Sub-actions of command ``p`` whose shared options go either side of the action.
 

@@ -224,9 +224,7 @@ def _check_mnist(images: np.ndarray, labels: np.ndarray, split: np.ndarray, wher
 
 
 def fetch_mnist(
-    root: str | Path | None = None,
-    raw_dir: str | Path | None = None,
-    log: Callable[[str], None] | None = None,
+    root: str | Path | None = None, raw_dir: str | Path | None = None, log: Callable[[str], None] | None = None
 ) -> Path:
     """Build ``data/mnist/mnist.npz`` (60k train then 10k test); return its path.
 

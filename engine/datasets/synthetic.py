@@ -42,12 +42,7 @@ def _class_prototypes(num_classes: int, size: int, n_strokes: int = 3) -> np.nda
 
 
 def synthetic_dataset(
-    n_train: int = 600,
-    n_test: int = 200,
-    size: int = 28,
-    num_classes: int = 10,
-    seed: int = 0,
-    name: str = "synth",
+    n_train: int = 600, n_test: int = 200, size: int = 28, num_classes: int = 10, seed: int = 0, name: str = "synth"
 ) -> Dataset:
     """Class-structured uint8 images: each class is a fixed set of blurred strokes; samples add
     endpoint jitter, a random shift, stroke-width variation and pixel noise. Classes are balanced

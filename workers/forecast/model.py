@@ -22,12 +22,7 @@ from workers.forecast.messages import ForecastInput, ForecastResult
 #: misclassified at refresh t+1) and checked on another run (seed 1). Features the measurement found
 #: no held-out gain for (margin trend, tau disagreement, latent distance to labelled samples) have
 #: weight 0: they are still computed and quoted in the reasons. Numbers: docs/forecast.md.
-RISK_WEIGHTS: dict[str, float] = {
-    "bias": -3.76,
-    "entropy": 1.17,
-    "ens_entropy": 2.72,
-    "flips": 0.18,
-}
+RISK_WEIGHTS: dict[str, float] = {"bias": -3.76, "entropy": 1.17, "ens_entropy": 2.72, "flips": 0.18}
 
 #: The logistic output is over-confident at the top (the most uncertain samples are genuinely
 #: ambiguous: about 2 in 3 of them end up wrong, not 19 in 20), so the reported risk maps it through
