@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import struct
 import time
@@ -50,12 +51,20 @@ def _fork_saver(root: Path, first: int) -> tuple[int, int]:
     return pid, r
 
 
-def _acks(fd: int) -> list[int]:
-    data = b""
-    while chunk := os.read(fd, 1 << 16):
-        data += chunk
-    os.close(fd)
-    return [v for (v,) in struct.iter_unpack("<q", data[: len(data) // 8 * 8])]
+def _read_acks(fd: int, buf: bytearray, want: int, timeout: float) -> None:
+    """Read acks into ``buf`` until it holds ``want`` of them, or (want < 0) until the pipe closes."""
+    deadline = time.monotonic() + timeout
+    while want < 0 or len(buf) < 8 * want:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"the saver made no progress in {timeout} s"
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return
+        buf += chunk
+
+
+def _acks(buf: bytearray) -> list[int]:
+    return [v for (v,) in struct.iter_unpack("<q", bytes(buf[: len(buf) // 8 * 8]))]
 
 
 # The child only runs numpy, safetensors and os calls, never a framework, so the threads a
@@ -72,12 +81,17 @@ def test_kill_9_during_saves_never_loses_an_acknowledged_checkpoint(tmp_path: Pa
     last_acked, kills_with_progress = 0, 0
     for trial in range(TRIALS):
         pid, ack_fd = _fork_saver(root, last_acked + 1)
-        # Kill anywhere from before the first save to a few saves in.
-        time.sleep(rng.uniform(0, 4 * save_s))
+        # Let 0-2 saves complete (so a loaded machine still makes progress), then kill anywhere
+        # within the next two save times: before, inside or between saves.
+        buf = bytearray()
+        _read_acks(ack_fd, buf, rng.randrange(3), timeout=60)
+        time.sleep(rng.uniform(0, 2 * save_s))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"trial {trial}: child died early"
-        acks = _acks(ack_fd)
+        _read_acks(ack_fd, buf, -1, timeout=10)
+        os.close(ack_fd)
+        acks = _acks(buf)
         if acks:
             assert acks == list(range(last_acked + 1, acks[-1] + 1))
             last_acked = acks[-1]
