@@ -223,8 +223,16 @@ class AppState:
             test_acc=float(acc) if acc is not None and np.isfinite(acc) else None,
             test_acc_step=self.session.last_eval.get("step"),
             cli_added=self.label_reader.cli_added_since(start_id),
-            error=self.labels_error,
+            error=self.labels_error_note(),
         )
+
+    def labels_error_note(self) -> str:
+        """The labels.csv error, and what it means for a run that is alive (the trainer keeps its
+        last good labels, engine.events.LabelsError)."""
+        err = self.labels_error
+        if err and self.session.state in ("starting", "running", "paused"):
+            err += " (training goes on with the last good labels and picks the file up once it is fixed)"
+        return err
 
     def queue_view(self, strategy: str, v: MapVersion | None = None, labels: np.ndarray | None = None) -> QueueView:
         v = v or self.cache.current

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dash import Patch, no_update
 
@@ -154,13 +155,21 @@ def test_cli_labels_appear_and_are_counted(state):
 
 def test_broken_labels_file_keeps_serving(state):
     good = _csv(state)
+    before = state.read_labels().copy()
     state.labels.path.write_text("Serial,label\n1,99\n")
     try:
         arr = state.read_labels()
-        assert (arr >= 0).sum() >= 1  # last good labels kept
+        assert np.array_equal(arr, before)  # the last good labels, not the broken file's
         assert "out of range" in state.stats_view(arr).error
+        assert "last good labels" not in state.stats_view(arr).error  # no run is alive
+        state.session.state = "running"  # what a live run would show (the trainer keeps going)
+        assert "training goes on with the last good labels" in state.stats_view(arr).error
     finally:
-        state.labels.path.write_text(good)
+        state.session.state = "idle"
+        if good:
+            state.labels.path.write_text(good)
+        else:  # no labels file before this test (it ran alone)
+            state.labels.path.unlink()
     assert state.stats_view(state.read_labels()).error == ""
 
 

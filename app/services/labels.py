@@ -27,6 +27,7 @@ class LabelReader:
         key = self.store.version()
         with self._lock:
             if self._cache is not None and self._cache[0] == key:
+                self.error = ""  # the file is back in the state it was last read well in
                 return self._cache[1]
         try:
             arr = self.store.read()
