@@ -8,6 +8,7 @@ from dash import Input, Output, Patch, State, ctx, no_update
 
 from app import figures
 from app.layouts import views
+from app.layouts.panels import TRAIN_FIELDS
 from app.state import AppState
 
 STATE_COLOURS = {
@@ -20,8 +21,6 @@ STATE_COLOURS = {
     "stopped": "secondary",
     "idle": "secondary",
 }
-FIELDS = ("steps", "lr", "alpha", "beta", "gamma", "consistency", "refresh_every")
-FIELD_IDS = ("train-steps", "train-lr", "train-alpha", "train-beta", "train-gamma", "train-cons", "train-refresh")
 BUTTONS = views.TRAIN_BUTTONS
 
 
@@ -123,11 +122,11 @@ def register(app: Any, state: AppState) -> None:
         }
         | buttons,
         inputs={"clicks": [Input(b, "n_clicks") for b in BUTTONS]},
-        state={"values": [State(i, "value") for i in FIELD_IDS], "save": State("train-save", "value")},
+        state={"values": [State(id_, "value") for id_, *_ in TRAIN_FIELDS], "save": State("train-save", "value")},
         prevent_initial_call=True,
     )
     def command(clicks, values, save):
-        vals: dict[str, Any] = dict(zip(FIELDS, values, strict=True))
+        vals: dict[str, Any] = {key: v for (_, _, key, _), v in zip(TRAIN_FIELDS, values, strict=True)}
         vals["save_at_end"] = bool(save)
         return command_outputs(state, ctx.triggered_id, vals)
 
