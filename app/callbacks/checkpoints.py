@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from dash import Input, Output, State, ctx, html, no_update
+from dash import Output, State, html, no_update
 
+from app.callbacks.wiring import on_click
 from app.layouts import views
+from app.layouts.panels import CKPT_BUTTONS
 from app.services.training import SessionError
 from app.state import AppState
 from engine.errors import LatentLoopError
@@ -17,6 +20,7 @@ OUTPUTS = {
     "value": Output("ckpt-select", "value"),
     "version": Output("map-version", "data", allow_duplicate=True),
 }
+STATE = {"selected": State("ckpt-select", "value"), "name": State("ckpt-name", "value")}
 
 
 def checkpoint_outputs(state: AppState, button: str | None, selected: str | None, name: str | None) -> dict[str, Any]:
@@ -50,17 +54,4 @@ def checkpoint_outputs(state: AppState, button: str | None, selected: str | None
 
 
 def register(app: Any, state: AppState) -> None:
-    @app.callback(
-        output=OUTPUTS,
-        inputs={
-            "clicks": [
-                Input("btn-ckpt-save", "n_clicks"),
-                Input("btn-ckpt-load", "n_clicks"),
-                Input("btn-ckpt-fork", "n_clicks"),
-            ]
-        },
-        state={"selected": State("ckpt-select", "value"), "name": State("ckpt-name", "value")},
-        prevent_initial_call=True,
-    )
-    def checkpoint(clicks, selected, name):
-        return checkpoint_outputs(state, ctx.triggered_id, selected, name)
+    on_click(app, OUTPUTS, list(CKPT_BUTTONS), STATE, partial(checkpoint_outputs, state))

@@ -17,11 +17,13 @@ The bodies are plain functions of AppState (tested without a browser).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
 from app import figures
+from app.callbacks.wiring import connect, on_click
 from app.layouts import views
 from app.services.images import png_data_uri
 from app.state import AppState
@@ -80,12 +82,20 @@ VIEW_OUTPUTS = {
     "parsed": Output("fb-parsed", "children"),
     "apply_disabled": Output("fb-apply", "disabled"),
 }
+VIEW_INPUTS = {
+    "want": Input("xai-want", "data"),
+    "relayout": Input("fb-graph", "relayoutData"),
+    "text": Input("fb-text", "value"),
+}
+VIEW_STATE = {"shown": State("fb-serial", "data"), "box": State("fb-box", "data")}
 ACTION_OUTPUTS = {
     "message": Output("fb-message", "children"),
     "list": Output("fb-list", "children", allow_duplicate=True),
     "figure": Output("fb-graph", "figure", allow_duplicate=True),
     "text": Output("fb-text", "value"),
 }
+ACTION_BUTTONS = ("fb-apply", "fb-remove", {"type": "fb-rm", "serial": ALL})
+ACTION_STATE = {"serial": State("fb-serial", "data"), "box": State("fb-box", "data"), "text": State("fb-text", "value")}
 
 
 def feedback_view_outputs(
@@ -177,30 +187,10 @@ def register(app: Any, state: AppState) -> None:
         polled = {t["prop_id"].rsplit(".", 1)[0] for t in ctx.triggered} == {"xai-interval"}
         return xai_outputs(state, want, target, _client(events), "xai-interval" if polled else "xai-want")
 
-    @app.callback(
-        output=VIEW_OUTPUTS,
-        inputs={
-            "want": Input("xai-want", "data"),
-            "relayout": Input("fb-graph", "relayoutData"),
-            "text": Input("fb-text", "value"),
-        },
-        state={"shown": State("fb-serial", "data"), "box": State("fb-box", "data")},
-    )
-    def feedback_view(want, relayout, text, shown, box):
-        return feedback_view_outputs(state, ctx.triggered_id, want, relayout, text, shown, box)
+    connect(app, VIEW_OUTPUTS, VIEW_INPUTS, VIEW_STATE, partial(feedback_view_outputs, state))
 
-    @app.callback(
-        output=ACTION_OUTPUTS,
-        inputs={
-            "clicks": [
-                Input("fb-apply", "n_clicks"),
-                Input("fb-remove", "n_clicks"),
-                Input({"type": "fb-rm", "serial": ALL}, "n_clicks"),
-            ]
-        },
-        state={"serial": State("fb-serial", "data"), "box": State("fb-box", "data"), "text": State("fb-text", "value")},
-        prevent_initial_call=True,
-    )
-    def feedback_action(clicks, serial, box, text):
+    def feedback_action(pressed: Any, serial: Any, box: Any, text: Any) -> dict[str, Any]:
         value = ctx.triggered[0]["value"] if ctx.triggered else None
-        return feedback_action_outputs(state, ctx.triggered_id, value, serial, box, text)
+        return feedback_action_outputs(state, pressed, value, serial, box, text)
+
+    on_click(app, ACTION_OUTPUTS, ACTION_BUTTONS, ACTION_STATE, feedback_action)

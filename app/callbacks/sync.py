@@ -13,6 +13,7 @@ from typing import Any
 from dash import Input, Output, Patch, State, no_update
 
 from app import figures
+from app.callbacks.wiring import connect
 from app.layouts import views
 from app.services.sync import as_int
 from app.state import AppState
@@ -40,6 +41,13 @@ OUTPUTS = {
     "workers": Output("worker-status", "children"),
     "fb_list": Output("fb-list", "children"),
 }
+INPUTS = {
+    "events": Input("ll-events", "data"),
+    "poll": Input("label-poll", "n_intervals"),
+    "version": Input("map-version", "data"),
+    "strategy": Input("queue-strategy", "value"),
+}
+STATE = {"view": State("map-sync", "data"), "start": State("page-start", "data")}
 
 
 def map_update(res: SyncResult, had_figure: bool) -> Any:
@@ -145,17 +153,7 @@ def sync_outputs(
 
 
 def register(app: Any, state: AppState) -> None:
-    from dash import ctx
+    def sync(fired: Any, events: Any, poll: Any, version: Any, strategy: Any, view: Any, start: Any) -> dict[str, Any]:
+        return sync_outputs(state, events, view, strategy, start, fired)  # poll and version only fire it
 
-    @app.callback(
-        output=OUTPUTS,
-        inputs={
-            "events": Input("ll-events", "data"),
-            "poll": Input("label-poll", "n_intervals"),
-            "version": Input("map-version", "data"),
-            "strategy": Input("queue-strategy", "value"),
-        },
-        state={"view": State("map-sync", "data"), "start": State("page-start", "data")},
-    )
-    def sync(events, poll, version, strategy, view, start):
-        return sync_outputs(state, events, view, strategy, start, ctx.triggered_id)
+    connect(app, OUTPUTS, INPUTS, STATE, sync)

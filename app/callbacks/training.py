@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Input, Output, Patch, State, ctx, no_update
+from dash import Input, Output, Patch, State, no_update
 
 from app import figures
+from app.callbacks.wiring import connect, on_click
 from app.layouts import views
+from app.layouts.panels import TRAIN_FIELDS
 from app.state import AppState
 
 STATE_COLOURS = {
@@ -20,8 +22,6 @@ STATE_COLOURS = {
     "stopped": "secondary",
     "idle": "secondary",
 }
-FIELDS = ("steps", "lr", "alpha", "beta", "gamma", "consistency", "refresh_every")
-FIELD_IDS = ("train-steps", "train-lr", "train-alpha", "train-beta", "train-gamma", "train-cons", "train-refresh")
 BUTTONS = views.TRAIN_BUTTONS
 
 
@@ -115,24 +115,31 @@ def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> di
 
 def register(app: Any, state: AppState) -> None:
     buttons = {_key(b): Output(b, "disabled", allow_duplicate=True) for b in BUTTONS}
+    command_state = {"values": [State(id_, "value") for id_, *_ in TRAIN_FIELDS], "save": State("train-save", "value")}
 
-    @app.callback(
-        output={
+    def command(pressed: Any, values: list[Any], save: Any) -> dict[str, Any]:
+        vals: dict[str, Any] = {key: v for (_, _, key, _), v in zip(TRAIN_FIELDS, values, strict=True)}
+        vals["save_at_end"] = bool(save)
+        return command_outputs(state, pressed, vals)
+
+    on_click(
+        app,
+        {
             "feedback": Output("train-feedback", "children"),
             "interval_disabled": Output("train-interval", "disabled", allow_duplicate=True),
         }
         | buttons,
-        inputs={"clicks": [Input(b, "n_clicks") for b in BUTTONS]},
-        state={"values": [State(i, "value") for i in FIELD_IDS], "save": State("train-save", "value")},
-        prevent_initial_call=True,
+        BUTTONS,
+        command_state,
+        command,
     )
-    def command(clicks, values, save):
-        vals: dict[str, Any] = dict(zip(FIELDS, values, strict=True))
-        vals["save_at_end"] = bool(save)
-        return command_outputs(state, ctx.triggered_id, vals)
 
-    @app.callback(
-        output={
+    def drain(fired: Any, n: Any, cursor: Any, selected: Any) -> dict[str, Any]:
+        return drain_outputs(state, cursor, selected)
+
+    connect(
+        app,
+        {
             "loss": Output("loss-curve", "figure"),
             "acc": Output("acc-curve", "figure"),
             "cursor": Output("train-cursor", "data"),
@@ -151,9 +158,8 @@ def register(app: Any, state: AppState) -> None:
             "ckpt_value": Output("ckpt-select", "value", allow_duplicate=True),
         }
         | {k: Output(b, "disabled") for k, b in zip(buttons, BUTTONS, strict=True)},
-        inputs={"n": Input("train-interval", "n_intervals")},
-        state={"cursor": State("train-cursor", "data"), "selected": State("ckpt-select", "value")},
+        {"n": Input("train-interval", "n_intervals")},
+        {"cursor": State("train-cursor", "data"), "selected": State("ckpt-select", "value")},
+        drain,
         prevent_initial_call=True,
     )
-    def drain(n, cursor, selected):
-        return drain_outputs(state, cursor, selected)

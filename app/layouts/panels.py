@@ -1,0 +1,158 @@
+"""The panels under the map: training (form, buttons, curves), label counts and checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from app import figures
+from app.layouts.parts import card_header, small_button
+from app.layouts.views import checkpoint_options, training_buttons_disabled
+
+# The training form in page order: input id, label, settings key, step. The training callback reads
+# the fields through the same table, so ids and settings keys cannot drift apart.
+TRAIN_FIELDS: tuple[tuple[str, str, str, int | str], ...] = (
+    ("train-steps", "steps", "steps", 1),
+    ("train-lr", "learning rate", "lr", "any"),
+    ("train-refresh", "refresh map every", "refresh_every", 1),
+    ("train-alpha", "α labels", "alpha", "any"),
+    ("train-beta", "β KL(z)", "beta", "any"),
+    ("train-gamma", "γ KL(c)", "gamma", "any"),
+    ("train-cons", "consistency", "consistency", "any"),
+)
+
+# per button id (views.TRAIN_BUTTONS): label, colour, outlined
+TRAIN_BUTTON_LOOKS = {
+    "btn-start": ("Start", "primary", False),
+    "btn-pause": ("Pause", "secondary", False),
+    "btn-resume": ("Resume", "secondary", False),
+    "btn-stop": ("Stop", "danger", True),
+}
+
+# per button id: label, colour, tooltip
+CKPT_BUTTONS = {
+    "btn-ckpt-save": ("Save", "primary", "save the current model under the name"),
+    "btn-ckpt-load": ("Load", "secondary", "load the selected checkpoint (training must be stopped)"),
+    "btn-ckpt-fork": ("Fork", "secondary", "copy the selected checkpoint to the name"),
+}
+
+
+def _number_field(id_: str, label: str, value: Any, step: int | str) -> Any:
+    return dbc.Col(
+        [
+            dbc.Label(label, html_for=id_, className="small mb-0"),
+            dbc.Input(id=id_, type="number", value=value, step=step, size="sm", debounce=True),
+        ],
+        width=4,
+        className="mb-1",
+    )
+
+
+def training_card(ctx: dict[str, Any]) -> Any:
+    """The training panel: state, the settings form, Start/Pause/Resume/Stop, progress and the curves."""
+    s = ctx["settings"]
+    st = ctx["status"]
+    hist = ctx["history"]
+    off = training_buttons_disabled(st["state"])
+    return dbc.Card(
+        [
+            card_header(
+                "Training",
+                dbc.Badge(st["state"], id="train-state", color="secondary", className="me-2"),
+                html.Span(f"phase {st['phase']}", id="train-phase", className="small me-2"),
+                html.Span(f"step {st['step']}", id="train-step", className="small me-2"),
+                html.Span("", id="train-sps", className="small text-muted"),
+            ),
+            dbc.CardBody(
+                [
+                    dbc.Row(
+                        [_number_field(id_, label, s[key], step) for id_, label, key, step in TRAIN_FIELDS]
+                        + [
+                            dbc.Col(
+                                dbc.Checkbox(
+                                    id="train-save",
+                                    label="save checkpoint when the run ends",
+                                    value=True,
+                                    className="small mt-3",
+                                ),
+                                width=8,
+                            )
+                        ],
+                        className="g-1",
+                    ),
+                    html.Div(id="train-feedback"),
+                    html.Div(
+                        [
+                            small_button(label, b, colour, outline=outline, disabled=off[b])
+                            for b, (label, colour, outline) in TRAIN_BUTTON_LOOKS.items()
+                        ],
+                        className="my-1",
+                    ),
+                    dbc.Progress(id="train-progress", value=0, label="", className="my-1 ll-progress"),
+                    dbc.Alert(
+                        st.get("error") or "",
+                        id="train-error",
+                        color="danger",
+                        is_open=bool(st.get("error")),
+                        className="small p-1 mb-1",
+                    ),
+                    html.Div(st.get("message") or "", id="train-message", className="small text-muted"),
+                    dcc.Graph(
+                        id="loss-curve",
+                        config={"displayModeBar": False},
+                        figure=figures.curve_figure(figures.LOSS_SERIES, hist, title="loss"),
+                    ),
+                    dcc.Graph(
+                        id="acc-curve",
+                        config={"displayModeBar": False},
+                        figure=figures.curve_figure(figures.ACC_SERIES, hist, yrange=[0, 1], title="accuracy"),
+                    ),
+                ],
+                className="p-2",
+            ),
+        ],
+        className="h-100",
+    )
+
+
+def stats_card() -> Any:
+    """The label counts per class (filled by the sync callback)."""
+    return dbc.Card(
+        [card_header("Labels"), dbc.CardBody([html.Div(id="stats-bar"), html.Div(id="stats-text")], className="p-2")],
+        className="h-100",
+    )
+
+
+def checkpoints_card(ctx: dict[str, Any]) -> Any:
+    """The checkpoint menu, the name to save as / fork to, and Save/Load/Fork."""
+    return dbc.Card(
+        [
+            card_header("Checkpoints"),
+            dbc.CardBody(
+                [
+                    dbc.Label("checkpoint", html_for="ckpt-select", className="small mb-0"),
+                    dcc.Dropdown(
+                        id="ckpt-select",
+                        options=checkpoint_options(ctx["checkpoints"]),
+                        value=ctx["checkpoint"] if ctx["has_checkpoint"] else None,
+                        clearable=False,
+                        placeholder="no checkpoints yet",
+                        className="mb-1 small",
+                    ),
+                    dbc.Label("name (save as / fork to)", html_for="ckpt-name", className="small mb-0"),
+                    dbc.Input(id="ckpt-name", value=ctx["checkpoint"], size="sm", className="mb-1"),
+                    html.Div(
+                        [
+                            small_button(label, b, colour, title=title)
+                            for b, (label, colour, title) in CKPT_BUTTONS.items()
+                        ]
+                    ),
+                    html.Div(id="ckpt-message", className="small mt-1"),
+                ],
+                className="p-2",
+            ),
+        ],
+        className="h-100",
+    )
