@@ -1,56 +1,66 @@
 """Typed trainer commands and events (ARCHITECTURE.md section 5).
 
-Every message is a frozen dataclass with a ``type`` tag; :func:`to_dict` / :func:`from_dict`
-round-trip them through JSON-compatible dicts so they can cross a process boundary.
+Every message is a frozen dataclass with a ``type`` tag (a :class:`Message` subclass);
+:func:`to_dict` / :func:`from_dict` round-trip them through JSON-compatible dicts so they can cross a process boundary.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, dataclass_transform
 
 SCHEMA_VERSION = 1
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
+class Message:
+    """Base of the typed messages: ``class Phase(Message, tag="phase")`` makes ``Phase`` a frozen
+    dataclass whose last field is ``type``, defaulting to the tag (so ``to_dict`` writes it and
+    :func:`decode` finds the class by it)."""
+
+    # A dataclass field at run time (added by __init_subclass__); declared as a ClassVar so that
+    # type checkers keep it out of the positional constructor arguments.
+    type: ClassVar[str]
+
+    def __init_subclass__(cls, *, tag: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The subclass's own annotations (not an inherited dict), with ``type`` last.
+        cls.__annotations__ = {**inspect.get_annotations(cls), "type": f'Literal["{tag}"]'}
+        cls.type = tag
+        dataclass(frozen=True)(cls)
+
 
 # -- commands (into the trainer) ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pause:
-    type: Literal["pause"] = "pause"
+class Pause(Message, tag="pause"):
+    """Hold training after the current step."""
 
 
-@dataclass(frozen=True)
-class Resume:
-    type: Literal["resume"] = "resume"
+class Resume(Message, tag="resume"):
+    """Go on with a paused run."""
 
 
-@dataclass(frozen=True)
-class Stop:
+class Stop(Message, tag="stop"):
     """Stop after the current step; ``save`` writes the checkpoint first."""
 
     save: bool = True
-    type: Literal["stop"] = "stop"
 
 
-@dataclass(frozen=True)
-class SaveCheckpoint:
+class SaveCheckpoint(Message, tag="save_checkpoint"):
     name: str = "ssvae"
-    type: Literal["save_checkpoint"] = "save_checkpoint"
 
 
-@dataclass(frozen=True)
-class SetLearningRate:
+class SetLearningRate(Message, tag="set_lr"):
     lr: float
-    type: Literal["set_lr"] = "set_lr"
 
 
-@dataclass(frozen=True)
-class ApplyFeedback:
+class ApplyFeedback(Message, tag="apply_feedback"):
     """ROI feedback items: dicts with sample_idx, x0, y0, x1, y1 (normalised), strength."""
 
     items: tuple[dict[str, Any], ...] = ()
-    type: Literal["apply_feedback"] = "apply_feedback"
 
 
 Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback
@@ -58,19 +68,16 @@ Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedba
 # -- events (out of the trainer) ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Metrics:
+class Metrics(Message, tag="metrics"):
     step: int
     epoch: float
     phase: str
     losses: dict[str, float]
     acc_labeled: float
     samples_per_s: float
-    type: Literal["metrics"] = "metrics"
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Message, tag="evaluation"):
     """Held-out test metrics (never computed on the training labels)."""
 
     step: int
@@ -78,41 +85,31 @@ class Evaluation:
     tau_acc: float
     n_test: int
     n_labels: int
-    type: Literal["evaluation"] = "evaluation"
 
 
-@dataclass(frozen=True)
-class Phase:
+class Phase(Message, tag="phase"):
     name: str
     step: int
-    type: Literal["phase"] = "phase"
 
 
-@dataclass(frozen=True)
-class Refresh:
+class Refresh(Message, tag="refresh"):
     """New embeddings of every sample are ready (EmbeddingCache version)."""
 
     version: int
     step: int
-    type: Literal["refresh"] = "refresh"
 
 
-@dataclass(frozen=True)
-class CheckpointSaved:
+class CheckpointSaved(Message, tag="checkpoint"):
     name: str
     step: int
-    type: Literal["checkpoint"] = "checkpoint"
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(Message, tag="snapshot"):
     path: str
     step: int
-    type: Literal["snapshot"] = "snapshot"
 
 
-@dataclass(frozen=True)
-class LabelsError:
+class LabelsError(Message, tag="labels_error"):
     """labels.csv could not be read (e.g. broken by hand): training goes on with the last good
     labels (``n_labels`` of them) and re-reads the file when it changes. Sent when the problem
     appears or its message changes, and once with ``message == ""`` when the file reads again."""
@@ -120,23 +117,20 @@ class LabelsError:
     step: int
     message: str
     n_labels: int
-    type: Literal["labels_error"] = "labels_error"
 
 
-@dataclass(frozen=True)
-class State:
+class State(Message, tag="state"):
     state: Literal["running", "paused", "stopped", "finished", "error"]
     message: str = ""
     step: int = 0
-    type: Literal["state"] = "state"
 
 
 Event = Metrics | Evaluation | Phase | Refresh | CheckpointSaved | Snapshot | LabelsError | State
 
 
-def type_registry(*classes: type) -> dict[str, type]:
-    """``type`` tag -> dataclass, for :func:`decode`."""
-    return {cls.__dataclass_fields__["type"].default: cls for cls in classes}  # type: ignore[attr-defined]
+def type_registry(*classes: type[Message]) -> dict[str, type]:
+    """``type`` tag -> message class, for :func:`decode`."""
+    return {cls.type: cls for cls in classes}
 
 
 _TYPES = type_registry(

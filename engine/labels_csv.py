@@ -49,6 +49,17 @@ def parse_labels(data: bytes, n_samples: int, num_classes: int, where: str) -> t
     def fail(line: int, msg: str) -> LabelError:
         return LabelError(f"{where}: line {line}: {msg}")
 
+    def bounded(line: int, text: str, limit: int, what: str, out_of_range: str) -> int:
+        """One cell as an integer in 0..limit-1. ``what`` names the cell in the parse error, with
+        ``{}`` for its text; ``out_of_range`` words the range error, ``{}`` the value and the last."""
+        try:
+            value = parse_int(text)
+        except ValueError as err:
+            raise fail(line, f"{what.format(repr(text[:40]))} is {err}") from None
+        if not 0 <= value < limit:
+            raise fail(line, out_of_range.format(value, limit - 1))
+        return value
+
     if not data:
         raise fail(1, "empty file, expected header Serial,label")
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data  # UTF-8 BOM (Excel)
@@ -80,25 +91,15 @@ def parse_labels(data: bytes, n_samples: int, num_classes: int, where: str) -> t
             s_text, l_text = row[0].strip(), row[1].strip()
             if not s_text:
                 raise fail(line, "empty Serial")
-            try:
-                serial = parse_int(s_text)
-            except ValueError as err:
-                raise fail(line, f"Serial {s_text[:40]!r} is {err}") from None
-            if not 0 <= serial < n_samples:
-                raise fail(line, f"unknown Serial {serial}: training indices are 0..{n_samples - 1}")
+            serial = bounded(line, s_text, n_samples, "Serial {}", "unknown Serial {}: training indices are 0..{}")
             if serial in first_line:
                 raise fail(line, f"duplicate Serial {serial} (first on line {first_line[serial]})")
             first_line[serial] = line
             if l_text in _NAN_TOKENS:
                 unlabelled.add(serial)
                 continue
-            try:
-                label = parse_int(l_text)
-            except ValueError as err:
-                raise fail(line, f"label {l_text[:40]!r} for Serial {serial} is {err}") from None
-            if not 0 <= label < num_classes:
-                raise fail(line, f"label {label} for Serial {serial} is out of range 0..{num_classes - 1}")
-            labels[serial] = label
+            what = f"label {{}} for Serial {serial}"
+            labels[serial] = bounded(line, l_text, num_classes, what, what + " is out of range 0..{}")
     except csv.Error as err:
         raise fail(reader.line_num, f"malformed CSV ({err})") from None
     return labels, unlabelled

@@ -20,6 +20,16 @@ def _plt():
     return plt
 
 
+def _save(plt: Any, fig: Any, ax: Any, path: Path) -> None:
+    """Grid and legend, then write the figure to ``path`` and free it."""
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Rows of dicts with the same keys -> CSV (atomic)."""
     if not rows:
@@ -54,12 +64,7 @@ def plot_learning_curves(path: Path, rows: list[dict[str, Any]], title: str = "A
     ax.set_xlabel("labels")
     ax.set_ylabel("test accuracy (10,000 held-out images)" if rows else "test accuracy")
     ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    _save(plt, fig, ax, path)
 
 
 def plot_losses(
@@ -74,9 +79,4 @@ def plot_losses(
             ax.plot(steps, [h[k] for h in history], label=k)
     ax.set_xlabel("step")
     ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    _save(plt, fig, ax, path)

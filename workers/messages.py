@@ -6,18 +6,17 @@ Frozen dataclasses with a ``type`` tag, JSON-compatible, encoded like the traine
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
-from engine.events import decode, to_dict, type_registry
+from engine.events import Message, decode, to_dict, type_registry
 
 __all__ = ["XAI_METHODS", "WorkerError", "WorkerStatus", "XaiRequest", "XaiResult", "from_dict", "to_dict"]
 
 XAI_METHODS = ("gradcam", "smoothgrad", "consensus")
 
 
-@dataclass(frozen=True)
-class XaiRequest:
+class XaiRequest(Message, tag="xai_request"):
     """Saliency for one sample. ``target``: "pred", "true" or a class index."""
 
     request_id: int
@@ -26,11 +25,9 @@ class XaiRequest:
     methods: tuple[str, ...] = XAI_METHODS
     smoothgrad_samples: int = 16
     smoothgrad_noise: float = 0.15
-    type: Literal["xai_request"] = "xai_request"
 
 
-@dataclass(frozen=True)
-class XaiResult:
+class XaiResult(Message, tag="xai_result"):
     request_id: int
     sample_idx: int
     snapshot_step: int
@@ -43,22 +40,18 @@ class XaiResult:
     overlay_png_b64: str
     ms: float
     cached: bool = False
-    type: Literal["xai_result"] = "xai_result"
 
 
-@dataclass(frozen=True)
-class WorkerError:
+class WorkerError(Message, tag="worker_error"):
     worker: str
     message: str
     request_id: int | None = None
-    type: Literal["worker_error"] = "worker_error"
 
 
 WorkerState = Literal["starting", "running", "restarting", "stopped", "failed"]
 
 
-@dataclass(frozen=True)
-class WorkerStatus:
+class WorkerStatus(Message, tag="worker_status"):
     """What the supervisor shows in the page for one child process."""
 
     name: str
@@ -68,7 +61,6 @@ class WorkerStatus:
     last_error: str = ""
     since: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-    type: Literal["worker_status"] = "worker_status"
 
 
 _TYPES = type_registry(XaiRequest, XaiResult, WorkerError, WorkerStatus)

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.images import png_b64
 from engine.saliency import explain
+from workers.child import limit_child
 from workers.messages import WorkerError, XaiRequest, XaiResult, from_dict, to_dict
 from workers.saliency import agreement, focus_bbox, overlay_png
 
@@ -181,10 +182,7 @@ def xai_main(
 ) -> None:
     """Child-process entry point (spawn)."""
     os.environ["LATENTLOOP_HOME"] = home
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    with contextlib.suppress(OSError):
-        os.nice(nice)
+    limit_child(nice, threads)
     from engine.datasets import load_dataset
 
     engine = XaiEngine(load_dataset(dataset, root=data_root), Path(snapshot_root))

@@ -50,7 +50,7 @@ import abc
 import enum
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypedDict
 
 import numpy as np
@@ -73,6 +73,16 @@ METRIC_KEYS = ("loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage", "roi", "ac
 SALIENCY_METHODS = ("gradient", "gradcam", "smoothgrad")
 ROI_EPS = 1e-12  # the roi share's denominator guard: a row whose input gradient is exactly 0 scores 0
 ROI_TINY = 1e-30  # guards the per-row rescaling of the input gradient by its maximum |g|
+
+
+def loss_metrics(w: Any, terms: Sequence[Any], acc: Any, n_labeled: Any) -> dict[str, Any]:
+    """The loss's result keyed by METRIC_KEYS, from framework scalars: ``terms`` are the batch
+    means of METRIC_KEYS[1:8] (rec .. roi) and ``loss`` is their sum weighted by ``w`` (in
+    LOSS_WEIGHT_KEYS order). Only ``*`` and ``+``, so each backend's own ops (and gradients) apply."""
+    total = w[0] * terms[0]
+    for i in range(1, len(terms)):
+        total = total + w[i] * terms[i]
+    return dict(zip(METRIC_KEYS, (total, *terms, acc, n_labeled), strict=True))
 
 
 class Batch(TypedDict):

@@ -10,7 +10,7 @@ the top-k unlabelled samples with a one-line reason each, and whether the *revie
 
 Modules: ``messages`` (input, result, error), ``arrays`` (the refresh's ``.npz``), ``model`` (the
 :class:`Forecaster`, pure numpy, runs in-process too: tests, benchmark), ``process`` (the child's
-entry point), ``threads`` (the BLAS thread variables). Every public name is re-exported here.
+entry point). Every public name is re-exported here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import multiprocessing as _mp
 import os
 
-from workers.forecast.threads import BLAS_THREAD_VARS
+from workers.child import BLAS_THREAD_VARS
 
 # Before numpy loads its BLAS: in a spawned child (any process that is not the main one) numpy runs
 # single-threaded, so the worker never competes with the training thread for the cores (BLAS reads

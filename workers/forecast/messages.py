@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import field
+from typing import Any
 
-from engine.events import decode, type_registry
+from engine.events import Message, decode, type_registry
 
 
-@dataclass(frozen=True)
-class ForecastInput:
+class ForecastInput(Message, tag="forecast_input"):
     """One embedding refresh, for the worker. The arrays travel in the ``.npz`` at ``probs_path``
     (written by :func:`write_forecast_arrays`); the message itself stays a few hundred bytes.
 
@@ -24,11 +23,9 @@ class ForecastInput:
     n_labels: int = 0
     test_acc: float | None = None
     steps_total: int | None = None
-    type: Literal["forecast_input"] = "forecast_input"
 
 
-@dataclass(frozen=True)
-class ForecastResult:
+class ForecastResult(Message, tag="forecast_result"):
     """``gates``: ``{name: {"passed": bool, "value": float | None, "threshold": float, ...}}`` in
     evaluation order. ``candidates``: best first, each ``{"sample_idx", "risk", "predicted",
     "certainty", "why"}`` (risk = calibrated probability that the prediction is wrong at the next
@@ -41,16 +38,13 @@ class ForecastResult:
     reason: str
     gates: dict[str, dict[str, Any]] = field(default_factory=dict)
     candidates: tuple[dict[str, Any], ...] = ()
-    type: Literal["forecast_result"] = "forecast_result"
 
 
-@dataclass(frozen=True)
-class ForecastError:
+class ForecastError(Message, tag="forecast_error"):
     """The worker could not handle an input; it keeps running."""
 
     message: str
     version: int | None = None
-    type: Literal["forecast_error"] = "forecast_error"
 
 
 _TYPES = type_registry(ForecastInput, ForecastResult, ForecastError)

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from engine.acquisition import entropy as _entropy
-from workers.forecast.arrays import load_forecast_arrays
-from workers.forecast.messages import ForecastInput, ForecastResult
+from workers.forecast.messages import ForecastResult
 
 #: Logistic combination of the per-sample features (see :meth:`Forecaster.features`):
 #: risk = sigmoid(bias + sum_f w_f * feature_f), an estimate of P(misclassified at the next refresh).
@@ -356,19 +355,6 @@ class Forecaster:
             for i in top
         )
         return ForecastResult(int(version), int(step), bool(is_open), reason, gates, candidates)
-
-    def update_from_input(self, inp: ForecastInput) -> ForecastResult:
-        a = load_forecast_arrays(inp.probs_path)
-        return self.update(
-            a["probs"],
-            a["labels"],
-            a["tau_pred"],
-            a["mu"],
-            version=inp.version,
-            step=inp.step,
-            test_acc=inp.test_acc,
-            steps_total=inp.steps_total,
-        )
 
     # -- explanations --------------------------------------------------------------------------------
     def why(self, i: int, f: dict[str, np.ndarray], tau_pred: np.ndarray | None) -> str:

@@ -8,21 +8,10 @@ import queue
 from typing import Any
 
 from engine.events import to_dict
+from workers.child import limit_child
 from workers.forecast.arrays import load_forecast_arrays
 from workers.forecast.messages import ForecastError, _as_input
 from workers.forecast.model import Forecaster, GateConfig
-from workers.forecast.threads import BLAS_THREAD_VARS
-
-
-def _limit_threads() -> None:
-    for var in BLAS_THREAD_VARS:
-        os.environ[var] = "1"
-    try:  # numpy's BLAS is already loaded; threadpoolctl (if installed) can still shrink its pool
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except Exception:
-        pass
 
 
 def _put(out_q: Any, msg: Any) -> None:
@@ -47,9 +36,7 @@ def forecast_main(
     on ``out_q``, or a ``forecast_error`` dict for input it cannot handle, and carries on. Ends when
     ``stop_event`` is set or ``None`` arrives. ``gates``: GateConfig fields to override.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(nice)
-    _limit_threads()
+    limit_child(nice)
     fc = Forecaster(history=history, k=k, gates=GateConfig(**(gates or {})))
     _put(out_q, {"type": "worker_ready", "worker": "forecast", "pid": os.getpid()})
     while not stop_event.is_set():

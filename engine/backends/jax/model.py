@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from engine.backends.base import ROI_EPS, ROI_TINY
+from engine.backends.base import ROI_EPS, ROI_TINY, loss_metrics
 from engine.config import ModelConfig
 
 # PyTorch's default init (kaiming_uniform(a=sqrt(5))): U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
@@ -250,17 +250,4 @@ def ssvae_loss(
         cons = jnp.zeros((), jnp.float32)
     qbar = jnp.mean(q, axis=0)
     usage = jnp.sum(qbar * jnp.log(qbar * K + 1e-12))
-    rec_m, klz_m, klc_m = jnp.mean(rec), jnp.mean(kl_z), jnp.mean(kl_c)
-    total = w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi
-    return {
-        "loss": total,
-        "rec": rec_m,
-        "kl_z": klz_m,
-        "kl_c": klc_m,
-        "sup": sup,
-        "cons": cons,
-        "usage": usage,
-        "roi": roi,
-        "acc_labeled": acc,
-        "n_labeled": n_lab,
-    }
+    return loss_metrics(w, (jnp.mean(rec), jnp.mean(kl_z), jnp.mean(kl_c), sup, cons, usage, roi), acc, n_lab)

@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # a module to the checker, so ``tf.Tensor`` is a type in anno
 else:
     tf = _import_tensorflow()
 
-from engine.backends.base import ROI_EPS, ROI_TINY  # noqa: E402
+from engine.backends.base import ROI_EPS, ROI_TINY, loss_metrics  # noqa: E402
 from engine.config import ModelConfig  # noqa: E402
 
 _PAD = [[0, 0], [1, 1], [1, 1], [0, 0]]
@@ -187,17 +187,6 @@ def ssvae_loss(
         cons = tf.zeros((), tf.float32)
     qbar = tf.reduce_mean(q, axis=0)
     usage = tf.reduce_sum(qbar * tf.math.log(qbar * K + 1e-12))
-    rec_m, klz_m, klc_m = tf.reduce_mean(rec), tf.reduce_mean(kl_z), tf.reduce_mean(kl_c)
-    total = w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi
-    return {
-        "loss": total,
-        "rec": rec_m,
-        "kl_z": klz_m,
-        "kl_c": klc_m,
-        "sup": sup,
-        "cons": cons,
-        "usage": usage,
-        "roi": roi,
-        "acc_labeled": acc,
-        "n_labeled": n_lab,
-    }
+    return loss_metrics(
+        w, (tf.reduce_mean(rec), tf.reduce_mean(kl_z), tf.reduce_mean(kl_c), sup, cons, usage, roi), acc, n_lab
+    )

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.backends.base import ROI_EPS, ROI_TINY
+from engine.backends.base import ROI_EPS, ROI_TINY, loss_metrics
 from engine.config import ModelConfig
 
 
@@ -139,17 +139,4 @@ def ssvae_loss(
         roi = (rw * share).sum() / (rw > 0).sum().clamp(min=1)
     else:
         roi = zero
-    rec_m, klz_m, klc_m = rec.mean(), kl_z.mean(), kl_c.mean()
-    total = w[0] * rec_m + w[1] * klz_m + w[2] * klc_m + w[3] * sup + w[4] * cons + w[5] * usage + w[6] * roi
-    return {
-        "loss": total,
-        "rec": rec_m,
-        "kl_z": klz_m,
-        "kl_c": klc_m,
-        "sup": sup,
-        "cons": cons,
-        "usage": usage,
-        "roi": roi,
-        "acc_labeled": acc,
-        "n_labeled": n_lab.float(),
-    }
+    return loss_metrics(w, (rec.mean(), kl_z.mean(), kl_c.mean(), sup, cons, usage, roi), acc, n_lab.float())
