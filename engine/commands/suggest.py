@@ -1,23 +1,22 @@
-"""`latentloop suggest`: the next samples to label, by an acquisition strategy."""
+"""`latentloop suggest`: print the next samples to label.
+
+Rank the unlabelled training samples with an acquisition strategy and print the top k (Serial,
+score, prediction, certainty).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from engine.commands._common import add_model_args, overrides
+from engine.commands._common import add_command, add_model_args, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from engine.acquisition import STRATEGIES
     from engine.ranking import MC_POOL
 
-    p = sub.add_parser(
-        "suggest",
-        help="print the next samples to label",
-        description="Rank the unlabelled training samples with an acquisition strategy "
-        "and print the top k (Serial, score, prediction, certainty).",
-    )
+    p = add_command(sub, __doc__)
     add_model_args(p)
     p.add_argument("--strategy", "-s", default="entropy", choices=STRATEGIES)
     p.add_argument("-k", type=int, default=20, help="how many samples (default 20)")

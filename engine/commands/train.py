@@ -1,20 +1,19 @@
-"""`latentloop train`: train the SSVAE with the labels in labels.csv."""
+"""`latentloop train`: train the SSVAE on the current labels and save a checkpoint.
+
+Train with whatever labels data/<dataset>/labels.csv holds; evaluate on the held-out test split;
+save artifacts/checkpoints/<name>.ckpt/.
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
 
-from engine.commands._common import add_model_args, add_progress_arg, count, overrides
+from engine.commands._common import add_command, add_model_args, add_progress_arg, count, overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train the SSVAE on the current labels and save a checkpoint",
-        description="Train with whatever labels data/<dataset>/labels.csv holds; evaluate "
-        "on the held-out test split; save artifacts/checkpoints/<name>.ckpt/.",
-    )
+    p = add_command(sub, __doc__)
     add_model_args(p)
     p.add_argument("--resume", action="store_true", help="continue exactly from the checkpoint")
     p.add_argument("--steps", type=count, help="total steps to reach (overrides train.steps)")
