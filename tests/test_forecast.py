@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from workers.child import ChildIO
 from workers.forecast import (
     Forecaster,
     ForecastError,
@@ -474,7 +475,7 @@ def test_worker_process_keeps_the_newest_survives_junk_and_stops(tmp_path: Path)
     for m in msgs:  # both wait in the queue before the worker reads: the stale one is dropped
         in_q.put(m)
     time.sleep(0.5)
-    proc = ctx.Process(target=forecast_main, args=(in_q, out_q, stop), kwargs={"nice": 5}, daemon=True)
+    proc = ctx.Process(target=forecast_main, args=(ChildIO(in_q, out_q, stop),), kwargs={"nice": 5}, daemon=True)
     proc.start()
     try:
         assert _get(out_q)["type"] == "worker_ready"  # what the supervisor shows as "running"

@@ -1,9 +1,10 @@
-"""Spawns, watches and restarts the child workers (ARCHITECTURE.md section 2).
+"""Spawns, watches and restarts the child workers (docs/architecture.md section 2).
 
-Each worker is a ``multiprocessing`` process (spawn context) running ``target(in_q, out_q,
-stop_event, **kwargs)``. If it dies, a watcher thread restarts it with exponential backoff and
-fresh queues (a process killed inside ``Queue.put`` can leave the old queue's lock held). The
-training thread never talks to a worker directly, so a dead worker costs it nothing.
+Each worker is a ``multiprocessing`` process (spawn context) running ``target(io, **kwargs)``
+with a :class:`workers.child.ChildIO` over its queues and stop event. If it dies, a watcher
+thread restarts it with exponential backoff and fresh queues (a process killed inside
+``Queue.put`` can leave the old queue's lock held). The training thread never talks to a worker
+directly, so a dead worker costs it nothing.
 
 A worker exits by itself when the process that started it dies, however it died (SIGKILL
 included): a daemon thread in the child polls its parent pid (:func:`_child_main`), so a crashed
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.child import ChildIO
 from workers.messages import WorkerState, WorkerStatus
 
 _CTX = mp.get_context("spawn")
@@ -84,7 +86,7 @@ class WorkerSupervisor:
         w.stop_event = _CTX.Event()
         w.process = _CTX.Process(
             target=_child_main,
-            args=(os.getpid(), w.target, w.in_q, w.out_q, w.stop_event),
+            args=(os.getpid(), w.target, ChildIO(w.in_q, w.out_q, w.stop_event)),
             kwargs=w.kwargs,
             name=f"latentloop-{w.name}",
             daemon=True,

@@ -10,9 +10,7 @@ requests that a newer one has superseded (the user moved on).
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
-import queue
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import numpy as np
 
 from engine.images import png_b64
 from engine.saliency import explain
-from workers.child import limit_child
+from workers.child import ChildIO, limit_child
 from workers.messages import WorkerError, XaiRequest, XaiResult, from_dict, to_dict
 from workers.saliency import agreement, focus_bbox, overlay_png
 
@@ -156,21 +154,8 @@ class CpuBudget:
         self.spent.append((time.monotonic(), ms))
 
 
-def _newest(in_q: Any, first: Any) -> tuple[Any, int]:
-    """Drain the queue: only the newest request matters (the user has moved on)."""
-    newest, dropped = first, 0
-    while True:
-        try:
-            newest = in_q.get_nowait()
-            dropped += 1
-        except queue.Empty:
-            return newest, dropped
-
-
 def xai_main(
-    in_q: Any,
-    out_q: Any,
-    stop_event: Any,
+    io: ChildIO,
     *,
     home: str,
     dataset: str,
@@ -180,25 +165,23 @@ def xai_main(
     threads: int = 1,
     data_root: str | None = None,
 ) -> None:
-    """Child-process entry point (spawn)."""
+    """Child-process entry point (spawn): answers the newest request, within the CPU budget."""
     os.environ["LATENTLOOP_HOME"] = home
     limit_child(nice, threads)
     from engine.datasets import load_dataset
 
     engine = XaiEngine(load_dataset(dataset, root=data_root), Path(snapshot_root))
     budget = CpuBudget(budget_ms_per_min)
-    out_q.put({"type": "worker_ready", "worker": "xai", "pid": os.getpid()})
-    while not stop_event.is_set():
-        try:
-            raw = in_q.get(timeout=0.25)
-        except queue.Empty:
-            continue
-        raw, _ = _newest(in_q, raw)
-        pause = budget.wait_s()
-        while pause > 0 and not stop_event.is_set():
+    io.ready("xai")
+
+    def report(message: str, req_id: int | None = None) -> None:
+        io.put(to_dict(WorkerError("xai", message, req_id)))
+
+    for first in io.requests(0.25, report):
+        raw, pause = first, budget.wait_s()
+        while pause > 0 and not io.stop_event.is_set():
             time.sleep(min(pause, 0.25))
-            with contextlib.suppress(queue.Empty):  # keep dropping superseded requests while we wait
-                raw = in_q.get_nowait()
+            raw = io.newer(raw, report)  # keep dropping superseded requests while we wait
             pause = budget.wait_s()
         req_id = raw.get("request_id") if isinstance(raw, dict) else None
         try:
@@ -207,6 +190,6 @@ def xai_main(
                 raise ValueError(f"expected an xai_request, got {raw.get('type')!r}")
             result = engine.answer(req)
             budget.charge(result.ms)
-            out_q.put(to_dict(result))
+            io.put(to_dict(result))
         except Exception as err:  # a bad request must not kill the worker
-            out_q.put(to_dict(WorkerError("xai", f"{type(err).__name__}: {err}", req_id)))
+            report(f"{type(err).__name__}: {err}", req_id)
