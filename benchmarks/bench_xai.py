@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from benchmarks.common import write_result
-from engine.checkpoints import CheckpointStore, write_checkpoint_dir
+from engine.checkpoints import CheckpointStore
 from engine.config import load_config
 from engine.datasets import load_dataset
 from engine.labels import LabelStore
@@ -48,9 +48,8 @@ def main() -> None:
     if trained:
         tr.load_checkpoint("ssvae", weights_only=True)
     snaps = tmp / "snapshots"
-    write_checkpoint_dir(
-        snaps / "run" / f"step_{tr.step:08d}", tr.backend.get_weights(), {}, tr._state_arrays(), tr._meta("bench")
-    )
+    tr.snapshot_dir = snaps / "run"
+    tr.write_snapshot()
     samples = np.random.default_rng(0).choice(ds.n_train, args.requests, replace=False)
 
     eng = XaiEngine(ds, snaps)

@@ -182,24 +182,18 @@ def read_checkpoint_dir(path: str | Path, label: str | None = None) -> Checkpoin
         return _read_unlocked(path, label)
 
 
-def write_checkpoint_dir(
-    path: str | Path,
-    weights: Mapping[str, Any],
-    optimizer: Mapping[str, Any] | None = None,
-    state: Mapping[str, Any] | None = None,
-    meta: Mapping[str, Any] | None = None,
-    *,
-    overwrite: bool = True,
-) -> Path:
-    """Atomically write (or replace) the checkpoint directory ``path``; return it.
+def write_checkpoint_dir(path: str | Path, ckpt: Checkpoint, *, overwrite: bool = True) -> Path:
+    """Atomically write (or replace) the checkpoint directory ``path`` with ``ckpt``'s arrays and
+    meta (its ``path`` is ignored); return it.
 
     ``meta`` gets ``format_version``, the standard keys of META_DEFAULTS (``name`` defaults to
     the directory name, ``created`` to now) and keeps any extra keys. The previous checkpoint at
     ``path`` survives any failure before the final rename."""
     path = Path(path)
     label = path.name
+    weights, optimizer, state = ckpt.weights, ckpt.optimizer, ckpt.state
     full_meta: dict[str, Any] = copy.deepcopy(META_DEFAULTS)
-    full_meta.update(plain(dict(meta or {})))
+    full_meta.update(plain(dict(ckpt.meta)))
     full_meta["format_version"] = FORMAT_VERSION
     full_meta["name"] = full_meta["name"] or (path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name)
     full_meta["created"] = full_meta["created"] or now_iso()
@@ -308,9 +302,8 @@ class CheckpointStore:
         overwrite: bool = True,
     ) -> Path:
         """Write checkpoint ``name`` atomically (replacing an existing one unless overwrite=False)."""
-        m = dict(meta or {})
-        m["name"] = name
-        return write_checkpoint_dir(self.path(name), weights, optimizer, state, m, overwrite=overwrite)
+        ckpt = Checkpoint(dict(weights), dict(optimizer or {}), dict(state or {}), {**(meta or {}), "name": name})
+        return write_checkpoint_dir(self.path(name), ckpt, overwrite=overwrite)
 
     def load(self, name: str) -> Checkpoint:
         path = self.path(name)

@@ -88,6 +88,8 @@ class Evaluation(Message, tag="evaluation"):
 
 
 class Phase(Message, tag="phase"):
+    """The curriculum entered phase ``name`` (engine/curriculum.py) at ``step``."""
+
     name: str
     step: int
 
@@ -100,11 +102,17 @@ class Refresh(Message, tag="refresh"):
 
 
 class CheckpointSaved(Message, tag="checkpoint"):
+    """Checkpoint ``name`` was written (atomically: it loads from now on) with the weights of
+    ``step``. The dashboard refreshes its checkpoint list on it."""
+
     name: str
     step: int
 
 
 class Snapshot(Message, tag="snapshot"):
+    """Weights of ``step`` written to ``path`` for the XAI worker: checkpoint format, no optimizer
+    state, in the app's run directory; only the newest few are kept."""
+
     path: str
     step: int
 

@@ -176,19 +176,15 @@ class Trainer:
 
     def reload_feedback(self) -> bool:
         """Pick up feedback.jsonl changes (CLI or app). Returns True if it changed."""
-        if self.feedback_store is None:
-            return False
-        version = self.feedback_store.version()
-        if version == self._feedback_version:
+        store = self.feedback_store
+        if store is None or (version := store.version()) == self._feedback_version:
             return False
         try:
-            items = self.feedback_store.trainer_items()
-        except LatentLoopError as err:
-            # A hand-broken file must not kill a run: keep the boxes we have, say why, retry later.
+            items = store.trainer_items()
+        except LatentLoopError as err:  # a hand-broken file must not kill a run: keep the boxes, retry
             self.feedback_error = str(err)
             return False
-        self._feedback_version = version
-        self.feedback_error = ""
+        self._feedback_version, self.feedback_error = version, ""
         self.set_feedback(items)
         return True
 
@@ -196,8 +192,7 @@ class Trainer:
     def reload_labels(self) -> bool:
         """Pick up label changes made by anyone (CLI, app). Returns True if they changed. A broken
         file fails the first load; later ones keep the last good labels and emit LabelsError."""
-        version = self.labels.version()
-        if version == self._labels_version:
+        if (version := self.labels.version()) == self._labels_version:
             return False
         try:
             arr = self.labels.read()
@@ -361,12 +356,13 @@ class Trainer:
         """Weights-only checkpoint for the workers; keeps the newest few."""
         if self.snapshot_dir is None:
             return None
-        from engine.checkpoints import write_checkpoint_dir
+        from engine.checkpoints import Checkpoint, write_checkpoint_dir
 
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         path = self.snapshot_dir / f"step_{self.step:08d}"
         if not path.exists():
-            write_checkpoint_dir(path, self.backend.get_weights(), {}, self._state_arrays(), self._meta(path.name))
+            ckpt = Checkpoint(self.backend.get_weights(), {}, self._state_arrays(), self._meta(path.name))
+            write_checkpoint_dir(path, ckpt)
         old = sorted(p for p in self.snapshot_dir.glob("step_*") if p.is_dir())
         for p in old[: -self.cfg.train.snapshots_keep]:
             shutil.rmtree(p, ignore_errors=True)

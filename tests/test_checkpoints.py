@@ -13,7 +13,7 @@ import pytest
 
 from engine import checkpoints
 from engine.checkpoint_meta import FORMAT_VERSION, make_meta
-from engine.checkpoints import CheckpointStore, read_checkpoint_dir, write_checkpoint_dir
+from engine.checkpoints import Checkpoint, CheckpointStore, read_checkpoint_dir, write_checkpoint_dir
 from engine.config import ModelConfig
 from engine.errors import CheckpointError
 
@@ -89,13 +89,13 @@ def test_empty_optimizer_and_state(store: CheckpointStore) -> None:
 def test_snapshot_dirs_use_the_same_format(tmp_path: Path) -> None:
     w, o, s = arrays(3)
     snap = tmp_path / "snapshots" / "run1" / "step_30"
-    write_checkpoint_dir(snap, w, o, s, meta(30))
+    write_checkpoint_dir(snap, Checkpoint(w, o, s, meta(30)))
     ck = read_checkpoint_dir(snap)
     assert ck.meta["name"] == "step_30" and ck.meta["step"] == 30
     assert np.array_equal(ck.weights["dec.view"], w["dec.view"])
     with pytest.raises(CheckpointError, match="already exists"):
-        write_checkpoint_dir(snap, w, o, s, meta(31), overwrite=False)
-    write_checkpoint_dir(snap, w, o, s, meta(31))
+        write_checkpoint_dir(snap, Checkpoint(w, o, s, meta(31)), overwrite=False)
+    write_checkpoint_dir(snap, Checkpoint(w, o, s, meta(31)))
     assert read_checkpoint_dir(snap).meta["step"] == 31
 
 
@@ -232,7 +232,7 @@ def test_leftovers_of_a_hard_crash_are_recovered(store: CheckpointStore) -> None
     path = store.save("ssvae", *arrays(1), meta(1))
     # What kill -9 between the renames leaves: the old dir aside and a complete temp dir.
     os.rename(path, store.root / ".ssvae.ckpt.old-deadbeef")
-    write_checkpoint_dir(store.root / "scratch", *arrays(2), meta(2))
+    write_checkpoint_dir(store.root / "scratch", Checkpoint(*arrays(2), meta(2)))
     os.rename(store.root / "scratch", store.root / ".ssvae.ckpt.tmp-cafe")
     assert [r["name"] for r in store.list()] == ["ssvae"]
     assert store.load("ssvae").meta["step"] == 1
