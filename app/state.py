@@ -11,7 +11,7 @@ answers the page's questions with the dataclasses of :mod:`app.viewmodels`:
 - :class:`~app.services.labels.LabelReader`, :class:`~app.services.training.TrainingSession`,
   the candidate queue, the label overlay, the embedding cache and the worker hub.
 
-Callbacks call the methods below; a new page reads what it needs from here (see docs/app-core.md).
+Callbacks call the methods below; a new page reads what it needs from here (see docs/architecture.md, section 4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Dashboard benchmark at 70,000 points in headless Chromium (ARCHITECTURE.md section 8).
+"""Dashboard benchmark at 70,000 points in headless Chromium (docs/architecture.md section 9).
 
 MNIST (all 70,000 images on the map) when data/mnist/mnist.npz exists, else a synthetic
 60,000 + 10,000 dataset; the default model config, untrained (startup computes its embeddings).

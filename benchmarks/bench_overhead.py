@@ -1,5 +1,5 @@
 """What the dashboard costs training: throughput with the page open and both workers busy, against
-the bare engine loop, alternated in one run (ARCHITECTURE.md section 8; target: within 3%).
+the bare engine loop, alternated in one run (docs/architecture.md section 9; target: within 3%).
 
 MNIST, the default config, 100 labels, in a temporary LATENTLOOP_HOME. Rounds alternate ABBA:
 

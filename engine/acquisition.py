@@ -1,6 +1,6 @@
 """Acquisition: which unlabelled samples are most worth labelling next.
 
-Pure numpy over probability arrays (ARCHITECTURE.md section 3), so every backend, the CLI and the
+Pure numpy over probability arrays (docs/architecture.md section 3), so every backend, the CLI and the
 dashboard share one implementation. Every score follows one convention: **higher = more worth
 labelling**. The formulas and advice on when to use each strategy are in ``docs/acquisition.md``.
 

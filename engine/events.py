@@ -1,4 +1,4 @@
-"""Typed trainer commands and events (ARCHITECTURE.md section 5).
+"""Typed trainer commands and events (docs/architecture.md section 6).
 
 Every message is a frozen dataclass with a ``type`` tag (a :class:`Message` subclass);
 :func:`to_dict` / :func:`from_dict` round-trip them through JSON-compatible dicts so they can cross a process boundary.

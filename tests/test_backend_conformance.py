@@ -1,4 +1,4 @@
-"""One conformance suite for every backend (ARCHITECTURE.md section 6)."""
+"""One conformance suite for every backend (docs/architecture.md section 7)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def test_60000_points_load_label_and_switch_colours(running):
         page.on("response", on_response)
         page.goto(running.url)
         page.wait_for_function(MAP_READY, arg=N, timeout=120_000)
-        assert 0 < sizes["figure"] <= 1_000_000, sizes  # ARCHITECTURE.md section 8 budget
+        assert 0 < sizes["figure"] <= 1_000_000, sizes  # docs/architecture.md section 9 budget
         posts: list[str] = []
         page.on("request", lambda r: posts.append(r.post_data or "") if r.method == "POST" else None)
         page.click(".ll-colour-mode label:has-text('True class')")

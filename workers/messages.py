@@ -1,4 +1,4 @@
-"""Messages between the Dash process and its child workers (ARCHITECTURE.md section 5).
+"""Messages between the Dash process and its child workers (docs/architecture.md section 6).
 
 Frozen dataclasses with a ``type`` tag, JSON-compatible, encoded like the trainer's messages
 (engine.events ``to_dict``) and decoded by :func:`from_dict`.

@@ -6,7 +6,7 @@ Two kinds of source, chosen by the strategy name the page asks for:
   recomputed when the strategy or the embedding version changes;
 - ``"forecast"`` (:data:`EXTERNAL`): the ranked list pushed through :meth:`set_external` by the
   forecast worker (samples likely to be wrong at the next refresh, with a reason each,
-  ARCHITECTURE.md section 5), or a note saying why there is none (the review window is closed).
+  docs/architecture.md section 6), or a note saying why there is none (the review window is closed).
 
 Whatever the source, already-labelled samples drop out when the queue is read. Pure numpy.
 """

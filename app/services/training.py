@@ -1,4 +1,4 @@
-"""TrainingSession: the background training thread of ARCHITECTURE.md section 2.
+"""TrainingSession: the background training thread of docs/architecture.md section 2.
 
 The engine's :class:`~engine.trainer.Trainer` runs in a daemon thread; commands go in through a
 ``queue.Queue`` and events come out through a bounded one (the trainer drops the oldest when it is

@@ -1,4 +1,4 @@
-"""The dashboard's side of the child workers (ARCHITECTURE.md sections 2 and 5).
+"""The dashboard's side of the child workers (docs/architecture.md sections 2 and 6).
 
 :class:`WorkerHub` owns a :class:`~workers.supervisor.WorkerSupervisor` with the XAI worker and
 the forecast worker, and one pump thread that drains both output queues, so results arrive whether

@@ -1,6 +1,6 @@
 """The backend protocol: everything the framework-neutral engine needs from a framework.
 
-Numpy in, numpy out. A backend builds the SSVAE of section 7 of ARCHITECTURE.md from a
+Numpy in, numpy out. A backend builds the SSVAE of section 7 of docs/architecture.md from a
 :class:`~engine.config.ModelConfig`; its weights travel in one *neutral* naming and layout
 (PyTorch conventions: dense ``weight`` is ``[out, in]``, convolution ``weight`` is
 ``[out, in, kh, kw]`` (OIHW), features are flattened in C,H,W order). Backends that store

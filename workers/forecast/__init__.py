@@ -1,6 +1,6 @@
 """The forecast worker: which unlabelled samples are likely to be *wrong at the next refresh*.
 
-ARCHITECTURE.md sections 2 and 5. At every embedding refresh the dashboard writes the class
+docs/architecture.md sections 2 and 6. At every embedding refresh the dashboard writes the class
 probabilities of all samples (plus labels, the tau route's hard prediction and the latent means) to
 one ``.npz`` with :func:`write_forecast_arrays` and sends a :class:`ForecastInput` naming it. The
 child process (:func:`forecast_main`, CPU only, niced, numpy only) keeps a short per-sample history
