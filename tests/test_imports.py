@@ -10,7 +10,8 @@ Rules, at two granularities:
   above ``workers`` (its child processes) above ``engine`` (the framework-neutral core). A package
   only imports packages below it, so the package graph has no cycle and engine/workers never reach
   up into app or latentloop, not even inside a function.
-- **Modules**, top-level imports only: no cycle anywhere. Lazy imports inside a package are allowed
+- **Modules**, top-level imports only: no cycle anywhere. Imports under ``if TYPE_CHECKING:`` count
+  as lazy ones: they never run, they only name a type for annotations. Lazy imports inside a package are allowed
   to point "back" (e.g. the backend registry in engine.backends.base imports
   engine.backends.torch.backend on demand, which imports base at top level): that is a plugin
   lookup within one layer, not a layering violation, and cannot deadlock at import time.
@@ -53,12 +54,21 @@ def _resolve(target: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING``."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, bool]]:
     """(imported project module, is_top_level) for every import statement in the module."""
     tree = ast.parse(path.read_text(), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     top_level = {id(node) for node in tree.body}
     for node in tree.body:  # imports under `if`/`try` at module level run at import time too
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            continue  # `if TYPE_CHECKING:` never runs: annotations only, like a lazy import
         if isinstance(node, (ast.If, ast.Try)):
             top_level |= {id(n) for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))}
     out = []
