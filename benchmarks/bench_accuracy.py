@@ -1,0 +1,124 @@
+"""Accuracy you can trust: N seeds x configs x backends, each run in a process of its own.
+
+    .venv/bin/python benchmarks/bench_accuracy.py --name default-100 \
+        [-c configs/default.yaml ...] [--backend torch ...] [--seeds 0 1 2] \
+        [--labels-per-class 10] [--steps N] [--threads 1]
+
+Each run is `latentloop experiment --labels-per-class N --seed S` in a fresh subprocess (one
+framework per process: no framework's threads or allocator touch another's numbers), on the
+project's MNIST linked into a temporary home, so the project's labels and checkpoints are never
+touched. The seed picks the oracle labels (N per class), the initial weights and the batches.
+
+Outputs:
+- docs/benchmarks/runs/<name>/<config>-<backend>-seed<S>.json: that run's metrics.json, kept;
+- docs/benchmarks/accuracy-<name>.json: per config x backend the mean, sd, min, max and every
+  seed's test accuracy, with the wall time of each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.testing import link_mnist
+from benchmarks.common import OUT, ROOT, write_result
+
+
+def run_one(home: Path, config: Path, backend: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One experiment in a subprocess; its metrics.json as a dict."""
+    cfg = yaml.safe_load(config.read_text()) or {}
+    cfg["threads"] = args.threads
+    run_cfg = home / f"{config.stem}-{backend}-{seed}.yaml"
+    run_cfg.write_text(yaml.safe_dump(cfg))
+    name = f"acc-{config.stem}-{backend}-s{seed}"
+    cmd = [sys.executable, "-m", "latentloop", "--home", str(home), "experiment", "-c", str(run_cfg),
+           "--backend", backend, "--seed", str(seed), "--labels-per-class", str(args.labels_per_class),
+           "--name", name, "--no-progress"]  # fmt: skip
+    if args.steps:
+        cmd += ["--steps", str(args.steps)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    run_dir = max((home / "artifacts" / "experiments").glob(f"{name}-*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics.update(config=str(config.relative_to(ROOT)), seed=seed, threads=args.threads, wall_s=round(wall, 1))
+    return metrics
+
+
+def summarise(values: list[float]) -> dict[str, Any]:
+    """Mean, sample sd, min, max and the values themselves."""
+    return {
+        "mean": round(statistics.fmean(values), 4),
+        "sd": round(statistics.stdev(values), 4) if len(values) > 1 else None,
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+        "values": [round(v, 4) for v in values],
+        "n": len(values),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--name", required=True, help="names the summary JSON and the runs directory")
+    ap.add_argument("-c", "--config", action="append", help="config YAML (repeatable; default configs/default.yaml)")
+    ap.add_argument("--backend", action="append", help="backend (repeatable; default torch)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--labels-per-class", type=int, default=10)
+    ap.add_argument("--steps", type=int, help="overrides train.steps")
+    ap.add_argument("--threads", type=int, default=1, help="training threads per run (default 1: reproducible)")
+    args = ap.parse_args()
+    configs = [ROOT / c for c in (args.config or ["configs/default.yaml"])]
+    backends = args.backend or ["torch"]
+    runs_dir = OUT / "runs" / args.name
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    arms: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        if not link_mnist(home):
+            print("MNIST is not built: run `make data` first", file=sys.stderr)
+            return 2
+        for config in configs:
+            for backend in backends:
+                runs = []
+                for seed in args.seeds:  # one after another: the machine has 2 cores
+                    m = run_one(home, config, backend, seed, args)
+                    (runs_dir / f"{config.stem}-{backend}-seed{seed}.json").write_text(json.dumps(m, indent=2) + "\n")
+                    print(f"{config.stem} {backend} seed {seed}: test accuracy {m['test_acc']:.4f} ({m['wall_s']} s)")
+                    runs.append(m)
+                arms[f"{config.stem}/{backend}"] = {
+                    "config": str(config.relative_to(ROOT)),
+                    "backend": backend,
+                    "test_acc": summarise([r["test_acc"] for r in runs]),
+                    "tau_acc": summarise([r["tau_acc"] for r in runs]),
+                    "steps": runs[0]["step"],
+                    "labels": runs[0]["labels"],
+                    "wall_s": [r["wall_s"] for r in runs],
+                    "runs": [
+                        f"docs/benchmarks/runs/{args.name}/{config.stem}-{backend}-seed{s}.json" for s in args.seeds
+                    ],
+                }
+    argv = " ".join(sys.argv[1:])
+    write_result(f"accuracy-{args.name}", {
+        "what": f"MNIST test accuracy with {args.labels_per_class} oracle labels per class, seeds {args.seeds}, "
+                f"{args.threads} training thread(s), one subprocess per run",
+        "command": f"python benchmarks/bench_accuracy.py {argv}",
+        "arms": arms,
+    })  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
