@@ -1,6 +1,6 @@
 """Accuracy you can trust: N seeds x configs x backends, each run in a process of its own.
 
-    .venv/bin/python benchmarks/bench_accuracy.py --name default-100 \
+    .venv/bin/python benchmarks/bench_accuracy.py [--name default-100] \
         [-c configs/default.yaml ...] [--backend torch ...] [--seeds 0 1 2] \
         [--labels-per-class 10] [--steps N] [--threads 1]
 
@@ -72,7 +72,7 @@ def summarise(values: list[float]) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--name", required=True, help="names the summary JSON and the runs directory")
+    ap.add_argument("--name", default="default-100", help="names the summary JSON and the runs directory")
     ap.add_argument("-c", "--config", action="append", help="config YAML (repeatable; default configs/default.yaml)")
     ap.add_argument("--backend", action="append", help="backend (repeatable; default torch)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

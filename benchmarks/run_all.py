@@ -14,6 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = [
     "bench_core",
+    "bench_accuracy",
     "bench_train_throughput",
     "bench_backends",
     "bench_dashboard",
