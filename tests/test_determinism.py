@@ -53,8 +53,8 @@ def test_same_seed_same_run(home: Path, backend: str) -> None:
 
 def test_another_seed_is_another_run(home: Path) -> None:
     """The check above could pass because nothing depends on the seed; it does."""
-    a, losses_a = _train(home, "torch", 3, "a")
-    b, losses_b = _train(home, "torch", 4, "b")
+    _, losses_a = _train(home, "torch", 3, "a")
+    _, losses_b = _train(home, "torch", 4, "b")
     assert losses_a[-1]["loss"] != losses_b[-1]["loss"]
 
 
