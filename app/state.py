@@ -40,17 +40,20 @@ from app.services.workers import WorkerHub, XaiAnswer
 from app.services.xai import SaliencyRequests
 from app.settings import AppSettings, checkpoint_name, resolve_config
 from app.viewmodels import ClientView, QueueView, SampleView, StatsView, SyncResult
-from engine.feedback import FeedbackItem, ParsedFeedback
+from engine.config import Config
+from engine.datasets import Dataset
+from engine.feedback import FeedbackItem, FeedbackStore, ParsedFeedback
+from engine.labels import LabelStore
 
 
 class AppState:
     """The dashboard's model. Build it with :meth:`create` (loads data, model, first map)."""
 
     # set by create()
-    cfg: Any
-    dataset: Any  # engine.datasets.Dataset
-    labels: Any  # engine.labels.LabelStore
-    feedback: Any  # engine.feedback.FeedbackStore
+    cfg: Config
+    dataset: Dataset
+    labels: LabelStore
+    feedback: FeedbackStore
     n_train: int
     n_points: int
     num_classes: int
