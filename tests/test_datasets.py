@@ -108,58 +108,24 @@ def test_num_classes_defaults_to_max_label(tmp_path: Path) -> None:
     assert ds.num_classes == 5 and ds.n_train == 2
 
 
+def _npz(**change: np.ndarray | None) -> dict[str, np.ndarray]:
+    """A valid 4-image dataset file's arrays with ``change`` applied (None drops an array)."""
+    arrays = {"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(4, np.int64), "split": np.zeros(4, np.uint8)}
+    arrays.update(change)
+    return {k: v for k, v in arrays.items() if v is not None}
+
+
 @pytest.mark.parametrize(
     "arrays, message",
     [
-        (
-            {
-                "images": np.zeros((4, 8, 8), np.float32),
-                "labels": np.zeros(4, np.int64),
-                "split": np.zeros(4, np.uint8),
-            },
-            "'images' must be uint8",
-        ),
-        (
-            {"images": np.zeros((4, 8, 6), np.uint8), "labels": np.zeros(4, np.int64), "split": np.zeros(4, np.uint8)},
-            "shape [N, S, S]",
-        ),
-        (
-            {
-                "images": np.zeros((4, 8, 8), np.uint8),
-                "labels": np.zeros(4, np.float64),
-                "split": np.zeros(4, np.uint8),
-            },
-            "'labels' must be integers",
-        ),
-        (
-            {"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(3, np.int64), "split": np.zeros(4, np.uint8)},
-            "'labels' must have shape (4,)",
-        ),
-        (
-            {
-                "images": np.zeros((4, 8, 8), np.uint8),
-                "labels": np.zeros(4, np.int64),
-                "split": np.array([0, 1, 0, 1], np.uint8),
-            },
-            "train rows must come first",
-        ),
-        (
-            {
-                "images": np.zeros((4, 8, 8), np.uint8),
-                "labels": np.zeros(4, np.int64),
-                "split": np.array([0, 2, 1, 1], np.uint8),
-            },
-            "0 (train) or 1 (test)",
-        ),
-        (
-            {
-                "images": np.zeros((4, 8, 8), np.uint8),
-                "labels": np.array([0, -1, 0, 0]),
-                "split": np.zeros(4, np.uint8),
-            },
-            "negative label",
-        ),
-        ({"images": np.zeros((4, 8, 8), np.uint8), "labels": np.zeros(4, np.int64)}, "missing array(s) ['split']"),
+        (_npz(images=np.zeros((4, 8, 8), np.float32)), "'images' must be uint8"),
+        (_npz(images=np.zeros((4, 8, 6), np.uint8)), "shape [N, S, S]"),
+        (_npz(labels=np.zeros(4, np.float64)), "'labels' must be integers"),
+        (_npz(labels=np.zeros(3, np.int64)), "'labels' must have shape (4,)"),
+        (_npz(split=np.array([0, 1, 0, 1], np.uint8)), "train rows must come first"),
+        (_npz(split=np.array([0, 2, 1, 1], np.uint8)), "0 (train) or 1 (test)"),
+        (_npz(labels=np.array([0, -1, 0, 0])), "negative label"),
+        (_npz(split=None), "missing array(s) ['split']"),
     ],
 )
 def test_invalid_files_are_rejected(tmp_path: Path, arrays: dict, message: str) -> None:
