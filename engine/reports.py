@@ -46,20 +46,51 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def labels_to_reach(rows: Iterable[dict[str, Any]], threshold: float) -> int | None:
-    """Smallest label count whose test accuracy reached ``threshold`` (None if never)."""
-    hits = [r["labels"] for r in rows if r["test_acc"] >= threshold]
-    return min(hits) if hits else None
+def labels_to_sustain(rows: Iterable[dict[str, Any]], threshold: float) -> int | None:
+    """Label count of the first round after which test accuracy stays at or above ``threshold``
+    in every later round (rows in round order; None if the last round is below it)."""
+    need = None
+    for r in rows:
+        below = r["test_acc"] < threshold
+        need = None if below else (r["labels"] if need is None else need)
+    return need
 
 
-def plot_learning_curves(path: Path, rows: list[dict[str, Any]], title: str = "Active learning") -> None:
-    """Test accuracy vs number of labels, one line per strategy."""
+def mean_sd(values: list[float]) -> dict[str, Any]:
+    """Mean, sample sd (0 for one value), min, max and n; Nones when ``values`` is empty."""
+    if not values:
+        return {"mean": None, "sd": None, "min": None, "max": None, "n": 0}
+    a = np.asarray(values, np.float64)
+    return {
+        "mean": float(a.mean()),
+        "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "n": len(a),
+    }
+
+
+def plot_learning_curves(
+    path: Path,
+    rows: list[dict[str, Any]],
+    title: str = "Active learning",
+    thresholds: tuple[float, ...] = (0.9, 0.95, 0.97),
+) -> None:
+    """Test accuracy vs number of labels, one line per strategy: the mean over the rows' seeds,
+    with a band from the lowest to the highest seed when there are several."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for strat in dict.fromkeys(r["strategy"] for r in rows):
         rs = [r for r in rows if r["strategy"] == strat]
-        ax.plot([r["labels"] for r in rs], [r["test_acc"] for r in rs], marker="o", ms=3, label=strat)
-    for t in (0.9, 0.95):
+        labels = sorted({r["labels"] for r in rs})
+        accs = [[r["test_acc"] for r in rs if r["labels"] == n] for n in labels]
+        n_seeds = len({r.get("seed") for r in rs})
+        (line,) = ax.plot(
+            labels, [np.mean(a) for a in accs], marker="o", ms=3, label=f"{strat} ({n_seeds} seed{'s' * (n_seeds > 1)})"
+        )
+        if n_seeds > 1:
+            ax.fill_between(labels, [min(a) for a in accs], [max(a) for a in accs], color=line.get_color(), alpha=0.15)
+    for t in thresholds:
         ax.axhline(t, color="grey", lw=0.6, ls="--")
     ax.set_xlabel("labels")
     ax.set_ylabel("test accuracy (10,000 held-out images)" if rows else "test accuracy")

@@ -156,3 +156,37 @@ def test_train_reports_a_labels_file_broken_mid_run(home, cfg_file, capsys, monk
         f"fixed: {path}: line 2: Serial '1_0' is not a number" in err
     )
     assert "step 30: labels file readable again: 31 labels" in err
+
+
+def test_simulate_with_seeds_reports_sustained_labels_per_seed(home, cfg_file, capsys):
+    out_dir = home / "sim"
+    args = ["simulate", "-c", str(cfg_file), "-s", "random", "--seeds", "3", "4", "--seed-labels", "10"]
+    args += ["--per-round", "5", "--rounds", "1", "--first-steps", "20", "--round-steps", "10", "--out", str(out_dir)]
+    code, out, _ = run(capsys, *args)
+    assert code == 0 and "seed(s) 3, 4" in out.splitlines()[0]
+    import pandas as pd
+
+    df = pd.read_csv(out_dir / "curve.csv")
+    assert list(df["seed"]) == [3, 3, 4, 4] and list(df["labels"]) == [10, 15, 10, 15]
+    # each seed starts from its own random seed labels
+    first = {s: set(pd.read_csv(out_dir / f"seed{s}/random/labels.csv")["Serial"]) for s in (3, 4)}
+    assert first[3] != first[4]
+    summary = json.loads((out_dir / "summary.json").read_text())["random"]
+    assert summary["seeds"] == [3, 4]
+    finals = [df[df["seed"] == s]["test_acc"].iloc[-1] for s in (3, 4)]
+    assert summary["final_acc"]["mean"] == pytest.approx(sum(finals) / 2, abs=1e-5)
+    assert set(summary["labels_for_90"]["per_seed"]) == {"3", "4"}
+    assert "labels needed to stay at or above 90% / 95% / 97%" in out
+
+
+def test_labels_to_sustain_needs_every_later_round_above():
+    from engine.reports import labels_to_sustain, mean_sd
+
+    rows = [{"labels": n, "test_acc": a} for n, a in [(20, 0.5), (30, 0.91), (40, 0.89), (50, 0.92), (60, 0.95)]]
+    assert labels_to_sustain(rows, 0.90) == 50  # 30 touched it, but 40 fell back below
+    assert labels_to_sustain(rows, 0.95) == 60
+    assert labels_to_sustain(rows, 0.96) is None
+    assert labels_to_sustain(rows[:-1] + [{"labels": 60, "test_acc": 0.8}], 0.5) == 20
+    assert labels_to_sustain(rows[:-1] + [{"labels": 60, "test_acc": 0.8}], 0.9) is None
+    assert mean_sd([40, 60]) == {"mean": 50.0, "sd": pytest.approx(14.142, abs=1e-3), "min": 40.0, "max": 60.0, "n": 2}
+    assert mean_sd([])["mean"] is None and mean_sd([7])["sd"] == 0.0
