@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def labels_to_sustain(rows: Iterable[dict[str, Any]], threshold: float) -> int |
     return need
 
 
-def mean_sd(values: list[float]) -> dict[str, Any]:
+def mean_sd(values: Sequence[float]) -> dict[str, Any]:
     """Mean, sample sd (0 for one value), min, max and n; Nones when ``values`` is empty."""
     if not values:
         return {"mean": None, "sd": None, "min": None, "max": None, "n": 0}
