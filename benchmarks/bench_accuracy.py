@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_accuracy.py [--name default-100] \
         [-c configs/default.yaml ...] [--backend torch ...] [--seeds 0 1 2] \
-        [--labels-per-class 10] [--steps N] [--threads 1]
+        [--labels-per-class 10] [--steps N] [--threads 1] [--validation 5000]
 
 Each run is `latentloop experiment --labels-per-class N --seed S` in a fresh subprocess (one
 framework per process: no framework's threads or allocator touch another's numbers), on the
@@ -13,6 +13,10 @@ Outputs:
 - docs/benchmarks/runs/<name>/<config>-<backend>-seed<S>.json: that run's metrics.json, kept;
 - docs/benchmarks/accuracy-<name>.json: per config x backend the mean, sd, min, max and every
   seed's test accuracy, with the wall time of each run.
+
+With ``--validation N`` every run holds out the same N training samples (data.validation), never
+trains on them and scores on them instead of the test split (``val_acc`` in the JSON): settings
+are chosen with it, and only the chosen settings are then run on test.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ def run_one(home: Path, config: Path, backend: str, seed: int, args: argparse.Na
            "--name", name, "--no-progress"]  # fmt: skip
     if args.steps:
         cmd += ["--steps", str(args.steps)]
+    if args.validation:
+        cmd += ["--validation", str(args.validation)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
@@ -79,12 +85,20 @@ def main() -> int:
     ap.add_argument("--labels-per-class", type=int, default=10)
     ap.add_argument("--steps", type=int, help="overrides train.steps")
     ap.add_argument("--threads", type=int, default=1, help="training threads per run (default 1: reproducible)")
+    ap.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        help="hold out N training samples and score on them (for choosing settings; the test split is not used)",
+    )
     args = ap.parse_args()
     configs = [ROOT / c for c in (args.config or ["configs/default.yaml"])]
     backends = args.backend or ["torch"]
     runs_dir = OUT / "runs" / args.name
     runs_dir.mkdir(parents=True, exist_ok=True)
     arms: dict[str, dict[str, Any]] = {}
+    split = "validation" if args.validation else "test"
+    key = "val_acc" if args.validation else "test_acc"  # so that no reader mistakes one for the other
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         if not link_mnist(home):
@@ -96,12 +110,15 @@ def main() -> int:
                 for seed in args.seeds:  # one after another: the machine has 2 cores
                     m = run_one(home, config, backend, seed, args)
                     (runs_dir / f"{config.stem}-{backend}-seed{seed}.json").write_text(json.dumps(m, indent=2) + "\n")
-                    print(f"{config.stem} {backend} seed {seed}: test accuracy {m['test_acc']:.4f} ({m['wall_s']} s)")
+                    print(
+                        f"{config.stem} {backend} seed {seed}: {split} accuracy {m['test_acc']:.4f} ({m['wall_s']} s)"
+                    )
                     runs.append(m)
                 arms[f"{config.stem}/{backend}"] = {
                     "config": str(config.relative_to(ROOT)),
                     "backend": backend,
-                    "test_acc": summarise([r["test_acc"] for r in runs]),
+                    "split": split,
+                    key: summarise([r["test_acc"] for r in runs]),
                     "tau_acc": summarise([r["tau_acc"] for r in runs]),
                     "steps": runs[0]["step"],
                     "labels": runs[0]["labels"],
@@ -112,8 +129,9 @@ def main() -> int:
                 }
     argv = " ".join(sys.argv[1:])
     write_result(f"accuracy-{args.name}", {
-        "what": f"MNIST test accuracy with {args.labels_per_class} oracle labels per class, seeds {args.seeds}, "
-                f"{args.threads} training thread(s), one subprocess per run",
+        "what": f"MNIST {split} accuracy with {args.labels_per_class} oracle labels per class, seeds {args.seeds}, "
+                f"{args.threads} training thread(s), one subprocess per run"
+                + (f"; {args.validation} training samples held out as the validation split" if args.validation else ""),
         "command": f"python benchmarks/bench_accuracy.py {argv}",
         "arms": arms,
     })  # fmt: skip

@@ -1,4 +1,4 @@
-"""Per-batch image helpers of the trainer: feedback masks and shift augmentation."""
+"""Per-batch image helpers of the trainer: feedback masks, shift and affine augmentation."""
 
 from __future__ import annotations
 
@@ -27,3 +27,34 @@ def shift_augment(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np
     rows = dy[:, None] + np.arange(h)
     cols = dx[:, None] + np.arange(w)
     return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def affine_augment(
+    x: np.ndarray, max_shift: int, rotate_deg: float, scale: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Random rotation (+- ``rotate_deg``), zoom (1 +- ``scale``) about the centre and integer
+    shift (up to ``max_shift`` pixels), bilinear, zero outside the image (vectorised)."""
+    b, h, w = (int(n) for n in x.shape)
+    theta = np.deg2rad(rng.uniform(-rotate_deg, rotate_deg, b))[:, None, None]
+    zoom = rng.uniform(1.0 - scale, 1.0 + scale, b)[:, None, None]
+    shift = rng.integers(-max_shift, max_shift + 1, (b, 2))
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    yy, xx = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
+    # Output pixel -> input point: undo the shift, then the rotation and zoom about the centre.
+    dx = xx[None] - cx - shift[:, 0, None, None]
+    dy = yy[None] - cy - shift[:, 1, None, None]
+    cos, sin = np.cos(theta), np.sin(theta)
+    u = (cos * dx + sin * dy) / zoom + cx
+    v = (-sin * dx + cos * dy) / zoom + cy
+    # Two zero pixels of padding each side, and clipped corners, keep every read in bounds and
+    # make any point outside the image read zeros.
+    u0 = np.clip(np.floor(u), -2, w).astype(np.int64)
+    v0 = np.clip(np.floor(v), -2, h).astype(np.int64)
+    fu = np.clip(u - u0, 0.0, 1.0).astype(np.float32)
+    fv = np.clip(v - v0, 0.0, 1.0).astype(np.float32)
+    xp = np.pad(x, ((0, 0), (2, 2), (2, 2)))
+    bi = np.arange(b)[:, None, None]
+    r0, c0 = v0 + 2, u0 + 2
+    top = (1 - fu) * xp[bi, r0, c0] + fu * xp[bi, r0, c0 + 1]
+    bottom = (1 - fu) * xp[bi, r0 + 1, c0] + fu * xp[bi, r0 + 1, c0 + 1]
+    return ((1 - fv) * top + fv * bottom).astype(np.float32)

@@ -35,6 +35,12 @@ def _valid_name(check: Any, value: str) -> str:
 class DataConfig(_Strict):
     name: str = "mnist"
     root: str = "data"
+    validation: int = Field(
+        0,
+        ge=0,
+        description="hold out this many training samples (a fixed subset) for tuning: never trained on, "
+        "and evaluations report accuracy on them instead of the test split (0 = evaluate on test)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -88,7 +94,12 @@ class TrainConfig(_Strict):
     batch_unlabeled: int = Field(128, ge=0)
     batch_labeled: int = Field(64, ge=0)
     lr: float = Field(1e-3, gt=0.0, le=1.0)
-    augment_shift: int = Field(2, ge=0, le=8)
+    augment_shift: int = Field(2, ge=0, le=8, description="pixels of random shift of the consistency view")
+    augment_rotate: float = Field(0.0, ge=0.0, le=90.0, description="degrees of random rotation of that view")
+    augment_scale: float = Field(0.0, ge=0.0, lt=1.0, description="random zoom of that view by 1 +- this")
+    weak_shift: int = Field(
+        0, ge=0, le=8, description="pixels of random shift of the main view too (labelled and pseudo-label source)"
+    )
     log_every: int = Field(50, ge=1)
     eval_every: int = Field(500, ge=1)
     refresh_every: int = Field(1000, ge=1, description="steps between embedding refreshes (map, forecast)")

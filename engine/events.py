@@ -78,13 +78,16 @@ class Metrics(Message, tag="metrics"):
 
 
 class Evaluation(Message, tag="evaluation"):
-    """Held-out test metrics (never computed on the training labels)."""
+    """Held-out metrics (never computed on the training labels). ``split`` is ``"test"``, or
+    ``"validation"`` when the run holds out part of the training split for tuning
+    (``data.validation``); the accuracies and ``n_test`` are then on that split."""
 
     step: int
     test_acc: float
     tau_acc: float
     n_test: int
     n_labels: int
+    split: str = "test"
 
 
 class Phase(Message, tag="phase"):

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from engine import events as ev
-from engine.augment import roi_mask, shift_augment
+from engine.augment import affine_augment, roi_mask, shift_augment
 from engine.backends.base import Backend, Batch, Out, create_backend
 from engine.config import Config, config_to_dict
 from engine.curriculum import Curriculum
-from engine.datasets import Dataset
+from engine.datasets import Dataset, validation_idx
 from engine.errors import LabelError, LatentLoopError
 from engine.labels import LabelStore
 from engine.labels_csv import labels_hash
@@ -79,9 +79,12 @@ class Trainer:
         self.curriculum = Curriculum(cfg)
         self.tau = TauClassifier(cfg.model, cfg.train.tau_prior)
         self.rng = np.random.default_rng(cfg.seed)
+        self.val_idx = validation_idx(dataset, cfg.data.validation)
+        # Unlabelled batches draw from here; None = the whole training split (same draws as ever).
+        self._pool = np.setdiff1d(dataset.train_idx, self.val_idx) if len(self.val_idx) else None
         self.step = 0
         self.phase = self.curriculum.phase(0)
-        self.last_eval: dict[str, float] = {}
+        self.last_eval: dict[str, Any] = {}  # test_acc, tau_acc, n_test, n_labels, split
         self.history: list[dict[str, Any]] = []
         self.feedback: dict[int, FeedbackItem] = {}
         self.feedback_store = feedback_store  # engine.feedback.FeedbackStore: polled like labels
@@ -205,7 +208,9 @@ class Trainer:
                 self.emit(ev.LabelsError(self.step, self.labels_error, self.n_labels))
             return False
         self._labels_version = version
-        self._lab_idx = np.flatnonzero(arr >= 0).astype(np.int64)
+        lab = arr >= 0
+        lab[self.val_idx] = False  # a held-out validation sample is never trained on, labelled or not
+        self._lab_idx = np.flatnonzero(lab).astype(np.int64)
         self._lab_y = arr[self._lab_idx].astype(np.int64)
         self._labels_hash = labels_hash(dict(zip(self._lab_idx.tolist(), self._lab_y.tolist(), strict=True)))
         self.update_tau()
@@ -230,7 +235,10 @@ class Trainer:
     def make_batch(self) -> Batch:
         t = self.cfg.train
         n_train = self.ds.n_train
-        idx_u = self.rng.integers(0, n_train, t.batch_unlabeled)
+        if self._pool is None:
+            idx_u = self.rng.integers(0, n_train, t.batch_unlabeled)
+        else:
+            idx_u = self._pool[self.rng.integers(0, len(self._pool), t.batch_unlabeled)]
         parts = [idx_u]
         y = [np.full(len(idx_u), -1, np.int64)]
         if self.n_labels and t.batch_labeled:
@@ -254,9 +262,18 @@ class Trainer:
                 item = self.feedback[int(idx[row])]
                 roi_m[row] = roi_mask(item.box, size)
                 roi_w[row] = item.strength
+        if t.augment_rotate or t.augment_scale:
+            x_aug = affine_augment(x, t.augment_shift, t.augment_rotate, t.augment_scale, self.rng)
+        else:
+            x_aug = shift_augment(x, t.augment_shift, self.rng)
+        if t.weak_shift:
+            # The main view too (FixMatch's weak augmentation), except boxed feedback rows: their
+            # boxes are in the stored image's coordinates.
+            n_main = len(idx) - (len(fb_pick) if len(fb_idx) else 0)
+            x[:n_main] = shift_augment(x[:n_main], t.weak_shift, self.rng)
         return Batch(
             x=x,
-            x_aug=shift_augment(x, t.augment_shift, self.rng),
+            x_aug=x_aug,
             y=np.concatenate(y).astype(np.int32),
             eps=self.rng.standard_normal((len(idx), self.cfg.model.latent_dim), dtype=np.float32),
             drop=self.rng.random((len(idx), self.cfg.model.hidden), dtype=np.float32),
@@ -269,19 +286,27 @@ class Trainer:
 
     # -- evaluation and embeddings --------------------------------------------------------
     def evaluate(self) -> ev.Evaluation:
-        """Accuracy on the held-out test split (never on the training labels)."""
-        test = self.ds.test_idx
+        """Accuracy on the held-out test split, or on the validation split when the config holds
+        one out (never on the training labels)."""
+        split = "validation" if len(self.val_idx) else "test"
+        test = self.val_idx if len(self.val_idx) else self.ds.test_idx
         if self.cfg.train.eval_limit:
             test = test[: self.cfg.train.eval_limit]
         if len(test) == 0:
-            e = ev.Evaluation(self.step, float("nan"), float("nan"), 0, self.n_labels)
+            e = ev.Evaluation(self.step, float("nan"), float("nan"), 0, self.n_labels, split)
         else:
             out = self.backend.predict(self.ds.float_images(test))
             y = self.ds.targets[test]
             acc = float((out[Out.PROBS].argmax(1) == y).mean())
             tau_acc = float((self.tau.predict_hard(out[Out.RESP]) == y).mean())
-            e = ev.Evaluation(self.step, acc, tau_acc, len(test), self.n_labels)
-        self.last_eval = {"test_acc": e.test_acc, "tau_acc": e.tau_acc, "n_test": e.n_test, "n_labels": e.n_labels}
+            e = ev.Evaluation(self.step, acc, tau_acc, len(test), self.n_labels, split)
+        self.last_eval = {
+            "test_acc": e.test_acc,
+            "tau_acc": e.tau_acc,
+            "n_test": e.n_test,
+            "n_labels": e.n_labels,
+            "split": split,
+        }
         self.emit(e)
         return e
 

@@ -186,7 +186,7 @@ def test_labels_to_sustain_needs_every_later_round_above():
     assert labels_to_sustain(rows, 0.90) == 50  # 30 touched it, but 40 fell back below
     assert labels_to_sustain(rows, 0.95) == 60
     assert labels_to_sustain(rows, 0.96) is None
-    assert labels_to_sustain(rows[:-1] + [{"labels": 60, "test_acc": 0.8}], 0.5) == 20
-    assert labels_to_sustain(rows[:-1] + [{"labels": 60, "test_acc": 0.8}], 0.9) is None
+    assert labels_to_sustain([*rows[:-1], {"labels": 60, "test_acc": 0.8}], 0.5) == 20
+    assert labels_to_sustain([*rows[:-1], {"labels": 60, "test_acc": 0.8}], 0.9) is None
     assert mean_sd([40, 60]) == {"mean": 50.0, "sd": pytest.approx(14.142, abs=1e-3), "min": 40.0, "max": 60.0, "n": 2}
     assert mean_sd([])["mean"] is None and mean_sd([7])["sd"] == 0.0

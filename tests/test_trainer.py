@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine import events as ev
-from engine.augment import roi_mask, shift_augment
+from engine.augment import affine_augment, roi_mask, shift_augment
 from engine.config import from_dict
 from engine.curriculum import PHASES, Curriculum
 from engine.datasets import load_dataset
@@ -230,3 +230,90 @@ def test_roi_mask_and_shift_augment():
         y = shift_augment(x, 1, rng)
         r, c = np.argwhere(y[0])[0]
         assert abs(r - 2) <= 1 and abs(c - 2) <= 1 and y.sum() == 1
+
+
+def test_affine_augment_known_answers():
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 8, 8), dtype=np.float32)
+    assert np.allclose(affine_augment(x, 0, 0.0, 0.0, rng), x, atol=1e-6)  # identity
+
+    class Highest:  # an rng whose draws are the top of each range: exactly +90 degrees, zoom 1.5
+        def uniform(self, lo, hi, n):
+            return np.full(n, float(hi))
+
+        def integers(self, lo, hi, shape):
+            return np.zeros(shape, np.int64)
+
+    y = affine_augment(x, 0, 90.0, 0.0, Highest())  # type: ignore[arg-type]
+    assert all(np.allclose(y[i], np.rot90(x[i], 1), atol=1e-5) for i in range(3)) or all(
+        np.allclose(y[i], np.rot90(x[i], 3), atol=1e-5) for i in range(3)
+    )
+    dot = np.zeros((1, 9, 9), np.float32)
+    dot[0, 4, 6] = 1  # 2 pixels right of the centre; zoomed by 1.5 it lands 3 pixels right
+    zoomed = affine_augment(dot, 0, 0.0, 0.5, Highest())  # type: ignore[arg-type]
+    assert zoomed[0, 4, 7] == pytest.approx(1.0) and zoomed[0, 4, 6] == pytest.approx(1 / 3, abs=1e-5)
+    # a shift moves a single dot by up to max_shift pixels and keeps its mass
+    dot = np.zeros((1, 9, 9), np.float32)
+    dot[0, 4, 4] = 1
+    for _ in range(10):
+        z = affine_augment(dot, 2, 0.0, 0.0, rng)
+        r, c = np.argwhere(z[0] > 0.5)[0]
+        assert abs(r - 4) <= 2 and abs(c - 4) <= 2 and z.sum() == pytest.approx(1.0)
+    # a point mapped far outside reads zeros, never wraps around
+    big = affine_augment(np.ones((4, 8, 8), np.float32), 8, 45.0, 0.5, rng)
+    assert big.min() >= 0 and big.max() <= 1 + 1e-6 and (big == 0).any()
+
+
+def _record_rows(tr) -> list:
+    """Make the trainer's dataset record every row index it reads images of."""
+    seen: list = []
+    real = tr.ds.float_images
+
+    def spy(idx=None):
+        seen.append(np.asarray(idx))
+        return real(idx)
+
+    tr.ds = type(tr.ds)(tr.ds.name, tr.ds.images, tr.ds.targets, tr.ds.n_train, tr.ds.num_classes)
+    tr.ds.float_images = spy  # type: ignore[method-assign]
+    return seen
+
+
+def test_validation_split_is_held_out_of_training_and_scored(home):
+    from engine.datasets import oracle_labels, validation_idx
+
+    cfg = from_dict({**tiny_config_dict(), "data": {"name": "synth", "validation": 100}})
+    ds = load_dataset("synth")
+    val = validation_idx(ds, 100)
+    assert len(val) == 100 and val.max() < ds.n_train and np.array_equal(val, validation_idx(ds, 100))
+    chosen = oracle_labels(ds, 5, 0, exclude=val)
+    assert len(chosen) == 50 and not set(chosen) & set(val.tolist())
+    store = label_store_for("synth", ds.n_train, ds.num_classes)
+    store.set_many({**chosen, int(val[0]): int(ds.targets[val[0]])}, source="test")  # one label on a held-out sample
+    tr = Trainer(cfg, ds, store)
+    assert tr.n_labels == 50  # the held-out sample's label is not trained with
+    seen = _record_rows(tr)
+    for _ in range(30):
+        tr.make_batch()
+    drawn = set(np.concatenate(seen).tolist())
+    assert len(drawn) > 300 and not drawn & set(val.tolist())
+    e = tr.evaluate()
+    assert e.split == "validation" and e.n_test == 100 and tr.last_eval["split"] == "validation"
+    plain = Trainer(from_dict(tiny_config_dict()), ds, store)
+    seen = _record_rows(plain)
+    for _ in range(30):
+        plain.make_batch()
+    assert set(np.concatenate(seen).tolist()) & set(val.tolist())  # the control: without it they are drawn
+    e = plain.evaluate()
+    assert e.split == "test" and e.n_test == ds.n_test
+
+
+def test_weak_shift_moves_the_main_view_but_not_boxed_feedback_rows(home):
+    for shift in (0, 3):
+        tr = _trainer(from_dict(tiny_config_dict(weak_shift=shift)))
+        tr.set_feedback([{"sample_idx": 1, "x0": 0.1, "y0": 0.1, "x1": 0.9, "y1": 0.9}])
+        seen = _record_rows(tr)
+        b = tr.make_batch()
+        stored = tr.ds.images[seen[-1]].astype(np.float32) / 255
+        same = [np.array_equal(b["x"][i], stored[i]) for i in range(len(stored))]
+        assert same[-1]  # the boxed row is the stored image
+        assert all(same) if shift == 0 else sum(same) < len(same) / 2

@@ -67,7 +67,7 @@ class TrainProgress:
         if isinstance(e, ev.Evaluation):
             self.test = e.test_acc
             self.write(
-                f"{self._where(e.step)}: test acc {e.test_acc:.4f} (tau {e.tau_acc:.4f}) "
+                f"{self._where(e.step)}: {e.split} acc {e.test_acc:.4f} (tau {e.tau_acc:.4f}) "
                 f"on {e.n_test} held-out images, {e.n_labels} labels"
             )
         elif isinstance(e, ev.Metrics):

@@ -34,6 +34,7 @@ from engine.datasets.store import (
     oracle_labels,
     save_dataset,
     validate_arrays,
+    validation_idx,
 )
 from engine.datasets.synthetic import synthetic_dataset
 
@@ -61,4 +62,5 @@ __all__ = [
     "save_dataset",
     "synthetic_dataset",
     "validate_arrays",
+    "validation_idx",
 ]

@@ -227,11 +227,28 @@ def dataset_info(name: str, root: str | Path | None = None) -> dict[str, Any]:
     }
 
 
-def oracle_labels(ds: Dataset, per_class: int, seed: int = 0) -> dict[int, int]:
+VALIDATION_SEED = 20261130  # one fixed held-out subset, whatever the run's seed
+
+
+def validation_idx(ds: Dataset, n: int) -> np.ndarray:
+    """``n`` training samples held out for tuning (sorted; the same for every run seed); empty
+    for ``n == 0``. Carved from the training split so that settings are never chosen on test."""
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if n >= ds.n_train:
+        raise ValueError(f"data.validation={n} leaves no training samples (the training split has {ds.n_train})")
+    rng = np.random.default_rng(VALIDATION_SEED)
+    return np.sort(rng.choice(ds.n_train, size=n, replace=False)).astype(np.int64)
+
+
+def oracle_labels(ds: Dataset, per_class: int, seed: int = 0, exclude: np.ndarray | None = None) -> dict[int, int]:
     """``per_class`` true labels of each class from the training split (fewer if a class is
-    smaller), chosen with ``seed``: the simulated oracle of experiments and benchmarks."""
+    smaller), chosen with ``seed``: the simulated oracle of experiments and benchmarks.
+    ``exclude``: training samples never chosen (a validation split)."""
     rng = np.random.default_rng(seed)
-    y = ds.targets[: ds.n_train]
+    y = ds.targets[: ds.n_train].copy()
+    if exclude is not None and len(exclude):
+        y[exclude] = -1
     chosen: dict[int, int] = {}
     for c in range(ds.num_classes):
         idx = np.flatnonzero(y == c)
