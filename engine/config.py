@@ -97,6 +97,13 @@ class TrainConfig(_Strict):
     augment_shift: int = Field(2, ge=0, le=8, description="pixels of random shift of the consistency view")
     augment_rotate: float = Field(0.0, ge=0.0, le=90.0, description="degrees of random rotation of that view")
     augment_scale: float = Field(0.0, ge=0.0, lt=1.0, description="random zoom of that view by 1 +- this")
+    ema_decay: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="evaluate with an exponential moving average of the weights (per-step decay, e.g. 0.999; "
+        "0 = the live weights)",
+    )
     weak_shift: int = Field(
         0, ge=0, le=8, description="pixels of random shift of the main view too (labelled and pseudo-label source)"
     )

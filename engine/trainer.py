@@ -49,6 +49,9 @@ class FeedbackItem:
     strength: float = 1.0
 
 
+EMA_EVERY = 10  # steps between updates of the weight average (train.ema_decay is per step)
+
+
 class Trainer:
     """Trains the SSVAE on a dataset with the labels currently in the label store."""
 
@@ -84,7 +87,10 @@ class Trainer:
         self._pool = np.setdiff1d(dataset.train_idx, self.val_idx) if len(self.val_idx) else None
         self.step = 0
         self.phase = self.curriculum.phase(0)
-        self.last_eval: dict[str, Any] = {}  # test_acc, tau_acc, n_test, n_labels, split
+        self.last_eval: dict[str, Any] = {}
+        self._ema: dict[str, np.ndarray] | None = (
+            None  # averaged weights (train.ema_decay > 0)  # test_acc, tau_acc, n_test, n_labels, split
+        )
         self.history: list[dict[str, Any]] = []
         self.feedback: dict[int, FeedbackItem] = {}
         self.feedback_store = feedback_store  # engine.feedback.FeedbackStore: polled like labels
@@ -285,6 +291,33 @@ class Trainer:
         )
 
     # -- evaluation and embeddings --------------------------------------------------------
+    def _update_ema(self) -> None:
+        w = self.backend.get_weights()
+        if self._ema is None:
+            self._ema = w
+            return
+        d = np.float32(self.cfg.train.ema_decay**EMA_EVERY)
+        for k, v in w.items():
+            self._ema[k] *= d
+            self._ema[k] += (1 - d) * v
+
+    @contextlib.contextmanager
+    def _averaged_weights(self):
+        """Within the block the backend holds the averaged weights and the tau they give on the
+        labelled samples; the live weights and tau come back afterwards, exactly."""
+        if self._ema is None:
+            yield
+            return
+        live, counts = self.backend.get_weights(), self.tau.counts.copy()
+        self.backend.set_weights(self._ema)
+        self.update_tau()
+        try:
+            yield
+        finally:
+            self.backend.set_weights(live)
+            self.tau.counts = counts
+            self.backend.set_tau(self.tau.matrix)
+
     def evaluate(self) -> ev.Evaluation:
         """Accuracy on the held-out test split, or on the validation split when the config holds
         one out (never on the training labels)."""
@@ -295,10 +328,11 @@ class Trainer:
         if len(test) == 0:
             e = ev.Evaluation(self.step, float("nan"), float("nan"), 0, self.n_labels, split)
         else:
-            out = self.backend.predict(self.ds.float_images(test))
-            y = self.ds.targets[test]
-            acc = float((out[Out.PROBS].argmax(1) == y).mean())
-            tau_acc = float((self.tau.predict_hard(out[Out.RESP]) == y).mean())
+            with self._averaged_weights():
+                out = self.backend.predict(self.ds.float_images(test))
+                y = self.ds.targets[test]
+                acc = float((out[Out.PROBS].argmax(1) == y).mean())
+                tau_acc = float((self.tau.predict_hard(out[Out.RESP]) == y).mean())
             e = ev.Evaluation(self.step, acc, tau_acc, len(test), self.n_labels, split)
         self.last_eval = {
             "test_acc": e.test_acc,
@@ -336,7 +370,8 @@ class Trainer:
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {"tau.counts": self.tau.counts.astype(np.float64)}
+        ema = {f"ema.{k}": v for k, v in (self._ema or {}).items()}  # the weight average, for an exact resume
+        return {"tau.counts": self.tau.counts.astype(np.float64), **ema}
 
     def save_checkpoint(self, name: str | None = None, store: Any = None) -> Path:
         from engine.checkpoints import CheckpointStore
@@ -368,6 +403,8 @@ class Trainer:
         if "tau.counts" in ck.state:
             self.tau.counts = np.asarray(ck.state["tau.counts"], np.float64)
         if not weights_only:
+            ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
+            self._ema = {k: np.array(v, np.float32) for k, v in ema.items()} or None
             self.backend.set_optimizer_state(ck.optimizer)
             self.step = int(ck.meta.get("step", 0))
             if ck.meta.get("rng_state"):
@@ -421,6 +458,8 @@ class Trainer:
                 handle = self.backend.train_step(batch)
                 samples += len(batch["y"])
                 self.step += 1
+                if t.ema_decay and self.step % EMA_EVERY == 0:
+                    self._update_ema()
                 phase = self.curriculum.phase(self.step)  # the phase the next step runs in
                 if phase != self.phase:
                     self.phase = phase

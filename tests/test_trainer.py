@@ -163,8 +163,9 @@ def test_labels_file_broken_before_training_is_an_error(tiny_cfg):
         Trainer(tiny_cfg, ds, store)
 
 
-def test_resume_is_exact(home):
-    cfg = from_dict(tiny_config_dict(steps=40, eval_every=1000))
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_is_exact(home, ema_decay):
+    cfg = from_dict(tiny_config_dict(steps=40, eval_every=1000, ema_decay=ema_decay))
     a = _trainer(cfg)
     a.run(steps=40)
     ref = a.backend.get_weights()
@@ -180,6 +181,9 @@ def test_resume_is_exact(home):
     got = c.backend.get_weights()
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=0, atol=1e-6, err_msg=k)
+    assert (a._ema is None) == (c._ema is None) == (ema_decay == 0)
+    for k in a._ema or {}:
+        np.testing.assert_allclose(c._ema[k], a._ema[k], rtol=0, atol=1e-6, err_msg=f"ema {k}")
 
 
 def test_reloaded_model_predicts_like_the_trained_one(tiny_cfg):
@@ -317,3 +321,22 @@ def test_weak_shift_moves_the_main_view_but_not_boxed_feedback_rows(home):
         same = [np.array_equal(b["x"][i], stored[i]) for i in range(len(stored))]
         assert same[-1]  # the boxed row is the stored image
         assert all(same) if shift == 0 else sum(same) < len(same) / 2
+
+
+def test_ema_evaluation_uses_averaged_weights_and_restores_the_live_ones(home):
+    from engine.backends.base import Out
+
+    tr = _trainer(from_dict(tiny_config_dict(ema_decay=0.95, eval_every=10**6)))
+    tr.run(steps=60, evaluate_at_end=False)
+    live = tr.backend.get_weights()
+    tau_live = tr.tau.matrix.copy()
+    assert tr._ema is not None and any(not np.allclose(tr._ema[k], live[k]) for k in live)
+    test = tr.ds.test_idx
+    probs_live = tr.backend.predict(tr.ds.float_images(test))[Out.PROBS]
+    e = tr.evaluate()
+    after = tr.backend.get_weights()
+    assert all(np.array_equal(after[k], live[k]) for k in live) and np.array_equal(tr.tau.matrix, tau_live)
+    with tr._averaged_weights():
+        probs_ema = tr.backend.predict(tr.ds.float_images(test))[Out.PROBS]
+    assert not np.allclose(probs_ema, probs_live)  # the evaluation saw other weights
+    assert e.test_acc == pytest.approx(float((probs_ema.argmax(1) == tr.ds.targets[test]).mean()))
