@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_forecast.py [--steps 3000 --every 250 --pool 0 --seed 2]
     .venv/bin/python benchmarks/bench_forecast.py --dump DIR ...   # also keep every refresh's arrays
     .venv/bin/python benchmarks/bench_forecast.py --fit DIR        # refit workers.forecast.RISK_WEIGHTS
+    .venv/bin/python benchmarks/bench_forecast.py --cv DIR DIR DIR # leave-one-run-out, several seeds
 
 Trains the default model (configs/default.yaml) with 10 oracle labels per class (100) in a
 temporary label store. Every ``--every`` steps it predicts a fixed pool (all labelled samples plus
@@ -12,6 +13,11 @@ unlabelled pool four ways: workers.forecast.Forecaster (risk), plain entropy and
 is the fraction of its top-k that the model then misclassifies (true targets: known here only).
 It also records when the review window opens, both at this cadence and at the dashboard's (a
 refresh every 500 steps: see docs/forecast.md). Writes docs/benchmarks/forecast.json.
+
+``--cv DIR...`` takes the dumps of several runs (seeds) and, for each run, fits the logistic
+combination on the *other* runs and scores it on this one, next to plain entropy and the shipped
+RISK_WEIGHTS: precision@k per run, their mean and sd, and the ratio to entropy. It writes
+docs/benchmarks/forecast-cv.json.
 
 ``--fit DIR`` reads refreshes dumped by ``--dump`` and fits the logistic weights by Newton's method
 (IRLS, small L2) on all (refresh t, sample) pairs with positives = misclassified at t+1; it prints
@@ -36,6 +42,7 @@ import numpy as np
 
 from benchmarks.common import write_result
 from engine.acquisition import entropy, margin, random_scores
+from engine.reports import mean_sd
 from workers.forecast import FEATURES, FIT_FEATURES, RISK_WEIGHTS, Forecaster
 
 KS = (10, 100, 1000)
@@ -335,6 +342,51 @@ def fit_main(d: Path, validate: list[Path]) -> None:
     print(json.dumps(report, indent=1))
 
 
+def cv_main(dirs: list[Path]) -> None:
+    """Leave-one-run-out precision@k of refitted combinations vs entropy and RISK_WEIGHTS."""
+    runs = {d.name: dataset_from_dump(d) for d in dirs}
+    cur = np.array([RISK_WEIGHTS.get(n, 0.0) for n in FEATURES])
+    fit_cols = [FEATURES.index(f) for f in FIT_FEATURES]
+    rankers = ("entropy", "RISK_WEIGHTS", "refit FIT_FEATURES", "refit all FEATURES")
+    per_run: dict[str, dict[str, dict[str, float]]] = {}
+    for held, (xs, ys) in runs.items():
+        others = [r for name, r in runs.items() if name != held]
+        x = np.concatenate([xx for r in others for xx in r[0]])
+        y = np.concatenate([yy for r in others for yy in r[1]]).astype(np.float64)
+        w_fit, w_all = fit_logistic(x[:, fit_cols], y), fit_logistic(x, y)
+        ent = FEATURES.index("entropy")
+        scores = {
+            "entropy": [xx[:, ent] for xx in xs],
+            "RISK_WEIGHTS": [xx @ cur for xx in xs],
+            "refit FIT_FEATURES": [xx[:, fit_cols] @ w_fit[1:] for xx in xs],
+            "refit all FEATURES": [xx @ w_all[1:] for xx in xs],
+        }
+        per_run[held] = {name: _mean_precision(s, ys) for name, s in scores.items()}
+        print(held, json.dumps(per_run[held]), flush=True)
+    summary = {}
+    for name in rankers:
+        summary[name] = {}
+        for k in (f"p@{k}" for k in KS):
+            vals = [per_run[r][name][k] for r in runs]
+            base = [per_run[r]["entropy"][k] for r in runs]
+            summary[name][k] = {
+                **mean_sd(vals),
+                "ratio_to_entropy": round(float(np.mean(vals)) / max(float(np.mean(base)), 1e-9), 3),
+            }
+    write_result(
+        "forecast-cv",
+        {
+            "what": "precision@k of rankings made at refresh t, scored by misclassification at refresh t+1 "
+            "(unlabelled pool, true targets); each run's refit combination is fitted on the other runs only",
+            "command": "python benchmarks/bench_forecast.py --cv " + " ".join(str(d) for d in dirs),
+            "dumps": "python benchmarks/bench_forecast.py --seed S --dump DIR (S = the run names' seeds)",
+            "runs": list(runs),
+            "per_run": per_run,
+            "summary": summary,
+        },
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=3000)
@@ -353,7 +405,11 @@ def main() -> None:
     ap.add_argument("--dump", type=Path, default=None, help="also save every refresh's arrays here")
     ap.add_argument("--fit", type=Path, default=None, help="fit RISK_WEIGHTS from a --dump directory and exit")
     ap.add_argument("--validate", type=Path, nargs="*", default=[], help="with --fit: other --dump directories")
+    ap.add_argument("--cv", type=Path, nargs="+", default=None, help="leave-one-run-out over these --dump directories")
     args = ap.parse_args()
+    if args.cv is not None:
+        cv_main(args.cv)
+        return
     if args.fit is not None:
         fit_main(args.fit, args.validate)
         return

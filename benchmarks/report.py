@@ -26,8 +26,85 @@ def _fmt(v) -> str:
     return json.dumps(v) if isinstance(v, (list, dict)) else str(v)
 
 
+def _pct(v: dict | None, sd: bool = True) -> str:
+    """A mean_sd/summarise dict of accuracies as 'mean% +- sd'."""
+    if not v or v.get("mean") is None:
+        return "-"
+    out = f"{100 * v['mean']:.2f}%"
+    return out + (f" +- {100 * v['sd']:.2f}" if sd and v.get("sd") not in (None, 0.0) else "")
+
+
+def _lever(config: str) -> str:
+    """The lever a config stands for: the first comment line of the YAML file."""
+    path = ROOT / config
+    if not path.is_file():
+        return config
+    first = path.read_text().splitlines()[0] if path.read_text() else ""
+    return first.removeprefix("#").strip().removeprefix("Lever:").strip() or config
+
+
+def accuracy_section() -> list[str]:
+    """Test accuracy at 100 labels and the ablation of the levers on the validation split."""
+    out = ["\n## Learning efficiency: accuracy at 100 labels\n"]
+    out.append(
+        "Every figure is the mean over seeds of `benchmarks/bench_accuracy.py` runs (one subprocess per run, "
+        "1 training thread), with the sample sd; `runs/<name>/` keeps each run's metrics.json.\n"
+    )
+    test_rows, val_rows = [], []
+    for path in sorted(SRC.glob("accuracy-*.json")):
+        data = json.loads(path.read_text())
+        for arm in data.get("arms", {}).values():
+            row = (path.name, data.get("command", ""), arm)
+            (val_rows if "val_acc" in arm else test_rows).append(row)
+    if test_rows:
+        out += ["### Test split\n", "| config | backend | steps | test accuracy | per seed | s per run | JSON |"]
+        out.append("|---|---|---|---|---|---|---|")
+        for name, _, arm in test_rows:
+            acc = arm["test_acc"]
+            seeds = ", ".join(f"{100 * v:.2f}" for v in acc["values"])
+            wall = ", ".join(f"{w:.0f}" for w in arm.get("wall_s", []))
+            out.append(
+                f"| {arm['config']} | {arm['backend']} | {arm['steps']} | {_pct(acc)} | {seeds} | {wall} | {name} |"
+            )
+    if val_rows:
+        out += ["\n### Levers, scored on the validation split (5,000 held-out training images)\n"]
+        base = next((a["val_acc"]["mean"] for _, _, a in val_rows if a["config"] == "configs/default.yaml"), None)
+        out += ["| lever | config | seeds | validation accuracy | vs default | s per run | JSON |"]
+        out.append("|---|---|---|---|---|---|---|")
+        for name, _, arm in val_rows:
+            acc = arm["val_acc"]
+            delta = "" if base is None else f"{100 * (acc['mean'] - base):+.2f}"
+            wall = ", ".join(f"{w:.0f}" for w in arm.get("wall_s", []))
+            out.append(
+                f"| {_lever(arm['config'])} | {arm['config']} | {acc['n']} | {_pct(acc)} | {delta} | {wall} | {name} |"
+            )
+    return out
+
+
+def active_learning_section() -> list[str]:
+    """Labels needed per strategy from every committed `latentloop simulate` summary."""
+    out = []
+    for summary in sorted(SRC.glob("active-learning*/summary.json")):
+        data = json.loads(summary.read_text())
+        rel = summary.relative_to(ROOT)
+        out += [f"\n## Active learning: {rel.parent.name}\n", f"From `{rel}` (curve: `{rel.parent}/curve.png`).\n"]
+        out += ["| strategy | seeds | labels for 90% | labels for 95% | labels for 97% | final accuracy |"]
+        out.append("|---|---|---|---|---|---|")
+        for strat, v in data.items():
+            cells = []
+            for t in (90, 95, 97):
+                c = v[f"labels_for_{t}"]
+                if c["mean"] is None:
+                    cells.append(f"never ({c['reached']})")
+                else:
+                    sd = f" +- {c['sd']:.0f}" if c["n"] > 1 else ""
+                    cells.append(f"{c['mean']:.0f}{sd} ({c['reached']})")
+            out.append(f"| {strat} | {len(v['seeds'])} | {' | '.join(cells)} | {_pct(v['final_acc'])} |")
+    return out
+
+
 def main() -> None:
-    parts = [INTRO]
+    parts = [INTRO, *accuracy_section(), *active_learning_section()]
     for path in sorted(SRC.glob("*.json")):
         data = json.loads(path.read_text())
         parts.append(f"\n## {data.get('benchmark', path.stem)}\n")
