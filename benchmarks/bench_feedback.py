@@ -113,7 +113,12 @@ def main() -> None:
     ap.add_argument(
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="each seed draws its own 100 labels and training run"
     )
+    ap.add_argument("--name", help="output JSON name (default feedback, or feedback-tuning with --split validation)")
+    ap.add_argument("--merge", nargs="+", help="combine these per-seed JSONs into --name and exit (no training)")
     args = ap.parse_args()
+    if args.merge:
+        merge_main(args)
+        return
     clean = load_dataset("mnist")
     n_val = args.validation if args.split == "validation" else 0
     held_out = validation_idx(clean, n_val)
@@ -130,31 +135,55 @@ def main() -> None:
             r = run_arm(kind, cfg, ds, clean, labels, args.boxes, tmp / f"seed{seed}" / arm)
             results[arm][str(seed)] = r
             print(f"seed {seed} {arm}: {r}", flush=True)
+    command = "python benchmarks/bench_feedback.py " + " ".join(sys.argv[1:])
+    write_summary(args, results, arms, n_val, len(labels), command)
+
+
+def write_summary(args: argparse.Namespace, results: dict, arms: dict, n_val: int, n_labels: int, command: str) -> None:
+    """Each arm's mean and sd over the seeds in ``results`` -> feedback(-tuning).json (or --name)."""
     summary = {
         arm: {
             "roi": roi,
-            **{k: mean_sd([r[k] for r in per_seed.values()]) for k in ("acc_marked_random", "acc_clean")},
-            "per_seed": per_seed,
+            **{k: mean_sd([r[k] for r in results[arm].values()]) for k in ("acc_marked_random", "acc_clean")},
+            "per_seed": results[arm],
         }
-        for (arm, roi), per_seed in zip(arms.items(), results.values(), strict=True)
+        for arm, roi in arms.items()
     }
-    name = "feedback" if args.split == "test" else "feedback-tuning"
+    name = args.name or ("feedback" if args.split == "test" else "feedback-tuning")
     write_result(
         name,
         {
             "what": f"{args.split} accuracy with a spurious training mark: no feedback; a control with the same "
             "oversampled boxed rows and roi = 0; ROI feedback boxes on a few labelled samples (roi = share of "
             "the squared input gradient outside the box)",
-            "command": "python benchmarks/bench_feedback.py " + " ".join(sys.argv[1:]),
+            "command": command,
             "split": args.split + (f" ({n_val} held-out training samples, marks random)" if n_val else ""),
-            "labels": len(labels),
+            "labels": n_labels,
             "boxes": args.boxes,
             "box": BOX,
             "steps": args.steps,
-            "seeds": args.seeds,
+            "seeds": sorted({int(s) for r in results.values() for s in r}),
             "arms": summary,
         },
     )
+
+
+def merge_main(args: argparse.Namespace) -> None:
+    """Combine per-seed JSONs of the same protocol (runs of one seed each, e.g. in parallel)."""
+    import json
+
+    parts = [json.loads(Path(f).read_text()) for f in args.merge]
+    first = parts[0]
+    for key in ("split", "labels", "boxes", "steps"):
+        if any(p[key] != first[key] for p in parts):
+            raise SystemExit(f"cannot merge: {key} differs between the files")
+    arms = {arm: v["roi"] for arm, v in first["arms"].items()}
+    results = {arm: {s: r for p in parts for s, r in p["arms"][arm]["per_seed"].items()} for arm in arms}
+    args.split = first["split"].split()[0]
+    args.boxes, args.steps = first["boxes"], first["steps"]
+    n_val = int(first["split"].split("(")[1].split()[0]) if "(" in first["split"] else 0
+    runs = "; ".join(p["command"] for p in parts)
+    write_summary(args, results, arms, n_val, first["labels"], f"merged from one process per seed: {runs}")
 
 
 if __name__ == "__main__":
