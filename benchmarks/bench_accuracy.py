@@ -86,6 +86,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, help="overrides train.steps")
     ap.add_argument("--threads", type=int, default=1, help="training threads per run (default 1: reproducible)")
     ap.add_argument(
+        "--from-runs",
+        action="store_true",
+        help="train nothing: rebuild the summary from the kept runs/<name>/ files (e.g. seeds run in parallel)",
+    )
+    ap.add_argument(
         "--validation",
         type=int,
         default=0,
@@ -108,8 +113,12 @@ def main() -> int:
             for backend in backends:
                 runs = []
                 for seed in args.seeds:  # one after another: the machine has 2 cores
-                    m = run_one(home, config, backend, seed, args)
-                    (runs_dir / f"{config.stem}-{backend}-seed{seed}.json").write_text(json.dumps(m, indent=2) + "\n")
+                    kept = runs_dir / f"{config.stem}-{backend}-seed{seed}.json"
+                    if args.from_runs:
+                        m = json.loads(kept.read_text())
+                    else:
+                        m = run_one(home, config, backend, seed, args)
+                        kept.write_text(json.dumps(m, indent=2) + "\n")
                     print(
                         f"{config.stem} {backend} seed {seed}: {split} accuracy {m['test_acc']:.4f} ({m['wall_s']} s)"
                     )
