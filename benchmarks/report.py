@@ -48,7 +48,9 @@ def accuracy_section() -> list[str]:
     out = ["\n## Learning efficiency: accuracy at 100 labels\n"]
     out.append(
         "Every figure is the mean over seeds of `benchmarks/bench_accuracy.py` runs (one subprocess per run, "
-        "1 training thread), with the sample sd; `runs/<name>/` keeps each run's metrics.json.\n"
+        "1 training thread), with the sample sd; `runs/<name>/` keeps each run's metrics.json. `s per run` is "
+        "the wall time as measured: the lever runs and `accuracy-final-100` shared the 2 cores with up to six "
+        "other jobs, so theirs are not speed figures (`docs/accuracy.md` has the run time on an idle machine).\n"
     )
     test_rows, val_rows = [], []
     for path in sorted(SRC.glob("accuracy-*.json")):
