@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.testing import link_mnist
 from benchmarks.common import OUT, ROOT, write_result
+from engine.reports import mean_sd
 
 
 def run_one(home: Path, config: Path, backend: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -65,15 +65,9 @@ def run_one(home: Path, config: Path, backend: str, seed: int, args: argparse.Na
 
 
 def summarise(values: list[float]) -> dict[str, Any]:
-    """Mean, sample sd, min, max and the values themselves."""
-    return {
-        "mean": round(statistics.fmean(values), 4),
-        "sd": round(statistics.stdev(values), 4) if len(values) > 1 else None,
-        "min": round(min(values), 4),
-        "max": round(max(values), 4),
-        "values": [round(v, 4) for v in values],
-        "n": len(values),
-    }
+    """engine.reports.mean_sd rounded to 4 places, with the values themselves."""
+    stats = {k: round(v, 4) if isinstance(v, float) else v for k, v in mean_sd(values).items()}
+    return {**stats, "values": [round(v, 4) for v in values]}
 
 
 def main() -> int:

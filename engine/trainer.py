@@ -87,10 +87,8 @@ class Trainer:
         self._pool = np.setdiff1d(dataset.train_idx, self.val_idx) if len(self.val_idx) else None
         self.step = 0
         self.phase = self.curriculum.phase(0)
-        self.last_eval: dict[str, Any] = {}
-        self._ema: dict[str, np.ndarray] | None = (
-            None  # averaged weights (train.ema_decay > 0)  # test_acc, tau_acc, n_test, n_labels, split
-        )
+        self.last_eval: dict[str, Any] = {}  # test_acc, tau_acc, n_test, n_labels, split
+        self._ema: dict[str, np.ndarray] | None = None  # averaged weights (train.ema_decay > 0)
         self.history: list[dict[str, Any]] = []
         self.feedback: dict[int, FeedbackItem] = {}
         self.feedback_store = feedback_store  # engine.feedback.FeedbackStore: polled like labels
