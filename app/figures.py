@@ -30,6 +30,9 @@ TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e37
 UNLABELLED = "rgba(120,120,120,0.35)"
 BASE_SIZE = 3  # px; WebGL draw time in software rendering grows with it
 OVERLAY_SIZE = 9
+QUALITY_HALO = 15  # px: the label-quality colour shows as a ring around the overlay's label dot
+# cmin -0.02 .. cmax 1: unlabelled points (value -0.02) grey; a label's quality score red (0) to green (1)
+QUALITY_SCALE = [[0.0, "#d0d0d0"], [0.0195, "#d0d0d0"], [0.0196, "#d62728"], [0.5, "#ffbf00"], [1.0, "#2ca02c"]]
 
 _DTYPES = {
     np.dtype(np.float32): "f4",
@@ -108,6 +111,16 @@ def colour_store(v: MapVersion) -> dict[str, Any]:
             "showscale": False,
         },
         "component": categorical_marker(v.component, v.components),
+        # filled in the browser from the quality store (map.js): labelled points get their score
+        # in [0, 1] and a halo of QUALITY_HALO px, the rest the grey below cmin
+        "quality": {
+            "color": UNLABELLED,
+            "colorscale": QUALITY_SCALE,
+            "cmin": -0.02,
+            "cmax": 1.0,
+            "showscale": False,
+            "halo": QUALITY_HALO,
+        },
     }
     for m in modes.values():
         m["size"] = BASE_SIZE

@@ -8,6 +8,7 @@ answers the page's questions with the dataclasses of :mod:`app.viewmodels`:
 - :class:`~app.services.viewer.ViewerModel`: reconstructions and MC predictions;
 - :class:`~app.services.xai.SaliencyRequests`: the tabs' saliency requests to the XAI worker;
 - :class:`~app.services.feedback.FeedbackBoxes` and :class:`~app.services.checkpoints.CheckpointService`;
+- :class:`~app.services.label_issues.LabelIssueService`: suspicious labels (docs/label-issues.md);
 - :class:`~app.services.labels.LabelReader`, :class:`~app.services.training.TrainingSession`,
   the candidate queue, the label overlay, the embedding cache and the worker hub.
 
@@ -29,6 +30,7 @@ from app.services.checkpoints import CheckpointService
 from app.services.embeddings import EmbeddingCache, MapVersion
 from app.services.feedback import FeedbackBoxes
 from app.services.images import png_data_uri
+from app.services.label_issues import SUSPICIOUS, LabelIssueService
 from app.services.labels import LabelReader
 from app.services.overlay import LabelOverlay
 from app.services.refresh import RefreshPump
@@ -62,6 +64,7 @@ class AppState:
     overlay: LabelOverlay
     queue: CandidateQueue
     label_reader: LabelReader
+    issues: LabelIssueService
     viewer: ViewerModel
     session: TrainingSession
     boxes: FeedbackBoxes
@@ -82,6 +85,7 @@ class AppState:
         """Open the workspace, load the checkpoint if there is one and compute the first map."""
         from engine.checkpoints import CheckpointStore
         from engine.paths import project_root, snapshots_dir
+        from engine.tau import TauClassifier
         from engine.workspace import make_trainer, open_workspace
 
         t0 = time.perf_counter()
@@ -109,6 +113,9 @@ class AppState:
         self.overlay = LabelOverlay(self.n_points)
         self.queue = CandidateQueue(self.n_train, size=settings.queue_size, seed=cfg.seed)
         self.label_reader = LabelReader(ws.labels, self.n_train)
+        self.issues = LabelIssueService(
+            ws.labels, TauClassifier(cfg.model, cfg.train.tau_prior).prior_counts, self.n_train
+        )
         self.viewer = ViewerModel(cfg, ws.dataset.float_images)
         self.session = TrainingSession(trainer, cfg.train.checkpoint, store, on_refresh=self.pump.offer)
         self.session.trained = self.has_checkpoint
@@ -186,9 +193,11 @@ class AppState:
     def log_position(self) -> int:
         return self.label_reader.log_position()
 
-    def sync(self, client_id: str, events: Any, view: ClientView, strategy: str, start_id: int = 0) -> SyncResult:
+    def sync(
+        self, client_id: str, events: Any, view: ClientView, strategy: str, start_id: int = 0, colour_mode: str = ""
+    ) -> SyncResult:
         """Apply a tab's events and say what differs from ``view`` (:meth:`ClientSync.sync`)."""
-        return self.clients.sync(client_id, events, view, strategy, start_id)
+        return self.clients.sync(client_id, events, view, strategy, start_id, colour_mode)
 
     def selected_of(self, client_id: str) -> int | None:
         return self.clients.selected_of(client_id)
@@ -202,6 +211,7 @@ class AppState:
         top = [(int(c), float(p[c])) for c in np.argsort(-p, kind="stable")[:3]]
         recon = self.viewer.reconstruct(serial)
         lab = int(labels[serial]) if serial < self.n_train and labels[serial] >= 0 else None
+        issue = self.issues.of(v, labels, serial) if lab is not None else None
         return SampleView(
             serial=serial,
             split="train" if serial < self.n_train else "test",
@@ -213,6 +223,7 @@ class AppState:
             predicted=top[0][0],
             certainty=top[0][1],
             num_classes=self.num_classes,
+            issue=issue,
         )
 
     def stats_view(self, labels: np.ndarray, start_id: int = 0) -> StatsView:
@@ -241,8 +252,29 @@ class AppState:
         v = v or self.cache.current
         assert v is not None
         labels = self.read_labels() if labels is None else labels
+        if strategy == SUSPICIOUS:
+            found, note = self.issues.candidates(v, labels, self.queue.size)
+            return QueueView(found, note, strategy)
         items = self.queue.items(strategy, v.version, v.probs, v.mu, labels, mc=self.viewer.mc_probs)
         return QueueView(items, self.queue.describe_source(strategy), strategy)
+
+    def queue_key(self, strategy: str, v: MapVersion) -> str:
+        """Changes whenever :meth:`queue_view` may rank differently (labels aside, except for the
+        suspicious labels, whose ranking is of the labels)."""
+        if strategy == SUSPICIOUS:
+            return f"suspicious:{self.issues.key(v)}"
+        return repr(self.queue.key(strategy, v.version))
+
+    def strategies(self) -> list[dict[str, str]]:
+        """The queue menu: the candidate queue's strategies, then the suspicious labels."""
+        return [
+            *CandidateQueue.strategies(),
+            {
+                "value": SUSPICIOUS,
+                "label": "suspicious labels",
+                "title": "your labels the model disagrees with, ranked by cleanlab (digit: relabel, a: accept)",
+            },
+        ]
 
     def worker_status(self) -> dict[str, Any]:
         """The child processes' states and the forecast's review window, for the status line."""
@@ -266,7 +298,7 @@ class AppState:
             "log_id": self.log_position(),
             "status": self.session.status(),
             "settings": self.default_train_values(),
-            "strategies": CandidateQueue.strategies(),
+            "strategies": self.strategies(),
             "checkpoints": self.list_checkpoints(),
             "label_poll_ms": self.settings.label_poll_ms,
             "train_poll_ms": self.settings.train_poll_ms,

@@ -171,3 +171,28 @@ def app_state(home: Path, n_train: int, n_test: int, cfg: Any = None, **settings
         finally:
             state.session.wait(60)
             state.close()
+
+
+def plant_label_issues(state: Any, per_class: int = 10, flips: int = 8, seed: int = 0) -> dict[str, Any]:
+    """Label ``per_class`` training samples of each class, ``flips`` of them with a wrong class, and
+    publish a map version whose responsibilities sit on every sample's true class: the model a
+    label-issue ranking should agree with. Returns ``{"flipped": set of serials, "given": labels}``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = state.dataset.targets
+    n, k, d, c = len(y), state.cfg.model.components, state.cfg.model.latent_dim, state.num_classes
+    resp = rng.dirichlet(np.full(k, 0.3), n) * 0.25
+    resp[np.arange(n), y % k] += 0.75
+    mu = rng.normal(0, 4, (c, d))[y] + rng.normal(0, 1, (n, d))
+    probs = np.full((n, c), 0.01)
+    probs[np.arange(n), y] = 1.0 - 0.01 * (c - 1)
+    state.cache.update(mu, probs, resp, 0, True)
+    train_y = y[: state.n_train]
+    chosen = np.concatenate([np.flatnonzero(train_y == cls)[:per_class] for cls in range(c)])
+    flipped = rng.choice(chosen, flips, replace=False)
+    given = {int(s): int(train_y[s]) for s in chosen}
+    for s in flipped:
+        given[int(s)] = int((train_y[s] + 1 + rng.integers(0, c - 1)) % c)
+    state.labels.set_many(given, source="test")
+    return {"flipped": {int(s) for s in flipped}, "given": given}

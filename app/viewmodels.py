@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.services.candidates import Candidate
+from engine.label_issues import LabelIssue
 
 UNCHANGED: Any = object()  # "the tab already has this": callbacks turn it into no_update
 
@@ -28,6 +29,7 @@ class ClientView:
     queue_key: str = ""
     workers_key: str = ""
     feedback_key: str = ""
+    quality_key: str = ""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ClientView:
@@ -53,6 +55,7 @@ class SampleView:
     predicted: int
     certainty: float
     num_classes: int
+    issue: LabelIssue | None = None  # a labelled sample's given-vs-suggested (label-issue ranking)
 
 
 @dataclass
@@ -90,4 +93,5 @@ class SyncResult:
     queue: Any = UNCHANGED  # QueueView
     workers: Any = UNCHANGED  # AppState.worker_status()
     feedback: Any = UNCHANGED  # (items, error) of AppState.feedback_items()
+    quality: Any = UNCHANGED  # LabelIssueService.colours(): the "label quality" colour mode's data
     notices: list[str] = field(default_factory=list)

@@ -110,7 +110,10 @@ def test_page_loads_with_a_map(page, running):
     assert info == ["Float32Array", "scattergl", "latent-map"]  # typed arrays reached plotly as such
     assert page.inner_text("#model-badge") == "untrained"
     assert "Untrained model" in page.inner_text("#untrained-alert")
-    assert page.locator(".ll-queue-item").count() == running.state.settings.queue_size
+    # the queue arrives with the map's sync or the next poll
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.ll-queue-item').length === n", arg=running.state.settings.queue_size
+    )
     assert [b for b in TRAIN_BUTTONS if not page.is_disabled(b)] == ["#btn-start"]  # idle: only Start
     assert "no checkpoints yet" in page.inner_text("#ckpt-select")
     assert not page.errors

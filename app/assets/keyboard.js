@@ -114,6 +114,15 @@
 
   LL.undo = function () { return LL.send({ kind: "undo" }); };
 
+  // "This label is right": the suspicious-labels queue stops suggesting it (labels.accepted.csv).
+  LL.accept = function () {
+    if (LL.selected === null) {
+      LL.notice("select a labelled sample first");
+      return null;
+    }
+    return LL.send({ kind: "accept", serial: LL.selected });
+  };
+
   LL.step = function (delta) {
     var q = LL.queue || [];
     if (!q.length) return null;
@@ -152,6 +161,8 @@
       e.preventDefault(); seq = LL.step(1);
     } else if (k === "p" || k === "ArrowLeft" || k === "ArrowUp") {
       e.preventDefault(); seq = LL.step(-1);
+    } else if (k === "a") {
+      if (!e.repeat) { e.preventDefault(); seq = LL.accept(); }
     } else if (k === "Escape") {
       if (helpShown()) toggleHelp(false); else seq = LL.select(null);
     } else if (k === "?") {
@@ -165,6 +176,7 @@
     if (!t || !t.closest) return;
     var b = t.closest(".ll-label-btn");
     if (b) { LL.label(+b.getAttribute("data-label")); return; }
+    if (t.closest(".ll-accept-btn")) { LL.accept(); return; }
     var q = t.closest(".ll-queue-item");
     if (q) { LL.select(+q.getAttribute("data-serial")); return; }
     if (t.closest("#help-button")) { toggleHelp(); return; }

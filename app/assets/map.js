@@ -3,11 +3,30 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   ll: {
     /* Colour mode switch, entirely in the browser: the per-version marker settings of every mode
      * (typed arrays) are already in the "colour-store"; patch them into the big trace. */
-    colour: function (mode, store) {
+    colour: function (mode, store, quality) {
       var dc = window.dash_clientside;
       if (!store || !store.modes) return dc.no_update;
+      var fired = ((dc.callback_context && dc.callback_context.triggered) || []).map(function (t) { return t.prop_id; });
+      if (mode !== "quality" && fired.length === 1 && fired[0] === "quality-store.data") return dc.no_update;
       var m = store.modes[mode] || store.modes.label;
       var marker = Object.assign({}, m); // size and colour settings of the mode (app/figures.py)
+      if (mode === "quality") {
+        // Label quality: scores of the labelled points come from the server (they change with the
+        // labels, not only with the map), asked for once per switch to this mode and then kept
+        // current by the sync while the mode is on. Labelled points get a large halo in their
+        // score's colour around the overlay's label dot; the rest stay grey.
+        if (fired.indexOf("colour-mode.value") >= 0) dc.set_props("quality-want", { data: Date.now() });
+        if (quality && quality.version === store.version) {
+          var n = store.n, col = new Array(n).fill(m.cmin), size = new Array(n).fill(m.size);
+          for (var i = 0; i < quality.serials.length; i++) {
+            var s = quality.serials[i];
+            if (s < n) { col[s] = quality.quality[i]; size[s] = m.halo; }
+          }
+          marker.color = col;
+          marker.size = size;
+        }
+        delete marker.halo;
+      }
       var p = new dc.Patch();
       p.assign(["data", 0, "marker"], marker);
       if (window.LL) window.LL.colourT0 = performance.now();

@@ -14,6 +14,7 @@ def register(app: Any) -> None:
         Output("latent-map", "figure", allow_duplicate=True),
         Input("colour-mode", "value"),
         Input("colour-store", "data"),
+        Input("quality-store", "data"),
         prevent_initial_call=True,
     )
     # Hand the server's acknowledgements and the candidate order to keyboard.js.

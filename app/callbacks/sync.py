@@ -40,14 +40,16 @@ OUTPUTS = {
     "xai_want": Output("xai-want", "data"),
     "workers": Output("worker-status", "children"),
     "fb_list": Output("fb-list", "children"),
+    "quality": Output("quality-store", "data"),
 }
 INPUTS = {
     "events": Input("ll-events", "data"),
     "poll": Input("label-poll", "n_intervals"),
     "version": Input("map-version", "data"),
     "strategy": Input("queue-strategy", "value"),
+    "quality_want": Input("quality-want", "data"),  # set by map.js on a switch to "label quality"
 }
-STATE = {"view": State("map-sync", "data"), "start": State("page-start", "data")}
+STATE = {"view": State("map-sync", "data"), "start": State("page-start", "data"), "mode": State("colour-mode", "value")}
 
 
 def map_update(res: SyncResult, had_figure: bool) -> Any:
@@ -92,7 +94,13 @@ def overlay_update(res: SyncResult, had_figure: bool) -> Any:
 
 
 def sync_outputs(
-    state: AppState, events: Any, view: Any, strategy: str | None, start: Any, triggered: str | None = None
+    state: AppState,
+    events: Any,
+    view: Any,
+    strategy: str | None,
+    start: Any,
+    triggered: str | None = None,
+    mode: str | None = None,
 ) -> dict[str, Any]:
     """The callback's body as a plain function (tested without a browser): output name -> value."""
     events = events if isinstance(events, dict) else {}
@@ -100,7 +108,7 @@ def sync_outputs(
     evs = events.get("events") if isinstance(events.get("events"), list) else []
     start_id = as_int((start or {}).get("log_id") if isinstance(start, dict) else None) or 0
     cv = ClientView.from_dict(view)
-    res = state.sync(client, evs, cv, strategy or "entropy", start_id)
+    res = state.sync(client, evs, cv, strategy or "entropy", start_id, mode or "")
     had = cv.version is not None
     out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
     out.update(
@@ -112,6 +120,8 @@ def sync_outputs(
     )
     if res.colours is not UNCHANGED:
         out["colours"] = res.colours
+    if res.quality is not UNCHANGED:
+        out["quality"] = res.quality
     if res.sample is not UNCHANGED:
         out["sample"] = views.sample_panel(res.sample)
         # what the saliency and feedback callbacks work on: the selection, per map version
@@ -153,7 +163,17 @@ def sync_outputs(
 
 
 def register(app: Any, state: AppState) -> None:
-    def sync(fired: Any, events: Any, poll: Any, version: Any, strategy: Any, view: Any, start: Any) -> dict[str, Any]:
-        return sync_outputs(state, events, view, strategy, start, fired)  # poll and version only fire it
+    def sync(
+        fired: Any,
+        events: Any,
+        poll: Any,
+        version: Any,
+        strategy: Any,
+        quality_want: Any,
+        view: Any,
+        start: Any,
+        mode: Any,
+    ) -> dict[str, Any]:
+        return sync_outputs(state, events, view, strategy, start, fired, mode)  # the rest only fire it
 
     connect(app, OUTPUTS, INPUTS, STATE, sync)

@@ -17,7 +17,8 @@ SHORTCUTS = [
     ("0 - 9", "label the selected sample with that class"),
     ("n  /  →  /  ↓", "next candidate in the queue"),
     ("p  /  ←  /  ↑", "previous candidate"),
-    ("Backspace  /  Ctrl+Z", "undo the last label"),
+    ("a", "accept the selected sample's label as right (suspicious labels)"),
+    ("Backspace  /  Ctrl+Z", "undo the last label or acceptance"),
     ("Esc", "clear the selection"),
     ("?", "show or hide this help"),
 ]
@@ -109,6 +110,8 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
         dcc.Store(id="ll-ack", data=0),
         dcc.Store(id="map-sync", data={}),
         dcc.Store(id="colour-store", data=None),
+        dcc.Store(id="quality-store", data=None),  # label quality scores, sent while that mode is on
+        dcc.Store(id="quality-want", data=None),  # map.js: "the tab switched to label quality"
         dcc.Store(id="queue-store", data=[]),
         dcc.Store(id="page-start", data={"log_id": ctx["log_id"]}),
         dcc.Store(id="map-version", data={"version": ctx["version"]}),

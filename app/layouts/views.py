@@ -12,6 +12,7 @@ from dash import dcc, html
 
 from app.figures import palette
 from app.services.candidates import EXTERNAL
+from app.services.label_issues import SUSPICIOUS
 from app.viewmodels import QueueView, SampleView, StatsView
 from workers.saliency import overlay_png, png_b64
 
@@ -78,6 +79,7 @@ def sample_panel(view: SampleView | None) -> Any:
                             className="small",
                         ),
                         html.Div(["true ", html.Strong(str(view.true))], className="small"),
+                        *issue_line(view),
                         html.Table(
                             [
                                 html.Tbody(
@@ -132,6 +134,40 @@ def sample_panel(view: SampleView | None) -> Any:
     return html.Div(rows)
 
 
+def issue_line(view: SampleView) -> list[Any]:
+    """A labelled sample's given label next to the one the label-issue ranking suggests, with
+    its quality score and the accept button (key a); nothing for an unlabelled sample."""
+    issue = view.issue
+    if issue is None:
+        return []
+    agree = issue.suggested == issue.given
+    return [
+        html.Div(
+            [
+                "given ",
+                html.Strong(str(issue.given), id="sample-given"),
+                " · suggested ",
+                html.Strong(
+                    str(issue.suggested), id="sample-suggested", className="" if agree else "ll-suggest-differs"
+                ),
+                f" ({issue.suggested_prob:.2f}) · quality {issue.quality:.2f}",
+            ],
+            className="small",
+            title=issue.reason(),
+        ),
+        html.Div(
+            dbc.Badge("accepted as right", color="success", id="sample-accepted")
+            if issue.accepted
+            else html.Button(
+                "accept label",
+                className="btn btn-sm btn-outline-success ll-accept-btn py-0",
+                title="this label is right: stop suggesting it (key a)",
+            ),
+            className="small mt-1",
+        ),
+    ]
+
+
 def raw_html(markup: str, class_name: str = "", id_: str | None = None) -> Any:
     """Static markup as ONE Dash component. Each Dash component is wired to the page's store and
     does work on every callback round trip (tens of ms per round trip in total for a few hundred of
@@ -144,7 +180,7 @@ def raw_html(markup: str, class_name: str = "", id_: str | None = None) -> Any:
 def queue_list(view: QueueView, selected: int | None = None) -> Any:
     """The candidate queue. Forecast candidates carry a reason."""
     if not view.items:
-        if view.strategy == EXTERNAL or view.source.startswith("error"):
+        if view.strategy in (EXTERNAL, SUSPICIOUS) or view.source.startswith("error"):
             text = view.source
         else:
             text = "Nothing to suggest: every training sample is labelled."

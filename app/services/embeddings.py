@@ -17,13 +17,14 @@ import numpy as np
 
 from engine.projection import Projector
 
-COLOUR_MODES = ("label", "pred", "true", "certainty", "component")
+COLOUR_MODES = ("label", "pred", "true", "certainty", "component", "quality")
 COLOUR_MODE_NAMES = {
     "label": "User label",
     "pred": "Predicted",
     "true": "True class",
     "certainty": "Certainty",
     "component": "Component",
+    "quality": "Label quality",
 }
 
 

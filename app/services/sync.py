@@ -125,6 +125,8 @@ class ClientSync:
             return ""
         if kind == "label":
             return self._label(rec, e)
+        if kind == "accept":
+            return self._accept(rec, e)
         if kind == "undo":
             try:
                 res = self.state.labels.undo(source="app")
@@ -133,7 +135,8 @@ class ClientSync:
             if res is None:
                 return "nothing to undo"
             changed = ", ".join(f"#{c['serial']}" for c in res["changes"][:5])
-            return f"undid {res['op']} of {changed or 'nothing (changed since)'}"
+            what = "acceptance" if res["op"] == "accept" else res["op"]
+            return f"undid {what} of {changed or 'nothing (changed since)'}"
         return f"unknown event {_shown(kind)}"
 
     def _label(self, rec: ClientRecord, e: dict[str, Any]) -> str:
@@ -157,6 +160,20 @@ class ClientSync:
             return f"label not saved: {err}"
         return ""
 
+    def _accept(self, rec: ClientRecord, e: dict[str, Any]) -> str:
+        """The user says the selected sample's label is right (labels.accepted.csv)."""
+        if e.get("serial") is None:
+            return "select a labelled sample first"
+        serial = self._serial(e.get("serial"))
+        if serial is None or serial >= self.state.n_train:
+            return f"no labelled training sample {_shown(e.get('serial'))}"
+        rec.selected = serial
+        try:
+            entry = self.state.labels.accept(serial, source="app")
+        except LatentLoopError as err:
+            return f"not accepted: {err}"
+        return f"accepted the label of #{serial}" if entry else f"the label of #{serial} was already accepted"
+
     def selected_of(self, client_id: str) -> int | None:
         with self._lock:
             rec = self._clients.get(client_id)
@@ -164,9 +181,16 @@ class ClientSync:
 
     # -- the sync --------------------------------------------------------------------------------------
     def sync(
-        self, client_id: str, events: Sequence[dict[str, Any]], view: ClientView, strategy: str, start_id: int = 0
+        self,
+        client_id: str,
+        events: Sequence[dict[str, Any]],
+        view: ClientView,
+        strategy: str,
+        start_id: int = 0,
+        colour_mode: str = "",
     ) -> SyncResult:
-        """Apply the tab's events, then report what differs from ``view``."""
+        """Apply the tab's events, then report what differs from ``view``. ``colour_mode``: the
+        tab's map colour mode (only "quality" needs data from here: the label quality scores)."""
         from app import figures
 
         st = self.state
@@ -199,7 +223,7 @@ class ClientSync:
                 out.selected_xy = point_xy(v, selected)
                 new.sel = selected
         lab_sel = int(labels[selected]) if selected is not None and selected < st.n_train else -1
-        sample_key = f"{v.version}:{selected}:{lab_sel}"
+        sample_key = f"{v.version}:{selected}:{lab_sel}:{st.labels.accepted_version()}"
         if sample_key != view.sample_key:
             out.sample = st.sample_view(selected, v, labels) if selected is not None else None
             new.sample_key = sample_key
@@ -209,6 +233,11 @@ class ClientSync:
             out.stats = st.stats_view(labels, start_id)
             new.stats_key = stats_key
         self._queue(out, strategy, v, labels)
+        if colour_mode == "quality":
+            quality_key = st.issues.key(v)
+            if quality_key != view.quality_key:
+                out.quality = st.issues.colours(v, labels)
+                new.quality_key = quality_key
         # The worker line and the list of feedback boxes ride on this poll too: every callback
         # costs the browser tens of milliseconds of CPU (next to the training thread), so the page
         # has no timer of its own for them.
@@ -234,7 +263,7 @@ class ClientSync:
         except (LatentLoopError, ValueError) as err:
             qv = QueueView([], f"error: {err}", strategy)
         # Keyed by what is shown, so labelling a sample outside the queue re-sends nothing.
-        queue_key = f"{st.queue.key(strategy, v.version)}:{','.join(str(c.serial) for c in qv.items)}"
+        queue_key = f"{st.queue_key(strategy, v)}:{','.join(str(c.serial) for c in qv.items)}"
         if queue_key != out.client.queue_key:
             out.queue = qv
             out.client.queue_key = queue_key

@@ -1,7 +1,9 @@
-"""`latentloop label`: set, clear, undo, import, export and count labels.
+"""`latentloop label`: set, clear, undo, import, export, count labels and find labelling mistakes.
 
 Edit the labels of a dataset's training images (data/<dataset>/labels.csv). Every change is appended
-to labels.changes.jsonl and can be undone.
+to labels.changes.jsonl and can be undone. `label issues` ranks the labels the model disagrees with
+(cleanlab on leave-one-out tau probabilities, docs/label-issues.md); `label accept` marks a label as
+right so it is not suggested again (labels.accepted.csv).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import json
 import sys
 from typing import Any
 
-from engine.commands._common import add_actions, add_command, add_dataset_arg
+from engine.commands._common import add_actions, add_command, add_dataset_arg, checkpoint_name
+from engine.label_issues import METHODS
 
 
 def register(subparsers: Any) -> None:
@@ -36,6 +39,17 @@ def register(subparsers: Any) -> None:
 
     s = sub.add_parser("stats", parents=[common], help="labelled / unlabelled counts per class")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+
+    s = sub.add_parser("issues", parents=[common], help="labels the model disagrees with, most suspicious first")
+    s.add_argument("-k", type=int, default=20, metavar="N", help="show at most N (default 20; 0 = all)")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table", help="default: table")
+    s.add_argument("--all", action="store_true", help="every label, not only cleanlab's flagged issues")
+    s.add_argument("--method", choices=METHODS, default="tau_loo", help="out-of-sample probabilities (default tau_loo)")
+    s.add_argument("--config", "-c", help="YAML config (default: built-in defaults)")
+    s.add_argument("--checkpoint", type=checkpoint_name, help="checkpoint (default: train.checkpoint, i.e. ssvae)")
+
+    s = sub.add_parser("accept", parents=[common], help="mark a label as right: label issues stop suggesting it")
+    s.add_argument("serial", metavar="SERIAL")
 
     s = sub.add_parser("seed", parents=[common], help="oracle: write N true labels per class (for experiments)")
     s.add_argument("--per-class", type=int, required=True, metavar="N")
@@ -68,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import LabelError
 
     action = args.label_action
+    if action == "issues":
+        return _issues(args)
     ds, store = _store(args.dataset)
     source = "cli"
 
@@ -115,6 +131,16 @@ def run(args: argparse.Namespace) -> int:
             )
             for c, count in enumerate(st["per_class"]):
                 print(f"  class {c}: {count}")
+    elif action == "accept":
+        entry = store.accept(args.serial, source)
+        print(
+            f"{args.dataset}: "
+            + (
+                f"accepted label {entry['changes'][0]['new']} of #{entry['changes'][0]['serial']}"
+                if entry
+                else f"the label of #{args.serial} was already accepted (unchanged)"
+            )
+        )
     elif action == "seed":
         if args.per_class < 1:
             raise LabelError("--per-class must be at least 1")
@@ -129,4 +155,80 @@ def run(args: argparse.Namespace) -> int:
         )
     else:  # argparse restricts the choices; kept for type checkers
         raise LabelError(f"unknown label action {action!r}")
+    return 0
+
+
+ISSUE_COLUMNS = ("serial", "given", "suggested", "quality", "reason")
+
+
+def _issues(args: argparse.Namespace) -> int:
+    """``label issues``: score every label with the checkpoint's model and print the ranking."""
+    import csv
+
+    import numpy as np
+
+    from engine.backends.base import Out
+    from engine.checkpoints import CheckpointStore
+    from engine.errors import LabelError
+    from engine.label_issues import score_labels
+    from engine.tau import TauClassifier
+    from engine.workspace import make_trainer, open_workspace, predict_all
+
+    ws = open_workspace(args.config, {"data.name": args.dataset, "train.checkpoint": args.checkpoint})
+    name = ws.cfg.train.checkpoint
+    if not CheckpointStore().exists(name):
+        raise LabelError(f"no checkpoint {name!r}: train a model first (latentloop train), or pass --checkpoint")
+    labels = ws.labels.read()
+    serials = np.flatnonzero(labels >= 0)
+    if len(serials) < 2:
+        raise LabelError(f"{len(serials)} label(s): label issues need at least two labelled samples")
+    trainer = make_trainer(ws, checkpoint=name, resume=True, weights_only=True)
+    out = predict_all(trainer, serials)
+    prior = TauClassifier(ws.cfg.model, ws.cfg.train.tau_prior).prior_counts
+    ranking = score_labels(
+        serials, labels[serials], out[Out.RESP], out[Out.MU], prior, ws.labels.accepted(), args.method
+    )
+    rows = ranking.issues(include_unflagged=args.all)
+    shown = rows[: args.k] if args.k > 0 else rows
+    records = [
+        {
+            "serial": r.serial,
+            "given": r.given,
+            "suggested": r.suggested,
+            "quality": round(r.quality, 4),
+            "flagged": r.flagged,
+            "reason": r.reason(),
+        }
+        for r in shown
+    ]
+    n_accepted = sum(r.accepted for r in ranking.ranked)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "dataset": ws.dataset.name,
+                    "checkpoint": name,
+                    "method": args.method,
+                    "labelled": len(serials),
+                    "flagged": sum(r.flagged for r in ranking.ranked),
+                    "accepted": n_accepted,
+                    "issues": records,
+                },
+                indent=2,
+            )
+        )
+    elif args.format == "csv":
+        w = csv.DictWriter(sys.stdout, fieldnames=[*ISSUE_COLUMNS[:4], "flagged", "reason"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(records)
+    else:
+        what = "labels ranked" if args.all else "flagged label issues"
+        print(
+            f"{ws.dataset.name}: {len(rows)} {what} of {len(serials)} labels "
+            f"(checkpoint {name}, {args.method}; {n_accepted} accepted and left out)"
+        )
+        if records:
+            print(f"{'serial':>7} {'given':>5} {'suggested':>9} {'quality':>7}  reason")
+            for r in records:
+                print(f"{r['serial']:>7} {r['given']:>5} {r['suggested']:>9} {r['quality']:>7.3f}  {r['reason']}")
     return 0

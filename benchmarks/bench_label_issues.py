@@ -1,0 +1,224 @@
+"""Does the label-issue ranking find planted labelling mistakes? (docs/label-issues.md)
+
+MNIST, 200 oracle labels (20 per class, seed s). A known fraction of them (5, 10, 20%) is flipped to
+a wrong class, in two ways: ``random`` (any other class) and ``confusable`` (4<->9, 3<->5, 7<->1,
+drawn from the labels of those six classes). The model trains on the noisy labels (the same
+config and steps for every run), then three rankers order the 200 labelled samples, in the same run
+on the same model:
+
+- ``tau_loo``: LatentLoop's: leave-one-out tau probabilities, ranked by cleanlab's label quality
+  score (engine.label_issues);
+- ``logreg_cv``: cleanlab's standard recipe: 5-fold cross-validated logistic regression on the
+  latent means, ranked by the same score;
+- ``random``: a random order (the floor).
+
+Reported per ranker: recall and precision at k = the number flipped (equal at that k), and the
+precision and recall of cleanlab's flagged set (find_label_issues). Test accuracy of the noisy
+model is kept for context. Three seeds; mean and sd over them.
+
+    .venv/bin/python benchmarks/bench_label_issues.py --dump DIR     # train 18 runs -> label-issues.json
+    .venv/bin/python benchmarks/bench_label_issues.py --rescore DIR/*.npz   # score saved runs again
+
+Each run's model outputs are saved (``--dump``), so runs made by several processes (e.g. one per
+seed) are joined, and a ranker changed, by ``--rescore`` without training again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from benchmarks.common import write_result
+from engine.backends.base import Out
+from engine.config import load_config
+from engine.datasets import Dataset, load_dataset, oracle_labels
+from engine.label_issues import score_labels
+from engine.labels import LabelStore
+from engine.reports import mean_sd
+from engine.tau import TauClassifier
+from engine.trainer import Trainer
+
+CONFUSABLE = {4: 9, 9: 4, 3: 5, 5: 3, 7: 1, 1: 7}
+RANKERS = ("tau_loo", "logreg_cv", "random")
+
+
+def plant_flips(labels: dict[int, int], kind: str, fraction: float, seed: int, num_classes: int) -> dict[int, int]:
+    """``{serial: wrong label}`` for round(fraction * len(labels)) of the labelled samples."""
+    rng = np.random.default_rng(10_000 + seed)
+    serials = np.array(sorted(labels))
+    if kind == "confusable":
+        serials = np.array([s for s in serials if labels[s] in CONFUSABLE])
+    m = round(fraction * len(labels))
+    if m > len(serials):
+        raise ValueError(f"cannot flip {m} labels: only {len(serials)} are eligible")
+    chosen = rng.choice(serials, m, replace=False)
+    flips = {}
+    for raw in chosen:
+        s = int(raw)
+        if kind == "confusable":
+            flips[s] = CONFUSABLE[labels[s]]
+        else:
+            others = [c for c in range(num_classes) if c != labels[s]]
+            flips[s] = int(rng.choice(others))
+    return flips
+
+
+def rank_scores(order: np.ndarray, flipped: np.ndarray, flagged: np.ndarray | None) -> dict[str, float]:
+    """``order``: positions into the labelled arrays, most suspicious first; ``flipped``: bool."""
+    k = int(flipped.sum())
+    hit = flipped[order[:k]].sum()
+    out = {"recall_at_k": float(hit / k)}
+    if flagged is not None:
+        n_flag = int(flagged.sum())
+        out["flagged"] = n_flag
+        out["flagged_precision"] = float((flagged & flipped).sum() / n_flag) if n_flag else 0.0
+        out["flagged_recall"] = float((flagged & flipped).sum() / k)
+    return out
+
+
+def score(
+    serials: np.ndarray,
+    noisy: np.ndarray,
+    flipped: np.ndarray,
+    resp: np.ndarray,
+    mu: np.ndarray,
+    prior: np.ndarray,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """Every ranker on the same model's outputs (``resp``, ``mu``: rows of the labelled ``serials``)."""
+    res = {}
+    for name in RANKERS:
+        if name == "random":
+            order = np.random.default_rng(20_000 + seed).permutation(len(serials))
+            res[name] = rank_scores(order, flipped, None)
+            continue
+        ranked = score_labels(np.arange(len(serials)), noisy, resp, mu, prior, method=name)
+        order = np.array([r.serial for r in ranked.ranked])  # positions into the labelled arrays
+        flagged = np.zeros(len(serials), bool)
+        flagged[[r.serial for r in ranked.ranked if r.flagged]] = True
+        res[name] = rank_scores(order, flipped, flagged)
+    return res
+
+
+def run_one(cfg, ds: Dataset, seed: int, kind: str, fraction: float, tmp: Path, dump: Path) -> Path:
+    """Train on the noisy labels; save what the rankers need (the model's outputs) to an npz."""
+    clean = oracle_labels(ds, 20, seed)
+    flips = plant_flips(clean, kind, fraction, seed, ds.num_classes)
+    noisy_map = {**clean, **flips}
+    store = LabelStore(tmp / f"{seed}-{kind}-{fraction}" / "labels.csv", ds.n_train, ds.num_classes)
+    store.set_many(noisy_map, source="bench")
+    tr = Trainer(cfg, ds, store)
+    t0 = time.perf_counter()
+    tr.run(steps=cfg.train.steps)
+    seconds = time.perf_counter() - t0
+    serials = np.array(sorted(noisy_map))
+    out = tr.backend.predict(ds.float_images(serials))
+    dump.mkdir(parents=True, exist_ok=True)
+    path = dump / f"s{seed}-{kind}-{fraction:g}.npz"
+    np.savez(
+        path,
+        seed=seed,
+        kind=kind,
+        fraction=fraction,
+        serials=serials,
+        noisy=np.array([noisy_map[s] for s in serials]),
+        flipped=np.isin(serials, list(flips)),
+        prior=TauClassifier(cfg.model, cfg.train.tau_prior).prior_counts,
+        resp=out[Out.RESP],
+        mu=out[Out.MU],
+        test_acc=float(tr.last_eval.get("test_acc", float("nan"))),
+        seconds=seconds,
+    )
+    return path
+
+
+def score_dump(path: Path) -> tuple[str, str, dict]:
+    """(case, seed, result) of one saved run."""
+    d = np.load(path)
+    seed = int(d["seed"])
+    res = score(d["serials"], d["noisy"], d["flipped"], d["resp"], d["mu"], d["prior"], seed)
+    r = {
+        "flipped": int(d["flipped"].sum()),
+        "test_acc": round(float(d["test_acc"]), 4),
+        "seconds": round(float(d["seconds"]), 1),
+        **res,
+    }
+    return f"{d['kind']}-{float(d['fraction']):g}", str(seed), r
+
+
+def summarise(results: dict[str, dict[str, dict]]) -> dict:
+    """results[case][seed] -> per case and ranker: mean and sd of every measure over the seeds."""
+    out = {}
+    for case, per_seed in results.items():
+        runs = list(per_seed.values())
+        entry: dict = {"flipped": runs[0]["flipped"], "test_acc": mean_sd([r["test_acc"] for r in runs])}
+        for name in RANKERS:
+            keys = runs[0][name].keys()
+            entry[name] = {k: mean_sd([r[name][k] for r in runs]) for k in keys}
+        entry["per_seed"] = per_seed
+        out[case] = entry
+    return out
+
+
+def write(name: str, results: dict, meta: dict) -> None:
+    write_result(
+        name,
+        {
+            "what": "recall at k = number of planted label flips among 200 oracle labels, per ranker "
+            "(tau_loo: leave-one-out tau + cleanlab; logreg_cv: cleanlab's cross-validated logistic "
+            "regression on the latent means; random), mean and sd over seeds",
+            **meta,
+            "seeds": sorted({int(s) for r in results.values() for s in r}),
+            "cases": summarise(results),
+        },
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-c", "--config", default="configs/default.yaml")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.2])
+    ap.add_argument("--kinds", nargs="+", choices=("random", "confusable"), default=["random", "confusable"])
+    ap.add_argument("--name", default="label-issues")
+    ap.add_argument(
+        "--dump",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "latentloop-label-issues",
+        help="where each run's model outputs are saved (npz; default: a temporary directory)",
+    )
+    ap.add_argument("--rescore", nargs="+", type=Path, help="score these saved runs (npz) into --name; no training")
+    args = ap.parse_args()
+    meta = {"config": args.config, "steps": args.steps, "labels": 200}
+    if args.rescore:
+        paths = args.rescore
+        meta["command"] = "python benchmarks/bench_label_issues.py " + " ".join(sys.argv[1:])
+    else:
+        ds = load_dataset("mnist")
+        tmp = Path(tempfile.mkdtemp())
+        paths = []
+        for seed in args.seeds:
+            cfg = load_config(args.config, {"seed": seed, "train.steps": args.steps, "train.eval_every": 10**9})
+            for kind in args.kinds:
+                for fraction in args.fractions:
+                    paths.append(run_one(cfg, ds, seed, kind, fraction, tmp, args.dump))
+                    print(f"seed {seed} {kind} {fraction:g}: {json.dumps(score_dump(paths[-1])[2])}", flush=True)
+        meta["command"] = "python benchmarks/bench_label_issues.py " + " ".join(sys.argv[1:])
+    results: dict[str, dict[str, dict]] = {}
+    for path in paths:
+        case, seed, r = score_dump(path)
+        results.setdefault(case, {})[seed] = r
+    write(args.name, results, meta)
+
+
+if __name__ == "__main__":
+    main()
