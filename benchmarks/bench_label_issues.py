@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,14 +41,15 @@ from benchmarks.common import write_result
 from engine.backends.base import Out
 from engine.config import load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels
-from engine.label_issues import score_labels
+from engine.label_issues import NeighbourhoodIndex, score_labels
 from engine.labels import LabelStore
 from engine.reports import mean_sd
 from engine.tau import TauClassifier
 from engine.trainer import Trainer
 
 CONFUSABLE = {4: 9, 9: 4, 3: 5, 5: 3, 7: 1, 1: 7}
-RANKERS = ("tau_loo", "logreg_cv", "random")
+RANKERS = ("neighbourhood", "tau_loo", "logreg_cv", "random")
+EARLY_STEPS = (500, 1000)
 
 
 def plant_flips(labels: dict[int, int], kind: str, fraction: float, seed: int, num_classes: int) -> dict[int, int]:
@@ -71,40 +73,42 @@ def plant_flips(labels: dict[int, int], kind: str, fraction: float, seed: int, n
     return flips
 
 
-def rank_scores(order: np.ndarray, flipped: np.ndarray, flagged: np.ndarray | None) -> dict[str, float]:
-    """``order``: positions into the labelled arrays, most suspicious first; ``flipped``: bool."""
+def rank_scores(
+    order: np.ndarray, flipped: np.ndarray, flagged: np.ndarray | None, suspicious: np.ndarray | None = None
+) -> dict[str, float]:
+    """``order``: positions into the labelled arrays, most suspicious first; the rest bool masks:
+    the planted flips, cleanlab's flagged set and the queue's suspicious set."""
     k = int(flipped.sum())
-    hit = flipped[order[:k]].sum()
-    out = {"recall_at_k": float(hit / k)}
-    if flagged is not None:
-        n_flag = int(flagged.sum())
-        out["flagged"] = n_flag
-        out["flagged_precision"] = float((flagged & flipped).sum() / n_flag) if n_flag else 0.0
-        out["flagged_recall"] = float((flagged & flipped).sum() / k)
+    out = {"recall_at_k": float(flipped[order[:k]].sum() / k)}
+    for name, sel in (("flagged", flagged), ("suspicious", suspicious)):
+        if sel is not None:
+            n = int(sel.sum())
+            out[name] = n
+            out[f"{name}_precision"] = float((sel & flipped).sum() / n) if n else 0.0
+            out[f"{name}_recall"] = float((sel & flipped).sum() / k)
     return out
 
 
-def score(
-    serials: np.ndarray,
-    noisy: np.ndarray,
-    flipped: np.ndarray,
-    resp: np.ndarray,
-    mu: np.ndarray,
-    prior: np.ndarray,
-    seed: int,
-) -> dict[str, dict[str, float]]:
-    """Every ranker on the same model's outputs (``resp``, ``mu``: rows of the labelled ``serials``)."""
+def score(d: Any) -> dict[str, dict[str, float]]:
+    """Every ranker on the same model's outputs (one saved run ``d``)."""
+    serials, noisy, flipped, prior = d["serials"], d["noisy"], d["flipped"], d["prior"]
+    resp, mu = d["all_resp"][serials], d["all_mu"][serials]
+    n_train = len(d["all_labelled"])
+    index = NeighbourhoodIndex(d["all_mu"][:n_train], d["all_resp"][:n_train])
     res = {}
     for name in RANKERS:
         if name == "random":
-            order = np.random.default_rng(20_000 + seed).permutation(len(serials))
+            order = np.random.default_rng(20_000 + int(d["seed"])).permutation(len(serials))
             res[name] = rank_scores(order, flipped, None)
             continue
-        ranked = score_labels(np.arange(len(serials)), noisy, resp, mu, prior, method=name)
-        order = np.array([r.serial for r in ranked.ranked])  # positions into the labelled arrays
+        ranked = score_labels(serials, noisy, resp, mu, prior, method=name, index=index, labelled=d["all_labelled"])
+        pos = {int(s): i for i, s in enumerate(serials)}
+        order = np.array([pos[r.serial] for r in ranked.ranked])  # positions into the labelled arrays
         flagged = np.zeros(len(serials), bool)
-        flagged[[r.serial for r in ranked.ranked if r.flagged]] = True
-        res[name] = rank_scores(order, flipped, flagged)
+        flagged[[pos[r.serial] for r in ranked.ranked if r.flagged]] = True
+        suspicious = np.zeros(len(serials), bool)
+        suspicious[[pos[r.serial] for r in ranked.issues()]] = True
+        res[name] = rank_scores(order, flipped, flagged, suspicious)
     return res
 
 
@@ -116,11 +120,18 @@ def run_one(cfg, ds: Dataset, seed: int, kind: str, fraction: float, tmp: Path, 
     store = LabelStore(tmp / f"{seed}-{kind}-{fraction}" / "labels.csv", ds.n_train, ds.num_classes)
     store.set_many(noisy_map, source="bench")
     tr = Trainer(cfg, ds, store)
+    serials = np.array(sorted(noisy_map))
     t0 = time.perf_counter()
+    early: dict[str, np.ndarray] = {}
+    for stop in EARLY_STEPS:  # the labelled samples' outputs on the way (for exploring rankers)
+        if stop < cfg.train.steps:
+            tr.run(steps=stop, evaluate_at_end=False)
+            mid = tr.backend.predict(ds.float_images(serials))
+            early[f"resp_{stop}"], early[f"mu_{stop}"] = mid[Out.RESP], mid[Out.MU]
     tr.run(steps=cfg.train.steps)
     seconds = time.perf_counter() - t0
-    serials = np.array(sorted(noisy_map))
     out = tr.backend.predict(ds.float_images(serials))
+    full = tr.backend.predict(ds.float_images(np.arange(len(ds))))
     dump.mkdir(parents=True, exist_ok=True)
     path = dump / f"s{seed}-{kind}-{fraction:g}.npz"
     np.savez(
@@ -136,15 +147,20 @@ def run_one(cfg, ds: Dataset, seed: int, kind: str, fraction: float, tmp: Path, 
         mu=out[Out.MU],
         test_acc=float(tr.last_eval.get("test_acc", float("nan"))),
         seconds=seconds,
+        all_mu=full[Out.MU],
+        all_resp=full[Out.RESP],
+        all_probs=full[Out.PROBS],
+        **early,
     )
     return path
 
 
 def score_dump(path: Path) -> tuple[str, str, dict]:
     """(case, seed, result) of one saved run."""
-    d = np.load(path)
+    d = dict(np.load(path))
+    d["all_labelled"] = np.isin(np.arange(load_dataset("mnist").n_train), d["serials"])
     seed = int(d["seed"])
-    res = score(d["serials"], d["noisy"], d["flipped"], d["resp"], d["mu"], d["prior"], seed)
+    res = score(d)
     r = {
         "flipped": int(d["flipped"].sum()),
         "test_acc": round(float(d["test_acc"]), 4),

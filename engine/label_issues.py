@@ -23,28 +23,34 @@ from dataclasses import dataclass
 import numpy as np
 
 NEIGHBOURS = 14  # labelled neighbours consulted for a reason's "k of the n nearest say y"
+KNN = 20  # unlabelled latent neighbours that make a sample's neighbourhood (chosen on dev seeds 100, 101)
 
 
-def loo_tau_probs(resp: np.ndarray, labels: np.ndarray, prior_counts: np.ndarray) -> np.ndarray:
+def loo_tau_probs(
+    resp: np.ndarray, labels: np.ndarray, prior_counts: np.ndarray, query: np.ndarray | None = None
+) -> np.ndarray:
     """Class probabilities of labelled samples with leave-one-out tau.
 
-    ``resp`` [n, K]: responsibilities q(c|x) of the n labelled samples; ``labels`` [n]: their given
-    classes; ``prior_counts`` [K, C]: the tau prior (:class:`engine.tau.TauClassifier`). Row i is
-    ``q(c|x_i) @ tau_{-i}`` where tau_{-i} is tau counted from every labelled sample but i.
+    ``resp`` [n, K]: responsibilities q(c|x) of the n labelled samples (they make the tau counts);
+    ``labels`` [n]: their given classes; ``prior_counts`` [K, C]: the tau prior
+    (:class:`engine.tau.TauClassifier`). Row i is ``query_i @ tau_{-i}``, where tau_{-i} is tau
+    counted from every labelled sample but i and ``query_i`` is sample i's own responsibilities
+    (default) or any other [K] vector, e.g. its neighbourhood's (:class:`NeighbourhoodIndex`).
     """
     r = np.asarray(resp, np.float64)
+    q = r if query is None else np.asarray(query, np.float64)
     prior = np.asarray(prior_counts, np.float64)
     y = np.asarray(labels, np.int64)
     n, k = r.shape
     c = prior.shape[1]
-    if prior.shape[0] != k:
-        raise ValueError(f"prior_counts has {prior.shape[0]} components, resp {k}")
+    if prior.shape[0] != k or q.shape != r.shape:
+        raise ValueError(f"shapes: resp {r.shape}, query {q.shape}, prior_counts {prior.shape}")
     onehot = np.zeros((n, c))
     onehot[np.arange(n), y] = 1.0
     counts = prior + r.T @ onehot  # [K, C]
     # tau_{-i}[k, y] = (counts[k, y] - r_ik [y == y_i]) / (rowsum_k - r_ik), so
-    # p_i = sum_k w_ik counts[k] - (sum_k w_ik r_ik) onehot_i with w_ik = r_ik / (rowsum_k - r_ik)
-    w = r / (counts.sum(1)[None, :] - r)
+    # p_i = sum_k w_ik counts[k] - (sum_k w_ik r_ik) onehot_i with w_ik = q_ik / (rowsum_k - r_ik)
+    w = q / (counts.sum(1)[None, :] - r)
     p = w @ counts - (w * r).sum(1, keepdims=True) * onehot
     p = np.clip(p, 0.0, None)
     total = p.sum(1, keepdims=True)
@@ -82,6 +88,37 @@ def cv_probe_probs(
     return out
 
 
+class NeighbourhoodIndex:
+    """The unlabelled neighbourhood of any training sample in latent space: a k-d tree over the latent
+    means ``mu`` [n, D] of the training samples, with their responsibilities ``resp`` [n, K].
+
+    Built once per model version (well under a second for 60,000 samples); the labels only filter
+    the answers, so a label change does not rebuild it."""
+
+    def __init__(self, mu: np.ndarray, resp: np.ndarray) -> None:
+        from sklearn.neighbors import NearestNeighbors
+
+        self.mu = np.asarray(mu, np.float32)
+        self.resp = np.asarray(resp, np.float32)
+        self._nn = NearestNeighbors().fit(self.mu)
+
+    def resp_of(self, serials: np.ndarray, labelled: np.ndarray, k: int = KNN) -> np.ndarray:
+        """[len(serials), K]: the mean responsibilities of each sample's ``k`` nearest *unlabelled*
+        samples (``labelled``: bool [n]). Training fits a labelled sample's own q(c|x) to its given
+        label, wrong or not; its unlabelled neighbours were never told that label."""
+        serials = np.asarray(serials, np.int64)
+        out = np.zeros((len(serials), self.resp.shape[1]), np.float32)
+        if not len(serials):
+            return out
+        want = min(len(self.mu), 4 * k + 1)  # labels are sparse: k unlabelled ones are nearly always among them
+        _, idx = self._nn.kneighbors(self.mu[serials], n_neighbors=want)
+        for row, near in enumerate(idx):
+            free = near[~labelled[near]][:k]
+            # everything around is labelled: fall back on the sample's own responsibilities
+            out[row] = self.resp[free].mean(0) if len(free) else self.resp[serials[row]]
+        return out
+
+
 @dataclass(frozen=True)
 class LabelIssue:
     """One labelled sample as the label-issue ranking sees it."""
@@ -96,6 +133,11 @@ class LabelIssue:
     accepted: bool  # the user said this label is right (labels.accepted.csv)
     neighbours: int  # nearest labelled neighbours consulted
     neighbours_say: int  # of them, how many carry the suggested label
+
+    @property
+    def suspicious(self) -> bool:
+        """Flagged by cleanlab, or the model suggests another class."""
+        return self.flagged or self.suggested != self.given
 
     def reason(self) -> str:
         """One line for the queue, e.g. "labelled 4; model says 9 (0.97); 12 of the 14 nearest
@@ -115,9 +157,10 @@ class LabelIssues:
 
     ranked: list[LabelIssue]
 
-    def issues(self, include_unflagged: bool = False, include_accepted: bool = False) -> list[LabelIssue]:
-        """The ranking without accepted labels; only cleanlab's flagged issues unless asked."""
-        return [r for r in self.ranked if (include_accepted or not r.accepted) and (include_unflagged or r.flagged)]
+    def issues(self, include_all: bool = False, include_accepted: bool = False) -> list[LabelIssue]:
+        """The ranking without accepted labels; unless ``include_all``, only the suspicious ones:
+        flagged by cleanlab, or given a label other than the one the model suggests."""
+        return [r for r in self.ranked if (include_accepted or not r.accepted) and (include_all or r.suspicious)]
 
     def of(self, serial: int) -> LabelIssue | None:
         for r in self.ranked:
@@ -201,7 +244,7 @@ def rank_label_issues(
     return LabelIssues(ranked)
 
 
-METHODS = ("tau_loo", "logreg_cv")
+METHODS = ("neighbourhood", "tau_loo", "logreg_cv")
 
 
 def score_labels(
@@ -211,13 +254,20 @@ def score_labels(
     mu: np.ndarray,
     prior_counts: np.ndarray,
     accepted: Mapping[int, int] | None = None,
-    method: str = "tau_loo",
+    method: str = "neighbourhood",
+    index: NeighbourhoodIndex | None = None,
+    labelled: np.ndarray | None = None,
 ) -> LabelIssues:
     """The label-issue ranking of the labelled samples ``serials`` (given labels ``given``), from
     the model's responsibilities ``resp`` and latent means ``mu`` of those samples (rows aligned
-    with ``serials``). ``method``: ``tau_loo`` (default) or ``logreg_cv`` (see the module doc)."""
+    with ``serials``). ``method`` (see the module doc): ``neighbourhood`` (default; needs ``index``
+    over the training samples and ``labelled``, a bool mask over them), ``tau_loo`` or ``logreg_cv``."""
     num_classes = int(np.asarray(prior_counts).shape[1])
-    if method == "tau_loo":
+    if method == "neighbourhood":
+        if index is None or labelled is None:
+            raise ValueError("method neighbourhood needs the index and the labelled mask")
+        probs = loo_tau_probs(resp, given, prior_counts, query=index.resp_of(serials, labelled))
+    elif method == "tau_loo":
         probs = loo_tau_probs(resp, given, prior_counts)
     elif method == "logreg_cv":
         probs = cv_probe_probs(mu, given, num_classes)

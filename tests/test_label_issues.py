@@ -11,7 +11,7 @@ import yaml
 
 from engine.config import ModelConfig
 from engine.errors import LabelError
-from engine.label_issues import cv_probe_probs, loo_tau_probs, rank_label_issues, score_labels
+from engine.label_issues import NeighbourhoodIndex, cv_probe_probs, loo_tau_probs, rank_label_issues, score_labels
 from engine.labels import LabelStore
 from engine.tau import TauClassifier
 from latentloop.cli import main
@@ -55,24 +55,51 @@ def test_loo_tau_equals_tau_counted_without_the_sample() -> None:
     assert not np.allclose(fast[0], resp[0] @ tau.matrix, atol=1e-5)
 
 
-def test_planted_flips_are_found_and_the_random_floor_is_not() -> None:
-    y, resp, mu = clustered(30)
-    noisy, flipped = flip(y, 0.1)
+def test_planted_flips_are_found_even_when_the_encoder_memorised_them() -> None:
+    """2,000 samples in 10 latent clusters, 20 labels per class, 10% flipped; training has pulled the
+    flipped samples' own q(c|x) onto their wrong class (memorised), their latent means stayed home."""
+    y, resp, mu = clustered(200)
+    rng = np.random.default_rng(5)
+    serials = np.concatenate([rng.choice(np.flatnonzero(y == c), 20, replace=False) for c in range(C)])
+    noisy, flipped = flip(y[serials], 0.1)
+    memorised = resp.copy()
+    memorised[serials[flipped]] = 0.01
+    memorised[serials[flipped], noisy[flipped]] = 0.91
     cfg = ModelConfig(latent_dim=4, components=K, num_classes=C, enc_channels=[4, 4], hidden=8, dropout=0.0)
-    ranking = score_labels(np.arange(len(y)) + 1000, noisy, resp, mu, TauClassifier(cfg).prior_counts)
+    prior = TauClassifier(cfg).prior_counts
+    labelled = np.isin(np.arange(len(y)), serials)
+    index = NeighbourhoodIndex(mu, memorised)
     k = int(flipped.sum())
-    top = [r.serial - 1000 for r in ranking.ranked[:k]]
-    assert flipped[top].mean() >= 0.9
-    flagged = [r.serial - 1000 for r in ranking.issues()]
-    assert flipped[flagged].mean() >= 0.9 and flipped[flagged].sum() >= 0.9 * k
+
+    def recall(ranking) -> float:
+        pos = {int(s): i for i, s in enumerate(serials)}
+        return float(flipped[[pos[r.serial] for r in ranking.ranked[:k]]].mean())
+
+    args = (serials, noisy, memorised[serials], mu[serials], prior)
+    ranking = score_labels(*args, index=index, labelled=labelled)
+    assert recall(ranking) >= 0.9
+    # the sample's own (memorised) responsibilities cannot see it, leave-one-out tau or not
+    assert recall(score_labels(*args, method="tau_loo")) <= 0.2
+    suspicious = {r.serial for r in ranking.issues()}
+    assert len(suspicious & set(serials[flipped])) >= 0.9 * k and len(suspicious - set(serials[flipped])) <= 5
     first = ranking.ranked[0]
-    assert first.given != first.suggested == y[first.serial - 1000]
+    assert first.given != first.suggested == y[first.serial]
     assert first.reason().startswith(f"labelled {first.given}; model says {first.suggested} (")
     assert f"nearest labelled neighbours say {first.suggested}" in first.reason()
     # the same ranker fed uninformative probabilities finds about the chance share
-    rng = np.random.default_rng(3)
-    chance = rank_label_issues(np.arange(len(y)), noisy, rng.dirichlet(np.ones(C), len(y)))
+    chance = rank_label_issues(np.arange(len(serials)), noisy, rng.dirichlet(np.ones(C), len(serials)))
     assert flipped[[r.serial for r in chance.ranked[:k]]].mean() < 0.5
+
+
+def test_the_neighbourhood_leaves_out_labelled_samples() -> None:
+    mu = np.array([[0.0], [1.0], [2.0], [3.0], [10.0]], np.float32)
+    resp = np.eye(5, dtype=np.float32)
+    index = NeighbourhoodIndex(mu, resp)
+    labelled = np.array([True, True, False, False, False])
+    got = index.resp_of(np.array([0]), labelled, k=2)
+    np.testing.assert_allclose(got[0], [0, 0, 0.5, 0.5, 0])  # 2 and 3, not itself nor labelled 1
+    alone = index.resp_of(np.array([0]), np.ones(5, bool), k=2)
+    np.testing.assert_allclose(alone[0], resp[0])  # nothing unlabelled around: its own
 
 
 def test_cv_probe_is_out_of_fold_and_covers_missing_classes() -> None:
@@ -94,14 +121,14 @@ def test_accepted_labels_are_left_out() -> None:
         ModelConfig(latent_dim=4, components=K, num_classes=C, enc_channels=[4, 4], hidden=8, dropout=0.0)
     ).prior_counts
     serials = np.arange(len(y))
-    before = score_labels(serials, noisy, resp, mu, prior).issues()
+    before = score_labels(serials, noisy, resp, mu, prior, method="tau_loo").issues()
     worst = before[0]
     accepted = {worst.serial: worst.given}
-    after = score_labels(serials, noisy, resp, mu, prior, accepted)
+    after = score_labels(serials, noisy, resp, mu, prior, accepted, "tau_loo")
     assert worst.serial not in [r.serial for r in after.issues()]
     assert after.of(worst.serial).accepted  # still scored (the sample panel shows it)
     # an acceptance of another label does not count: the sample was relabelled since
-    other = score_labels(serials, noisy, resp, mu, prior, {worst.serial: (worst.given + 1) % C})
+    other = score_labels(serials, noisy, resp, mu, prior, {worst.serial: (worst.given + 1) % C}, "tau_loo")
     assert worst.serial in [r.serial for r in other.issues()]
 
 
@@ -186,7 +213,7 @@ def test_cli_label_issues_and_accept(home: Path, capsys: pytest.CaptureFixture[s
     assert lines[0] == "serial,given,suggested,quality,flagged,reason" and len(lines) == 4
 
     assert main(["label", "issues", "--dataset", "synth", "-c", str(cfg)]) == 0
-    assert "flagged label issues of 40 labels" in capsys.readouterr().out
+    assert "suspicious labels of 40 labels" in capsys.readouterr().out
 
     assert main(["label", "undo", "--dataset", "synth"]) == 0
     assert "(accept)" in capsys.readouterr().out

@@ -15,7 +15,7 @@ import numpy as np
 from app.services.candidates import Candidate
 from app.services.embeddings import MapVersion
 from engine.errors import LatentLoopError
-from engine.label_issues import LabelIssue, LabelIssues, score_labels
+from engine.label_issues import LabelIssue, LabelIssues, NeighbourhoodIndex, score_labels
 
 SUSPICIOUS = "suspicious"  # the queue strategy name
 
@@ -31,6 +31,7 @@ class LabelIssueService:
         self.error = ""
         self._lock = threading.Lock()
         self._cache: tuple[int, np.ndarray, tuple[int, ...], LabelIssues] | None = None
+        self._index: tuple[int, NeighbourhoodIndex] | None = None  # per map version
 
     def key(self, v: MapVersion) -> str:
         """Changes whenever :meth:`ranking` may answer differently."""
@@ -55,16 +56,32 @@ class LabelIssueService:
         if len(serials) < 2:
             result = LabelIssues([])
         else:
-            result = score_labels(serials, lab[serials], v.resp[serials], v.mu[serials], self.prior_counts, accepted)
+            result = score_labels(
+                serials,
+                lab[serials],
+                v.resp[serials],
+                v.mu[serials],
+                self.prior_counts,
+                accepted,
+                index=self._index_of(v),
+                labelled=lab >= 0,
+            )
         with self._lock:
             self._cache = (v.version, labels, acc_version, result)
         return result
+
+    def _index_of(self, v: MapVersion) -> NeighbourhoodIndex:
+        idx = self._index
+        if idx is None or idx[0] != v.version:
+            idx = (v.version, NeighbourhoodIndex(v.mu[: self.n_train], v.resp[: self.n_train]))
+            self._index = idx
+        return idx[1]
 
     def of(self, v: MapVersion, labels: np.ndarray, serial: int) -> LabelIssue | None:
         return self.ranking(v, labels).of(serial)
 
     def candidates(self, v: MapVersion, labels: np.ndarray, size: int) -> tuple[list[Candidate], str]:
-        """The queue: cleanlab's flagged issues, most suspicious first, and a one-line source note."""
+        """The queue: the suspicious labels, most suspicious first, and a one-line source note."""
         ranking = self.ranking(v, labels)
         issues = ranking.issues()
         n_acc = sum(r.accepted for r in ranking.ranked)
@@ -75,7 +92,7 @@ class LabelIssueService:
             note = "suspicious labels: label at least two samples first"
         else:
             note = (
-                f"{len(issues)} suspicious of {len(ranking.ranked)} labels (cleanlab on leave-one-out tau, "
+                f"{len(issues)} suspicious of {len(ranking.ranked)} labels (cleanlab on neighbourhood tau, "
                 f"map v{v.version})" + (f"; {n_acc} accepted" if n_acc else "") + ". Digit: relabel · a: accept"
             )
         return items[:size], note

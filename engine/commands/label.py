@@ -2,7 +2,7 @@
 
 Edit the labels of a dataset's training images (data/<dataset>/labels.csv). Every change is appended
 to labels.changes.jsonl and can be undone. `label issues` ranks the labels the model disagrees with
-(cleanlab on leave-one-out tau probabilities, docs/label-issues.md); `label accept` marks a label as
+(cleanlab on out-of-sample probabilities, docs/label-issues.md); `label accept` marks a label as
 right so it is not suggested again (labels.accepted.csv).
 """
 
@@ -43,8 +43,10 @@ def register(subparsers: Any) -> None:
     s = sub.add_parser("issues", parents=[common], help="labels the model disagrees with, most suspicious first")
     s.add_argument("-k", type=int, default=20, metavar="N", help="show at most N (default 20; 0 = all)")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table", help="default: table")
-    s.add_argument("--all", action="store_true", help="every label, not only cleanlab's flagged issues")
-    s.add_argument("--method", choices=METHODS, default="tau_loo", help="out-of-sample probabilities (default tau_loo)")
+    s.add_argument("--all", action="store_true", help="every label, not only the suspicious ones")
+    s.add_argument(
+        "--method", choices=METHODS, default=METHODS[0], help=f"out-of-sample probabilities (default {METHODS[0]})"
+    )
     s.add_argument("--config", "-c", help="YAML config (default: built-in defaults)")
     s.add_argument("--checkpoint", type=checkpoint_name, help="checkpoint (default: train.checkpoint, i.e. ssvae)")
 
@@ -170,7 +172,7 @@ def _issues(args: argparse.Namespace) -> int:
     from engine.backends.base import Out
     from engine.checkpoints import CheckpointStore
     from engine.errors import LabelError
-    from engine.label_issues import score_labels
+    from engine.label_issues import NeighbourhoodIndex, score_labels
     from engine.tau import TauClassifier
     from engine.workspace import make_trainer, open_workspace, predict_all
 
@@ -183,12 +185,19 @@ def _issues(args: argparse.Namespace) -> int:
     if len(serials) < 2:
         raise LabelError(f"{len(serials)} label(s): label issues need at least two labelled samples")
     trainer = make_trainer(ws, checkpoint=name, resume=True, weights_only=True)
-    out = predict_all(trainer, serials)
+    accepted = ws.labels.accepted()  # a malformed file is an error before the model runs
+    index = None
+    if args.method == "neighbourhood":  # every training sample: the labelled ones' neighbourhoods
+        out = predict_all(trainer, ws.dataset.train_idx)
+        index = NeighbourhoodIndex(out[Out.MU], out[Out.RESP])
+        out = {k: v[serials] for k, v in out.items()}
+    else:
+        out = predict_all(trainer, serials)
     prior = TauClassifier(ws.cfg.model, ws.cfg.train.tau_prior).prior_counts
     ranking = score_labels(
-        serials, labels[serials], out[Out.RESP], out[Out.MU], prior, ws.labels.accepted(), args.method
+        serials, labels[serials], out[Out.RESP], out[Out.MU], prior, accepted, args.method, index, labels >= 0
     )
-    rows = ranking.issues(include_unflagged=args.all)
+    rows = ranking.issues(include_all=args.all)
     shown = rows[: args.k] if args.k > 0 else rows
     records = [
         {
@@ -222,7 +231,7 @@ def _issues(args: argparse.Namespace) -> int:
         w.writeheader()
         w.writerows(records)
     else:
-        what = "labels ranked" if args.all else "flagged label issues"
+        what = "labels ranked" if args.all else "suspicious labels"
         print(
             f"{ws.dataset.name}: {len(rows)} {what} of {len(serials)} labels "
             f"(checkpoint {name}, {args.method}; {n_accepted} accepted and left out)"
