@@ -105,8 +105,36 @@ def active_learning_section() -> list[str]:
     return out
 
 
+def label_issues_section() -> list[str]:
+    """Recall of planted label flips per ranker (label-issues.json)."""
+    path = SRC / "label-issues.json"
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    rankers = [
+        r for r in ("neighbourhood", "tau_loo", "logreg_cv", "random") if r in next(iter(data["cases"].values()))
+    ]
+    out = [
+        "\n## Label issues: planted flips found\n",
+        f"From `docs/benchmarks/label-issues.json` (`{data['command']}`): {data['labels']} oracle labels, "
+        f"{data['steps']} training steps on the noisy labels, seeds {data['seeds']}; recall at k = the number "
+        "flipped (mean +- sd over the seeds), and for LatentLoop's ranker the precision and recall of the "
+        "queue's suspicious set. See docs/label-issues.md.\n",
+        "| flips | k | "
+        + " | ".join(f"{r} recall@k" for r in rankers)
+        + " | suspicious: precision / recall | test acc |",
+        "|---" * (len(rankers) + 4) + "|",
+    ]
+    for case, e in data["cases"].items():
+        cells = [_pct(e[r]["recall_at_k"]) for r in rankers]
+        nb = e[rankers[0]]
+        queue = f"{_pct(nb['suspicious_precision'], False)} / {_pct(nb['suspicious_recall'], False)}"
+        out.append(f"| {case} | {e['flipped']} | {' | '.join(cells)} | {queue} | {_pct(e['test_acc'])} |")
+    return out
+
+
 def main() -> None:
-    parts = [INTRO, *accuracy_section(), *active_learning_section()]
+    parts = [INTRO, *accuracy_section(), *active_learning_section(), *label_issues_section()]
     for path in sorted(SRC.glob("*.json")):
         data = json.loads(path.read_text())
         parts.append(f"\n## {data.get('benchmark', path.stem)}\n")
