@@ -196,3 +196,21 @@ def plant_label_issues(state: Any, per_class: int = 10, flips: int = 8, seed: in
         given[int(s)] = int((train_y[s] + 1 + rng.integers(0, c - 1)) % c)
     state.labels.set_many(given, source="test")
     return {"flipped": {int(s) for s in flipped}, "given": given}
+
+
+@contextlib.contextmanager
+def browser_page(url: str, timeout_ms: int = 30_000) -> Iterator[Any]:
+    """A Chromium page (1366x768) opened on ``url``; its uncaught script errors collect in ``page.errors``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.set_default_timeout(timeout_ms)
+            page.errors = []
+            page.on("pageerror", lambda e: page.errors.append(str(e)))
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()

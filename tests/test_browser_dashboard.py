@@ -22,7 +22,7 @@ from app.testing import (
     OV,
     OVERLAY_LABEL,
     POINT_PIXEL,
-    launch,
+    browser_page,
     serving,
     wait_file_contains,
 )
@@ -50,18 +50,8 @@ def running(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(running):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch(p)
-        pg = browser.new_page(viewport={"width": 1366, "height": 768})
-        pg.set_default_timeout(30_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(running.url)
-        pg.errors = errors
+    with browser_page(running.url) as pg:
         yield pg
-        browser.close()
 
 
 def _csv(running) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.testing import GD, MAP_READY, launch, plant_label_issues, serving, wait_file_contains
+from app.testing import GD, MAP_READY, browser_page, plant_label_issues, serving, wait_file_contains
 from tests.conftest import tiny_config_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -25,19 +25,9 @@ def running(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(running):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch(p)
-        pg = browser.new_page(viewport={"width": 1366, "height": 768})
-        pg.set_default_timeout(30_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(running.url)
+    with browser_page(running.url) as pg:
         pg.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
-        pg.errors = errors
         yield pg
-        browser.close()
 
 
 def _queue(page) -> list[int]:
