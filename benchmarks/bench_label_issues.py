@@ -217,7 +217,11 @@ def main() -> None:
     meta = {"config": args.config, "steps": args.steps, "labels": 200}
     if args.rescore:
         paths = args.rescore
-        meta["command"] = "python benchmarks/bench_label_issues.py " + " ".join(sys.argv[1:])
+        meta["command"] = (
+            "python benchmarks/bench_label_issues.py --dump DIR (here as --seeds 0 1 and --seeds 2 in two "
+            "processes), then --rescore DIR/*.npz"
+        )
+        meta["runs"] = [p.name for p in paths]
     else:
         ds = load_dataset("mnist")
         tmp = Path(tempfile.mkdtemp())
