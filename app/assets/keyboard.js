@@ -146,9 +146,11 @@
     return t.isContentEditable || tag === "TEXTAREA" || tag === "SELECT";
   }
 
+  LL.page = "label"; // set by the page switch (map.js): the labelling keys act on the Label page only
   document.addEventListener("keydown", function (e) {
     if (e.defaultPrevented || typing(e.target) || e.altKey || e.metaKey) return;
     var k = e.key;
+    if (LL.page !== "label" && k !== "?" && k !== "Escape") return;
     var seq = null;
     if (e.ctrlKey) {
       if ((k === "z" || k === "Z") && !e.repeat) { e.preventDefault(); seq = LL.undo(); }

@@ -32,6 +32,17 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       if (window.LL) window.LL.colourT0 = performance.now();
       return p.build();
     },
+    /* Which page the URL shows: every page stays in the document (app/layouts/page.py PAGES), so
+     * the map, the selection and the training survive a switch; plotly graphs that were hidden
+     * get a resize so they fill their cards. keyboard.js handles the labelling keys on "label" only. */
+    page: function (path) {
+      var name = path === "/model" ? "model" : path === "/runs" ? "runs" : "label";
+      if (window.LL) window.LL.page = name;
+      var links = document.querySelectorAll(".ll-nav-link");
+      for (var i = 0; i < links.length; i++) links[i].classList.toggle("active", links[i].id === "nav-" + name);
+      setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
+      return ["label", "model", "runs"].map(function (p) { return p === name ? {} : { display: "none" }; });
+    },
     ack: function (seq) {
       var LL = window.LL;
       if (LL) {

@@ -6,6 +6,8 @@ from typing import Any
 
 from dash import ClientsideFunction, Input, Output
 
+from app.layouts.page import PAGES
+
 
 def register(app: Any) -> None:
     # Colour mode: patch the big trace's marker from the per-version arrays kept in the browser.
@@ -16,6 +18,12 @@ def register(app: Any) -> None:
         Input("colour-store", "data"),
         Input("quality-store", "data"),
         prevent_initial_call=True,
+    )
+    # The page switch (/, /model, /runs): styles only, no server round trip.
+    app.clientside_callback(
+        ClientsideFunction(namespace="ll", function_name="page"),
+        [Output(f"page-{name}", "style") for name, _, _ in PAGES],
+        Input("url", "pathname"),
     )
     # Hand the server's acknowledgements and the candidate order to keyboard.js.
     app.clientside_callback(

@@ -11,7 +11,13 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.layouts.labelling import map_card, queue_card, sample_card
+from app.layouts.model import model_page
 from app.layouts.panels import checkpoints_card, stats_card, training_card
+from app.layouts.runs import runs_page
+
+# (name, title, path) of every page of the app; all of them stay in the document and the URL
+# only shows one (app/assets/map.js "page"), so the map, the selection and the sync survive a switch
+PAGES = (("label", "Label", "/"), ("model", "Model", "/model"), ("runs", "Runs", "/runs"))
 
 SHORTCUTS = [
     ("0 - 9", "label the selected sample with that class"),
@@ -31,6 +37,13 @@ def navbar(ctx: dict[str, Any]) -> Any:
         dbc.Container(
             [
                 dbc.NavbarBrand("LatentLoop", className="fw-bold me-3"),
+                html.Nav(
+                    [
+                        dcc.Link(title, href=href, className="ll-nav-link", id=f"nav-{name}")
+                        for name, title, href in PAGES
+                    ],
+                    className="ll-nav me-3",
+                ),
                 html.Span(
                     f"{ctx['dataset']} · {ctx['n_points']:,} points · {ctx['backend']}",
                     className="text-light small me-3",
@@ -132,33 +145,41 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
     ]
 
 
+def label_page(ctx: dict[str, Any]) -> Any:
+    """The labelling page: the map, the selected sample, the candidates, training, labels, checkpoints."""
+    return dbc.Container(
+        [
+            untrained_alert(ctx),
+            dbc.Row(
+                [
+                    dbc.Col(map_card(ctx), lg=8, className="mb-2"),
+                    dbc.Col([sample_card(ctx), queue_card(ctx)], lg=4, className="mb-2"),
+                ],
+                className="g-2",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(training_card(ctx), lg=6, className="mb-2"),
+                    dbc.Col(stats_card(), lg=3, className="mb-2"),
+                    dbc.Col(checkpoints_card(ctx), lg=3, className="mb-2"),
+                ],
+                className="g-2",
+            ),
+        ],
+        fluid=True,
+        className="pt-2",
+    )
+
+
 def build_layout(ctx: dict[str, Any]) -> Any:
-    """The whole page for one tab."""
+    """The whole app for one tab: every page, only the URL's one shown."""
     return html.Div(
         [
+            dcc.Location(id="url", refresh=False),
             navbar(ctx),
-            dbc.Container(
-                [
-                    untrained_alert(ctx),
-                    dbc.Row(
-                        [
-                            dbc.Col(map_card(ctx), lg=8, className="mb-2"),
-                            dbc.Col([sample_card(ctx), queue_card(ctx)], lg=4, className="mb-2"),
-                        ],
-                        className="g-2",
-                    ),
-                    dbc.Row(
-                        [
-                            dbc.Col(training_card(ctx), lg=6, className="mb-2"),
-                            dbc.Col(stats_card(), lg=3, className="mb-2"),
-                            dbc.Col(checkpoints_card(ctx), lg=3, className="mb-2"),
-                        ],
-                        className="g-2",
-                    ),
-                ],
-                fluid=True,
-                className="pt-2",
-            ),
+            html.Div(label_page(ctx), id="page-label", className="ll-page"),
+            html.Div(model_page(ctx), id="page-model", className="ll-page", style={"display": "none"}),
+            html.Div(runs_page(ctx), id="page-runs", className="ll-page", style={"display": "none"}),
             help_overlay(),
             *stores(ctx),
         ]
