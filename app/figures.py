@@ -24,6 +24,7 @@ from app.services.overlay import OverlayFull, SlotState
 # rendering, so a keypress must never touch the big graph. Trace order inside each:
 BASE = 0
 OVERLAY, SELECTED, PENDING = 0, 1, 2  # PENDING: labels typed but not yet confirmed (keyboard.js)
+HIGHLIGHT = 3  # the members of the component chosen on the Model page (tau cell click)
 MAP_MARGIN = {"l": 4, "r": 4, "t": 4, "b": 4}
 
 TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -259,7 +260,12 @@ def overlay_figure(v: MapVersion, full: OverlayFull, selected_xy: tuple[float, f
     events (the big graph below takes hover, clicks, zoom); keyboard.js copies the big graph's axis
     ranges here, so both show the same window."""
     return {
-        "data": [overlay_trace(v, full), selected_trace(selected_xy), pending_trace(v.num_classes)],
+        "data": [
+            overlay_trace(v, full),
+            selected_trace(selected_xy),
+            pending_trace(v.num_classes),
+            highlight_trace(v, None),
+        ],
         "layout": {
             "uirevision": "latent-overlay",
             "margin": MAP_MARGIN,
@@ -272,6 +278,31 @@ def overlay_figure(v: MapVersion, full: OverlayFull, selected_xy: tuple[float, f
             "paper_bgcolor": "rgba(0,0,0,0)",
             "meta": {"version": v.version},
         },
+    }
+
+
+def highlight_trace(v: MapVersion, component: int | None) -> dict[str, Any]:
+    """Rings around every training sample whose dominant component is ``component``: green where
+    the prediction matches the true class, red where it does not (empty for None)."""
+    serials = np.zeros(0, np.int64) if component is None else np.flatnonzero(v.component[: v.n_train] == component)
+    ok = (v.pred[serials] == v.true[serials]).astype(np.uint8)
+    return {
+        "type": "scattergl",
+        "mode": "markers",
+        "name": "component",
+        "x": typed(v.xy[serials, 0]),
+        "y": typed(v.xy[serials, 1]),
+        "marker": {
+            "symbol": "circle-open",
+            "size": 7,
+            "line": {"width": 1.5},
+            "color": typed(ok),
+            "colorscale": [[0, "#d62728"], [0.5, "#d62728"], [0.5, "#2ca02c"], [1, "#2ca02c"]],
+            "cmin": 0,
+            "cmax": 1,
+        },
+        "hoverinfo": "skip",
+        "meta": {"component": component},
     }
 
 

@@ -9,6 +9,7 @@ answers the page's questions with the dataclasses of :mod:`app.viewmodels`:
 - :class:`~app.services.xai.SaliencyRequests`: the tabs' saliency requests to the XAI worker;
 - :class:`~app.services.feedback.FeedbackBoxes` and :class:`~app.services.checkpoints.CheckpointService`;
 - :class:`~app.services.label_issues.LabelIssueService`: suspicious labels (docs/label-issues.md);
+- :class:`~app.services.mixture.MixtureView`: the Model page's mixture (docs/model-page.md);
 - :class:`~app.services.labels.LabelReader`, :class:`~app.services.training.TrainingSession`,
   the candidate queue, the label overlay, the embedding cache and the worker hub.
 
@@ -32,6 +33,7 @@ from app.services.feedback import FeedbackBoxes
 from app.services.images import png_data_uri
 from app.services.label_issues import SUSPICIOUS, LabelIssueService
 from app.services.labels import LabelReader
+from app.services.mixture import MixtureView
 from app.services.overlay import LabelOverlay
 from app.services.refresh import RefreshPump
 from app.services.rundir import make_run_dir
@@ -65,6 +67,7 @@ class AppState:
     queue: CandidateQueue
     label_reader: LabelReader
     issues: LabelIssueService
+    mixture: MixtureView
     viewer: ViewerModel
     session: TrainingSession
     boxes: FeedbackBoxes
@@ -117,6 +120,7 @@ class AppState:
             ws.labels, TauClassifier(cfg.model, cfg.train.tau_prior).prior_counts, self.n_train
         )
         self.viewer = ViewerModel(cfg, ws.dataset.float_images)
+        self.mixture = MixtureView(ws.dataset.images, ws.dataset.targets, self.n_train, self.viewer)
         self.session = TrainingSession(trainer, cfg.train.checkpoint, store, on_refresh=self.pump.offer)
         self.session.trained = self.has_checkpoint
         self.boxes = FeedbackBoxes(ws.feedback, self.session, self.n_train)
@@ -164,6 +168,7 @@ class AppState:
             self.viewer.set_weights(weights, v.version)
         labels = self.read_labels()
         self.overlay.rebuild(labels)
+        self.mixture.update(v, weights.get("tau") if weights else None, labels)
         if self.hub is not None:
             acc = self.session.last_eval.get("test_acc") if trained else None
             try:
@@ -194,10 +199,17 @@ class AppState:
         return self.label_reader.log_position()
 
     def sync(
-        self, client_id: str, events: Any, view: ClientView, strategy: str, start_id: int = 0, colour_mode: str = ""
+        self,
+        client_id: str,
+        events: Any,
+        view: ClientView,
+        strategy: str,
+        start_id: int = 0,
+        colour_mode: str = "",
+        highlight: int | None = None,
     ) -> SyncResult:
         """Apply a tab's events and say what differs from ``view`` (:meth:`ClientSync.sync`)."""
-        return self.clients.sync(client_id, events, view, strategy, start_id, colour_mode)
+        return self.clients.sync(client_id, events, view, strategy, start_id, colour_mode, highlight)
 
     def selected_of(self, client_id: str) -> int | None:
         return self.clients.selected_of(client_id)
@@ -304,6 +316,10 @@ class AppState:
             "train_poll_ms": self.settings.train_poll_ms,
             "backend": self.cfg.backend,
             "history": self.session.curve_points(0, 0)[0],
+            "curriculum": {
+                "warmup_steps": self.cfg.curriculum.warmup_steps,
+                "anneal_steps": self.cfg.curriculum.anneal_steps,
+            },
         }
 
     # -- training (TrainingSession; the names the callbacks, tests and benchmarks use) --------------

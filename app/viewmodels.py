@@ -30,6 +30,7 @@ class ClientView:
     workers_key: str = ""
     feedback_key: str = ""
     quality_key: str = ""
+    highlight_key: str = ""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ClientView:
@@ -94,4 +95,5 @@ class SyncResult:
     workers: Any = UNCHANGED  # AppState.worker_status()
     feedback: Any = UNCHANGED  # (items, error) of AppState.feedback_items()
     quality: Any = UNCHANGED  # LabelIssueService.colours(): the "label quality" colour mode's data
+    highlight: Any = UNCHANGED  # the overlay's component-highlight trace (Model page tau click)
     notices: list[str] = field(default_factory=list)

@@ -124,7 +124,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300, help="training steps per round")
     ap.add_argument("--skip", type=int, default=20, help="steps at the start of a round left out of the rate")
     ap.add_argument("--idle-selections", type=int, default=20)
+    ap.add_argument(
+        "--page",
+        choices=("label", "model"),
+        default="label",
+        help="the page open during the dashboard rounds (model: /model, writes overhead-model.json)",
+    )
+    ap.add_argument(
+        "--refresh-every",
+        type=int,
+        default=10**6,
+        help="map refresh every N steps in both arms (the bare trainer embeds as often; default: none)",
+    )
     args = ap.parse_args()
+    url_path = "" if args.page == "label" else args.page
 
     from playwright.sync_api import sync_playwright
 
@@ -145,9 +158,13 @@ def main() -> None:
     state.labels.set_many(labels, source="bench")
     bare_store = LabelStore(home / "bare-labels.csv", ds.n_train, ds.num_classes)
     bare_store.set_many(labels, source="bench")
-    bare = Trainer(cfg, ds, bare_store)
+    bare = Trainer(cfg, ds, bare_store, embed_every=args.refresh_every if args.refresh_every < 10**6 else 0)
     batch = cfg.train.batch_unlabeled + cfg.train.batch_labeled
-    panel = state.default_train_values() | {"steps": args.steps, "refresh_every": 10**6, "save_at_end": False}
+    panel = state.default_train_values() | {
+        "steps": args.steps,
+        "refresh_every": args.refresh_every,
+        "save_at_end": False,
+    }
 
     rates: dict[str, list[float]] = {"dashboard": [], "bare": []}
     cpu: dict[str, dict[str, float]] = {"dashboard": {}}  # CPU seconds per wall second
@@ -166,6 +183,8 @@ def main() -> None:
         page.set_default_timeout(120_000)
         page.goto(app.url)
         page.wait_for_function(MAP_READY, arg=state.n_points, timeout=300_000)
+        if url_path:
+            page.click(f"#nav-{args.page}")  # the page switch keeps the map (and the selection) loaded
         rng = np.random.default_rng(0)
         fresh = iter(rng.permutation(ds.n_train).tolist())  # never the same sample twice (no cache hits)
         select(page, next(fresh))  # the worker has started and loaded the snapshot
@@ -177,6 +196,8 @@ def main() -> None:
             if page.url == "about:blank":
                 page.goto(app.url)
                 page.wait_for_function(MAP_READY, arg=state.n_points, timeout=300_000)
+                if url_path:
+                    page.click(f"#nav-{args.page}")
             v = state.cache.current
             state.hub.submit_forecast(
                 v.version,
@@ -239,9 +260,11 @@ def main() -> None:
     d, b = np.array(rates["dashboard"]), np.array(rates["bare"])
     ratio = float(d.mean() / b.mean())
     write_result(
-        "overhead",
+        "overhead" if args.page == "label" else f"overhead-{args.page}",
         {
             "command": "benchmarks/bench_overhead.py " + " ".join(sys.argv[1:]),
+            "page": args.page,
+            "refresh_every": args.refresh_every,
             "dataset": "mnist",
             "config": "configs/default.yaml",
             "labels": len(labels),

@@ -33,3 +33,18 @@ def png_bytes(img: np.ndarray) -> bytes:
 def png_b64(data: bytes) -> str:
     """Base64 text of PNG bytes (what travels in messages and data URIs)."""
     return base64.b64encode(data).decode("ascii")
+
+
+def mosaic(images: np.ndarray, cols: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
+    """Tile ``images`` [n, H, W] (floats in [0, 1] or uint8) row by row into one [rows*(H+pad)-pad,
+    cols*(W+pad)-pad] float image with ``pad`` pixels of ``fill`` between tiles (empty tiles: fill)."""
+    a = np.asarray(images)
+    a = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
+    n, h, w = a.shape
+    cols = max(1, min(int(cols), max(n, 1)))
+    rows = max(1, -(-n // cols))
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), fill, np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = a[i]
+    return out

@@ -41,6 +41,7 @@ OUTPUTS = {
     "workers": Output("worker-status", "children"),
     "fb_list": Output("fb-list", "children"),
     "quality": Output("quality-store", "data"),
+    "model_version": Output("model-version", "data"),
 }
 INPUTS = {
     "events": Input("ll-events", "data"),
@@ -48,6 +49,7 @@ INPUTS = {
     "version": Input("map-version", "data"),
     "strategy": Input("queue-strategy", "value"),
     "quality_want": Input("quality-want", "data"),  # set by map.js on a switch to "label quality"
+    "highlight": Input("model-highlight", "data"),  # the component chosen on the Model page
 }
 STATE = {"view": State("map-sync", "data"), "start": State("page-start", "data"), "mode": State("colour-mode", "value")}
 
@@ -69,13 +71,21 @@ def overlay_update(res: SyncResult, had_figure: bool) -> Any:
     """The small graph: a Patch of the changed overlay slots and the selection ring (a few hundred
     bytes per keypress); its traces for a new version; nothing when nothing changed."""
     if res.overlay_figure is not UNCHANGED:
+        fig = res.overlay_figure
+        if res.highlight is not UNCHANGED:
+            fig["data"][figures.HIGHLIGHT] = res.highlight
         if not had_figure:
-            return res.overlay_figure
+            return fig
         p = Patch()
-        p["data"] = res.overlay_figure["data"]  # the layout holds the ranges copied from the big graph
-        p["layout"]["meta"] = res.overlay_figure["layout"]["meta"]
+        p["data"] = fig["data"]  # the layout holds the ranges copied from the big graph
+        p["layout"]["meta"] = fig["layout"]["meta"]
         return p
-    if res.overlay_full is UNCHANGED and not res.overlay_slots and res.selected_xy is UNCHANGED:
+    if (
+        res.overlay_full is UNCHANGED
+        and not res.overlay_slots
+        and res.selected_xy is UNCHANGED
+        and res.highlight is UNCHANGED
+    ):
         return no_update
     p = Patch()
     if res.overlay_full is not UNCHANGED:
@@ -86,6 +96,8 @@ def overlay_update(res: SyncResult, had_figure: bool) -> Any:
         tr["y"][slot] = val["y"]
         tr["marker"]["color"][slot] = val["color"]
         tr["customdata"][slot] = val["customdata"]
+    if res.highlight is not UNCHANGED:
+        p["data"][figures.HIGHLIGHT] = res.highlight
     if res.selected_xy is not UNCHANGED:
         xy = res.selected_xy
         p["data"][figures.SELECTED]["x"] = [xy[0]] if xy else []
@@ -101,6 +113,7 @@ def sync_outputs(
     start: Any,
     triggered: str | None = None,
     mode: str | None = None,
+    highlight: Any = None,
 ) -> dict[str, Any]:
     """The callback's body as a plain function (tested without a browser): output name -> value."""
     events = events if isinstance(events, dict) else {}
@@ -108,7 +121,7 @@ def sync_outputs(
     evs = events.get("events") if isinstance(events.get("events"), list) else []
     start_id = as_int((start or {}).get("log_id") if isinstance(start, dict) else None) or 0
     cv = ClientView.from_dict(view)
-    res = state.sync(client, evs, cv, strategy or "entropy", start_id, mode or "")
+    res = state.sync(client, evs, cv, strategy or "entropy", start_id, mode or "", as_int(highlight))
     had = cv.version is not None
     out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
     out.update(
@@ -150,6 +163,7 @@ def sync_outputs(
     v = state.cache.current
     if res.figure is not UNCHANGED and v is not None:
         out.update(
+            model_version=v.version,
             badge="trained" if v.trained else "untrained",
             badge_colour="success" if v.trained else "warning",
             version_text=f"map v{v.version} · step {v.step}",
@@ -170,10 +184,11 @@ def register(app: Any, state: AppState) -> None:
         version: Any,
         strategy: Any,
         quality_want: Any,
+        highlight: Any,
         view: Any,
         start: Any,
         mode: Any,
     ) -> dict[str, Any]:
-        return sync_outputs(state, events, view, strategy, start, fired, mode)  # the rest only fire it
+        return sync_outputs(state, events, view, strategy, start, fired, mode, highlight)  # the rest only fire it
 
     connect(app, OUTPUTS, INPUTS, STATE, sync)

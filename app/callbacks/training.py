@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Input, Output, Patch, State, no_update
+from dash import ALL, Input, Output, Patch, State, no_update
 
 from app import figures
 from app.callbacks.wiring import connect, on_click
@@ -115,11 +115,26 @@ def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> di
 
 def register(app: Any, state: AppState) -> None:
     buttons = {_key(b): Output(b, "disabled", allow_duplicate=True) for b in BUTTONS}
-    command_state = {"values": [State(id_, "value") for id_, *_ in TRAIN_FIELDS], "save": State("train-save", "value")}
+    command_state = {
+        "values": [State(id_, "value") for id_, *_ in TRAIN_FIELDS],
+        "save": State("train-save", "value"),
+        # the Model page's curriculum card: phase lengths and per-phase weights for the next run
+        "warmup": State("cur-warmup", "value"),
+        "anneal": State("cur-anneal", "value"),
+        "weights": State({"type": "phase-weight", "phase": ALL, "key": ALL}, "value"),
+        "weight_ids": State({"type": "phase-weight", "phase": ALL, "key": ALL}, "id"),
+    }
 
-    def command(pressed: Any, values: list[Any], save: Any) -> dict[str, Any]:
+    def command(
+        pressed: Any, values: list[Any], save: Any, warmup: Any, anneal: Any, weights: Any, weight_ids: Any
+    ) -> dict[str, Any]:
         vals: dict[str, Any] = {key: v for (_, _, key, _), v in zip(TRAIN_FIELDS, values, strict=True)}
         vals["save_at_end"] = bool(save)
+        vals["warmup_steps"], vals["anneal_steps"] = warmup, anneal
+        per_phase: dict[str, dict[str, Any]] = {}
+        for wid, w in zip(weight_ids or [], weights or [], strict=True):
+            per_phase.setdefault(wid["phase"], {})[wid["key"]] = w
+        vals["phase_weights"] = per_phase
         return command_outputs(state, pressed, vals)
 
     on_click(

@@ -142,6 +142,9 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
         dcc.Interval(id="xai-interval", interval=100, disabled=True),  # while a saliency is pending
         dcc.Store(id="fb-box", data=None),  # the drawn box, normalised [x0, y0, x1, y1]
         dcc.Store(id="fb-serial", data=None),  # the sample the feedback figure shows
+        dcc.Store(id="model-version", data=None),  # the map version the Model page should show (sync)
+        dcc.Store(id="model-highlight", data=None),  # the component a tau click chose (ringed on the map)
+        dcc.Store(id="model-pinned", data=None),  # the microscope's interpolation start ("Pin as A")
     ]
 
 

@@ -188,6 +188,7 @@ class ClientSync:
         strategy: str,
         start_id: int = 0,
         colour_mode: str = "",
+        highlight: int | None = None,
     ) -> SyncResult:
         """Apply the tab's events, then report what differs from ``view``. ``colour_mode``: the
         tab's map colour mode (only "quality" needs data from here: the label quality scores)."""
@@ -210,6 +211,7 @@ class ClientSync:
             out.overlay_figure = figures.overlay_figure(v, full, point_xy(v, selected))
             out.colours = st.cache.derived("colours", v, figures.colour_store)
             new.version, new.gen, new.rev, new.sel = v.version, full.gen, full.rev, selected
+            new.highlight_key = ""  # the new overlay's highlight trace is empty
         else:
             delta = st.overlay.delta(view.gen, view.rev)
             if delta is None:
@@ -233,6 +235,10 @@ class ClientSync:
             out.stats = st.stats_view(labels, start_id)
             new.stats_key = stats_key
         self._queue(out, strategy, v, labels)
+        highlight_key = f"{v.version}:{highlight}" if highlight is not None else ""
+        if highlight_key != new.highlight_key:
+            out.highlight = figures.highlight_trace(v, highlight)
+            new.highlight_key = highlight_key
         if colour_mode == "quality":
             quality_key = st.issues.key(v)
             if quality_key != view.quality_key:

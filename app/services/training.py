@@ -93,6 +93,7 @@ def validate_settings(
     for name, path in FIELD_PATHS.items():
         section, key = path.split(".")
         raw_cfg[section][key] = parsed[name]
+    curriculum_overrides(raw_cfg, values)
     try:
         cfg = from_dict(raw_cfg)
     except ConfigError as err:
@@ -114,12 +115,31 @@ def validate_settings(
     return settings, cfg, {}
 
 
+def curriculum_overrides(raw_cfg: dict[str, Any], values: dict[str, Any]) -> None:
+    """The Model page's curriculum fields for the next run, into a raw config: ``warmup_steps`` and
+    ``anneal_steps`` (None or empty: keep), ``phase_weights`` ``{phase: {key: value}}`` (None or
+    empty values dropped). The engine's config validation checks them (errors name the key)."""
+    cur = raw_cfg.setdefault("curriculum", {})
+    for key in ("warmup_steps", "anneal_steps"):
+        v = values.get(key)
+        if v is not None and not (isinstance(v, str) and not v.strip()):
+            cur[key] = v
+    weights = {
+        phase: {k: v for k, v in kv.items() if v is not None and not (isinstance(v, str) and not v.strip())}
+        for phase, kv in (values.get("phase_weights") or {}).items()
+    }
+    weights = {phase: kv for phase, kv in weights.items() if kv}
+    if weights:
+        cur["phase_weights"] = weights
+
+
 @dataclass
 class History:
     """Everything drained so far; tabs keep cursors into these lists."""
 
     metrics: list[dict[str, Any]] = field(default_factory=list)  # {step, loss, rec, sup, acc_labeled, sps}
     evals: list[dict[str, Any]] = field(default_factory=list)  # {step, test_acc, tau_acc}
+    phases: list[tuple[int, str]] = field(default_factory=list)  # (first step, curriculum phase) per change
 
 
 class TrainingSession:
@@ -319,6 +339,18 @@ class TrainingSession:
             self.trainer.reload_feedback()
             return "applies from the next training step"
 
+    def advance_phase(self) -> str:
+        """Move a run to its next curriculum phase, from the trainer's next step (command queue)."""
+        with self._lock:
+            if not self.active:
+                return "no run: Advance moves a running training to its next phase"
+            self.commands.put(ev.AdvancePhase())
+            return "sent: the next phase starts at the trainer's next step"
+
+    def curriculum_info(self) -> dict[str, Any]:
+        """The trainer's current phase, its first step, its loss weights and the phase starts."""
+        return self.trainer.curriculum.schedule(self.trainer.step)
+
     def save_checkpoint(self, name: str) -> str:
         """Save now: through the training thread when it runs, directly otherwise."""
         with self._lock:
@@ -374,6 +406,8 @@ class TrainingSession:
             self.last_eval = {"test_acc": e.test_acc, "tau_acc": e.tau_acc, "step": e.step}
         elif isinstance(e, ev.Phase):
             self.phase = e.name
+            if not self.history.phases or self.history.phases[-1][1] != e.name:
+                self.history.phases.append((e.step, e.name))
         elif isinstance(e, ev.State):
             self.step = max(self.step, e.step)
             if e.state == "running" and self.state in ("starting", "paused", "running"):

@@ -42,16 +42,32 @@ class ViewerModel:
             self._loaded = self._version
         return self._backend
 
+    def outputs(self, serials: np.ndarray) -> dict[Any, np.ndarray] | None:
+        """Every model output (engine.backends.base.Out) for ``serials``, or None if the model cannot
+        give them (no weights yet, a failing backend)."""
+        with self._lock:
+            try:
+                return self._model().predict(self.images(np.asarray(serials)))
+            except Exception:
+                return None
+
     def reconstruct(self, serial: int) -> np.ndarray | None:
         """The reconstruction of one sample, or None if the model cannot give one."""
         from engine.backends.base import Out
 
+        out = self.outputs(np.array([serial]))
+        return None if out is None else out[Out.RECON][0]
+
+    def decode(self, z: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Images [N, H, W] in [0, 1] decoded from latents ``z`` [N, D] and responsibilities ``q`` [N, K]."""
         with self._lock:
-            try:
-                out = self._model().predict(self.images(np.array([serial])))
-            except Exception:
-                return None
-        return out[Out.RECON][0]
+            return self._model().decode(np.asarray(z, np.float32), np.asarray(q, np.float32))
+
+    def prior_means(self) -> np.ndarray | None:
+        """The mixture components' prior means [K, D] of the shown version (None before any)."""
+        with self._lock:
+            w = self._weights
+            return None if w is None else np.asarray(w["prior.mu"], np.float32)
 
     def mc_probs(self, serials: np.ndarray, n: int = 10) -> np.ndarray:
         """``n`` MC-dropout passes of class probabilities for ``serials`` ([n, len, C])."""
