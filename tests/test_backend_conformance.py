@@ -219,6 +219,49 @@ def test_cross_backend_parity():
             assert abs(loss[k] - base_loss[k]) <= 1e-4 * max(1.0, abs(base_loss[k])), (name, k, loss[k], base_loss[k])
 
 
+def test_decode_of_the_latent_mean_is_the_reconstruction(backend):
+    backend.set_weights(reference_weights())
+    out = backend.predict(make_batch()["x"][:7])
+    got = backend.decode(out[Out.MU], out[Out.RESP], batch_size=3)
+    assert got.shape == out[Out.RECON].shape and got.dtype == np.float32
+    assert np.abs(got - out[Out.RECON]).max() <= 1e-4
+    s, d, k = CFG.image_size, CFG.latent_dim, CFG.components
+    assert backend.decode(np.zeros((0, d)), np.zeros((0, k))).shape == (0, s, s)
+    for z, q in ((np.zeros((2, d + 1)), np.zeros((2, k))), (np.zeros((2, d)), np.zeros((2, k - 1)))):
+        with pytest.raises(ValueError, match="decode"):
+            backend.decode(z, q)
+    with pytest.raises(ValueError, match="rows"):
+        backend.decode(np.zeros((2, d)), np.zeros((3, k)))
+
+
+def test_decode_of_a_prior_mean_is_an_image(backend):
+    """The Model page's picture of component c: decode(prior.mu[c], one-hot c)."""
+    w = reference_weights()
+    backend.set_weights(w)
+    k, s = CFG.components, CFG.image_size
+    imgs = backend.decode(w["prior.mu"], np.eye(k, dtype=np.float32))
+    assert imgs.shape == (k, s, s) and imgs.dtype == np.float32
+    assert imgs.min() >= 0 and imgs.max() <= 1
+    assert np.ptp(imgs, axis=0).max() > 0  # the components decode to different images
+    np.testing.assert_allclose(
+        backend.decode(w["prior.mu"][2:3], np.eye(k, dtype=np.float32)[2:3])[0], imgs[2], atol=1e-6
+    )
+
+
+def test_decode_agrees_across_backends():
+    ref = reference_weights()
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((9, CFG.latent_dim)).astype(np.float32)
+    q = rng.dirichlet(np.ones(CFG.components), 9).astype(np.float32)
+    results = {}
+    for name in BACKENDS:
+        b = create_backend(name, CFG)
+        b.set_weights(ref)
+        results[name] = b.decode(z, q, batch_size=4)
+    for name, got in results.items():
+        assert np.abs(got - results[BACKENDS[0]]).max() <= 1e-4, name
+
+
 def test_loss_weight_keys_are_stable():
     assert LOSS_WEIGHT_KEYS == ("rec", "beta", "gamma", "alpha", "cons", "usage", "roi")
 

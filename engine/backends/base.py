@@ -210,6 +210,12 @@ class Backend(abc.ABC):
         """Eval-mode forward pass over float32 [N, H, W] images; all Out keys."""
 
     @abc.abstractmethod
+    def decode(self, z: np.ndarray, q: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Pixel probabilities float32 [N, H, W] in [0, 1]: the sigmoid of the decoder's logits for
+        latent vectors ``z`` [N, D] and component responsibilities ``q`` [N, K] (the decoder sees
+        concat(z, q)), in eval mode. ``decode(mu, resp)`` of :meth:`predict` is its Out.RECON."""
+
+    @abc.abstractmethod
     def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities under MC dropout: float32 [n, N, C]."""
 
@@ -322,6 +328,19 @@ class Backend(abc.ABC):
             Out.PROBS: np.zeros((0, c.num_classes), np.float32),
             Out.RECON: np.zeros((0, s, s), np.float32),
         }
+
+    def check_decode_args(self, z: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``z`` [N, D] and ``q`` [N, K] as float32 arrays (the one check of :meth:`decode`);
+        ValueError on a wrong D or K or a different N."""
+        z, q = np.asarray(z, np.float32), np.asarray(q, np.float32)
+        d, k = self.cfg.latent_dim, self.cfg.components
+        if z.ndim != 2 or z.shape[1] != d:
+            raise ValueError(f"decode: z must be [N, {d}] (latent_dim {d}), got {z.shape}")
+        if q.ndim != 2 or q.shape[1] != k:
+            raise ValueError(f"decode: q must be [N, {k}] (components {k}), got {q.shape}")
+        if len(z) != len(q):
+            raise ValueError(f"decode: z has {len(z)} rows but q has {len(q)}")
+        return z, q
 
     def check_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Raise ValueError naming the first missing/unexpected name or wrong shape."""

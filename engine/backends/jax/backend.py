@@ -120,6 +120,10 @@ class JaxBackend(Backend):
             recon = jax.nn.sigmoid(M.decode(model, params, e["mu"], e["q"]))
             return e["mu"], e["logvar"], e["q"], e["q"] @ tau, recon
 
+        def decode(params, zq):  # zq = concat(z, q) [B, D+K]: one array, so _chunks pads it
+            z, q = zq[:, : cfg.latent_dim], zq[:, cfg.latent_dim :]
+            return jax.nn.sigmoid(M.decode(model, params, z, q))
+
         def predict_mc(params, tau, x, seed, chunk, n):
             fmap = model.apply({"params": params}, x, method=M.SSVAE.features)  # shared: dropout is after it
             keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), chunk), n)
@@ -151,6 +155,7 @@ class JaxBackend(Backend):
         self._train = jax.jit(train, static_argnames=("use_roi", "use_cons"), donate_argnums=(0, 1))
         self._eval = jax.jit(evaluate, static_argnames=("use_roi", "use_cons"))
         self._predict = jax.jit(predict)
+        self._decode = jax.jit(decode)
         self._predict_mc = jax.jit(predict_mc, static_argnames=("n",))
         self._input_grad = jax.jit(input_grad)
         self._fmap_grad = jax.jit(fmap_grad)
@@ -237,6 +242,16 @@ class JaxBackend(Backend):
             for k, v in zip(keys, self._jax.device_get(res), strict=True):
                 parts[k].append(np.asarray(v[:m], np.float32))
         return {k: np.concatenate(v) for k, v in parts.items()}
+
+    def decode(self, z: np.ndarray, q: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        z, q = self.check_decode_args(z, q)
+        s = self.cfg.image_size
+        if len(z) == 0:
+            return np.zeros((0, s, s), np.float32)
+        pending = [
+            (m, self._decode(self._params, zq)) for _, m, zq in self._chunks(np.concatenate([z, q], 1), batch_size)
+        ]
+        return np.concatenate([np.asarray(self._jax.device_get(res), np.float32)[:m] for m, res in pending])
 
     def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
         x = self.as_float_images(x)

@@ -120,6 +120,15 @@ class TensorFlowBackend(Backend):
             recon = tf.sigmoid(decode(p, e["mu"], e["q"], s))
             return e["mu"], e["logvar"], e["q"], tf.matmul(e["q"], p["tau"]), recon
 
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, self.cfg.latent_dim], tf.float32),
+                tf.TensorSpec([None, self.cfg.components], tf.float32),
+            ]
+        )
+        def decode_fn(z, q):
+            return tf.sigmoid(decode(self._p(), z, q, s))
+
         @tf.function(input_signature=[img])
         def hidden_fn(x):
             return hidden(self._p(), features(self._p(), x))
@@ -156,7 +165,7 @@ class TensorFlowBackend(Backend):
             # NHWC -> the neutral [C2, S, S]
             return tf.transpose(fmap[0], [2, 0, 1]), tf.transpose(tape.gradient(logp, fmap)[0], [2, 0, 1])
 
-        self._predict_fn, self._hidden_fn, self._mc_fn = predict_fn, hidden_fn, mc_fn
+        self._predict_fn, self._decode_fn, self._hidden_fn, self._mc_fn = predict_fn, decode_fn, hidden_fn, mc_fn
         self._input_grad_fn, self._fmap_grad_fn = input_grad_fn, fmap_grad_fn
 
     def _train_fn(self, use_roi: bool, use_cons: bool):
@@ -250,6 +259,16 @@ class TensorFlowBackend(Backend):
         if not parts[Out.MU]:
             return self.empty_prediction()
         return {k: np.concatenate(v).astype(np.float32, copy=False) for k, v in parts.items()}
+
+    def decode(self, z: np.ndarray, q: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        z, q = self.check_decode_args(z, q)
+        s = self.cfg.image_size
+        out = np.zeros((len(z), s, s), np.float32)
+        for i in range(0, len(z), batch_size):
+            with tf.device(self.dev):
+                zb, qb = tf.convert_to_tensor(z[i : i + batch_size]), tf.convert_to_tensor(q[i : i + batch_size])
+                out[i : i + len(zb)] = self._decode_fn(zb, qb).numpy()
+        return out
 
     def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
         rng = np.random.default_rng(seed)

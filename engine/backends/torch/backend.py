@@ -92,6 +92,18 @@ class TorchBackend(Backend):
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     @torch.no_grad()
+    def decode(self, z: np.ndarray, q: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        z, q = self.check_decode_args(z, q)
+        self.model.eval()
+        s = self.cfg.image_size
+        out = np.zeros((len(z), s, s), np.float32)
+        for i in range(0, len(z), batch_size):
+            zb = torch.as_tensor(z[i : i + batch_size], device=self.dev)
+            qb = torch.as_tensor(q[i : i + batch_size], device=self.dev)
+            out[i : i + len(zb)] = torch.sigmoid(self.model.dec(zb, qb)).cpu().numpy()
+        return out
+
+    @torch.no_grad()
     def predict_mc(self, x: np.ndarray, n: int, seed: int = 0, batch_size: int = 1024) -> np.ndarray:
         self.model.eval()
         torch.manual_seed(seed)
