@@ -89,7 +89,6 @@ def main() -> None:
             "train.log_every": 50,
             "curriculum.warmup_steps": 0,
             "curriculum.anneal_steps": 0,
-            "curriculum.refine_steps": 0,
         },
     )
     ds = load_dataset("mnist")

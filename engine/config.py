@@ -7,7 +7,7 @@ An unknown key or a bad value raises :class:`ConfigError` naming the key path
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -80,13 +80,58 @@ class LossConfig(_Strict):
     roi: float = Field(5.0, ge=0.0, description="feedback: share of the input gradient outside the boxes")
 
 
+PhaseName = Literal["warmup", "kl_anneal", "refinement"]  # engine.curriculum.PHASES, in order
+# The two phases that ``refinement`` replaced (they had the same loss weights): older configs and
+# checkpoint metas name them in ``consistency_from``.
+LEGACY_PHASES = {"label_refinement": "refinement", "active_learning": "refinement"}
+
+
+class PhaseWeights(_Strict):
+    """Loss weights of one curriculum phase; a set one replaces the schedule's value in that phase."""
+
+    alpha: float | None = Field(None, ge=0.0)
+    beta: float | None = Field(None, ge=0.0)
+    gamma: float | None = Field(None, ge=0.0)
+    consistency: float | None = Field(None, ge=0.0)
+    usage: float | None = Field(None, ge=0.0)
+
+
 class CurriculumConfig(_Strict):
-    """Phase lengths in steps; the active-learning phase runs for the rest of training."""
+    """Phase lengths in steps; the refinement phase runs for the rest of training (docs/formats.md,
+    "Curriculum"). ``refine_steps`` of older configs is accepted and ignored (deprecated)."""
 
     warmup_steps: int = Field(200, ge=0)
     anneal_steps: int = Field(600, ge=0)
-    refine_steps: int = Field(600, ge=0)
-    consistency_from: Literal["warmup", "kl_anneal", "label_refinement", "active_learning"] = "kl_anneal"
+    consistency_from: PhaseName = "kl_anneal"
+    phase_weights: dict[PhaseName, PhaseWeights] = Field(
+        default_factory=dict, description="per phase: loss weights that replace the schedule's (unset = schedule)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        refine = raw.pop("refine_steps", None)  # deprecated: the phase it timed no longer ends
+        if refine is not None and (isinstance(refine, bool) or not isinstance(refine, int) or refine < 0):
+            raise ValueError(f"refine_steps (deprecated, ignored) must be a non-negative integer, got {refine!r}")
+        return raw
+
+    @field_validator("consistency_from", mode="before")
+    @classmethod
+    def _legacy_phase(cls, value: Any) -> Any:
+        return LEGACY_PHASES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("phase_weights", mode="before")
+    @classmethod
+    def _phase_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            names = get_args(PhaseName)
+            unknown = [str(k) for k in value if k not in names]
+            if unknown:
+                raise ValueError(f"unknown phase {', '.join(unknown)}: phases are {', '.join(names)}")
+        return value
 
 
 class TrainConfig(_Strict):

@@ -63,7 +63,12 @@ class ApplyFeedback(Message, tag="apply_feedback"):
     items: tuple[dict[str, Any], ...] = ()
 
 
-Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback
+class AdvancePhase(Message, tag="advance_phase"):
+    """Start the next curriculum phase with the next step (engine/curriculum.py); the trainer
+    answers with a Phase event. In the last phase (refinement) it changes nothing and sends nothing."""
+
+
+Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback | AdvancePhase
 
 # -- events (out of the trainer) ---------------------------------------------------------
 
@@ -151,6 +156,7 @@ _TYPES = type_registry(
     SaveCheckpoint,
     SetLearningRate,
     ApplyFeedback,
+    AdvancePhase,
     Metrics,
     Evaluation,
     Phase,

@@ -8,9 +8,7 @@ every event synchronously, which is how the CLI draws its progress bar.
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,13 +20,14 @@ import numpy as np
 from engine import events as ev
 from engine.augment import affine_augment, roi_mask, shift_augment
 from engine.backends.base import Backend, Batch, Out, create_backend
-from engine.config import Config, config_to_dict
+from engine.config import Config
 from engine.curriculum import Curriculum
 from engine.datasets import Dataset, validation_idx
 from engine.errors import LabelError, LatentLoopError
 from engine.labels import LabelStore
 from engine.labels_csv import labels_hash
 from engine.tau import TauClassifier
+from engine.trainer_checkpoints import TrainerCheckpoints
 
 
 @dataclass
@@ -52,7 +51,7 @@ class FeedbackItem:
 EMA_EVERY = 10  # steps between updates of the weight average (train.ema_decay is per step)
 
 
-class Trainer:
+class Trainer(TrainerCheckpoints):
     """Trains the SSVAE on a dataset with the labels currently in the label store."""
 
     def __init__(
@@ -141,6 +140,8 @@ class Trainer:
             self.backend.set_lr(cmd.lr)
         elif isinstance(cmd, ev.ApplyFeedback):
             self.set_feedback(cmd.items)
+        elif isinstance(cmd, ev.AdvancePhase):
+            self.advance_phase()
         else:
             raise ValueError(f"unknown trainer command {cmd!r}")
 
@@ -166,6 +167,15 @@ class Trainer:
                         break
                 if not self._paused or self._stop is not None:
                     return
+
+    def advance_phase(self) -> str | None:
+        """Run the next curriculum phase from the next step on (its KL ramp from the start); emits
+        Phase. Returns the new phase, or None in the last phase, where nothing changes."""
+        name = self.curriculum.advance(self.step)
+        if name is not None:
+            self.phase = name
+            self.emit(ev.Phase(name, self.step))
+        return name
 
     def set_feedback(self, items: Any) -> None:
         """Replace the ROI feedback set (dicts with sample_idx, x0..y1, strength)."""
@@ -349,86 +359,6 @@ class Trainer:
         self.embeddings = Embeddings(version, self.step, out[Out.MU], out[Out.PROBS], out[Out.RESP])
         self.emit(ev.Refresh(version, self.step))
         return self.embeddings
-
-    # -- checkpoints -----------------------------------------------------------------------
-    def _meta(self, name: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "backend": self.backend.name,
-            "model": self.cfg.model.model_dump(mode="json"),
-            "config": config_to_dict(self.cfg),
-            "step": self.step,
-            "epoch": self.epoch,
-            "phase": self.phase,
-            "labels_count": self.n_labels,
-            "labels_hash": self._labels_hash,  # of the labels trained with, even if the file broke since
-            "metrics": self.last_eval,
-            "rng_state": json.dumps(self.rng.bit_generator.state),
-            "dataset": self.ds.name,
-        }
-
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        ema = {f"ema.{k}": v for k, v in (self._ema or {}).items()}  # the weight average, for an exact resume
-        return {"tau.counts": self.tau.counts.astype(np.float64), **ema}
-
-    def save_checkpoint(self, name: str | None = None, store: Any = None) -> Path:
-        from engine.checkpoints import CheckpointStore
-
-        name = name or self.cfg.train.checkpoint
-        store = store or CheckpointStore()
-        path = store.save(
-            name, self.backend.get_weights(), self.backend.get_optimizer_state(), self._state_arrays(), self._meta(name)
-        )
-        self.emit(ev.CheckpointSaved(name, self.step))
-        return path
-
-    def load_checkpoint(self, name: str | None = None, store: Any = None, weights_only: bool = False) -> dict[str, Any]:
-        """Restore weights, optimizer, tau counts, step and RNG (exact resume)."""
-        from engine.checkpoints import CheckpointStore
-        from engine.errors import CheckpointError
-
-        name = name or self.cfg.train.checkpoint
-        ck = (store or CheckpointStore()).load(name)
-        if ck.meta.get("model") != self.cfg.model.model_dump(mode="json"):
-            raise CheckpointError(
-                f"checkpoint {name!r} was trained with a different model config: "
-                f"{ck.meta.get('model')} vs {self.cfg.model.model_dump(mode='json')}"
-            )
-        try:
-            self.backend.set_weights(ck.weights)
-        except ValueError as err:
-            raise CheckpointError(f"checkpoint {name!r}: {err}") from None
-        if "tau.counts" in ck.state:
-            self.tau.counts = np.asarray(ck.state["tau.counts"], np.float64)
-        if not weights_only:
-            ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
-            self._ema = {k: np.array(v, np.float32) for k, v in ema.items()} or None
-            self.backend.set_optimizer_state(ck.optimizer)
-            self.step = int(ck.meta.get("step", 0))
-            if ck.meta.get("rng_state"):
-                self.rng.bit_generator.state = json.loads(ck.meta["rng_state"])
-            self.last_eval = dict(ck.meta.get("metrics") or {})
-        self.phase = self.curriculum.phase(self.step)
-        self.backend.set_tau(self.tau.matrix)
-        return ck.meta
-
-    def write_snapshot(self) -> Path | None:
-        """Weights-only checkpoint for the workers; keeps the newest few."""
-        if self.snapshot_dir is None:
-            return None
-        from engine.checkpoints import Checkpoint, write_checkpoint_dir
-
-        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
-        path = self.snapshot_dir / f"step_{self.step:08d}"
-        if not path.exists():
-            ckpt = Checkpoint(self.backend.get_weights(), {}, self._state_arrays(), self._meta(path.name))
-            write_checkpoint_dir(path, ckpt)
-        old = sorted(p for p in self.snapshot_dir.glob("step_*") if p.is_dir())
-        for p in old[: -self.cfg.train.snapshots_keep]:
-            shutil.rmtree(p, ignore_errors=True)
-        self._last_snapshot = time.monotonic()
-        self.emit(ev.Snapshot(str(path), self.step))
-        return path
 
     # -- the loop ------------------------------------------------------------------------------
     @property

@@ -35,7 +35,7 @@ def tiny_config_dict(**train) -> dict:
         "seed": 0,
         "data": {"name": "synth"},
         "model": dict(TINY_MODEL),
-        "curriculum": {"warmup_steps": 10, "anneal_steps": 30, "refine_steps": 30},
+        "curriculum": {"warmup_steps": 10, "anneal_steps": 30},
         "train": t,
     }
 

@@ -45,7 +45,7 @@ def test_train_resume_infer_suggest(home, cfg_file, capsys):
     code, out, _ = run(capsys, "train", "-c", str(cfg_file), "--no-progress")
     assert code == 0 and "test accuracy" in out and "30 labels" in out
     meta = json.loads((home / "artifacts/checkpoints/ssvae.ckpt/meta.json").read_text())
-    assert meta["step"] == 40 and meta["labels_count"] == 30 and meta["phase"] == "label_refinement"
+    assert meta["step"] == 40 and meta["labels_count"] == 30 and meta["phase"] == "refinement"
 
     code, out, _ = run(capsys, "train", "-c", str(cfg_file), "--resume", "--steps", "60", "--no-progress")
     assert code == 0 and "steps 40 -> 60" in out

@@ -411,7 +411,7 @@ def test_gates_open_in_a_normal_dashboard_session(home):
     from tests.conftest import tiny_config_dict
 
     raw = tiny_config_dict(eval_every=500)
-    raw["curriculum"] = {"warmup_steps": 200, "anneal_steps": 600, "refine_steps": 600}  # the default lengths
+    raw["curriculum"] = {"warmup_steps": 200, "anneal_steps": 600}  # the default lengths
     cfg = cfg_from_dict(raw)
     ds = load_dataset("synth")
     store = label_store_for("synth", ds.n_train, ds.num_classes)

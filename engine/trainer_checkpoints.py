@@ -1,0 +1,131 @@
+"""The trainer's checkpoints and snapshots (a part of :class:`engine.trainer.Trainer`, kept in
+its own module for size): ``artifacts/checkpoints/<name>.ckpt/`` for an exact resume, and the
+weights-only snapshots the workers read (docs/architecture.md section 2)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine import events as ev
+from engine.config import config_to_dict
+
+if TYPE_CHECKING:
+    from engine.backends.base import Backend
+    from engine.config import Config
+    from engine.curriculum import Curriculum
+    from engine.datasets import Dataset
+    from engine.tau import TauClassifier
+
+
+class TrainerCheckpoints:
+    """Save, load and snapshot methods of the Trainer, over the trainer's own attributes."""
+
+    if TYPE_CHECKING:  # what the Trainer provides
+        cfg: Config
+        backend: Backend
+        ds: Dataset
+        tau: TauClassifier
+        curriculum: Curriculum
+        rng: np.random.Generator
+        step: int
+        phase: str
+        last_eval: dict[str, Any]
+        snapshot_dir: Path | None
+        _ema: dict[str, np.ndarray] | None
+        _labels_hash: str
+        _last_snapshot: float
+
+        @property
+        def epoch(self) -> float: ...
+
+        @property
+        def n_labels(self) -> int: ...
+
+        def emit(self, event: Any) -> None: ...
+
+    def _meta(self, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "backend": self.backend.name,
+            "model": self.cfg.model.model_dump(mode="json"),
+            "config": config_to_dict(self.cfg),
+            "step": self.step,
+            "epoch": self.epoch,
+            "phase": self.phase,
+            "labels_count": self.n_labels,
+            "labels_hash": self._labels_hash,  # of the labels trained with, even if the file broke since
+            "metrics": self.last_eval,
+            "rng_state": json.dumps(self.rng.bit_generator.state),
+            "dataset": self.ds.name,
+        }
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        ema = {f"ema.{k}": v for k, v in (self._ema or {}).items()}  # the weight average, for an exact resume
+        adv = {"curriculum.advances": self.curriculum.state()} if self.curriculum.advances else {}
+        return {"tau.counts": self.tau.counts.astype(np.float64), **ema, **adv}
+
+    def save_checkpoint(self, name: str | None = None, store: Any = None) -> Path:
+        from engine.checkpoints import CheckpointStore
+
+        name = name or self.cfg.train.checkpoint
+        store = store or CheckpointStore()
+        path = store.save(
+            name, self.backend.get_weights(), self.backend.get_optimizer_state(), self._state_arrays(), self._meta(name)
+        )
+        self.emit(ev.CheckpointSaved(name, self.step))
+        return path
+
+    def load_checkpoint(self, name: str | None = None, store: Any = None, weights_only: bool = False) -> dict[str, Any]:
+        """Restore weights, optimizer, tau counts, step and RNG (exact resume)."""
+        from engine.checkpoints import CheckpointStore
+        from engine.errors import CheckpointError
+
+        name = name or self.cfg.train.checkpoint
+        ck = (store or CheckpointStore()).load(name)
+        if ck.meta.get("model") != self.cfg.model.model_dump(mode="json"):
+            raise CheckpointError(
+                f"checkpoint {name!r} was trained with a different model config: "
+                f"{ck.meta.get('model')} vs {self.cfg.model.model_dump(mode='json')}"
+            )
+        try:
+            self.backend.set_weights(ck.weights)
+        except ValueError as err:
+            raise CheckpointError(f"checkpoint {name!r}: {err}") from None
+        if "tau.counts" in ck.state:
+            self.tau.counts = np.asarray(ck.state["tau.counts"], np.float64)
+        if not weights_only:
+            ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
+            self._ema = {k: np.array(v, np.float32) for k, v in ema.items()} or None
+            self.curriculum.set_state(ck.state.get("curriculum.advances"))  # absent before advances existed
+            self.backend.set_optimizer_state(ck.optimizer)
+            self.step = int(ck.meta.get("step", 0))
+            if ck.meta.get("rng_state"):
+                self.rng.bit_generator.state = json.loads(ck.meta["rng_state"])
+            self.last_eval = dict(ck.meta.get("metrics") or {})
+        self.phase = self.curriculum.phase(self.step)
+        self.backend.set_tau(self.tau.matrix)
+        return ck.meta
+
+    def write_snapshot(self) -> Path | None:
+        """Weights-only checkpoint for the workers; keeps the newest few."""
+        if self.snapshot_dir is None:
+            return None
+        from engine.checkpoints import Checkpoint, write_checkpoint_dir
+
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.snapshot_dir / f"step_{self.step:08d}"
+        if not path.exists():
+            ckpt = Checkpoint(self.backend.get_weights(), {}, self._state_arrays(), self._meta(path.name))
+            write_checkpoint_dir(path, ckpt)
+        old = sorted(p for p in self.snapshot_dir.glob("step_*") if p.is_dir())
+        for p in old[: -self.cfg.train.snapshots_keep]:
+            shutil.rmtree(p, ignore_errors=True)
+        self._last_snapshot = time.monotonic()
+        self.emit(ev.Snapshot(str(path), self.step))
+        return path
