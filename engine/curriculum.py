@@ -7,6 +7,7 @@ resumed run lands in the same phase with the same weights.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -106,18 +107,21 @@ class Curriculum:
 
     def schedule(self, step: int) -> dict[str, Any]:
         """What the dashboard shows at trainer step ``step`` (the next step to run), as plain data:
-        ``phase``, its ``start`` step, the ``weights`` used at ``step`` (by LOSS_WEIGHT_KEYS name,
-        without the ROI term, which depends on the batch), the phase ``starts`` (list of
-        (phase, start step)), the ``offset`` and whether an advance is possible (``can_advance``)."""
-        starts = self.starts()
-        phase = self.phase(step)
-        w = self.weights(step)
+        ``phase``, its ``start`` step, the ``weights`` used at ``step`` by LOSS_WEIGHT_KEYS name
+        (``roi`` as applied to a batch with feedback boxes), the phase ``starts`` (list of
+        (phase, start step)), the ``offset`` and whether an advance would change anything
+        (``can_advance``). Safe from another thread: :meth:`advance` replaces ``advances``, never
+        edits it, and this reads one version of it."""
+        view = copy.copy(self)  # shares the current ``advances`` list, whatever the trainer does next
+        starts = view.starts()
+        phase = view.phase(step)
+        w = view.weights(step, has_feedback=True)
         return {
             "phase": phase,
             "start": dict(starts)[phase],
-            "weights": {k: float(v) for k, v in zip(LOSS_WEIGHT_KEYS, w, strict=True) if k != "roi"},
+            "weights": {k: float(v) for k, v in zip(LOSS_WEIGHT_KEYS, w, strict=True)},
             "starts": starts,
-            "offset": self.offset,
+            "offset": view.offset,
             "can_advance": phase != PHASES[-1],
         }
 
