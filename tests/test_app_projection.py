@@ -95,6 +95,8 @@ def test_umap_is_computed_in_a_child_process_and_submit_returns_at_once(tmp_path
     assert svc.coords(1) is None and svc.coords(3) is None
     svc.set_choice("pca")
     assert svc.coords(2) is None and svc.status()["state"] == "off"
+    svc.set_choice("umap")  # back to UMAP: the map of the same version is not computed again
+    assert svc.status()["state"] == "ready" and svc.coords(2) is xy
     svc.close()
 
 
