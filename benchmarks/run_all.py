@@ -22,6 +22,7 @@ ORDER = [
     "bench_xai",
     "bench_overhead",
     "bench_feedback",
+    "bench_projection",
 ]
 
 

@@ -3,17 +3,31 @@
 PCA gives a fresh basis each time the latent space changes, with arbitrary signs and order of
 axes, so a naive re-projection makes the whole map flip or spin while the user is looking at it.
 :class:`Projector` therefore aligns every new projection to the previous one with an orthogonal
-Procrustes fit (rotation/reflection + uniform scale + translation) on the samples both share.
-Pure numpy.
+Procrustes fit (rotation/reflection + uniform scale + translation) on the samples both share
+(:func:`fit_alignment`). :class:`UmapProjector` is the dashboard's other map: UMAP (umap-learn,
+imported only when used), aligned the same way. Otherwise pure numpy.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.errors import LatentLoopError
 
-__all__ = ["ProjectionError", "Projector", "align_procrustes", "normalise_for_plot"]
+__all__ = [
+    "ProjectionError",
+    "Projector",
+    "UmapParams",
+    "UmapProjector",
+    "align_procrustes",
+    "check_ids",
+    "fit_alignment",
+    "normalise_for_plot",
+    "umap_embed",
+]
 
 
 class ProjectionError(LatentLoopError, ValueError):
@@ -40,6 +54,49 @@ def align_procrustes(src: np.ndarray, dst: np.ndarray, scale: bool = True) -> tu
     norm = float(np.sum(ac * ac))
     s = float(sig.sum() / norm) if scale and norm > 0 else 1.0
     return s, r, mb - s * (ma @ r)
+
+
+def check_mu(mu: np.ndarray) -> np.ndarray:
+    """``mu`` as float64 ``[N, D]`` (D >= 1, finite values); else ProjectionError."""
+    arr = np.asarray(mu, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] < 1:
+        raise ProjectionError(f"mu must have shape [N, D] with D >= 1, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ProjectionError("mu contains NaN or infinite values")
+    return arr
+
+
+def check_ids(ids: np.ndarray | None, n: int) -> np.ndarray:
+    """``ids`` as ``n`` unique int64 sample ids (default ``arange(n)``); else ProjectionError."""
+    if ids is None:
+        return np.arange(n, dtype=np.int64)
+    arr = np.asarray(ids)
+    if arr.shape != (n,) or not (np.issubdtype(arr.dtype, np.integer) or n == 0):
+        raise ProjectionError(f"ids must be {n} integers (one per row of mu), got shape {arr.shape}")
+    arr = arr.astype(np.int64)
+    if np.unique(arr).size != n:
+        raise ProjectionError("ids must be unique")
+    return arr
+
+
+def fit_alignment(
+    xy: np.ndarray, ids: np.ndarray, prev_xy: np.ndarray | None, prev_ids: np.ndarray | None
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The similarity transform ``(s, R, t)`` (:func:`align_procrustes`) that puts the map ``xy [N, 2]``
+    of samples ``ids [N]`` onto the previous map ``prev_xy`` of ``prev_ids``, fitted on the samples both
+    share. The identity when there is no previous map or fewer than 3 shared samples (nothing reliable
+    to align to). The one alignment of every projection (PCA, UMAP)."""
+    d = xy.shape[1]
+    if prev_xy is None or prev_ids is None:
+        return 1.0, np.eye(d), np.zeros(d)
+    if np.array_equal(prev_ids, ids):  # the usual refresh: same samples, same order
+        src, dst = xy, prev_xy
+    else:
+        _, i_new, i_old = np.intersect1d(ids, prev_ids, assume_unique=True, return_indices=True)
+        src, dst = xy[i_new], prev_xy[i_old]
+    if src.shape[0] < 3:
+        return 1.0, np.eye(d), np.zeros(d)
+    return align_procrustes(src, dst)
 
 
 def normalise_for_plot(xy: np.ndarray, lo: float = 1.0, hi: float = 99.0) -> np.ndarray:
@@ -88,14 +145,6 @@ class Projector:
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def _check_mu(self, mu: np.ndarray) -> np.ndarray:
-        arr = np.asarray(mu, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[1] < 1:
-            raise ProjectionError(f"mu must have shape [N, D] with D >= 1, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ProjectionError("mu contains NaN or infinite values")
-        return arr
-
     def _pca(self, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and top-2 principal axes from a seeded subsample (the SVD is the slow part)."""
         n, d = mu.shape
@@ -124,22 +173,14 @@ class Projector:
         translation) to the previous output over the ids both calls share; with fewer than 3
         shared samples there is nothing reliable to align to and the raw PCA map is returned.
         """
-        arr = self._check_mu(mu)
+        arr = check_mu(mu)
         n = arr.shape[0]
-        id_arr = self._check_ids(ids, n)
+        id_arr = check_ids(ids, n)
         if n == 0:
             return np.zeros((0, 2), np.float32)
         mean, comps = self._pca(arr)
         raw = (arr - mean) @ comps.T
-        s, r, t = 1.0, np.eye(2), np.zeros(2)
-        if self._prev_xy is not None and self._prev_ids is not None:
-            if np.array_equal(self._prev_ids, id_arr):  # the usual refresh: same samples, same order
-                src, dst = raw, self._prev_xy
-            else:
-                _, i_new, i_old = np.intersect1d(id_arr, self._prev_ids, assume_unique=True, return_indices=True)
-                src, dst = raw[i_new], self._prev_xy[i_old]
-            if src.shape[0] >= 3:
-                s, r, t = align_procrustes(src, dst)
+        s, r, t = fit_alignment(raw, id_arr, self._prev_xy, self._prev_ids)
         self._mean, self._components = mean, comps
         self._scale, self._rotation, self._translation = s, r, t
         xy = s * (raw @ r) + t
@@ -150,23 +191,11 @@ class Projector:
         """Project extra rows with the last fitted map (no refit, no change of state)."""
         if self._components is None or self._mean is None:
             raise ProjectionError("Projector.transform called before fit_transform")
-        arr = self._check_mu(mu)
+        arr = check_mu(mu)
         if arr.shape[1] != self._mean.shape[0]:
             raise ProjectionError(f"mu has D={arr.shape[1]}, the map was fitted with D={self._mean.shape[0]}")
         raw = (arr - self._mean) @ self._components.T
         return (self._scale * (raw @ self._rotation) + self._translation).astype(np.float32)
-
-    @staticmethod
-    def _check_ids(ids: np.ndarray | None, n: int) -> np.ndarray:
-        if ids is None:
-            return np.arange(n, dtype=np.int64)
-        arr = np.asarray(ids)
-        if arr.shape != (n,) or not (np.issubdtype(arr.dtype, np.integer) or n == 0):
-            raise ProjectionError(f"ids must be {n} integers (one per row of mu), got shape {arr.shape}")
-        arr = arr.astype(np.int64)
-        if np.unique(arr).size != n:
-            raise ProjectionError("ids must be unique")
-        return arr
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -210,3 +239,120 @@ class Projector:
         self._scale = float(state["scale"])
         self._rotation, self._translation = rot, trans
         self._prev_xy, self._prev_ids = (prev_xy, prev_ids) if prev_xy.shape[0] > 0 else (None, None)
+
+
+# -- UMAP ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UmapParams:
+    """Settings of the UMAP map (umap-learn's meaning; docs/dashboard.md, "Projection").
+
+    ``n_neighbors`` (15, umap's default): how many neighbours define a point's neighbourhood;
+    larger keeps more of the global layout, smaller splits clusters into fragments. ``min_dist``
+    (0.1, umap's default): how tightly points may pack in 2-D; small values give dense class blobs
+    with clear gaps between them, the useful picture for picking samples. ``max_fit_rows``: UMAP is
+    fitted on a seeded subsample of at most this many rows and the other rows are placed with
+    ``transform`` (nearest neighbours in the fitted graph, a short optimisation of the new points
+    only), which bounds the time of the expensive layout optimisation on 60,000 points
+    (benchmarks/bench_projection.py measures both). ``seed`` makes the map deterministic (it also
+    makes umap run single-threaded, which the dashboard wants anyway). ``n_epochs``: None is
+    umap's default (200 above 10,000 fitted rows, else 500).
+    """
+
+    seed: int = 0
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    max_fit_rows: int = 20_000
+    # Rows per transform call (progress messages, bounded memory). Above 10,000 new rows umap runs
+    # 30 optimisation epochs per call instead of 100, so 20,000-row chunks cost a third of 10,000.
+    transform_chunk: int = 20_000
+    n_epochs: int | None = None
+
+
+def umap_embed(mu: np.ndarray, params: UmapParams, progress: Callable[[str], None] | None = None) -> np.ndarray:
+    """UMAP of ``mu [N, D]`` to float64 ``[N, 2]`` (not aligned; see :class:`UmapProjector`).
+
+    ``progress(message)`` is told what is being done (fitting, placing the other rows). umap-learn
+    is imported here: its numba import takes seconds and only the UMAP map needs it.
+    """
+    arr = check_mu(mu).astype(np.float32)
+    n = arr.shape[0]
+    if n < 4:
+        raise ProjectionError(f"UMAP needs at least 4 points, got {n}")
+    say = progress or (lambda _msg: None)
+    import umap
+
+    if n > params.max_fit_rows:
+        fit_rows = np.sort(np.random.default_rng(params.seed).choice(n, params.max_fit_rows, replace=False))
+    else:
+        fit_rows = np.arange(n)
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=min(params.n_neighbors, len(fit_rows) - 1),
+        min_dist=params.min_dist,
+        n_epochs=params.n_epochs,
+        random_state=params.seed,
+        transform_seed=params.seed,
+        n_jobs=1,
+    )
+    say(f"fitting on {len(fit_rows):,} of {n:,} points")
+    out = np.zeros((n, 2))
+    out[fit_rows] = reducer.fit_transform(arr[fit_rows])
+    rest = np.setdiff1d(np.arange(n), fit_rows)
+    for start in range(0, len(rest), params.transform_chunk):
+        say(f"placing the other {len(rest):,} points ({start:,} done)")
+        rows = rest[start : start + params.transform_chunk]
+        out[rows] = reducer.transform(arr[rows])
+    return out
+
+
+class UmapProjector:
+    """UMAP to 2-D, aligned to the previous map like :class:`Projector` (:func:`fit_alignment`).
+
+    UMAP layouts of two versions differ in orientation and scale for no reason the user cares
+    about, so each new one is rotated/reflected, scaled and shifted onto the previous one over the
+    samples both share. The first one is aligned to ``reference`` when given (the PCA map on screen),
+    so swapping PCA for UMAP keeps the picture's orientation as far as the two agree.
+    The embedding and the alignment are separate steps (:func:`umap_embed` may run in another
+    process; :meth:`align` is cheap).
+    """
+
+    def __init__(self, params: UmapParams | None = None) -> None:
+        self.params = params or UmapParams()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous map: the next one is aligned to its reference, or not at all."""
+        self._prev_xy: np.ndarray | None = None  # [M, 2] float64, last output
+        self._prev_ids: np.ndarray | None = None
+
+    def align(self, raw: np.ndarray, ids: np.ndarray | None = None, reference: np.ndarray | None = None) -> np.ndarray:
+        """Align ``raw [N, 2]`` (a :func:`umap_embed` output) to the previous map, else to
+        ``reference [N, 2]`` (same rows); returns float32 and keeps it as the previous map."""
+        xy = np.asarray(raw, dtype=np.float64)
+        if xy.ndim != 2 or xy.shape[1] != 2:
+            raise ProjectionError(f"raw must have shape [N, 2], got {xy.shape}")
+        id_arr = check_ids(ids, xy.shape[0])
+        if self._prev_xy is not None:
+            s, r, t = fit_alignment(xy, id_arr, self._prev_xy, self._prev_ids)
+        elif reference is not None:
+            ref = np.asarray(reference, dtype=np.float64)
+            if ref.shape != xy.shape:
+                raise ProjectionError(f"reference must have shape {xy.shape}, got {ref.shape}")
+            s, r, t = fit_alignment(xy, id_arr, ref, id_arr)
+        else:
+            s, r, t = 1.0, np.eye(2), np.zeros(2)
+        out = s * (xy @ r) + t
+        self._prev_xy, self._prev_ids = out, id_arr
+        return out.astype(np.float32)
+
+    def fit_transform(
+        self,
+        mu: np.ndarray,
+        ids: np.ndarray | None = None,
+        reference: np.ndarray | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> np.ndarray:
+        """UMAP of ``mu [N, D]``, aligned (:meth:`align`); float32 ``[N, 2]``."""
+        return self.align(umap_embed(mu, self.params, progress), ids, reference)

@@ -1,11 +1,19 @@
-"""Projector: PCA map that keeps its orientation between refreshes."""
+"""Projectors: PCA and UMAP maps that keep their orientation between refreshes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engine.projection import ProjectionError, Projector, align_procrustes, normalise_for_plot
+from engine.projection import (
+    ProjectionError,
+    Projector,
+    UmapParams,
+    UmapProjector,
+    align_procrustes,
+    normalise_for_plot,
+    umap_embed,
+)
 
 
 def _latents(n: int, d: int = 6, seed: int = 0) -> np.ndarray:
@@ -134,3 +142,75 @@ def test_normalise_for_plot() -> None:
     ratio = out[1:, 0].std() / out[1:, 1].std()
     assert ratio == pytest.approx(5.0, rel=0.05)
     assert normalise_for_plot(np.zeros((3, 2))).tolist() == [[0, 0]] * 3
+
+
+# -- UMAP ----------------------------------------------------------------------------------------
+
+
+def _blobs(n: int = 600, d: int = 8, k: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` well separated clusters in ``d`` dimensions: (points, cluster of each point)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)) * 8.0
+    y = np.arange(n) % k
+    return centres[y] + rng.normal(size=(n, d)), y
+
+
+def _centroids(xy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.stack([xy[y == c].mean(axis=0) for c in np.unique(y)])
+
+
+def _reflect_rotate(theta: float) -> np.ndarray:
+    return np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]]) @ np.diag([1.0, -1.0])
+
+
+def test_umap_projector_aligns_a_reflected_rotated_map_back() -> None:
+    rng = np.random.default_rng(0)
+    raw1 = rng.normal(size=(500, 2)) * [4.0, 1.0]
+    proj = UmapProjector()
+    xy1 = proj.align(raw1)
+    np.testing.assert_allclose(xy1, raw1, atol=1e-5)  # the first map without a reference is kept as is
+    # the next version's UMAP: the same layout, moved a little, in another frame and scale
+    raw2 = 3.0 * (raw1 + 0.05 * rng.normal(size=raw1.shape)) @ _reflect_rotate(2.0) + [10.0, -7.0]
+    xy2 = proj.align(raw2)
+    spread = np.linalg.norm(raw1 - raw1.mean(axis=0), axis=1).mean()
+    assert np.linalg.norm(xy2 - xy1, axis=1).mean() < 0.05 * spread
+    # control: the same map without alignment (only centred and scaled for display) is far off
+    off = normalise_for_plot(raw2) - normalise_for_plot(raw1)
+    assert np.linalg.norm(off, axis=1).mean() > 0.5 * np.linalg.norm(normalise_for_plot(raw1), axis=1).mean()
+
+
+def test_umap_projector_first_map_follows_the_reference() -> None:
+    rng = np.random.default_rng(1)
+    pca_on_screen = rng.normal(size=(300, 2)) * [2.0, 0.5]
+    raw = 5.0 * pca_on_screen @ _reflect_rotate(0.9) - 3.0
+    xy = UmapProjector().align(raw, reference=pca_on_screen)
+    np.testing.assert_allclose(xy, pca_on_screen, atol=1e-4)
+    with pytest.raises(ProjectionError, match="reference"):
+        UmapProjector().align(raw, reference=pca_on_screen[:10])
+    with pytest.raises(ProjectionError, match=r"\[N, 2\]"):
+        UmapProjector().align(np.zeros((5, 3)))
+
+
+def test_umap_fit_alignment_keeps_orientation() -> None:
+    """Real UMAP: a second fit (another seed, noisier latents, a reflected frame) lands where the
+    first one put the clusters once aligned, and not without the alignment."""
+    pytest.importorskip("umap")
+    mu, y = _blobs()
+    params = UmapParams(seed=0, max_fit_rows=400, n_epochs=100)  # 400 fitted, 200 placed by transform
+    proj = UmapProjector(params)
+    xy1 = proj.fit_transform(mu)
+    assert xy1.shape == (600, 2) and xy1.dtype == np.float32
+    np.testing.assert_allclose(umap_embed(mu, params), UmapProjector(params).fit_transform(mu), atol=1e-5)
+    noisy = mu + 0.1 * np.random.default_rng(3).normal(size=mu.shape)
+    raw2 = umap_embed(noisy, UmapParams(seed=1, max_fit_rows=400, n_epochs=100)) @ _reflect_rotate(1.3) * 4.0
+    xy2 = proj.align(raw2)
+    c1 = _centroids(normalise_for_plot(xy1), y)
+    spread = np.linalg.norm(c1 - c1.mean(axis=0), axis=1).mean()
+    assert np.linalg.norm(_centroids(normalise_for_plot(xy2), y) - c1, axis=1).mean() < 0.35 * spread
+    unaligned = np.linalg.norm(_centroids(normalise_for_plot(raw2), y) - c1, axis=1).mean()
+    assert unaligned > 0.7 * spread
+
+
+def test_umap_embed_rejects_too_few_points() -> None:
+    with pytest.raises(ProjectionError, match="at least 4"):
+        umap_embed(np.zeros((3, 2)), UmapParams())

@@ -7,7 +7,7 @@ thread restarts it with exponential backoff and fresh queues (a process killed i
 directly, so a dead worker costs it nothing.
 
 A worker exits by itself when the process that started it dies, however it died (SIGKILL
-included): a daemon thread in the child polls its parent pid (:func:`_child_main`), so a crashed
+included): a daemon thread in the child polls its parent pid (:func:`child_main`), so a crashed
 or killed dashboard never leaves workers (and, through them, multiprocessing's resource tracker,
 which exits once every holder of its pipe is gone) running.
 """
@@ -37,8 +37,9 @@ def _exit_with_parent(parent_pid: int, poll_s: float) -> None:
     os._exit(1)
 
 
-def _child_main(parent_pid: int, target: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-    """The worker process's entry point: run ``target`` while ``parent_pid`` is our parent."""
+def child_main(parent_pid: int, target: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """A child process's entry point: run ``target`` while ``parent_pid`` is our parent (the
+    workers here, the dashboard's UMAP jobs in app/services/projection.py)."""
     threading.Thread(
         target=_exit_with_parent, args=(parent_pid, PARENT_POLL_S), name="parent-watch", daemon=True
     ).start()
@@ -85,7 +86,7 @@ class WorkerSupervisor:
         w.out_q = _CTX.Queue(self._max_queue)
         w.stop_event = _CTX.Event()
         w.process = _CTX.Process(
-            target=_child_main,
+            target=child_main,
             args=(os.getpid(), w.target, ChildIO(w.in_q, w.out_q, w.stop_event)),
             kwargs=w.kwargs,
             name=f"latentloop-{w.name}",
