@@ -96,6 +96,8 @@ ACTION_ARGS = {
     ("label", "export"): [],
     ("label", "stats"): [],
     ("label", "seed"): ["--per-class", "1"],
+    ("label", "issues"): [],
+    ("label", "accept"): ["1"],
     ("feedback", "add"): ["1"],
     ("feedback", "list"): [],
     ("feedback", "rm"): ["1"],
