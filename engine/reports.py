@@ -11,7 +11,8 @@ import numpy as np
 from engine.io import atomic_write_bytes
 
 
-def _plt():
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,14 +21,20 @@ def _plt():
     return plt
 
 
+def save_figure(plt: Any, fig: Any, path: Path, tight: bool = True) -> None:
+    """Lay out (unless the caller placed the axes), write the figure to ``path`` (PNG), free it."""
+    if tight:
+        fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def _save(plt: Any, fig: Any, ax: Any, path: Path) -> None:
     """Grid and legend, then write the figure to ``path`` and free it."""
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(plt, fig, path)
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -78,7 +85,7 @@ def plot_learning_curves(
 ) -> None:
     """Test accuracy vs number of labels, one line per strategy: the mean over the rows' seeds,
     with a band from the lowest to the highest seed when there are several."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for strat in dict.fromkeys(r["strategy"] for r in rows):
         rs = [r for r in rows if r["strategy"] == strat]
@@ -102,7 +109,7 @@ def plot_losses(
     path: Path, history: list[dict[str, Any]], keys: tuple[str, ...] = ("loss", "rec", "sup", "cons")
 ) -> None:
     """Loss terms against training step."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     steps = np.array([h["step"] for h in history])
     for k in keys:
