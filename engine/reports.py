@@ -1,4 +1,5 @@
-"""Run outputs: learning curves and loss curves as CSV/PNG, experiment reports (Markdown)."""
+"""Run outputs: CSV tables, summary statistics, active-learning curves (PNG) and the matplotlib
+helpers of every report figure (experiment reports: engine/experiment_report.py)."""
 
 from __future__ import annotations
 
@@ -102,19 +103,4 @@ def plot_learning_curves(
     ax.set_xlabel("labels")
     ax.set_ylabel("test accuracy (10,000 held-out images)" if rows else "test accuracy")
     ax.set_title(title)
-    _save(plt, fig, ax, path)
-
-
-def plot_losses(
-    path: Path, history: list[dict[str, Any]], keys: tuple[str, ...] = ("loss", "rec", "sup", "cons")
-) -> None:
-    """Loss terms against training step."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    steps = np.array([h["step"] for h in history])
-    for k in keys:
-        if history and k in history[0]:
-            ax.plot(steps, [h[k] for h in history], label=k)
-    ax.set_xlabel("step")
-    ax.set_yscale("log")
     _save(plt, fig, ax, path)
