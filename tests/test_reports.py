@@ -72,6 +72,29 @@ def test_experiment_writes_a_full_report(run_dir: Path):
         assert len(z["labelled_idx"]) == 30 and np.bincount(z["labelled_y"]).tolist() == [3] * 10
         assert list(z["phase_names"]) == list(dict.fromkeys(h.split(",")[1] for h in history[1:]))
         assert z["phase_ends"][-1] == 80
+        spans = list(zip(z["phase_names"], z["phase_starts"], z["phase_ends"], strict=True))
+    for line in history[1:]:  # each logged row carries the phase its step ran in
+        step, phase = int(line.split(",")[0]), line.split(",")[1]
+        assert [n for n, a, b in spans if a < step <= b] == [phase], line
+
+
+def test_a_validation_run_reports_on_the_validation_split(home: Path, capsys):
+    from engine.datasets import load_dataset, validation_idx
+
+    cfg = home / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config_dict(steps=20, eval_every=10)))
+    argv = ["experiment", "-c", str(cfg), "--name", "val", "--labels-per-class", "2", "--validation", "100"]
+    assert main([*argv, "--no-progress"]) == 0
+    capsys.readouterr()
+    run_dir = next((home / "artifacts/experiments").glob("val-*"))
+    held_out = validation_idx(load_dataset("synth"), 100)
+    with np.load(run_dir / "report.npz") as z:
+        assert str(z["split"]) == "validation"
+        assert z["eval_idx"].tolist() == held_out.tolist()
+        assert not np.isin(z["sample_idx"], held_out).any()
+        assert len(z["sample_idx"]) == 500
+    report = (run_dir / "REPORT.md").read_text()
+    assert "validation accuracy" in report and "100 training samples held out" in report
 
 
 def test_report_command_rebuilds_the_same_report(run_dir: Path, capsys):
