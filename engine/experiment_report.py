@@ -100,7 +100,7 @@ def _build(d: RunData) -> str:
         "",
         f"- dataset: {run['dataset']} ({run['n_train']} train / {run['n_test']} test){extra}",
         f"- dataset sha256: `{run['dataset_sha256']}`",
-        f"- backend: {run['backend']} on {run['device']}, {run['threads']} threads; seed: {run['seed']}",
+        f"- backend: {run['backend']} on {run['device']}, threads: {run['threads']}; seed: {run['seed']}",
         f"- git commit: `{run['git_commit']}`",
         f"- started: {run['started']}; steps: {m['step']}; wall time: {run['wall_seconds']:.1f} s "
         f"(training {m['seconds']:.1f} s)",

@@ -13,7 +13,7 @@ import numpy as np
 from engine.mixture import ComponentStats
 from engine.reports import pyplot, save_figure
 
-LOSS_KEYS = ("loss", "rec", "kl_z", "kl_c", "sup", "cons")
+LOSS_KEYS = ("loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage")
 
 
 def _phase_bands(ax: Any, spans: Sequence[tuple[str, int, int]]) -> None:
@@ -35,8 +35,9 @@ def plot_curves(
     fig, (ax_l, ax_a) = plt.subplots(2, 1, figsize=(8, 6.5), dpi=100, sharex=True)
     steps = [h["step"] for h in history]
     for k in LOSS_KEYS:
-        vals = [h.get(k) for h in history]
-        if history and all(isinstance(v, int | float) and v > 0 for v in vals):
+        # a term that is off (0) in some phases is drawn where it is on: log scale
+        vals = np.array([v if isinstance(v := h.get(k), int | float) and v > 0 else np.nan for h in history])
+        if np.isfinite(vals).any():
             ax_l.plot(steps, vals, label=k, lw=1)
     ax_l.set_yscale("log")
     ax_l.set_ylabel("loss terms")
