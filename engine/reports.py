@@ -1,4 +1,5 @@
-"""Run outputs: learning curves and loss curves as CSV/PNG, experiment reports (Markdown)."""
+"""Run outputs: CSV tables, summary statistics, active-learning curves (PNG) and the matplotlib
+helpers of every report figure (experiment reports: engine/experiment_report.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 from engine.io import atomic_write_bytes
 
 
-def _plt():
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,14 +22,20 @@ def _plt():
     return plt
 
 
+def save_figure(plt: Any, fig: Any, path: Path, tight: bool = True) -> None:
+    """Lay out (unless the caller placed the axes), write the figure to ``path`` (PNG), free it."""
+    if tight:
+        fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def _save(plt: Any, fig: Any, ax: Any, path: Path) -> None:
     """Grid and legend, then write the figure to ``path`` and free it."""
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(plt, fig, path)
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -78,7 +86,7 @@ def plot_learning_curves(
 ) -> None:
     """Test accuracy vs number of labels, one line per strategy: the mean over the rows' seeds,
     with a band from the lowest to the highest seed when there are several."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for strat in dict.fromkeys(r["strategy"] for r in rows):
         rs = [r for r in rows if r["strategy"] == strat]
@@ -95,19 +103,4 @@ def plot_learning_curves(
     ax.set_xlabel("labels")
     ax.set_ylabel("test accuracy (10,000 held-out images)" if rows else "test accuracy")
     ax.set_title(title)
-    _save(plt, fig, ax, path)
-
-
-def plot_losses(
-    path: Path, history: list[dict[str, Any]], keys: tuple[str, ...] = ("loss", "rec", "sup", "cons")
-) -> None:
-    """Loss terms against training step."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    steps = np.array([h["step"] for h in history])
-    for k in keys:
-        if history and k in history[0]:
-            ax.plot(steps, [h[k] for h in history], label=k)
-    ax.set_xlabel("step")
-    ax.set_yscale("log")
     _save(plt, fig, ax, path)

@@ -401,7 +401,8 @@ class Trainer(TrainerCheckpoints):
                     now = time.perf_counter()
                     sps = samples / max(now - last_t, 1e-9)
                     last_t, samples = now, 0
-                    self.history.append({"step": self.step, **m})
+                    # the phase this step ran in (self.phase is already the next step's)
+                    self.history.append({"step": self.step, "phase": self.curriculum.phase(self.step - 1), **m})
                     self.emit(
                         ev.Metrics(
                             self.step,

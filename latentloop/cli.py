@@ -15,7 +15,18 @@ from engine.errors import LatentLoopError
 COMMAND_MODULES = (
     *(
         f"engine.commands.{name}"
-        for name in ("data", "label", "feedback", "ckpt", "train", "infer", "suggest", "simulate", "experiment")
+        for name in (
+            "data",
+            "label",
+            "feedback",
+            "ckpt",
+            "train",
+            "infer",
+            "suggest",
+            "simulate",
+            "experiment",
+            "report",
+        )
     ),
     "app.command",
 )

@@ -1,8 +1,9 @@
 """`latentloop experiment`: train from scratch into a run directory with a report.
 
-Train a fresh model with a config and write REPORT.md, metrics.json, history.csv and loss.png to
-artifacts/experiments/<name>-<time>/. With --labels-per-class N it uses N oracle labels per class
-(an isolated label store); otherwise it reads your labels.csv without changing it.
+Train a fresh model with a config into artifacts/experiments/<name>-<time>/: the checkpoint, the
+files a report needs, and REPORT.md with its figures (`latentloop report` rebuilds them). With
+--labels-per-class N it uses N oracle labels per class (an isolated label store); otherwise it
+reads your labels.csv without changing it.
 """
 
 from __future__ import annotations
@@ -28,21 +29,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    import datetime
     import time
 
     from engine import events as ev
+    from engine.backends.base import cpu_threads
     from engine.checkpoints import CheckpointStore
     from engine.commands._progress import TrainProgress
     from engine.config import config_to_dict
-    from engine.datasets import oracle_labels, validation_idx
-    from engine.io import atomic_write_bytes
+    from engine.datasets import dataset_info, oracle_labels, validation_idx
+    from engine.experiment_report import write_report
     from engine.labels import LabelStore
     from engine.paths import artifacts_dir
-    from engine.reports import plot_losses, write_csv
+    from engine.report_data import collect_arrays, git_commit, write_run_files
     from engine.trainer import Trainer
     from engine.workspace import open_workspace
 
+    t0 = time.perf_counter()
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     ws = open_workspace(args.config, overrides(args, **{"train.steps": args.steps, "data.validation": args.validation}))
     out = artifacts_dir() / "experiments" / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
@@ -64,40 +68,29 @@ def run(args: argparse.Namespace) -> int:
     summary = trainer.run()
     progress.close()
     trainer.save_checkpoint(f"{args.name}", store=CheckpointStore(out / "checkpoints"))
-    write_csv(out / "history.csv", trainer.history)
-    plot_losses(out / "loss.png", trainer.history)
     metrics = {**summary, "labels": trainer.n_labels, "backend": ws.cfg.backend, "evaluations": evals}
+    arrays = collect_arrays(trainer)
+    run_info = {
+        "name": args.name,
+        "dataset": ws.dataset.name,
+        "dataset_sha256": dataset_info(ws.cfg.data.name, ws.cfg.data.root)["sha256"],
+        "n_train": ws.dataset.n_train,
+        "n_test": ws.dataset.n_test,
+        "n_validation": len(trainer.val_idx),
+        "labels_per_class": args.labels_per_class,
+        "seed": ws.cfg.seed,
+        "backend": ws.cfg.backend,
+        "device": ws.cfg.device,
+        "threads": cpu_threads(ws.cfg.threads),
+        "git_commit": git_commit(),
+        "started": started,
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    write_run_files(out, run_info, config_to_dict(ws.cfg), metrics, trainer.history, arrays)
+    report = write_report(out)
     split = summary.get("split", "test")
-    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=2, default=float).encode())
-    report = [
-        f"# Experiment {args.name}",
-        "",
-        f"- dataset: {ws.dataset.name} ({ws.dataset.n_train} train / {len(ws.dataset.test_idx)} test)"
-        + (f"; {len(trainer.val_idx)} training samples held out for validation" if len(trainer.val_idx) else ""),
-        f"- backend: {ws.cfg.backend}, steps: {summary['step']}, wall time: {summary['seconds']:.1f} s",
-        f"- labels: {trainer.n_labels}",
-        f"- {split} accuracy: {summary['test_acc']:.4f} (tau route: {summary['tau_acc']:.4f})",
-        "",
-        "## Evaluations",
-        "",
-        f"| step | {split} acc | tau acc |",
-        "|---|---|---|",
-    ]
-    report += [f"| {e['step']} | {e['test_acc']:.4f} | {e['tau_acc']:.4f} |" for e in evals]
-    report += [
-        "",
-        "![losses](loss.png)",
-        "",
-        "## Config",
-        "",
-        "```json",
-        json.dumps(config_to_dict(ws.cfg), indent=2),
-        "```",
-        "",
-    ]
-    atomic_write_bytes(out / "REPORT.md", "\n".join(report).encode())
     print(
         f"{split} accuracy {summary['test_acc']:.4f} with {trainer.n_labels} labels in {summary['seconds']:.1f} s; "
-        f"report {out / 'REPORT.md'}"
+        f"report {report}"
     )
     return 0
