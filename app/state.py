@@ -9,6 +9,7 @@ answers the page's questions with the dataclasses of :mod:`app.viewmodels`:
 - :class:`~app.services.xai.SaliencyRequests`: the tabs' saliency requests to the XAI worker;
 - :class:`~app.services.feedback.FeedbackBoxes` and :class:`~app.services.checkpoints.CheckpointService`;
 - :class:`~app.services.label_issues.LabelIssueService`: suspicious labels (docs/label-issues.md);
+- :class:`~app.services.runs.RunBrowser`: the experiment and simulation runs (docs/runs.md);
 - :class:`~app.services.labels.LabelReader`, :class:`~app.services.training.TrainingSession`,
   the candidate queue, the label overlay, the embedding cache and the worker hub.
 
@@ -35,6 +36,7 @@ from app.services.labels import LabelReader
 from app.services.overlay import LabelOverlay
 from app.services.refresh import RefreshPump
 from app.services.rundir import make_run_dir
+from app.services.runs import METRICS, RunBrowser
 from app.services.sync import ClientSync
 from app.services.training import TrainingSession
 from app.services.viewer import ViewerModel
@@ -69,6 +71,7 @@ class AppState:
     session: TrainingSession
     boxes: FeedbackBoxes
     ckpt: CheckpointService
+    runs: RunBrowser
     xai: SaliencyRequests
 
     def __init__(self, settings: AppSettings) -> None:
@@ -84,7 +87,7 @@ class AppState:
     def create(cls, settings: AppSettings) -> AppState:
         """Open the workspace, load the checkpoint if there is one and compute the first map."""
         from engine.checkpoints import CheckpointStore
-        from engine.paths import project_root, snapshots_dir
+        from engine.paths import artifacts_dir, project_root, snapshots_dir
         from engine.tau import TauClassifier
         from engine.workspace import make_trainer, open_workspace
 
@@ -121,6 +124,7 @@ class AppState:
         self.session.trained = self.has_checkpoint
         self.boxes = FeedbackBoxes(ws.feedback, self.session, self.n_train)
         self.ckpt = CheckpointService(store, self.session, self.pump, lambda: self.hub is not None)
+        self.runs = RunBrowser(artifacts_dir(), store, self.ckpt)
         self.xai = SaliencyRequests(lambda: self.hub, self.n_points, settings.xai_wait_ms)
         if settings.workers:
             trainer.write_snapshot()  # the XAI worker can explain the loaded model before any training
@@ -304,6 +308,7 @@ class AppState:
             "train_poll_ms": self.settings.train_poll_ms,
             "backend": self.cfg.backend,
             "history": self.session.curve_points(0, 0)[0],
+            "run_metrics": [{"value": k, "label": f"{what} by {x}"} for k, (what, x) in METRICS.items()],
         }
 
     # -- training (TrainingSession; the names the callbacks, tests and benchmarks use) --------------

@@ -8,10 +8,11 @@ from app.state import AppState
 
 
 def register_callbacks(app: Any, state: AppState) -> None:
-    from app.callbacks import checkpoints, clientside, explain, sync, training
+    from app.callbacks import checkpoints, clientside, explain, runs, sync, training
 
     sync.register(app, state)
     training.register(app, state)
     checkpoints.register(app, state)
     explain.register(app, state)
+    runs.register(app, state)
     clientside.register(app)
