@@ -25,6 +25,7 @@ from app.testing import app_state
 from engine.checkpoints import CheckpointExistsError, CheckpointStore
 from engine.errors import CheckpointError
 from engine.images import png_bytes
+from engine.reports import plot_losses, write_csv
 from latentloop.cli import main
 from tests.conftest import tiny_config_dict
 
@@ -33,17 +34,23 @@ BROKEN = "experiments/broken-20250101-120000"
 SIM = "simulate/20260102-080000"
 
 
-def write_experiment(root: Path, rid: str, labels: int, acc: float, backend: str, steps: int) -> Path:
-    """A run directory as `latentloop experiment` writes it, without the training (or checkpoint)."""
+def write_experiment(
+    root: Path, rid: str, labels: int, acc: float, backend: str, steps: int, plot: bool = False
+) -> Path:
+    """A run directory as `latentloop experiment` writes it, without the training (or checkpoint);
+    ``plot``: a real loss plot (matplotlib) instead of a tiny grey PNG."""
     d = root / rid
     d.mkdir(parents=True)
-    evals = [{"step": s, "test_acc": acc * s / steps, "tau_acc": acc * s / steps / 2} for s in range(10, steps + 1, 10)]
+    ticks = range(10, steps + 1, 10)
+    evals = [{"step": s, "test_acc": acc * (1 - np.exp(-s / (steps / 4))), "tau_acc": acc * s / steps} for s in ticks]
     metrics = {"step": steps, "test_acc": acc, "split": "validation", "labels": labels, "backend": backend}
     (d / "metrics.json").write_text(json.dumps({**metrics, "evaluations": evals}))
-    (d / "history.csv").write_text(
-        "step,loss,rec\n" + "".join(f"{s},{5 / s},{2 / s}\n" for s in range(10, steps + 1, 10))
-    )
-    (d / "loss.png").write_bytes(png_bytes(np.linspace(0, 1, 64).reshape(8, 8)))
+    history = [{"step": s, "loss": 5 / s**0.5, "rec": 2 / s**0.5, "sup": 1 / s} for s in ticks]
+    write_csv(d / "history.csv", history)
+    if plot:
+        plot_losses(d / "loss.png", history)
+    else:
+        (d / "loss.png").write_bytes(png_bytes(np.linspace(0, 1, 64).reshape(8, 8)))
     (d / "REPORT.md").write_text(f"# Experiment {rid}\n\n![losses](loss.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
     return d
 
@@ -205,6 +212,8 @@ def test_open_shows_plots_config_metrics_and_the_report(state):
         state, {"type": "runs-open", "run": _real(state)}, [1], [{"type": "runs-open", "run": _real(state)}]
     )
     assert out["run"] == _real(state) and out["name"] == "real-fork" and "data:image/png;base64," in str(out["view"])
+    assert out["fork"] is False
+    assert runs_open_outputs(state, {"type": "runs-open", "run": SIM}, [1], [{"type": "runs-open", "run": SIM}])["fork"]
     # the name buttons drawn again (no click yet) change nothing
     again = runs_open_outputs(state, {"type": "runs-open", "run": GOOD}, [None], [{"type": "runs-open", "run": GOOD}])
     assert all(v is no_update for v in again.values())

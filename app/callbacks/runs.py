@@ -31,6 +31,7 @@ OPEN_OUTPUTS = {
     "run": Output("runs-open-id", "data"),
     "name": Output("runs-fork-name", "value"),
     "message": Output("runs-fork-message", "children"),
+    "fork": Output("runs-fork", "disabled"),
 }
 FORK_OUTPUTS = {
     "message": Output("runs-fork-message", "children", allow_duplicate=True),
@@ -97,9 +98,15 @@ def runs_open_outputs(state: AppState, fired: Any, clicks: list[Any], ids: list[
     try:
         view = state.runs.open(fired["run"])
     except (LatentLoopError, OSError) as err:
-        return {"view": layout.run_view(None, str(err)), "run": None, "name": no_update, "message": ""}
+        return {"view": layout.run_view(None, str(err)), "run": None, "name": no_update, "message": "", "fork": True}
     name = f"{view.checkpoint}-fork" if view.checkpoint else ""
-    return {"view": layout.run_view(view), "run": fired["run"], "name": name, "message": ""}
+    return {
+        "view": layout.run_view(view),
+        "run": fired["run"],
+        "name": name,
+        "message": "",
+        "fork": view.checkpoint is None,
+    }
 
 
 def runs_fork_outputs(state: AppState, run: str | None, name: str | None) -> dict[str, Any]:

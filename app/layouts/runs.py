@@ -96,6 +96,7 @@ def run_card() -> Any:
                                     "Load as fork",
                                     id="runs-fork",
                                     color="primary",
+                                    disabled=True,  # until a run with a checkpoint is open
                                     size="sm",
                                     title="copy the run's checkpoint under the new name and load it "
                                     "into the Label page (training must be stopped)",
