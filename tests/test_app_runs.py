@@ -297,3 +297,21 @@ def test_fork_while_training_runs_says_so_and_leaves_no_copy(state):
         state.session._thread = None
     assert "stop training first" in str(out["message"]) and out["version"] is no_update
     assert not CheckpointStore().exists("while-training")
+
+
+def test_fork_of_a_run_with_another_model_is_refused_and_leaves_no_copy(state):
+    import shutil
+
+    src = Path(state.runs.open(_real(state)).row.path)
+    other = src.parent / "wider-20260105-000000"
+    shutil.copytree(src, other)
+    try:
+        meta_file = other / "checkpoints" / "real.ckpt" / "meta.json"
+        meta = json.loads(meta_file.read_text())
+        meta["model"]["hidden"] = 65
+        meta_file.write_text(json.dumps(meta))
+        out = runs_fork_outputs(state, "experiments/wider-20260105-000000", "wider")
+        assert "different model config" in str(out["message"]) and out["version"] is no_update
+        assert not CheckpointStore().exists("wider")
+    finally:
+        shutil.rmtree(other)
