@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import colorsys
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -334,7 +334,10 @@ def _clean(x: float) -> float | None:
 
 
 def curve_figure(
-    series: Sequence[str], points: dict[str, tuple[list[int], list[float]]], yrange: Any = None, title: str = ""
+    series: Sequence[str],
+    points: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    yrange: Any = None,
+    title: str = "",
 ) -> dict[str, Any]:
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
     data = []

@@ -10,6 +10,7 @@ answers the page's questions with the dataclasses of :mod:`app.viewmodels`:
 - :class:`~app.services.feedback.FeedbackBoxes` and :class:`~app.services.checkpoints.CheckpointService`;
 - :class:`~app.services.label_issues.LabelIssueService`: suspicious labels (docs/label-issues.md);
 - :class:`~app.services.mixture.MixtureView`: the Model page's mixture (docs/model-page.md);
+- :class:`~app.services.runs.RunBrowser`: the experiment and simulation runs (docs/runs.md);
 - :class:`~app.services.labels.LabelReader`, :class:`~app.services.training.TrainingSession`,
   the candidate queue, the label overlay, the embedding cache and the worker hub.
 
@@ -37,6 +38,7 @@ from app.services.mixture import MixtureView
 from app.services.overlay import LabelOverlay
 from app.services.refresh import RefreshPump
 from app.services.rundir import make_run_dir
+from app.services.runs import METRICS, RunBrowser
 from app.services.sync import ClientSync
 from app.services.training import TrainingSession
 from app.services.viewer import ViewerModel
@@ -72,6 +74,7 @@ class AppState:
     session: TrainingSession
     boxes: FeedbackBoxes
     ckpt: CheckpointService
+    runs: RunBrowser
     xai: SaliencyRequests
 
     def __init__(self, settings: AppSettings) -> None:
@@ -87,7 +90,7 @@ class AppState:
     def create(cls, settings: AppSettings) -> AppState:
         """Open the workspace, load the checkpoint if there is one and compute the first map."""
         from engine.checkpoints import CheckpointStore
-        from engine.paths import project_root, snapshots_dir
+        from engine.paths import artifacts_dir, project_root, snapshots_dir
         from engine.tau import TauClassifier
         from engine.workspace import make_trainer, open_workspace
 
@@ -125,6 +128,7 @@ class AppState:
         self.session.trained = self.has_checkpoint
         self.boxes = FeedbackBoxes(ws.feedback, self.session, self.n_train)
         self.ckpt = CheckpointService(store, self.session, self.pump, lambda: self.hub is not None)
+        self.runs = RunBrowser(artifacts_dir(), store, self.ckpt)
         self.xai = SaliencyRequests(lambda: self.hub, self.n_points, settings.xai_wait_ms)
         if settings.workers:
             trainer.write_snapshot()  # the XAI worker can explain the loaded model before any training
@@ -320,6 +324,7 @@ class AppState:
                 "warmup_steps": self.cfg.curriculum.warmup_steps,
                 "anneal_steps": self.cfg.curriculum.anneal_steps,
             },
+            "run_metrics": [{"value": k, "label": f"{what} by {x}"} for k, (what, x) in METRICS.items()],
         }
 
     # -- training (TrainingSession; the names the callbacks, tests and benchmarks use) --------------

@@ -97,3 +97,42 @@ class SyncResult:
     quality: Any = UNCHANGED  # LabelIssueService.colours(): the "label quality" colour mode's data
     highlight: Any = UNCHANGED  # the overlay's component-highlight trace (Model page tau click)
     notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run directory of the Runs page (app/services/runs.py); ``error`` names what could not be read."""
+
+    id: str  # "<kind dir>/<run dir>", e.g. "experiments/base-20260101-120000"
+    name: str
+    kind: str  # "experiment" | "simulate"
+    date: str  # "YYYY-MM-DD HH:MM:SS"
+    labels: int | None
+    accuracy: float | None
+    accuracy_of: str  # which accuracy: "test", "validation", "test, best of entropy/random", ...
+    backend: str | None
+    steps: int | None
+    path: str
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run opened on the Runs page: its plots (PNG data URIs), config, flattened metrics and report."""
+
+    row: RunRow
+    plots: list[tuple[str, str]]  # (file name relative to the run, data URI)
+    config: str  # JSON text, "" when the run recorded none
+    metrics: list[tuple[str, str]]  # (dotted key, value)
+    report: str  # REPORT.md with its image links replaced by their file names ("" without one)
+    checkpoint: str | None  # the run's checkpoint name (``fork`` copies it), None without one
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunSeries:
+    """One line of the Runs page's compare chart."""
+
+    name: str
+    x: list[float]
+    y: list[float]

@@ -8,11 +8,12 @@ from app.state import AppState
 
 
 def register_callbacks(app: Any, state: AppState) -> None:
-    from app.callbacks import checkpoints, clientside, explain, model, sync, training
+    from app.callbacks import checkpoints, clientside, explain, model, runs, sync, training
 
     sync.register(app, state)
     training.register(app, state)
     checkpoints.register(app, state)
     explain.register(app, state)
     model.register(app, state)
+    runs.register(app, state)
     clientside.register(app)
