@@ -36,6 +36,7 @@ from app.services.label_issues import SUSPICIOUS, LabelIssueService
 from app.services.labels import LabelReader
 from app.services.mixture import MixtureView
 from app.services.overlay import LabelOverlay
+from app.services.projection import SETTINGS_FILE, ProjectionService
 from app.services.refresh import RefreshPump
 from app.services.rundir import make_run_dir
 from app.services.runs import METRICS, RunBrowser
@@ -70,6 +71,7 @@ class AppState:
     label_reader: LabelReader
     issues: LabelIssueService
     mixture: MixtureView
+    projection: ProjectionService
     viewer: ViewerModel
     session: TrainingSession
     boxes: FeedbackBoxes
@@ -84,13 +86,15 @@ class AppState:
         self.run_dir: Path | None = None
         self.clients = ClientSync(self)
         self.pump = RefreshPump(self._on_refresh)
+        self._base: MapVersion | None = None  # the newest refresh's version, with the PCA map
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def create(cls, settings: AppSettings) -> AppState:
         """Open the workspace, load the checkpoint if there is one and compute the first map."""
         from engine.checkpoints import CheckpointStore
-        from engine.paths import artifacts_dir, project_root, snapshots_dir
+        from engine.paths import artifacts_dir, data_dir, project_root, snapshots_dir
+        from engine.projection import UmapParams
         from engine.tau import TauClassifier
         from engine.workspace import make_trainer, open_workspace
 
@@ -124,6 +128,9 @@ class AppState:
         )
         self.viewer = ViewerModel(cfg, ws.dataset.float_images)
         self.mixture = MixtureView(ws.dataset.images, ws.dataset.targets, self.n_train, self.viewer)
+        self.projection = ProjectionService(
+            data_dir(cfg.data.name, cfg.data.root) / SETTINGS_FILE, UmapParams(seed=cfg.seed), on_ready=self._on_umap
+        )
         self.session = TrainingSession(trainer, cfg.train.checkpoint, store, on_refresh=self.pump.offer)
         self.session.trained = self.has_checkpoint
         self.boxes = FeedbackBoxes(ws.feedback, self.session, self.n_train)
@@ -152,6 +159,7 @@ class AppState:
     def close(self) -> None:
         """Stop the pump and the workers and remove this process's snapshots (the app is shutting down)."""
         self.pump.stop()
+        self.projection.close()
         if self.hub is not None:
             self.hub.stop()
             self.hub = None
@@ -167,7 +175,8 @@ class AppState:
         self, emb: Any, weights: dict[str, np.ndarray] | None, trained: bool, tau_pred: np.ndarray | None = None
     ) -> None:
         """New embeddings (the refresh pump's thread): project, publish, feed the forecast worker."""
-        v = self.cache.update(emb.mu, emb.probs, emb.resp, emb.step, trained)
+        v = self._base = self.cache.update(emb.mu, emb.probs, emb.resp, emb.step, trained)
+        self.projection.submit(v.version, v.mu[: self.n_points], reference=v.xy)  # returns at once
         if weights is not None:
             self.viewer.set_weights(weights, v.version)
         labels = self.read_labels()
@@ -181,6 +190,23 @@ class AppState:
                 )
             except OSError as err:  # a full disk must not break the map refresh
                 self.hub.forecast_error = f"could not write the forecast input: {err}"
+
+    def _on_umap(self, version: int, xy: np.ndarray) -> None:
+        """A UMAP map is ready (a projection job thread): show it if its version is still the newest."""
+        base = self._base
+        if base is not None and base.version == version:
+            self.cache.reproject(base, xy)
+
+    def set_projection(self, name: str) -> str:
+        """The map card's PCA/UMAP switch: saved per dataset; PCA is shown at once, UMAP as soon as
+        it is ready (at once if it already is). Returns the notice."""
+        self.projection.set_choice(name)
+        base, shown = self._base, self.cache.current
+        if base is not None and shown is not None:
+            xy = base.xy if name == "pca" else self.projection.coords(base.version)
+            if xy is not None and xy is not shown.xy:
+                self.cache.reproject(base, xy)
+        return self.projection.status()["message"]
 
     def _on_forecast(self, res: Any) -> None:
         """A forecast result (pump thread): its top candidates feed the queue's "forecast" source
@@ -320,6 +346,7 @@ class AppState:
             "train_poll_ms": self.settings.train_poll_ms,
             "backend": self.cfg.backend,
             "history": self.session.curve_points(0, 0)[0],
+            "projection": self.projection.choice(),
             "curriculum": {
                 "warmup_steps": self.cfg.curriculum.warmup_steps,
                 "anneal_steps": self.cfg.curriculum.anneal_steps,

@@ -31,6 +31,7 @@ class ClientView:
     feedback_key: str = ""
     quality_key: str = ""
     highlight_key: str = ""
+    projection_key: str = ""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ClientView:
@@ -96,6 +97,7 @@ class SyncResult:
     feedback: Any = UNCHANGED  # (items, error) of AppState.feedback_items()
     quality: Any = UNCHANGED  # LabelIssueService.colours(): the "label quality" colour mode's data
     highlight: Any = UNCHANGED  # the overlay's component-highlight trace (Model page tau click)
+    projection: Any = UNCHANGED  # the PCA/UMAP notice (ProjectionService.status()["message"] or its error)
     notices: list[str] = field(default_factory=list)
 
 

@@ -57,7 +57,7 @@ def test_first_sync_sends_map_colours_and_panels(state):
     fig, colours, view = out["map"], out["colours"], out["view"]
     assert isinstance(fig, dict) and fig["data"][0]["x"]["dtype"] == "f4" and len(fig["data"]) == 1
     assert fig["layout"]["uirevision"] == "latent-map"
-    assert [t["name"] for t in out["overlay"]["data"]] == ["labelled", "selected", "pending"]
+    assert [t["name"] for t in out["overlay"]["data"]] == ["labelled", "selected", "pending", "component"]
     assert colours["version"] == state.cache.version and "pred" in colours["modes"]
     assert view["version"] == state.cache.version and view["gen"] == state.overlay.gen
     assert isinstance(out["queue_store"], list) and len(out["queue_store"]) == 8  # serials for n/p

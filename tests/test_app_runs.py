@@ -25,7 +25,7 @@ from app.testing import app_state
 from engine.checkpoints import CheckpointExistsError, CheckpointStore
 from engine.errors import CheckpointError
 from engine.images import png_bytes
-from engine.reports import plot_losses, write_csv
+from engine.reports import pyplot, save_figure, write_csv
 from latentloop.cli import main
 from tests.conftest import tiny_config_dict
 
@@ -48,7 +48,10 @@ def write_experiment(
     history = [{"step": s, "loss": 5 / s**0.5, "rec": 2 / s**0.5, "sup": 1 / s} for s in ticks]
     write_csv(d / "history.csv", history)
     if plot:
-        plot_losses(d / "loss.png", history)
+        plt = pyplot()
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot(ticks, [r["loss"] for r in history])
+        save_figure(plt, fig, d / "loss.png")
     else:
         (d / "loss.png").write_bytes(png_bytes(np.linspace(0, 1, 64).reshape(8, 8)))
     (d / "REPORT.md").write_text(f"# Experiment {rid}\n\n![losses](loss.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
@@ -201,11 +204,12 @@ def test_a_malformed_run_is_shown_with_its_problem_and_the_rest_still_listed(sta
 
 def test_open_shows_plots_config_metrics_and_the_report(state):
     view = state.runs.open(_real(state))
-    assert [n for n, _ in view.plots] == ["loss.png"] and view.checkpoint == "real"
+    figures = ["calibration.png", "components.png", "confusion.png", "curves.png", "latent_map.png", "tau.png"]
+    assert [n for n, _ in view.plots] == figures and view.checkpoint == "real"
     assert json.loads(view.config)["model"]["latent_dim"] == 8
     metrics = dict(view.metrics)
     assert metrics["labels"] == "20" and metrics["evaluations"] == "2 entries" and metrics["backend"] == "torch"
-    assert "# Experiment real" in view.report and "](loss.png)" not in view.report and "plot loss.png" in view.report
+    assert "# Experiment real" in view.report and "](curves.png)" not in view.report and "plot curves.png" in view.report
     sim = state.runs.open(SIM)
     assert sim.checkpoint is None and sim.config == "" and dict(sim.metrics)["entropy.final_acc.mean"] == "0.55"
     out = runs_open_outputs(

@@ -15,6 +15,7 @@ from dash import Input, Output, Patch, State, no_update
 from app import figures
 from app.callbacks.wiring import connect
 from app.layouts import views
+from app.services.projection import PROJECTIONS
 from app.services.sync import as_int
 from app.state import AppState
 from app.viewmodels import UNCHANGED, ClientView, SyncResult
@@ -42,6 +43,7 @@ OUTPUTS = {
     "fb_list": Output("fb-list", "children"),
     "quality": Output("quality-store", "data"),
     "model_version": Output("model-version", "data"),
+    "projection": Output("projection-status", "children"),
 }
 INPUTS = {
     "events": Input("ll-events", "data"),
@@ -135,6 +137,8 @@ def sync_outputs(
         out["colours"] = res.colours
     if res.quality is not UNCHANGED:
         out["quality"] = res.quality
+    if res.projection is not UNCHANGED:
+        out["projection"] = res.projection
     if res.sample is not UNCHANGED:
         out["sample"] = views.sample_panel(res.sample)
         # what the saliency and feedback callbacks work on: the selection, per map version
@@ -176,7 +180,31 @@ def sync_outputs(
     return out
 
 
+def projection_outputs(state: AppState, value: Any) -> dict[str, Any]:
+    """The PCA/UMAP switch: saved, shown at once where it can be (a new map version the sync picks
+    up through ``map-version``), the notice."""
+    if value not in PROJECTIONS:
+        return {"status": no_update, "version": no_update}
+    msg = state.set_projection(value)
+    return {"status": msg, "version": {"version": state.cache.version}}
+
+
 def register(app: Any, state: AppState) -> None:
+    def projection(fired: Any, value: Any) -> dict[str, Any]:
+        return projection_outputs(state, value)
+
+    connect(
+        app,
+        {
+            "status": Output("projection-status", "children", allow_duplicate=True),
+            "version": Output("map-version", "data", allow_duplicate=True),
+        },
+        {"value": Input("projection", "value")},
+        {},
+        projection,
+        prevent_initial_call=True,
+    )
+
     def sync(
         fired: Any,
         events: Any,

@@ -10,6 +10,7 @@ from dash import dcc, html
 from app import figures
 from app.layouts.parts import card_header, menu, small_button
 from app.services.embeddings import COLOUR_MODE_NAMES, COLOUR_MODES
+from app.services.projection import PROJECTION_NAMES, PROJECTIONS
 
 GRAPH_CONFIG = {
     "displaylogo": False,
@@ -30,6 +31,16 @@ def map_card(ctx: dict[str, Any]) -> Any:
                     inline=True,
                     className="ll-colour-mode",
                     options=[{"label": COLOUR_MODE_NAMES[m], "value": m} for m in COLOUR_MODES],
+                    inputClassName="btn-check",
+                    labelClassName="btn btn-outline-secondary btn-sm",
+                    labelCheckedClassName="active",
+                ),
+                dbc.RadioItems(
+                    id="projection",
+                    value=ctx.get("projection", "pca"),
+                    inline=True,
+                    className="ll-colour-mode ms-2",
+                    options=[{"label": PROJECTION_NAMES[p], "value": p} for p in PROJECTIONS],
                     inputClassName="btn-check",
                     labelClassName="btn btn-outline-secondary btn-sm",
                     labelCheckedClassName="active",
@@ -61,6 +72,7 @@ def map_card(ctx: dict[str, Any]) -> Any:
                             html.Span("outlined: your labels", className="me-3"),
                             html.Span("pink ring: selected", className="me-3"),
                             html.Span("scroll to zoom, drag to pan, double-click to reset", className="text-muted"),
+                            html.Span("", id="projection-status", className="ms-3 ll-projection-status"),
                         ],
                         className="small ll-legend",
                     ),

@@ -8,6 +8,7 @@ mode needs, computed once here so the browser can switch modes without asking th
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -114,6 +115,19 @@ class EmbeddingCache:
             )
             self._current = v
             self._derived = {k: val for k, val in self._derived.items() if k[0] == v.version}
+            return v
+
+    def reproject(self, base: MapVersion, xy: np.ndarray) -> MapVersion:
+        """Publish ``base``'s model outputs with other map coordinates (a UMAP map, or the PCA one
+        again) as a new version, so every tab redraws as for a refresh."""
+        xy = np.ascontiguousarray(xy, np.float32)
+        if xy.shape != base.xy.shape:
+            raise ValueError(f"map coordinates {xy.shape}, expected {base.xy.shape}")
+        _readonly(xy)
+        with self._lock:
+            v = dataclasses.replace(base, version=self.version + 1, xy=xy, created=time.time())
+            self._current = v
+            self._derived = {}
             return v
 
     @staticmethod

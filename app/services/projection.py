@@ -77,9 +77,15 @@ class ProjectionService:
     """
 
     def __init__(
-        self, settings_path: str | Path, params: UmapParams | None = None, embed: Embed = umap_embed, nice: int = 10
+        self,
+        settings_path: str | Path,
+        params: UmapParams | None = None,
+        embed: Embed = umap_embed,
+        nice: int = 10,
+        on_ready: Callable[[int, np.ndarray], None] | None = None,
     ) -> None:
         self.path = Path(settings_path)
+        self.on_ready = on_ready  # (version, xy) when a UMAP map is ready: the app swaps it in
         self.params = params or UmapParams()
         self._embed = embed
         self._nice = nice
@@ -243,6 +249,8 @@ class ProjectionService:
             self._ready = (job.version, xy)
             self._outcome = ("ready", job.version, seconds, "")
             self._generation += 1
+        if self.on_ready is not None:
+            self.on_ready(job.version, xy)
 
     # -- what the page reads ---------------------------------------------------------------------
     def coords(self, version: int) -> np.ndarray | None:

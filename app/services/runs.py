@@ -20,6 +20,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from app.services.checkpoints import CheckpointService
 from app.services.images import png_bytes_uri
 from app.viewmodels import RunRow, RunSeries, RunView
@@ -363,10 +365,13 @@ def _checkpoint_name(path: Path) -> str | None:
 
 
 def _config(path: Path, checkpoint: str | None, problems: list[str]) -> str:
-    """The run's config as JSON text: ``config.json`` if the run wrote one, else its checkpoint's."""
+    """The run's config as JSON text: its ``config.yaml`` (experiments write one), else its checkpoint's."""
     try:
-        if (path / "config.json").is_file():
-            return json.dumps(_read_json(path / "config.json"), indent=2)
+        if (path / "config.yaml").is_file():
+            try:
+                return json.dumps(yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")), indent=2)
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+                raise RunError(f"config.yaml: {err}") from None
         if checkpoint is None:
             return ""
         meta = _read_json(path / "checkpoints" / f"{checkpoint}.ckpt" / "meta.json")

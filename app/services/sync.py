@@ -239,6 +239,11 @@ class ClientSync:
         if highlight_key != new.highlight_key:
             out.highlight = figures.highlight_trace(v, highlight)
             new.highlight_key = highlight_key
+        ps = st.projection.status()
+        projection_note = ps["settings_error"] or ps["message"]
+        if projection_note != view.projection_key:
+            out.projection = projection_note
+            new.projection_key = projection_note
         if colour_mode == "quality":
             quality_key = st.issues.key(v)
             if quality_key != view.quality_key:
