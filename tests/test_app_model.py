@@ -89,12 +89,10 @@ def test_the_traversal_decodes_d_by_k_images_and_the_strip_interpolates(state):
 def test_a_tau_click_shows_the_components_samples_and_rings_them_on_the_map(state):
     v = state.cache.current
     c = int(np.bincount(v.component[: state.n_train]).argmax())
-    click = {"points": [{"customdata": [c, 3, 0.9, 10.0, 4]}]}
-    out = model_cb.members_outputs(state, "model-tau", "/model", click, None)
-    assert out["highlight"] == c
-    html = str(out["members"].to_plotly_json())
+    assert model_cb.members_outputs(state, "/", c) is no_update  # hidden page: nothing computed
+    html = str(model_cb.members_outputs(state, "/model", c).to_plotly_json())
     serials, ok = state.mixture.members(v, c)
-    assert f'data-serial="{int(serials[0])}"' in html and html.count("ll-member ") == len(serials)
+    assert f"'data-serial': '{int(serials[0])}'" in html and html.count("ll-member ") == len(serials)
     assert (v.resp[serials, c] == np.sort(v.resp[serials, c])[::-1]).all()
     assert (ok == (v.probs[serials].argmax(1) == state.dataset.targets[serials])).all()
     # the sync puts the ring trace into the overlay
@@ -103,8 +101,16 @@ def test_a_tau_click_shows_the_components_samples_and_rings_them_on_the_map(stat
     assert trace["meta"]["component"] == c
     n = int((v.component[: state.n_train] == c).sum())
     assert len(base64.b64decode(trace["x"]["bdata"])) == 4 * n
-    cleared = model_cb.members_outputs(state, "model-clear", "/model", None, c)
-    assert cleared["highlight"] is None
+    cleared = sync_cb.sync_outputs(
+        state, {"client": "m", "events": []}, res["view"], "entropy", {"log_id": 0}, None, "label", None
+    )
+    assert len(base64.b64decode(_ops_value(cleared["overlay"], figures.HIGHLIGHT)["x"]["bdata"])) == 0
+    assert "Click a cell" in str(model_cb.members_outputs(state, "/model", None).to_plotly_json())
+
+
+def _ops_value(p: Patch, trace: int) -> dict:
+    ops = p.to_plotly_json()["operations"]
+    return next(o["params"]["value"] for o in ops if o["location"] == ["data", trace])
 
 
 def test_advance_is_refused_without_a_run(state):

@@ -209,7 +209,9 @@ def test_open_shows_plots_config_metrics_and_the_report(state):
     assert json.loads(view.config)["model"]["latent_dim"] == 8
     metrics = dict(view.metrics)
     assert metrics["labels"] == "20" and metrics["evaluations"] == "2 entries" and metrics["backend"] == "torch"
-    assert "# Experiment real" in view.report and "](curves.png)" not in view.report and "plot curves.png" in view.report
+    assert (
+        "# Experiment real" in view.report and "](curves.png)" not in view.report and "plot curves.png" in view.report
+    )
     sim = state.runs.open(SIM)
     assert sim.checkpoint is None and sim.config == "" and dict(sim.metrics)["entropy.final_acc.mean"] == "0.55"
     out = runs_open_outputs(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.testing import GD, MAP_READY, OV, browser_page, serving
@@ -56,9 +57,9 @@ def test_a_tau_cell_click_shows_the_component_and_rings_it_on_the_map(page, runn
         " return g && g.data && g.data[0] && g.data[0].type === 'heatmap'; }"
     )
     v = running.state.cache.current
-    row = int(running.state.mixture.state.stats[0].component)
+    row = int(np.bincount(v.component[:N_TRAIN]).argmax())  # heatmap row r is component r
     n = int((v.component[:N_TRAIN] == row).sum())
-    x, y = page.evaluate(TAU_CELL, [0, 3])
+    x, y = page.evaluate(TAU_CELL, [row, 3])
     page.mouse.click(x, y)
     page.wait_for_function(
         "(c) => { const h = document.querySelector('#model-members-head'); return h && +h.dataset.component === c; }",

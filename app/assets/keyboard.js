@@ -179,6 +179,10 @@
     var b = t.closest(".ll-label-btn");
     if (b) { LL.label(+b.getAttribute("data-label")); return; }
     if (t.closest(".ll-accept-btn")) { LL.accept(); return; }
+    if (t.closest("#model-clear") && window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props("model-highlight", { data: null });
+      return;
+    }
     var q = t.closest(".ll-queue-item");
     if (q) { LL.select(+q.getAttribute("data-serial")); return; }
     if (t.closest("#help-button")) { toggleHelp(); return; }
@@ -257,5 +261,19 @@
     }
   }
   LL.bindMap = bindMap;
+
+  // The Model page's tau heatmap: a cell click chooses its component ("model-highlight", an input
+  // of the sync, which rings the component's samples on the map, and of the Model page's gallery).
+  function bindModel() {
+    var gd = graph("model-tau");
+    if (gd && !gd.__llBound && typeof gd.on === "function") {
+      gd.__llBound = true;
+      gd.on("plotly_click", function (ev) {
+        var pt = ev && ev.points && ev.points[0], dc = window.dash_clientside;
+        if (pt && pt.customdata && dc && dc.set_props) dc.set_props("model-highlight", { data: pt.customdata[0] });
+      });
+    }
+  }
+  setInterval(bindModel, 500);
   setInterval(bindMap, 250);
 })();

@@ -1,8 +1,9 @@
 """The Model page's callbacks: tau heatmap, component samples, lenses, microscope, metrics, curriculum.
 
 Everything is computed when the page is shown (``url`` is "/model") and at each map version while it
-is; a hidden Model page costs nothing. The map highlight of a tau click rides on the sync callback
-(``model-highlight`` is one of its inputs), which owns the map overlay.
+is; a hidden Model page costs nothing. A tau cell click sets ``model-highlight`` in the browser (keyboard.js); the
+sync callback (which owns the map overlay) rings the component's samples on the map, and the gallery
+here shows them.
 """
 
 from __future__ import annotations
@@ -49,30 +50,18 @@ def refresh_outputs(state: AppState, path: Any, tau_fig: Any) -> dict[str, Any]:
     return out
 
 
-def members_outputs(state: AppState, fired: Any, path: Any, click: Any, current: Any) -> dict[str, Any]:
-    """A tau cell click chooses the component (highlighted on the map); the gallery shows its samples."""
-    if fired == "model-clear":
-        return {"highlight": None, "members": layout.members_panel(None, [], [], [], 0)}
-    component = as_int(current)
-    if fired == "model-tau":
-        try:
-            component = as_int(click["points"][0]["customdata"][0])
-        except (KeyError, IndexError, TypeError):
-            return {"highlight": no_update, "members": no_update}
-    if not _shown(path) and fired != "model-tau":
-        return {"highlight": no_update, "members": no_update}
+def members_outputs(state: AppState, path: Any, component: Any) -> Any:
+    """The gallery of the component a tau cell click chose (keyboard.js sets ``model-highlight``;
+    the sync rings the same samples on the map)."""
+    c = as_int(component)
     v = state.cache.current
-    if component is None or v is None or not 0 <= component < v.components:
-        return {
-            "highlight": None if fired == "model-tau" else no_update,
-            "members": layout.members_panel(None, [], [], [], 0),
-        }
-    serials, ok = state.mixture.members(v, component)
+    if not _shown(path) or v is None:
+        return no_update
+    if c is None or not 0 <= c < v.components:
+        return layout.members_panel(None, [], [], [], 0)
+    serials, ok = state.mixture.members(v, c)
     images = [png_data_uri(state.dataset.images[s]) for s in serials]
-    panel = layout.members_panel(
-        component, serials.tolist(), ok.tolist(), images, state.mixture.member_count(v, component)
-    )
-    return {"highlight": component, "members": panel}
+    return layout.members_panel(c, serials.tolist(), ok.tolist(), images, state.mixture.member_count(v, c))
 
 
 def microscope_outputs(state: AppState, fired: Any, path: Any, want: Any, pinned: Any) -> dict[str, Any]:
@@ -117,21 +106,19 @@ def register(app: Any, state: AppState) -> None:
         refresh,
     )
 
-    def members(fired: Any, click: Any, clear: Any, version: Any, path: Any, current: Any) -> dict[str, Any]:
-        return members_outputs(state, fired, path, click, current)
+    def members(fired: Any, component: Any, version: Any, path: Any) -> dict[str, Any]:
+        return {"members": members_outputs(state, path, component)}
 
     connect(
         app,
-        {"highlight": Output("model-highlight", "data"), "members": Output("model-members", "children")},
+        {"members": Output("model-members", "children")},
         {
-            "click": Input("model-tau", "clickData"),
-            "clear": Input("model-clear", "n_clicks"),
+            "component": Input("model-highlight", "data"),
             "version": Input("model-version", "data"),
             "path": Input("url", "pathname"),
         },
-        {"current": State("model-highlight", "data")},
+        {},
         members,
-        prevent_initial_call=True,
     )
 
     def micro(fired: Any, want: Any, pin_clicks: Any, path: Any, version: Any, pinned: Any) -> dict[str, Any]:

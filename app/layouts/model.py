@@ -7,7 +7,6 @@ the component gallery, the lenses and the latent microscope.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -15,7 +14,6 @@ from dash import dcc, html
 
 from app import figures
 from app.layouts.parts import card_header, small_button
-from app.layouts.views import raw_html
 from engine.curriculum import PHASES
 
 WEIGHT_KEYS = ("alpha", "beta", "gamma", "consistency", "usage")
@@ -211,17 +209,26 @@ def members_panel(
     """The gallery of a component's samples, each marked by whether its prediction is right."""
     if component is None:
         return html.P("Click a cell of the tau matrix.", className="text-muted mb-0", id="model-members-empty")
-    tiles = "".join(
-        f'<figure class="ll-member {"ok" if good else "bad"}" data-serial="{int(s)}">'
-        f'<img src="{src}" alt="#{int(s)}"><figcaption>#{int(s)} {"✓" if good else "✗"}</figcaption></figure>'
+    head = html.Div(
+        [
+            "component ",
+            html.B(str(component)),
+            f": {total} samples have it as their dominant component; the {len(serials)} most responsible shown "
+            "(✓ prediction matches the true class, ✗ it does not; ringed the same way on the Label page's map)",
+        ],
+        className="mb-1",
+        id="model-members-head",
+        **{"data-component": str(component)},
+    )
+    tiles = [
+        html.Figure(
+            [html.Img(src=src, alt=f"#{s}"), html.Figcaption(f"#{s} {'✓' if good else '✗'}")],
+            className="ll-member " + ("ok" if good else "bad"),
+            **{"data-serial": str(s)},
+        )
         for s, good, src in zip(serials, ok, images, strict=True)
-    )
-    head = (
-        f'<div class="mb-1" id="model-members-head" data-component="{component}">component <b>{component}</b>: '
-        f"{total} samples have it as their dominant component; the {len(serials)} most responsible shown "
-        f"(✓ prediction matches the true class, ✗ it does not; ringed the same way on the Label page's map)</div>"
-    )
-    return raw_html(head + f'<div class="ll-members">{tiles}</div>', id_="model-members-grid")
+    ]
+    return html.Div([head, html.Div(tiles, className="ll-members")])
 
 
 def lenses_panel(lenses: Sequence[Any]) -> Any:
@@ -231,17 +238,23 @@ def lenses_panel(lenses: Sequence[Any]) -> Any:
     rows = []
     for lens in lenses:
         st = lens.stats
-        flags = ('<span class="badge bg-danger ms-1">dead</span>' if st.dead else "") + (
-            '<span class="badge bg-warning text-dark ms-1">redundant</span>' if st.redundant else ""
+        flags = ([dbc.Badge("dead", color="danger", className="ms-1")] if st.dead else []) + (
+            [dbc.Badge("redundant", color="warning", text_color="dark", className="ms-1")] if st.redundant else []
         )
-        proto = f'<img class="ll-proto" src="{lens.prototype}" alt="prototype">' if lens.prototype else ""
-        rows.append(
-            f'<div class="ll-lens" data-component="{st.component}">'
-            f'<div class="ll-lens-info"><b>c{st.component}</b> → class {st.tau_class} '
-            f"({st.certainty:.2f})<br>usage {100 * st.usage:.1f}% · {st.labelled} labelled{flags}</div>"
-            f'{proto}<img class="ll-lens-gallery" src="{lens.gallery}" alt="top 16 of c{st.component}"></div>'
+        info = html.Div(
+            [
+                html.B(f"c{st.component}"),
+                f" → class {st.tau_class} ({st.certainty:.2f})",
+                html.Br(),
+                f"usage {100 * st.usage:.1f}% · {st.labelled} labelled",
+                *flags,
+            ],
+            className="ll-lens-info",
         )
-    return raw_html("".join(rows), class_name="ll-lenses")
+        proto = [html.Img(src=lens.prototype, className="ll-proto", alt="prototype")] if lens.prototype else []
+        gallery = html.Img(src=lens.gallery, className="ll-lens-gallery", alt=f"top 16 of c{st.component}")
+        rows.append(html.Div([info, *proto, gallery], className="ll-lens", **{"data-component": str(st.component)}))
+    return html.Div(rows, className="ll-lenses")
 
 
 def microscope_panel(m: Any, pinned: int | None) -> Any:
@@ -251,28 +264,52 @@ def microscope_panel(m: Any, pinned: int | None) -> Any:
             "Select a sample (click the map or a gallery image on the Label page) to look at its latent code.",
             className="text-muted mb-0",
         )
-    strip = (
-        f'<div class="mt-2">interpolation #{m.other} → #{m.serial}<br>'
-        f'<img class="ll-strip" src="{m.strip}" alt="interpolation"></div>'
-        if m.strip
-        else f'<div class="mt-2 text-muted">Pin a sample as A (button above), select another: the decoded '
-        f"interpolation between them appears here{f' (A = #{pinned})' if pinned is not None else ''}.</div>"
-    )
-    return raw_html(
-        f'<div id="model-micro-head" data-serial="{m.serial}">sample <b>#{m.serial}</b>: '
-        f'image <img class="ll-digit-s" src="{m.image}" alt="image"> '
-        f'reconstruction <img class="ll-digit-s" src="{m.recon}" alt="reconstruction"> '
-        f"error {m.error:.4f} (mean squared, per pixel)</div>"
-        f'<div class="mt-2">traversal: one row per latent dimension ({m.dims}), from -2 to +2 standard '
-        "deviations around the sample's mean"
-        f'<br><img class="ll-traversal" src="{m.traversal}" alt="traversal" data-dims="{m.dims}"></div>' + strip
+    if m.strip:
+        strip = html.Div(
+            [f"interpolation #{m.other} → #{m.serial}", html.Br(), html.Img(src=m.strip, className="ll-strip")],
+            className="mt-2",
+            id="model-strip",
+        )
+    else:
+        a = f" (A = #{pinned})" if pinned is not None else ""
+        strip = html.Div(
+            "Pin a sample as A (button above), select another: the decoded interpolation between them "
+            f"appears here{a}.",
+            className="mt-2 text-muted",
+        )
+    return html.Div(
+        [
+            html.Div(
+                [
+                    "sample ",
+                    html.B(f"#{m.serial}"),
+                    ": image ",
+                    html.Img(src=m.image, className="ll-digit-s", alt="image"),
+                    " reconstruction ",
+                    html.Img(src=m.recon, className="ll-digit-s", alt="reconstruction"),
+                    f" error {m.error:.4f} (mean squared, per pixel)",
+                ],
+                id="model-micro-head",
+                **{"data-serial": str(m.serial)},
+            ),
+            html.Div(
+                [
+                    f"traversal: one row per latent dimension ({m.dims}), from -2 to +2 standard deviations "
+                    "around the sample's mean",
+                    html.Br(),
+                    html.Img(src=m.traversal, className="ll-traversal", alt="traversal"),
+                ],
+                className="mt-2",
+            ),
+            strip,
+        ]
     )
 
 
 def phase_text(status: dict[str, Any], info: dict[str, Any] | None) -> Any:
     """The current phase, since when, and its loss weights."""
     if not info:
-        return f"phase {escape(str(status.get('phase', '?')))}"
+        return f"phase {status.get('phase', '?')}"
     w = " · ".join(f"{name} {info['weights'][k]:g}" for k, name in SHOWN_WEIGHTS.items() if k in info["weights"])
     return [
         html.Span(f"phase {info['phase']}", className="fw-semibold", id="model-phase-name"),
