@@ -45,6 +45,7 @@ def tau_figure(tau: np.ndarray, stats: Sequence[ComponentStats]) -> dict[str, An
         "type": "heatmap",
         "x": [str(y) for y in range(c)],
         "colorscale": "Blues",
+        "reversescale": True,  # plotly's Blues runs dark to light: 1 (sure) should be the dark end
         "zmin": 0,
         "zmax": 1,
         "showscale": True,
@@ -123,11 +124,18 @@ def metrics_figure(
     k = len(history[-1]["usage"]) if history else 0
     data: list[dict[str, Any]] = [
         {"x": steps, "y": [_clean(h["resp_entropy"]) for h in history], "name": "entropy of mean q", "yaxis": "y"},
-        {"x": steps, "y": [_clean(h["tau_certainty"]) for h in history], "name": "mean tau certainty", "yaxis": "y2"},
+        {
+            "x": steps,
+            "y": [_clean(h["tau_certainty"]) for h in history],
+            "name": "mean tau certainty",
+            "xaxis": "x2",
+            "yaxis": "y2",
+        },
         {"x": [r["step"] for r in losses], "y": [_clean(r.get("kl_z", float("nan"))) for r in losses], "name": "KL_z"},
         {"x": [r["step"] for r in losses], "y": [_clean(r.get("kl_c", float("nan"))) for r in losses], "name": "KL_c"},
     ]
-    data[2]["yaxis"] = data[3]["yaxis"] = "y3"
+    for t in data[2:4]:
+        t.update(xaxis="x3", yaxis="y3")
     colours = palette(max(k, 1))
     for c in range(k):
         data.append(
@@ -135,6 +143,7 @@ def metrics_figure(
                 "x": steps,
                 "y": [_clean(h["usage"][c]) for h in history],
                 "name": f"usage c{c}",
+                "xaxis": "x4",
                 "yaxis": "y4",
                 "line": {"width": 1, "color": colours[c]},
                 "showlegend": False,

@@ -92,7 +92,7 @@ def test_a_tau_click_shows_the_components_samples_and_rings_them_on_the_map(stat
     assert model_cb.members_outputs(state, "/", c) is no_update  # hidden page: nothing computed
     html = str(model_cb.members_outputs(state, "/model", c).to_plotly_json())
     serials, ok = state.mixture.members(v, c)
-    assert f"'data-serial': '{int(serials[0])}'" in html and html.count("ll-member ") == len(serials)
+    assert f"data-serial='{int(serials[0])}'" in html and html.count("ll-member ") == len(serials)
     assert (v.resp[serials, c] == np.sort(v.resp[serials, c])[::-1]).all()
     assert (ok == (v.probs[serials].argmax(1) == state.dataset.targets[serials])).all()
     # the sync puts the ring trace into the overlay

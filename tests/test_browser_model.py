@@ -71,13 +71,12 @@ def test_a_tau_cell_click_shows_the_component_and_rings_it_on_the_map(page, runn
     page.wait_for_selector("#model-microscope")
     # back on the Label page the same selection and map, with the component's samples ringed
     page.click("#nav-label")
-    page.wait_for_function(f"(n) => {{ const t = {OV}.data[3]; return t && t.x && t.x.length === n; }}", arg=n)
+    page.wait_for_function(
+        f"(n) => {{ const f = {OV}._fullData;"
+        " return !!(f && f[3] && f[3].name === 'component' && f[3]._length === n); }",
+        arg=n,
+    )
     assert page.evaluate(f"() => {GD}._fullData[0]._length") == N_TRAIN
-    if os.environ.get("LATENTLOOP_UPDATE_DOC_SCREENSHOT") == "1":
-        page.click("#nav-model")
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(ROOT / "docs" / "model-page.png"), full_page=True)
-        page.click("#nav-label")
 
 
 def test_advance_moves_a_running_training_to_the_next_phase(page, running):
@@ -100,3 +99,30 @@ def test_advance_moves_a_running_training_to_the_next_phase(page, running):
         st.training_command("stop")
         st.session.wait(120)
         page.click("#nav-label")
+
+
+def test_the_microscope_follows_the_selection_and_interpolates_from_the_pinned_sample(page, running):
+    page.click("#nav-label")
+    page.evaluate("() => window.LL.select(5)")
+    page.click("#nav-model")
+    page.wait_for_function(
+        "() => { const h = document.querySelector('#model-micro-head'); return h && h.dataset.serial === '5'; }"
+    )
+    d = running.state.cfg.model.latent_dim
+    size = page.evaluate(
+        "() => { const i = document.querySelector('.ll-traversal'); return [i.naturalWidth, i.naturalHeight]; }"
+    )
+    assert size == [7 * 29 - 1, d * 29 - 1]  # seven steps for each latent dimension
+    page.click("#model-pin")
+    page.click("#nav-label")
+    page.evaluate("() => window.LL.select(9)")
+    page.click("#nav-model")
+    page.wait_for_selector("#model-strip")
+    assert "interpolation #5 → #9" in page.inner_text("#model-strip")
+    assert not page.errors
+    if os.environ.get("LATENTLOOP_UPDATE_DOC_SCREENSHOT") == "1":
+        biggest = int(np.bincount(running.state.cache.current.component[:N_TRAIN]).argmax())
+        page.evaluate("(c) => window.dash_clientside.set_props('model-highlight', {data: c})", biggest)
+        page.wait_for_selector("#model-members-head")
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ROOT / "docs" / "model-page.png"), full_page=True)
