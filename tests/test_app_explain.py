@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from dash import no_update
 
-from app import figures
+from app import feedback_figures
 from app.callbacks import explain
 from app.callbacks import sync as sync_cb
 from app.services.candidates import EXTERNAL
@@ -187,15 +187,22 @@ def test_training_writes_snapshots_the_worker_explains_and_refreshes_reach_the_f
 def test_drawn_box_from_relayout_data():
     shapes = {
         "shapes": [
-            {"type": "rect", "name": figures.SAVED_BOX_NAME, "x0": 0, "y0": 0, "x1": 1, "y1": 1},
+            {"type": "rect", "name": feedback_figures.SAVED_BOX_NAME, "x0": 0, "y0": 0, "x1": 1, "y1": 1},
             {"type": "rect", "x0": 0.7, "y0": 0.9, "x1": 0.2, "y1": 0.1},
         ]
     }
-    assert figures.drawn_box(shapes) == [0.2, 0.1, 0.7, 0.9]  # the new one, corners sorted
-    assert figures.drawn_box({"shapes[1].x1": 1.4, "shapes[1].y0": 0.3}, [0.2, 0.1, 0.7, 0.9]) == [0.2, 0.3, 1.0, 0.9]
-    assert figures.drawn_box({"shapes": [shapes["shapes"][0]]}, [0.2, 0.1, 0.7, 0.9]) is None  # erased
-    assert figures.drawn_box({"xaxis.range[0]": 0}, [0.2, 0.1, 0.7, 0.9]) == [0.2, 0.1, 0.7, 0.9]
-    assert figures.drawn_box({"shapes": [{"type": "rect", "x0": 0.5, "y0": 0.5, "x1": 0.5, "y1": 0.9}]}) is None
+    assert feedback_figures.drawn_box(shapes) == [0.2, 0.1, 0.7, 0.9]  # the new one, corners sorted
+    assert feedback_figures.drawn_box({"shapes[1].x1": 1.4, "shapes[1].y0": 0.3}, [0.2, 0.1, 0.7, 0.9]) == [
+        0.2,
+        0.3,
+        1.0,
+        0.9,
+    ]
+    assert feedback_figures.drawn_box({"shapes": [shapes["shapes"][0]]}, [0.2, 0.1, 0.7, 0.9]) is None  # erased
+    assert feedback_figures.drawn_box({"xaxis.range[0]": 0}, [0.2, 0.1, 0.7, 0.9]) == [0.2, 0.1, 0.7, 0.9]
+    assert (
+        feedback_figures.drawn_box({"shapes": [{"type": "rect", "x0": 0.5, "y0": 0.5, "x1": 0.5, "y1": 0.9}]}) is None
+    )
 
 
 def test_parsed_meaning_is_shown_before_apply(state):

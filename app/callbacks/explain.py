@@ -22,7 +22,7 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from app import figures
+from app import feedback_figures
 from app.callbacks.wiring import connect, on_click
 from app.layouts import views
 from app.services.images import png_data_uri
@@ -71,7 +71,7 @@ def _xai_done(state: AppState, ans: Any) -> tuple[Any, Any, bool]:
 
 def _figure(state: AppState, serial: int) -> dict[str, Any]:
     item = state.feedback_for(serial)
-    return figures.feedback_figure(png_data_uri(state.dataset.images[serial]), item.box if item else None)
+    return feedback_figures.feedback_figure(png_data_uri(state.dataset.images[serial]), item.box if item else None)
 
 
 VIEW_OUTPUTS = {
@@ -107,7 +107,7 @@ def feedback_view_outputs(
     if triggered == "xai-want":
         if not isinstance(want, dict) or want.get("serial") is None or not want.get("train"):
             return {
-                "figure": figures.feedback_figure(None) if shown is not None else no_update,
+                "figure": feedback_figures.feedback_figure(None) if shown is not None else no_update,
                 "style": HIDDEN,
                 "serial": None,
                 "box": None,
@@ -120,7 +120,7 @@ def feedback_view_outputs(
             return out | parse_outputs(state, serial, text, None)
         return out | parse_outputs(state, serial, text, box)
     if triggered == "fb-graph":
-        out["box"] = figures.drawn_box(relayout, box)
+        out["box"] = feedback_figures.drawn_box(relayout, box)
         return out | parse_outputs(state, shown, text, out["box"])
     return out | parse_outputs(state, shown, text, box)
 

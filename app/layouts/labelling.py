@@ -7,7 +7,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from app import figures
+from app import feedback_figures, figures
 from app.layouts.parts import card_header, menu, small_button
 from app.services.embeddings import COLOUR_MODE_NAMES, COLOUR_MODES
 from app.services.projection import PROJECTION_NAMES, PROJECTIONS
@@ -117,8 +117,8 @@ def explain_section(ctx: dict[str, Any]) -> Any:
                         [
                             dcc.Graph(
                                 id="fb-graph",
-                                figure=figures.feedback_figure(None),
-                                config=figures.FEEDBACK_CONFIG,
+                                figure=feedback_figures.feedback_figure(None),
+                                config=feedback_figures.FEEDBACK_CONFIG,
                                 className="ll-fb-graph",
                             ),
                             html.Div(
