@@ -84,12 +84,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config(
         "configs/default.yaml",
-        {
-            "train.eval_every": 10**9,
-            "train.log_every": 50,
-            "curriculum.warmup_steps": 0,
-            "curriculum.anneal_steps": 0,
-        },
+        {"train.eval_every": 10**9, "train.log_every": 50, "curriculum.warmup_steps": 0, "curriculum.anneal_steps": 0},
     )
     ds = load_dataset("mnist")
     tmp = Path(tempfile.mkdtemp())

@@ -257,8 +257,9 @@ class UmapParams:
     only). Measured on 60,000 MNIST latent means (docs/benchmarks/projection.json): fitting all
     rows takes 34 s and keeps 12.8% of each point's 10 latent neighbours among its 10 nearest on
     the map, a 20,000-row fit plus transform 18 s and 9.9% (PCA: 1.1%); the dashboard computes in
-    the background, so the default fits up to 100,000 rows at once and subsamples bigger maps. ``seed`` makes the map deterministic (it also
-    makes umap run single-threaded, which the dashboard wants anyway). ``n_epochs``: None is
+    the background, so the default fits up to 100,000 rows at once and subsamples bigger maps.
+    ``seed`` makes the map deterministic (it also makes umap run single-threaded, which the
+    dashboard wants anyway). ``n_epochs``: None is
     umap's default (200 above 10,000 fitted rows, else 500).
     """
 
