@@ -199,8 +199,9 @@ def plant_label_issues(state: Any, per_class: int = 10, flips: int = 8, seed: in
 
 
 @contextlib.contextmanager
-def browser_page(url: str, timeout_ms: int = 30_000) -> Iterator[Any]:
-    """A Chromium page (1366x768) opened on ``url``; its uncaught script errors collect in ``page.errors``."""
+def browser_page(url: str, timeout_ms: int = 30_000, map_points: int | None = None) -> Iterator[Any]:
+    """A Chromium page (1366x768) opened on ``url``; its uncaught script errors collect in ``page.errors``.
+    With ``map_points``, wait until the map of that many points is drawn and keyboard.js connected."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -211,6 +212,8 @@ def browser_page(url: str, timeout_ms: int = 30_000) -> Iterator[Any]:
             page.errors = []
             page.on("pageerror", lambda e: page.errors.append(str(e)))
             page.goto(url)
+            if map_points is not None:
+                page.wait_for_function(MAP_READY, arg=map_points, timeout=60_000)
             yield page
         finally:
             browser.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.testing import GD, MAP_READY, browser_page, plant_label_issues, serving, wait_file_contains
+from app.testing import GD, browser_page, plant_label_issues, serving, wait_file_contains
 from tests.conftest import tiny_config_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -25,8 +25,7 @@ def running(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(running):
-    with browser_page(running.url) as pg:
-        pg.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
+    with browser_page(running.url, map_points=N_TRAIN) as pg:
         yield pg
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.testing import GD, MAP_READY, OV, browser_page, serving
+from app.testing import GD, OV, browser_page, serving
 from tests.conftest import tiny_config_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -43,8 +43,7 @@ def running(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(running):
-    with browser_page(running.url) as pg:
-        pg.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
+    with browser_page(running.url, map_points=N_TRAIN) as pg:
         yield pg
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -19,32 +20,28 @@ GRAPH_CONFIG = {
 }
 
 
+def toggle(id_: str, value: str, names: dict[str, str], values: Sequence[str], extra: str = "") -> Any:
+    """A row of small buttons of which one is on (the map card's colour mode and projection)."""
+    return dbc.RadioItems(
+        id=id_,
+        value=value,
+        inline=True,
+        className=f"ll-colour-mode {extra}".strip(),
+        options=[{"label": names[v], "value": v} for v in values],
+        inputClassName="btn-check",
+        labelClassName="btn btn-outline-secondary btn-sm",
+        labelCheckedClassName="active",
+    )
+
+
 def map_card(ctx: dict[str, Any]) -> Any:
     """The latent map with its colour-mode switch and the overlay drawn over it."""
     return dbc.Card(
         [
             card_header(
                 "Latent map",
-                dbc.RadioItems(
-                    id="colour-mode",
-                    value="label",
-                    inline=True,
-                    className="ll-colour-mode",
-                    options=[{"label": COLOUR_MODE_NAMES[m], "value": m} for m in COLOUR_MODES],
-                    inputClassName="btn-check",
-                    labelClassName="btn btn-outline-secondary btn-sm",
-                    labelCheckedClassName="active",
-                ),
-                dbc.RadioItems(
-                    id="projection",
-                    value=ctx.get("projection", "pca"),
-                    inline=True,
-                    className="ll-colour-mode ms-2",
-                    options=[{"label": PROJECTION_NAMES[p], "value": p} for p in PROJECTIONS],
-                    inputClassName="btn-check",
-                    labelClassName="btn btn-outline-secondary btn-sm",
-                    labelCheckedClassName="active",
-                ),
+                toggle("colour-mode", "label", COLOUR_MODE_NAMES, COLOUR_MODES),
+                toggle("projection", ctx.get("projection", "pca"), PROJECTION_NAMES, PROJECTIONS, "ms-2"),
             ),
             dbc.CardBody(
                 [

@@ -31,6 +31,16 @@ def _graph(id_: str, height: int) -> Any:
     )
 
 
+def _steps_field(id_: str, label: str, value: Any) -> Any:
+    return dbc.Col(
+        [
+            dbc.Label(label, className="small mb-0"),
+            dbc.Input(id=id_, type="number", min=0, step=1, size="sm", value=value),
+        ],
+        width=4,
+    )
+
+
 def curriculum_card(ctx: dict[str, Any]) -> Any:
     """The current phase and its weights; phase lengths and per-phase weights for the next run; advance."""
     cur = ctx.get("curriculum", {})
@@ -64,34 +74,8 @@ def curriculum_card(ctx: dict[str, Any]) -> Any:
                     html.Div("For the next run (Start on the Label page):", className="small fw-semibold"),
                     dbc.Row(
                         [
-                            dbc.Col(
-                                [
-                                    dbc.Label("warm-up steps", className="small mb-0"),
-                                    dbc.Input(
-                                        id="cur-warmup",
-                                        type="number",
-                                        min=0,
-                                        step=1,
-                                        size="sm",
-                                        value=cur.get("warmup_steps"),
-                                    ),
-                                ],
-                                width=4,
-                            ),
-                            dbc.Col(
-                                [
-                                    dbc.Label("KL anneal steps", className="small mb-0"),
-                                    dbc.Input(
-                                        id="cur-anneal",
-                                        type="number",
-                                        min=0,
-                                        step=1,
-                                        size="sm",
-                                        value=cur.get("anneal_steps"),
-                                    ),
-                                ],
-                                width=4,
-                            ),
+                            _steps_field("cur-warmup", "warm-up steps", cur.get("warmup_steps")),
+                            _steps_field("cur-anneal", "KL anneal steps", cur.get("anneal_steps")),
                         ],
                         className="g-1 mb-1",
                     ),
