@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import LabelError
 from engine.io import atomic_write_bytes, temp_prefix
@@ -26,17 +26,15 @@ class AcceptedLabels:
     n_samples: int
     num_classes: int
 
-    def _locked(self) -> contextlib.AbstractContextManager[None]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by LabelStore
 
-    def _load(self) -> dict[int, int]:
-        raise NotImplementedError
+        def _locked(self) -> contextlib.AbstractContextManager[None]: ...
 
-    def _check(self, serial: Any, label: Any | None) -> tuple[int, int | None]:
-        raise NotImplementedError
+        def _load(self) -> dict[int, int]: ...
 
-    def _append_log(self, op: str, changes: list[dict[str, Any]], source: str, **extra: Any) -> dict[str, Any]:
-        raise NotImplementedError
+        def _check(self, serial: Any, label: Any | None) -> tuple[int, int | None]: ...
+
+        def _append_log(self, op: str, changes: list[dict[str, Any]], source: str, **extra: Any) -> dict[str, Any]: ...
 
     def accepted(self) -> dict[int, int]:
         """``{serial: label}`` the user confirmed as right (``labels.accepted.csv``, the labels.csv
