@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.errors import LatentLoopError
 from engine.paths import check_checkpoint_name, check_dataset_name
+from engine.tasks import AuxHead, TaskConfig, aux_heads, check_unique, resolve
 
 
 class ConfigError(LatentLoopError, ValueError):
@@ -58,6 +59,16 @@ class ModelConfig(_Strict):
     enc_channels: tuple[int, int] = (32, 64)
     hidden: int = Field(256, ge=8)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    prior: Literal["gmm", "vamp"] = Field(
+        "gmm", description="gmm: K learned Gaussians; vamp: K learned pseudo-inputs through the encoder"
+    )
+    encoder: Literal["conv", "dense"] = Field("conv", description="conv: two stride-2 convolutions; dense: MLP")
+    decoder: Literal["bernoulli", "gaussian"] = Field(
+        "bernoulli", description="pixel likelihood; gaussian learns a per-pixel variance"
+    )
+    aux: tuple[AuxHead, ...] = Field(
+        (), description="derived from the config's tasks with weight > 0 (not set by hand): the auxiliary heads"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -65,6 +76,12 @@ class ModelConfig(_Strict):
             raise ValueError("components must be >= num_classes")
         if self.image_size % 4:
             raise ValueError("image_size must be a multiple of 4 (two stride-2 convolutions)")
+        check_unique(self.aux)
+        for head in self.aux:
+            try:
+                resolve(head.input, self.latent_dim, self.components)
+            except ValueError as err:
+                raise ValueError(f"task {head.name!r}: {err}") from None
         return self
 
 
@@ -178,6 +195,37 @@ class Config(_Strict):
     loss: LossConfig = LossConfig()
     curriculum: CurriculumConfig = CurriculumConfig()
     train: TrainConfig = TrainConfig()
+    tasks: list[TaskConfig] = Field(default_factory=list, description="probes and auxiliary tasks (docs/tasks.md)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_aux(cls, raw: Any) -> Any:
+        # model.aux is a function of tasks: derived here so a config file cannot contradict itself,
+        # and carried in model so a checkpoint's model config names every parameter it holds.
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        model = raw.get("model", {})
+        if isinstance(model, BaseModel):
+            model = model.model_dump()
+        if not isinstance(model, dict):
+            return raw
+        tasks = raw.get("tasks") or []
+        if not isinstance(tasks, list):
+            return raw
+        try:
+            parsed = [t if isinstance(t, TaskConfig) else TaskConfig.model_validate(t) for t in tasks]
+            check_unique(parsed)
+        except (ValidationError, ValueError, TypeError):
+            return raw  # the field validation below reports it with the key path
+        raw["model"] = {**model, "aux": [h.model_dump() for h in aux_heads(parsed)]}
+        return raw
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_tasks(cls, value: list[TaskConfig]) -> list[TaskConfig]:
+        check_unique(value)
+        return value
 
     @field_validator("backend")
     @classmethod

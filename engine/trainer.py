@@ -26,6 +26,7 @@ from engine.datasets import Dataset, validation_idx
 from engine.errors import LabelError, LatentLoopError
 from engine.labels import LabelStore
 from engine.labels_csv import labels_hash
+from engine.task_targets import aux_targets, task_arrays
 from engine.tau import TauClassifier
 from engine.trainer_checkpoints import TrainerCheckpoints
 
@@ -104,6 +105,8 @@ class Trainer(TrainerCheckpoints):
         self._paused = False
         self._stop: ev.Stop | None = None
         self._last_snapshot = 0.0
+        train_rows = self._pool if self._pool is not None else dataset.train_idx
+        self._task_values, self._task_w = aux_targets(cfg, dataset, train_rows)
         self.backend.init(cfg.seed)
         self.backend.set_tau(self.tau.matrix)
         self.reload_labels()
@@ -285,10 +288,12 @@ class Trainer(TrainerCheckpoints):
             # boxes are in the stored image's coordinates.
             n_main = len(idx) - (len(fb_pick) if len(fb_idx) else 0)
             x[:n_main] = shift_augment(x[:n_main], t.weak_shift, self.rng)
+        y_all = np.concatenate(y).astype(np.int32)
+        task_target, task_mask = task_arrays(self.cfg.model.aux, self._task_values, idx, y_all)
         return Batch(
             x=x,
             x_aug=x_aug,
-            y=np.concatenate(y).astype(np.int32),
+            y=y_all,
             eps=self.rng.standard_normal((len(idx), self.cfg.model.latent_dim), dtype=np.float32),
             drop=self.rng.random((len(idx), self.cfg.model.hidden), dtype=np.float32),
             drop_aug=self.rng.random((len(idx), self.cfg.model.hidden), dtype=np.float32),
@@ -296,6 +301,9 @@ class Trainer(TrainerCheckpoints):
             roi_weight=roi_w,
             w=self.curriculum.weights(self.step, has_feedback=bool(len(fb_idx))),
             threshold=np.asarray(self.cfg.loss.pseudo_threshold, np.float32),
+            task_target=task_target,
+            task_mask=task_mask,
+            task_w=self._task_w,
         )
 
     # -- evaluation and embeddings --------------------------------------------------------

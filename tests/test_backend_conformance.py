@@ -46,7 +46,24 @@ def make_batch(cfg: ModelConfig = CFG, b: int = 24, seed: int = 0, roi: bool = F
         "roi_weight": weight,
         "w": loss_weight_vector(rec=1, beta=1, gamma=1, alpha=1, cons=1, usage=1, roi=1 if roi else 0),
         "threshold": np.float32(0.0),
+        **task_arrays(cfg, y, rng),
     }
+
+
+def task_arrays(cfg: ModelConfig, y: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Targets for the auxiliary heads: the labels (known where y >= 0), a random regression target
+    known on 3 rows in 4, and the image (every row)."""
+    b, t = len(y), len(cfg.aux)
+    target = np.zeros((b, t), np.float32)
+    mask = np.ones((b, t), np.float32)
+    for i, head in enumerate(cfg.aux):
+        if head.kind == "classification":
+            target[:, i] = np.maximum(y, 0)
+            mask[:, i] = y >= 0
+        elif head.kind == "regression":
+            target[:, i] = rng.standard_normal(b)
+            mask[:, i] = np.arange(b) % 4 != 3
+    return {"task_target": target, "task_mask": mask, "task_w": np.linspace(0.5, 1.5, t).astype(np.float32)}
 
 
 def test_batch_key_names_every_batch_field() -> None:
@@ -63,8 +80,13 @@ def reference_weights(cfg: ModelConfig = CFG, seed: int = 1) -> dict[str, np.nda
         )
         for k, shape in param_shapes(cfg).items()
     }
-    w["prior.logvar"] = np.zeros_like(w["prior.logvar"])
-    w["prior.mu"] = rng.standard_normal(w["prior.mu"].shape).astype(np.float32)
+    if cfg.prior == "gmm":
+        w["prior.logvar"] = np.zeros_like(w["prior.logvar"])
+        w["prior.mu"] = rng.standard_normal(w["prior.mu"].shape).astype(np.float32)
+    else:
+        w["prior.pseudo"] = rng.standard_normal(w["prior.pseudo"].shape).astype(np.float32)
+    if cfg.decoder == "gaussian":
+        w["dec.logvar"] = (0.5 * rng.standard_normal(w["dec.logvar"].shape) - 2.0).astype(np.float32)
     tau = initial_tau(cfg) + 0.1
     w["tau"] = (tau / tau.sum(1, keepdims=True)).astype(np.float32)
     return w

@@ -16,6 +16,25 @@ Neutral parameter names (shapes for the default config)::
     prior.mu [K,D]   prior.logvar [K,D]
     tau [K,C]   (buffer, not trained: the component->class map, set by the trainer)
 
+Model variants (``ModelConfig.encoder / prior / decoder``) change only these names:
+
+    encoder "dense": enc.dense.weight [2H, P] + bias replace enc.conv1/conv2 (x flattened row-major,
+        ReLU), and enc.fc.weight is [H, 2H]. It has no convolutional map: Grad-CAM raises
+        SaliencyUnavailable (the other saliency methods work).
+    prior "vamp": prior.pseudo [K,H,W] (pseudo-input logits) replaces prior.mu/prior.logvar. Component
+        c's Gaussian is the encoder's (mu, logvar) of the image sigmoid(prior.pseudo[c]), computed in
+        every forward pass, without dropout, with gradients into the encoder and the pseudo-inputs
+        (Tomczak & Welling 2018, one pseudo-input per mixture component).
+    decoder "gaussian": dec.logvar [P] (per-pixel log-variance, shared by all samples) is added; the
+        decoder's mean is sigmoid(logits), as for Bernoulli.
+
+Auxiliary heads (``ModelConfig.aux``, one per task with weight > 0, config order, T of them), for
+a head named n reading columns ``a:b`` of concat(mu, q) (engine.tasks.resolve), width I = b - a,
+output O (classification: C, regression: 1, reconstruction: P):
+
+    linear: task.n.out.weight [O, I]  task.n.out.bias [O]
+    mlp:    task.n.hid.weight [AUX_HIDDEN, I] (+ .bias), ReLU, task.n.out.weight [O, AUX_HIDDEN] (+ .bias)
+
 Activations are ReLU; dropout (``model.dropout``) follows ``enc.fc`` in training mode. Its
 randomness comes from the batch (``drop``, ``drop_aug``: keep where u >= p, scale 1/(1-p)),
 like the reparameterisation noise ``eps``: a training step is a pure function of weights,
@@ -41,7 +60,17 @@ The loss for a batch (all terms are means over the batch; ``P`` pixels)::
             squared input gradient outside the box, in [0, 1]; shrinking every gradient, i.e. a
             classifier that ignores its input, does not lower it. The rescaling by a constant
             leaves the share unchanged and keeps ROI_EPS negligible however small dS/dx is.)
-    total = w_rec*rec + w_beta*kl_z + w_gamma*kl_c + w_alpha*sup + w_cons*cons + w_usage*usage + w_roi*roi
+    aux   = sum_t task_w[t] * L_t, over the auxiliary heads (0 if none); u = head_t(concat(mu, q)[:, a:b])
+            with mu and q of the main (training-mode) pass, m = task_mask[:, t], n = max(1, sum m):
+            classification: L_t = sum_rows m * CE(softmax(u), task_target[:, t]) / n
+            regression:     L_t = sum_rows m * (u[:, 0] - task_target[:, t])^2 / n
+            reconstruction: L_t = sum_rows m * (sum_pixels BCEWithLogits(u, x) / P) / n
+    total = w_rec*rec + w_beta*kl_z + w_gamma*kl_c + w_alpha*sup + w_cons*cons + w_usage*usage + w_roi*roi + aux
+
+With decoder "gaussian", rec = sum_pixels 0.5 * (log(2 pi) + log v + (x - m)^2 / v) / P with
+m = sigmoid(logits), v = exp(dec.logvar) + GAUSS_VAR_FLOOR (the floor keeps near-binary pixels
+from driving the variance, and the loss, to minus infinity). With prior "vamp", prior.mu_c and
+prior.logvar_c in kl_z are the encoder's outputs for the pseudo-input c.
 """
 
 from __future__ import annotations
@@ -56,6 +85,8 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 
 from engine.config import ModelConfig
+from engine.errors import LatentLoopError
+from engine.tasks import AUX_HIDDEN, AuxHead, Slice, resolve
 
 
 class Out(enum.StrEnum):
@@ -69,20 +100,37 @@ class Out(enum.StrEnum):
 
 
 LOSS_WEIGHT_KEYS = ("rec", "beta", "gamma", "alpha", "cons", "usage", "roi")
-METRIC_KEYS = ("loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage", "roi", "acc_labeled", "n_labeled")
+METRIC_KEYS = ("loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage", "roi", "aux", "acc_labeled", "n_labeled")
 SALIENCY_METHODS = ("gradient", "gradcam", "smoothgrad")
 ROI_EPS = 1e-12  # the roi share's denominator guard: a row whose input gradient is exactly 0 scores 0
 ROI_TINY = 1e-30  # guards the per-row rescaling of the input gradient by its maximum |g|
+GAUSS_VAR_FLOOR = 1e-3  # decoder "gaussian": the per-pixel variance is exp(dec.logvar) + this
 
 
-def loss_metrics(w: Any, terms: Sequence[Any], acc: Any, n_labeled: Any) -> dict[str, Any]:
+class SaliencyUnavailable(LatentLoopError, ValueError):
+    """The model has no such saliency primitive (Grad-CAM of a dense encoder)."""
+
+
+def aux_output_size(head: AuxHead, cfg: ModelConfig) -> int:
+    """O of an auxiliary head: classes, 1, or pixels."""
+    return {"classification": cfg.num_classes, "regression": 1, "reconstruction": cfg.image_size**2}[head.kind]
+
+
+def aux_slice(head: AuxHead, cfg: ModelConfig) -> Slice:
+    """The columns of concat(mu, q) an auxiliary head reads."""
+    return resolve(head.input, cfg.latent_dim, cfg.components)
+
+
+def loss_metrics(w: Any, terms: Sequence[Any], aux: Any, acc: Any, n_labeled: Any) -> dict[str, Any]:
     """The loss's result keyed by METRIC_KEYS, from framework scalars: ``terms`` are the batch
-    means of METRIC_KEYS[1:8] (rec .. roi) and ``loss`` is their sum weighted by ``w`` (in
-    LOSS_WEIGHT_KEYS order). Only ``*`` and ``+``, so each backend's own ops (and gradients) apply."""
+    means of METRIC_KEYS[1:8] (rec .. roi), ``aux`` the task-weighted sum of the auxiliary losses,
+    and ``loss`` is the terms' sum weighted by ``w`` (in LOSS_WEIGHT_KEYS order) plus ``aux``.
+    Only ``*`` and ``+``, so each backend's own ops (and gradients) apply."""
     total = w[0] * terms[0]
     for i in range(1, len(terms)):
         total = total + w[i] * terms[i]
-    return dict(zip(METRIC_KEYS, (total, *terms, acc, n_labeled), strict=True))
+    total = total + aux
+    return dict(zip(METRIC_KEYS, (total, *terms, aux, acc, n_labeled), strict=True))
 
 
 class Batch(TypedDict):
@@ -98,10 +146,27 @@ class Batch(TypedDict):
     roi_weight: np.ndarray  # float32 [B], 0 = no feedback for this row
     w: np.ndarray  # float32 [len(LOSS_WEIGHT_KEYS)] loss weights in LOSS_WEIGHT_KEYS order
     threshold: np.ndarray  # float32 scalar: pseudo-label confidence threshold
+    task_target: np.ndarray  # float32 [B, T]: per auxiliary head (ModelConfig.aux order) its target
+    task_mask: np.ndarray  # float32 [B, T]: 1 where that target is known (0: the row is left out)
+    task_w: np.ndarray  # float32 [T]: the heads' loss weights
 
 
 # Batch's keys as a type, so a backend that loops over them indexes Batch with a checked key
-BatchKey = Literal["x", "x_aug", "y", "eps", "drop", "drop_aug", "roi_mask", "roi_weight", "w", "threshold"]
+BatchKey = Literal[
+    "x",
+    "x_aug",
+    "y",
+    "eps",
+    "drop",
+    "drop_aug",
+    "roi_mask",
+    "roi_weight",
+    "w",
+    "threshold",
+    "task_target",
+    "task_mask",
+    "task_w",
+]
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -110,12 +175,21 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     s = cfg.image_size // 4
     h, d, k = cfg.hidden, cfg.latent_dim, cfg.components
     p = cfg.image_size * cfg.image_size
-    return {
-        "enc.conv1.weight": (c1, 1, 4, 4),
-        "enc.conv1.bias": (c1,),
-        "enc.conv2.weight": (c2, c1, 4, 4),
-        "enc.conv2.bias": (c2,),
-        "enc.fc.weight": (h, c2 * s * s),
+    if cfg.encoder == "conv":
+        first: dict[str, tuple[int, ...]] = {
+            "enc.conv1.weight": (c1, 1, 4, 4),
+            "enc.conv1.bias": (c1,),
+            "enc.conv2.weight": (c2, c1, 4, 4),
+            "enc.conv2.bias": (c2,),
+        }
+        feat = c2 * s * s
+    else:
+        first = {"enc.dense.weight": (2 * h, p), "enc.dense.bias": (2 * h,)}
+        feat = 2 * h
+    # The default model's names come first and in this order: initial_weights draws them in it.
+    shapes: dict[str, tuple[int, ...]] = {
+        **first,
+        "enc.fc.weight": (h, feat),
         "enc.fc.bias": (h,),
         "enc.mu.weight": (d, h),
         "enc.mu.bias": (d,),
@@ -127,9 +201,22 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         "dec.fc1.bias": (h,),
         "dec.fc2.weight": (p, h),
         "dec.fc2.bias": (p,),
-        "prior.mu": (k, d),
-        "prior.logvar": (k, d),
     }
+    if cfg.prior == "gmm":
+        shapes.update({"prior.mu": (k, d), "prior.logvar": (k, d)})
+    else:
+        shapes["prior.pseudo"] = (k, cfg.image_size, cfg.image_size)
+    if cfg.decoder == "gaussian":
+        shapes["dec.logvar"] = (p,)
+    for head in cfg.aux:
+        width, out = aux_slice(head, cfg).width, aux_output_size(head, cfg)
+        if head.head == "mlp":
+            shapes[f"task.{head.name}.hid.weight"] = (AUX_HIDDEN, width)
+            shapes[f"task.{head.name}.hid.bias"] = (AUX_HIDDEN,)
+            width = AUX_HIDDEN
+        shapes[f"task.{head.name}.out.weight"] = (out, width)
+        shapes[f"task.{head.name}.out.bias"] = (out,)
+    return shapes
 
 
 BUFFER_NAMES = ("tau",)
@@ -146,15 +233,18 @@ def initial_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
     """Neutral initial parameters (no ``tau``) with torch's default distributions, drawn with numpy.
 
     Weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (fan_in of the layer's weight),
-    prior.mu ~ N(0, 1.5^2), prior.logvar = 0: the TensorFlow and JAX backends' ``init`` (numpy
-    rather than the framework's RNG: no compile at construction, and the same numbers in both)."""
+    prior.mu ~ N(0, 1.5^2), prior.logvar = 0, prior.pseudo ~ N(0, 1), dec.logvar = 0: the TensorFlow
+    and JAX backends' ``init`` (numpy rather than the framework's RNG: no compile at construction,
+    and the same numbers in both)."""
     rng = np.random.default_rng(int(seed))
     shapes = param_shapes(cfg)
     out: dict[str, np.ndarray] = {}
     for name, shape in shapes.items():
         if name == "prior.mu":
             out[name] = (1.5 * rng.standard_normal(shape)).astype(np.float32)
-        elif name == "prior.logvar":
+        elif name == "prior.pseudo":
+            out[name] = rng.standard_normal(shape).astype(np.float32)
+        elif name in ("prior.logvar", "dec.logvar"):
             out[name] = np.zeros(shape, np.float32)
         else:
             w_shape = shapes[name.rpartition(".")[0] + ".weight"]
@@ -238,6 +328,8 @@ class Backend(abc.ABC):
         from engine.saliency import saliency_map
 
         target = self.check_saliency_args(target, method)
+        if method == "gradcam" and self.cfg.encoder == "dense":
+            raise SaliencyUnavailable("Grad-CAM needs a convolutional map: this model's encoder is dense")
         x = self.as_float_images(x)
         size = self.cfg.image_size
         if x.shape != (size, size):
@@ -251,6 +343,16 @@ class Backend(abc.ABC):
             noise=float(kw.get("noise", 0.15)),
             seed=int(kw.get("seed", 0)),
         )
+
+    def prior_params(self) -> tuple[np.ndarray, np.ndarray]:
+        """The mixture prior's component means and log-variances, float32 [K, D] each: the
+        ``prior.mu``/``prior.logvar`` weights, or for a VampPrior the encoder's outputs for the
+        pseudo-inputs sigmoid(prior.pseudo) in eval mode."""
+        w = self.get_weights()
+        if self.cfg.prior == "gmm":
+            return w["prior.mu"], w["prior.logvar"]
+        out = self.predict(1.0 / (1.0 + np.exp(-w["prior.pseudo"].astype(np.float64))).astype(np.float32))
+        return out[Out.MU], out[Out.LOGVAR]
 
     @abc.abstractmethod
     def get_weights(self) -> dict[str, np.ndarray]:

@@ -250,4 +250,6 @@ def ssvae_loss(
         cons = jnp.zeros((), jnp.float32)
     qbar = jnp.mean(q, axis=0)
     usage = jnp.sum(qbar * jnp.log(qbar * K + 1e-12))
-    return loss_metrics(w, (jnp.mean(rec), jnp.mean(kl_z), jnp.mean(kl_c), sup, cons, usage, roi), acc, n_lab)
+    return loss_metrics(
+        w, (jnp.mean(rec), jnp.mean(kl_z), jnp.mean(kl_c), sup, cons, usage, roi), 0.0 * sup, acc, n_lab
+    )

@@ -188,5 +188,9 @@ def ssvae_loss(
     qbar = tf.reduce_mean(q, axis=0)
     usage = tf.reduce_sum(qbar * tf.math.log(qbar * K + 1e-12))
     return loss_metrics(
-        w, (tf.reduce_mean(rec), tf.reduce_mean(kl_z), tf.reduce_mean(kl_c), sup, cons, usage, roi), acc, n_lab
+        w,
+        (tf.reduce_mean(rec), tf.reduce_mean(kl_z), tf.reduce_mean(kl_c), sup, cons, usage, roi),
+        tf.zeros((), tf.float32),
+        acc,
+        n_lab,
     )

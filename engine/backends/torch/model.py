@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.backends.base import ROI_EPS, ROI_TINY, loss_metrics
+from engine.backends.base import GAUSS_VAR_FLOOR, ROI_EPS, ROI_TINY, aux_output_size, aux_slice, loss_metrics
 from engine.config import ModelConfig
+from engine.tasks import AUX_HIDDEN, AuxHead
 
 
 class _Encoder(nn.Module):
@@ -15,16 +18,24 @@ class _Encoder(nn.Module):
         super().__init__()
         c1, c2 = cfg.enc_channels
         s = cfg.image_size // 4
-        self.conv1 = nn.Conv2d(1, c1, 4, stride=2, padding=1)
-        self.conv2 = nn.Conv2d(c1, c2, 4, stride=2, padding=1)
-        self.fc = nn.Linear(c2 * s * s, cfg.hidden)
+        self.conv = cfg.encoder == "conv"
+        if self.conv:
+            self.conv1 = nn.Conv2d(1, c1, 4, stride=2, padding=1)
+            self.conv2 = nn.Conv2d(c1, c2, 4, stride=2, padding=1)
+            self.fc = nn.Linear(c2 * s * s, cfg.hidden)
+        else:
+            self.dense = nn.Linear(cfg.image_size**2, 2 * cfg.hidden)
+            self.fc = nn.Linear(2 * cfg.hidden, cfg.hidden)
         self.mu = nn.Linear(cfg.hidden, cfg.latent_dim)
         self.logvar = nn.Linear(cfg.hidden, cfg.latent_dim)
         self.comp = nn.Linear(cfg.hidden, cfg.components)
         self.dropout = cfg.dropout
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Last convolutional feature map [B, C2, S, S] (Grad-CAM reads it)."""
+        """Last convolutional feature map [B, C2, S, S] (Grad-CAM reads it); the dense encoder's
+        first layer [B, 2H]."""
+        if not self.conv:
+            return F.relu(self.dense(x.flatten(1)))
         h = F.relu(self.conv1(x.unsqueeze(1)))
         return F.relu(self.conv2(h))
 
@@ -45,6 +56,8 @@ class _Decoder(nn.Module):
         self.fc1 = nn.Linear(cfg.latent_dim + cfg.components, cfg.hidden)
         self.fc2 = nn.Linear(cfg.hidden, cfg.image_size * cfg.image_size)
         self.size = cfg.image_size
+        if cfg.decoder == "gaussian":
+            self.logvar = nn.Parameter(torch.zeros(cfg.image_size * cfg.image_size))
 
     def forward(self, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Pixel logits [B, H, W]; the decoder sees the component responsibilities."""
@@ -55,9 +68,32 @@ class _Decoder(nn.Module):
 class _Prior(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        # Distinct means per component: with identical N(0, I) priors components cannot specialise.
-        self.mu = nn.Parameter(torch.randn(cfg.components, cfg.latent_dim) * 1.5)
-        self.logvar = nn.Parameter(torch.zeros(cfg.components, cfg.latent_dim))
+        if cfg.prior == "gmm":
+            # Distinct means per component: with identical N(0, I) priors components cannot specialise.
+            self.mu = nn.Parameter(torch.randn(cfg.components, cfg.latent_dim) * 1.5)
+            self.logvar = nn.Parameter(torch.zeros(cfg.components, cfg.latent_dim))
+        else:
+            self.pseudo = nn.Parameter(torch.randn(cfg.components, cfg.image_size, cfg.image_size))
+
+
+class _Head(nn.Module):
+    """One auxiliary task head (base.py: ``task.<name>.hid`` / ``.out``)."""
+
+    def __init__(self, head: AuxHead, cfg: ModelConfig) -> None:
+        super().__init__()
+        sl = aux_slice(head, cfg)
+        self.start, self.stop, self.kind = sl.start, sl.stop, head.kind
+        width = sl.width
+        if head.head == "mlp":
+            self.hid = nn.Linear(width, AUX_HIDDEN)
+            width = AUX_HIDDEN
+        self.out = nn.Linear(width, aux_output_size(head, cfg))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        u = feats[:, self.start : self.stop]
+        if hasattr(self, "hid"):
+            u = F.relu(self.hid(u))
+        return self.out(u)
 
 
 class SSVAE(nn.Module):
@@ -67,6 +103,7 @@ class SSVAE(nn.Module):
         self.enc = _Encoder(cfg)
         self.dec = _Decoder(cfg)
         self.prior = _Prior(cfg)
+        self.task = nn.ModuleDict({h.name: _Head(h, cfg) for h in cfg.aux})
         self.register_buffer("tau", torch.zeros(cfg.components, cfg.num_classes))
 
     def encode(self, x: torch.Tensor, drop: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -77,6 +114,42 @@ class SSVAE(nn.Module):
 
     def class_probs(self, q: torch.Tensor) -> torch.Tensor:
         return q @ self.tau
+
+    def prior_params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Component means and log-variances [K, D] (VampPrior: encoded pseudo-inputs, no dropout)."""
+        if self.cfg.prior == "gmm":
+            return self.prior.mu, self.prior.logvar
+        e = self.encode(torch.sigmoid(self.prior.pseudo))
+        return e["mu"], e["logvar"]
+
+
+def _rec(model: SSVAE, logits_x: torch.Tensor, x: torch.Tensor, P: float) -> torch.Tensor:
+    """Per-row reconstruction term (base.py): Bernoulli or Gaussian with learned per-pixel variance."""
+    if model.cfg.decoder == "bernoulli":
+        return F.binary_cross_entropy_with_logits(logits_x, x, reduction="none").sum((1, 2)) / P
+    var = (torch.exp(model.dec.logvar) + GAUSS_VAR_FLOOR).view(1, model.cfg.image_size, model.cfg.image_size)
+    nll = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (x - torch.sigmoid(logits_x)) ** 2 / var)
+    return nll.sum((1, 2)) / P
+
+
+def _aux(model: SSVAE, b: dict[str, torch.Tensor], mu: torch.Tensor, q: torch.Tensor, P: float) -> torch.Tensor:
+    """sum_t task_w[t] * L_t over the auxiliary heads (base.py)."""
+    total = torch.zeros((), device=mu.device)
+    if not model.cfg.aux:
+        return total
+    feats = torch.cat([mu, q], dim=1)
+    for t, head in enumerate(model.cfg.aux):
+        u = model.task[head.name](feats)
+        m = b["task_mask"][:, t]
+        target = b["task_target"][:, t]
+        if head.kind == "classification":
+            per_row = F.cross_entropy(u, target.clamp(min=0).long(), reduction="none")
+        elif head.kind == "regression":
+            per_row = (u[:, 0] - target) ** 2
+        else:
+            per_row = F.binary_cross_entropy_with_logits(u, b["x"].flatten(1), reduction="none").sum(1) / P
+        total = total + b["task_w"][t] * (per_row * m).sum() / m.sum().clamp(min=1)
+    return total
 
 
 def ssvae_loss(
@@ -95,8 +168,8 @@ def ssvae_loss(
     log_q = torch.log_softmax(e["logits"], dim=1)
     z = mu + torch.exp(0.5 * logvar) * b["eps"]
     logits_x = model.dec(z, q)
-    rec = F.binary_cross_entropy_with_logits(logits_x, b["x"], reduction="none").sum((1, 2)) / P
-    pm, plv = model.prior.mu, model.prior.logvar  # [K, D]
+    rec = _rec(model, logits_x, b["x"], P)
+    pm, plv = model.prior_params()  # [K, D]
     # KL(N(mu, s2) || N(pm_c, e^plv_c)) for every component, weighted by q(c|x).
     kl_each = 0.5 * (
         plv[None] - logvar[:, None] + (logvar[:, None].exp() + (mu[:, None] - pm[None]) ** 2) / plv[None].exp() - 1.0
@@ -139,4 +212,5 @@ def ssvae_loss(
         roi = (rw * share).sum() / (rw > 0).sum().clamp(min=1)
     else:
         roi = zero
-    return loss_metrics(w, (rec.mean(), kl_z.mean(), kl_c.mean(), sup, cons, usage, roi), acc, n_lab.float())
+    aux = _aux(model, b, mu, q, P)
+    return loss_metrics(w, (rec.mean(), kl_z.mean(), kl_c.mean(), sup, cons, usage, roi), aux, acc, n_lab.float())

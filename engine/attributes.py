@@ -1,0 +1,128 @@
+"""Derived image attributes: the regression targets of tasks (engine.tasks.ATTRIBUTES).
+
+Computed once per dataset from the uint8 images and cached in ``data/<name>/attributes.npz``
+(keyed by a hash of the images, so a rebuilt dataset recomputes). With pixel values v in [0, 1],
+column x and row y in pixels (row 0 at the top), P pixels, S = image side:
+
+    ink          = sum v / P                                   (mean intensity)
+    com_x, com_y = sum v*x / sum v / (S-1), likewise y          (centre of mass, 0..1; 0.5 if blank)
+    slant        = -mu11 / mu02, mu11 = sum v (x-cx)(y-cy), mu02 = sum v (y-cy)^2
+                   (horizontal shift per row going up: > 0 leans right, like /; 0 if blank)
+    stroke_width = 2 * A / E, A = pixels with v >= 0.5, E = edges between such a pixel and a
+                   4-neighbour below 0.5 (or the border): area over half the perimeter, the width of
+                   a long thin stroke in pixels (0 if no pixel reaches 0.5)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from engine import paths
+from engine.io import atomic_write_bytes
+from engine.tasks import ATTRIBUTES
+
+_CACHE: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+_LOCK = threading.Lock()
+FORMAT = 1  # bump when a formula changes: cached files with another format are recomputed
+
+
+def compute_attributes(images: np.ndarray, batch: int = 8192) -> dict[str, np.ndarray]:
+    """Every attribute of ``images`` (uint8 or float [N, S, S]) as float32 [N], in batches."""
+    images = np.asarray(images)
+    n, s = images.shape[0], images.shape[1]
+    out = {a: np.zeros(n, np.float32) for a in ATTRIBUTES}
+    coords = np.arange(s, dtype=np.float64)
+    for i in range(0, n, batch):
+        v = images[i : i + batch].astype(np.float64)
+        if images.dtype == np.uint8:
+            v /= 255.0
+        mass = v.sum((1, 2))
+        safe = np.where(mass > 0, mass, 1.0)
+        cx = (v.sum(1) * coords).sum(1) / safe
+        cy = (v.sum(2) * coords).sum(1) / safe
+        dx = coords[None, None, :] - cx[:, None, None]
+        dy = coords[None, :, None] - cy[:, None, None]
+        mu11 = (v * dx * dy).sum((1, 2))
+        mu02 = (v * dy * dy).sum((1, 2))
+        on = v >= 0.5
+        padded = np.pad(on, ((0, 0), (1, 1), (1, 1)))
+        edges = (padded[:, 1:, :] != padded[:, :-1, :]).sum((1, 2)) + (padded[:, :, 1:] != padded[:, :, :-1]).sum(
+            (1, 2)
+        )
+        area = on.sum((1, 2))
+        sl = slice(i, i + len(v))
+        out["ink"][sl] = mass / (s * s)
+        out["com_x"][sl] = np.where(mass > 0, cx / (s - 1), 0.5)
+        out["com_y"][sl] = np.where(mass > 0, cy / (s - 1), 0.5)
+        out["slant"][sl] = np.where(mu02 > 0, -mu11 / np.where(mu02 > 0, mu02, 1.0), 0.0)
+        out["stroke_width"][sl] = np.where(edges > 0, 2.0 * area / np.maximum(edges, 1), 0.0)
+    return out
+
+
+def _fingerprint(images: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:32]
+
+
+def attributes_path(name: str, root: str | Path | None = None) -> Path:
+    """``data/<name>/attributes.npz``."""
+    return paths.data_dir(name, root) / "attributes.npz"
+
+
+def dataset_attributes(ds: object, root: str | Path | None = None) -> dict[str, np.ndarray]:
+    """The attributes of every row of dataset ``ds`` (engine.datasets.Dataset), from the cache file
+    when it matches the images, else computed and written (atomically). Read-only arrays."""
+    images = ds.images  # type: ignore[attr-defined]
+    name = str(ds.name)  # type: ignore[attr-defined]
+    key = (name, _fingerprint(images))
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        path = attributes_path(name, root)
+        attrs = _read(path, key[1], len(images))
+        if attrs is None:
+            attrs = compute_attributes(images)
+            _write(path, key[1], attrs)
+        for a in attrs.values():
+            a.setflags(write=False)
+        _CACHE[key] = attrs
+        return attrs
+
+
+def _read(path: Path, fingerprint: str, n: int) -> dict[str, np.ndarray] | None:
+    """The cached attributes, or None when missing, stale or unreadable (then they are recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != fingerprint or int(z["format"]) != FORMAT:
+                return None
+            out = {a: np.asarray(z[a], np.float32) for a in ATTRIBUTES}
+    except (OSError, ValueError, KeyError):
+        return None
+    return out if all(v.shape == (n,) for v in out.values()) else None
+
+
+def _write(path: Path, fingerprint: str, attrs: dict[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    arrays: dict[str, np.ndarray] = {"fingerprint": np.array(fingerprint), "format": np.array(FORMAT), **attrs}
+    np.savez(buf, allow_pickle=False, **arrays)
+    # A read-only data dir only costs the cache: the attributes are computed again next time.
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buf.getvalue())
+
+
+def standardise(values: np.ndarray, train_rows: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``values`` scaled to mean 0, sd 1 over ``train_rows`` (sd 0 -> 1): the auxiliary regression
+    target, so a task's weight means the same whatever the attribute's units."""
+    v = np.asarray(values, np.float64)
+    mean = float(v[train_rows].mean()) if len(train_rows) else 0.0
+    sd = float(v[train_rows].std()) if len(train_rows) else 1.0
+    sd = sd if sd > 0 else 1.0
+    return ((v - mean) / sd).astype(np.float32), mean, sd
