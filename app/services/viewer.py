@@ -66,8 +66,9 @@ class ViewerModel:
     def prior_means(self) -> np.ndarray | None:
         """The mixture components' prior means [K, D] of the shown version (None before any)."""
         with self._lock:
-            w = self._weights
-            return None if w is None else np.asarray(w["prior.mu"], np.float32)
+            if self._weights is None:
+                return None
+            return np.asarray(self._model().prior_params()[0], np.float32)
 
     def mc_probs(self, serials: np.ndarray, n: int = 10) -> np.ndarray:
         """``n`` MC-dropout passes of class probabilities for ``serials`` ([n, len, C])."""
