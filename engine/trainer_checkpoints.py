@@ -23,6 +23,19 @@ if TYPE_CHECKING:
     from engine.tau import TauClassifier
 
 
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row for meta.json: floats to 6 significant digits (NaN as None: JSON has no NaN)."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, float):
+            out[k] = None if v != v else float(f"{v:.6g}")
+        elif isinstance(v, (int, str, bool)) or v is None:
+            out[k] = v
+        else:
+            out[k] = float(f"{float(v):.6g}")
+    return out
+
+
 class TrainerCheckpoints:
     """Save, load and snapshot methods of the Trainer, over the trainer's own attributes."""
 
@@ -36,6 +49,8 @@ class TrainerCheckpoints:
         step: int
         phase: str
         last_eval: dict[str, Any]
+        history: list[dict[str, Any]]
+        evaluations: list[dict[str, Any]]
         snapshot_dir: Path | None
         _ema: dict[str, np.ndarray] | None
         _labels_hash: str
@@ -49,8 +64,24 @@ class TrainerCheckpoints:
 
         def emit(self, event: Any) -> None: ...
 
+    _origin: tuple[str, dict[str, Any]] | None = None  # (name, meta) of the checkpoint last loaded
+
+    def _lineage(self, name: str) -> dict[str, Any]:
+        """``parent`` and ``fork`` of a checkpoint saved as ``name``: kept from the loaded checkpoint
+        when saved under its own name; a save under another name branches from it."""
+        if self._origin is None:
+            return {}
+        origin, meta = self._origin
+        if origin == name:
+            return {k: meta[k] for k in ("parent", "fork") if meta.get(k) is not None}
+        from engine.fork import config_diff
+
+        diff = config_diff(meta.get("config") or {}, config_to_dict(self.cfg))
+        return {"parent": origin, "fork": {"parent": origin, "step": int(meta.get("step", 0)), "diff": diff}}
+
     def _meta(self, name: str) -> dict[str, Any]:
         return {
+            **self._lineage(name),
             "name": name,
             "backend": self.backend.name,
             "model": self.cfg.model.model_dump(mode="json"),
@@ -63,6 +94,9 @@ class TrainerCheckpoints:
             "metrics": self.last_eval,
             "rng_state": json.dumps(self.rng.bit_generator.state),
             "dataset": self.ds.name,
+            # The curves so far (a branch starts with its parent's): what the Runs page compares.
+            "history": [_rounded(r) for r in self.history],
+            "evaluations": [_rounded(r) for r in self.evaluations],
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
@@ -108,8 +142,11 @@ class TrainerCheckpoints:
             if ck.meta.get("rng_state"):
                 self.rng.bit_generator.state = json.loads(ck.meta["rng_state"])
             self.last_eval = dict(ck.meta.get("metrics") or {})
+            self.history = [r for r in ck.meta.get("history") or [] if isinstance(r, dict)]
+            self.evaluations = [r for r in ck.meta.get("evaluations") or [] if isinstance(r, dict)]
         self.phase = self.curriculum.phase(self.step)
         self.backend.set_tau(self.tau.matrix)
+        self._origin = (name, dict(ck.meta))
         return ck.meta
 
     def write_snapshot(self) -> Path | None:
