@@ -130,12 +130,7 @@ def fork_branch(
     record = {"parent": src, "step": int(ck.meta.get("step", 0)), "diff": config_diff(old_raw, new_raw)}
     meta = dict(ck.meta)
     meta.update(
-        name=dst,
-        parent=src,
-        created=now_iso(),
-        config=new_raw,
-        model=cfg.model.model_dump(mode="json"),
-        fork=record,
+        name=dst, parent=src, created=now_iso(), config=new_raw, model=cfg.model.model_dump(mode="json"), fork=record
     )
     meta["config"]["train"]["checkpoint"] = dst
     try:

@@ -53,6 +53,9 @@ class TrainerCheckpoints:
         evaluations: list[dict[str, Any]]
         snapshot_dir: Path | None
         _ema: dict[str, np.ndarray] | None
+        _pool: np.ndarray | None
+        _task_values: list[np.ndarray | None]
+        _task_w: np.ndarray
         _labels_hash: str
         _last_snapshot: float
 
@@ -114,6 +117,27 @@ class TrainerCheckpoints:
         )
         self.emit(ev.CheckpointSaved(name, self.step))
         return path
+
+    def reconfigure(self, cfg: Config) -> None:
+        """Adopt another config between runs (a branch's: other tasks, loss weights, curriculum).
+        A new set of auxiliary heads needs a new backend, initialised and then loaded by the caller;
+        the data split must stay the same (the validation rows are part of a run's identity)."""
+        from engine.backends.base import create_backend
+        from engine.curriculum import Curriculum
+        from engine.errors import CheckpointError
+        from engine.task_targets import aux_targets
+
+        if cfg.data != self.cfg.data:
+            raise CheckpointError("a branch trains on its parent's dataset and validation split")
+        if cfg.model != self.cfg.model or cfg.backend != self.backend.name:
+            self.backend = create_backend(cfg.backend, cfg.model, cfg.device, cfg.threads)
+            self.backend.init(cfg.seed)
+            self.backend.set_tau(self.tau.matrix)
+        self.backend.set_lr(cfg.train.lr)
+        self.cfg = cfg
+        self.curriculum = Curriculum(cfg)
+        rows = self._pool if self._pool is not None else self.ds.train_idx
+        self._task_values, self._task_w = aux_targets(cfg, self.ds, rows)
 
     def load_checkpoint(self, name: str | None = None, store: Any = None, weights_only: bool = False) -> dict[str, Any]:
         """Restore weights, optimizer, tau counts, step and RNG (exact resume)."""
