@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-
 from typing import Any
 
 from engine.commands._common import add_command
@@ -54,10 +53,7 @@ def _fork(store: Any, args: argparse.Namespace) -> int:
     from engine.config import load_config
     from engine.fork import apply_sets, checkpoint_config, fork_branch
 
-    if args.config is not None:
-        raw = config_to_dict(load_config(args.config))
-    else:
-        raw = checkpoint_config(store, args.src)
+    raw = config_to_dict(load_config(args.config)) if args.config else checkpoint_config(store, args.src)
     cfg = from_dict(apply_sets(raw, args.set))
     try:
         path, record = fork_branch(store, args.src, args.dst, cfg, overwrite=args.overwrite)
@@ -91,7 +87,7 @@ def _tree(store: Any, as_json: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.checkpoints import CheckpointExistsError, CheckpointStore
+    from engine.checkpoints import CheckpointStore
 
     store = CheckpointStore()
     cmd = args.ckpt_command
