@@ -137,7 +137,7 @@ class AppState:
         self.ckpt = CheckpointService(
             store, self.session, self.pump, lambda: self.hub is not None, on_config=self._adopt_config
         )
-        self.runs = RunBrowser(artifacts_dir(), store, self.ckpt)
+        self.runs = RunBrowser(artifacts_dir(), store, self.ckpt, probe=lambda name: _probe_checkpoint(name, store))
         self.xai = SaliencyRequests(lambda: self.hub, self.n_points, settings.xai_wait_ms)
         if settings.workers:
             trainer.write_snapshot()  # the XAI worker can explain the loaded model before any training
@@ -404,3 +404,10 @@ class AppState:
         """A loaded checkpoint's config (a branch): the viewer's model and the panels follow it."""
         self.cfg = cfg
         self.viewer.set_config(cfg)
+
+
+def _probe_checkpoint(name: str, store: Any) -> None:
+    """Fit and save checkpoint ``name``'s probes (the Runs page's Probe button)."""
+    from engine.probes import probe_checkpoint
+
+    probe_checkpoint(name, store=store)
