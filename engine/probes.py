@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.datasets import Dataset, validation_idx
 from engine.errors import LatentLoopError
 from engine.tasks import IMAGE_TARGET, LABEL_TARGET, TaskConfig, resolve
 
@@ -86,7 +87,7 @@ def probe_features(task: TaskConfig, mu: np.ndarray, resp: np.ndarray) -> np.nda
     return np.concatenate([mu, resp], axis=1)[:, sl.start : sl.stop].astype(np.float64)
 
 
-def probe_targets(task: TaskConfig, ds: Any, attrs: dict[str, np.ndarray]) -> np.ndarray:
+def probe_targets(task: TaskConfig, ds: Dataset, attrs: dict[str, np.ndarray]) -> np.ndarray:
     """The task's target for every dataset row, float32 [N]: the true class (classification) or
     the attribute (regression). A reconstruction's target is the image, not one value per row:
     ProbeError. Missing or non-finite values: ProbeError."""
@@ -105,10 +106,8 @@ def probe_targets(task: TaskConfig, ds: Any, attrs: dict[str, np.ndarray]) -> np
     return values.astype(np.float32)
 
 
-def default_train_rows(ds: Any, validation: int = 0) -> np.ndarray:
+def default_train_rows(ds: Dataset, validation: int = 0) -> np.ndarray:
     """The training split without the ``validation`` held-out rows (``data.validation``)."""
-    from engine.datasets import validation_idx
-
     train = np.asarray(ds.train_idx, np.int64)
     return np.setdiff1d(train, validation_idx(ds, validation)) if validation else train
 
@@ -123,7 +122,7 @@ def subsample(rows: np.ndarray, max_train: int | None, seed: int) -> np.ndarray:
 
 def run_probes(
     tasks: Sequence[TaskConfig],
-    ds: Any,
+    ds: Dataset,
     mu: np.ndarray,
     resp: np.ndarray,
     *,
@@ -160,8 +159,9 @@ def run_probes(
         t0 = time.perf_counter()
         x = probe_features(task, mu, resp)
         if task.kind == "reconstruction":
-            y = ds.float_images().reshape(n, -1).astype(np.float64)
-            metrics, params, pred = _fit_reconstruction(task, x, y, train, test, seed)
+            # float32: every pixel of every row is the target (MNIST: 47M values)
+            y = ds.float_images().reshape(n, -1)
+            metrics, params, pred = _fit_reconstruction(task, x.astype(np.float32), y, train, test, seed)
         else:
             target = probe_targets(task, ds, attrs or {})
             targets[task.name] = target
@@ -293,7 +293,7 @@ def _fit_reconstruction(
     row_mse = np.empty(len(x))
     for i in range(0, len(x), 4096):  # predictions of every row, in blocks: N x pixels can be large
         block = np.clip(search.predict(x[i : i + 4096]), 0.0, 1.0)
-        row_mse[i : i + 4096] = ((block - y[i : i + 4096]) ** 2).mean(1)
+        row_mse[i : i + 4096] = ((block - y[i : i + 4096]).astype(np.float64) ** 2).mean(1)
     mse = float(row_mse[test].mean())
     metrics = {"psnr": float(psnr(mse)), "mse": mse, "cv_score": float(psnr(-search.best_score_))}
     return metrics, _chosen(search), psnr(row_mse)
