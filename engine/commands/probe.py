@@ -33,19 +33,13 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from engine.attributes import dataset_attributes
-    from engine.backends.base import Out
     from engine.checkpoints import CheckpointStore
     from engine.config import from_dict, load_config
-    from engine.io import atomic_write_bytes
-    from engine.paths import artifacts_dir
-    from engine.probes import ProbeError, probe_json, probe_table, run_probes
-    from engine.workspace import make_trainer, open_workspace, predict_all
+    from engine.probes import ProbeError, probe_checkpoint, probe_table
 
     name = args.checkpoint
     meta = CheckpointStore().load(name).meta  # a missing checkpoint: CheckpointError naming the ones there are
-    cfg = from_dict(meta.get("config") or {})
-    tasks = (load_config(args.config) if args.config else cfg).tasks
+    tasks = (load_config(args.config) if args.config else from_dict(meta.get("config") or {})).tasks
     source = args.config or f"checkpoint {name!r}"
     if args.task:
         known = {t.name for t in tasks}
@@ -63,30 +57,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-
-    ws = open_workspace(cfg=cfg)
-    trainer = make_trainer(ws, checkpoint=name, resume=True, weights_only=True)
-    out = predict_all(trainer)
-    attrs = dataset_attributes(ws.dataset, cfg.data.root) if any(t.kind == "regression" for t in tasks) else {}
-    probes = run_probes(
-        tasks,
-        ws.dataset,
-        out[Out.MU],
-        out[Out.RESP],
-        attrs=attrs,
-        max_train=args.max_train,
-        seed=cfg.seed,
-        validation=cfg.data.validation,
+    probes, doc, path = probe_checkpoint(
+        name, tasks=tasks, max_train=args.max_train, out=Path(args.out) if args.out else None
     )
-    step = int(meta.get("step", 0))
-    doc = probe_json(probes, checkpoint=name, step=step, dataset=ws.dataset.name, backend=cfg.backend)
-    path = Path(args.out) if args.out else artifacts_dir() / "probes" / f"{name}-step{step}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:
-        print(f"{ws.dataset.name}: probes of checkpoint {name} (step {step}), tasks from {source}")
+        print(f"{doc['dataset']}: probes of checkpoint {name} (step {doc['step']}), tasks from {source}")
         print(probe_table(probes.results))
         print(f"wrote {path}")
     return 0
