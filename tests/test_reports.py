@@ -18,7 +18,6 @@ from engine.report_data import RUN_FILES, phase_spans
 from latentloop.cli import main
 from tests.conftest import tiny_config_dict
 
-
 TASKS = [
     {"name": "digit", "kind": "classification", "input": "z"},
     {"name": "ink", "kind": "regression", "target": "ink", "input": "z[0:2]"},
