@@ -23,6 +23,20 @@ if TYPE_CHECKING:
     from engine.tau import TauClassifier
 
 
+def _model_of(meta: dict[str, Any]) -> Any:
+    """A checkpoint's ModelConfig (keys added since it was written take their defaults), or its raw
+    ``model`` entry when that is not a valid model config (then it cannot match)."""
+    from pydantic import ValidationError
+
+    from engine.config import ModelConfig
+
+    raw = meta.get("model")
+    try:
+        return ModelConfig.model_validate(raw)
+    except ValidationError:
+        return raw
+
+
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     """A history row for meta.json: floats to 6 significant digits (NaN as None: JSON has no NaN)."""
     out: dict[str, Any] = {}
@@ -146,7 +160,7 @@ class TrainerCheckpoints:
 
         name = name or self.cfg.train.checkpoint
         ck = (store or CheckpointStore()).load(name)
-        if ck.meta.get("model") != self.cfg.model.model_dump(mode="json"):
+        if _model_of(ck.meta) != self.cfg.model:
             raise CheckpointError(
                 f"checkpoint {name!r} was trained with a different model config: "
                 f"{ck.meta.get('model')} vs {self.cfg.model.model_dump(mode='json')}"

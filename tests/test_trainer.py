@@ -213,6 +213,24 @@ def test_checkpoint_with_other_model_config_is_refused(tiny_cfg):
         other.load_checkpoint("small")
 
 
+def test_checkpoint_written_before_the_model_variants_still_loads(tiny_cfg, home):
+    """Its meta's model lacks prior/encoder/decoder/aux: they take their defaults, as it was trained."""
+    import json
+
+    tr = _trainer(tiny_cfg)
+    tr.save_checkpoint("old")
+    meta_path = home / "artifacts" / "checkpoints" / "old.ckpt" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for key in ("prior", "encoder", "decoder", "aux"):
+        del meta["model"][key]
+    meta_path.write_text(json.dumps(meta))
+    assert _trainer(tiny_cfg).load_checkpoint("old")["step"] == 0
+    meta["model"]["prior"] = "vamp"  # but a different variant is refused
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(Exception, match="different model config"):
+        _trainer(tiny_cfg).load_checkpoint("old")
+
+
 def test_snapshots_keep_the_newest(home):
     cfg = from_dict(tiny_config_dict(snapshots_keep=2))
     tr = _trainer(cfg, snapshot_dir=home / "artifacts" / "snapshots" / "run")
