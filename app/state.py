@@ -137,8 +137,10 @@ class AppState:
         self.session = TrainingSession(trainer, cfg.train.checkpoint, store, on_refresh=self.pump.offer)
         self.session.trained = self.has_checkpoint
         self.boxes = FeedbackBoxes(ws.feedback, self.session, self.n_train)
-        self.ckpt = CheckpointService(store, self.session, self.pump, lambda: self.hub is not None)
-        self.runs = RunBrowser(artifacts_dir(), store, self.ckpt)
+        self.ckpt = CheckpointService(
+            store, self.session, self.pump, lambda: self.hub is not None, on_config=self._adopt_config
+        )
+        self.runs = RunBrowser(artifacts_dir(), store, self.ckpt, probe=lambda name: _probe_checkpoint(name, store))
         self.xai = SaliencyRequests(lambda: self.hub, self.n_points, settings.xai_wait_ms)
         m = cfg.model
         self.probes = ProbeService(
@@ -406,5 +408,17 @@ class AppState:
     def load_checkpoint(self, name: str) -> str:
         return self.ckpt.load(name)
 
-    def fork_checkpoint(self, src: str, dst: str) -> str:
-        return self.ckpt.fork(src, dst)
+    def fork_checkpoint(self, src: str, dst: str, changes: str = "") -> str:
+        return self.ckpt.fork(src, dst, changes)
+
+    def _adopt_config(self, cfg: Config) -> None:
+        """A loaded checkpoint's config (a branch): the viewer's model and the panels follow it."""
+        self.cfg = cfg
+        self.viewer.set_config(cfg)
+
+
+def _probe_checkpoint(name: str, store: Any) -> None:
+    """Fit and save checkpoint ``name``'s probes (the Runs page's Probe button)."""
+    from engine.probes import probe_checkpoint
+
+    probe_checkpoint(name, store=store)

@@ -70,6 +70,17 @@ def summarise(values: list[float]) -> dict[str, Any]:
     return {**stats, "values": [round(v, 4) for v in values]}
 
 
+def probe_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per task and test metric of the config's probes (docs/tasks.md): the summary over the runs."""
+    values: dict[str, list[float]] = {}
+    for r in runs:
+        for p in r["probes"]:
+            for k, v in (p.get("metrics") or {}).items():
+                if k != "cv_score" and isinstance(v, (int, float)):
+                    values.setdefault(f"{p['name']}.{k}", []).append(float(v))
+    return {k: summarise(v) for k, v in values.items() if len(v) == len(runs)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", default="default-100", help="names the summary JSON and the runs directory")
@@ -126,6 +137,7 @@ def main() -> int:
                     "steps": runs[0]["step"],
                     "labels": runs[0]["labels"],
                     "wall_s": [r["wall_s"] for r in runs],
+                    **({"probes": probe_summary(runs)} if all(r.get("probes") for r in runs) else {}),
                     "runs": [
                         f"docs/benchmarks/runs/{args.name}/{config.stem}-{backend}-seed{s}.json" for s in args.seeds
                     ],

@@ -335,6 +335,7 @@ class CheckpointStore:
                 phase=m.get("phase"),
                 created=m.get("created"),
                 parent=m.get("parent"),
+                fork=m.get("fork"),
                 metrics={
                     k: v
                     for k, v in (m.get("metrics") or {}).items()

@@ -277,6 +277,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"{p}: not valid YAML: {err}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: <root>: expected a mapping")
+    apply_overrides(raw, overrides)
+    return from_dict(raw)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Set dotted keys (``train.lr``) in a raw config dict, in place; returns it."""
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
@@ -286,7 +292,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                 section = ".".join(parents[:depth])
                 raise ConfigError(f"{section}: expected a mapping, got {node!r} (setting {dotted})")
         node[leaf] = value
-    return from_dict(raw)
+    return raw
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:

@@ -171,8 +171,29 @@ def _build(d: RunData) -> str:
         "",
     ]
     lines += _table(["class", "labels"], [[i, int(n)] for i, n in enumerate(budget)])
+    lines += _probes(m.get("probes"))
     lines += ["", "## Config", "", "```yaml", yaml.safe_dump(d.config, sort_keys=False).rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def _probes(probes: Any) -> list[str]:
+    """The probe table of the config's tasks (docs/tasks.md), when the run had any."""
+    if not probes:
+        return []
+    rows = []
+    for p in probes:
+        mets = p.get("metrics") or {}
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in mets.items() if k != "cv_score" and isinstance(v, (int, float)))
+        rows.append([p["name"], p["kind"], p["target"], f"`{p['input']}`", p["head"], p["weight"], shown or "-"])
+    return [
+        "",
+        "## Probes",
+        "",
+        "What the latent mean encodes: a scikit-learn probe per task, fitted with cross-validation on the "
+        "training rows and scored on the test split (docs/tasks.md).",
+        "",
+        *_table(["task", "kind", "target", "input", "head", "weight", "test metrics"], rows),
+    ]
 
 
 def _ids(stats: Any) -> str:

@@ -88,11 +88,19 @@ def explain(
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Normalised maps for the XAI view: ``gradcam`` and/or ``smoothgrad`` as asked, and their
-    ``consensus`` whenever both are computed (asking for ``consensus`` computes both)."""
+    ``consensus`` whenever both are computed (asking for ``consensus`` computes both). A model
+    without a convolutional map (dense encoder) has no Grad-CAM, hence no consensus: SmoothGrad is
+    computed instead, so there is always a map to show."""
+    from engine.backends.base import SaliencyUnavailable
+
     maps: dict[str, np.ndarray] = {}
+    no_cam = False
     if "gradcam" in methods or "consensus" in methods:
-        maps["gradcam"] = normalise(backend.saliency(x, target, "gradcam"))
-    if "smoothgrad" in methods or "consensus" in methods:
+        try:
+            maps["gradcam"] = normalise(backend.saliency(x, target, "gradcam"))
+        except SaliencyUnavailable:
+            no_cam = True
+    if "smoothgrad" in methods or "consensus" in methods or no_cam:
         maps["smoothgrad"] = normalise(
             backend.saliency(x, target, "smoothgrad", samples=samples, noise=noise, seed=seed)
         )

@@ -90,7 +90,8 @@ class Trainer(TrainerCheckpoints):
         self.phase = self.curriculum.phase(0)
         self.last_eval: dict[str, Any] = {}  # test_acc, tau_acc, n_test, n_labels, split
         self._ema: dict[str, np.ndarray] | None = None  # averaged weights (train.ema_decay > 0)
-        self.history: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []  # one row per log step (saved in the checkpoint's meta)
+        self.evaluations: list[dict[str, Any]] = []  # one row per evaluation (likewise)
         self.feedback: dict[int, FeedbackItem] = {}
         self.feedback_store = feedback_store  # engine.feedback.FeedbackStore: polled like labels
         self.feedback_error = ""  # why the newest feedback.jsonl could not be read ("" = it could)
@@ -360,6 +361,7 @@ class Trainer(TrainerCheckpoints):
             "n_labels": e.n_labels,
             "split": split,
         }
+        self.evaluations.append({"step": self.step, **self.last_eval})
         self.emit(e)
         return e
 

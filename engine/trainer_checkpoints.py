@@ -23,6 +23,19 @@ if TYPE_CHECKING:
     from engine.tau import TauClassifier
 
 
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row for meta.json: floats to 6 significant digits (NaN as None: JSON has no NaN)."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, float):
+            out[k] = None if v != v else float(f"{v:.6g}")
+        elif isinstance(v, (int, str, bool)) or v is None:
+            out[k] = v
+        else:
+            out[k] = float(f"{float(v):.6g}")
+    return out
+
+
 class TrainerCheckpoints:
     """Save, load and snapshot methods of the Trainer, over the trainer's own attributes."""
 
@@ -36,8 +49,13 @@ class TrainerCheckpoints:
         step: int
         phase: str
         last_eval: dict[str, Any]
+        history: list[dict[str, Any]]
+        evaluations: list[dict[str, Any]]
         snapshot_dir: Path | None
         _ema: dict[str, np.ndarray] | None
+        _pool: np.ndarray | None
+        _task_values: list[np.ndarray | None]
+        _task_w: np.ndarray
         _labels_hash: str
         _last_snapshot: float
 
@@ -49,8 +67,24 @@ class TrainerCheckpoints:
 
         def emit(self, event: Any) -> None: ...
 
+    _origin: tuple[str, dict[str, Any]] | None = None  # (name, meta) of the checkpoint last loaded
+
+    def _lineage(self, name: str) -> dict[str, Any]:
+        """``parent`` and ``fork`` of a checkpoint saved as ``name``: kept from the loaded checkpoint
+        when saved under its own name; a save under another name branches from it."""
+        if self._origin is None:
+            return {}
+        origin, meta = self._origin
+        if origin == name:
+            return {k: meta[k] for k in ("parent", "fork") if meta.get(k) is not None}
+        from engine.fork import config_diff
+
+        diff = config_diff(meta.get("config") or {}, config_to_dict(self.cfg))
+        return {"parent": origin, "fork": {"parent": origin, "step": int(meta.get("step", 0)), "diff": diff}}
+
     def _meta(self, name: str) -> dict[str, Any]:
         return {
+            **self._lineage(name),
             "name": name,
             "backend": self.backend.name,
             "model": self.cfg.model.model_dump(mode="json"),
@@ -63,6 +97,9 @@ class TrainerCheckpoints:
             "metrics": self.last_eval,
             "rng_state": json.dumps(self.rng.bit_generator.state),
             "dataset": self.ds.name,
+            # The curves so far (a branch starts with its parent's): what the Runs page compares.
+            "history": [_rounded(r) for r in self.history],
+            "evaluations": [_rounded(r) for r in self.evaluations],
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
@@ -80,6 +117,27 @@ class TrainerCheckpoints:
         )
         self.emit(ev.CheckpointSaved(name, self.step))
         return path
+
+    def reconfigure(self, cfg: Config) -> None:
+        """Adopt another config between runs (a branch's: other tasks, loss weights, curriculum).
+        A new set of auxiliary heads needs a new backend, initialised and then loaded by the caller;
+        the data split must stay the same (the validation rows are part of a run's identity)."""
+        from engine.backends.base import create_backend
+        from engine.curriculum import Curriculum
+        from engine.errors import CheckpointError
+        from engine.task_targets import aux_targets
+
+        if cfg.data != self.cfg.data:
+            raise CheckpointError("a branch trains on its parent's dataset and validation split")
+        if cfg.model != self.cfg.model or cfg.backend != self.backend.name:
+            self.backend = create_backend(cfg.backend, cfg.model, cfg.device, cfg.threads)
+            self.backend.init(cfg.seed)
+            self.backend.set_tau(self.tau.matrix)
+        self.backend.set_lr(cfg.train.lr)
+        self.cfg = cfg
+        self.curriculum = Curriculum(cfg)
+        rows = self._pool if self._pool is not None else self.ds.train_idx
+        self._task_values, self._task_w = aux_targets(cfg, self.ds, rows)
 
     def load_checkpoint(self, name: str | None = None, store: Any = None, weights_only: bool = False) -> dict[str, Any]:
         """Restore weights, optimizer, tau counts, step and RNG (exact resume)."""
@@ -108,8 +166,11 @@ class TrainerCheckpoints:
             if ck.meta.get("rng_state"):
                 self.rng.bit_generator.state = json.loads(ck.meta["rng_state"])
             self.last_eval = dict(ck.meta.get("metrics") or {})
+            self.history = [r for r in ck.meta.get("history") or [] if isinstance(r, dict)]
+            self.evaluations = [r for r in ck.meta.get("evaluations") or [] if isinstance(r, dict)]
         self.phase = self.curriculum.phase(self.step)
         self.backend.set_tau(self.tau.matrix)
+        self._origin = (name, dict(ck.meta))
         return ck.meta
 
     def write_snapshot(self) -> Path | None:

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
             "ckpt",
             "train",
             "infer",
+            "probe",
             "suggest",
             "simulate",
             "experiment",

@@ -215,8 +215,10 @@ def test_checkpoint_save_fork_load(state):
     out = checkpoint_outputs(state, "btn-ckpt-save", None, "first")
     assert "saved checkpoint 'first'" in str(out["message"]) and out["value"] == "first"
     assert any(o["value"] == "first" for o in out["options"])
+    before = state.cache.version
     out = checkpoint_outputs(state, "btn-ckpt-fork", "first", "second")
-    assert "forked" in str(out["message"]) and {"first", "second"} <= {o["value"] for o in out["options"]}
+    assert "branched 'first'" in str(out["message"]) and {"first", "second"} <= {o["value"] for o in out["options"]}
+    assert out["version"] == {"version": before + 1}  # the branch is loaded
     from engine.checkpoints import CheckpointStore
 
     assert CheckpointStore().show("second")["meta"]["parent"] == "first"

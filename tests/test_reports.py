@@ -18,6 +18,11 @@ from engine.report_data import RUN_FILES, phase_spans
 from latentloop.cli import main
 from tests.conftest import tiny_config_dict
 
+TASKS = [
+    {"name": "digit", "kind": "classification", "input": "z"},
+    {"name": "ink", "kind": "regression", "target": "ink", "input": "z[0:2]"},
+]
+
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -27,7 +32,7 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("home")
     save_dataset(synthetic_dataset(600, 200, seed=0), dataset_path("synth", home / "data"))
     cfg = home / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(tiny_config_dict(steps=80, eval_every=20)))
+    cfg.write_text(yaml.safe_dump({**tiny_config_dict(steps=80, eval_every=20), "tasks": TASKS}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LATENTLOOP_HOME", str(home))
         code = main(["experiment", "-c", str(cfg), "--name", "rep", "--labels-per-class", "3", "--no-progress"])
@@ -47,6 +52,15 @@ def _check_png(path: Path) -> None:
         px = np.asarray(im.convert("RGB"))
     assert px.std() > 0, f"{path.name} is blank"
     assert len(np.unique(px.reshape(-1, 3), axis=0)) > 1, f"{path.name} has one colour"
+
+
+def test_an_experiment_with_tasks_reports_its_probes(run_dir: Path):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    probes = {p["name"]: p for p in metrics["probes"]}
+    assert set(probes) == {"digit", "ink"}
+    assert 0.0 <= probes["digit"]["metrics"]["accuracy"] <= 1.0 and "r2" in probes["ink"]["metrics"]
+    report = (run_dir / "REPORT.md").read_text()
+    assert "## Probes" in report and "| digit | classification | label | `z` |" in report
 
 
 def test_experiment_writes_a_full_report(run_dir: Path):
@@ -95,6 +109,7 @@ def test_a_validation_run_reports_on_the_validation_split(home: Path, capsys):
         assert len(z["sample_idx"]) == 500
     report = (run_dir / "REPORT.md").read_text()
     assert "validation accuracy" in report and "100 training samples held out" in report
+    assert "## Probes" not in report and "probes" not in json.loads((run_dir / "metrics.json").read_text())
 
 
 def test_report_command_rebuilds_the_same_report(run_dir: Path, capsys):

@@ -216,3 +216,22 @@ def test_xai_worker_process_is_restarted_after_a_kill(home, snapshot):
     finally:
         sup.stop()
     assert sup.status()[0].state == "stopped"
+
+
+def test_a_dense_encoder_explains_with_smoothgrad_only():
+    """No convolutional map, no Grad-CAM: the XAI view still gets a map (SmoothGrad), no consensus."""
+    from engine.saliency import explain
+
+    cfg = ModelConfig(latent_dim=4, components=10, num_classes=10, hidden=16, encoder="dense")
+    be = create_backend("torch", cfg)
+    be.init(0)
+    x = np.random.default_rng(0).random((28, 28), dtype=np.float32)
+    maps = explain(be, x, 3, ("gradcam", "smoothgrad", "consensus"), samples=4)
+    assert set(maps) == {"smoothgrad"} and maps["smoothgrad"].max() == pytest.approx(1.0)
+    assert set(explain(be, x, 3, ("gradcam",), samples=4)) == {"smoothgrad"}
+    conv = create_backend("torch", cfg.model_copy(update={"encoder": "conv"}))
+    assert set(explain(conv, x, 3, ("gradcam", "smoothgrad", "consensus"), samples=4)) == {
+        "gradcam",
+        "smoothgrad",
+        "consensus",
+    }

@@ -118,7 +118,12 @@ class XaiEngine:
             target=target,
             target_kind=kind,
             top_k=[{"class": int(c), "p": float(probs[c])} for c in top],
-            maps={k: np.round(v, 4).tolist() for k, v in maps.items() if k in methods or k == "consensus"},
+            # SmoothGrad stands in for a Grad-CAM the model cannot give (dense encoder): always sent then
+            maps={
+                k: np.round(v, 4).tolist()
+                for k, v in maps.items()
+                if k in methods or k == "consensus" or (k == "smoothgrad" and "gradcam" not in maps)
+            },
             agreement=agree,
             focus_bbox=box,
             overlay_png_b64=png_b64(png),

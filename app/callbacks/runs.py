@@ -25,6 +25,12 @@ COMPARE_OUTPUTS = {
     "selected": Output("runs-selected", "data"),
     "figure": Output("runs-compare", "figure"),
     "note": Output("runs-compare-note", "children"),
+    "probes": Output("runs-probes", "children"),
+}
+PROBE_OUTPUTS = {
+    "status": Output("runs-probe-status", "children"),
+    "poll": Output("runs-probe-poll", "disabled"),
+    "probes": Output("runs-probes", "children", allow_duplicate=True),
 }
 OPEN_OUTPUTS = {
     "view": Output("runs-view", "children"),
@@ -58,8 +64,9 @@ def runs_table_outputs(
         return {"table": no_update, "status": _message(str(err), False)}
     bad = sum(1 for r in rows if r.error)
     kinds = [r.kind for r in rows]
-    status = f"{len(rows)} runs: {kinds.count('experiment')} experiments, {kinds.count('simulate')} simulations" + (
-        f"; {bad} with problems" if bad else ""
+    status = (
+        f"{len(rows)} runs: {kinds.count('experiment')} experiments, {kinds.count('simulate')} simulations, "
+        f"{kinds.count('branch')} checkpoints" + (f"; {bad} with problems" if bad else "")
     )
     return {"table": layout.runs_table(rows, sort, selected or []), "status": status}
 
@@ -88,7 +95,25 @@ def runs_compare_outputs(
     if len(selected) < 2:
         notes = [f"{len(selected)} run ticked: tick two or more to compare them", *notes]
     title = f"{what} by {x}"
-    return {"selected": selected, "figure": layout.compare_figure(series, title, x), "note": "; ".join(notes)}
+    return {
+        "selected": selected,
+        "figure": layout.compare_figure(series, title, x),
+        "note": "; ".join(notes),
+        "probes": layout.probe_table(*state.runs.probe_table(selected)),
+    }
+
+
+def runs_probe_outputs(state: AppState, fired: Any, selected: list[str] | None) -> dict[str, Any]:
+    """The Probe button starts a background job; the poll follows it and shows the table when done."""
+    if fired == "runs-probe":
+        msg = state.runs.probe(selected or [])
+        return {"status": msg, "poll": not state.runs.prober.running, "probes": no_update}
+    running = state.runs.prober.running
+    return {
+        "status": state.runs.prober.status(),
+        "poll": not running,
+        "probes": no_update if running else layout.probe_table(*state.runs.probe_table(selected or [])),
+    }
 
 
 def runs_open_outputs(state: AppState, fired: Any, clicks: list[Any], ids: list[dict[str, Any]]) -> dict[str, Any]:
@@ -165,6 +190,14 @@ def register(app: Any, state: AppState) -> None:
         {"clicks": Input(OPEN, "n_clicks")},
         {"ids": State(OPEN, "id")},
         lambda fired, clicks, ids: runs_open_outputs(state, fired, clicks, ids),
+        prevent_initial_call=True,
+    )
+    connect(
+        app,
+        PROBE_OUTPUTS,
+        {"clicks": Input("runs-probe", "n_clicks"), "tick": Input("runs-probe-poll", "n_intervals")},
+        {"selected": State("runs-selected", "data")},
+        lambda fired, clicks, tick, selected: runs_probe_outputs(state, fired, selected),
         prevent_initial_call=True,
     )
     on_click(

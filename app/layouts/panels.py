@@ -9,7 +9,7 @@ from dash import dcc, html
 
 from app import figures
 from app.layouts.parts import card_header, small_button
-from app.layouts.views import checkpoint_options, training_buttons_disabled
+from app.layouts.views import branch_tree, checkpoint_options, training_buttons_disabled
 
 # The training form in page order: input id, label, settings key, step. The training callback reads
 # the fields through the same table, so ids and settings keys cannot drift apart.
@@ -35,7 +35,11 @@ TRAIN_BUTTON_LOOKS = {
 CKPT_BUTTONS = {
     "btn-ckpt-save": ("Save", "primary", "save the current model under the name"),
     "btn-ckpt-load": ("Load", "secondary", "load the selected checkpoint (training must be stopped)"),
-    "btn-ckpt-fork": ("Fork", "secondary", "copy the selected checkpoint to the name"),
+    "btn-ckpt-fork": (
+        "Fork",
+        "secondary",
+        "branch the selected checkpoint into the name, with the changes below, and load the branch",
+    ),
 }
 
 
@@ -126,7 +130,8 @@ def stats_card() -> Any:
 
 
 def checkpoints_card(ctx: dict[str, Any]) -> Any:
-    """The checkpoint menu, the name to save as / fork to, and Save/Load/Fork."""
+    """The checkpoint menu, the name to save as / fork to, the branch's changes, Save/Load/Fork and
+    the tree of branches."""
     return dbc.Card(
         [
             card_header("Checkpoints"),
@@ -143,6 +148,15 @@ def checkpoints_card(ctx: dict[str, Any]) -> Any:
                     ),
                     dbc.Label("name (save as / fork to)", html_for="ckpt-name", className="small mb-0"),
                     dbc.Input(id="ckpt-name", value=ctx["checkpoint"], size="sm", className="mb-1"),
+                    dbc.Label("branch changes (KEY=VALUE per line)", html_for="ckpt-changes", className="small mb-0"),
+                    dbc.Textarea(
+                        id="ckpt-changes",
+                        placeholder="loss.alpha=2\ncurriculum.anneal_steps=300\n"
+                        "tasks=[{name: ink, kind: regression, target: ink, input: 'z[0:2]', weight: 1}]",
+                        rows=2,
+                        size="sm",
+                        className="mb-1 font-monospace",
+                    ),
                     html.Div(
                         [
                             small_button(label, b, colour, title=title)
@@ -150,6 +164,7 @@ def checkpoints_card(ctx: dict[str, Any]) -> Any:
                         ]
                     ),
                     html.Div(id="ckpt-message", className="small mt-1"),
+                    html.Div(branch_tree(ctx["checkpoints"]), id="ckpt-tree", className="small mt-1 ll-tree"),
                 ],
                 className="p-2",
             ),

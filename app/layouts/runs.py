@@ -75,6 +75,21 @@ def compare_card(ctx: dict[str, Any]) -> Any:
                 [
                     dcc.Graph(id="runs-compare", figure=compare_figure([], "", ""), config=GRAPH_CONFIG),
                     html.Div("", id="runs-compare-note", className="small text-muted"),
+                    html.Div(
+                        [
+                            small_button(
+                                "Probe ticked checkpoints",
+                                "runs-probe",
+                                "secondary",
+                                outline=True,
+                                title="fit each ticked checkpoint's probes (its config's tasks) in the background",
+                            ),
+                            html.Span("", id="runs-probe-status", className="small text-muted ms-2", role="status"),
+                        ],
+                        className="mt-2",
+                    ),
+                    dcc.Interval(id="runs-probe-poll", interval=1500, disabled=True),
+                    html.Div(probe_table([], []), id="runs-probes", className="mt-1"),
                 ],
                 className="p-2",
             ),
@@ -175,6 +190,22 @@ def compare_figure(series: Sequence[RunSeries], title: str, x_title: str) -> dic
     return fig
 
 
+def probe_table(names: Sequence[str], rows: Sequence[tuple[str, Sequence[float | None]]]) -> Any:
+    """The ticked checkpoints' newest probe results side by side (task.metric x checkpoint)."""
+    if not names:
+        return html.Div("Tick checkpoints (kind branch) to compare their probes.", className="small text-muted")
+    if not rows:
+        return html.Div(
+            "No probe results for the ticked checkpoints yet: press Probe, or run latentloop probe.",
+            className="small text-muted",
+        )
+    head = html.Thead(html.Tr([html.Th("probe")] + [html.Th(n) for n in names]))
+    body = html.Tbody(
+        [html.Tr([html.Td(k)] + [html.Td("-" if v is None else f"{v:.4g}") for v in vals]) for k, vals in rows]
+    )
+    return dbc.Table([head, body], size="sm", className="mb-0 small", id="runs-probe-table")
+
+
 def run_view(view: RunView | None, error: str = "") -> Any:
     """The opened run: name, problems, plots, metrics, config and report."""
     if view is None:
@@ -187,7 +218,7 @@ def run_view(view: RunView | None, error: str = "") -> Any:
     ]
     if view.problems:
         parts.append(dbc.Alert([html.Div(p) for p in view.problems], color="warning", className="py-1 px-2 small mb-2"))
-    if view.checkpoint is None:
+    if view.checkpoint is None and r.kind != "branch":
         parts.append(html.Div("This run has no checkpoint to load.", className="small text-muted mb-2"))
     parts += [
         html.Figure([html.Img(src=uri, alt=name, className="ll-run-plot"), html.Figcaption(name)], className="mb-2")

@@ -271,6 +271,34 @@ def checkpoint_options(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def branch_tree(rows: Sequence[dict[str, Any]]) -> Any:
+    """The checkpoints as a tree: each branch under its parent, with the step it was forked at and
+    what it changed (engine.fork.branch_tree; markup, no components per row)."""
+    from engine.fork import branch_tree as tree_order
+
+    items = []
+    for depth, r in tree_order(list(rows)):
+        if "error" in r:
+            text = f"{r['name']} (unreadable)"
+            title = str(r["error"])
+        else:
+            acc = (r.get("metrics") or {}).get("test_acc")
+            acc_text = f", acc {acc:.3f}" if isinstance(acc, (int, float)) and acc == acc else ""
+            text = f"{r['name']} · step {r.get('step')}{acc_text}"
+            fork = r.get("fork") or {}
+            diff = fork.get("diff") or {}
+            title = (
+                f"forked from {fork.get('parent')} at step {fork.get('step')}: "
+                + ("; ".join(f"{k}: {v.get('from')} -> {v.get('to')}" for k, v in diff.items()) or "same config")
+                if fork
+                else "a root checkpoint"
+            )
+            if diff:
+                text += f" · {len(diff)} change{'s' if len(diff) > 1 else ''}"
+        items.append(html.Li(("└ " if depth else "") + text, title=title, style={"paddingLeft": f"{depth}em"}))
+    return html.Ul(items, className="list-unstyled mb-0", **{"aria-label": "branches"}) if items else ""
+
+
 # -- saliency, feedback, workers ------------------------------------------------------------------------
 
 METHOD_NAMES = {"gradcam": "Grad-CAM", "smoothgrad": "SmoothGrad", "consensus": "consensus"}

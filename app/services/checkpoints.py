@@ -14,11 +14,19 @@ class CheckpointService:
     """``store``: the engine's CheckpointStore; ``session``: the TrainingSession owning the trainer;
     ``snapshots()``: whether the XAI worker reads snapshots (then a load rewrites them)."""
 
-    def __init__(self, store: Any, session: Any, pump: RefreshPump, snapshots: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        store: Any,
+        session: Any,
+        pump: RefreshPump,
+        snapshots: Callable[[], bool],
+        on_config: Callable[[Any], None] = lambda cfg: None,
+    ) -> None:
         self.store = store
         self.session = session
         self.pump = pump
         self.snapshots = snapshots
+        self.on_config = on_config  # the app adopts a loaded branch's config (its viewer, panels)
 
     def list(self) -> list[dict[str, Any]]:
         """The stored checkpoints (empty when the store cannot be read)."""
@@ -33,15 +41,28 @@ class CheckpointService:
         check_name(name)
         return self.session.save_checkpoint(name)
 
-    def fork(self, src: str, dst: str) -> str:
-        path = self.store.fork(src, dst)
-        return f"forked {src!r} to {dst!r} ({path.name})"
+    def fork(self, src: str, dst: str, changes: str = "") -> str:
+        """Branch ``src`` into ``dst`` with ``changes`` (``KEY=VALUE`` lines, as ``ckpt fork --set``)
+        and load the branch, so Start continues training it."""
+        from engine.config import from_dict
+        from engine.fork import apply_sets, checkpoint_config, fork_branch
+
+        sets = [line.strip() for line in (changes or "").splitlines() if line.strip()]
+        cfg = from_dict(apply_sets(checkpoint_config(self.store, src), sets))
+        _, record = fork_branch(self.store, src, dst, cfg)
+        diff = "; ".join(f"{k}: {v['from']} -> {v['to']}" for k, v in record["diff"].items()) or "same config"
+        loaded = self.load(dst)
+        return f"branched {src!r} at step {record['step']} into {dst!r} ({diff}); {loaded}: Start continues it"
 
     def load(self, name: str) -> str:
         """Load weights and state (training must be stopped); the map follows through the pump."""
         sess = self.session
 
         def load(tr: Any) -> str:
+            cfg = _config_of(self.store, name, tr.cfg)
+            if cfg != tr.cfg:
+                tr.reconfigure(cfg)
+                self.on_config(cfg)
             meta = tr.load_checkpoint(name, store=self.store)
             if self.snapshots() and tr.snapshot_dir is not None:
                 # Snapshots are ordered by step: a checkpoint at an earlier step must not lose to
@@ -60,3 +81,19 @@ class CheckpointService:
         sess.checkpoint = name
         self.pump.wait()  # the caller reports the new map version
         return msg
+
+
+def _config_of(store: Any, name: str, current: Any) -> Any:
+    """The config checkpoint ``name`` was trained with, keeping this app's data and device settings
+    (the current config when the checkpoint records none)."""
+    from engine.config import ConfigError, config_to_dict, from_dict
+    from engine.errors import CheckpointError
+
+    raw = store.load(name).meta.get("config")
+    if not isinstance(raw, dict) or not raw:
+        return current
+    raw = {**raw, "data": config_to_dict(current)["data"], "device": current.device, "threads": current.threads}
+    try:
+        return from_dict(raw)
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint {name!r}: its config is invalid: {err}") from None

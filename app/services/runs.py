@@ -10,11 +10,8 @@ A missing or malformed file never hides a run: its row says what is wrong and th
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as _dt
-import io
 import json
-import math
 import re
 import threading
 from pathlib import Path
@@ -22,12 +19,16 @@ from typing import Any
 
 import yaml
 
+from app.services.branches import BranchProber, branch_curves, branch_row, branch_view, latest_probes, probe_values
 from app.services.checkpoints import CheckpointService
 from app.services.images import png_bytes_uri
+from app.services.run_files import RunError, as_float, as_int, flatten, read_csv, read_json
 from app.viewmodels import RunRow, RunSeries, RunView
 from engine.errors import LatentLoopError
 
-KINDS = {"experiments": "experiment", "simulate": "simulate"}  # directory under artifacts/ -> kind
+# directory under artifacts/ -> kind; "checkpoints" are the shared store's checkpoints (branches)
+KINDS = {"experiments": "experiment", "simulate": "simulate", "checkpoints": "branch"}
+SOURCES = {"experiment": "metrics.json", "simulate": "curve.csv", "branch": "meta.json"}  # the row's file
 SORT_KEYS = ("name", "date", "labels", "accuracy", "backend", "steps")
 # metric -> (what the chart shows, its x axis)
 METRICS = {
@@ -44,18 +45,16 @@ STAMP_RE = re.compile(r"(?:(?P<name>.+)-)?(?P<stamp>\d{8}-\d{6})")
 IMAGE_LINK_RE = re.compile(r"!\[[^\]]*\]\(([^)\s]*)[^)]*\)")
 
 
-class RunError(LatentLoopError):
-    """A run that cannot be found or read (the message names the file)."""
-
-
 class RunBrowser:
     """The run directories under ``root`` (``artifacts/``). ``shared``: the app's CheckpointStore
     (artifacts/checkpoints); ``ckpt``: the CheckpointService that loads a fork into the Label page."""
 
-    def __init__(self, root: Path, shared: Any, ckpt: CheckpointService) -> None:
+    def __init__(self, root: Path, shared: Any, ckpt: CheckpointService, probe: Any = None) -> None:
         self.root = Path(root)
         self.shared = shared
         self.ckpt = ckpt
+        # probe(name): fit and save one checkpoint's probes (engine.probes.probe_checkpoint)
+        self.prober = BranchProber(probe or (lambda name: None))
         self._rows: dict[str, tuple[tuple[int, ...], RunRow]] = {}
         self._lock = threading.RLock()
 
@@ -104,6 +103,8 @@ class RunBrowser:
     def open(self, run_id: str) -> RunView:
         """The run's plots, config, flattened metrics and report; unreadable parts become ``problems``."""
         path, row = self._find(run_id)
+        if row.kind == "branch":
+            return branch_view(path, row, self.root / "probes")
         problems = [row.error] if row.error else []
         plots = _plots(path, problems)
         checkpoint = _checkpoint_name(path) if row.kind == "experiment" else None
@@ -112,7 +113,7 @@ class RunBrowser:
         metrics: list[tuple[str, str]] = []
         if not (row.error and source in row.error):
             try:
-                metrics = flatten(_read_json(path / source))
+                metrics = flatten(read_json(path / source))
             except RunError as err:
                 problems.append(str(err))
         report = ""
@@ -139,7 +140,10 @@ class RunBrowser:
                 notes.append(str(err))
                 continue
             try:
-                found = (_experiment_curves if row.kind == "experiment" else _simulate_curves)(path, row, metric)
+                if row.kind == "branch":
+                    found = branch_curves(path, row, metric, _label(row))
+                else:
+                    found = (_experiment_curves if row.kind == "experiment" else _simulate_curves)(path, row, metric)
             except RunError as err:
                 notes.append(f"{row.name}: {err}")
                 continue
@@ -147,6 +151,33 @@ class RunBrowser:
                 notes.append(f"{row.name} ({row.kind}): no {METRICS[metric][0]} by {METRICS[metric][1]}")
             series += found
         return series, notes
+
+    def probe_table(self, run_ids: list[str]) -> tuple[list[str], list[tuple[str, list[float | None]]]]:
+        """The newest probe results of the chosen checkpoints side by side: (run names, rows of
+        ``("<task>.<metric>", value per run)``); runs without probes get empty cells."""
+        names: list[str] = []
+        values: list[dict[str, float | None]] = []
+        for rid in run_ids:
+            try:
+                _, row = self._find(rid)
+            except RunError:
+                continue
+            if row.kind != "branch":
+                continue
+            names.append(row.name)
+            values.append(probe_values(latest_probes(self.root / "probes", row.name)[1]))
+        keys = sorted({k for v in values for k in v})
+        return names, [(k, [v.get(k) for v in values]) for k in keys]
+
+    def probe(self, run_ids: list[str]) -> str:
+        """Start probing the chosen checkpoints (only branches have probes)."""
+        names = []
+        for rid in run_ids:
+            with contextlib.suppress(RunError):
+                _, row = self._find(rid)
+                if row.kind == "branch":
+                    names.append(row.name)
+        return self.prober.start(names)
 
     # -- fork into the Label page -------------------------------------------------------------------
     def fork(self, run_id: str, name: str) -> str:
@@ -158,6 +189,10 @@ class RunBrowser:
 
         name = check_name((name or "").strip())
         path, row = self._find(run_id)
+        if row.kind == "branch":
+            raise RunError(
+                f"{row.name!r} is a checkpoint already: load or branch it in the Label page's Checkpoints panel"
+            )
         src = _checkpoint_name(path) if row.kind == "experiment" else None
         if src is None:
             raise RunError(f"run {row.name!r} has no checkpoint to load")
@@ -183,7 +218,7 @@ class RunBrowser:
 # -- reading run directories -----------------------------------------------------------------------------
 def _stamp(path: Path, kind: str) -> tuple[int, ...]:
     """Modification times of the run directory and its row's file (an edit in place keeps the dir's)."""
-    source = "metrics.json" if kind == "experiment" else "curve.csv"
+    source = SOURCES[kind]
     times = []
     for p in (path, path / source):
         try:
@@ -211,6 +246,8 @@ def _read_row(rid: str, path: Path, kind: str) -> RunRow:
     name, date = _name_date(path)
     base: dict[str, Any] = {"id": rid, "kind": kind, "date": date, "path": str(path)}
     try:
+        if kind == "branch":
+            return branch_row(base, path)
         if kind == "experiment":
             return _experiment_row(base, name, path)
         return _simulate_row(base, name, path)
@@ -220,17 +257,17 @@ def _read_row(rid: str, path: Path, kind: str) -> RunRow:
 
 
 def _experiment_row(base: dict[str, Any], name: str, path: Path) -> RunRow:
-    m = _read_json(path / "metrics.json")
+    m = read_json(path / "metrics.json")
     if not isinstance(m, dict):
         raise RunError(f"metrics.json: expected a JSON object, got {type(m).__name__}")
     return RunRow(
         name=name or path.name,
         **base,
-        labels=_int(m.get("labels", m.get("n_labels"))),
-        accuracy=_float(m.get("test_acc")),
+        labels=as_int(m.get("labels", m.get("n_labels"))),
+        accuracy=as_float(m.get("test_acc")),
         accuracy_of=str(m.get("split") or "test"),
         backend=m["backend"] if isinstance(m.get("backend"), str) else None,
-        steps=_int(m.get("step")),
+        steps=as_int(m.get("step")),
     )
 
 
@@ -249,91 +286,19 @@ def _simulate_row(base: dict[str, Any], name: str, path: Path) -> RunRow:
     return RunRow(
         name=name or " vs ".join(finals),
         **base,
-        labels=_int(max(r["labels"] for r in finals[best])),
-        accuracy=_float(acc),
+        labels=as_int(max(r["labels"] for r in finals[best])),
+        accuracy=as_float(acc),
         accuracy_of=f"test, {best} final" + (f" (mean of {seeds} seeds)" if seeds > 1 else ""),
         backend=None,  # a simulation does not record it
-        steps=_int(max(steps)) if steps else None,
+        steps=as_int(max(steps)) if steps else None,
     )
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"no {path.name}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunError(f"{path.name} is malformed: {err}") from None
-
-
-def _read_csv(path: Path, need: tuple[str, ...]) -> list[dict[str, Any]]:
-    """A run's CSV as rows of numbers (text where a value is not one); RunError naming what is wrong."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunError(f"no {path.name}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunError(f"{path.name} is malformed: {err}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in need if c not in (reader.fieldnames or [])]
-    if missing:
-        raise RunError(f"{path.name} is malformed: no column {', '.join(missing)}")
-    rows = []
-    for i, raw in enumerate(reader, start=2):
-        row: dict[str, Any] = {k: v if k == "strategy" else _number(v) for k, v in raw.items() if k is not None}
-        bad = [c for c in need if c != "strategy" and not isinstance(row.get(c), float)]
-        if bad:
-            raise RunError(f"{path.name} line {i}: {', '.join(bad)} is not a number")
-        rows.append(row)
-    return rows
-
-
 def _read_curve(path: Path) -> list[dict[str, Any]]:
-    rows = _read_csv(path / "curve.csv", ("strategy", "labels", "test_acc"))
+    rows = read_csv(path / "curve.csv", ("strategy", "labels", "test_acc"))
     if not rows:
         raise RunError("curve.csv has no rounds yet")
     return rows
-
-
-def _number(v: str | None) -> Any:
-    try:
-        return float(v) if v not in (None, "") else None
-    except ValueError:
-        return v
-
-
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return int(v)
-
-
-def _float(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
-
-
-def flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """Nested JSON as (dotted key, text) pairs; a long list or a list of objects is counted, not spelt out."""
-    if isinstance(obj, dict):
-        out = []
-        for k, v in obj.items():
-            out += flatten(v, f"{prefix}.{k}" if prefix else str(k))
-        return out
-    if isinstance(obj, list):
-        if len(obj) <= 10 and not any(isinstance(v, (dict, list)) for v in obj):
-            return [(prefix, ", ".join(_text(v) for v in obj))]
-        return [(prefix, f"{len(obj)} entries")]
-    return [(prefix or "value", _text(obj))]
-
-
-def _text(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 def _plots(path: Path, problems: list[str]) -> list[tuple[str, str]]:
@@ -374,7 +339,7 @@ def _config(path: Path, checkpoint: str | None, problems: list[str]) -> str:
                 raise RunError(f"config.yaml: {err}") from None
         if checkpoint is None:
             return ""
-        meta = _read_json(path / "checkpoints" / f"{checkpoint}.ckpt" / "meta.json")
+        meta = read_json(path / "checkpoints" / f"{checkpoint}.ckpt" / "meta.json")
         config = meta.get("config") if isinstance(meta, dict) else None
         return json.dumps(config, indent=2) if config else ""
     except RunError as err:
@@ -389,9 +354,9 @@ def _label(row: RunRow, name: str = "") -> str:
 
 def _experiment_curves(path: Path, row: RunRow, metric: str) -> list[RunSeries]:
     if metric in ("accuracy", "tau_acc", "labels"):
-        m = _read_json(path / "metrics.json")
+        m = read_json(path / "metrics.json")
         if metric == "labels":
-            acc = _float(m.get("test_acc")) if isinstance(m, dict) else None
+            acc = as_float(m.get("test_acc")) if isinstance(m, dict) else None
             return (
                 [RunSeries(_label(row), [float(row.labels)], [acc])]
                 if row.labels is not None and acc is not None
@@ -402,10 +367,10 @@ def _experiment_curves(path: Path, row: RunRow, metric: str) -> list[RunSeries]:
         pts = [
             (e["step"], e[key])
             for e in evals or []
-            if isinstance(e, dict) and _float(e.get("step")) is not None and _float(e.get(key)) is not None
+            if isinstance(e, dict) and as_float(e.get("step")) is not None and as_float(e.get(key)) is not None
         ]
         return [RunSeries(_label(row), [p[0] for p in pts], [p[1] for p in pts])] if pts else []
-    history = _read_csv(path / "history.csv", ("step",))
+    history = read_csv(path / "history.csv", ("step",))
     pts = [(h["step"], h[metric]) for h in history if isinstance(h.get(metric), float)]
     return [RunSeries(_label(row), [p[0] for p in pts], [p[1] for p in pts])] if pts else []
 

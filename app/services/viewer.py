@@ -24,6 +24,14 @@ class ViewerModel:
         self._loaded = -1
         self._lock = threading.Lock()
 
+    def set_config(self, cfg: Any) -> None:
+        """A loaded branch's config: its model may have other auxiliary heads (a new backend then)."""
+        with self._lock:
+            if cfg.model != self.cfg.model or cfg.backend != self.cfg.backend:
+                self._backend = None
+                self._loaded = -1
+            self.cfg = cfg
+
     def set_weights(self, weights: dict[str, np.ndarray], version: int) -> None:
         """The weights of map version ``version`` (copied by the caller; loaded when next used)."""
         with self._lock:

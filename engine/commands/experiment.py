@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.paths import artifacts_dir
     from engine.report_data import collect_arrays, git_commit, write_run_files
     from engine.trainer import Trainer
-    from engine.workspace import open_workspace
+    from engine.workspace import open_workspace, predict_all
 
     t0 = time.perf_counter()
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -69,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
     progress.close()
     trainer.save_checkpoint(f"{args.name}", store=CheckpointStore(out / "checkpoints"))
     metrics = {**summary, "labels": trainer.n_labels, "backend": ws.cfg.backend, "evaluations": evals}
+    if ws.cfg.tasks:  # what the latent space encodes, with the weights the evaluations used
+        from engine.probes import probe_json, probe_outputs
+
+        with trainer._averaged_weights():
+            predictions = predict_all(trainer)
+        metrics["probes"] = probe_json(probe_outputs(ws.cfg, ws.dataset, predictions))["probes"]
     arrays = collect_arrays(trainer)
     run_info = {
         "name": args.name,

@@ -10,6 +10,7 @@ import argparse
 import signal
 
 from engine.commands._common import add_command, add_model_args, add_progress_arg, count, overrides
+from engine.config import Config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +23,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _resumed_config(args: argparse.Namespace, sets: dict) -> Config | None:
+    """``--resume`` without ``-c``: the checkpoint's own config (a branch continues with the tasks,
+    weights and curriculum it was forked with), plus the command line's settings."""
+    if not args.resume or args.config is not None:
+        return None
+    from engine.checkpoints import CheckpointStore
+    from engine.config import apply_overrides, from_dict
+    from engine.fork import checkpoint_config
+
+    name = args.checkpoint or from_dict({}).train.checkpoint
+    raw = checkpoint_config(CheckpointStore(), name)
+    return from_dict(apply_overrides(raw, {k: v for k, v in sets.items() if v is not None}))
+
+
 def run(args: argparse.Namespace) -> int:
     import queue
 
@@ -29,10 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.commands._progress import TrainProgress
     from engine.workspace import make_trainer, open_workspace
 
-    ws = open_workspace(
-        args.config,
-        overrides(args, **{"train.steps": args.steps, "train.lr": args.lr, "train.checkpoint": args.checkpoint}),
-    )
+    sets = overrides(args, **{"train.steps": args.steps, "train.lr": args.lr, "train.checkpoint": args.checkpoint})
+    ws = open_workspace(args.config, sets, cfg=_resumed_config(args, sets))
     commands: queue.Queue = queue.Queue()
     trainer = make_trainer(ws, resume=args.resume, commands=commands)
     total = ws.cfg.train.steps

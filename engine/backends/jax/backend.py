@@ -30,6 +30,7 @@ _FLOAT_KEYS: tuple[BatchKey, ...] = (
     "w",
     "threshold",
 )
+_TASK_KEYS: tuple[BatchKey, ...] = ("task_target", "task_mask", "task_w")
 _PAD_MIN = 8  # smallest padded predict batch; sizes are powers of two up to batch_size
 
 
@@ -74,9 +75,10 @@ class JaxBackend(Backend):
         import jax
         import optax
 
+        from engine.backends.jax import loss as L
         from engine.backends.jax import model as M
 
-        self._jax, self._jnp, self._M, self._optax = jax, jax.numpy, M, optax
+        self._jax, self._jnp, self._M, self._L, self._optax = jax, jax.numpy, M, L, optax
         try:
             devices = jax.devices(platform)
         except RuntimeError as err:
@@ -100,11 +102,11 @@ class JaxBackend(Backend):
 
     # -- compiled functions ------------------------------------------------------------
     def _build_functions(self) -> None:
-        jax, jnp, M, model, adam, cfg = self._jax, self._jnp, self._M, self.model, self._adam, self.cfg
+        jax, jnp, M, L, model, adam, cfg = self._jax, self._jnp, self._M, self._L, self.model, self._adam, self.cfg
 
         def train(params, opt_state, tau, b, lr, use_roi, use_cons):
             def objective(p):
-                terms = M.ssvae_loss(model, p, tau, b, use_roi, use_cons, train=True)
+                terms = L.ssvae_loss(model, p, tau, b, use_roi, use_cons, train=True)
                 return terms["loss"], terms
 
             grads, terms = jax.grad(objective, has_aux=True)(params)
@@ -113,7 +115,7 @@ class JaxBackend(Backend):
             return params, opt_state, terms
 
         def evaluate(params, tau, b, use_roi, use_cons):
-            return M.ssvae_loss(model, params, tau, b, use_roi, use_cons, train=False)
+            return L.ssvae_loss(model, params, tau, b, use_roi, use_cons, train=False)
 
         def predict(params, tau, x):
             e = M.encode(model, params, x)
@@ -149,6 +151,8 @@ class JaxBackend(Backend):
                 _, _, logits = model.apply({"params": params}, fm, method=M.SSVAE.head)
                 return jnp.log((jax.nn.softmax(logits, axis=1) @ tau)[0, target] + 1e-8)
 
+            if cfg.encoder == "dense":  # its first layer [2H], as torch returns it
+                return fmap[0], jax.grad(logp_of)(fmap)[0]
             # NHWC -> the neutral [C2, S, S]
             return jnp.transpose(fmap[0], (2, 0, 1)), jnp.transpose(jax.grad(logp_of)(fmap)[0], (2, 0, 1))
 
@@ -191,7 +195,9 @@ class JaxBackend(Backend):
         self.lr = float(lr)
 
     def _batch(self, batch: Batch) -> dict[str, Any]:
-        b = {k: np.asarray(batch[k], np.float32) for k in _FLOAT_KEYS}
+        # without auxiliary heads the task arrays are never read: not even copied to the device
+        keys = _FLOAT_KEYS + _TASK_KEYS if self.cfg.aux else _FLOAT_KEYS
+        b = {k: np.asarray(batch[k], np.float32) for k in keys}
         b["y"] = np.asarray(batch["y"], np.int32)
         return self._put(b)
 

@@ -1,15 +1,19 @@
 """The ONE place that converts between the neutral (PyTorch) layout and the Flax layout.
 
-Neutral (engine/backends/base.py)        Flax parameter tree (``model.SSVAE``)
-  ``<m>.weight`` dense   [out, in]    <->   ``params[..][m]["kernel"]`` [in, out]
-  ``<m>.weight`` conv    [O, I, kh, kw] <-> ``params[..][m]["kernel"]`` [kh, kw, I, O]  (HWIO)
-  ``<m>.bias``           [out]        <->   ``params[..][m]["bias"]``   [out]
-  ``prior.mu``, ``prior.logvar``      <->   ``params["prior"]["mu"|"logvar"]`` (same shape)
+Neutral (engine/backends/base.py)          Flax parameter tree (``model.SSVAE``)
+  ``a.b.weight`` dense   [out, in]      <->   ``params[a][b]["kernel"]`` [in, out]
+  ``a.b.weight`` conv    [O, I, kh, kw] <->   ``params[a][b]["kernel"]`` [kh, kw, I, O]  (HWIO)
+  ``a.b.bias``           [out]          <->   ``params[a][b]["bias"]``   [out]
+  ``prior.mu``, ``prior.logvar``, ``prior.pseudo``, ``dec.logvar``  <->  ``params[a][b]`` (same shape)
+
+Module names nest at every dot: the auxiliary head ``task.<n>.hid`` is ``params["task"][n]["hid"]``,
+the dense encoder's first layer ``enc.dense`` is ``params["enc"]["dense"]``.
 
 The flatten order of conv features before ``enc.fc`` is C,H,W in the neutral layout; the Flax
 model transposes its NHWC feature map to NCHW before flattening, so ``enc.fc`` stays a plain
-transpose here. Optimizer moments (``adam.m.*``, ``adam.v.*``) have the parameters' tree structure
-and go through the very same functions.
+transpose here (the dense encoder flattens images row-major, as the neutral layout does).
+Optimizer moments (``adam.m.*``, ``adam.v.*``) have the parameters' tree structure and go through
+the very same functions.
 
 Pure numpy: no JAX import, the arrays handed in may be numpy or jax arrays.
 """
@@ -25,8 +29,6 @@ from engine.backends.base import param_shapes
 from engine.config import ModelConfig
 
 CONV = ("enc.conv1", "enc.conv2")
-DENSE = ("enc.fc", "enc.mu", "enc.logvar", "enc.comp", "dec.fc1", "dec.fc2")
-PLAIN = ("prior.mu", "prior.logvar")
 
 
 def _f32(a: Any) -> np.ndarray:
@@ -54,9 +56,21 @@ def dense_from_flax(k: np.ndarray) -> np.ndarray:
     return _f32(np.asarray(k).T)
 
 
-def _split(name: str) -> tuple[str, str]:
-    scope, _, leaf = name.partition(".")
-    return scope, leaf
+_TO = {"conv": conv_to_flax, "dense": dense_to_flax, "plain": _f32}
+_FROM = {"conv": conv_from_flax, "dense": dense_from_flax, "plain": _f32}
+
+
+def _place(name: str) -> tuple[tuple[str, ...], str]:
+    """Where a neutral parameter sits in the Flax tree, and how it converts (conv, dense or plain).
+
+    ``<m>.weight`` / ``<m>.bias`` are module ``m``'s kernel and bias (``m`` dotted into nested
+    scopes, e.g. ``task.reg.out``); any other name (``prior.mu``, ``dec.logvar``) is a plain leaf."""
+    module, _, leaf = name.rpartition(".")
+    if leaf == "weight":
+        return (*module.split("."), "kernel"), "conv" if module in CONV else "dense"
+    if leaf == "bias":
+        return (*module.split("."), "bias"), "plain"
+    return tuple(name.split(".")), "plain"
 
 
 def to_flax(neutral: Mapping[str, Any], cfg: ModelConfig, prefix: str = "") -> dict[str, Any]:
@@ -71,19 +85,11 @@ def to_flax(neutral: Mapping[str, Any], cfg: ModelConfig, prefix: str = "") -> d
         arr = np.asarray(neutral[key])
         if tuple(arr.shape) != tuple(shape):
             raise ValueError(f"{key}: shape {tuple(arr.shape)}, expected {tuple(shape)}")
-        module, _, kind = name.rpartition(".")
-        if module in CONV or module in DENSE:
-            scope, leaf = _split(module)
-            node = tree.setdefault(scope, {}).setdefault(leaf, {})
-            if kind == "weight":
-                node["kernel"] = conv_to_flax(arr) if module in CONV else dense_to_flax(arr)
-            else:
-                node["bias"] = _f32(arr)
-        elif name in PLAIN:
-            scope, leaf = _split(name)
-            tree.setdefault(scope, {})[leaf] = _f32(arr)
-        else:  # pragma: no cover - param_shapes and this table must agree
-            raise AssertionError(f"no Flax layout rule for {name}")
+        path, kind = _place(name)
+        node = tree
+        for scope in path[:-1]:
+            node = node.setdefault(scope, {})
+        node[path[-1]] = _TO[kind](arr)
     return tree
 
 
@@ -91,16 +97,9 @@ def from_flax(tree: Mapping[str, Any], cfg: ModelConfig, prefix: str = "") -> di
     """Flax ``params`` tree (numpy or jax leaves) -> neutral dict of float32 numpy copies."""
     out: dict[str, np.ndarray] = {}
     for name in param_shapes(cfg):
-        module, _, kind = name.rpartition(".")
-        if module in CONV or module in DENSE:
-            scope, leaf = _split(module)
-            node = tree[scope][leaf]
-            if kind == "weight":
-                arr = conv_from_flax(node["kernel"]) if module in CONV else dense_from_flax(node["kernel"])
-            else:
-                arr = _f32(node["bias"])
-        else:
-            scope, leaf = _split(name)
-            arr = _f32(tree[scope][leaf])
-        out[prefix + name] = arr
+        path, kind = _place(name)
+        node: Any = tree
+        for scope in path:
+            node = node[scope]
+        out[prefix + name] = _FROM[kind](node)
     return out

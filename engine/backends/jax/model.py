@@ -1,4 +1,4 @@
-"""The SSVAE in Flax (linen) and its loss as pure JAX functions.
+"""The SSVAE in Flax (linen); ``loss.py`` holds its loss.
 
 Imported lazily by :class:`engine.backends.jax.backend.JaxBackend` (after the platform is chosen).
 Tensors are float32; images are [B, H, W], feature maps NHWC, kernels HWIO / [in, out]
@@ -8,14 +8,15 @@ Tensors are float32; images are [B, H, W], feature maps NHWC, kernels HWIO / [in
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from engine.backends.base import ROI_EPS, ROI_TINY, loss_metrics
+from engine.backends.base import aux_output_size, aux_slice
 from engine.config import ModelConfig
+from engine.tasks import AUX_HIDDEN
 
 # PyTorch's default init (kaiming_uniform(a=sqrt(5))): U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
 # weights and biases. Flax's variance_scaling computes fan_in from HWIO / [in, out] kernels.
@@ -47,6 +48,17 @@ def _dense(features: int, fan_in: int, name: str) -> nn.Dense:
     return nn.Dense(features, kernel_init=_kernel_init, bias_init=_bias_init(fan_in), name=name)
 
 
+class HeadSpec(NamedTuple):
+    """One auxiliary head (base.py): it reads columns ``start:stop`` of concat(mu, q), outputs ``out``."""
+
+    name: str
+    kind: str
+    start: int
+    stop: int
+    out: int
+    mlp: bool
+
+
 class _Dims(nn.Module):
     """The sizes the encoder and the whole model are built from (see :func:`build`)."""
 
@@ -57,26 +69,35 @@ class _Dims(nn.Module):
     comps: int
     size: int
     dropout: float
+    encoder_kind: str = "conv"  # ModelConfig.encoder
 
 
 class Encoder(_Dims):
     def setup(self) -> None:
         s = self.size // 4
-        self.conv1 = _conv(self.c1, 16, "conv1")
-        self.conv2 = _conv(self.c2, 16 * self.c1, "conv2")
-        self.fc = _dense(self.hidden, self.c2 * s * s, "fc")
+        if self.encoder_kind == "conv":
+            self.conv1 = _conv(self.c1, 16, "conv1")
+            self.conv2 = _conv(self.c2, 16 * self.c1, "conv2")
+            self.fc = _dense(self.hidden, self.c2 * s * s, "fc")
+        else:
+            self.dense = _dense(2 * self.hidden, self.size * self.size, "dense")
+            self.fc = _dense(self.hidden, 2 * self.hidden, "fc")
         self.mu = _dense(self.latent, self.hidden, "mu")
         self.logvar = _dense(self.latent, self.hidden, "logvar")
         self.comp = _dense(self.comps, self.hidden, "comp")
 
     def features(self, x: jax.Array) -> jax.Array:
-        """Last convolutional feature map, NHWC [B, S, S, C2] (Grad-CAM reads it)."""
+        """Last convolutional feature map, NHWC [B, S, S, C2] (Grad-CAM reads it); the dense
+        encoder's first layer [B, 2H] (x flattened row-major)."""
+        if self.encoder_kind == "dense":
+            return nn.relu(self.dense(x.reshape(x.shape[0], -1)))
         h = nn.relu(self.conv1(x[..., None]))
         return nn.relu(self.conv2(h))
 
     def head(self, fmap: jax.Array, u: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
         """``u``: uniform noise [B, hidden] for dropout (keep where u >= p), None in eval mode."""
-        flat = jnp.transpose(fmap, (0, 3, 1, 2)).reshape(fmap.shape[0], -1)  # neutral C,H,W order
+        # dense features are flat already; a conv map flattens in the neutral C,H,W order
+        flat = fmap if fmap.ndim == 2 else jnp.transpose(fmap, (0, 3, 1, 2)).reshape(fmap.shape[0], -1)
         h = nn.relu(self.fc(flat))
         if u is not None and self.dropout > 0:
             h = h * (u >= self.dropout).astype(h.dtype) / (1.0 - self.dropout)
@@ -90,10 +111,13 @@ class Decoder(nn.Module):
     n_in: int  # D + K
     hidden: int
     size: int
+    gaussian: bool = False
 
     def setup(self) -> None:
         self.fc1 = _dense(self.hidden, self.n_in, "fc1")
         self.fc2 = _dense(self.size * self.size, self.hidden, "fc2")
+        if self.gaussian:  # per-pixel log-variance (base.py: dec.logvar)
+            self.logvar = self.param("logvar", nn.initializers.zeros_init(), (self.size * self.size,), jnp.float32)
 
     def __call__(self, z: jax.Array, q: jax.Array) -> jax.Array:
         """Pixel logits [B, H, W]; the decoder sees the component responsibilities."""
@@ -104,20 +128,56 @@ class Decoder(nn.Module):
 class Prior(nn.Module):
     comps: int
     latent: int
+    size: int
+    vamp: bool = False
+
+    def setup(self) -> None:
+        k = self.comps
+        if self.vamp:  # pseudo-input logits, one per component
+            self.pseudo = self.param("pseudo", nn.initializers.normal(1.0), (k, self.size, self.size), jnp.float32)
+        else:  # distinct means per component (as the torch reference: N(0, 1.5^2))
+            self.mu = self.param("mu", nn.initializers.normal(1.5), (k, self.latent), jnp.float32)
+            self.logvar = self.param("logvar", nn.initializers.zeros_init(), (k, self.latent), jnp.float32)
+
+    def __call__(self) -> tuple[jax.Array, ...]:
+        return (self.pseudo,) if self.vamp else (self.mu, self.logvar)
+
+
+class TaskHead(nn.Module):
+    """One auxiliary head: linear, or a ReLU MLP with AUX_HIDDEN units."""
+
+    spec: HeadSpec
 
     @nn.compact
-    def __call__(self) -> tuple[jax.Array, jax.Array]:
-        # Distinct means per component (as the torch reference: N(0, 1.5^2)).
-        mu = self.param("mu", lambda k, s: 1.5 * jax.random.normal(k, s, jnp.float32), (self.comps, self.latent))
-        logvar = self.param("logvar", nn.initializers.zeros_init(), (self.comps, self.latent), jnp.float32)
-        return mu, logvar
+    def __call__(self, feats: jax.Array) -> jax.Array:
+        s = self.spec
+        u, width = feats[:, s.start : s.stop], s.stop - s.start
+        if s.mlp:
+            u, width = nn.relu(_dense(AUX_HIDDEN, width, "hid")(u)), AUX_HIDDEN
+        return _dense(s.out, width, "out")(u)
+
+
+class Tasks(nn.Module):
+    heads: tuple[HeadSpec, ...]
+
+    @nn.compact
+    def __call__(self, feats: jax.Array) -> list[jax.Array]:
+        return [TaskHead(h, name=h.name)(feats) for h in self.heads]
 
 
 class SSVAE(_Dims):
+    prior_kind: str = "gmm"  # ModelConfig.prior
+    decoder_kind: str = "bernoulli"  # ModelConfig.decoder
+    heads: tuple[HeadSpec, ...] = ()  # ModelConfig.aux
+
     def setup(self) -> None:
-        self.enc = Encoder(self.c1, self.c2, self.hidden, self.latent, self.comps, self.size, self.dropout)
-        self.dec = Decoder(self.latent + self.comps, self.hidden, self.size)
-        self.prior = Prior(self.comps, self.latent)
+        self.enc = Encoder(
+            self.c1, self.c2, self.hidden, self.latent, self.comps, self.size, self.dropout, self.encoder_kind
+        )
+        self.dec = Decoder(self.latent + self.comps, self.hidden, self.size, self.decoder_kind == "gaussian")
+        self.prior = Prior(self.comps, self.latent, self.size, self.prior_kind == "vamp")
+        if self.heads:
+            self.task = Tasks(self.heads)
 
     def features(self, x):
         return self.enc.features(x)
@@ -128,18 +188,40 @@ class SSVAE(_Dims):
     def decode(self, z, q):
         return self.dec(z, q)
 
-    def prior_params(self):
-        return self.prior()
+    def prior_params(self) -> tuple[jax.Array, jax.Array]:
+        """Component means and log-variances [K, D] (VampPrior: encoded pseudo-inputs, no dropout)."""
+        if self.prior_kind == "gmm":
+            mu, logvar = self.prior()
+            return mu, logvar
+        (pseudo,) = self.prior()
+        mu, logvar, _ = self.enc(jax.nn.sigmoid(pseudo))
+        return mu, logvar
+
+    def tasks(self, feats):
+        """Every auxiliary head's output for concat(mu, q) (config order)."""
+        return self.task(feats)
 
     def __call__(self, x, u=None):
         """Touches every parameter (used by ``init``)."""
         mu, _, logits = self.enc(x, u)
-        return self.dec(mu, jax.nn.softmax(logits, axis=1)), self.prior()
+        q = jax.nn.softmax(logits, axis=1)
+        heads = self.tasks(jnp.concatenate([mu, q], axis=1)) if self.heads else []
+        return self.dec(mu, q), self.prior_params(), heads  # dec.logvar: made by the decoder's setup
+
+
+def head_specs(cfg: ModelConfig) -> tuple[HeadSpec, ...]:
+    """The auxiliary heads of ``cfg`` as plain tuples (hashable module fields)."""
+    out = []
+    for h in cfg.aux:
+        sl = aux_slice(h, cfg)
+        out.append(HeadSpec(h.name, h.kind, sl.start, sl.stop, aux_output_size(h, cfg), h.head == "mlp"))
+    return tuple(out)
 
 
 def build(cfg: ModelConfig) -> SSVAE:
     c1, c2 = cfg.enc_channels
-    return SSVAE(c1, c2, cfg.hidden, cfg.latent_dim, cfg.components, cfg.image_size, float(cfg.dropout))
+    dims = (c1, c2, cfg.hidden, cfg.latent_dim, cfg.components, cfg.image_size, float(cfg.dropout), cfg.encoder)
+    return SSVAE(*dims, cfg.prior, cfg.decoder, head_specs(cfg))
 
 
 def init_params(model: SSVAE, cfg: ModelConfig, key: jax.Array, x: jax.Array | None = None) -> dict[str, Any]:
@@ -174,82 +256,9 @@ def decode(model: SSVAE, params, z, q) -> jax.Array:
     return model.apply(_v(params), z, q, method=SSVAE.decode)
 
 
-def _pick(a: jax.Array, idx: jax.Array) -> jax.Array:
-    return jnp.take_along_axis(a, idx[:, None], axis=1)[:, 0]
+def prior_params(model: SSVAE, params) -> tuple[jax.Array, jax.Array]:
+    return model.apply(_v(params), method=SSVAE.prior_params)
 
 
-def _bce_with_logits(logits: jax.Array, target: jax.Array) -> jax.Array:
-    """torch's BCEWithLogits (same stable form): max(l, 0) - l*x + log1p(exp(-|l|))."""
-    return jnp.maximum(logits, 0.0) - logits * target + jnp.log1p(jnp.exp(-jnp.abs(logits)))
-
-
-def ssvae_loss(
-    model: SSVAE, params, tau, b: dict[str, jax.Array], use_roi: bool, use_cons: bool, train: bool = True
-) -> dict[str, jax.Array]:
-    """The loss of base.py's docstring (scalars). ``train`` applies the batch's dropout noise."""
-    w = b["w"]
-    x = b["x"]
-    K = model.comps
-    P = float(x.shape[1] * x.shape[2])
-    drop = b["drop"] if train else None
-
-    if use_roi:
-        rw = b["roi_weight"]
-
-        def sum_logp(xin):
-            e = encode(model, params, xin, drop)
-            logp = jnp.sum(jnp.log(e["q"] @ tau + 1e-8), axis=1)
-            return jnp.sum(logp * (rw > 0).astype(logp.dtype)), e
-
-        # d(sum_y log p_y)/dx, kept differentiable w.r.t. params (grad of grad in the outer step).
-        (_, e), g = jax.value_and_grad(sum_logp, has_aux=True)(x)
-        # rescaled per row by a constant (its max |g|): the share is the same, the eps negligible
-        g = g / (jax.lax.stop_gradient(jnp.max(jnp.abs(g), axis=(1, 2), keepdims=True)) + ROI_TINY)
-        g2 = g**2
-        outside = jnp.sum((1.0 - b["roi_mask"]) * g2, axis=(1, 2))
-        share = outside / (jnp.sum(g2, axis=(1, 2)) + ROI_EPS)
-        n_roi = jnp.sum((rw > 0).astype(jnp.float32))
-        roi = jnp.sum(rw * share) / jnp.maximum(n_roi, 1.0)
-    else:
-        e = encode(model, params, x, drop)
-        roi = jnp.zeros((), jnp.float32)
-
-    q, mu, logvar = e["q"], e["mu"], e["logvar"]
-    log_q = jax.nn.log_softmax(e["logits"], axis=1)
-    z = mu + jnp.exp(0.5 * logvar) * b["eps"]
-    logits_x = decode(model, params, z, q)
-    rec = jnp.sum(_bce_with_logits(logits_x, x), axis=(1, 2)) / P
-    pm, plv = model.apply(_v(params), method=SSVAE.prior_params)  # [K, D]
-    kl_each = 0.5 * jnp.sum(
-        plv[None]
-        - logvar[:, None]
-        + (jnp.exp(logvar[:, None]) + (mu[:, None] - pm[None]) ** 2) / jnp.exp(plv[None])
-        - 1.0,
-        axis=-1,
-    )  # [B, K]
-    kl_z = jnp.sum(q * kl_each, axis=1) / P
-    kl_c = jnp.sum(q * (log_q + jnp.log(jnp.float32(K))), axis=1) / P
-    probs = q @ tau
-    y = b["y"]
-    lab = y >= 0
-    labf = lab.astype(jnp.float32)
-    n_lab = jnp.sum(labf)
-    yl = jnp.maximum(y, 0)
-    nll = -jnp.log(_pick(probs, yl) + 1e-8)
-    sup = jnp.sum(nll * labf) / jnp.maximum(n_lab, 1.0)
-    acc = jnp.sum(((jnp.argmax(probs, axis=1) == y) & lab).astype(jnp.float32)) / jnp.maximum(n_lab, 1.0)
-    if use_cons:
-        p_sg = jax.lax.stop_gradient(probs)
-        conf, pseudo = jnp.max(p_sg, axis=1), jnp.argmax(p_sg, axis=1)
-        mask = (conf >= b["threshold"]).astype(jnp.float32)
-        q_aug = encode(model, params, b["x_aug"], b["drop_aug"] if train else None)["q"]
-        p_aug = q_aug @ tau
-        ce = -jnp.log(_pick(p_aug, pseudo) + 1e-8)
-        cons = jnp.mean(ce * mask)
-    else:
-        cons = jnp.zeros((), jnp.float32)
-    qbar = jnp.mean(q, axis=0)
-    usage = jnp.sum(qbar * jnp.log(qbar * K + 1e-12))
-    return loss_metrics(
-        w, (jnp.mean(rec), jnp.mean(kl_z), jnp.mean(kl_c), sup, cons, usage, roi), 0.0 * sup, acc, n_lab
-    )
+def tasks(model: SSVAE, params, feats) -> list[jax.Array]:
+    return model.apply(_v(params), feats, method=SSVAE.tasks)

@@ -15,7 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import METRIC_KEYS, Backend, Batch, BatchKey, Out, initial_tau, initial_weights, param_shapes
+from engine.backends.base import (
+    METRIC_KEYS,
+    Backend,
+    Batch,
+    BatchKey,
+    Out,
+    SaliencyUnavailable,
+    initial_tau,
+    initial_weights,
+    param_shapes,
+)
 from engine.backends.tensorflow import layout
 from engine.backends.tensorflow.model import apply_dropout, decode, dense, encode, features, hidden, ssvae_loss, tf
 from engine.config import ModelConfig
@@ -37,8 +47,11 @@ _BATCH_DTYPES: dict[BatchKey, type[np.generic]] = {
     "roi_weight": np.float32,
     "w": np.float32,
     "threshold": np.float32,
+    "task_target": np.float32,
+    "task_mask": np.float32,
+    "task_w": np.float32,
 }
-_BATCH_KEYS = tuple(_BATCH_DTYPES)
+_TASK_KEYS = ("task_target", "task_mask", "task_w")
 
 
 def _device_name(device: str) -> str:
@@ -74,6 +87,8 @@ class TensorFlowBackend(Backend):
         self.dev = _device_name(device)
         self._shapes = param_shapes(cfg)
         self._names = tuple(self._shapes)
+        # Without auxiliary heads the task arrays are neither converted nor passed to the compiled step.
+        self._batch_keys = tuple(k for k in _BATCH_DTYPES if cfg.aux or k not in _TASK_KEYS)
         with tf.device(self.dev):
             self.params = {
                 n: tf.Variable(tf.zeros(layout.tf_shape(n, s)), name=n.replace(".", "_"))
@@ -94,8 +109,11 @@ class TensorFlowBackend(Backend):
         return {**self.params, "tau": self.tau}
 
     def _batch_signature(self) -> list[tf.TensorSpec]:
-        s, c = self.cfg.image_size, self.cfg
+        """Specs of the arrays ``_tensors`` passes, in ``self._batch_keys`` order."""
+        s, c, t = self.cfg.image_size, self.cfg, len(self.cfg.aux)
         img = tf.TensorSpec([None, s, s], tf.float32)
+        per_row = tf.TensorSpec([None, t], tf.float32)
+        tasks = [per_row, per_row, tf.TensorSpec([t], tf.float32)] if t else []
         return [
             img,
             img,
@@ -107,6 +125,7 @@ class TensorFlowBackend(Backend):
             tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([7], tf.float32),
             tf.TensorSpec([], tf.float32),
+            *tasks,
         ]
 
     def _build_functions(self) -> None:
@@ -174,7 +193,7 @@ class TensorFlowBackend(Backend):
             names = self._names
 
             def train(*args):
-                b = dict(zip(_BATCH_KEYS, args, strict=True))
+                b = dict(zip(self._batch_keys, args, strict=True))
                 p = self._p()
                 with tf.GradientTape() as tape:
                     terms = ssvae_loss(p, self.cfg, b, use_roi, use_cons, train=True)
@@ -190,7 +209,7 @@ class TensorFlowBackend(Backend):
         if key not in self._loss_fns:
 
             def loss(*args):
-                b = dict(zip(_BATCH_KEYS, args, strict=True))
+                b = dict(zip(self._batch_keys, args, strict=True))
                 return _stack_metrics(ssvae_loss(self._p(), self.cfg, b, use_roi, use_cons, train=False))
 
             self._loss_fns[key] = tf.function(loss, input_signature=self._batch_signature())
@@ -226,7 +245,7 @@ class TensorFlowBackend(Backend):
 
     def _tensors(self, batch: Batch) -> list[tf.Tensor]:
         with tf.device(self.dev):
-            return [tf.convert_to_tensor(np.asarray(batch[k], dt)) for k, dt in _BATCH_DTYPES.items()]
+            return [tf.convert_to_tensor(np.asarray(batch[k], _BATCH_DTYPES[k])) for k in self._batch_keys]
 
     # -- training ----------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
@@ -288,6 +307,8 @@ class TensorFlowBackend(Backend):
         return np.asarray(g.numpy(), np.float32)
 
     def feature_maps_and_grads(self, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.cfg.encoder == "dense":
+            raise SaliencyUnavailable("Grad-CAM needs a convolutional map: this model's encoder is dense")
         with tf.device(self.dev):
             fmap, g = self._fmap_grad_fn(self._as_input(np.asarray(x)[None]), tf.constant(int(target), tf.int32))
         return np.asarray(fmap.numpy(), np.float32), np.asarray(g.numpy(), np.float32)

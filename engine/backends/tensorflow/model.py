@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # a module to the checker, so ``tf.Tensor`` is a type in anno
 else:
     tf = _import_tensorflow()
 
-from engine.backends.base import ROI_EPS, ROI_TINY, loss_metrics  # noqa: E402
+from engine.backends.base import GAUSS_VAR_FLOOR, ROI_EPS, ROI_TINY, aux_slice, loss_metrics  # noqa: E402
 from engine.config import ModelConfig  # noqa: E402
 
 _PAD = [[0, 0], [1, 1], [1, 1], [0, 0]]
@@ -75,14 +75,17 @@ def dense(p: dict, name: str, h: tf.Tensor) -> tf.Tensor:
 
 
 def features(p: dict, x: tf.Tensor) -> tf.Tensor:
-    """Last convolutional feature map, NHWC [B, S, S, C2] after ReLU (Grad-CAM reads it)."""
+    """Last convolutional feature map, NHWC [B, S, S, C2] after ReLU (Grad-CAM reads it); the dense
+    encoder's first layer [B, 2H] (its variant is read off the parameter names)."""
+    if "enc.dense.weight" in p:
+        return tf.nn.relu(dense(p, "enc.dense", tf.reshape(x, [tf.shape(x)[0], -1])))
     h = tf.nn.relu(_conv(x[..., None], p["enc.conv1.weight"], p["enc.conv1.bias"]))
     return tf.nn.relu(_conv(h, p["enc.conv2.weight"], p["enc.conv2.bias"]))
 
 
 def hidden(p: dict, fmap: tf.Tensor) -> tf.Tensor:
     """ReLU(enc.fc) of the feature map, flattened in the neutral C,H,W order (no dropout)."""
-    flat = tf.reshape(tf.transpose(fmap, [0, 3, 1, 2]), [tf.shape(fmap)[0], -1])
+    flat = fmap if fmap.shape.rank == 2 else tf.reshape(tf.transpose(fmap, [0, 3, 1, 2]), [tf.shape(fmap)[0], -1])
     return tf.nn.relu(dense(p, "enc.fc", flat))
 
 
@@ -112,6 +115,49 @@ def decode(p: dict, z: tf.Tensor, q: tf.Tensor, size: int) -> tf.Tensor:
     """Pixel logits [B, H, W]; the decoder sees the component responsibilities."""
     h = tf.nn.relu(dense(p, "dec.fc1", tf.concat([z, q], axis=1)))
     return tf.reshape(dense(p, "dec.fc2", h), [-1, size, size])
+
+
+def prior_params(p: dict, cfg: ModelConfig) -> tuple[tf.Tensor, tf.Tensor]:
+    """Component means and log-variances [K, D]; a VampPrior's are the encoder's outputs for the
+    pseudo-inputs sigmoid(prior.pseudo), without dropout, differentiable in both."""
+    if cfg.prior == "gmm":
+        return p["prior.mu"], p["prior.logvar"]
+    h = hidden(p, features(p, tf.sigmoid(p["prior.pseudo"])))
+    return dense(p, "enc.mu", h), dense(p, "enc.logvar", h)
+
+
+def _rec(p: dict, cfg: ModelConfig, logits_x: tf.Tensor, x: tf.Tensor, P: float) -> tf.Tensor:
+    """Per-row reconstruction term (base.py): Bernoulli, or Gaussian with a learned per-pixel variance."""
+    if cfg.decoder == "bernoulli":
+        return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits_x), axis=[1, 2]) / P
+    var = tf.reshape(tf.exp(p["dec.logvar"]) + GAUSS_VAR_FLOOR, [1, cfg.image_size, cfg.image_size])
+    nll = 0.5 * (float(np.log(2 * np.pi)) + tf.math.log(var) + tf.square(x - tf.sigmoid(logits_x)) / var)
+    return tf.reduce_sum(nll, axis=[1, 2]) / P
+
+
+def _aux(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], mu: tf.Tensor, q: tf.Tensor, P: float) -> tf.Tensor:
+    """sum_t task_w[t] * L_t over the auxiliary heads (base.py); no batch arrays are read without heads."""
+    total = tf.zeros((), tf.float32)
+    if not cfg.aux:
+        return total
+    feats = tf.concat([mu, q], axis=1)
+    for t, head in enumerate(cfg.aux):
+        sl = aux_slice(head, cfg)
+        u = feats[:, sl.start : sl.stop]
+        if head.head == "mlp":
+            u = tf.nn.relu(dense(p, f"task.{head.name}.hid", u))
+        u = dense(p, f"task.{head.name}.out", u)
+        m, target = b["task_mask"][:, t], b["task_target"][:, t]
+        if head.kind == "classification":
+            labels = tf.cast(tf.maximum(target, 0.0), tf.int32)
+            per_row = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=u)
+        elif head.kind == "regression":
+            per_row = tf.square(u[:, 0] - target)
+        else:
+            flat = tf.reshape(b["x"], tf.shape(u))
+            per_row = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=flat, logits=u), axis=1) / P
+        total = total + b["task_w"][t] * tf.reduce_sum(per_row * m) / tf.maximum(tf.reduce_sum(m), 1.0)
+    return total
 
 
 def _pick(probs: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
@@ -154,8 +200,8 @@ def ssvae_loss(
     log_q = tf.nn.log_softmax(e["logits"], axis=1)
     z = mu + tf.exp(0.5 * logvar) * b["eps"]
     logits_x = decode(p, z, q, cfg.image_size)
-    rec = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits_x), axis=[1, 2]) / P
-    pm, plv = p["prior.mu"], p["prior.logvar"]  # [K, D]
+    rec = _rec(p, cfg, logits_x, x, P)
+    pm, plv = prior_params(p, cfg)  # [K, D]
     kl_each = 0.5 * tf.reduce_sum(
         plv[None]
         - logvar[:, None]
@@ -190,7 +236,7 @@ def ssvae_loss(
     return loss_metrics(
         w,
         (tf.reduce_mean(rec), tf.reduce_mean(kl_z), tf.reduce_mean(kl_c), sup, cons, usage, roi),
-        tf.zeros((), tf.float32),
+        _aux(p, cfg, b, mu, q, P),
         acc,
         n_lab,
     )
