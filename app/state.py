@@ -142,10 +142,7 @@ class AppState:
         )
         self.runs = RunBrowser(artifacts_dir(), store, self.ckpt, probe=lambda name: _probe_checkpoint(name, store))
         self.xai = SaliencyRequests(lambda: self.hub, self.n_points, settings.xai_wait_ms)
-        m = cfg.model
-        self.probes = ProbeService(
-            trainer.cfg.tasks, ws.dataset, self.session, m.latent_dim, m.components, self.n_points, seed=cfg.seed
-        ).start()
+        self.probes = ProbeService(trainer.cfg, ws.dataset, self.session, self.n_points).start()
         if settings.workers:
             trainer.write_snapshot()  # the XAI worker can explain the loaded model before any training
             self.hub = WorkerHub(
@@ -415,6 +412,7 @@ class AppState:
         """A loaded checkpoint's config (a branch): the viewer's model and the panels follow it."""
         self.cfg = cfg
         self.viewer.set_config(cfg)
+        self.probes.set_config(cfg)
 
 
 def _probe_checkpoint(name: str, store: Any) -> None:

@@ -269,6 +269,23 @@ def test_colour_payload_for_a_target_and_a_prediction(state):
     assert sync(state, {}, mode="probe", choice="gone|pred")["probe_colours"]["marker"] is None
 
 
+def test_the_probes_follow_a_loaded_branch_config(state):
+    tr, base = state.session.trainer, state.session.trainer.cfg
+    tasks = [t.model_copy(update={"weight": 0.7}) if not t.is_probe else t for t in base.tasks]
+    branch = base.model_copy(update={"tasks": [*tasks, base.tasks[0].model_copy(update={"name": "digit_b"})]})
+    try:
+        tr.cfg = branch  # as a checkpoint Load of a branch does, without telling the service
+        publish(state, 700, 7)
+        assert state.probes.tasks == branch.tasks  # the trainer's other auxiliary tasks: it follows
+        assert rows(state)["digit_b"].result is not None
+        assert rows(state)["digit"].history["accuracy"][0][-1] == 700  # an unchanged task keeps its history
+        assert rows(state)["ink_aux"].history["r2"][0] == [700]  # a changed one starts again
+    finally:
+        tr.cfg = base
+        state.probes.set_config(base)  # what AppState does when a Load adopts a config
+    assert state.probes.tasks == base.tasks and "digit_b" not in rows(state)
+
+
 def test_trainer_applies_probe_commands_from_its_queue(home):
     from engine.config import from_dict
     from engine.workspace import make_trainer, open_workspace

@@ -23,6 +23,7 @@ import numpy as np
 
 from app.services.embeddings import MapVersion
 from engine import events as ev
+from engine.config import Config
 from engine.probe_edit import FORK_NOTE, apply_probe_command, check_probe, with_probe, without_probe
 from engine.tasks import TaskConfig
 
@@ -70,27 +71,16 @@ class _Run:
 
 
 class ProbeService:
-    """``tasks``: the config's task list; ``dataset``: the engine Dataset; ``session``: the
-    TrainingSession (its trainer's config follows every change); ``latent_dim``/``components``: the
-    model's sizes (slices are checked against them); ``n_points``: map rows."""
+    """``cfg``: the trainer's config (its tasks, model sizes, data root, validation rows and seed);
+    ``dataset``: the engine Dataset; ``session``: the TrainingSession (its trainer's config follows
+    every change); ``n_points``: map rows; ``max_train``: training rows a probe is fitted on."""
 
-    def __init__(
-        self,
-        tasks: list[TaskConfig],
-        dataset: Any,
-        session: Any,
-        latent_dim: int,
-        components: int,
-        n_points: int,
-        *,
-        max_train: int = MAX_TRAIN,
-        seed: int = 0,
-    ) -> None:
+    def __init__(self, cfg: Config, dataset: Any, session: Any, n_points: int, *, max_train: int = MAX_TRAIN) -> None:
         self.dataset = dataset
         self.session = session
-        self.latent_dim, self.components, self.n_points = int(latent_dim), int(components), int(n_points)
-        self.max_train, self.seed = int(max_train), int(seed)
-        self._tasks = list(tasks)
+        self.n_points, self.max_train = int(n_points), int(max_train)
+        self._cfg = cfg
+        self._tasks = list(cfg.tasks)
         self._cond = threading.Condition()
         self._pending: MapVersion | None = None
         self._last: MapVersion | None = None  # the newest version submitted (a change re-runs it)
@@ -140,13 +130,14 @@ class ProbeService:
                 if self._stop:
                     return
                 v, self._pending = self._pending, None
-                tasks = list(self._tasks)
                 self._running = True
                 self._gen += 1
             assert v is not None
             try:
                 self._reconcile()
-                run = self._probe(v, tasks)
+                with self._cond:
+                    cfg, tasks = self._cfg, list(self._tasks)
+                run = self._probe(v, cfg, tasks)
                 error = ""
             except Exception as err:  # the panel shows it; the app and the training go on
                 traceback.print_exc()
@@ -159,14 +150,16 @@ class ProbeService:
                 self._gen += 1
                 self._cond.notify_all()
 
-    def _probe(self, v: MapVersion, tasks: list[TaskConfig]) -> _Run:
-        """Every task on version ``v``, one at a time, so a failing one is reported on its own row."""
-        from engine.probes import run_probes
+    def _probe(self, v: MapVersion, cfg: Config, tasks: list[TaskConfig]) -> _Run:
+        """Every task on version ``v``, one at a time, so a failing one is reported on its own row;
+        with the config's data root, validation rows and seed, like ``latentloop probe``."""
+        from engine.backends.base import Out
+        from engine.probes import probe_outputs
 
         run = _Run(v.version, v.step)
         for task in tasks:
             try:
-                res = run_probes([task], self.dataset, v.mu, v.resp, max_train=self.max_train or None, seed=self.seed)
+                res = probe_outputs(cfg, self.dataset, {Out.MU: v.mu, Out.RESP: v.resp}, [task], self.max_train)
             except Exception as err:
                 run.errors[task.name] = f"{type(err).__name__}: {err}"
                 continue
@@ -196,19 +189,36 @@ class ProbeService:
 
     def _reconcile(self) -> None:
         """With no run alive, make the trainer's probes this list's (a command sent just as a run
-        ended is never read by it)."""
+        ended is never read by it); if its auxiliary tasks differ, it holds another config (a loaded
+        branch) and this list follows it instead."""
         sess = self.session
         if sess is None or sess.active:
             return
 
         def align(tr: Any) -> None:
             with self._cond:
-                tasks = list(self._tasks)
-            if tr.cfg.tasks != tasks:
-                tr.cfg = tr.cfg.model_copy(update={"tasks": tasks})
+                if tr.cfg.tasks == self._tasks:
+                    return
+                if [t for t in tr.cfg.tasks if not t.is_probe] != [t for t in self._tasks if not t.is_probe]:
+                    self._adopt(tr.cfg)
+                else:
+                    tr.cfg = tr.cfg.model_copy(update={"tasks": list(self._tasks)})
 
         with contextlib.suppress(Exception):  # a run just started: it got the commands
             sess.exclusive(align)
+
+    def set_config(self, cfg: Config) -> None:
+        """Follow another config (a loaded checkpoint's): its tasks and model sizes. A task whose
+        definition changed starts a new history."""
+        with self._cond:
+            self._adopt(cfg)
+
+    def _adopt(self, cfg: Config) -> None:
+        kept = {t.name for t in cfg.tasks if t in self._tasks}
+        self._history = {k: v for k, v in self._history.items() if k in kept}
+        self._cfg, self._tasks = cfg, list(cfg.tasks)
+        self._gen += 1
+        self._published += 1
 
     # -- changes from the page ----------------------------------------------------------------------
     @property
@@ -220,7 +230,8 @@ class ProbeService:
         """Add the probe ``raw`` (name, kind, target, input, head) or change the one of its name.
         Returns the panel's message; ValueError with a message for the user when it is not valid."""
         with self._cond:
-            task = check_probe(raw, self._tasks, self.latent_dim, self.components)
+            m = self._cfg.model
+            task = check_probe(raw, self._tasks, m.latent_dim, m.components)
             old = next((t for t in self._tasks if t.name == task.name), None)
             if old == task:
                 return f"probe {task.name!r} is unchanged"
