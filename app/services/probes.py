@@ -117,7 +117,7 @@ class ProbeService:
             self._cond.notify_all()
 
     def wait(self, timeout: float = 60.0) -> bool:
-        """Until no run is pending or under way (False: timed out). For tests and the CLI-like callers."""
+        """Until no run is pending or under way (False: timed out)."""
         with self._cond:
             return self._cond.wait_for(lambda: (self._pending is None and not self._running) or self._stop, timeout)
 
