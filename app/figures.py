@@ -122,6 +122,8 @@ def colour_store(v: MapVersion) -> dict[str, Any]:
             "showscale": False,
             "halo": QUALITY_HALO,
         },
+        # replaced in the browser by the probe store's marker (map.js): grey until it arrives
+        "probe": {"color": UNLABELLED, "showscale": False},
     }
     for m in modes.values():
         m["size"] = BASE_SIZE

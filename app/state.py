@@ -11,6 +11,7 @@ answers the page's questions with the dataclasses of :mod:`app.viewmodels`:
 - :class:`~app.services.label_issues.LabelIssueService`: suspicious labels (docs/label-issues.md);
 - :class:`~app.services.mixture.MixtureView`: the Model page's mixture (docs/model-page.md);
 - :class:`~app.services.runs.RunBrowser`: the experiment and simulation runs (docs/runs.md);
+- :class:`~app.services.probes.ProbeService`: the probes, run at each map refresh (docs/dashboard.md);
 - :class:`~app.services.labels.LabelReader`, :class:`~app.services.training.TrainingSession`,
   the candidate queue, the label overlay, the embedding cache and the worker hub.
 
@@ -36,6 +37,7 @@ from app.services.label_issues import SUSPICIOUS, LabelIssueService
 from app.services.labels import LabelReader
 from app.services.mixture import MixtureView
 from app.services.overlay import LabelOverlay
+from app.services.probes import ProbeService
 from app.services.projection import SETTINGS_FILE, ProjectionService
 from app.services.refresh import RefreshPump
 from app.services.rundir import make_run_dir
@@ -78,6 +80,7 @@ class AppState:
     ckpt: CheckpointService
     runs: RunBrowser
     xai: SaliencyRequests
+    probes: ProbeService
 
     def __init__(self, settings: AppSettings) -> None:
         self.settings = settings
@@ -139,6 +142,7 @@ class AppState:
         )
         self.runs = RunBrowser(artifacts_dir(), store, self.ckpt, probe=lambda name: _probe_checkpoint(name, store))
         self.xai = SaliencyRequests(lambda: self.hub, self.n_points, settings.xai_wait_ms)
+        self.probes = ProbeService(trainer.cfg, ws.dataset, self.session, self.n_points).start()
         if settings.workers:
             trainer.write_snapshot()  # the XAI worker can explain the loaded model before any training
             self.hub = WorkerHub(
@@ -161,6 +165,7 @@ class AppState:
     def close(self) -> None:
         """Stop the pump and the workers and remove this process's snapshots (the app is shutting down)."""
         self.pump.stop()
+        self.probes.stop()
         self.projection.close()
         if self.hub is not None:
             self.hub.stop()
@@ -179,6 +184,7 @@ class AppState:
         """New embeddings (the refresh pump's thread): project, publish, feed the forecast worker."""
         v = self._base = self.cache.update(emb.mu, emb.probs, emb.resp, emb.step, trained)
         self.projection.submit(v.version, v.mu[: self.n_points], reference=v.xy)  # returns at once
+        self.probes.submit(v)  # returns at once: the probes run on their own thread
         if weights is not None:
             self.viewer.set_weights(weights, v.version)
         labels = self.read_labels()
@@ -349,6 +355,8 @@ class AppState:
             "backend": self.cfg.backend,
             "history": self.session.curve_points(0, 0)[0],
             "projection": self.projection.choice(),
+            "probes": self.probes.view(),
+            "probe_options": self.probes.colour_options(),
             "curriculum": {
                 "warmup_steps": self.cfg.curriculum.warmup_steps,
                 "anneal_steps": self.cfg.curriculum.anneal_steps,
@@ -404,6 +412,7 @@ class AppState:
         """A loaded checkpoint's config (a branch): the viewer's model and the panels follow it."""
         self.cfg = cfg
         self.viewer.set_config(cfg)
+        self.probes.set_config(cfg)
 
 
 def _probe_checkpoint(name: str, store: Any) -> None:

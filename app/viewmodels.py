@@ -32,6 +32,8 @@ class ClientView:
     quality_key: str = ""
     highlight_key: str = ""
     projection_key: str = ""
+    probes_key: str = ""  # the Probes panel (app/callbacks/probes.py)
+    probe_colour_key: str = ""  # the Probe colour mode's marker
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ClientView:

@@ -68,7 +68,22 @@ class AdvancePhase(Message, tag="advance_phase"):
     answers with a Phase event. In the last phase (refinement) it changes nothing and sends nothing."""
 
 
-Command = Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback | AdvancePhase
+class SetProbe(Message, tag="set_probe"):
+    """Add the probe ``task["name"]`` to the trainer's ``cfg.tasks``, or replace the one of that name:
+    a TaskConfig with weight 0 as a dict (engine/probe_edit.py; the sender has validated it)."""
+
+    task: dict[str, Any]
+
+
+class RemoveProbe(Message, tag="remove_probe"):
+    """Remove the probe ``name`` (weight 0) from the trainer's ``cfg.tasks``; nothing if it has none."""
+
+    name: str
+
+
+Command = (
+    Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback | AdvancePhase | SetProbe | RemoveProbe
+)
 
 # -- events (out of the trainer) ---------------------------------------------------------
 
@@ -157,6 +172,8 @@ _TYPES = type_registry(
     SetLearningRate,
     ApplyFeedback,
     AdvancePhase,
+    SetProbe,
+    RemoveProbe,
     Metrics,
     Evaluation,
     Phase,

@@ -26,6 +26,7 @@ from engine.datasets import Dataset, validation_idx
 from engine.errors import LabelError, LatentLoopError
 from engine.labels import LabelStore
 from engine.labels_csv import labels_hash
+from engine.probe_edit import apply_probe_command
 from engine.task_targets import aux_targets, task_arrays
 from engine.tau import TauClassifier
 from engine.trainer_checkpoints import TrainerCheckpoints
@@ -146,6 +147,8 @@ class Trainer(TrainerCheckpoints):
             self.set_feedback(cmd.items)
         elif isinstance(cmd, ev.AdvancePhase):
             self.advance_phase()
+        elif isinstance(cmd, (ev.SetProbe, ev.RemoveProbe)):
+            self.cfg = apply_probe_command(self.cfg, cmd)  # probes only measure: the model is untouched
         else:
             raise ValueError(f"unknown trainer command {cmd!r}")
 

@@ -3,11 +3,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   ll: {
     /* Colour mode switch, entirely in the browser: the per-version marker settings of every mode
      * (typed arrays) are already in the "colour-store"; patch them into the big trace. */
-    colour: function (mode, store, quality) {
+    colour: function (mode, store, quality, probe) {
       var dc = window.dash_clientside;
       if (!store || !store.modes) return dc.no_update;
       var fired = ((dc.callback_context && dc.callback_context.triggered) || []).map(function (t) { return t.prop_id; });
       if (mode !== "quality" && fired.length === 1 && fired[0] === "quality-store.data") return dc.no_update;
+      if (mode !== "probe" && fired.length === 1 && fired[0] === "probe-store.data") return dc.no_update;
       var m = store.modes[mode] || store.modes.label;
       var marker = Object.assign({}, m); // size and colour settings of the mode (app/figures.py)
       if (mode === "quality") {
@@ -26,6 +27,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
           marker.size = size;
         }
         delete marker.halo;
+      }
+      if (mode === "probe") {
+        // A probe's target or prediction (app/services/probes.py): asked for once per switch to
+        // this mode, then kept current by the sync (new map, new probe run, another menu choice).
+        if (fired.indexOf("colour-mode.value") >= 0) dc.set_props("probe-want", { data: Date.now() });
+        if (probe && probe.version === store.version && probe.marker) marker = Object.assign({ size: m.size }, probe.marker);
       }
       var p = new dc.Patch();
       p.assign(["data", 0, "marker"], marker);

@@ -8,7 +8,7 @@ from app.state import AppState
 
 
 def register_callbacks(app: Any, state: AppState) -> None:
-    from app.callbacks import checkpoints, clientside, explain, model, runs, sync, training
+    from app.callbacks import checkpoints, clientside, explain, model, probes, runs, sync, training
 
     sync.register(app, state)
     training.register(app, state)
@@ -16,4 +16,5 @@ def register_callbacks(app: Any, state: AppState) -> None:
     explain.register(app, state)
     model.register(app, state)
     runs.register(app, state)
+    probes.register(app, state)
     clientside.register(app)

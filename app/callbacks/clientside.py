@@ -17,6 +17,7 @@ def register(app: Any) -> None:
         Input("colour-mode", "value"),
         Input("colour-store", "data"),
         Input("quality-store", "data"),
+        Input("probe-store", "data"),
         prevent_initial_call=True,
     )
     # The page switch (/, /model, /runs): styles only, no server round trip.

@@ -13,6 +13,7 @@ from typing import Any
 from dash import Input, Output, Patch, State, no_update
 
 from app import figures
+from app.callbacks import probes
 from app.callbacks.wiring import connect
 from app.layouts import views
 from app.services.projection import PROJECTIONS
@@ -44,6 +45,7 @@ OUTPUTS = {
     "quality": Output("quality-store", "data"),
     "model_version": Output("model-version", "data"),
     "projection": Output("projection-status", "children"),
+    **probes.SYNC_OUTPUTS,
 }
 INPUTS = {
     "events": Input("ll-events", "data"),
@@ -52,6 +54,7 @@ INPUTS = {
     "strategy": Input("queue-strategy", "value"),
     "quality_want": Input("quality-want", "data"),  # set by map.js on a switch to "label quality"
     "highlight": Input("model-highlight", "data"),  # the component chosen on the Model page
+    **probes.SYNC_INPUTS,
 }
 STATE = {"view": State("map-sync", "data"), "start": State("page-start", "data"), "mode": State("colour-mode", "value")}
 
@@ -116,8 +119,10 @@ def sync_outputs(
     triggered: str | None = None,
     mode: str | None = None,
     highlight: Any = None,
+    probe_choice: Any = None,
 ) -> dict[str, Any]:
-    """The callback's body as a plain function (tested without a browser): output name -> value."""
+    """The callback's body as a plain function (tested without a browser): output name -> value.
+    ``probe_choice``: the map's probe colour menu ("<task>|pred" or "<task>|target")."""
     events = events if isinstance(events, dict) else {}
     client = str(events.get("client") or "")
     evs = events.get("events") if isinstance(events.get("events"), list) else []
@@ -126,6 +131,7 @@ def sync_outputs(
     res = state.sync(client, evs, cv, strategy or "entropy", start_id, mode or "", as_int(highlight))
     had = cv.version is not None
     out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
+    out.update(probes.sync_part(state, res.client, mode, probe_choice))  # before the view is written
     out.update(
         map=map_update(res, had),
         overlay=overlay_update(res, had),
@@ -213,10 +219,13 @@ def register(app: Any, state: AppState) -> None:
         strategy: Any,
         quality_want: Any,
         highlight: Any,
+        probe_want: Any,
+        probe_choice: Any,
         view: Any,
         start: Any,
         mode: Any,
     ) -> dict[str, Any]:
-        return sync_outputs(state, events, view, strategy, start, fired, mode, highlight)  # the rest only fire it
+        # the rest only fire it
+        return sync_outputs(state, events, view, strategy, start, fired, mode, highlight, probe_choice)
 
     connect(app, OUTPUTS, INPUTS, STATE, sync)

@@ -34,6 +34,19 @@ def toggle(id_: str, value: str, names: dict[str, str], values: Sequence[str], e
     )
 
 
+def probe_menu(options: list[dict[str, str]]) -> Any:
+    """Which probe's target or prediction the "Probe" colour mode shows (options: the sync)."""
+    return dcc.Dropdown(
+        id="probe-colour",
+        options=options,
+        value=options[0]["value"] if options else None,
+        clearable=False,
+        searchable=False,
+        placeholder="probe",
+        className="ll-probe-colour ms-1",
+    )
+
+
 def map_card(ctx: dict[str, Any]) -> Any:
     """The latent map with its colour-mode switch and the overlay drawn over it."""
     return dbc.Card(
@@ -41,6 +54,7 @@ def map_card(ctx: dict[str, Any]) -> Any:
             card_header(
                 "Latent map",
                 toggle("colour-mode", "label", COLOUR_MODE_NAMES, COLOUR_MODES),
+                probe_menu(ctx.get("probe_options") or []),
                 toggle("projection", ctx.get("projection", "pca"), PROJECTION_NAMES, PROJECTIONS, "ms-2"),
             ),
             dbc.CardBody(

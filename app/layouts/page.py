@@ -13,6 +13,7 @@ from dash import dcc, html
 from app.layouts.labelling import map_card, queue_card, sample_card
 from app.layouts.model import model_page
 from app.layouts.panels import checkpoints_card, stats_card, training_card
+from app.layouts.probes import probes_card
 from app.layouts.runs import runs_page
 
 # (name, title, path) of every page of the app; all of them stay in the document and the URL
@@ -168,6 +169,7 @@ def label_page(ctx: dict[str, Any]) -> Any:
                 ],
                 className="g-2",
             ),
+            dbc.Row(dbc.Col(probes_card(ctx), className="mb-2"), className="g-2"),
         ],
         fluid=True,
         className="pt-2",

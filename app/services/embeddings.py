@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.projection import Projector
 
-COLOUR_MODES = ("label", "pred", "true", "certainty", "component", "quality")
+COLOUR_MODES = ("label", "pred", "true", "certainty", "component", "quality", "probe")
 COLOUR_MODE_NAMES = {
     "label": "User label",
     "pred": "Predicted",
@@ -26,6 +26,7 @@ COLOUR_MODE_NAMES = {
     "certainty": "Certainty",
     "component": "Component",
     "quality": "Label quality",
+    "probe": "Probe",  # a probe's target or prediction (app/services/probes.py)
 }
 
 
