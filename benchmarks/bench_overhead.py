@@ -118,6 +118,14 @@ def pct(xs: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(xs) * 1000.0, q)), 1)
 
 
+def _probe_runs(state) -> dict:
+    """How many probe runs the dashboard made (one per map refresh with tasks) and their steps."""
+    rows = state.probes.view().rows
+    steps = sorted({s for r in rows for xs, _ in r.history.values() for s in xs})
+    seconds = {r.task.name: round(r.result.seconds, 2) for r in rows if r.result is not None}
+    return {"steps": steps, "n": len(steps), "last_fit_seconds": seconds}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=4, help="rounds of each kind (ABBA order)")
@@ -136,6 +144,13 @@ def main() -> None:
         default=10**6,
         help="map refresh every N steps in both arms (the bare trainer embeds as often; default: none)",
     )
+    ap.add_argument(
+        "-c",
+        "--config",
+        default="configs/default.yaml",
+        help="the run config of both arms (e.g. one with tasks: the dashboard then also fits the probes)",
+    )
+    ap.add_argument("--name", help="the JSON's name (default overhead, or overhead-<page>)")
     args = ap.parse_args()
     url_path = "" if args.page == "label" else args.page
 
@@ -150,7 +165,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="ll-overhead-"))
     if not link_mnist(home):
         sys.exit(f"{PROJECT_MNIST} is missing: run `make data` first")
-    cfg = load_config(str(ROOT / "configs" / "default.yaml"), {"train.eval_every": 10**9})
+    cfg = load_config(str(ROOT / args.config), {"train.eval_every": 10**9})
     app = start_app(home, cfg)
     state = app.state
     ds = load_dataset("mnist")
@@ -255,18 +270,21 @@ def main() -> None:
             print(f"{kind}: {rate * batch:.0f} samples/s", flush=True)
         browser.close()
     xai = list(state.hub.xai_ms)
+    probe_runs = _probe_runs(state)
     app.stop()
 
     d, b = np.array(rates["dashboard"]), np.array(rates["bare"])
     ratio = float(d.mean() / b.mean())
     write_result(
-        "overhead" if args.page == "label" else f"overhead-{args.page}",
+        args.name or ("overhead" if args.page == "label" else f"overhead-{args.page}"),
         {
             "command": "benchmarks/bench_overhead.py " + " ".join(sys.argv[1:]),
             "page": args.page,
             "refresh_every": args.refresh_every,
             "dataset": "mnist",
-            "config": "configs/default.yaml",
+            "config": args.config,
+            "tasks": [t.name for t in cfg.tasks],
+            "probe_runs": probe_runs,
             "labels": len(labels),
             "backend": cfg.backend,
             "steps_per_round": args.steps,
