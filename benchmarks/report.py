@@ -83,6 +83,28 @@ def accuracy_section() -> list[str]:
     return out
 
 
+def probes_section() -> list[str]:
+    """The probe table of every accuracy arm that had tasks (docs/tasks.md): test metrics, mean +- sd."""
+    out: list[str] = []
+    for path in sorted(SRC.glob("accuracy-*.json")):
+        data = json.loads(path.read_text())
+        arms = {k: a for k, a in data.get("arms", {}).items() if a.get("probes")}
+        if not arms:
+            continue
+        keys = list(dict.fromkeys(k for a in arms.values() for k in a["probes"]))
+        out += [f"\n### Probes of `{path.name}` (test split, mean +- sd over seeds)\n"]
+        out += ["| config | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        for arm in arms.values():
+            cells = []
+            for k in keys:
+                v = arm["probes"].get(k)
+                cells.append(
+                    "-" if not v else f"{v['mean']:.4g} +- {v['sd']:.2g}" if v.get("sd") else f"{v['mean']:.4g}"
+                )
+            out.append(f"| {arm['config']} | " + " | ".join(cells) + " |")
+    return out
+
+
 def active_learning_section() -> list[str]:
     """Labels needed per strategy from every committed `latentloop simulate` summary."""
     out = []
@@ -134,7 +156,7 @@ def label_issues_section() -> list[str]:
 
 
 def main() -> None:
-    parts = [INTRO, *accuracy_section(), *active_learning_section(), *label_issues_section()]
+    parts = [INTRO, *accuracy_section(), *probes_section(), *active_learning_section(), *label_issues_section()]
     for path in sorted(SRC.glob("*.json")):
         data = json.loads(path.read_text())
         parts.append(f"\n## {data.get('benchmark', path.stem)}\n")
