@@ -109,7 +109,11 @@ def test_a_newer_version_replaces_a_pending_run(state, monkeypatch):
         mu[0, 3] = 1000.0 + i
         marks.append(1000.0 + i)
         state.probes.submit(dataclasses.replace(v, version=v.version + 10 + i, mu=mu))
-        time.sleep(0.3)  # the first run starts and blocks; the second is replaced by the third
+        deadline = time.time() + 60
+        while i == 0 and not seen:  # the first run has started and blocks
+            assert time.time() < deadline
+            time.sleep(0.01)
+        time.sleep(0.05)  # the second, still waiting, is then replaced by the third
     gate.set()
     assert state.probes.wait(120)
     assert marks[1] not in seen and marks[0] in seen and marks[2] in seen
