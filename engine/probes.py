@@ -20,6 +20,7 @@ hyper-parameter and ``cv_score`` depend on the training rows alone (docs/tasks.m
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from engine.datasets import Dataset, validation_idx
 from engine.errors import LatentLoopError
@@ -157,35 +159,52 @@ def run_probes(
     predictions: dict[str, np.ndarray] = {}
     targets: dict[str, np.ndarray] = {}
     for task in tasks:
-        t0 = time.perf_counter()
-        x = probe_features(task, mu, resp)
-        if task.kind == "reconstruction":
-            # float32: every pixel of every row is the target (MNIST: 47M values)
-            y = ds.float_images().reshape(n, -1)
-            metrics, params, pred = _fit_reconstruction(task, x.astype(np.float32), y, train, test, seed)
-        else:
-            target = probe_targets(task, ds, attrs or {})
-            targets[task.name] = target
-            fit = _fit_classifier if task.kind == "classification" else _fit_regressor
-            metrics, params, pred = fit(task, x, target.astype(np.float64), train, test, seed)
-        predictions[task.name] = pred.astype(np.float32)
-        results.append(
-            ProbeResult(
-                name=task.name,
-                kind=task.kind,
-                target=task.target,
-                input=task.input,
-                head=task.head,
-                weight=float(task.weight),
-                metrics=metrics,
-                params=params,
-                n_train=len(train),
-                n_test=len(test),
-                seconds=time.perf_counter() - t0,
-                subsampled=len(train) < len(all_train),
-            )
-        )
+        with threadpool_limits(1):  # BLAS threads on these small problems cost 2-6x (and a core)
+            results.append(_probe_one(task, ds, mu, resp, attrs, train, test, seed, predictions, targets))
+    if len(train) < len(all_train):
+        results = [dataclasses.replace(r, subsampled=True) for r in results]
     return ProbeRun(results, predictions, targets, max_train)
+
+
+def _probe_one(
+    task: TaskConfig,
+    ds: Dataset,
+    mu: np.ndarray,
+    resp: np.ndarray,
+    attrs: dict[str, np.ndarray] | None,
+    train: np.ndarray,
+    test: np.ndarray,
+    seed: int,
+    predictions: dict[str, np.ndarray],
+    targets: dict[str, np.ndarray],
+) -> ProbeResult:
+    """One task's probe (its prediction and target go into ``predictions`` / ``targets``)."""
+    n = len(ds)
+    t0 = time.perf_counter()
+    x = probe_features(task, mu, resp)
+    if task.kind == "reconstruction":
+        # float32: every pixel of every row is the target (MNIST: 47M values)
+        y = ds.float_images().reshape(n, -1)
+        metrics, params, pred = _fit_reconstruction(task, x.astype(np.float32), y, train, test, seed)
+    else:
+        target = probe_targets(task, ds, attrs or {})
+        targets[task.name] = target
+        fit = _fit_classifier if task.kind == "classification" else _fit_regressor
+        metrics, params, pred = fit(task, x, target.astype(np.float64), train, test, seed)
+    predictions[task.name] = pred.astype(np.float32)
+    return ProbeResult(
+        name=task.name,
+        kind=task.kind,
+        target=task.target,
+        input=task.input,
+        head=task.head,
+        weight=float(task.weight),
+        metrics=metrics,
+        params=params,
+        n_train=len(train),
+        n_test=len(test),
+        seconds=time.perf_counter() - t0,
+    )
 
 
 # -- fitting ------------------------------------------------------------------------------------
