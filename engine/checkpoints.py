@@ -361,13 +361,15 @@ class CheckpointStore:
         }
 
     def fork(self, src: str, dst: str, *, overwrite: bool = False) -> Path:
-        """Copy ``src`` to ``dst`` with ``meta.parent = src`` and a new ``created`` time."""
+        """Copy ``src`` to ``dst`` with ``meta.parent = src``, a ``fork`` record with an empty diff and a
+        new ``created`` time (a branch with changes: :func:`engine.fork.fork_branch`)."""
         check_name(dst)
         if src == dst:
             raise CheckpointError(f"cannot fork checkpoint {src!r} onto itself")
         ck = self.load(src)
         meta = dict(ck.meta)
-        meta.update(parent=src, created=now_iso(), name=dst)
+        fork = {"parent": src, "step": int(meta.get("step") or 0), "diff": {}}  # engine/fork.py's record
+        meta.update(parent=src, created=now_iso(), name=dst, fork=fork)
         try:
             return self.save(dst, ck.weights, ck.optimizer, ck.state, meta, overwrite=overwrite)
         except CheckpointExistsError as err:

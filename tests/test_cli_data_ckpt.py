@@ -118,10 +118,11 @@ def test_ckpt_commands(home: Path, capsys: pytest.CaptureFixture) -> None:
     assert shown["meta"]["step"] == 120 and shown["arrays"]["weights"]["tau"]["shape"] == [2, 2]
 
     assert run(home, "ckpt", "fork", "ssvae", "exp") == 0
-    assert "forked ssvae -> exp" in capsys.readouterr().out
+    assert "forked ssvae (step 120) -> exp" in capsys.readouterr().out  # a plain copy: no config needed
     assert run(home, "ckpt", "list", "--json") == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["exp"]["parent"] == "ssvae" and rows["ssvae"]["parent"] is None
+    assert rows["exp"]["fork"] == {"parent": "ssvae", "step": 120, "diff": {}}
     assert run(home, "ckpt", "fork", "ssvae", "exp") == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err
     assert run(home, "ckpt", "fork", "ssvae", "exp", "--overwrite") == 0

@@ -13,7 +13,7 @@ from typing import Any
 from dash import Input, Output, Patch, State, no_update
 
 from app import mixture_figures
-from app.callbacks.wiring import connect
+from app.callbacks.wiring import connect, on_click
 from app.layouts import model as layout
 from app.services.images import png_data_uri
 from app.services.sync import as_int
@@ -137,21 +137,26 @@ def register(app: Any, state: AppState) -> None:
         micro,
     )
 
-    def phase(fired: Any, n: Any, path: Any, clicks: Any) -> dict[str, Any]:
-        return phase_outputs(state, fired, path)
+    def phase(fired: Any, n: Any, path: Any) -> dict[str, Any]:
+        return {k: v for k, v in phase_outputs(state, fired, path).items() if k != "msg"}
 
     connect(
         app,
-        {
-            "phase": Output("model-phase", "children"),
-            "disabled": Output("model-advance", "disabled"),
-            "msg": Output("model-advance-msg", "children"),
-        },
-        {
-            "n": Input("train-interval", "n_intervals"),
-            "path": Input("url", "pathname"),
-            "clicks": Input("model-advance", "n_clicks"),
-        },
+        {"phase": Output("model-phase", "children"), "disabled": Output("model-advance", "disabled")},
+        {"n": Input("train-interval", "n_intervals"), "path": Input("url", "pathname")},
         {},
         phase,
+    )
+    # The button has a callback of its own: a status tick dispatched before its answer came back
+    # would otherwise supersede the request, and Dash would drop the message of the click.
+    on_click(
+        app,
+        {
+            "phase": Output("model-phase", "children", allow_duplicate=True),
+            "disabled": Output("model-advance", "disabled", allow_duplicate=True),
+            "msg": Output("model-advance-msg", "children"),
+        },
+        ["model-advance"],
+        {"path": State("url", "pathname")},
+        lambda pressed, path: phase_outputs(state, pressed, path),
     )

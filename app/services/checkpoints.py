@@ -48,8 +48,12 @@ class CheckpointService:
         from engine.fork import apply_sets, checkpoint_config, fork_branch
 
         sets = [line.strip() for line in (changes or "").splitlines() if line.strip()]
-        cfg = from_dict(apply_sets(checkpoint_config(self.store, src), sets))
-        _, record = fork_branch(self.store, src, dst, cfg)
+        if sets:
+            cfg = from_dict(apply_sets(checkpoint_config(self.store, src), sets))
+            record = fork_branch(self.store, src, dst, cfg)[1]
+        else:  # a plain copy: also of a checkpoint that records no config
+            self.store.fork(src, dst)
+            record = self.store.load(dst).meta["fork"]
         diff = "; ".join(f"{k}: {v['from']} -> {v['to']}" for k, v in record["diff"].items()) or "same config"
         loaded = self.load(dst)
         return f"branched {src!r} at step {record['step']} into {dst!r} ({diff}); {loaded}: Start continues it"

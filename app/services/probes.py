@@ -13,7 +13,6 @@ the trainer's ``cfg.tasks`` (which its checkpoints save) and this list agree. No
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.services.embeddings import MapVersion
+from app.services.refresh import RefreshPump
 from engine import events as ev
 from engine.config import Config
 from engine.probe_edit import FORK_NOTE, apply_probe_command, check_probe, with_probe, without_probe
@@ -81,8 +81,8 @@ class ProbeService:
         self.n_points, self.max_train = int(n_points), int(max_train)
         self._cfg = cfg
         self._tasks = list(cfg.tasks)
-        self._cond = threading.Condition()
-        self._pending: MapVersion | None = None
+        self._cond = threading.Condition()  # guards the state below (the pump has its own)
+        self._pump = RefreshPump(self._handle, name="probes", nice=NICE)
         self._last: MapVersion | None = None  # the newest version submitted (a change re-runs it)
         self._run: _Run | None = None
         self._history: dict[str, dict[int, dict[str, float]]] = {}  # task -> step -> metrics
@@ -90,65 +90,49 @@ class ProbeService:
         self._error = ""
         self._gen = 0  # bumped whenever the panel may change
         self._published = 0  # bumped whenever the colours may change (a run published, a probe removed)
-        self._stop = False
-        self._thread: threading.Thread | None = None
 
     # -- the thread -------------------------------------------------------------------------------
     def start(self) -> ProbeService:
-        self._thread = threading.Thread(target=self._loop, name="probes", daemon=True)
-        self._thread.start()
+        self._pump.start()
         return self
 
     def stop(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(10.0)
+        self._pump.stop()
 
     def submit(self, v: MapVersion) -> None:
-        """Probe map version ``v`` (cheap: any thread). Another version of the same model outputs (a
-        UMAP map of the same refresh) is not probed again."""
+        """Probe map version ``v`` (cheap: any thread); a newer one replaces it while it waits.
+        Another version of the same model outputs (a UMAP map of the same refresh) is not probed again."""
         with self._cond:
-            if self._last is not None and self._last.mu is v.mu and self._pending is None:
+            if self._last is not None and self._last.mu is v.mu and not self._pump.pending:
                 return
-            self._last = self._pending = v
+            self._last = v
             self._gen += 1
-            self._cond.notify_all()
+        self._pump.offer(v)
 
     def wait(self, timeout: float = 60.0) -> bool:
         """Until no run is pending or under way (False: timed out)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: (self._pending is None and not self._running) or self._stop, timeout)
+        return self._pump.wait(timeout)
 
-    def _loop(self) -> None:
-        with contextlib.suppress(AttributeError, OSError):  # lower this thread's priority where the OS can
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + NICE)
-        while True:
+    def _handle(self, v: MapVersion) -> None:
+        """One probe run (the pump's thread); an error is shown in the panel, the app goes on."""
+        with self._cond:
+            self._running = True
+            self._gen += 1
+        try:
+            self._reconcile()
             with self._cond:
-                self._cond.wait_for(lambda: self._pending is not None or self._stop)
-                if self._stop:
-                    return
-                v, self._pending = self._pending, None
-                self._running = True
-                self._gen += 1
-            assert v is not None
-            try:
-                self._reconcile()
-                with self._cond:
-                    cfg, tasks = self._cfg, list(self._tasks)
-                run = self._probe(v, cfg, tasks)
-                error = ""
-            except Exception as err:  # the panel shows it; the app and the training go on
-                traceback.print_exc()
-                run, error = None, f"{type(err).__name__}: {err}"
-            with self._cond:
-                if run is not None:
-                    self._publish(run, tasks)
-                self._error = error
-                self._running = False
-                self._gen += 1
-                self._cond.notify_all()
+                cfg, tasks = self._cfg, list(self._tasks)
+            run = self._probe(v, cfg, tasks)
+            error = ""
+        except Exception as err:
+            traceback.print_exc()
+            run, error = None, f"{type(err).__name__}: {err}"
+        with self._cond:
+            if run is not None:
+                self._publish(run, tasks)
+            self._error = error
+            self._running = False
+            self._gen += 1
 
     def _probe(self, v: MapVersion, cfg: Config, tasks: list[TaskConfig]) -> _Run:
         """Every task on version ``v``, one at a time, so a failing one is reported on its own row;
@@ -277,10 +261,10 @@ class ProbeService:
     def _rerun(self) -> None:
         """Probe the newest version again (a change shows at once, not at the next refresh)."""
         with self._cond:
-            if self._pending is None and self._last is not None:
-                self._pending = self._last
+            last = self._last
             self._gen += 1
-            self._cond.notify_all()
+        if last is not None and not self._pump.pending:
+            self._pump.offer(last)
 
     # -- what the page reads ---------------------------------------------------------------------
     def key(self) -> int:

@@ -5,10 +5,15 @@ tau route's prediction) to :meth:`RefreshPump.offer`, which only stores it; the 
 handler (projection, EmbeddingCache update, overlay rebuild, forecast input) for the newest one,
 dropping refreshes it could not keep up with. The page's poll then picks up the newest version, so
 no HTTP request handler ever runs a projection.
+
+The same newest-wins thread serves the probe runs (app/services/probes.py): any handler, any
+arguments, optionally at a lower priority.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -16,10 +21,13 @@ from typing import Any
 
 
 class RefreshPump:
-    """``handler(emb, weights, trained, tau_pred)`` runs on the pump thread, one refresh at a time."""
+    """``handler(*args)`` of the newest :meth:`offer` runs on the pump thread, one at a time (the app:
+    ``handler(emb, weights, trained, tau_pred)``). ``nice``: the thread's extra niceness (Linux
+    niceness is per thread), so a background job leaves the training its cores."""
 
-    def __init__(self, handler: Callable[..., None]) -> None:
+    def __init__(self, handler: Callable[..., None], name: str = "refresh-pump", nice: int = 0) -> None:
         self.handler = handler
+        self.name, self.nice = name, nice
         self.error = ""
         self._cond = threading.Condition()
         self._pending: tuple[Any, ...] | None = None
@@ -29,7 +37,7 @@ class RefreshPump:
         self._thread: threading.Thread | None = None
 
     def start(self) -> RefreshPump:
-        self._thread = threading.Thread(target=self._run, name="refresh-pump", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         return self
 
@@ -40,21 +48,33 @@ class RefreshPump:
         if self._thread is not None:
             self._thread.join(5.0)
 
-    def offer(self, emb: Any, weights: Any, trained: bool, tau_pred: Any = None) -> int:
-        """Queue a refresh (cheap: any thread, usually the training thread); returns its number."""
+    def offer(self, *args: Any) -> int:
+        """Queue the handler's arguments, replacing any still waiting (cheap: any thread, usually the
+        training thread); returns the offer's number."""
         with self._cond:
             self._offered += 1
-            self._pending = (self._offered, emb, weights, trained, tau_pred)
+            self._pending = (self._offered, *args)
             self._cond.notify_all()
             return self._offered
 
+    @property
+    def pending(self) -> bool:
+        """An offer waits for the thread (not yet being handled)."""
+        with self._cond:
+            return self._pending is not None
+
     def wait(self, timeout: float = 60.0) -> bool:
-        """Wait until every refresh offered so far is on the map (False: timed out)."""
+        """Wait until every offer so far is handled (or dropped for a newer one); False: timed out."""
         with self._cond:
             target = self._offered
             return self._cond.wait_for(lambda: self._done >= target or self._stop, timeout)
 
     def _run(self) -> None:
+        if self.nice:
+            with contextlib.suppress(AttributeError, OSError):  # where the OS lets a thread lower its priority
+                os.setpriority(
+                    os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + self.nice
+                )
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._pending is not None or self._stop)

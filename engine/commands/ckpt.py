@@ -53,10 +53,14 @@ def _fork(store: Any, args: argparse.Namespace) -> int:
     from engine.config import load_config
     from engine.fork import apply_sets, checkpoint_config, fork_branch
 
-    raw = config_to_dict(load_config(args.config)) if args.config else checkpoint_config(store, args.src)
-    cfg = from_dict(apply_sets(raw, args.set))
     try:
-        path, record = fork_branch(store, args.src, args.dst, cfg, overwrite=args.overwrite)
+        if not args.config and not args.set:  # a plain copy: also of a checkpoint that records no config
+            path = store.fork(args.src, args.dst, overwrite=args.overwrite)
+            record = store.load(args.dst).meta["fork"]
+        else:
+            raw = config_to_dict(load_config(args.config)) if args.config else checkpoint_config(store, args.src)
+            cfg = from_dict(apply_sets(raw, args.set))
+            path, record = fork_branch(store, args.src, args.dst, cfg, overwrite=args.overwrite)
     except CheckpointExistsError:
         raise CheckpointError(f"checkpoint {args.dst!r} already exists; pass --overwrite to replace it") from None
     print(f"forked {args.src} (step {record['step']}) -> {args.dst}: {path}")
