@@ -79,8 +79,8 @@ def apply_sets(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     return out
 
 
-def _check_architecture(old: Config | dict[str, Any], new: Config) -> None:
-    before = old.model if isinstance(old, Config) else from_dict(old).model
+def _check_architecture(old: dict[str, Any], new: Config) -> None:
+    before = from_dict(old).model
     keep = {"aux"}
     a = {k: v for k, v in before.model_dump(mode="json").items() if k not in keep}
     b = {k: v for k, v in new.model.model_dump(mode="json").items() if k not in keep}
@@ -92,9 +92,7 @@ def _check_architecture(old: Config | dict[str, Any], new: Config) -> None:
         )
 
 
-def fork_branch(
-    store: Any, src: str, dst: str, cfg: Config, *, seed: int | None = None, overwrite: bool = False
-) -> tuple[Path, dict[str, Any]]:
+def fork_branch(store: Any, src: str, dst: str, cfg: Config, *, overwrite: bool = False) -> tuple[Path, dict[str, Any]]:
     """Write checkpoint ``dst``: ``src``'s weights and state under config ``cfg``. Returns its path
     and the ``fork`` record. Raises CheckpointError when ``cfg`` changes the architecture."""
     from engine.backends.base import initial_weights, param_shapes
@@ -110,7 +108,7 @@ def fork_branch(
     except ConfigError as err:
         raise CheckpointError(f"checkpoint {src!r}: its stored config is invalid: {err}") from None
     shapes = param_shapes(cfg.model)
-    fresh = initial_weights(cfg.model, cfg.seed if seed is None else seed)
+    fresh = initial_weights(cfg.model, cfg.seed)
     weights = {k: v for k, v in ck.weights.items() if k in shapes or not k.startswith("task.")}
     optimizer = {
         k: v for k, v in ck.optimizer.items() if not k.startswith("adam.") or k == "adam.step" or k[7:] in shapes
