@@ -28,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.browser import frame_ms  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 
 MODES = [
@@ -58,21 +59,6 @@ COLOUR_SWITCH = """(label) => new Promise((resolve) => {
   gd.on('plotly_afterplot', done);
   el.click();
 })"""
-
-# One WebGL frame of the big map, forced to completion (what any colour switch must pay at least).
-DRAW_FRAME = """() => {
-  const gd = document.querySelector('#latent-map .js-plotly-plot');
-  const scene = gd._fullLayout._plots.xy._scene;
-  const gl = scene.scatter2d.regl._gl;
-  const px = new Uint8Array(4), ts = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    scene.draw(); gl.finish(); gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
-    ts.push(performance.now() - t0);
-  }
-  ts.sort((a, b) => a - b);
-  return ts[2];
-}"""
 
 # Resolves with [ms to the first redraw showing the new colour (the browser's optimistic paint),
 # ms to the redraw with the server's confirmed overlay slot], both from the keydown.
@@ -170,10 +156,7 @@ def main() -> int:
                 paint = page.evaluate("() => window.__ll_bench")
                 print(f"first paint {paint['firstPaint']:.0f} ms, payload {first}", flush=True)
 
-                try:
-                    draw_ms = round(float(page.evaluate(DRAW_FRAME)), 1)
-                except Exception:  # plotly internals moved: the number is only a diagnostic
-                    draw_ms = None
+                draw_ms = frame_ms(page)
                 # colour switches, all in the browser
                 posts: list[str] = []
                 page.on("request", lambda r: posts.append(r.post_data or "") if r.method == "POST" else None)
