@@ -9,15 +9,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dash import Dash
-from flask import Flask, Response, request
+from flask import Flask, Response, jsonify, request
 
 from app.callbacks import register_callbacks
 from app.layouts import build_layout
+from app.services.live import live_status
 from app.settings import LOOPBACK_NAMES
 from app.state import AppState
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+LIVE_PATH = "/_ll/live"  # polled by app/assets/poll.js
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -71,11 +73,23 @@ def install_host_check(server: Flask, extra_hosts: Iterable[str] = ()) -> None:
         return None
 
 
+def install_live_endpoint(server: Flask, state: AppState) -> None:
+    """``GET /_ll/live``: what changed, as JSON (app/services/live.py), for the page's poll script;
+    a plain fetch instead of a Dash callback, so an unchanged poll costs the browser next to nothing."""
+
+    @server.get(LIVE_PATH)
+    def _live() -> Response:
+        resp = jsonify(live_status(state))
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+
 def create_app(state: AppState) -> Dash:
     """The dashboard for an already built :class:`AppState`."""
     app = Dash(__name__, assets_folder=str(ASSETS), title="LatentLoop", update_title=None, serve_locally=True)
     app.layout = lambda: build_layout(state.page_context())  # per tab: fresh status and start position
     register_callbacks(app, state)
+    install_live_endpoint(app.server, state)
     s = state.settings
     install_host_check(app.server, [*s.allowed_hosts, s.host])
     return app

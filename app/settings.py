@@ -25,7 +25,8 @@ class AppSettings:
     port: int = 8050
     map_points: Literal["train", "all"] = "train"  # "all": also draw the held-out test images
     label_poll_ms: int = 2000
-    train_poll_ms: int = 2000  # curves and progress while training (each poll costs the page CPU)
+    train_poll_ms: int = 2000  # progress while training (a JSON fetch of app/assets/poll.js)
+    curve_ms: int = 5000  # new curve points are drawn at most this often (each redraw costs the page CPU)
     queue_size: int = 20
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)  # extra Host names to accept
     debug: bool = False

@@ -35,6 +35,7 @@ from app.services.feedback import FeedbackBoxes
 from app.services.images import png_data_uri
 from app.services.label_issues import SUSPICIOUS, LabelIssueService
 from app.services.labels import LabelReader
+from app.services.live import live_status
 from app.services.mixture import MixtureView
 from app.services.overlay import LabelOverlay
 from app.services.probes import ProbeService
@@ -336,6 +337,7 @@ class AppState:
         """What the layout needs when a tab opens (read here; the layout does no I/O)."""
         v = self.cache.current
         return {
+            "live": live_status(self),  # first: it folds the trainer's queued events in
             "dataset": self.dataset.name,
             "n_points": self.n_points,
             "n_train": self.n_train,
@@ -352,6 +354,7 @@ class AppState:
             "checkpoints": self.list_checkpoints(),
             "label_poll_ms": self.settings.label_poll_ms,
             "train_poll_ms": self.settings.train_poll_ms,
+            "curve_ms": self.settings.curve_ms,
             "backend": self.cfg.backend,
             "history": self.session.curve_points(0, 0)[0],
             "projection": self.projection.choice(),

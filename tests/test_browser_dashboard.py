@@ -251,7 +251,7 @@ def test_switching_colour_mode_sends_no_request(page, running):
     triggers = {p for body in posts for p in body.get("changedPropIds", [])}
     # the mode rides along as the sync's State (the "label quality" mode needs the server), but a
     # switch between these modes never triggers a request
-    polls = {"label-poll.n_intervals", "train-interval.n_intervals", "xai-interval.n_intervals"}  # timers only
+    polls = {"label-poll.data", "train-interval.n_intervals", "xai-interval.n_intervals"}  # poll.js and a timer
     assert triggers <= polls, triggers
 
 

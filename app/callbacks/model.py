@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Input, Output, Patch, State, no_update
+from dash import ClientsideFunction, Input, Output, Patch, State, no_update
 
 from app import mixture_figures
 from app.callbacks.wiring import connect, on_click
@@ -90,6 +90,18 @@ def phase_outputs(state: AppState, fired: Any, path: Any) -> dict[str, Any]:
 
 
 def register(app: Any, state: AppState) -> None:
+    # A selection or a map version while another page is shown must not cost round trips: the
+    # browser passes them on only while this page is shown (poll.js "shown"); the switch to the
+    # page (``url``) fires the callbacks, which read the server's current map and the selection.
+    for source, gated in (("xai-want", "model-want"), ("model-version", "model-shown-version")):
+        app.clientside_callback(
+            ClientsideFunction(namespace="llpoll", function_name="shown"),
+            Output(gated, "data"),
+            Input(source, "data"),
+            State("url", "pathname"),
+            prevent_initial_call=True,
+        )
+
     def refresh(fired: Any, version: Any, path: Any, tau_fig: Any) -> dict[str, Any]:
         return refresh_outputs(state, path, tau_fig)
 
@@ -101,7 +113,7 @@ def register(app: Any, state: AppState) -> None:
             "lenses": Output("model-lenses", "children"),
             "metrics": Output("model-metrics", "figure"),
         },
-        {"version": Input("model-version", "data"), "path": Input("url", "pathname")},
+        {"version": Input("model-shown-version", "data"), "path": Input("url", "pathname")},
         {"tau_fig": State("model-tau", "figure")},
         refresh,
     )
@@ -114,36 +126,39 @@ def register(app: Any, state: AppState) -> None:
         {"members": Output("model-members", "children")},
         {
             "component": Input("model-highlight", "data"),
-            "version": Input("model-version", "data"),
+            "version": Input("model-shown-version", "data"),
             "path": Input("url", "pathname"),
         },
         {},
         members,
     )
 
-    def micro(fired: Any, want: Any, pin_clicks: Any, path: Any, version: Any, pinned: Any) -> dict[str, Any]:
+    def micro(
+        fired: Any, shown: Any, pin_clicks: Any, path: Any, version: Any, want: Any, pinned: Any
+    ) -> dict[str, Any]:
         return microscope_outputs(state, fired, path, want, pinned)
 
     connect(
         app,
         {"micro": Output("model-microscope", "children"), "pin": Output("model-pinned", "data")},
         {
-            "want": Input("xai-want", "data"),
+            "shown": Input("model-want", "data"),
             "pin_clicks": Input("model-pin", "n_clicks"),
             "path": Input("url", "pathname"),
-            "version": Input("model-version", "data"),
+            "version": Input("model-shown-version", "data"),
         },
-        {"pinned": State("model-pinned", "data")},
+        {"want": State("xai-want", "data"), "pinned": State("model-pinned", "data")},
         micro,
     )
 
-    def phase(fired: Any, n: Any, path: Any) -> dict[str, Any]:
+    def phase(fired: Any, tick: Any, path: Any) -> dict[str, Any]:
         return {k: v for k, v in phase_outputs(state, fired, path).items() if k != "msg"}
 
     connect(
         app,
         {"phase": Output("model-phase", "children"), "disabled": Output("model-advance", "disabled")},
-        {"n": Input("train-interval", "n_intervals"), "path": Input("url", "pathname")},
+        # poll.js ticks it only while this page is shown and a run is alive (or has just changed)
+        {"tick": Input("model-tick", "data"), "path": Input("url", "pathname")},
         {},
         phase,
     )

@@ -49,7 +49,7 @@ OUTPUTS = {
 }
 INPUTS = {
     "events": Input("ll-events", "data"),
-    "poll": Input("label-poll", "n_intervals"),
+    "poll": Input("label-poll", "data"),  # bumped by poll.js when the server's sync key moved
     "version": Input("map-version", "data"),
     "strategy": Input("queue-strategy", "value"),
     "quality_want": Input("quality-want", "data"),  # set by map.js on a switch to "label quality"

@@ -1,4 +1,8 @@
-"""Training panel callbacks: Start/Pause/Resume/Stop, and draining the trainer's events."""
+"""Training panel callbacks: Start/Pause/Resume/Stop, and draining the trainer's events.
+
+The drain is fired by app/assets/poll.js (``train-interval``) only when the run has something new
+to draw, new curve points at most every ``settings.curve_ms``; the step, the speed and the progress
+bar are written by poll.js itself from the live endpoint (app/services/live.py)."""
 
 from __future__ import annotations
 
@@ -70,7 +74,8 @@ def checkpoint_menu(state: AppState, selected: Any) -> dict[str, Any]:
 
 
 def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> dict[str, Any]:
-    """Fold the trainer's events into the panel (plain function, tested without a browser)."""
+    """Fold the trainer's events into the panel: the curves, the state, the phase, messages and the
+    buttons (plain function, tested without a browser)."""
     state.session.drain()
     st = state.session.status()
     cur = cursor if isinstance(cursor, dict) else {}
@@ -84,11 +89,6 @@ def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> di
         pts, m1, e1 = state.session.curve_points(m0, e0)
         loss = curve_patch(figures.LOSS_SERIES, pts)
         acc = curve_patch(figures.ACC_SERIES, pts)
-    span = st["target"] - st["run_start"]
-    progress = 0 if span <= 0 else max(0, min(100, round(100 * (st["step"] - st["run_start"]) / span)))
-    sps = (
-        f"{st['samples_per_s']:.0f} samples/s" if st["state"] in ("running", "starting") and st["samples_per_s"] else ""
-    )
     saved = cur.get("c") != st["saves"]  # a checkpoint was saved since this tab last looked
     menu = checkpoint_menu(state, ckpt_selected) if saved else {"ckpt_options": no_update, "ckpt_value": no_update}
     return (
@@ -99,10 +99,6 @@ def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> di
             "state": st["state"],
             "state_colour": STATE_COLOURS.get(st["state"], "secondary"),
             "phase": f"phase {st['phase']}",
-            "step": f"step {st['step']}",
-            "sps": sps,
-            "progress": progress,
-            "progress_label": f"{st['step']} / {st['target']}",
             "error": st["error"],
             "error_open": bool(st["error"]) and st["state"] == "error",
             "message": st["message"],
@@ -161,10 +157,6 @@ def register(app: Any, state: AppState) -> None:
             "state": Output("train-state", "children"),
             "state_colour": Output("train-state", "color"),
             "phase": Output("train-phase", "children"),
-            "step": Output("train-step", "children"),
-            "sps": Output("train-sps", "children"),
-            "progress": Output("train-progress", "value"),
-            "progress_label": Output("train-progress", "label"),
             "error": Output("train-error", "children"),
             "error_open": Output("train-error", "is_open"),
             "message": Output("train-message", "children"),

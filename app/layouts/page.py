@@ -5,6 +5,7 @@ Like every layout module: pure functions from a context dict (``AppState.page_co
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -15,6 +16,7 @@ from app.layouts.model import model_page
 from app.layouts.panels import checkpoints_card, stats_card, training_card
 from app.layouts.probes import probes_card
 from app.layouts.runs import runs_page
+from app.layouts.views import raw_html
 
 # (name, title, path) of every page of the app; all of them stay in the document and the URL
 # only shows one (app/assets/map.js "page"), so the map, the selection and the sync survive a switch
@@ -95,26 +97,36 @@ def untrained_alert(ctx: dict[str, Any]) -> Any:
 
 
 def help_overlay() -> Any:
-    """The keyboard shortcut help (shown and hidden by keyboard.js)."""
+    """The keyboard shortcut help (shown and hidden by keyboard.js, which also handles its Close
+    button): read-only, so markup in one component rather than forty (``views.raw_html``)."""
+    rows = "".join(f'<tr><td class="pe-3"><kbd>{escape(k)}</kbd></td><td>{escape(d)}</td></tr>' for k, d in SHORTCUTS)
     return html.Div(
-        html.Div(
-            [
-                html.H5("Keyboard shortcuts", className="mb-2"),
-                html.Table(
-                    html.Tbody([html.Tr([html.Td(html.Kbd(k), className="pe-3"), html.Td(d)]) for k, d in SHORTCUTS]),
-                    className="mb-2",
-                ),
-                html.P(
-                    "Keys are ignored while you type in a field. Labels are written to labels.csv at once.",
-                    className="small text-muted mb-2",
-                ),
-                dbc.Button("Close", id="help-close", size="sm", color="secondary"),
-            ],
-            className="ll-help-box",
+        raw_html(
+            '<h5 class="mb-2">Keyboard shortcuts</h5>'
+            f'<table class="mb-2"><tbody>{rows}</tbody></table>'
+            '<p class="small text-muted mb-2">Keys are ignored while you type in a field. '
+            "Labels are written to labels.csv at once.</p>"
+            '<button id="help-close" type="button" class="btn btn-secondary btn-sm">Close</button>',
+            class_name="ll-help-box",
         ),
         id="help-overlay",
         className="ll-help",
-    )  # shown by keyboard.js
+    )
+
+
+def live_settings(ctx: dict[str, Any]) -> Any:
+    """What poll.js needs: its periods and the server's keys when the page was built (a change
+    after that fires the callback at once)."""
+    live = ctx["live"]
+    data = {
+        "data-label-ms": ctx["label_poll_ms"],
+        "data-train-ms": ctx["train_poll_ms"],
+        "data-curve-ms": ctx["curve_ms"],
+        "data-key": live["key"],
+        "data-events": live["train"]["events"],
+        "data-curves": live["train"]["curves"],
+    }
+    return html.Div(id="ll-live", hidden=True, **data)
 
 
 def stores(ctx: dict[str, Any]) -> list[Any]:
@@ -137,8 +149,13 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
                 "c": ctx["status"]["saves"],
             },
         ),  # checkpoint saves seen
-        dcc.Interval(id="label-poll", interval=ctx["label_poll_ms"]),
-        dcc.Interval(id="train-interval", interval=ctx["train_poll_ms"], disabled=not ctx["status"]["busy"]),
+        # Ticked by app/assets/poll.js (never by a timer): the sync when the server's sync key
+        # moved, the training drain when the run has something new to draw, the Model page's phase
+        # line while it is shown; poll.js reads its settings from "ll-live".
+        dcc.Store(id="label-poll", data=0),
+        dcc.Interval(id="train-interval", max_intervals=0, disabled=not ctx["status"]["busy"]),
+        dcc.Store(id="model-tick", data=0),
+        live_settings(ctx),
         dcc.Store(id="xai-want", data=None),  # the selection the saliency/feedback parts work on
         dcc.Interval(id="xai-interval", interval=100, disabled=True),  # while a saliency is pending
         dcc.Store(id="fb-box", data=None),  # the drawn box, normalised [x0, y0, x1, y1]
@@ -146,6 +163,9 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
         dcc.Store(id="model-version", data=None),  # the map version the Model page should show (sync)
         dcc.Store(id="model-highlight", data=None),  # the component a tau click chose (ringed on the map)
         dcc.Store(id="model-pinned", data=None),  # the microscope's interpolation start ("Pin as A")
+        # xai-want and model-version, passed on in the browser only while /model is shown
+        dcc.Store(id="model-want", data=None),
+        dcc.Store(id="model-shown-version", data=None),
     ]
 
 

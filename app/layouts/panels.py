@@ -54,6 +54,21 @@ def _number_field(id_: str, label: str, value: Any, step: int | str) -> Any:
     )
 
 
+def progress_bar(train: dict[str, Any]) -> Any:
+    """The run's progress as Bootstrap markup; app/assets/poll.js moves it (no Dash callback)."""
+    return html.Div(
+        html.Div(
+            train["label"],
+            id="train-progress",
+            className="progress-bar",
+            role="progressbar",
+            style={"width": f"{train['progress']}%"},
+            **{"aria-valuenow": train["progress"], "aria-valuemin": 0, "aria-valuemax": 100},
+        ),
+        className="progress my-1 ll-progress",
+    )
+
+
 def training_card(ctx: dict[str, Any]) -> Any:
     """The training panel: state, the settings form, Start/Pause/Resume/Stop, progress and the curves."""
     s = ctx["settings"]
@@ -67,7 +82,7 @@ def training_card(ctx: dict[str, Any]) -> Any:
                 dbc.Badge(st["state"], id="train-state", color="secondary", className="me-2"),
                 html.Span(f"phase {st['phase']}", id="train-phase", className="small me-2"),
                 html.Span(f"step {st['step']}", id="train-step", className="small me-2"),
-                html.Span("", id="train-sps", className="small text-muted"),
+                html.Span(ctx["live"]["train"]["sps"], id="train-sps", className="small text-muted"),
             ),
             dbc.CardBody(
                 [
@@ -94,7 +109,7 @@ def training_card(ctx: dict[str, Any]) -> Any:
                         ],
                         className="my-1",
                     ),
-                    dbc.Progress(id="train-progress", value=0, label="", className="my-1 ll-progress"),
+                    progress_bar(ctx["live"]["train"]),
                     dbc.Alert(
                         st.get("error") or "",
                         id="train-error",

@@ -11,9 +11,7 @@ from dash import dcc, html
 def card_header(title: str, *controls: Any) -> Any:
     """A card's header: its bold title, then any badges, menus or status text in one wrapping row."""
     return dbc.CardHeader(
-        html.Div(
-            [html.Span(title, className="fw-semibold me-2"), *controls], className="d-flex align-items-center flex-wrap"
-        )
+        [html.Span(title, className="fw-semibold me-2"), *controls], className="d-flex align-items-center flex-wrap"
     )
 
 
