@@ -15,7 +15,10 @@ MNIST, the default config, 100 labels, in a temporary LATENTLOOP_HOME. Rounds al
 Throughput is measured the same way in both: the training step counter, sampled every 5 ms, from
 step ``--skip`` of the round to its last step (the end-of-run map refresh and evaluation lie outside
 the window). Also recorded: selection-to-overlay time in the browser (selection until the saliency
-of the new sample is drawn) idle and during training, and the XAI worker's milliseconds per request.
+of the new sample is drawn) idle and during training, with this browser's frame time next to it
+(benchmarks/browser.py: one forced WebGL redraw of the map, the animation-frame interval), the XAI
+worker's milliseconds per request, the CPU of each part per round (Chromium: the processes of this
+benchmark's browser only) and the Dash callbacks the page made per second in each arm, by callback.
 
     .venv/bin/python benchmarks/bench_overhead.py [--rounds 4 --steps 300]
 """
@@ -23,6 +26,9 @@ of the new sample is drawn) idle and during training, and the XAI worker's milli
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -35,6 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.browser import frame_ms, raf_ms  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
 
 
@@ -93,9 +100,27 @@ def _cpu(path: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def _descendants(root: int) -> list[Path]:
+    """/proc entries of every process below ``root`` (this benchmark's Playwright driver and its
+    browser), so that another program's Chromium on the machine does not count."""
+    parent: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):  # a process that just exited
+                parent[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    out = []
+    for pid in parent:
+        p = pid
+        while p in parent and p != root:
+            p = parent[p]
+        if p == root and pid != root:
+            out.append(Path(f"/proc/{pid}"))
+    return out
+
+
 def cpu_by_part(train_tid: int | None, worker_pids: dict[str, int | None]) -> dict[str, float]:
     """CPU seconds so far: the training thread, the rest of this process (Dash server, pump,
-    pollers), each worker, and every Chromium process."""
+    pollers), each worker, and the Chromium processes this benchmark started."""
     me = Path("/proc/self/task")
     threads = {int(t.name): _cpu(t / "stat") for t in me.iterdir()}
     train = threads.get(train_tid or -1, 0.0)
@@ -103,15 +128,36 @@ def cpu_by_part(train_tid: int | None, worker_pids: dict[str, int | None]) -> di
     for name, pid in worker_pids.items():
         out[f"{name}_worker"] = _cpu(Path(f"/proc/{pid}/stat")) if pid else 0.0
     chrome = 0.0
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if "chrom" in (proc / "comm").read_text() or "headless" in (proc / "comm").read_text():
-                    chrome += _cpu(proc / "stat")
-            except OSError:
-                pass
+    for proc in _descendants(os.getpid()):
+        try:
+            comm = (proc / "comm").read_text()
+        except OSError:
+            continue
+        if "chrom" in comm or "headless" in comm:
+            chrome += _cpu(proc / "stat")
     out["chromium"] = chrome
     return out
+
+
+class CallbackCounter:
+    """The Dash callbacks a page makes (its POSTs to ``_dash-update-component``), by the id of the
+    callback's first output. Playwright delivers the events while the benchmark talks to the page."""
+
+    def __init__(self, page) -> None:
+        self.by: collections.Counter[str] = collections.Counter()
+        page.on("request", self._on_request)
+
+    def _on_request(self, req) -> None:
+        if "_dash-update-component" not in req.url:
+            return
+        try:
+            output = str(json.loads(req.post_data or "{}").get("output", "?"))
+        except ValueError:
+            output = "?"
+        self.by[output.strip(".").split(".")[0]] += 1
+
+    def snapshot(self) -> collections.Counter[str]:
+        return collections.Counter(self.by)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -192,12 +238,17 @@ def main() -> None:
 
     sel_idle: list[float] = []
     sel_training: list[float] = []
+    chromium: dict[str, list[float]] = {"dashboard": [], "bare": []}  # cores per round
+    calls: dict[str, collections.Counter[str]] = {"dashboard": collections.Counter(), "bare": collections.Counter()}
+    call_wall = {"dashboard": 0.0, "bare": 0.0}
     with sync_playwright() as p:
         browser = launch(p)
         page = browser.new_page(viewport={"width": 1366, "height": 768})
         page.set_default_timeout(120_000)
+        counter = CallbackCounter(page)
         page.goto(app.url)
         page.wait_for_function(MAP_READY, arg=state.n_points, timeout=300_000)
+        frame = {"frame_ms": frame_ms(page), "raf_ms": raf_ms(page)}  # idle, before any round
         if url_path:
             page.click(f"#nav-{args.page}")  # the page switch keeps the map (and the selection) loaded
         rng = np.random.default_rng(0)
@@ -230,13 +281,17 @@ def main() -> None:
             assert not state.start_training(panel)
             pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
             tid = state.session._thread.native_id
-            cpu0, t0_round = cpu_by_part(tid, pids), time.perf_counter()
+            cpu0, t0_round, calls0 = cpu_by_part(tid, pids), time.perf_counter(), counter.snapshot()
             while tr.step < start + args.steps:
                 t0 = time.perf_counter()
                 sel_training.append(select(page, next(fresh)))
                 time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
             rate = clock.steps_per_s()
-            account("dashboard", cpu0, cpu_by_part(tid, pids), time.perf_counter() - t0_round)
+            cpu1, wall = cpu_by_part(tid, pids), time.perf_counter() - t0_round
+            account("dashboard", cpu0, cpu1, wall)
+            chromium["dashboard"].append((cpu1["chromium"] - cpu0["chromium"]) / wall)
+            calls["dashboard"] += counter.snapshot() - calls0
+            call_wall["dashboard"] += wall
             state.session.wait(600)
             state.session.drain()
             return rate
@@ -253,11 +308,16 @@ def main() -> None:
             th = threading.Thread(target=bare.run, kwargs={"steps": start + args.steps, "evaluate_at_end": False})
             pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
             th.start()
-            cpu0, t0_round = cpu_by_part(th.native_id, pids), time.perf_counter()
+            cpu0, t0_round, calls0 = cpu_by_part(th.native_id, pids), time.perf_counter(), counter.snapshot()
             while clock.t_last is None:  # read the thread's CPU while it still exists
                 time.sleep(0.01)
-            bare_cpu.append(cpu_by_part(th.native_id, pids)["training_thread"] - cpu0["training_thread"])
-            bare_wall.append(time.perf_counter() - t0_round)
+            cpu1, wall = cpu_by_part(th.native_id, pids), time.perf_counter() - t0_round
+            bare_cpu.append(cpu1["training_thread"] - cpu0["training_thread"])
+            bare_wall.append(wall)
+            chromium["bare"].append((cpu1["chromium"] - cpu0["chromium"]) / wall)
+            page.evaluate("() => 0")  # let Playwright deliver the round's request events
+            calls["bare"] += counter.snapshot() - calls0
+            call_wall["bare"] += wall
             th.join()
             return clock.steps_per_s()
 
@@ -298,6 +358,7 @@ def main() -> None:
                 "idle": {"p50": pct(sel_idle, 50), "p95": pct(sel_idle, 95), "n": len(sel_idle)},
                 "training": {"p50": pct(sel_training, 50), "p95": pct(sel_training, 95), "n": len(sel_training)},
             },
+            "browser_frame": frame,
             "xai_worker_ms": {
                 "p50": round(float(np.percentile(xai, 50)), 1) if xai else None,
                 "p95": round(float(np.percentile(xai, 95)), 1) if xai else None,
@@ -305,9 +366,16 @@ def main() -> None:
             },
             "cpu_cores_busy": {k: {p: round(v, 3) for p, v in d.items()} for k, d in cpu.items()},
             "bare_training_thread_cores_per_round": [round(c / w, 3) for c, w in zip(bare_cpu, bare_wall, strict=True)],
+            "chromium_cores_per_round": {k: [round(c, 3) for c in v] for k, v in chromium.items()},
+            "dash_callbacks_per_s": {k: round(sum(calls[k].values()) / max(call_wall[k], 1e-9), 2) for k in calls},
+            "dash_callbacks_per_s_by_output": {
+                k: {o: round(n / max(call_wall[k], 1e-9), 2) for o, n in calls[k].most_common()} for k in calls
+            },
             "note": "cpu_cores_busy: CPU seconds per wall second of a round, by part (1.0 = one core); "
             "1 torch thread for training (threads: 0 = all cores but one); the page, the Dash server and "
-            "the workers share the other core",
+            "the workers share the other core. browser_frame: this browser's forced WebGL redraw of the "
+            "map and its animation-frame interval, idle, before the rounds (software WebGL here). "
+            "dash_callbacks_per_s_by_output: keyed by the callback's first output id",
         },
     )
 
