@@ -110,3 +110,24 @@ def test_a_selection_on_the_label_page_costs_the_model_page_nothing(page):
     )
     page.click("#nav-label")
     assert not page.errors
+
+
+def test_the_help_overlay_as_markup_shows_every_shortcut_and_closes(page):
+    from app.layouts.page import SHORTCUTS
+
+    page.keyboard.press("?")
+    rows = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#help-overlay tr')).map("
+        "(tr) => Array.from(tr.cells).map((c) => c.textContent))"
+    )
+    assert rows == [[k, d] for k, d in SHORTCUTS]
+    assert page.locator("#help-overlay kbd").count() == len(SHORTCUTS)
+    page.click("#help-close")
+    assert not page.is_visible("#help-overlay")
+
+
+def test_the_training_form_labels_its_inputs(page):
+    from app.layouts.panels import TRAIN_FIELDS
+
+    for id_, label, _, _ in TRAIN_FIELDS:
+        assert page.evaluate("(id) => document.getElementById(id).labels[0].textContent", id_) == label

@@ -32,36 +32,34 @@ def _graph(id_: str, height: int) -> Any:
 
 
 def _steps_field(id_: str, label: str, value: Any) -> Any:
-    return dbc.Col(
-        [
-            dbc.Label(label, className="small mb-0"),
-            dbc.Input(id=id_, type="number", min=0, step=1, size="sm", value=value),
-        ],
+    # the input inside its label, which is the grid column (no Col component around both)
+    return dbc.Label(
+        [label, dbc.Input(id=id_, type="number", min=0, step=1, size="sm", value=value)],
         width=4,
+        className="small mb-0 py-0",
     )
 
 
 def curriculum_card(ctx: dict[str, Any]) -> Any:
     """The current phase and its weights; phase lengths and per-phase weights for the next run; advance."""
     cur = ctx.get("curriculum", {})
-    rows = []
+    # A grid of the inputs rather than a table: no row and cell components around them (every Dash
+    # component costs the browser CPU on each callback round trip, docs/architecture.md section 4).
+    cells: list[Any] = [html.Span("phase")] + [html.Span(WEIGHT_NAMES[k]) for k in WEIGHT_KEYS]
     for phase in PHASES:
-        cells = [html.Td(phase, className="pe-2")]
-        for key in WEIGHT_KEYS:
-            cells.append(
-                html.Td(
-                    dbc.Input(
-                        id={"type": "phase-weight", "phase": phase, "key": key},
-                        type="number",
-                        min=0,
-                        step="any",
-                        size="sm",
-                        placeholder="default",
-                        className="ll-phase-weight",
-                    )
-                )
+        cells.append(html.Span(phase, className="pe-2"))
+        cells += [
+            dbc.Input(
+                id={"type": "phase-weight", "phase": phase, "key": key},
+                type="number",
+                min=0,
+                step="any",
+                size="sm",
+                placeholder="default",
+                className="ll-phase-weight",
             )
-        rows.append(html.Tr(cells))
+            for key in WEIGHT_KEYS
+        ]
     return dbc.Card(
         [
             card_header("Curriculum"),
@@ -79,12 +77,15 @@ def curriculum_card(ctx: dict[str, Any]) -> Any:
                         ],
                         className="g-1 mb-1",
                     ),
-                    html.Table(
-                        [
-                            html.Thead(html.Tr([html.Th("phase")] + [html.Th(WEIGHT_NAMES[k]) for k in WEIGHT_KEYS])),
-                            html.Tbody(rows),
-                        ],
+                    html.Div(
+                        cells,
                         className="small ll-phase-table",
+                        style={
+                            "display": "grid",
+                            "gridTemplateColumns": f"auto repeat({len(WEIGHT_KEYS)}, 70px)",
+                            "gap": "2px 6px",
+                            "alignItems": "center",
+                        },
                     ),
                     html.Div(
                         "Empty = the schedule's default (docs/formats.md, Curriculum).", className="small text-muted"

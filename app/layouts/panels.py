@@ -44,13 +44,11 @@ CKPT_BUTTONS = {
 
 
 def _number_field(id_: str, label: str, value: Any, step: int | str) -> Any:
-    return dbc.Col(
-        [
-            dbc.Label(label, html_for=id_, className="small mb-0"),
-            dbc.Input(id=id_, type="number", value=value, step=step, size="sm", debounce=True),
-        ],
+    # the input inside its label, which is the grid column: one component fewer than a Col around both
+    return dbc.Label(
+        [label, dbc.Input(id=id_, type="number", value=value, step=step, size="sm", debounce=True)],
         width=4,
-        className="mb-1",
+        className="small mb-1 py-0",  # py-0: no col-form-label padding, as a plain label above its input
     )
 
 
