@@ -39,15 +39,15 @@ def button_outputs(state: AppState) -> dict[str, bool]:
 
 
 def command_outputs(state: AppState, button: str | None, values: dict[str, Any]) -> dict[str, Any]:
-    """The panel after a button press: ``feedback`` (errors), ``interval_disabled`` and the buttons."""
+    """The panel after a button press: ``feedback`` (errors) and the buttons (the rest follows with
+    the drain that poll.js fires when the run's state changed)."""
     if button == "btn-start":
-        errors = state.start_training(values)
-        out = {"feedback": views.field_errors(errors), "interval_disabled": no_update if errors else False}
+        out = {"feedback": views.field_errors(state.start_training(values))}
     elif button in ("btn-pause", "btn-resume", "btn-stop"):
         err = state.training_command(button.removeprefix("btn-"))
-        out = {"feedback": views.field_errors({"_": err}) if err else None, "interval_disabled": False}
+        out = {"feedback": views.field_errors({"_": err}) if err else None}
     else:
-        return {"feedback": no_update, "interval_disabled": no_update} | {_key(b): no_update for b in BUTTONS}
+        return {"feedback": no_update} | {_key(b): no_update for b in BUTTONS}
     return out | button_outputs(state)
 
 
@@ -102,7 +102,6 @@ def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> di
             "error": st["error"],
             "error_open": bool(st["error"]) and st["state"] == "error",
             "message": st["message"],
-            "interval_disabled": not st["busy"],
         }
         | menu
         | button_outputs(state)
@@ -133,17 +132,7 @@ def register(app: Any, state: AppState) -> None:
         vals["phase_weights"] = per_phase
         return command_outputs(state, pressed, vals)
 
-    on_click(
-        app,
-        {
-            "feedback": Output("train-feedback", "children"),
-            "interval_disabled": Output("train-interval", "disabled", allow_duplicate=True),
-        }
-        | buttons,
-        BUTTONS,
-        command_state,
-        command,
-    )
+    on_click(app, {"feedback": Output("train-feedback", "children")} | buttons, BUTTONS, command_state, command)
 
     def drain(fired: Any, n: Any, cursor: Any, selected: Any) -> dict[str, Any]:
         return drain_outputs(state, cursor, selected)
@@ -160,7 +149,6 @@ def register(app: Any, state: AppState) -> None:
             "error": Output("train-error", "children"),
             "error_open": Output("train-error", "is_open"),
             "message": Output("train-message", "children"),
-            "interval_disabled": Output("train-interval", "disabled", allow_duplicate=True),
             "ckpt_options": Output("ckpt-select", "options", allow_duplicate=True),
             "ckpt_value": Output("ckpt-select", "value", allow_duplicate=True),
         }
