@@ -8,7 +8,8 @@ MNIST, the default config, 100 labels, in a temporary LATENTLOOP_HOME. Rounds al
   page selects another sample (``LL.select``, as a click on the map), which asks the XAI worker for
   its saliency; at the start
   of the round the forecast worker gets the previous refresh, as after every run of a session; the
-  status line and the label poll keep polling.
+  page's poll (app/assets/poll.js) keeps fetching the live endpoint and fires the sync and the
+  training drain when something changed, as for a user.
 - **bare** (B): a second Trainer of the same config in the same process, run in a thread, with the
   page on about:blank and the workers idle.
 
