@@ -116,6 +116,8 @@ def test_the_help_overlay_as_markup_shows_every_shortcut_and_closes(page):
     from app.layouts.page import SHORTCUTS
 
     page.keyboard.press("?")
+    # dcc.Markdown is loaded on demand: its markup appears a moment after the page
+    page.wait_for_function("(n) => document.querySelectorAll('#help-overlay tr').length === n", arg=len(SHORTCUTS))
     rows = page.evaluate(
         "() => Array.from(document.querySelectorAll('#help-overlay tr')).map("
         "(tr) => Array.from(tr.cells).map((c) => c.textContent))"
