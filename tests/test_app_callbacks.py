@@ -67,6 +67,25 @@ def test_first_sync_sends_map_colours_and_panels(state):
     assert all(again[k] is no_update for k in ("map", "overlay", "colours", "sample", "queue_list"))
 
 
+def test_a_new_map_version_comes_in_the_tabs_colour_mode(state):
+    """map.js restyles only when the drawn marker differs: the server's figure must already be in
+    the tab's mode (first figure and the Patch of a later version), without touching the cached one."""
+    from app import figures
+
+    cached = state.cache.derived("map_figure", state.cache.current, figures.map_figure)
+    grey = dict(cached["data"][0]["marker"])
+    first = sync_outputs(state, {"client": "c1", "events": []}, {}, "entropy", {"log_id": 0}, mode="pred")
+    assert first["map"]["data"][0]["marker"] == first["colours"]["modes"]["pred"]
+    assert cached["data"][0]["marker"] == grey
+    view = dict(first["view"], version=-1)  # the tab holds an older version: it gets a Patch
+    later = sync_outputs(state, {"client": "c1", "events": []}, view, "entropy", {"log_id": 0}, mode="certainty")
+    data = next(op for op in _ops(later["map"]) if op["location"] == ["data"])["params"]["value"]
+    assert data[0]["marker"] == later["colours"]["modes"]["certainty"]
+    # modes built in the browser from later data (label quality, probes) start grey
+    quality = sync_outputs(state, {"client": "c2", "events": []}, {}, "entropy", {"log_id": 0}, mode="quality")
+    assert quality["map"]["data"][0]["marker"] == grey
+
+
 def test_label_keypress_writes_csv_and_patches_one_slot(state):
     view = sync_outputs(state, {"client": "t2", "events": []}, {}, "entropy", {"log_id": 0})["view"]
     events = [{"seq": 1, "kind": "select", "serial": 11}, {"seq": 2, "kind": "label", "serial": 11, "label": 3}]

@@ -240,6 +240,36 @@
   }
   LL.applyHoverLabels = applyHoverLabels;
 
+  // The colour mode's marker (map.js), restyled into the big trace once the graph shows the map
+  // version it was made for (else at that version's afterplot); nothing when the trace has it
+  // already. One Plotly.restyle: one replot of the trace, no Plotly.react, no relayout.
+  LL.wantColour = null;
+  LL.restyles = 0;
+  function sameValue(a, b) {
+    if (a === b) return true;
+    if (!a || !b || typeof a !== "object" || typeof b !== "object") return false;
+    if (typeof a.bdata === "string") return a.bdata === b.bdata && a.dtype === b.dtype; // typed-array specs
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (var i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  function sameMarker(a, b) {
+    if (!a) return false;
+    var ka = Object.keys(a), kb = Object.keys(b);
+    return ka.length === kb.length && kb.every(function (k) { return sameValue(a[k], b[k]); });
+  }
+  function applyColour() {
+    var want = LL.wantColour, gd = graph("latent-map");
+    if (!want || !gd || !gd.data || !gd.data[0] || !window.Plotly) return;
+    var meta = gd.layout && gd.layout.meta;
+    if (!meta || meta.version !== want.version) return;
+    LL.wantColour = null;
+    if (sameMarker(gd.data[0].marker, want.marker)) return;
+    LL.restyles += 1;
+    window.Plotly.restyle(gd, { marker: [want.marker] }, [0]);
+  }
+  LL.applyColour = applyColour;
+
   function bindMap() {
     var gd = graph("latent-map");
     if (gd && !gd.__llBound && typeof gd.on === "function") {
@@ -249,8 +279,9 @@
         if (pt && pt.curveNumber === 0) LL.select(pt.pointNumber);
       });
       gd.on("plotly_afterplot", function () {
-        LL.plots += 1; LL.lastPlot = performance.now(); syncOverlay(); applyHoverLabels();
+        LL.plots += 1; LL.lastPlot = performance.now(); syncOverlay(); applyHoverLabels(); applyColour();
       });
+      applyColour(); // a colour chosen before the graph was bound
       gd.on("plotly_relayout", syncOverlay);
       gd.on("plotly_relayouting", syncSoon);
     }

@@ -2,7 +2,11 @@
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   ll: {
     /* Colour mode switch, entirely in the browser: the per-version marker settings of every mode
-     * (typed arrays) are already in the "colour-store"; patch them into the big trace. */
+     * (typed arrays) are already in the "colour-store". The big trace's marker is restyled in place
+     * (one replot, no Plotly.react of the figure, no relayout); plotly keeps Dash's figure object
+     * (gd.data is the figure's data array), so a later Patch of the figure redraws in this colour.
+     * A new map version comes from the server already in the tab's mode (app/callbacks/sync.py),
+     * so its colour store then restyles nothing. */
     colour: function (mode, store, quality, probe) {
       var dc = window.dash_clientside;
       if (!store || !store.modes) return dc.no_update;
@@ -34,10 +38,11 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         if (fired.indexOf("colour-mode.value") >= 0) dc.set_props("probe-want", { data: Date.now() });
         if (probe && probe.version === store.version && probe.marker) marker = Object.assign({ size: m.size }, probe.marker);
       }
-      var p = new dc.Patch();
-      p.assign(["data", 0, "marker"], marker);
-      if (window.LL) window.LL.colourT0 = performance.now();
-      return p.build();
+      if (window.LL) {
+        window.LL.wantColour = { version: store.version, marker: marker };
+        window.LL.applyColour();
+      }
+      return dc.no_update;
     },
     /* Which page the URL shows: every page stays in the document (app/layouts/page.py PAGES), so
      * the map, the selection and the training survive a switch; plotly graphs that were hidden

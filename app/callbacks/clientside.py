@@ -10,10 +10,11 @@ from app.layouts.page import PAGES
 
 
 def register(app: Any) -> None:
-    # Colour mode: patch the big trace's marker from the per-version arrays kept in the browser.
+    # Colour mode: restyle the big trace's marker from the per-version arrays kept in the browser
+    # (map.js calls Plotly.restyle itself: a figure output would make dcc.Graph run Plotly.react).
     app.clientside_callback(
         ClientsideFunction(namespace="ll", function_name="colour"),
-        Output("latent-map", "figure", allow_duplicate=True),
+        Output("colour-store", "id"),  # never changes: the function returns no_update
         Input("colour-mode", "value"),
         Input("colour-store", "data"),
         Input("quality-store", "data"),

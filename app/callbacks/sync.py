@@ -59,16 +59,26 @@ INPUTS = {
 STATE = {"view": State("map-sync", "data"), "start": State("page-start", "data"), "mode": State("colour-mode", "value")}
 
 
-def map_update(res: SyncResult, had_figure: bool) -> Any:
+BROWSER_COLOURS = ("quality", "probe")  # modes whose colours map.js builds from data that comes later
+
+
+def map_update(res: SyncResult, had_figure: bool, mode: str | None = None) -> Any:
     """The big graph: the whole figure the first time; for a later embedding version only its data
-    and meta (dcc.Graph keeps the user's zoom in ``figure.layout``; a new figure would reset it)."""
+    and meta (dcc.Graph keeps the user's zoom in ``figure.layout``; a new figure would reset it).
+    The points come in the tab's colour ``mode``, so map.js has nothing to restyle afterwards (one
+    redraw per version, not two)."""
     if res.figure is UNCHANGED:
         return no_update
+    fig = res.figure
+    if res.colours is not UNCHANGED and mode not in BROWSER_COLOURS:
+        modes = res.colours["modes"]
+        marker = dict(modes.get(mode or "label") or modes["label"])
+        fig = {**fig, "data": [{**fig["data"][0], "marker": marker}, *fig["data"][1:]]}  # the cached figure stays
     if not had_figure:
-        return res.figure
+        return fig
     p = Patch()
-    p["data"] = res.figure["data"]
-    p["layout"]["meta"] = res.figure["layout"]["meta"]
+    p["data"] = fig["data"]
+    p["layout"]["meta"] = fig["layout"]["meta"]
     return p
 
 
@@ -133,7 +143,7 @@ def sync_outputs(
     out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
     out.update(probes.sync_part(state, res.client, mode, probe_choice))  # before the view is written
     out.update(
-        map=map_update(res, had),
+        map=map_update(res, had, mode),
         overlay=overlay_update(res, had),
         view=res.client.to_dict(),
         ack=res.ack,
