@@ -114,6 +114,13 @@ def test_sync_publishes_the_selection_for_the_saliency_and_feedback_parts(state)
     assert out["xai_want"]["serial"] == 11 and out["xai_want"]["train"] is True
     out2 = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, out["view"], "entropy", {"log_id": 0})
     assert out2["xai_want"] is no_update  # same selection, same map: no new saliency request
+    # a label of the selected sample changes its panel, not its saliency
+    label = [{"seq": 2, "kind": "label", "serial": 11, "label": 4}]
+    lean = sync_cb.sync_outputs(
+        state, {"client": "s1", "events": label}, out2["view"], "entropy", {"log_id": 0}, "ll-events"
+    )
+    follow = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, lean["view"], "entropy", {"log_id": 0})
+    assert follow["sample"] is not no_update and follow["xai_want"] is no_update
 
 
 def test_killed_xai_worker_is_restarted_and_the_app_keeps_answering(state):

@@ -2,11 +2,10 @@
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   ll: {
     /* Colour mode switch, entirely in the browser: the per-version marker settings of every mode
-     * (typed arrays) are already in the "colour-store". The big trace's marker is restyled in place
-     * (one replot, no Plotly.react of the figure, no relayout); plotly keeps Dash's figure object
-     * (gd.data is the figure's data array), so a later Patch of the figure redraws in this colour.
-     * A new map version comes from the server already in the tab's mode (app/callbacks/sync.py),
-     * so its colour store then restyles nothing. */
+     * (typed arrays) are already in the "colour-store". keyboard.js (LL.applyColour) sets the big
+     * trace's marker in place and replots once (no Plotly.react of the figure, no relayout). A new
+     * map version comes from the server already in the tab's mode (app/callbacks/sync.py), so its
+     * colour store then redraws nothing. */
     colour: function (mode, store, quality, probe) {
       var dc = window.dash_clientside;
       if (!store || !store.modes) return dc.no_update;
@@ -55,7 +54,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
       return ["label", "model", "runs"].map(function (p) { return p === name ? {} : { display: "none" }; });
     },
-    ack: function (seq) {
+    ack: function (seq, view) {
       var LL = window.LL;
       if (LL) {
         LL.ack(seq);
@@ -63,6 +62,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
           LL.ready = true;
           if (LL.outbox.length) LL.flush(); // anything typed before the page was ready
         }
+        if (view && view.more) LL.followUp(); // a label's lean answer: the panels come next
       }
       return window.dash_clientside.no_update;
     },

@@ -141,13 +141,15 @@ def sync_outputs(
     res = state.sync(client, evs, cv, strategy or "entropy", start_id, mode or "", as_int(highlight))
     had = cv.version is not None
     out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
-    out.update(probes.sync_part(state, res.client, mode, probe_choice))  # before the view is written
+    if not res.more:  # a lean answer (a label) leaves the rest to the next sync
+        out.update(probes.sync_part(state, res.client, mode, probe_choice))  # before the view is written
+        out["train_interval_disabled"] = not state.session.status()["busy"]
     out.update(
         map=map_update(res, had, mode),
         overlay=overlay_update(res, had),
-        view=res.client.to_dict(),
+        # "more": keyboard.js asks for the panels at once (read by the ll-ack clientside callback)
+        view=res.client.to_dict() | {"more": res.more},
         ack=res.ack,
-        train_interval_disabled=not state.session.status()["busy"],
     )
     if res.colours is not UNCHANGED:
         out["colours"] = res.colours
@@ -157,17 +159,9 @@ def sync_outputs(
         out["projection"] = res.projection
     if res.sample is not UNCHANGED:
         out["sample"] = views.sample_panel(res.sample)
+    if res.xai_want is not UNCHANGED:
         # what the saliency and feedback callbacks work on: the selection, per map version
-        out["xai_want"] = (
-            None
-            if res.sample is None
-            else {
-                "serial": res.sample.serial,
-                "train": res.sample.split == "train",
-                "v": res.client.version,
-                "label": res.sample.label,
-            }
-        )
+        out["xai_want"] = res.xai_want
     if res.queue is not UNCHANGED:
         out.update(
             queue_list=views.queue_list(res.queue, state.selected_of(client)),
