@@ -242,8 +242,10 @@ COUNT_REDRAWS = f"""() => {{
 
 
 def test_switching_colour_mode_sends_no_request(page, running):
-    # settle first: when this test runs alone, the page's first graph resizes must not count
+    # settle first: when this test runs alone, the page's first graph resizes must not count, and
+    # the panels' sync after the last label (slow when the label-issue scores are recomputed) neither
     page.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
+    page.wait_for_function("() => window.LL.more === false", timeout=60_000)
     page.wait_for_timeout(1000)
     posts: list[dict] = []
 

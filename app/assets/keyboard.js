@@ -44,6 +44,7 @@
   // The server answers a label with the overlay's recolour only (app/services/sync.py); the
   // panels (sample, counts, queue) come with one more sync, sent once that answer is drawn.
   LL.syncs = 0;
+  LL.more = false; // the newest answer was lean: the panels' sync is under way
   LL.followUp = function () {
     requestAnimationFrame(function () {
       setTimeout(function () {

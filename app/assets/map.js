@@ -62,7 +62,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
           LL.ready = true;
           if (LL.outbox.length) LL.flush(); // anything typed before the page was ready
         }
-        if (view && view.more) LL.followUp(); // a label's lean answer: the panels come next
+        LL.more = !!(view && view.more); // a label's lean answer: the panels come next
+        if (LL.more) LL.followUp();
       }
       return window.dash_clientside.no_update;
     },

@@ -18,6 +18,7 @@ from app.callbacks.wiring import connect
 from app.layouts import views
 from app.services.projection import PROJECTIONS
 from app.services.sync import as_int
+from app.services.xai import parse_target
 from app.state import AppState
 from app.viewmodels import UNCHANGED, ClientView, SyncResult
 
@@ -56,7 +57,12 @@ INPUTS = {
     "highlight": Input("model-highlight", "data"),  # the component chosen on the Model page
     **probes.SYNC_INPUTS,
 }
-STATE = {"view": State("map-sync", "data"), "start": State("page-start", "data"), "mode": State("colour-mode", "value")}
+STATE = {
+    "view": State("map-sync", "data"),
+    "start": State("page-start", "data"),
+    "mode": State("colour-mode", "value"),
+    "xai_target": State("xai-target", "value"),  # a new selection's saliency is asked for at once
+}
 
 
 BROWSER_COLOURS = ("quality", "probe")  # modes whose colours map.js builds from data that comes later
@@ -130,9 +136,12 @@ def sync_outputs(
     mode: str | None = None,
     highlight: Any = None,
     probe_choice: Any = None,
+    xai_target: Any = "pred",
 ) -> dict[str, Any]:
     """The callback's body as a plain function (tested without a browser): output name -> value.
-    ``probe_choice``: the map's probe colour menu ("<task>|pred" or "<task>|target")."""
+    ``probe_choice``: the map's probe colour menu ("<task>|pred" or "<task>|target");
+    ``xai_target``: the saliency target menu (a new selection's request goes to the XAI worker here,
+    one callback round before the saliency callback, app/callbacks/explain.py, waits for it)."""
     events = events if isinstance(events, dict) else {}
     client = str(events.get("client") or "")
     evs = events.get("events") if isinstance(events.get("events"), list) else []
@@ -162,6 +171,8 @@ def sync_outputs(
     if res.xai_want is not UNCHANGED:
         # what the saliency and feedback callbacks work on: the selection, per map version
         out["xai_want"] = res.xai_want
+        if res.xai_want is not None and client:
+            state.xai.send(client, res.xai_want["serial"], parse_target(xai_target))
     if res.queue is not UNCHANGED:
         out.update(
             queue_list=views.queue_list(res.queue, state.selected_of(client)),
@@ -228,8 +239,9 @@ def register(app: Any, state: AppState) -> None:
         view: Any,
         start: Any,
         mode: Any,
+        xai_target: Any,
     ) -> dict[str, Any]:
         # the rest only fire it
-        return sync_outputs(state, events, view, strategy, start, fired, mode, highlight, probe_choice)
+        return sync_outputs(state, events, view, strategy, start, fired, mode, highlight, probe_choice, xai_target)
 
     connect(app, OUTPUTS, INPUTS, STATE, sync)
