@@ -182,7 +182,11 @@ def main() -> int:
                         ms, draws = page.evaluate(COLOUR_SWITCH, label)
                         switch_ms.append(ms)
                         redraws.append(draws)
-                colour_requests = sum("colour-mode" in b for b in posts)
+                # requests a switch fired (the sync's timer requests carry the mode as State: not counted)
+                colour_requests = sum(
+                    any(p.startswith("colour-mode.") for p in json.loads(b or "{}").get("changedPropIds", []))
+                    for b in posts
+                )
                 print(
                     f"colour switch p50 {pct(switch_ms, 50)} ms, max {max(switch_ms):.0f} ms "
                     f"({pct(switch_ms, 50) / draw_ms if draw_ms else float('nan'):.2f} frames of {draw_ms} ms); "
