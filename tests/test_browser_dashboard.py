@@ -412,6 +412,7 @@ def test_a_killed_xai_worker_is_restarted_and_the_page_keeps_working(page, runni
 
 
 def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running):
+    page.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
     full = page.evaluate(f"() => {GD}.layout.xaxis.range.slice()")
     box = page.locator("#latent-map").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -420,6 +421,9 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
         page.wait_for_timeout(150)
     page.wait_for_timeout(500)
     zoom = page.evaluate(f"() => [{GD}.layout.xaxis.range.slice(), {GD}.layout.yaxis.range.slice()]")  # as constrained
+    page.click(".ll-colour-mode label:has-text('Certainty')")
+    page.wait_for_function(f"() => {GD}._fullData[0].marker.cmax === 100")
+    recolours = page.evaluate("() => window.LL.recolours")
     version = running.state.cache.version
     page.fill("#train-steps", "100000")
     page.fill("#train-refresh", "40")
@@ -439,6 +443,9 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
     assert rng[0] == pytest.approx(zoom[0]) and rng[1] == pytest.approx(zoom[1])
     assert rng[0][1] - rng[0][0] < 0.9 * (full[1] - full[0])  # still zoomed in
     page.wait_for_function(MAP_READY, arg=N_TRAIN)
+    # ... and in the chosen colour mode, drawn by the server's figure: no recolour of its own
+    marker = page.evaluate(f"() => {{ const m = {GD}._fullData[0].marker; return [m.cmax, m.color.length]; }}")
+    assert marker == [100, N_TRAIN] and page.evaluate("() => window.LL.recolours") == recolours
 
 
 def test_pause_stops_the_step_counter(page, running, tmp_path):
