@@ -25,6 +25,7 @@ class ClientView:
     rev: int | None = None
     sel: int | None = -2  # -2: unknown (never sent)
     sample_key: str = ""
+    xai_key: str = ""  # the selection the saliency and feedback parts work on ("xai-want")
     stats_key: str = ""
     queue_key: str = ""
     workers_key: str = ""
@@ -101,6 +102,8 @@ class SyncResult:
     highlight: Any = UNCHANGED  # the overlay's component-highlight trace (Model page tau click)
     projection: Any = UNCHANGED  # the PCA/UMAP notice (ProjectionService.status()["message"] or its error)
     notices: list[str] = field(default_factory=list)
+    xai_want: Any = UNCHANGED  # dict (serial, train, v) or None: what "xai-want" publishes
+    more: bool = False  # a lean answer to a label change: the panels follow in the tab's next sync
 
 
 @dataclass(frozen=True)

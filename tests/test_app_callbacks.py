@@ -67,6 +67,25 @@ def test_first_sync_sends_map_colours_and_panels(state):
     assert all(again[k] is no_update for k in ("map", "overlay", "colours", "sample", "queue_list"))
 
 
+def test_a_new_map_version_comes_in_the_tabs_colour_mode(state):
+    """map.js restyles only when the drawn marker differs: the server's figure must already be in
+    the tab's mode (first figure and the Patch of a later version), without touching the cached one."""
+    from app import figures
+
+    cached = state.cache.derived("map_figure", state.cache.current, figures.map_figure)
+    grey = dict(cached["data"][0]["marker"])
+    first = sync_outputs(state, {"client": "c1", "events": []}, {}, "entropy", {"log_id": 0}, mode="pred")
+    assert first["map"]["data"][0]["marker"] == first["colours"]["modes"]["pred"]
+    assert cached["data"][0]["marker"] == grey
+    view = dict(first["view"], version=-1)  # the tab holds an older version: it gets a Patch
+    later = sync_outputs(state, {"client": "c1", "events": []}, view, "entropy", {"log_id": 0}, mode="certainty")
+    data = next(op for op in _ops(later["map"]) if op["location"] == ["data"])["params"]["value"]
+    assert data[0]["marker"] == later["colours"]["modes"]["certainty"]
+    # modes built in the browser from later data (label quality, probes) start grey
+    quality = sync_outputs(state, {"client": "c2", "events": []}, {}, "entropy", {"log_id": 0}, mode="quality")
+    assert quality["map"]["data"][0]["marker"] == grey
+
+
 def test_label_keypress_writes_csv_and_patches_one_slot(state):
     view = sync_outputs(state, {"client": "t2", "events": []}, {}, "entropy", {"log_id": 0})["view"]
     events = [{"seq": 1, "kind": "select", "serial": 11}, {"seq": 2, "kind": "label", "serial": 11, "label": 3}]
@@ -82,10 +101,18 @@ def test_label_keypress_writes_csv_and_patches_one_slot(state):
     color = [op for op in ops if op["location"][2:4] == ["marker", "color"]]
     assert color and color[0]["params"]["value"] == 3
     assert out["ack"] == 2
-    assert out["sample"] is not no_update  # the sample panel shows #11 with its label
+    # lean: the panels are left to the tab's next sync, which keyboard.js sends at once ("more")
+    assert out["view"]["more"] is True
+    assert all(out[k] is no_update for k in sync_cb.OUTPUTS if k not in ("overlay", "view", "ack", "notice"))
+    follow = sync_outputs(state, {"client": "t2", "events": events}, out["view"], "entropy", {"log_id": 0}, "ll-events")
+    assert follow["view"]["more"] is False and follow["overlay"] is no_update
+    assert "11" in str(follow["sample"]) and follow["stats_text"] is not no_update
+    assert follow["xai_want"]["serial"] == 11  # the selection came with the label
     # Re-sending the same events (the tab did not see the ack yet) applies nothing twice.
     state.labels.set(11, 5, source="cli")
-    again = sync_outputs(state, {"client": "t2", "events": events}, out["view"], "entropy", {"log_id": 0}, "ll-events")
+    again = sync_outputs(
+        state, {"client": "t2", "events": events}, follow["view"], "entropy", {"log_id": 0}, "ll-events"
+    )
     assert "11,5" in _csv(state).splitlines() and again["ack"] == 2
     # undo through the keyboard event reverts the newest change (the CLI's)
     und = sync_outputs(
@@ -97,6 +124,22 @@ def test_label_keypress_writes_csv_and_patches_one_slot(state):
         "ll-events",
     )
     assert "11,3" in _csv(state).splitlines() and "undid" in und["notice"]
+
+
+def test_only_the_tabs_own_new_events_get_a_lean_answer(state, monkeypatch):
+    """A label written meanwhile by someone else (CLI, another request) gets the whole answer: a
+    lean one would repeat the tab's acknowledgement, and the page asks for the rest only on a new one."""
+    view = sync_outputs(state, {"client": "t5", "events": []}, {}, "entropy", {"log_id": 0})["view"]
+    real = state.clients.apply_events
+
+    def concurrent(client, events):
+        got = real(client, events)
+        state.labels.set(33, 4, source="cli")
+        return got
+
+    monkeypatch.setattr(state.clients, "apply_events", concurrent)
+    out = sync_outputs(state, {"client": "t5", "events": []}, view, "entropy", {"log_id": 0}, "label-poll")
+    assert out["overlay"] is not no_update and out["view"]["more"] is False and out["stats_text"] is not no_update
 
 
 def test_fast_presses_apply_once_in_order_even_when_a_response_is_lost(state):

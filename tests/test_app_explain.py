@@ -77,6 +77,21 @@ def test_selection_gets_saliency_of_the_snapshot_with_all_three_maps(state):
     assert other.target == 3 and other.target_kind == "class"
 
 
+def test_the_sync_asks_for_a_new_selections_saliency_and_the_saliency_callback_waits_for_it(state, monkeypatch):
+    _ready(state, "p0", 3)  # the worker is up
+    sent = []
+    real = state.hub.request_xai
+    monkeypatch.setattr(state.hub, "request_xai", lambda c, s, t="pred": sent.append((c, s, t)) or real(c, s, t))
+    select = {"client": "p1", "events": [{"seq": 1, "kind": "select", "serial": 9}]}
+    out = sync_cb.sync_outputs(state, select, {}, "entropy", {"log_id": 0}, "ll-events", xai_target="true")
+    assert sent == [("p1", 9, "true")]  # before the page has even seen the selection
+    panel, _, disabled = explain.xai_outputs(state, out["xai_want"], "true", "p1", "xai-want")
+    assert sent == [("p1", 9, "true")]  # no second request: the callback waited for the sync's
+    assert disabled and "data-serial='9'" in str(panel) and "data-state='ready'" in str(panel)
+    explain.xai_outputs(state, out["xai_want"], "pred", "p1", "xai-want")  # another target: a new request
+    assert sent[-1] == ("p1", 9, "pred")
+
+
 def test_a_newer_request_supersedes_the_older_one(state):
     _ready(state, "t2", 1)  # the worker is up
     first = state.hub.request_xai("t2", 2)
@@ -114,6 +129,13 @@ def test_sync_publishes_the_selection_for_the_saliency_and_feedback_parts(state)
     assert out["xai_want"]["serial"] == 11 and out["xai_want"]["train"] is True
     out2 = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, out["view"], "entropy", {"log_id": 0})
     assert out2["xai_want"] is no_update  # same selection, same map: no new saliency request
+    # a label of the selected sample changes its panel, not its saliency
+    label = [{"seq": 2, "kind": "label", "serial": 11, "label": 4}]
+    lean = sync_cb.sync_outputs(
+        state, {"client": "s1", "events": label}, out2["view"], "entropy", {"log_id": 0}, "ll-events"
+    )
+    follow = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, lean["view"], "entropy", {"log_id": 0})
+    assert follow["sample"] is not no_update and follow["xai_want"] is no_update
 
 
 def test_killed_xai_worker_is_restarted_and_the_app_keeps_answering(state):

@@ -87,10 +87,12 @@ def test_accept_relabel_and_undo_through_the_sync(state, planted):
     # relabel b with the suggested class: no longer suspicious
     truth = int(state.dataset.targets[b])
     out = sync(state, [{"seq": 3, "kind": "label", "serial": b, "label": truth}], view)
+    assert out["view"]["more"] and out["queue_store"] is sync_cb.no_update  # lean: the queue comes next
+    out = sync(state, [], out["view"])
     assert state.read_labels()[b] == truth and b not in out["queue_store"]
     view = out["view"]
     # undo twice: the relabel, then the acceptance
-    out = sync(state, [{"seq": 4, "kind": "undo"}], view)
+    out = sync(state, [], sync(state, [{"seq": 4, "kind": "undo"}], view)["view"])
     assert state.read_labels()[b] == planted["given"][b] and b in out["queue_store"]
     view = out["view"]
     out = sync(state, [{"seq": 5, "kind": "undo"}], view)

@@ -220,7 +220,33 @@ def test_help_overlay_toggles_with_question_mark(page):
     assert not page.is_visible("#help-overlay")
 
 
+# Counts, on the big map, Plotly.react, restyle and redraw calls and WebGL scene draws.
+COUNT_REDRAWS = f"""() => {{
+  const gd = {GD}, P = window.Plotly, c = window.__llCount = {{react: 0, restyle: 0, redraw: 0, draws: 0}};
+  if (!P.__llWrapped) {{
+    P.__llWrapped = true;
+    for (const name of ['react', 'restyle', 'redraw']) {{
+      const orig = P[name];
+      P[name] = function (g) {{ if (g === {GD} && window.__llCount) window.__llCount[name] += 1;
+                                return orig.apply(this, arguments); }};
+    }}
+  }}
+  const scene = gd._fullLayout._plots.xy._scene;
+  if (!scene.__llWrapped) {{
+    scene.__llWrapped = true;
+    const draw = scene.draw;
+    scene.draw = function () {{ if (window.__llCount) window.__llCount.draws += 1;
+                                return draw.apply(this, arguments); }};
+  }}
+}}"""
+
+
 def test_switching_colour_mode_sends_no_request(page, running):
+    # settle first: when this test runs alone, the page's first graph resizes must not count, and
+    # the panels' sync after the last label (slow when the label-issue scores are recomputed) neither
+    page.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
+    page.wait_for_function("() => window.LL.more === false", timeout=60_000)
+    page.wait_for_timeout(1000)
     posts: list[dict] = []
 
     def on_request(r):
@@ -236,6 +262,7 @@ def test_switching_colour_mode_sends_no_request(page, running):
             ("Component", "component"),
             ("User label", "label"),
         ):
+            page.evaluate(COUNT_REDRAWS)
             page.click(f".ll-colour-mode label:has-text('{label}')")
             if mode == "label":
                 page.wait_for_function(f"() => typeof {GD}._fullData[0].marker.color === 'string'")
@@ -246,13 +273,45 @@ def test_switching_colour_mode_sends_no_request(page, running):
             if mode == "pred":
                 colours = page.evaluate(f"() => Array.from({GD}._fullData[0].marker.color.slice(0, 50))")
                 assert colours == running.state.cache.current.pred[:50].tolist()
+            page.wait_for_timeout(300)  # a second redraw would come within this
+            # the marker set in place and one replot: one WebGL draw, no Plotly.react of the figure, no
+            # restyle (its event would make dcc.Graph update Dash's store before the frame shows)
+            counts = page.evaluate("() => window.__llCount")
+            assert counts == {"react": 0, "restyle": 0, "redraw": 1, "draws": 1}, (mode, counts)
     finally:
         page.remove_listener("request", on_request)
-    triggers = {p for body in posts for p in body.get("changedPropIds", [])}
+        page.evaluate("() => { window.__llCount = null; }")
+    triggers = {p for body in posts if not _autosize_only(body) for p in body.get("changedPropIds", [])}
     # the mode rides along as the sync's State (the "label quality" mode needs the server), but a
     # switch between these modes never triggers a request
     polls = {"label-poll.data", "train-interval.n_intervals", "xai-interval.n_intervals"}  # poll.js and a timer
     assert triggers <= polls, triggers
+
+
+def _autosize_only(body: dict) -> bool:
+    """A request of the feedback graph's first resize (``relayoutData == {"autosize": true}``):
+    whenever the hidden graph gets its size, which on a busy machine can fall into any test."""
+    changed = body.get("changedPropIds", [])
+    values = [
+        i.get("value") for i in body.get("inputs", []) if isinstance(i, dict) and i.get("property") == "relayoutData"
+    ]
+    return changed == ["fb-graph.relayoutData"] and values == [{"autosize": True}]
+
+
+def test_a_figure_patch_keeps_the_colour_mode(page, running):
+    """Dash's copy of the figure holds the switched marker: a later Patch of the figure (here of its
+    layout, as the sync's new map version sends with its data) redraws in the chosen mode."""
+    page.click(".ll-colour-mode label:has-text('Predicted')")
+    page.wait_for_function(f"() => {{ const c = {GD}._fullData[0].marker.color; return c && c.length === {N_TRAIN}; }}")
+    page.evaluate(
+        "() => { const dc = window.dash_clientside, p = new dc.Patch();"
+        " p.assign(['layout', 'plot_bgcolor'], '#fefefe'); dc.set_props('latent-map', {figure: p.build()}); }"
+    )
+    page.wait_for_function(f"() => {GD}._fullLayout.plot_bgcolor === '#fefefe'")
+    colours = page.evaluate(f"() => Array.from({GD}._fullData[0].marker.color.slice(0, 50))")
+    assert colours == running.state.cache.current.pred[:50].tolist()
+    page.click(".ll-colour-mode label:has-text('User label')")
+    page.wait_for_function(f"() => typeof {GD}._fullData[0].marker.color === 'string'")
 
 
 def _current_serial(page) -> int:
@@ -353,6 +412,7 @@ def test_a_killed_xai_worker_is_restarted_and_the_page_keeps_working(page, runni
 
 
 def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running):
+    page.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
     full = page.evaluate(f"() => {GD}.layout.xaxis.range.slice()")
     box = page.locator("#latent-map").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -361,6 +421,9 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
         page.wait_for_timeout(150)
     page.wait_for_timeout(500)
     zoom = page.evaluate(f"() => [{GD}.layout.xaxis.range.slice(), {GD}.layout.yaxis.range.slice()]")  # as constrained
+    page.click(".ll-colour-mode label:has-text('Certainty')")
+    page.wait_for_function(f"() => {GD}._fullData[0].marker.cmax === 100")
+    recolours = page.evaluate("() => window.LL.recolours")
     version = running.state.cache.version
     page.fill("#train-steps", "100000")
     page.fill("#train-refresh", "40")
@@ -380,6 +443,9 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
     assert rng[0] == pytest.approx(zoom[0]) and rng[1] == pytest.approx(zoom[1])
     assert rng[0][1] - rng[0][0] < 0.9 * (full[1] - full[0])  # still zoomed in
     page.wait_for_function(MAP_READY, arg=N_TRAIN)
+    # ... and in the chosen colour mode, drawn by the server's figure: no recolour of its own
+    marker = page.evaluate(f"() => {{ const m = {GD}._fullData[0].marker; return [m.cmax, m.color.length]; }}")
+    assert marker == [100, N_TRAIN] and page.evaluate("() => window.LL.recolours") == recolours
 
 
 def test_pause_stops_the_step_counter(page, running, tmp_path):

@@ -41,6 +41,19 @@
     return ev.seq;
   };
 
+  // The server answers a label with the overlay's recolour only (app/services/sync.py); the
+  // panels (sample, counts, queue) come with one more sync, sent once that answer is drawn.
+  LL.syncs = 0;
+  LL.more = false; // the newest answer was lean: the panels' sync is under way
+  LL.followUp = function () {
+    requestAnimationFrame(function () {
+      setTimeout(function () {
+        var dc = window.dash_clientside;
+        if (dc && dc.set_props) dc.set_props("ll-events", { data: { client: LL.client, events: LL.outbox.slice(), n: ++LL.syncs } });
+      }, 0);
+    });
+  };
+
   LL.ack = function (seq) {
     if (typeof seq !== "number" || !seq) return;
     LL.outbox = LL.outbox.filter(function (e) { return e.seq > seq; });
@@ -82,34 +95,34 @@
   // Optimistic paint: the labelled point is drawn in its new colour at the keypress, in the
   // overlay's "pending" trace, and dropped there once the server has acknowledged the event (its
   // own Patch then shows the label, or a notice says why not). The CSV is written by the server.
+  // The trace is set in place and redrawn with Plotly.redraw, not through Dash (set_props): a Dash
+  // store update costs the page tens of ms, right when the server's answer comes in. The trace
+  // object is the one in Dash's copy of the figure, so the server's later Patches keep it.
   LL.pending = [];
   function overlayReady() {
     var ov = graph("latent-overlay");
-    return ov && ov.data && ov.data.length >= 3 ? ov : null;
+    return ov && ov.data && ov.data.length >= 3 && window.Plotly ? ov : null;
+  }
+  function showPending(ov) {
+    var t = ov.data[2], keep = LL.pending;
+    t.x = keep.map(function (e) { return e.x; });
+    t.y = keep.map(function (e) { return e.y; });
+    t.marker = Object.assign({}, t.marker, { color: keep.map(function (e) { return e.label; }) });
+    t.customdata = keep.map(function (e) { return [e.serial, e.label, e.seq]; });
+    window.Plotly.redraw(ov);
   }
   function drawPending(seq, serial, label) {
-    var base = graph("latent-map"), dc = window.dash_clientside;
+    var base = graph("latent-map"), ov = overlayReady();
     var fd = base && base._fullData && base._fullData[0];
-    if (!overlayReady() || !fd || !fd.x || serial >= fd._length || !dc || !dc.Patch) return;
+    if (!ov || !fd || !fd.x || serial >= fd._length) return;
     LL.pending.push({ seq: seq, x: fd.x[serial], y: fd.y[serial], serial: serial, label: label });
-    var p = new dc.Patch();
-    p.append(["data", 2, "x"], fd.x[serial]);
-    p.append(["data", 2, "y"], fd.y[serial]);
-    p.append(["data", 2, "marker", "color"], label);
-    p.append(["data", 2, "customdata"], [serial, label, seq]);
-    dc.set_props("latent-overlay", { figure: p.build() });
+    showPending(ov);
   }
   function clearPending(seq) {
-    var dc = window.dash_clientside;
-    var keep = LL.pending.filter(function (e) { return e.seq > seq; });
-    if (keep.length === LL.pending.length || !overlayReady() || !dc || !dc.Patch) { LL.pending = keep; return; }
+    var keep = LL.pending.filter(function (e) { return e.seq > seq; }), ov = overlayReady();
+    var changed = keep.length !== LL.pending.length;
     LL.pending = keep;
-    var p = new dc.Patch();
-    p.assign(["data", 2, "x"], keep.map(function (e) { return e.x; }));
-    p.assign(["data", 2, "y"], keep.map(function (e) { return e.y; }));
-    p.assign(["data", 2, "marker", "color"], keep.map(function (e) { return e.label; }));
-    p.assign(["data", 2, "customdata"], keep.map(function (e) { return [e.serial, e.label, e.seq]; }));
-    dc.set_props("latent-overlay", { figure: p.build() });
+    if (changed && ov) showPending(ov);
   }
 
   LL.undo = function () { return LL.send({ kind: "undo" }); };
@@ -240,6 +253,40 @@
   }
   LL.applyHoverLabels = applyHoverLabels;
 
+  // The colour mode's marker (map.js), set on the big trace once the graph shows the map version
+  // it was made for (else at that version's afterplot); nothing when the trace has it already.
+  // One Plotly.redraw: one replot, no Plotly.react, no relayout. (Plotly.restyle would replot the
+  // same way, but its plotly_restyle event makes dcc.Graph set "restyleData", a Dash store update
+  // that costs the page tens of ms before the frame shows.) gd.data is the array of Dash's copy of
+  // the figure, so a later Patch of the figure keeps the marker.
+  LL.wantColour = null;
+  LL.recolours = 0;
+  function sameValue(a, b) {
+    if (a === b) return true;
+    if (!a || !b || typeof a !== "object" || typeof b !== "object") return false;
+    if (typeof a.bdata === "string") return a.bdata === b.bdata && a.dtype === b.dtype; // typed-array specs
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (var i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  function sameMarker(a, b) {
+    if (!a) return false;
+    var ka = Object.keys(a), kb = Object.keys(b);
+    return ka.length === kb.length && kb.every(function (k) { return sameValue(a[k], b[k]); });
+  }
+  function applyColour() {
+    var want = LL.wantColour, gd = graph("latent-map");
+    if (!want || !gd || !gd.data || !gd.data[0] || !window.Plotly) return;
+    var meta = gd.layout && gd.layout.meta;
+    if (!meta || meta.version !== want.version) return;
+    LL.wantColour = null;
+    if (sameMarker(gd.data[0].marker, want.marker)) return;
+    LL.recolours += 1;
+    gd.data[0].marker = want.marker;
+    window.Plotly.redraw(gd);
+  }
+  LL.applyColour = applyColour;
+
   function bindMap() {
     var gd = graph("latent-map");
     if (gd && !gd.__llBound && typeof gd.on === "function") {
@@ -249,8 +296,9 @@
         if (pt && pt.curveNumber === 0) LL.select(pt.pointNumber);
       });
       gd.on("plotly_afterplot", function () {
-        LL.plots += 1; LL.lastPlot = performance.now(); syncOverlay(); applyHoverLabels();
+        LL.plots += 1; LL.lastPlot = performance.now(); syncOverlay(); applyHoverLabels(); applyColour();
       });
+      applyColour(); // a colour chosen before the graph was bound
       gd.on("plotly_relayout", syncOverlay);
       gd.on("plotly_relayouting", syncSoon);
     }

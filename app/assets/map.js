@@ -2,7 +2,10 @@
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   ll: {
     /* Colour mode switch, entirely in the browser: the per-version marker settings of every mode
-     * (typed arrays) are already in the "colour-store"; patch them into the big trace. */
+     * (typed arrays) are already in the "colour-store". keyboard.js (LL.applyColour) sets the big
+     * trace's marker in place and replots once (no Plotly.react of the figure, no relayout). A new
+     * map version comes from the server already in the tab's mode (app/callbacks/sync.py), so its
+     * colour store then redraws nothing. */
     colour: function (mode, store, quality, probe) {
       var dc = window.dash_clientside;
       if (!store || !store.modes) return dc.no_update;
@@ -34,10 +37,11 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         if (fired.indexOf("colour-mode.value") >= 0) dc.set_props("probe-want", { data: Date.now() });
         if (probe && probe.version === store.version && probe.marker) marker = Object.assign({ size: m.size }, probe.marker);
       }
-      var p = new dc.Patch();
-      p.assign(["data", 0, "marker"], marker);
-      if (window.LL) window.LL.colourT0 = performance.now();
-      return p.build();
+      if (window.LL) {
+        window.LL.wantColour = { version: store.version, marker: marker };
+        window.LL.applyColour();
+      }
+      return dc.no_update;
     },
     /* Which page the URL shows: every page stays in the document (app/layouts/page.py PAGES), so
      * the map, the selection and the training survive a switch; plotly graphs that were hidden
@@ -50,7 +54,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
       return ["label", "model", "runs"].map(function (p) { return p === name ? {} : { display: "none" }; });
     },
-    ack: function (seq) {
+    ack: function (seq, view) {
       var LL = window.LL;
       if (LL) {
         LL.ack(seq);
@@ -58,6 +62,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
           LL.ready = true;
           if (LL.outbox.length) LL.flush(); // anything typed before the page was ready
         }
+        LL.more = !!(view && view.more); // a label's lean answer: the panels come next
+        if (LL.more) LL.followUp();
       }
       return window.dash_clientside.no_update;
     },

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import ClientsideFunction, Input, Output
+from dash import ClientsideFunction, Input, Output, State
 
 from app.layouts.page import PAGES
 
 
 def register(app: Any) -> None:
-    # Colour mode: patch the big trace's marker from the per-version arrays kept in the browser.
+    # Colour mode: restyle the big trace's marker from the per-version arrays kept in the browser
+    # (map.js calls Plotly.restyle itself: a figure output would make dcc.Graph run Plotly.react).
     app.clientside_callback(
         ClientsideFunction(namespace="ll", function_name="colour"),
-        Output("latent-map", "figure", allow_duplicate=True),
+        Output("colour-store", "id"),  # never changes: the function returns no_update
         Input("colour-mode", "value"),
         Input("colour-store", "data"),
         Input("quality-store", "data"),
@@ -26,11 +27,13 @@ def register(app: Any) -> None:
         [Output(f"page-{name}", "style") for name, _, _ in PAGES],
         Input("url", "pathname"),
     )
-    # Hand the server's acknowledgements and the candidate order to keyboard.js.
+    # Hand the server's acknowledgements (and whether the panels follow in another sync: the
+    # answer to a label is lean) and the candidate order to keyboard.js.
     app.clientside_callback(
         ClientsideFunction(namespace="ll", function_name="ack"),
         Output("ll-ack", "id"),  # never changes: the function returns no_update
         Input("ll-ack", "data"),
+        State("map-sync", "data"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="ll", function_name="queue"),

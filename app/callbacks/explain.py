@@ -5,8 +5,10 @@ and the list of feedback boxes); everything here works from it. Every callback r
 browser tens of milliseconds of CPU, which in this single-machine tool comes out of training's
 share, so a selection triggers exactly two callbacks here:
 
-- saliency: the selection (or another target) sends a request to the XAI worker and waits up to
-  ``settings.xai_wait_ms`` for it; when it takes longer, ``xai-interval`` polls until it arrives.
+- saliency: the sync has sent a new selection's request to the XAI worker already (so the worker
+  starts one callback round earlier); this waits up to ``settings.xai_wait_ms`` for that answer (or
+  sends the request for another target); when it takes longer, ``xai-interval`` polls until it
+  arrives.
 - feedback view: the enlarged image (``fb-graph``, draw-rectangle mode) for a new selection, the
   box the user draws on it (``fb-box``) and the typed instruction, parsed on every change, with its
   meaning shown before Apply; Apply / Remove / the list's buttons store or delete boxes in
@@ -26,6 +28,7 @@ from app import feedback_figures
 from app.callbacks.wiring import connect, on_click
 from app.layouts import views
 from app.services.images import png_data_uri
+from app.services.xai import parse_target
 from app.state import AppState
 from engine.errors import LatentLoopError
 
@@ -34,15 +37,6 @@ HIDDEN = {"display": "none"}
 
 def _client(events: Any) -> str:
     return str((events or {}).get("client") or "") if isinstance(events, dict) else ""
-
-
-def _target(value: Any) -> str | int:
-    if value in ("pred", "true"):
-        return value
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return "pred"
 
 
 def xai_outputs(state: AppState, want: Any, target: Any, client: str, triggered: str | None) -> tuple[Any, Any, bool]:
@@ -58,7 +52,7 @@ def xai_outputs(state: AppState, want: Any, target: Any, client: str, triggered:
             return _xai_done(state, ans)
         # The answer is about an older selection (the request for this one was replaced or never
         # sent, e.g. Dash folded the selection into a poll): ask for the shown one.
-    ans = state.saliency(client, serial, _target(target))
+    ans = state.saliency(client, serial, parse_target(target))
     if ans.state == "pending":
         return views.xai_panel(ans), ans.message, False
     return _xai_done(state, ans)

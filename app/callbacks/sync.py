@@ -18,6 +18,7 @@ from app.callbacks.wiring import connect
 from app.layouts import views
 from app.services.projection import PROJECTIONS
 from app.services.sync import as_int
+from app.services.xai import parse_target
 from app.state import AppState
 from app.viewmodels import UNCHANGED, ClientView, SyncResult
 
@@ -56,19 +57,34 @@ INPUTS = {
     "highlight": Input("model-highlight", "data"),  # the component chosen on the Model page
     **probes.SYNC_INPUTS,
 }
-STATE = {"view": State("map-sync", "data"), "start": State("page-start", "data"), "mode": State("colour-mode", "value")}
+STATE = {
+    "view": State("map-sync", "data"),
+    "start": State("page-start", "data"),
+    "mode": State("colour-mode", "value"),
+    "xai_target": State("xai-target", "value"),  # a new selection's saliency is asked for at once
+}
 
 
-def map_update(res: SyncResult, had_figure: bool) -> Any:
+BROWSER_COLOURS = ("quality", "probe")  # modes whose colours map.js builds from data that comes later
+
+
+def map_update(res: SyncResult, had_figure: bool, mode: str | None = None) -> Any:
     """The big graph: the whole figure the first time; for a later embedding version only its data
-    and meta (dcc.Graph keeps the user's zoom in ``figure.layout``; a new figure would reset it)."""
+    and meta (dcc.Graph keeps the user's zoom in ``figure.layout``; a new figure would reset it).
+    The points come in the tab's colour ``mode``, so map.js has nothing to restyle afterwards (one
+    redraw per version, not two)."""
     if res.figure is UNCHANGED:
         return no_update
+    fig = res.figure
+    if res.colours is not UNCHANGED and mode not in BROWSER_COLOURS:
+        modes = res.colours["modes"]
+        marker = dict(modes.get(mode or "label") or modes["label"])
+        fig = {**fig, "data": [{**fig["data"][0], "marker": marker}, *fig["data"][1:]]}  # the cached figure stays
     if not had_figure:
-        return res.figure
+        return fig
     p = Patch()
-    p["data"] = res.figure["data"]
-    p["layout"]["meta"] = res.figure["layout"]["meta"]
+    p["data"] = fig["data"]
+    p["layout"]["meta"] = fig["layout"]["meta"]
     return p
 
 
@@ -120,9 +136,12 @@ def sync_outputs(
     mode: str | None = None,
     highlight: Any = None,
     probe_choice: Any = None,
+    xai_target: Any = "pred",
 ) -> dict[str, Any]:
     """The callback's body as a plain function (tested without a browser): output name -> value.
-    ``probe_choice``: the map's probe colour menu ("<task>|pred" or "<task>|target")."""
+    ``probe_choice``: the map's probe colour menu ("<task>|pred" or "<task>|target");
+    ``xai_target``: the saliency target menu (a new selection's request goes to the XAI worker here,
+    one callback round before the saliency callback, app/callbacks/explain.py, waits for it)."""
     events = events if isinstance(events, dict) else {}
     client = str(events.get("client") or "")
     evs = events.get("events") if isinstance(events.get("events"), list) else []
@@ -131,13 +150,15 @@ def sync_outputs(
     res = state.sync(client, evs, cv, strategy or "entropy", start_id, mode or "", as_int(highlight))
     had = cv.version is not None
     out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
-    out.update(probes.sync_part(state, res.client, mode, probe_choice))  # before the view is written
+    if not res.more:  # a lean answer (a label) leaves the rest to the next sync
+        out.update(probes.sync_part(state, res.client, mode, probe_choice))  # before the view is written
+        out["train_interval_disabled"] = not state.session.status()["busy"]
     out.update(
-        map=map_update(res, had),
+        map=map_update(res, had, mode),
         overlay=overlay_update(res, had),
-        view=res.client.to_dict(),
+        # "more": keyboard.js asks for the panels at once (read by the ll-ack clientside callback)
+        view=res.client.to_dict() | {"more": res.more},
         ack=res.ack,
-        train_interval_disabled=not state.session.status()["busy"],
     )
     if res.colours is not UNCHANGED:
         out["colours"] = res.colours
@@ -147,17 +168,11 @@ def sync_outputs(
         out["projection"] = res.projection
     if res.sample is not UNCHANGED:
         out["sample"] = views.sample_panel(res.sample)
+    if res.xai_want is not UNCHANGED:
         # what the saliency and feedback callbacks work on: the selection, per map version
-        out["xai_want"] = (
-            None
-            if res.sample is None
-            else {
-                "serial": res.sample.serial,
-                "train": res.sample.split == "train",
-                "v": res.client.version,
-                "label": res.sample.label,
-            }
-        )
+        out["xai_want"] = res.xai_want
+        if res.xai_want is not None and client:
+            state.xai.send(client, res.xai_want["serial"], parse_target(xai_target))
     if res.queue is not UNCHANGED:
         out.update(
             queue_list=views.queue_list(res.queue, state.selected_of(client)),
@@ -224,8 +239,9 @@ def register(app: Any, state: AppState) -> None:
         view: Any,
         start: Any,
         mode: Any,
+        xai_target: Any,
     ) -> dict[str, Any]:
         # the rest only fire it
-        return sync_outputs(state, events, view, strategy, start, fired, mode, highlight, probe_choice)
+        return sync_outputs(state, events, view, strategy, start, fired, mode, highlight, probe_choice, xai_target)
 
     connect(app, OUTPUTS, INPUTS, STATE, sync)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.services.embeddings import MapVersion
-from app.viewmodels import ClientView, QueueView, SyncResult
+from app.viewmodels import UNCHANGED, ClientView, QueueView, SyncResult
 from engine.errors import LatentLoopError
 
 if TYPE_CHECKING:
@@ -191,10 +191,18 @@ class ClientSync:
         highlight: int | None = None,
     ) -> SyncResult:
         """Apply the tab's events, then report what differs from ``view``. ``colour_mode``: the
-        tab's map colour mode (only "quality" needs data from here: the label quality scores)."""
+        tab's map colour mode (only "quality" needs data from here: the label quality scores).
+
+        When the tab's events recoloured points of the map the tab shows, the answer is lean: the
+        overlay slots, the selection ring and the acknowledgement only, with ``more`` set; the
+        panels (sample, stats, queue, ...) keep their old keys in the returned view, so the tab's
+        next sync, which keyboard.js sends once the recolour is drawn, brings them."""
         from app import figures
 
         st = self.state
+        with self._lock:
+            seq_before = self._clients[client_id].last_seq if client_id in self._clients else 0
+        labels_before = st.labels.version()
         ack, notices = self.apply_events(client_id, events) if client_id else (0, [])
         with self._lock:
             selected = self._client(client_id).selected if client_id else None
@@ -224,11 +232,23 @@ class ClientSync:
             if view.sel != selected:
                 out.selected_xy = point_xy(v, selected)
                 new.sel = selected
+            # lean only for this request's own new events: its ack is new, so the tab's ack
+            # callback runs (and asks for the rest), which an unchanged value would not make it do
+            recoloured = bool(out.overlay_slots) or out.overlay_full is not UNCHANGED
+            if recoloured and ack > seq_before and st.labels.version() != labels_before:
+                out.more = True
+                return out
         lab_sel = int(labels[selected]) if selected is not None and selected < st.n_train else -1
         sample_key = f"{v.version}:{selected}:{lab_sel}:{st.labels.accepted_version()}"
         if sample_key != view.sample_key:
             out.sample = st.sample_view(selected, v, labels) if selected is not None else None
             new.sample_key = sample_key
+        xai_key = f"{v.version}:{selected}"  # not the label: a label leaves the saliency as it is
+        if xai_key != view.xai_key:
+            out.xai_want = None
+            if selected is not None:
+                out.xai_want = {"serial": selected, "train": selected < st.n_train, "v": v.version}
+            new.xai_key = xai_key
         status = st.session.status()
         stats_key = f"{st.labels.version()}:{status.get('test_acc')}:{start_id}:{st.labels_error}"
         if stats_key != view.stats_key:

@@ -1,7 +1,10 @@
 """Saliency requests of the browser tabs: one pending request and the newest answer per tab.
 
 The XAI worker (through :class:`~app.services.workers.WorkerHub`) computes; this keeps the
-bookkeeping the page's two callbacks (ask, poll) share.
+bookkeeping the page's callbacks share: the sync sends a new selection's request at once
+(:meth:`SaliencyRequests.send`), so the worker starts before the saliency callback asks for the same
+sample (:meth:`SaliencyRequests.ask` then waits for that request instead of sending another), and
+``xai-interval`` polls (:meth:`SaliencyRequests.poll`) when an answer takes longer.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from app.services.workers import WorkerHub, XaiAnswer
 
@@ -23,22 +27,41 @@ class SaliencyRequests:
         self.n_points = n_points
         self.wait_ms = wait_ms
         self._pending: dict[str, tuple[int, int, str | int, float]] = {}  # tab -> (id, serial, target, sent)
+        self._asked: dict[str, tuple[int, str | int, float]] = {}  # tab -> its newest request (serial, target, sent)
         self._last: dict[str, XaiAnswer] = {}  # tab -> its newest answer
         self._lock = threading.Lock()
 
-    def ask(self, client: str, serial: int, target: str | int = "pred", wait_s: float | None = None) -> XaiAnswer:
-        """Ask the XAI worker about ``serial`` for this tab and wait up to ``wait_s`` (default
-        ``wait_ms``); a "pending" answer is picked up later with :meth:`poll`."""
+    def send(self, client: str, serial: int, target: str | int = "pred") -> XaiAnswer | None:
+        """Send the request for ``serial`` without waiting; nothing when the tab's newest request,
+        sent less than ``RESEND_AFTER_S`` ago, is the same and is pending or was answered (not with
+        an error). None, or the answer that explains why no request went out."""
         hub = self.hub()
         if hub is None:
             return XaiAnswer("error", message="saliency is off (the app was started with --no-workers)")
         if not 0 <= int(serial) < self.n_points:
             return XaiAnswer("error", message=f"no sample #{serial}")
         with self._lock:  # the pending entry is always the tab's newest request
+            asked = self._asked.get(client)
+            now = time.monotonic()
+            last = self._last.get(client)
+            open_or_done = client in self._pending or (last is not None and last.state == "ready")
+            same = asked is not None and asked[:2] == (int(serial), target) and now - asked[2] <= RESEND_AFTER_S
+            if same and open_or_done:
+                return None
             rid = hub.request_xai(client, int(serial), target)
             if rid is None:
                 return XaiAnswer("error", message="the XAI worker is (re)starting: saliency follows in a moment")
-            self._pending[client] = (rid, int(serial), target, time.monotonic())
+            self._pending[client] = (rid, int(serial), target, now)
+            self._asked[client] = (int(serial), target, now)
+        return None
+
+    def ask(self, client: str, serial: int, target: str | int = "pred", wait_s: float | None = None) -> XaiAnswer:
+        """Ask the XAI worker about ``serial`` for this tab (unless that is what it was just
+        asked, by :meth:`send`) and wait up to ``wait_s`` (default ``wait_ms``); a "pending" answer
+        is picked up later with :meth:`poll`."""
+        failed = self.send(client, serial, target)
+        if failed is not None:
+            return failed
         return self.poll(client, wait_s) or XaiAnswer("error", message="request lost")
 
     def poll(self, client: str, wait_s: float | None = None) -> XaiAnswer | None:
@@ -59,6 +82,8 @@ class SaliencyRequests:
                 continue  # Dash runs callbacks concurrently: another request of this tab replaced ours
             if ans.state == "pending":
                 if time.monotonic() - sent > RESEND_AFTER_S:
+                    with self._lock:
+                        self._asked.pop(client, None)  # the worker may have lost it: send it again
                     return self.ask(client, serial, target, 0.0)
                 return ans
             with self._lock:
@@ -66,3 +91,13 @@ class SaliencyRequests:
                     self._pending.pop(client, None)
                     self._last[client] = ans
             return ans
+
+
+def parse_target(value: Any) -> str | int:
+    """The saliency target of the page's menu: "pred", "true" or a class number."""
+    if value in ("pred", "true"):
+        return str(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return "pred"
