@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from plotly.colors import PLOTLY_SCALES, sample_colorscale
 
 from app.services.embeddings import MapVersion
 from app.services.overlay import OverlayFull, SlotState
@@ -83,14 +84,21 @@ def stepped_colorscale(colours: Sequence[str]) -> list[list[Any]]:
     return scale
 
 
-def categorical_marker(values: np.ndarray, n: int) -> dict[str, Any]:
+def categorical_marker(values: np.ndarray, n: int, colours: Sequence[str] | None = None) -> dict[str, Any]:
+    """Integer ``values`` in [0, n) drawn in ``colours`` (default: the class palette) through a
+    stepped colorscale: the browser reads the colours back from the scale and switches to the mode
+    without plotly's per-point colour parsing (keyboard.js ``paintPalette``)."""
     return {
         "color": typed(values),
-        "colorscale": stepped_colorscale(palette(n)),
+        "colorscale": stepped_colorscale(colours if colours is not None else palette(n)),
         "cmin": -0.5,
         "cmax": n - 0.5,
         "showscale": False,
     }
+
+
+# Certainty in percent, 0..100: Viridis reversed (sure = dark), as 101 steps of a stepped scale
+CERTAINTY_COLOURS = sample_colorscale(PLOTLY_SCALES["Viridis"], [1 - i / 100 for i in range(101)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,14 +111,7 @@ def colour_store(v: MapVersion) -> dict[str, Any]:
         "label": {"color": UNLABELLED, "showscale": False},
         "pred": categorical_marker(v.pred, v.num_classes),
         "true": categorical_marker(v.true, v.num_classes),
-        "certainty": {
-            "color": typed(v.certainty),
-            "colorscale": "Viridis",
-            "cmin": 0,
-            "cmax": 100,
-            "reversescale": True,
-            "showscale": False,
-        },
+        "certainty": categorical_marker(v.certainty, 101, CERTAINTY_COLOURS),
         "component": categorical_marker(v.component, v.components),
         # filled in the browser from the quality store (map.js): labelled points get their score
         # in [0, 1] and a halo of QUALITY_HALO px, the rest the grey below cmin

@@ -31,7 +31,7 @@ class AppSettings:
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)  # extra Host names to accept
     debug: bool = False
     workers: bool = True  # start the XAI and forecast child processes
-    xai_wait_ms: int = 250  # how long a selection waits for its saliency before showing "computing"
+    xai_wait_ms: int = 1000  # how long a selection waits for its saliency before showing "computing"
     xai_budget_ms_per_min: float = 20000.0  # XAI worker CPU budget
 
     def __post_init__(self) -> None:

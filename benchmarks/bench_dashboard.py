@@ -54,23 +54,27 @@ FIRST_PAINT_PROBE = """(() => {
   requestAnimationFrame(tick);
 })();"""
 
-# Resolves with [ms from the click to the drawn frame in the new colour (at the map's afterplot, the
-# WebGL work forced to completion by a pixel read), WebGL redraws of the map the switch caused
+# Resolves with [ms from the click to the drawn frame in the new colour (the map's first WebGL draw
+# after the click, forced to completion by a pixel read), WebGL redraws of the map the switch caused
 # (scene draws counted until 1 s after that frame)].
 COLOUR_SWITCH = """(label) => new Promise((resolve) => {
+  // click to the first WebGL draw of the map finished (pixels read back), whichever way the page
+  // draws it (its palette fast path or a plotly replot); then the draws of the next second counted
   const gd = document.querySelector('#latent-map .js-plotly-plot');
   const scene = gd._fullLayout._plots.xy._scene, gl = scene.scatter2d.regl._gl, px = new Uint8Array(4);
   const draw = scene.draw;
   let draws = 0, shown = null;
-  scene.draw = function () { draws += 1; return draw.apply(this, arguments); };
-  const el = Array.from(document.querySelectorAll('.ll-colour-mode label')).find(l => l.textContent === label);
-  const done = () => {
-    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
-    shown = performance.now() - t0;
-    gd.removeListener('plotly_afterplot', done);
-    setTimeout(() => { scene.draw = draw; resolve([shown, draws]); }, 1000);
+  scene.draw = function () {
+    const out = draw.apply(this, arguments);
+    draws += 1;
+    if (shown === null) {
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+      shown = performance.now() - t0;
+      setTimeout(() => { scene.draw = draw; resolve([shown, draws]); }, 1000);
+    }
+    return out;
   };
-  gd.on('plotly_afterplot', done);
+  const el = Array.from(document.querySelectorAll('.ll-colour-mode label')).find(l => l.textContent === label);
   const t0 = performance.now();
   el.click();
 })"""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from app import figures
 from app.testing import (
     GD,
     ISOLATED_POINT,
@@ -263,29 +264,61 @@ def test_switching_colour_mode_sends_no_request(page, running):
             ("User label", "label"),
         ):
             page.evaluate(COUNT_REDRAWS)
+            switches = page.evaluate("() => window.LL.paletteSwitches")
             page.click(f".ll-colour-mode label:has-text('{label}')")
-            if mode == "label":
-                page.wait_for_function(f"() => typeof {GD}._fullData[0].marker.color === 'string'")
-            else:
-                page.wait_for_function(
-                    f"() => {{ const c = {GD}._fullData[0].marker.color; return c && c.length === {N_TRAIN}; }}"
-                )
-            if mode == "pred":
-                colours = page.evaluate(f"() => Array.from({GD}._fullData[0].marker.color.slice(0, 50))")
-                assert colours == running.state.cache.current.pred[:50].tolist()
+            page.wait_for_function("(n) => window.LL.paletteSwitches === n + 1", arg=switches)
+            marker = page.evaluate(f"() => {GD}.data[0].marker")  # plotly's copy: a later replot agrees
+            assert _mode_colours(marker) == _expected_colours(running, mode), mode
             page.wait_for_timeout(300)  # a second redraw would come within this
-            # the marker set in place and one replot: one WebGL draw, no Plotly.react of the figure, no
-            # restyle (its event would make dcc.Graph update Dash's store before the frame shows)
+            # the palette written into the scatter's colour buffer and one WebGL draw: no replot
+            # (plotly would parse every point's colour), no Plotly.react of the figure, no restyle
             counts = page.evaluate("() => window.__llCount")
-            assert counts == {"react": 0, "restyle": 0, "redraw": 1, "draws": 1}, (mode, counts)
+            assert counts == {"react": 0, "restyle": 0, "redraw": 0, "draws": 1}, (mode, counts)
+            if mode == "pred":
+                # the drawn pixel of an isolated point has its predicted class's colour
+                v = running.state.cache.current
+                idx, _ = page.evaluate(ISOLATED_POINT, N_TRAIN)
+                rgb = page.evaluate(DRAWN_PIXEL, idx)
+                want = figures.TAB10[int(v.pred[idx])]
+                assert _close(rgb, want), (idx, rgb, want)
     finally:
         page.remove_listener("request", on_request)
         page.evaluate("() => { window.__llCount = null; }")
     triggers = {p for body in posts if not _autosize_only(body) for p in body.get("changedPropIds", [])}
     # the mode rides along as the sync's State (the "label quality" mode needs the server), but a
     # switch between these modes never triggers a request
-    polls = {"label-poll.data", "train-interval.n_intervals", "xai-interval.n_intervals"}  # poll.js and a timer
+    polls = {"label-poll.data", "train-interval.data", "xai-interval.n_intervals"}  # poll.js and a timer
     assert triggers <= polls, triggers
+
+
+# JS: the map's own WebGL canvas (not the overlay above it) redrawn, and the RGB at point i's centre.
+DRAWN_PIXEL = f"""(i) => {{ const gd = {GD}, fl = gd._fullLayout, fd = gd._fullData[0];
+  const scene = fl._plots.xy._scene, gl = scene.scatter2d.regl._gl, r = gl.drawingBufferWidth / fl.width;
+  scene.scatter2d.regl.clear({{color: [0, 0, 0, 0], depth: 1}}); scene.draw();
+  const x = Math.round((fl._size.l + fl.xaxis.l2p(fd.x[i])) * r);
+  const y = Math.round(gl.drawingBufferHeight - (fl._size.t + fl.yaxis.l2p(fd.y[i])) * r);
+  const px = new Uint8Array(4); gl.readPixels(x, y, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+  return Array.from(px.slice(0, 3)); }}"""
+
+
+def _close(rgb: list[int], hex_colour: str, tol: int = 12) -> bool:
+    want = [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return all(abs(a - b) <= tol for a, b in zip(rgb, want, strict=True))
+
+
+def _mode_colours(marker: dict) -> object:
+    return marker["color"] if isinstance(marker["color"], str) else marker["colorscale"]
+
+
+def _expected_colours(running, mode: str) -> object:
+    v = running.state.cache.current
+    colours = {
+        "pred": figures.palette(v.num_classes),
+        "true": figures.palette(v.num_classes),
+        "certainty": figures.CERTAINTY_COLOURS,
+        "component": figures.palette(v.components),
+    }
+    return figures.UNLABELLED if mode == "label" else figures.stepped_colorscale(colours[mode])
 
 
 def _autosize_only(body: dict) -> bool:
@@ -301,8 +334,9 @@ def _autosize_only(body: dict) -> bool:
 def test_a_figure_patch_keeps_the_colour_mode(page, running):
     """Dash's copy of the figure holds the switched marker: a later Patch of the figure (here of its
     layout, as the sync's new map version sends with its data) redraws in the chosen mode."""
+    switches = page.evaluate("() => window.LL.paletteSwitches")
     page.click(".ll-colour-mode label:has-text('Predicted')")
-    page.wait_for_function(f"() => {{ const c = {GD}._fullData[0].marker.color; return c && c.length === {N_TRAIN}; }}")
+    page.wait_for_function("(n) => window.LL.paletteSwitches === n + 1", arg=switches)
     page.evaluate(
         "() => { const dc = window.dash_clientside, p = new dc.Patch();"
         " p.assign(['layout', 'plot_bgcolor'], '#fefefe'); dc.set_props('latent-map', {figure: p.build()}); }"
@@ -310,8 +344,12 @@ def test_a_figure_patch_keeps_the_colour_mode(page, running):
     page.wait_for_function(f"() => {GD}._fullLayout.plot_bgcolor === '#fefefe'")
     colours = page.evaluate(f"() => Array.from({GD}._fullData[0].marker.color.slice(0, 50))")
     assert colours == running.state.cache.current.pred[:50].tolist()
+    # the figure was re-reacted from Dash's copy: plotly's own replot draws the same colours
+    v = running.state.cache.current
+    idx, _ = page.evaluate(ISOLATED_POINT, N_TRAIN)
+    assert _close(page.evaluate(DRAWN_PIXEL, idx), figures.TAB10[int(v.pred[idx])])
     page.click(".ll-colour-mode label:has-text('User label')")
-    page.wait_for_function(f"() => typeof {GD}._fullData[0].marker.color === 'string'")
+    page.wait_for_function(f"() => typeof {GD}.data[0].marker.color === 'string'")
 
 
 def _current_serial(page) -> int:

@@ -84,7 +84,7 @@ def test_training_progress_is_written_without_the_drain(page, running):
         width = page.evaluate("() => document.querySelector('#train-progress').style.width")
         assert width.endswith("%") and page.inner_text("#train-progress").endswith("/ 100000")
         page.wait_for_timeout(3000)
-        drains = [ids for ids, _ in page.calls[n:] if "train-interval.n_intervals" in ids]
+        drains = [ids for ids, _ in page.calls[n:] if "train-interval.data" in ids]
         polled = page.evaluate("() => window.LLPoll.polls") - polls
         # the state and phase changes only (curves once a minute), not one per poll
         assert 1 <= len(drains) <= 5 and polled >= 3 * len(drains), (drains, polled)

@@ -282,10 +282,84 @@
     LL.wantColour = null;
     if (sameMarker(gd.data[0].marker, want.marker)) return;
     LL.recolours += 1;
+    if (paintPalette(gd, want.marker)) {
+      LL.paletteSwitches += 1;
+      return;
+    }
     gd.data[0].marker = want.marker;
     window.Plotly.redraw(gd);
   }
   LL.applyColour = applyColour;
+
+  // The fast switch for modes drawn from a few colours (app/figures.py: one colour, or a stepped
+  // colorscale over integer values): plotly parses every point's colour on a replot (~0.5 s at
+  // 70,000 points here, more than the frame itself), so the scatter's colour buffer is written
+  // directly from the palette and the scene drawn once. Plotly's own copies (the trace in gd.data,
+  // the scene's marker options) get the same colours, so any later replot agrees. Anything else
+  // (sizes change, plotly's point tree, a layout it does not expect): false, and Plotly.redraw.
+  LL.paletteSwitches = 0;
+  var TYPED = { u1: Uint8Array, u2: Uint16Array, u4: Uint32Array, i1: Int8Array, i2: Int16Array, i4: Int32Array };
+  function typedValues(spec) {
+    if (ArrayBuffer.isView(spec)) return spec;
+    if (!spec || typeof spec.bdata !== "string" || !TYPED[spec.dtype]) return null;
+    var bin = atob(spec.bdata), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new TYPED[spec.dtype](bytes.buffer);
+  }
+  function paletteOf(marker) {
+    if (typeof marker.color === "string") return [marker.color];
+    var cs = marker.colorscale, n = marker.cmax + 0.5;
+    if (!Array.isArray(cs) || marker.cmin !== -0.5 || cs.length !== 2 * n || marker.reversescale) return null;
+    var pal = [];
+    for (var i = 0; i < n; i++) {
+      if (cs[2 * i][1] !== cs[2 * i + 1][1]) return null;
+      pal.push(cs[2 * i][1]);
+    }
+    return pal;
+  }
+  var PALETTE_WIDTH = 255; // regl-scatter2d's colour texture row: a colour id is [id % 255, id / 255]
+  function paintPalette(gd, marker) {
+    var sub = gd._fullLayout && gd._fullLayout._plots && gd._fullLayout._plots.xy;
+    var scene = sub && sub._scene, sc = scene && scene.scatter2d;
+    var group = sc && sc.groups && sc.groups[0], opts = scene && scene.markerOptions && scene.markerOptions[0];
+    var cur = gd.data[0].marker || {}, pal = paletteOf(marker);
+    var selecting = scene && (scene.selectBatch || []).some(function (b) { return b && b.length; });
+    if (!pal || !group || !opts || group.tree || !group.colorBuffer || !sc.palette || selecting) return false;
+    if (typeof marker.size !== "number" || marker.size !== cur.size) return false;
+    var n = group.count, idx = pal.length === 1 ? null : typedValues(marker.color);
+    if (pal.length > 1 && (!idx || idx.length !== n)) return false;
+    for (var j = 0; j < n && idx; j++) if (idx[j] >= pal.length) return false; // plotly clamps: let it draw
+    // register the palette through the scatter's own update (one colour each, not one per point)
+    var upd = sc.groups.map(function () { return undefined; });
+    upd[0] = { color: pal.length === 1 ? pal[0] : pal.slice() };
+    sc.update(upd);
+    group = sc.groups[0];
+    if (idx) {
+      var ids = group.color, border = group.borderColor, buf = new Uint8Array(n * 4 + 2), W = PALETTE_WIDTH;
+      var rgba = ids.map(function (id) {
+        return [0, 1, 2, 3].map(function (c) { return sc.palette[id * 4 + c] / 255; });
+      });
+      var perId = new Array(n), perColour = new Array(n);
+      for (var i = 0; i < n; i++) {
+        var k = idx[i], id = ids[k], b = typeof border === "number" ? border : border[i];
+        buf[i * 4] = id % W;
+        buf[i * 4 + 1] = Math.floor(id / W);
+        buf[i * 4 + 2] = b % W;
+        buf[i * 4 + 3] = Math.floor(b / W);
+        perId[i] = id;
+        perColour[i] = rgba[k];
+      }
+      group.colorBuffer({ data: buf, type: "uint8", usage: "dynamic" });
+      group.color = perId;
+      opts.colors = perColour; // plotly's format (rgba in 0..1): a later replot draws the same
+    } else {
+      opts.colors = pal[0];
+    }
+    gd.data[0].marker = marker;
+    sc.regl.clear({ color: [0, 0, 0, 0], depth: 1 }); // the map's own WebGL canvas (the overlay has its own)
+    scene.draw();
+    return true;
+  }
 
   function bindMap() {
     var gd = graph("latent-map");

@@ -18,7 +18,7 @@
   var cfg = null;
   var last = null; // {key, events, curves, drainAt}
   var ticks = { "label-poll": 0, "train-interval": 0, "model-tick": 0 };
-  var PROPS = { "label-poll": "data", "train-interval": "n_intervals", "model-tick": "data" };
+  var PROPS = { "label-poll": "data", "train-interval": "data", "model-tick": "data" };
   var inFlight = false;
   var LLP = (window.LLPoll = { fired: { "label-poll": 0, "train-interval": 0, "model-tick": 0 }, polls: 0 });
 

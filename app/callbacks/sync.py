@@ -35,7 +35,6 @@ OUTPUTS = {
     "stats_bar": Output("stats-bar", "children"),
     "stats_text": Output("stats-text", "children"),
     "notice": Output("notice", "children"),
-    "train_interval_disabled": Output("train-interval", "disabled"),
     "badge": Output("model-badge", "children"),
     "badge_colour": Output("model-badge", "color"),
     "version_text": Output("version-text", "children"),
@@ -152,7 +151,6 @@ def sync_outputs(
     out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
     if not res.more:  # a lean answer (a label) leaves the rest to the next sync
         out.update(probes.sync_part(state, res.client, mode, probe_choice))  # before the view is written
-        out["train_interval_disabled"] = not state.session.status()["busy"]
     out.update(
         map=map_update(res, had, mode),
         overlay=overlay_update(res, had),

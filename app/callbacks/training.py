@@ -153,7 +153,7 @@ def register(app: Any, state: AppState) -> None:
             "ckpt_value": Output("ckpt-select", "value", allow_duplicate=True),
         }
         | {k: Output(b, "disabled") for k, b in zip(buttons, BUTTONS, strict=True)},
-        {"n": Input("train-interval", "n_intervals")},
+        {"n": Input("train-interval", "data")},
         {"cursor": State("train-cursor", "data"), "selected": State("ckpt-select", "value")},
         drain,
         prevent_initial_call=True,

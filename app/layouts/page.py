@@ -153,8 +153,7 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
         # moved, the training drain when the run has something new to draw, the Model page's phase
         # line while it is shown; poll.js reads its settings from "ll-live".
         dcc.Store(id="label-poll", data=0),
-        # never ticks by itself (max_intervals=0); an Interval because the sync still writes its "disabled"
-        dcc.Interval(id="train-interval", max_intervals=0, disabled=not ctx["status"]["busy"]),
+        dcc.Store(id="train-interval", data=0),
         dcc.Store(id="model-tick", data=0),
         live_settings(ctx),
         dcc.Store(id="xai-want", data=None),  # the selection the saliency/feedback parts work on
