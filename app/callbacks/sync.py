@@ -69,6 +69,9 @@ def map_update(res: SyncResult, had_figure: bool) -> Any:
     p = Patch()
     p["data"] = res.figure["data"]
     p["layout"]["meta"] = res.figure["layout"]["meta"]
+    for key in ("images", "annotations"):  # the density map's raster and hint (app/density_figures.py)
+        if key in res.figure["layout"]:
+            p["layout"][key] = res.figure["layout"][key]
     return p
 
 
