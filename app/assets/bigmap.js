@@ -72,6 +72,19 @@
         var pt = ev && ev.points && ev.points[0];
         if (pt && pt.curveNumber === POINTS && viewMeta() && pt.customdata) LL.select(pt.customdata[0] | 0);
       });
+      // relayoutData carries the last event only: the ranges asked for (with the y axis anchored to
+      // x, plotly widens one of them to fill the graph), or an autosize that replaces them before
+      // Dash sends the request. After every relayout event (once the Graph's own handler has set
+      // relayoutData) the ranges shown go to the server (a repeated view costs one more raster).
+      gd.on("plotly_relayout", function () {
+        setTimeout(function () {
+          var dc = window.dash_clientside, fl = gd._fullLayout;
+          if (!viewMeta() || !dc || !dc.set_props || !fl || !fl.xaxis || !fl.yaxis) return;
+          var r = [fl.xaxis.range[0], fl.xaxis.range[1], fl.yaxis.range[0], fl.yaxis.range[1]];
+          dc.set_props("latent-map", { relayoutData: { "xaxis.range[0]": r[0], "xaxis.range[1]": r[1],
+                                                       "yaxis.range[0]": r[2], "yaxis.range[1]": r[3] } });
+        }, 0);
+      });
       gd.on("plotly_afterplot", function () {
         var v = viewMeta(), version = gd.layout.meta && gd.layout.meta.version;
         if (!v) return;
