@@ -240,21 +240,23 @@ def pending_trace(n_classes: int) -> dict[str, Any]:
 
 def map_figure(v: MapVersion) -> dict[str, Any]:
     """The big graph: one WebGL trace of every point."""
+    return {"data": [base_trace(v)], "layout": map_layout(v)}
+
+
+def map_layout(v: MapVersion) -> dict[str, Any]:
+    """The big graph's layout (also of the density map of very large datasets, app/density_figures.py)."""
     return {
-        "data": [base_trace(v)],
-        "layout": {
-            # A constant uirevision: zoom and pan survive new versions and colour switches.
-            "uirevision": "latent-map",
-            "margin": MAP_MARGIN,
-            "xaxis": {"visible": False, "showgrid": False, "zeroline": False},
-            "yaxis": {"visible": False, "showgrid": False, "zeroline": False, "scaleanchor": "x"},
-            "hovermode": "closest",
-            "showlegend": False,
-            "dragmode": "pan",
-            "plot_bgcolor": "#ffffff",
-            "paper_bgcolor": "#ffffff",
-            "meta": {"version": v.version, "n": v.n_points},
-        },
+        # A constant uirevision: zoom and pan survive new versions and colour switches.
+        "uirevision": "latent-map",
+        "margin": MAP_MARGIN,
+        "xaxis": {"visible": False, "showgrid": False, "zeroline": False},
+        "yaxis": {"visible": False, "showgrid": False, "zeroline": False, "scaleanchor": "x"},
+        "hovermode": "closest",
+        "showlegend": False,
+        "dragmode": "pan",
+        "plot_bgcolor": "#ffffff",
+        "paper_bgcolor": "#ffffff",
+        "meta": {"version": v.version, "n": v.n_points},
     }
 
 

@@ -33,6 +33,10 @@ class AppSettings:
     workers: bool = True  # start the XAI and forecast child processes
     xai_wait_ms: int = 1000  # how long a selection waits for its saliency before showing "computing"
     xai_budget_ms_per_min: float = 20000.0  # XAI worker CPU budget
+    # Above this many map points the big map is a density raster of the view (app/services/density.py);
+    # a view holding at most map_points_max points shows them as WebGL points.
+    map_raster_above: int = 200_000
+    map_points_max: int = 50_000
 
     def __post_init__(self) -> None:
         if self.backend is not None and self.backend not in available_backends():

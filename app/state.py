@@ -30,6 +30,7 @@ import numpy as np
 
 from app.services.candidates import CandidateQueue
 from app.services.checkpoints import CheckpointService
+from app.services.density import DensityMap
 from app.services.embeddings import EmbeddingCache, MapVersion
 from app.services.feedback import FeedbackBoxes
 from app.services.images import png_data_uri
@@ -90,6 +91,7 @@ class AppState:
         self.run_dir: Path | None = None
         self.clients = ClientSync(self)
         self.pump = RefreshPump(self._on_refresh)
+        self.density = DensityMap(settings.map_raster_above, settings.map_points_max)  # maps of very large datasets
         self._base: MapVersion | None = None  # the newest refresh's version, with the PCA map
 
     # -- construction ------------------------------------------------------------------------------
@@ -160,6 +162,7 @@ class AppState:
         if not self.pump.wait(600.0) or self.cache.current is None:
             raise RuntimeError(f"the first map could not be computed: {self.pump.error or 'timed out'}")
         self.session.drain()  # the startup Refresh event (already on the map)
+        self.density.warm(self.cache.current)  # numba compiles datashader's kernels now, not in the first request
         self.startup_seconds = time.perf_counter() - t0
         return self
 

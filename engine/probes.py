@@ -183,8 +183,9 @@ def _probe_one(
     t0 = time.perf_counter()
     x = probe_features(task, mu, resp)
     if task.kind == "reconstruction":
-        # float32: every pixel of every row is the target (MNIST: 47M values)
-        y = ds.float_images().reshape(n, -1)
+        # every pixel of every row is the target: uint8 rows (a view, no copy of a memory-mapped
+        # dataset), turned into floats only for the rows a fit or a block of predictions reads
+        y = ds.images.reshape(n, -1)
         metrics, params, pred = _fit_reconstruction(task, x.astype(np.float32), y, train, test, seed)
     else:
         target = probe_targets(task, ds, attrs or {})
@@ -300,6 +301,11 @@ def psnr(mse: float | np.ndarray) -> Any:
     return 10.0 * np.log10(1.0 / np.maximum(mse, MSE_FLOOR))
 
 
+def _unit(pixels: np.ndarray) -> np.ndarray:
+    """float32 pixels in [0, 1] of uint8 rows (float rows are taken as they are)."""
+    return pixels.astype(np.float32) / np.float32(255.0) if pixels.dtype == np.uint8 else pixels
+
+
 def _fit_reconstruction(
     task: TaskConfig, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int
 ) -> tuple[dict[str, float], dict[str, float], np.ndarray]:
@@ -309,11 +315,11 @@ def _fit_reconstruction(
     model = _mlp(True, seed) if task.head == "mlp" else Ridge()
     grid = {"alpha": MLP_ALPHA_GRID if task.head == "mlp" else ALPHA_GRID}
     search = _search(model, grid, cv, "neg_mean_squared_error")
-    search.fit(x[train], y[train])
+    search.fit(x[train], _unit(y[train]))
     row_mse = np.empty(len(x))
     for i in range(0, len(x), 4096):  # predictions of every row, in blocks: N x pixels can be large
         block = np.clip(search.predict(x[i : i + 4096]), 0.0, 1.0)
-        row_mse[i : i + 4096] = ((block - y[i : i + 4096]).astype(np.float64) ** 2).mean(1)
+        row_mse[i : i + 4096] = ((block - _unit(y[i : i + 4096])).astype(np.float64) ** 2).mean(1)
     mse = float(row_mse[test].mean())
     metrics = {"psnr": float(psnr(mse)), "mse": mse, "cv_score": float(psnr(-search.best_score_))}
     return metrics, _chosen(search), psnr(row_mse)

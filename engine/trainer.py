@@ -27,6 +27,7 @@ from engine.errors import LabelError, LatentLoopError
 from engine.labels import LabelStore
 from engine.labels_csv import labels_hash
 from engine.probe_edit import apply_probe_command
+from engine.streaming import predict_rows
 from engine.task_targets import aux_targets, task_arrays
 from engine.tau import TauClassifier
 from engine.trainer_checkpoints import TrainerCheckpoints
@@ -349,7 +350,7 @@ class Trainer(TrainerCheckpoints):
             e = ev.Evaluation(self.step, float("nan"), float("nan"), 0, self.n_labels, split)
         else:
             with self._averaged_weights():
-                out = self.backend.predict(self.ds.float_images(test))
+                out = predict_rows(self.backend, self.ds.images, test, (Out.PROBS, Out.RESP))
                 y = self.ds.targets[test]
                 acc = float((out[Out.PROBS].argmax(1) == y).mean())
                 tau_acc = float((self.tau.predict_hard(out[Out.RESP]) == y).mean())
@@ -367,7 +368,7 @@ class Trainer(TrainerCheckpoints):
 
     def embed(self) -> Embeddings:
         """Model outputs for every sample; bumps the embedding version and emits Refresh."""
-        out = self.backend.predict(self.ds.float_images(np.arange(len(self.ds.images))))
+        out = predict_rows(self.backend, self.ds.images)  # streamed: no float copy of every image
         version = (self.embeddings.version + 1) if self.embeddings else 1
         self.embeddings = Embeddings(version, self.step, out[Out.MU], out[Out.PROBS], out[Out.RESP])
         self.emit(ev.Refresh(version, self.step))

@@ -48,7 +48,8 @@ def make_trainer(
 
 
 def predict_all(trainer: Any, idx: np.ndarray | None = None) -> dict[Out, np.ndarray]:
-    """Backend outputs for the given dataset indices (default: every sample)."""
-    ds = trainer.ds
-    idx = np.arange(len(ds.images)) if idx is None else idx
-    return trainer.backend.predict(ds.float_images(idx))
+    """Backend outputs (every key) for the given dataset indices (default: every sample), streamed
+    in chunks of uint8 rows (engine.streaming)."""
+    from engine.streaming import predict_rows
+
+    return predict_rows(trainer.backend, trainer.ds.images, idx, keys=tuple(Out))

@@ -8,9 +8,10 @@ from app.state import AppState
 
 
 def register_callbacks(app: Any, state: AppState) -> None:
-    from app.callbacks import checkpoints, clientside, explain, model, probes, runs, sync, training
+    from app.callbacks import checkpoints, clientside, density, explain, model, probes, runs, sync, training
 
     sync.register(app, state)
+    density.register(app, state)
     training.register(app, state)
     checkpoints.register(app, state)
     explain.register(app, state)

@@ -75,7 +75,8 @@ def map_update(res: SyncResult, had_figure: bool, mode: str | None = None) -> An
     if res.figure is UNCHANGED:
         return no_update
     fig = res.figure
-    if res.colours is not UNCHANGED and mode not in BROWSER_COLOURS:
+    # (the density map of a very large dataset has no per-point modes: app/density_figures.py)
+    if res.colours is not UNCHANGED and mode not in BROWSER_COLOURS and "modes" in res.colours:
         modes = res.colours["modes"]
         marker = dict(modes.get(mode or "label") or modes["label"])
         fig = {**fig, "data": [{**fig["data"][0], "marker": marker}, *fig["data"][1:]]}  # the cached figure stays
@@ -84,6 +85,9 @@ def map_update(res: SyncResult, had_figure: bool, mode: str | None = None) -> An
     p = Patch()
     p["data"] = fig["data"]
     p["layout"]["meta"] = fig["layout"]["meta"]
+    for key in ("images", "annotations"):  # the density map's raster and hint (app/density_figures.py)
+        if key in fig["layout"]:
+            p["layout"][key] = fig["layout"][key]
     return p
 
 

@@ -215,9 +215,15 @@ class ClientSync:
         new = out.client
         if view.version != v.version:
             full = st.overlay.full()
-            out.figure = st.cache.derived("map_figure", v, figures.map_figure)  # built once per version
+            if st.density.active(v):  # too many points to send: a raster of the view (app/services/density.py)
+                from app import density_figures
+
+                out.figure = st.cache.derived("map_figure", v, lambda u: density_figures.map_figure(u, st.density))
+                out.colours = st.cache.derived("colours", v, density_figures.colour_store)
+            else:
+                out.figure = st.cache.derived("map_figure", v, figures.map_figure)  # built once per version
+                out.colours = st.cache.derived("colours", v, figures.colour_store)
             out.overlay_figure = figures.overlay_figure(v, full, point_xy(v, selected))
-            out.colours = st.cache.derived("colours", v, figures.colour_store)
             new.version, new.gen, new.rev, new.sel = v.version, full.gen, full.rev, selected
             new.highlight_key = ""  # the new overlay's highlight trace is empty
         else:

