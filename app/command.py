@@ -38,6 +38,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="draw the training images only (default) or the held-out test images too",
     )
     p.add_argument(
+        "--map-raster-above",
+        type=int,
+        default=200_000,
+        metavar="N",
+        help="above N map points, draw a density raster far out and the points only when zoomed in (default 200000)",
+    )
+    p.add_argument(
+        "--map-points-max",
+        type=int,
+        default=50_000,
+        metavar="N",
+        help="on the density map, draw the view's points once it holds at most N (default 50000)",
+    )
+    p.add_argument(
         "--allow-host",
         action="append",
         default=[],

@@ -53,6 +53,8 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
         host=args.host,
         port=args.port,
         map_points=args.map_points,
+        map_raster_above=args.map_raster_above,
+        map_points_max=args.map_points_max,
         allowed_hosts=tuple(args.allow_host or ()),
         debug=bool(args.debug),
         workers=not getattr(args, "no_workers", False),
