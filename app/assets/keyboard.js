@@ -291,6 +291,23 @@
   }
   LL.applyColour = applyColour;
 
+  // A click on a colour mode is painted at once from the colour store ll.colour last saw (map.js),
+  // not after Dash's callback round for the same change (tens of ms of the page's time here), which
+  // then finds the marker in place. Modes whose colours come from the server wait for that round.
+  LL.colourStore = null;
+  document.addEventListener(
+    "change",
+    function (ev) {
+      var t = ev.target, store = LL.colourStore;
+      if (!t || !t.closest || !t.closest("#colour-mode") || !store || !store.modes) return;
+      var m = store.modes[t.value];
+      if (!m || t.value === "quality" || t.value === "probe") return;
+      LL.wantColour = { version: store.version, marker: Object.assign({}, m) };
+      applyColour();
+    },
+    true
+  );
+
   // The fast switch for modes drawn from a few colours (app/figures.py: one colour, or a stepped
   // colorscale over integer values): plotly parses every point's colour on a replot (~0.5 s at
   // 70,000 points here, more than the frame itself), so the scatter's colour buffer is written

@@ -9,6 +9,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     colour: function (mode, store, quality, probe) {
       var dc = window.dash_clientside;
       if (!store || !store.modes) return dc.no_update;
+      if (window.LL) window.LL.colourStore = store; // keyboard.js paints a click with it at once
       var fired = ((dc.callback_context && dc.callback_context.triggered) || []).map(function (t) { return t.prop_id; });
       if (mode !== "quality" && fired.length === 1 && fired[0] === "quality-store.data") return dc.no_update;
       if (mode !== "probe" && fired.length === 1 && fired[0] === "probe-store.data") return dc.no_update;

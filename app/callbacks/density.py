@@ -54,6 +54,11 @@ def density_outputs(state: AppState, fired: str | None, relayout: Any, mode: Any
 
 
 def register(app: Any, state: AppState) -> None:
+    """Only for a map above the threshold: below it a pan, a zoom or a colour switch must cost the
+    page no server round trip (the colour switch is drawn in the browser alone)."""
+    if state.n_points <= state.density.raster_above:
+        return
+
     def density(fired: Any, relayout: Any, mode: Any, version: Any, events: Any) -> dict[str, Any]:
         return density_outputs(state, fired, relayout, mode, events)
 
