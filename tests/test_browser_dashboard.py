@@ -460,7 +460,7 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
     page.wait_for_timeout(500)
     zoom = page.evaluate(f"() => [{GD}.layout.xaxis.range.slice(), {GD}.layout.yaxis.range.slice()]")  # as constrained
     page.click(".ll-colour-mode label:has-text('Certainty')")
-    page.wait_for_function(f"() => {GD}._fullData[0].marker.cmax === 100")
+    page.wait_for_function(f"() => {GD}._fullData[0].marker.cmax === 100.5")  # 101 stepped certainty colours
     recolours = page.evaluate("() => window.LL.recolours")
     version = running.state.cache.version
     page.fill("#train-steps", "100000")
@@ -483,7 +483,7 @@ def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running)
     page.wait_for_function(MAP_READY, arg=N_TRAIN)
     # ... and in the chosen colour mode, drawn by the server's figure: no recolour of its own
     marker = page.evaluate(f"() => {{ const m = {GD}._fullData[0].marker; return [m.cmax, m.color.length]; }}")
-    assert marker == [100, N_TRAIN] and page.evaluate("() => window.LL.recolours") == recolours
+    assert marker == [100.5, N_TRAIN] and page.evaluate("() => window.LL.recolours") == recolours
 
 
 def test_pause_stops_the_step_counter(page, running, tmp_path):

@@ -373,6 +373,16 @@
       opts.colors = pal[0];
     }
     gd.data[0].marker = marker;
+    var full = gd._fullData && gd._fullData[0] && gd._fullData[0].marker;
+    if (full) {
+      // plotly's derived copy too (hover, and anything reading it before the next replot)
+      full.color = idx || pal[0];
+      if (idx) {
+        full.colorscale = marker.colorscale;
+        full.cmin = marker.cmin;
+        full.cmax = marker.cmax;
+      }
+    }
     sc.regl.clear({ color: [0, 0, 0, 0], depth: 1 }); // the map's own WebGL canvas (the overlay has its own)
     scene.draw();
     return true;
