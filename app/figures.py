@@ -20,12 +20,13 @@ from app.services.embeddings import MapVersion
 from app.services.overlay import OverlayFull, SlotState
 
 # The map is two stacked graphs: the big one (all points, redrawn only for a new version or a
-# colour switch) and a small transparent one on top (labelled points and the selection ring),
-# which label keypresses patch. One WebGL redraw of 70,000 points costs ~0.4 s in software
-# rendering, so a keypress must never touch the big graph. Trace order inside each:
+# colour switch) and a small transparent one on top (labelled points), which label keypresses
+# patch. One WebGL redraw of 70,000 points costs ~0.4 s in software rendering, so a keypress must
+# never touch the big graph. The selection ring is neither: a plain element over both that
+# app/assets/keyboard.js places, so a selection redraws no WebGL at all. Trace order inside each:
 BASE = 0
-OVERLAY, SELECTED, PENDING = 0, 1, 2  # PENDING: labels typed but not yet confirmed (keyboard.js)
-HIGHLIGHT = 3  # the members of the component chosen on the Model page (tau cell click)
+OVERLAY, PENDING = 0, 1  # PENDING: labels typed but not yet confirmed (keyboard.js)
+HIGHLIGHT = 2  # the members of the component chosen on the Model page (tau cell click)
 MAP_MARGIN = {"l": 4, "r": 4, "t": 4, "b": 4}
 
 TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -204,18 +205,6 @@ def overlay_slot_values(v: MapVersion, slots: Sequence[SlotState]) -> list[tuple
     return out
 
 
-def selected_trace(xy: tuple[float, float] | None) -> dict[str, Any]:
-    return {
-        "type": "scattergl",
-        "mode": "markers",
-        "name": "selected",
-        "hoverinfo": "skip",
-        "x": [xy[0]] if xy else [],
-        "y": [xy[1]] if xy else [],
-        "marker": {"size": 18, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#e6007e"}},
-    }
-
-
 def pending_trace(n_classes: int) -> dict[str, Any]:
     """Labels the browser drew at the keypress, before the server's confirmation arrives."""
     return {
@@ -260,17 +249,12 @@ def map_layout(v: MapVersion) -> dict[str, Any]:
     }
 
 
-def overlay_figure(v: MapVersion, full: OverlayFull, selected_xy: tuple[float, float] | None) -> dict[str, Any]:
-    """The small graph on top: labelled points and the selection ring. Transparent, no pointer
+def overlay_figure(v: MapVersion, full: OverlayFull) -> dict[str, Any]:
+    """The small graph on top: the labelled points. Transparent, no pointer
     events (the big graph below takes hover, clicks, zoom); keyboard.js copies the big graph's axis
     ranges here, so both show the same window."""
     return {
-        "data": [
-            overlay_trace(v, full),
-            selected_trace(selected_xy),
-            pending_trace(v.num_classes),
-            highlight_trace(v, None),
-        ],
+        "data": [overlay_trace(v, full), pending_trace(v.num_classes), highlight_trace(v, None)],
         "layout": {
             "uirevision": "latent-overlay",
             "margin": MAP_MARGIN,

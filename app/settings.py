@@ -31,7 +31,10 @@ class AppSettings:
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)  # extra Host names to accept
     debug: bool = False
     workers: bool = True  # start the XAI and forecast child processes
-    xai_wait_ms: int = 1000  # how long a selection waits for its saliency before showing "computing"
+    # How long the sync of a new selection waits for its saliency, to draw both in one answer (a
+    # slower one shows "computing" and arrives by a poll), and how long a target change waits.
+    xai_sync_wait_ms: int = 300
+    xai_wait_ms: int = 1000
     xai_budget_ms_per_min: float = 20000.0  # XAI worker CPU budget
     # Above this many map points the big map is a density raster of the view (app/services/density.py);
     # a view holding at most map_points_max points shows them as WebGL points.

@@ -23,7 +23,6 @@ class ClientView:
     version: int | None = None
     gen: int | None = None
     rev: int | None = None
-    sel: int | None = -2  # -2: unknown (never sent)
     sample_key: str = ""
     xai_key: str = ""  # the selection the saliency and feedback parts work on ("xai-want")
     stats_key: str = ""
@@ -92,7 +91,7 @@ class SyncResult:
     overlay_figure: Any = UNCHANGED  # the small overlay figure (new embedding version)
     overlay_full: Any = UNCHANGED  # dict: the whole overlay trace
     overlay_slots: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    selected_xy: Any = UNCHANGED  # (x, y) or None
+    ring: tuple[float, float] | None = None  # the tab's selection on the map (keyboard.js LL.setServerRing)
     sample: Any = UNCHANGED  # SampleView or None
     stats: Any = UNCHANGED  # StatsView
     queue: Any = UNCHANGED  # QueueView

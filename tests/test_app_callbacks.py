@@ -57,7 +57,7 @@ def test_first_sync_sends_map_colours_and_panels(state):
     fig, colours, view = out["map"], out["colours"], out["view"]
     assert isinstance(fig, dict) and fig["data"][0]["x"]["dtype"] == "f4" and len(fig["data"]) == 1
     assert fig["layout"]["uirevision"] == "latent-map"
-    assert [t["name"] for t in out["overlay"]["data"]] == ["labelled", "selected", "pending", "component"]
+    assert [t["name"] for t in out["overlay"]["data"]] == ["labelled", "pending", "component"]
     assert colours["version"] == state.cache.version and "pred" in colours["modes"]
     assert view["version"] == state.cache.version and view["gen"] == state.overlay.gen
     assert isinstance(out["queue_store"], list) and len(out["queue_store"]) == 8  # serials for n/p
@@ -97,7 +97,7 @@ def test_label_keypress_writes_csv_and_patches_one_slot(state):
     ops = _ops(patch)
     # small: the slot's x, y, colour and hover data plus the selection ring, no trace re-sent
     assert all(op["operation"] == "Assign" for op in ops) and len(ops) <= 6
-    assert {tuple(op["location"][:2]) for op in ops} <= {("data", 0), ("data", 1)}
+    assert {tuple(op["location"][:2]) for op in ops} <= {("data", 0), ("layout", "shapes")}
     color = [op for op in ops if op["location"][2:4] == ["marker", "color"]]
     assert color and color[0]["params"]["value"] == 3
     assert out["ack"] == 2

@@ -77,19 +77,38 @@ def test_selection_gets_saliency_of_the_snapshot_with_all_three_maps(state):
     assert other.target == 3 and other.target_kind == "class"
 
 
-def test_the_sync_asks_for_a_new_selections_saliency_and_the_saliency_callback_waits_for_it(state, monkeypatch):
+def test_a_new_selections_saliency_and_feedback_view_come_in_the_syncs_own_answer(state, monkeypatch):
     _ready(state, "p0", 3)  # the worker is up
     sent = []
     real = state.hub.request_xai
     monkeypatch.setattr(state.hub, "request_xai", lambda c, s, t="pred": sent.append((c, s, t)) or real(c, s, t))
     select = {"client": "p1", "events": [{"seq": 1, "kind": "select", "serial": 9}]}
     out = sync_cb.sync_outputs(state, select, {}, "entropy", {"log_id": 0}, "ll-events", xai_target="true")
-    assert sent == [("p1", 9, "true")]  # before the page has even seen the selection
-    panel, _, disabled = explain.xai_outputs(state, out["xai_want"], "true", "p1", "xai-want")
-    assert sent == [("p1", 9, "true")]  # no second request: the callback waited for the sync's
-    assert disabled and "data-serial='9'" in str(panel) and "data-state='ready'" in str(panel)
+    assert sent == [("p1", 9, "true")]
+    # one callback per selection: the saliency (the worker answered within xai_sync_wait_ms) ...
+    assert "data-serial='9'" in str(out["xai_panel"]) and "data-state='ready'" in str(out["xai_panel"])
+    assert out["xai_poll_off"] is True and out["xai_status"] == ""
+    # ... and the feedback editor of the new sample
+    assert out["fb_serial"] == 9 and out["fb_style"] == {} and out["fb_figure"]["layout"]["images"]
+    # the same selection again: nothing new to ask or draw
+    again = sync_cb.sync_outputs(state, {"client": "p1", "events": []}, out["view"], "entropy", {"log_id": 0})
+    assert again["xai_panel"] is no_update and again["fb_figure"] is no_update and sent == [("p1", 9, "true")]
     explain.xai_outputs(state, out["xai_want"], "pred", "p1", "xai-want")  # another target: a new request
     assert sent[-1] == ("p1", 9, "pred")
+
+
+def test_a_slow_saliency_shows_computing_in_the_sync_and_the_poll_brings_it(state, monkeypatch):
+    _ready(state, "q0", 3)
+    monkeypatch.setattr(state.settings, "xai_sync_wait_ms", 0)
+    select = {"client": "q1", "events": [{"seq": 1, "kind": "select", "serial": 5}]}
+    out = sync_cb.sync_outputs(state, select, {}, "entropy", {"log_id": 0}, "ll-events")
+    assert "data-state='pending'" in str(out["xai_panel"]) and out["xai_poll_off"] is False
+    got = _wait(
+        lambda: (r := explain.xai_outputs(state, out["xai_want"], "pred", "q1", "xai-interval"))[2] and r,
+        30,
+        "the polled saliency",
+    )
+    assert "data-serial='5'" in str(got[0]) and "data-state='ready'" in str(got[0])
 
 
 def test_a_newer_request_supersedes_the_older_one(state):

@@ -136,7 +136,7 @@ def test_scatter_payload_under_one_megabyte_at_70000_points():
     ov.rebuild(labels)
     size = len(json.dumps(figures.map_figure(v)))
     assert size <= 1_000_000, size
-    overlay = len(json.dumps(figures.overlay_figure(v, ov.full(), (0.0, 0.0))))
+    overlay = len(json.dumps(figures.overlay_figure(v, ov.full())))
     assert overlay < 60 * (500 + 256), overlay  # labelled points only, a few dozen bytes each
     colours = len(json.dumps(figures.colour_store(v)))
     assert colours <= 400_000, colours  # kept in the browser, sent with each version

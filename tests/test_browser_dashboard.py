@@ -80,6 +80,22 @@ def _expect_buttons(page, state: str, enabled: list[str]) -> None:
         ) from None
 
 
+# The overlay's WebGL draws from now on (None if plotly replaced its scene: a full replot).
+COUNT_OVERLAY_DRAWS = f"""() => {{
+  const scene = window.__llOvScene = {OV}._fullLayout._plots.xy._scene, draw = scene.draw;
+  window.__llOvDraws = 0;
+  scene.draw = function () {{ window.__llOvDraws += 1; return draw.apply(this, arguments); }};
+}}"""
+OVERLAY_DRAWS = f"() => {OV}._fullLayout._plots.xy._scene === window.__llOvScene ? window.__llOvDraws : null"
+
+
+def _expect_ring_at(page, idx: int) -> None:
+    box = page.locator("#map-ring").bounding_box()
+    x, y = page.evaluate(POINT_PIXEL, idx)
+    assert box is not None and box["width"] == 21
+    assert abs(box["x"] + box["width"] / 2 - x) < 1.5 and abs(box["y"] + box["height"] / 2 - y) < 1.5, (box, x, y)
+
+
 def _select_isolated(page) -> int:
     idx, dist = page.evaluate(ISOLATED_POINT, 400)
     assert idx >= 0 and dist > 3, (idx, dist)
@@ -111,11 +127,16 @@ def test_page_loads_with_a_map(page, running):
 
 
 def test_clicking_a_point_selects_it(page, running):
+    page.wait_for_function("() => window.LL.overlayPlots > 0")
+    page.wait_for_timeout(500)  # the overlay's first plots (ranges copied from the map) are done
+    page.evaluate(COUNT_OVERLAY_DRAWS)
     idx = _select_isolated(page)
-    ring = page.evaluate(f"() => {{ const t = {OV}.data[1]; return [t.x, t.y]; }}")
-    v = running.state.cache.current
-    assert ring[0] == [pytest.approx(float(v.xy[idx, 0]))] and ring[1] == [pytest.approx(float(v.xy[idx, 1]))]
+    # the ring is around the point's pixel; no WebGL canvas was redrawn for it
+    _expect_ring_at(page, idx)
+    page.wait_for_timeout(300)
+    assert page.evaluate(OVERLAY_DRAWS) == 0
     assert page.locator("#sample-panel img").count() == 2  # image and reconstruction
+    assert page.evaluate("() => window.LL.rings") >= 1  # moved in the browser at the click
     # hover shows the sample number, the prediction and the certainty
     x, y = page.evaluate(POINT_PIXEL, idx)
     page.mouse.move(x + 1, y)
@@ -145,6 +166,7 @@ def test_pressing_3_labels_and_recolours_with_a_small_patch(page, running):
     )
     page.wait_for_function("() => document.querySelector('#stat-labelled').textContent === '1'")
     assert page.inner_text("#sample-label") == "3"
+    _expect_ring_at(page, idx)
     # the labelled point's hover tells its label
     x, y = page.evaluate(POINT_PIXEL, idx)
     page.mouse.move(5, 5)  # away first: plotly only re-emits hover for a newly hovered point
@@ -199,7 +221,7 @@ def test_fast_presses_are_each_applied_once_in_order(page, running):
     page.wait_for_function(f"(s) => {{ const r = ({OVERLAY_LABEL})(s); return r && r[0] === 7; }}", arg=second)
     page.wait_for_function("() => window.LL.outbox.length === 0")  # everything acknowledged
     # the optimistic "pending" points drawn at each keypress are gone once confirmed
-    page.wait_for_function(f"() => window.LL.pending.length === 0 && {OV}.data[2].x.length === 0")
+    page.wait_for_function(f"() => window.LL.pending.length === 0 && {OV}.data[{figures.PENDING}].x.length === 0")
 
 
 def test_keys_are_ignored_while_typing_in_an_input(page, running):

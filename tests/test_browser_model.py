@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app import figures
 from app.testing import GD, OV, browser_page, serving
 from tests.conftest import tiny_config_dict
 
@@ -72,7 +73,7 @@ def test_a_tau_cell_click_shows_the_component_and_rings_it_on_the_map(page, runn
     page.click("#nav-label")
     page.wait_for_function(
         f"(n) => {{ const f = {OV}._fullData;"
-        " return !!(f && f[3] && f[3].name === 'component' && f[3]._length === n); }",
+        f" const t = f && f[{figures.HIGHLIGHT}]; return !!(t && t.name === 'component' && t._length === n); }}",
         arg=n,
     )
     assert page.evaluate(f"() => {GD}._fullData[0]._length") == N_TRAIN

@@ -9,13 +9,14 @@
  *    tab's view by it, so a colour switch redraws the window the tab shows);
  *  - the optimistic paint of a label key (keyboard.js finds no point in trace 0 here): the
  *    labelled point is drawn in the overlay's pending trace at the keypress, at its coordinates
- *    from the view points or from the selection ring the server drew.
+ *    from the view points or from the server's selection ring (keyboard.js LL.setServerRing).
  */
 (function () {
   "use strict";
   var LL = (window.LL = window.LL || {});
-  var POINTS = 1, SELECTED = 1, PENDING = 2; // trace indices (app/density_figures.py, app/figures.py)
-  var known = new Map(); // serial -> [x, y] seen on the selection ring
+  var POINTS = 1, PENDING = 1; // trace indices (app/density_figures.py, app/figures.py)
+  var known = new Map(); // serial -> [x, y] of the server's selection ring
+  LL.onServerRing = function (serial, xy) { if (viewMeta()) known.set(serial, xy); };
   var announced = false, lastVersion = null;
 
   function graph(id) { return document.querySelector("#" + id + " .js-plotly-plot"); }
@@ -90,17 +91,6 @@
         if (!v) return;
         if (version !== lastVersion) { known.clear(); lastVersion = version; } // points moved
         LL.bigmapPlots = (LL.bigmapPlots || 0) + 1;
-      });
-    }
-    var ov = graph("latent-overlay");
-    if (ov && !ov.__llBigBound && typeof ov.on === "function") {
-      ov.__llBigBound = true;
-      ov.on("plotly_afterplot", function () {
-        // The ring is where the server put the selection; it is LL.selected's once every event is acknowledged.
-        var t = ov.data && ov.data[SELECTED];
-        if (viewMeta() && t && t.x && t.x.length && LL.selected !== null && LL.outbox && !LL.outbox.length) {
-          known.set(LL.selected, [t.x[0], t.y[0]]);
-        }
       });
     }
     if (!announced && LL.ready && viewMeta() && LL.flush && LL.outbox && !LL.outbox.length) {

@@ -75,9 +75,44 @@
   }
   LL.markQueue = markQueue;
 
+  // The selection ring is a plain element over the map (#map-ring, app/assets/style.css), placed
+  // from the big graph's axes: moving it costs no plotly work at all (a trace or a shape in a
+  // figure makes plotly recalculate and redraw the overlay's WebGL canvas, ~tens of ms of CPU per
+  // selection in software rendering). Its point: the map's own coordinates of the selection, or,
+  // on the density map of a very large dataset (no per-point arrays), the server's (LL.setServerRing).
+  LL.rings = 0; // ring placements that moved it (tests read it)
+  LL.serverRing = null;
+  function ringAt(serial) {
+    var gd = graph("latent-map"), fd = gd && gd._fullData && gd._fullData[0], meta = gd && gd.layout && gd.layout.meta;
+    if (serial === null) return null;
+    return fd && fd.x && meta && fd._length === meta.n && serial < fd._length ? [fd.x[serial], fd.y[serial]] : undefined;
+  }
+  var ringPlace = "";
+  function placeRing() {
+    var el = document.getElementById("map-ring"), gd = graph("latent-map"), fl = gd && gd._fullLayout;
+    if (!el || !fl || !fl.xaxis || !fl.xaxis.l2p || !fl._size) return;
+    var xy = ringAt(LL.selected);
+    if (xy === undefined) xy = LL.serverRing;
+    var px = xy ? fl._size.l + fl.xaxis.l2p(xy[0]) : NaN, py = xy ? fl._size.t + fl.yaxis.l2p(xy[1]) : NaN;
+    var inside = px >= fl._size.l && px <= fl._size.l + fl._size.w && py >= fl._size.t && py <= fl._size.t + fl._size.h;
+    var place = inside ? px.toFixed(1) + "," + py.toFixed(1) : "";
+    if (place === ringPlace) return;
+    ringPlace = place;
+    LL.rings += 1;
+    el.style.display = inside ? "block" : "none";
+    if (inside) { el.style.left = px + "px"; el.style.top = py + "px"; }
+  }
+  LL.placeRing = placeRing;
+  LL.setServerRing = function (xy) {
+    LL.serverRing = xy || null;
+    if (xy && LL.selected !== null && LL.onServerRing) LL.onServerRing(LL.selected, xy);
+    placeRing();
+  };
+
   LL.select = function (serial) {
     LL.selected = serial === null || serial === undefined ? null : serial | 0;
     markQueue();
+    placeRing(); // at the click (the density map's waits for the server)
     return LL.send(LL.selected === null ? { kind: "clear" } : { kind: "select", serial: LL.selected });
   };
 
@@ -101,10 +136,10 @@
   LL.pending = [];
   function overlayReady() {
     var ov = graph("latent-overlay");
-    return ov && ov.data && ov.data.length >= 3 && window.Plotly ? ov : null;
+    return ov && ov.data && ov.data.length >= 2 && window.Plotly ? ov : null;
   }
   function showPending(ov) {
-    var t = ov.data[2], keep = LL.pending;
+    var t = ov.data[1], keep = LL.pending; // the pending trace (app/figures.py PENDING)
     t.x = keep.map(function (e) { return e.x; });
     t.y = keep.map(function (e) { return e.y; });
     t.marker = Object.assign({}, t.marker, { color: keep.map(function (e) { return e.label; }) });
@@ -207,6 +242,7 @@
 
   var syncPending = false;
   function syncOverlay() {
+    placeRing();
     var base = graph("latent-map"), ov = graph("latent-overlay");
     if (!base || !ov || !base._fullLayout || !ov._fullLayout || !base._fullLayout.xaxis || !window.Plotly) return;
     var bx = base._fullLayout.xaxis.range, by = base._fullLayout.yaxis.range;

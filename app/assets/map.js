@@ -63,6 +63,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
           LL.ready = true;
           if (LL.outbox.length) LL.flush(); // anything typed before the page was ready
         }
+        // the server's ring, once it knows every event of this tab (else it is an older selection's)
+        if (view && "ring" in view && !LL.outbox.length) LL.setServerRing(view.ring);
         LL.more = !!(view && view.more); // a label's lean answer: the panels come next
         if (LL.more) LL.followUp();
       }

@@ -1,18 +1,18 @@
 """Saliency and feedback boxes for the selected sample.
 
 The sync callback publishes the selection in ``xai-want`` (and, on its poll, the worker status line
-and the list of feedback boxes); everything here works from it. Every callback round trip costs the
-browser tens of milliseconds of CPU, which in this single-machine tool comes out of training's
-share, so a selection triggers exactly two callbacks here:
+and the list of feedback boxes). Every callback round trip costs the browser tens of milliseconds of
+CPU, which in this single-machine tool comes out of training's share, so a new selection costs one
+callback, the sync, which brings everything it changes (:func:`selection_outputs`):
 
-- saliency: the sync has sent a new selection's request to the XAI worker already (so the worker
-  starts one callback round earlier); this waits up to ``settings.xai_wait_ms`` for that answer (or
-  sends the request for another target); when it takes longer, ``xai-interval`` polls until it
-  arrives.
-- feedback view: the enlarged image (``fb-graph``, draw-rectangle mode) for a new selection, the
-  box the user draws on it (``fb-box``) and the typed instruction, parsed on every change, with its
-  meaning shown before Apply; Apply / Remove / the list's buttons store or delete boxes in
-  ``feedback.jsonl`` and hand them to the trainer.
+- saliency: the sync sends the request to the XAI worker and waits up to
+  ``settings.xai_sync_wait_ms`` for the answer, so that it is drawn with the selection ring; a slower
+  one shows "computing" and ``xai-interval`` polls until it arrives. A change of the saliency target
+  asks again (waiting up to ``settings.xai_wait_ms``).
+- feedback view: the enlarged image (``fb-graph``, draw-rectangle mode) for a new selection; its own
+  callback follows the box the user draws on it (``fb-box``) and the typed instruction, parsed on
+  every change, with its meaning shown before Apply; Apply / Remove / the list's buttons store or
+  delete boxes in ``feedback.jsonl`` and hand them to the trainer.
 
 The bodies are plain functions of AppState (tested without a browser).
 """
@@ -39,8 +39,11 @@ def _client(events: Any) -> str:
     return str((events or {}).get("client") or "") if isinstance(events, dict) else ""
 
 
-def xai_outputs(state: AppState, want: Any, target: Any, client: str, triggered: str | None) -> tuple[Any, Any, bool]:
-    """(panel, status text, interval disabled). ``triggered`` is "xai-interval" for a poll."""
+def xai_outputs(
+    state: AppState, want: Any, target: Any, client: str, triggered: str | None, wait_s: float | None = None
+) -> tuple[Any, Any, bool]:
+    """(panel, status text, interval disabled). ``triggered`` is "xai-interval" for a poll;
+    ``wait_s``: how long a new request waits for its answer (default ``settings.xai_wait_ms``)."""
     if not isinstance(want, dict) or want.get("serial") is None:
         return views.xai_panel(None), "", True
     serial = int(want["serial"])
@@ -52,7 +55,7 @@ def xai_outputs(state: AppState, want: Any, target: Any, client: str, triggered:
             return _xai_done(state, ans)
         # The answer is about an older selection (the request for this one was replaced or never
         # sent, e.g. Dash folded the selection into a poll): ask for the shown one.
-    ans = state.saliency(client, serial, parse_target(target))
+    ans = state.saliency(client, serial, parse_target(target), wait_s)
     if ans.state == "pending":
         return views.xai_panel(ans), ans.message, False
     return _xai_done(state, ans)
@@ -68,20 +71,33 @@ def _figure(state: AppState, serial: int) -> dict[str, Any]:
     return feedback_figures.feedback_figure(png_data_uri(state.dataset.images[serial]), item.box if item else None)
 
 
-VIEW_OUTPUTS = {
-    "figure": Output("fb-graph", "figure"),
-    "style": Output("fb-section", "style"),
-    "serial": Output("fb-serial", "data"),
-    "box": Output("fb-box", "data"),
-    "parsed": Output("fb-parsed", "children"),
-    "apply_disabled": Output("fb-apply", "disabled"),
+def _view_outputs(duplicate: bool) -> dict[str, Output]:
+    return {
+        "figure": Output("fb-graph", "figure", allow_duplicate=duplicate),
+        "style": Output("fb-section", "style", allow_duplicate=duplicate),
+        "serial": Output("fb-serial", "data", allow_duplicate=duplicate),
+        "box": Output("fb-box", "data", allow_duplicate=duplicate),
+        "parsed": Output("fb-parsed", "children", allow_duplicate=duplicate),
+        "apply_disabled": Output("fb-apply", "disabled", allow_duplicate=duplicate),
+    }
+
+
+# The sync owns these outputs (a new selection); the feedback view's and the saliency's own
+# callbacks (a drawn box, the text, the target menu, the poll) write them as duplicates.
+VIEW_OUTPUTS = _view_outputs(True)
+SELECTION_OUTPUTS = {
+    "xai_panel": Output("xai-panel", "children"),
+    "xai_status": Output("xai-status", "children"),
+    "xai_poll_off": Output("xai-interval", "disabled"),
+    **{f"fb_{k}": o for k, o in _view_outputs(False).items()},
 }
-VIEW_INPUTS = {
-    "want": Input("xai-want", "data"),
-    "relayout": Input("fb-graph", "relayoutData"),
-    "text": Input("fb-text", "value"),
+SELECTION_STATE = {
+    "fb_text": State("fb-text", "value"),
+    "fb_shown": State("fb-serial", "data"),
+    "fb_box": State("fb-box", "data"),
 }
-VIEW_STATE = {"shown": State("fb-serial", "data"), "box": State("fb-box", "data")}
+VIEW_INPUTS = {"relayout": Input("fb-graph", "relayoutData"), "text": Input("fb-text", "value")}
+VIEW_STATE = {"want": State("xai-want", "data"), "shown": State("fb-serial", "data"), "box": State("fb-box", "data")}
 ACTION_OUTPUTS = {
     "message": Output("fb-message", "children"),
     "list": Output("fb-list", "children", allow_duplicate=True),
@@ -117,6 +133,19 @@ def feedback_view_outputs(
         out["box"] = feedback_figures.drawn_box(relayout, box)
         return out | parse_outputs(state, shown, text, out["box"])
     return out | parse_outputs(state, shown, text, box)
+
+
+def selection_outputs(
+    state: AppState, client: str, want: Any, target: Any, text: Any, shown: Any, box: Any, wait_s: float
+) -> dict[str, Any]:
+    """A new selection (the sync's ``xai-want``) in the sync's own answer (``SELECTION_OUTPUTS``):
+    its saliency when the worker answers within ``wait_s`` ("computing" and the poll otherwise)
+    and the feedback editor."""
+    panel, status, poll_off = xai_outputs(state, want, target, client, "xai-want", wait_s)
+    view = feedback_view_outputs(state, "xai-want", want, None, text, shown, box)
+    return {"xai_panel": panel, "xai_status": status, "xai_poll_off": poll_off} | {
+        f"fb_{k}": v for k, v in view.items()
+    }
 
 
 def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> dict[str, Any]:
@@ -168,20 +197,23 @@ def feedback_action_outputs(
 
 def register(app: Any, state: AppState) -> None:
     @app.callback(
-        Output("xai-panel", "children"),
-        Output("xai-status", "children"),
-        Output("xai-interval", "disabled"),
-        Input("xai-want", "data"),
+        Output("xai-panel", "children", allow_duplicate=True),
+        Output("xai-status", "children", allow_duplicate=True),
+        Output("xai-interval", "disabled", allow_duplicate=True),
         Input("xai-target", "value"),
         Input("xai-interval", "n_intervals"),
+        State("xai-want", "data"),
         State("ll-events", "data"),
+        prevent_initial_call=True,
     )
-    def saliency(want, target, _n, events):
-        # A poll only when the interval alone fired: a selection folded into the same round counts.
+    def saliency(target, _n, want, events):
+        # A poll only when the interval alone fired: a target change folded into the same round counts.
         polled = {t["prop_id"].rsplit(".", 1)[0] for t in ctx.triggered} == {"xai-interval"}
         return xai_outputs(state, want, target, _client(events), "xai-interval" if polled else "xai-want")
 
-    connect(app, VIEW_OUTPUTS, VIEW_INPUTS, VIEW_STATE, partial(feedback_view_outputs, state))
+    connect(
+        app, VIEW_OUTPUTS, VIEW_INPUTS, VIEW_STATE, partial(feedback_view_outputs, state), prevent_initial_call=True
+    )
 
     def feedback_action(pressed: Any, serial: Any, box: Any, text: Any) -> dict[str, Any]:
         value = ctx.triggered[0]["value"] if ctx.triggered else None

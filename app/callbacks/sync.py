@@ -13,12 +13,11 @@ from typing import Any
 from dash import Input, Output, Patch, State, no_update
 
 from app import figures
-from app.callbacks import probes
+from app.callbacks import explain, probes
 from app.callbacks.wiring import connect
 from app.layouts import views
 from app.services.projection import PROJECTIONS
 from app.services.sync import as_int
-from app.services.xai import parse_target
 from app.state import AppState
 from app.viewmodels import UNCHANGED, ClientView, SyncResult
 
@@ -46,6 +45,7 @@ OUTPUTS = {
     "model_version": Output("model-version", "data"),
     "projection": Output("projection-status", "children"),
     **probes.SYNC_OUTPUTS,
+    **explain.SELECTION_OUTPUTS,  # a new selection's saliency and feedback view, in the same answer
 }
 INPUTS = {
     "events": Input("ll-events", "data"),
@@ -61,6 +61,7 @@ STATE = {
     "start": State("page-start", "data"),
     "mode": State("colour-mode", "value"),
     "xai_target": State("xai-target", "value"),  # a new selection's saliency is asked for at once
+    **explain.SELECTION_STATE,
 }
 
 
@@ -104,12 +105,7 @@ def overlay_update(res: SyncResult, had_figure: bool) -> Any:
         p["data"] = fig["data"]  # the layout holds the ranges copied from the big graph
         p["layout"]["meta"] = fig["layout"]["meta"]
         return p
-    if (
-        res.overlay_full is UNCHANGED
-        and not res.overlay_slots
-        and res.selected_xy is UNCHANGED
-        and res.highlight is UNCHANGED
-    ):
+    if res.overlay_full is UNCHANGED and not res.overlay_slots and res.highlight is UNCHANGED:
         return no_update
     p = Patch()
     if res.overlay_full is not UNCHANGED:
@@ -122,10 +118,6 @@ def overlay_update(res: SyncResult, had_figure: bool) -> Any:
         tr["customdata"][slot] = val["customdata"]
     if res.highlight is not UNCHANGED:
         p["data"][figures.HIGHLIGHT] = res.highlight
-    if res.selected_xy is not UNCHANGED:
-        xy = res.selected_xy
-        p["data"][figures.SELECTED]["x"] = [xy[0]] if xy else []
-        p["data"][figures.SELECTED]["y"] = [xy[1]] if xy else []
     return p
 
 
@@ -140,11 +132,14 @@ def sync_outputs(
     highlight: Any = None,
     probe_choice: Any = None,
     xai_target: Any = "pred",
+    fb_text: Any = None,
+    fb_shown: Any = None,
+    fb_box: Any = None,
 ) -> dict[str, Any]:
     """The callback's body as a plain function (tested without a browser): output name -> value.
     ``probe_choice``: the map's probe colour menu ("<task>|pred" or "<task>|target");
-    ``xai_target``: the saliency target menu (a new selection's request goes to the XAI worker here,
-    one callback round before the saliency callback, app/callbacks/explain.py, waits for it)."""
+    ``xai_target``: the saliency target menu and ``fb_*`` the feedback editor's state: a new
+    selection's saliency and feedback view come in this answer (app/callbacks/explain.py)."""
     events = events if isinstance(events, dict) else {}
     client = str(events.get("client") or "")
     evs = events.get("events") if isinstance(events.get("events"), list) else []
@@ -158,8 +153,9 @@ def sync_outputs(
     out.update(
         map=map_update(res, had, mode),
         overlay=overlay_update(res, had),
-        # "more": keyboard.js asks for the panels at once (read by the ll-ack clientside callback)
-        view=res.client.to_dict() | {"more": res.more},
+        # read by the ll-ack clientside callback: "more", keyboard.js asks for the panels at once;
+        # "ring", where keyboard.js places the selection ring when the map has no point arrays
+        view=res.client.to_dict() | {"more": res.more, "ring": res.ring},
         ack=res.ack,
     )
     if res.colours is not UNCHANGED:
@@ -173,8 +169,10 @@ def sync_outputs(
     if res.xai_want is not UNCHANGED:
         # what the saliency and feedback callbacks work on: the selection, per map version
         out["xai_want"] = res.xai_want
-        if res.xai_want is not None and client:
-            state.xai.send(client, res.xai_want["serial"], parse_target(xai_target))
+        wait_s = state.settings.xai_sync_wait_ms / 1000.0
+        out.update(
+            explain.selection_outputs(state, client, res.xai_want, xai_target, fb_text, fb_shown, fb_box, wait_s)
+        )
     if res.queue is not UNCHANGED:
         out.update(
             queue_list=views.queue_list(res.queue, state.selected_of(client)),
@@ -242,8 +240,25 @@ def register(app: Any, state: AppState) -> None:
         start: Any,
         mode: Any,
         xai_target: Any,
+        fb_text: Any,
+        fb_shown: Any,
+        fb_box: Any,
     ) -> dict[str, Any]:
         # the rest only fire it
-        return sync_outputs(state, events, view, strategy, start, fired, mode, highlight, probe_choice, xai_target)
+        return sync_outputs(
+            state,
+            events,
+            view,
+            strategy,
+            start,
+            fired,
+            mode,
+            highlight,
+            probe_choice,
+            xai_target,
+            fb_text,
+            fb_shown,
+            fb_box,
+        )
 
     connect(app, OUTPUTS, INPUTS, STATE, sync)

@@ -68,13 +68,14 @@ def map_card(ctx: dict[str, Any]) -> Any:
                                 className="ll-map",
                                 clear_on_unhover=True,
                             ),
-                            # labelled points and the selection ring, drawn over the big map (see app/figures.py)
+                            # labelled points, drawn over the big map (see app/figures.py)
                             dcc.Graph(
                                 id="latent-overlay",
                                 figure=figures.empty_map(transparent=True),
                                 className="ll-overlay",
                                 config={"displayModeBar": False, "scrollZoom": False, "doubleClick": False},
                             ),
+                            html.Div(id="map-ring", className="ll-ring"),  # placed by app/assets/keyboard.js
                         ],
                         className="ll-map-wrap",
                     ),

@@ -213,6 +213,7 @@ class ClientSync:
         if v is None:
             return out
         new = out.client
+        out.ring = point_xy(v, selected)
         if view.version != v.version:
             full = st.overlay.full()
             if st.density.active(v):  # too many points to send: a raster of the view (app/services/density.py)
@@ -223,8 +224,8 @@ class ClientSync:
             else:
                 out.figure = st.cache.derived("map_figure", v, figures.map_figure)  # built once per version
                 out.colours = st.cache.derived("colours", v, figures.colour_store)
-            out.overlay_figure = figures.overlay_figure(v, full, point_xy(v, selected))
-            new.version, new.gen, new.rev, new.sel = v.version, full.gen, full.rev, selected
+            out.overlay_figure = figures.overlay_figure(v, full)
+            new.version, new.gen, new.rev = v.version, full.gen, full.rev
             new.highlight_key = ""  # the new overlay's highlight trace is empty
         else:
             delta = st.overlay.delta(view.gen, view.rev)
@@ -235,9 +236,6 @@ class ClientSync:
             else:
                 new.gen, new.rev, slots = delta
                 out.overlay_slots = figures.overlay_slot_values(v, slots)
-            if view.sel != selected:
-                out.selected_xy = point_xy(v, selected)
-                new.sel = selected
             # lean only for this request's own new events: its ack is new, so the tab's ack
             # callback runs (and asks for the rest), which an unchanged value would not make it do
             recoloured = bool(out.overlay_slots) or out.overlay_full is not UNCHANGED
