@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app import figures  # noqa: E402
 from benchmarks.bench_overhead import select  # noqa: E402
 from benchmarks.browser import frame_ms  # noqa: E402
 from benchmarks.common import write_result  # noqa: E402
@@ -84,6 +85,7 @@ COLOUR_SWITCH = """(label) => new Promise((resolve) => {
 # Resolves with [ms to the first redraw showing the new colour (the browser's optimistic paint),
 # ms to the redraw with the server's confirmed overlay slot], both from the keydown.
 ARM_RECOLOUR = """([serial, label]) => {
+  const OVERLAY = @OVERLAY@, PENDING = @PENDING@;  // the overlay's traces (app/figures.py)
   const gd = document.querySelector('#latent-overlay .js-plotly-plot');  // labelled points live here
   window.__ll_press = new Promise((resolve) => {
     let t0 = null, first = null;
@@ -98,13 +100,14 @@ ARM_RECOLOUR = """([serial, label]) => {
     };
     const check = () => {
       if (t0 === null) return;
-      const confirmed = shows(gd.data[0]);
-      if (first === null && (confirmed || (gd.data[2] && shows(gd.data[2])))) first = performance.now() - t0;
+      const confirmed = shows(gd.data[OVERLAY]);
+      const pending = gd.data[PENDING] && shows(gd.data[PENDING]);
+      if (first === null && (confirmed || pending)) first = performance.now() - t0;
       if (confirmed) { gd.removeListener('plotly_afterplot', check); resolve([first, performance.now() - t0]); }
     };
     gd.on('plotly_afterplot', check);
   });
-}"""
+}""".replace("@OVERLAY@", str(figures.OVERLAY)).replace("@PENDING@", str(figures.PENDING))
 
 
 def pct(values: list[float], q: float) -> float:
