@@ -102,7 +102,6 @@
     el.style.display = inside ? "block" : "none";
     if (inside) { el.style.left = px + "px"; el.style.top = py + "px"; }
   }
-  LL.placeRing = placeRing;
   LL.setServerRing = function (xy) {
     LL.serverRing = xy || null;
     if (xy && LL.selected !== null && LL.onServerRing) LL.onServerRing(LL.selected, xy);

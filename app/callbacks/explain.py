@@ -6,7 +6,7 @@ CPU, which in this single-machine tool comes out of training's share, so a new s
 callback, the sync, which brings everything it changes (:func:`selection_outputs`):
 
 - saliency: the sync sends the request to the XAI worker and waits up to
-  ``settings.xai_sync_wait_ms`` for the answer, so that it is drawn with the selection ring; a slower
+  ``settings.xai_sync_wait_ms`` for the answer, so that it is drawn with the sample panel; a slower
   one shows "computing" and ``xai-interval`` polls until it arrives. A change of the saliency target
   asks again (waiting up to ``settings.xai_wait_ms``).
 - feedback view: the enlarged image (``fb-graph``, draw-rectangle mode) for a new selection; its own
