@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from app.command import add_arguments, run
+from app.launch import run_app
+from app.settings import add_arguments, settings_from_args
 from engine.errors import LatentLoopError
 
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.home:
         os.environ["LATENTLOOP_HOME"] = args.home
     try:
-        return run(args)
+        return run_app(settings_from_args(args))
     except LatentLoopError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from app.figures import _clean, palette
-from engine.mixture import ComponentStats
+from engine.analysis.mixture import ComponentStats
 
 PHASE_COLOURS = ("rgba(31,119,180,0.07)", "rgba(255,127,14,0.09)", "rgba(44,160,44,0.07)", "rgba(148,103,189,0.08)")
 

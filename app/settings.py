@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.backends.base import available_backends
+from engine.backends.registry import available_backends
 from engine.config import Config, ConfigError, config_to_dict, from_dict, load_config
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -46,8 +46,51 @@ class AppSettings:
             raise ConfigError(f"unknown backend {self.backend!r}; choose one of {available_backends()}")
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``latentloop app`` and ``python -m app``."""
+    p.add_argument("--config", "-c", help="YAML config (default: the checkpoint's config, else built-in defaults)")
+    p.add_argument("--dataset", help="dataset name under data/ (default: mnist)")
+    p.add_argument("--checkpoint", help="checkpoint to load at startup and save to (default: ssvae)")
+    p.add_argument("--backend", choices=available_backends(), help="training backend (default: torch)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    p.add_argument(
+        "--map-points",
+        choices=["train", "all"],
+        default="train",
+        help="draw the training images only (default) or the held-out test images too",
+    )
+    p.add_argument(
+        "--map-raster-above",
+        type=int,
+        default=200_000,
+        metavar="N",
+        help="above N map points, draw a density raster far out and the points only when zoomed in (default 200000)",
+    )
+    p.add_argument(
+        "--map-points-max",
+        type=int,
+        default=50_000,
+        metavar="N",
+        help="on the density map, draw the view's points once it holds at most N (default 50000)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept requests for this Host name (only loopback names are accepted by default)",
+    )
+    p.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="do not start the XAI and forecast child processes (no saliency, no forecast queue)",
+    )
+    p.add_argument("--debug", action="store_true", help="Dash debug mode (dev tools)")
+
+
 def settings_from_args(args: argparse.Namespace) -> AppSettings:
-    """The settings the ``app`` command's options (:func:`app.command.add_arguments`) describe."""
+    """The settings the ``app`` command's options (:func:`add_arguments`) describe."""
     return AppSettings(
         dataset=args.dataset,
         checkpoint=args.checkpoint,

@@ -53,8 +53,8 @@ from app.settings import AppSettings, checkpoint_name, resolve_config
 from app.viewmodels import ClientView, QueueView, SampleView, StatsView, SyncResult
 from engine.config import Config
 from engine.datasets import Dataset
-from engine.feedback import FeedbackItem, FeedbackStore, ParsedFeedback
-from engine.labels import LabelStore
+from engine.stores.feedback import FeedbackItem, FeedbackStore, ParsedFeedback
+from engine.stores.labels import LabelStore
 
 
 class AppState:
@@ -98,10 +98,10 @@ class AppState:
     @classmethod
     def create(cls, settings: AppSettings) -> AppState:
         """Open the workspace, load the checkpoint if there is one and compute the first map."""
-        from engine.checkpoints import CheckpointStore
+        from engine.analysis.projection import UmapParams
         from engine.paths import artifacts_dir, data_dir, project_root, snapshots_dir
-        from engine.projection import UmapParams
-        from engine.tau import TauClassifier
+        from engine.stores.checkpoints import CheckpointStore
+        from engine.training.tau import TauClassifier
         from engine.workspace import make_trainer, open_workspace
 
         t0 = time.perf_counter()
@@ -423,6 +423,6 @@ class AppState:
 
 def _probe_checkpoint(name: str, store: Any) -> None:
     """Fit and save checkpoint ``name``'s probes (the Runs page's Probe button)."""
-    from engine.probes import probe_checkpoint
+    from engine.analysis.probes import probe_checkpoint
 
     probe_checkpoint(name, store=store)

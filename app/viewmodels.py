@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.services.candidates import Candidate
-from engine.label_issues import LabelIssue
+from engine.analysis.label_issues import LabelIssue
 
 UNCHANGED: Any = object()  # "the tab already has this": callbacks turn it into no_update
 

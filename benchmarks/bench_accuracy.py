@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.testing import link_mnist
 from benchmarks.common import OUT, ROOT, write_result
-from engine.reports import mean_sd
+from engine.reports.curves import mean_sd
 
 
 def run_one(home: Path, config: Path, backend: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def run_one(home: Path, config: Path, backend: str, seed: int, args: argparse.Na
 
 
 def summarise(values: list[float]) -> dict[str, Any]:
-    """engine.reports.mean_sd rounded to 4 places, with the values themselves."""
+    """engine.reports.curves.mean_sd rounded to 4 places, with the values themselves."""
     stats = {k: round(v, 4) if isinstance(v, float) else v for k, v in mean_sd(values).items()}
     return {**stats, "values": [round(v, 4) for v in values]}
 

@@ -37,8 +37,8 @@ def measure(backend: str, steps: int) -> dict[str, float]:
 
     from engine.config import load_config
     from engine.datasets import load_dataset, oracle_labels
-    from engine.labels import LabelStore
-    from engine.trainer import Trainer
+    from engine.stores.labels import LabelStore
+    from engine.training.trainer import Trainer
 
     ds = load_dataset("mnist")
     cfg = load_config("configs/default.yaml", {"backend": backend, "train.eval_every": 10**9, "train.log_every": 10**6})

@@ -27,10 +27,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import write_result
-from engine import acquisition as acq
-from engine import labels as labels_mod
-from engine.labels import LabelStore
-from engine.projection import Projector
+from engine.analysis import acquisition as acq
+from engine.analysis.projection import Projector
+from engine.stores import labels as labels_mod
+from engine.stores.labels import LabelStore
 
 
 def _stats(ms: list[float]) -> dict[str, float]:

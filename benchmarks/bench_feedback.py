@@ -56,9 +56,9 @@ from benchmarks.common import write_result
 from engine.backends.base import Out
 from engine.config import load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels, validation_idx
-from engine.labels import LabelStore
-from engine.reports import mean_sd
-from engine.trainer import Trainer
+from engine.reports.curves import mean_sd
+from engine.stores.labels import LabelStore
+from engine.training.trainer import Trainer
 
 BOX = (0.15, 0.15, 0.85, 0.85)
 

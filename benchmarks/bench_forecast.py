@@ -9,7 +9,7 @@ Trains the default model (configs/default.yaml) with 10 oracle labels per class 
 temporary label store. Every ``--every`` steps it predicts a fixed pool (all labelled samples plus
 ``--pool`` random unlabelled training images; the whole train split with ``--pool 0``) and ranks the
 unlabelled pool four ways: workers.forecast.Forecaster (risk), plain entropy and margin
-(engine.acquisition) and random. At the next refresh, precision@10 and @100 of each ranking
+(engine.analysis.acquisition) and random. At the next refresh, precision@10 and @100 of each ranking
 is the fraction of its top-k that the model then misclassifies (true targets: known here only).
 It also records when the review window opens, both at this cadence and at the dashboard's (a
 refresh every 500 steps: see docs/forecast.md). Writes docs/benchmarks/forecast.json.
@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from benchmarks.common import write_result
-from engine.acquisition import entropy, margin, random_scores
-from engine.reports import mean_sd
+from engine.analysis.acquisition import entropy, margin, random_scores
+from engine.reports.curves import mean_sd
 from workers.forecast import FEATURES, FIT_FEATURES, RISK_WEIGHTS, Forecaster
 
 KS = (10, 100, 1000)
@@ -58,8 +58,8 @@ def refreshes(steps: int, every: int, pool_n: int, seed: int, eval_limit: int) -
     from engine.backends.base import Out
     from engine.config import load_config
     from engine.datasets import load_dataset, oracle_labels
-    from engine.labels import LabelStore
-    from engine.trainer import Trainer
+    from engine.stores.labels import LabelStore
+    from engine.training.trainer import Trainer
 
     root = Path(__file__).resolve().parent.parent
     cfg = load_config(

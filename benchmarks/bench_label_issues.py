@@ -7,7 +7,7 @@ config and steps for every run), then three rankers order the 200 labelled sampl
 on the same model:
 
 - ``tau_loo``: LatentLoop's: leave-one-out tau probabilities, ranked by cleanlab's label quality
-  score (engine.label_issues);
+  score (engine.analysis.label_issues);
 - ``logreg_cv``: cleanlab's standard recipe: 5-fold cross-validated logistic regression on the
   latent means, ranked by the same score;
 - ``random``: a random order (the floor).
@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from benchmarks.common import write_result
+from engine.analysis.label_issues import NeighbourhoodIndex, score_labels
 from engine.backends.base import Out
 from engine.config import load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels
-from engine.label_issues import NeighbourhoodIndex, score_labels
-from engine.labels import LabelStore
-from engine.reports import mean_sd
-from engine.tau import TauClassifier
-from engine.trainer import Trainer
+from engine.reports.curves import mean_sd
+from engine.stores.labels import LabelStore
+from engine.training.tau import TauClassifier
+from engine.training.trainer import Trainer
 
 CONFUSABLE = {4: 9, 9: 4, 3: 5, 5: 3, 7: 1, 1: 7}
 RANKERS = ("neighbourhood", "tau_loo", "logreg_cv", "random")

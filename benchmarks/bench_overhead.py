@@ -206,8 +206,8 @@ def main() -> None:
     from app.testing import MAP_READY, PROJECT_MNIST, launch, link_mnist, start_app
     from engine.config import load_config
     from engine.datasets import load_dataset, oracle_labels
-    from engine.labels import LabelStore
-    from engine.trainer import Trainer
+    from engine.stores.labels import LabelStore
+    from engine.training.trainer import Trainer
 
     home = Path(tempfile.mkdtemp(prefix="ll-overhead-"))
     if not link_mnist(home):

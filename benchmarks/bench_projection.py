@@ -10,7 +10,7 @@ The latent means of the map rows (the 60,000 MNIST training images) come from, i
 
 Methods, side by side in one run on the same means (``--methods``):
 
-- ``pca``: the dashboard's PCA map (``engine.projection.Projector``);
+- ``pca``: the dashboard's PCA map (``engine.analysis.projection.Projector``);
 - ``umap``: the dashboard's UMAP (``UmapParams()``: fitted on every row up to 100,000);
 - ``umap-subsample``: fitted on a 20,000-row subsample, the other rows placed by ``transform`` (the
   way bigger maps are made; on 60,000 MNIST rows it was slower and worse than the full fit).
@@ -59,7 +59,7 @@ def load_means(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
         with np.load(args.embeddings, allow_pickle=False) as z:
             return np.asarray(z["mu"], np.float32), np.asarray(z["targets"]), f"embeddings {args.embeddings}"
     from engine.backends.base import Out
-    from engine.checkpoints import CheckpointStore
+    from engine.stores.checkpoints import CheckpointStore
     from engine.workspace import make_trainer, open_workspace, predict_all
 
     overrides = {"data.name": args.dataset, "train.checkpoint": args.checkpoint}
@@ -96,7 +96,7 @@ def silhouette(x: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> float:
 
 
 def run_method(name: str, mu: np.ndarray, seed: int) -> np.ndarray:
-    from engine.projection import Projector, UmapParams, umap_embed
+    from engine.analysis.projection import Projector, UmapParams, umap_embed
 
     if name == "pca":
         return Projector(seed=seed).fit_transform(mu)
@@ -126,7 +126,7 @@ def lateness_ms(work: Callable[[], Any]) -> dict[str, float]:
 
 def gil_stalls(mu: np.ndarray, seed: int) -> dict[str, Any]:
     from app.services.projection import ProjectionService
-    from engine.projection import UmapParams, umap_embed
+    from engine.analysis.projection import UmapParams, umap_embed
 
     params = UmapParams(seed=seed)
     out: dict[str, Any] = {"thread": lateness_ms(lambda: umap_embed(mu, params))}
@@ -178,7 +178,7 @@ def main() -> int:
         "methods": {},
     }
     if any(m.startswith("umap") for m in args.methods):
-        from engine.projection import UmapParams, umap_embed
+        from engine.analysis.projection import UmapParams, umap_embed
 
         t0 = time.perf_counter()
         umap_embed(mu[:2000], UmapParams(seed=args.seed, max_fit_rows=1000))  # compiles the numba kernels

@@ -25,8 +25,8 @@ from engine.backends.base import cpu_threads
 from engine.backends.torch.model import SSVAE, ssvae_loss
 from engine.config import load_config
 from engine.datasets import load_dataset, oracle_labels
-from engine.labels import LabelStore
-from engine.trainer import Trainer
+from engine.stores.labels import LabelStore
+from engine.training.trainer import Trainer
 
 
 def hand_loop(cfg, ds, lab_idx, lab_y, steps: int) -> float:

@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from benchmarks.common import write_result
-from engine.checkpoints import CheckpointStore
 from engine.config import load_config
 from engine.datasets import load_dataset
-from engine.labels import LabelStore
-from engine.trainer import Trainer
+from engine.stores.checkpoints import CheckpointStore
+from engine.stores.labels import LabelStore
+from engine.training.trainer import Trainer
 from workers.messages import XaiRequest, to_dict
 from workers.supervisor import WorkerSupervisor
 from workers.xai import XaiEngine, xai_main

@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.backends.registry import available_backends
 from engine.errors import LatentLoopError
 from engine.paths import check_checkpoint_name, check_dataset_name
 from engine.tasks import AuxHead, TaskConfig, aux_heads, check_unique, resolve
@@ -97,7 +98,7 @@ class LossConfig(_Strict):
     roi: float = Field(5.0, ge=0.0, description="feedback: share of the input gradient outside the boxes")
 
 
-PhaseName = Literal["warmup", "kl_anneal", "refinement"]  # engine.curriculum.PHASES, in order
+PhaseName = Literal["warmup", "kl_anneal", "refinement"]  # engine.training.curriculum.PHASES, in order
 # The two phases that ``refinement`` replaced (they had the same loss weights): older configs and
 # checkpoint metas name them in ``consistency_from``.
 LEGACY_PHASES = {"label_refinement": "refinement", "active_learning": "refinement"}
@@ -230,8 +231,6 @@ class Config(_Strict):
     @field_validator("backend")
     @classmethod
     def _backend(cls, value: str) -> str:
-        from engine.backends.base import available_backends  # it imports this module
-
         names = available_backends()
         if value not in names:
             raise ValueError(f"unknown backend {value!r}: use one of {', '.join(names)}")

@@ -15,3 +15,7 @@ class LabelError(LatentLoopError):
 
 class CheckpointError(LatentLoopError):
     pass
+
+
+class SaliencyUnavailable(LatentLoopError, ValueError):
+    """The model has no such saliency primitive (Grad-CAM of a dense encoder)."""

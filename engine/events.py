@@ -64,13 +64,13 @@ class ApplyFeedback(Message, tag="apply_feedback"):
 
 
 class AdvancePhase(Message, tag="advance_phase"):
-    """Start the next curriculum phase with the next step (engine/curriculum.py); the trainer
+    """Start the next curriculum phase with the next step (engine/training/curriculum.py); the trainer
     answers with a Phase event. In the last phase (refinement) it changes nothing and sends nothing."""
 
 
 class SetProbe(Message, tag="set_probe"):
     """Add the probe ``task["name"]`` to the trainer's ``cfg.tasks``, or replace the one of that name:
-    a TaskConfig with weight 0 as a dict (engine/probe_edit.py; the sender has validated it)."""
+    a TaskConfig with weight 0 as a dict (engine/training/probe_edit.py; the sender has validated it)."""
 
     task: dict[str, Any]
 
@@ -111,7 +111,7 @@ class Evaluation(Message, tag="evaluation"):
 
 
 class Phase(Message, tag="phase"):
-    """The curriculum entered phase ``name`` (engine/curriculum.py) at ``step``."""
+    """The curriculum entered phase ``name`` (engine/training/curriculum.py) at ``step``."""
 
     name: str
     step: int

@@ -1,8 +1,8 @@
 """Tasks: what the latent space should encode, declared in the config's ``tasks:`` list.
 
-A task names a target (the class label, a derived image attribute of :mod:`engine.attributes`, or
+A task names a target (the class label, a derived image attribute of :mod:`engine.datasets.attributes`, or
 the image itself), an input slice of the model's latent outputs, a head and a weight. Weight 0 makes
-it a *probe* (fitted with scikit-learn, measures only: :mod:`engine.probes`); a weight above 0 also
+it a *probe* (fitted with scikit-learn, measures only: :mod:`engine.analysis.probes`); a weight above 0 also
 makes it an *auxiliary loss*: the backend builds a head on the slice and its loss, times the weight,
 joins the SSVAE's loss, so its gradient shapes the encoder (docs/tasks.md, engine/backends/base.py).
 
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 TaskKind = Literal["classification", "regression", "reconstruction"]
 HeadKind = Literal["linear", "mlp"]
 
-# Derived image attributes (computed by engine.attributes, formulas in docs/tasks.md).
+# Derived image attributes (computed by engine.datasets.attributes, formulas in docs/tasks.md).
 ATTRIBUTES = ("ink", "slant", "stroke_width", "com_x", "com_y")
 LABEL_TARGET = "label"
 IMAGE_TARGET = "image"

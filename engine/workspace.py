@@ -11,8 +11,8 @@ import numpy as np
 from engine.backends.base import Out
 from engine.config import Config, load_config
 from engine.datasets import Dataset, load_dataset
-from engine.feedback import FeedbackStore, feedback_store_for
-from engine.labels import LabelStore, label_store_for
+from engine.stores.feedback import FeedbackStore, feedback_store_for
+from engine.stores.labels import LabelStore, label_store_for
 
 
 @dataclass
@@ -38,7 +38,7 @@ def make_trainer(
     ws: Workspace, checkpoint: str | None = None, resume: bool = False, weights_only: bool = False, **kw: Any
 ):
     """A Trainer for the workspace, optionally restored from a checkpoint."""
-    from engine.trainer import Trainer
+    from engine.training.trainer import Trainer
 
     kw.setdefault("feedback_store", ws.feedback)
     trainer = Trainer(ws.cfg, ws.dataset, ws.labels, **kw)
@@ -49,7 +49,7 @@ def make_trainer(
 
 def predict_all(trainer: Any, idx: np.ndarray | None = None) -> dict[Out, np.ndarray]:
     """Backend outputs (every key) for the given dataset indices (default: every sample), streamed
-    in chunks of uint8 rows (engine.streaming)."""
-    from engine.streaming import predict_rows
+    in chunks of uint8 rows (engine.training.streaming)."""
+    from engine.training.streaming import predict_rows
 
     return predict_rows(trainer.backend, trainer.ds.images, idx, keys=tuple(Out))

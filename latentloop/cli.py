@@ -1,5 +1,5 @@
-"""`latentloop` command line. Each sub-command module exposes ``register(subparsers)``: the
-engine's in engine/commands/<name>.py, the dashboard's in app/command.py. Heavy imports
+"""`latentloop` command line. Each sub-command module in latentloop/commands/<name>.py exposes
+``register(subparsers)``; the dashboard's (``app``) calls into app/. Heavy imports
 (frameworks, Dash) happen inside the command's run function, so ``latentloop --help`` stays fast
 and imports no framework."""
 
@@ -12,24 +12,22 @@ import sys
 
 from engine.errors import LatentLoopError
 
-COMMAND_MODULES = (
-    *(
-        f"engine.commands.{name}"
-        for name in (
-            "data",
-            "label",
-            "feedback",
-            "ckpt",
-            "train",
-            "infer",
-            "probe",
-            "suggest",
-            "simulate",
-            "experiment",
-            "report",
-        )
-    ),
-    "app.command",
+COMMAND_MODULES = tuple(
+    f"latentloop.commands.{name}"
+    for name in (
+        "data",
+        "label",
+        "feedback",
+        "ckpt",
+        "train",
+        "infer",
+        "probe",
+        "suggest",
+        "simulate",
+        "experiment",
+        "report",
+        "app",
+    )
 )
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny synthetic dataset in a temporary project directory."""
+"""Shared fixtures: a tiny synthetic dataset in a temporary project directory (helpers: tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import tiny_config_dict
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-TINY_MODEL = {
-    "latent_dim": 8,
-    "components": 10,
-    "num_classes": 10,
-    "enc_channels": [8, 16],
-    "hidden": 64,
-    "dropout": 0.1,
-}
-
-
-def tiny_config_dict(**train) -> dict:
-    """A config small enough for tests: tiny model, short curriculum, synthetic data."""
-    t = {
-        "steps": 150,
-        "batch_unlabeled": 32,
-        "batch_labeled": 16,
-        "log_every": 10,
-        "eval_every": 50,
-        "tau_every": 10,
-        "snapshot_every_s": 0.0,
-    }
-    t.update(train)
-    return {
-        "seed": 0,
-        "data": {"name": "synth"},
-        "model": dict(TINY_MODEL),
-        "curriculum": {"warmup_steps": 10, "anneal_steps": 30},
-        "train": t,
-    }
 
 
 @pytest.fixture

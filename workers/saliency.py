@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.analysis.saliency import normalise
 from engine.images import png_b64 as png_b64  # re-exported: app.layouts.views imports it from here
 from engine.images import png_bytes
-from engine.saliency import normalise
 
 
 def agreement(a: np.ndarray, b: np.ndarray, top: float = 0.1) -> dict[str, float]:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.analysis.saliency import explain
 from engine.images import png_b64
-from engine.saliency import explain
 from workers.child import ChildIO, limit_child
 from workers.messages import WorkerError, XaiRequest, XaiResult, from_dict, to_dict
 from workers.saliency import agreement, focus_bbox, overlay_png
@@ -55,10 +55,10 @@ class XaiEngine:
 
     def refresh(self) -> bool:
         """Load the newest snapshot if it changed; True when weights are available."""
-        from engine.backends.base import create_backend
-        from engine.checkpoints import read_checkpoint_dir
+        from engine.backends.registry import create_backend
         from engine.config import ModelConfig
         from engine.errors import CheckpointError
+        from engine.stores.checkpoints import read_checkpoint_dir
 
         path = newest_snapshot(self.root)
         if path is None or path == self.snapshot:

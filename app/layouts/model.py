@@ -14,11 +14,11 @@ from dash import dcc, html
 
 from app import figures
 from app.layouts.parts import card_header, small_button
-from engine.curriculum import PHASES
+from engine.training.curriculum import PHASES
 
 WEIGHT_KEYS = ("alpha", "beta", "gamma", "consistency", "usage")
 WEIGHT_NAMES = {"alpha": "α", "beta": "β", "gamma": "γ", "consistency": "cons.", "usage": "usage"}
-# engine.curriculum's schedule names the weights by LOSS_WEIGHT_KEYS
+# engine.training.curriculum's schedule names the weights by LOSS_WEIGHT_KEYS
 SHOWN_WEIGHTS = {"alpha": "α", "beta": "β", "gamma": "γ", "cons": "cons.", "usage": "usage"}
 
 

@@ -273,8 +273,8 @@ def checkpoint_options(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def branch_tree(rows: Sequence[dict[str, Any]]) -> Any:
     """The checkpoints as a tree: each branch under its parent, with the step it was forked at and
-    what it changed (engine.fork.branch_tree; markup, no components per row)."""
-    from engine.fork import branch_tree as tree_order
+    what it changed (engine.training.fork.branch_tree; markup, no components per row)."""
+    from engine.training.fork import branch_tree as tree_order
 
     items = []
     for depth, r in tree_order(list(rows)):

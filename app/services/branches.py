@@ -127,7 +127,7 @@ def branch_curves(path: Path, row: RunRow, metric: str, label: str) -> list[RunS
 
 
 class BranchProber:
-    """Runs ``probe(name)`` (engine.probes.probe_checkpoint: predict every sample, fit the
+    """Runs ``probe(name)`` (engine.analysis.probes.probe_checkpoint: predict every sample, fit the
     checkpoint's probes, write the JSON) for chosen checkpoints in one background thread; the page
     polls :meth:`status`. One job at a time: a second request while one runs is refused."""
 

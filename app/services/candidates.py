@@ -2,7 +2,7 @@
 
 Two kinds of source, chosen by the strategy name the page asks for:
 
-- an engine acquisition strategy (:mod:`engine.acquisition`) over the current embeddings,
+- an engine acquisition strategy (:mod:`engine.analysis.acquisition`) over the current embeddings,
   recomputed when the strategy or the embedding version changes;
 - ``"forecast"`` (:data:`EXTERNAL`): the ranked list pushed through :meth:`set_external` by the
   forecast worker (samples likely to be wrong at the next refresh, with a reason each,
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.acquisition import STRATEGIES, describe
-from engine.ranking import MC_POOL, RANK_DEPTH, rank_unlabelled
+from engine.analysis.acquisition import STRATEGIES, describe
+from engine.analysis.ranking import MC_POOL, RANK_DEPTH, rank_unlabelled
 
 EXTERNAL = "forecast"  # the strategy name under which the pushed list is shown
 
@@ -44,7 +44,7 @@ class CandidateQueue:
     ``size``: how many the page shows; ``pool``: how many are ranked at once (labelling drains
     the ranking, it is recomputed when fewer than ``size`` unlabelled remain); ``mc_pool``: the
     MC-dropout strategies score only this many most-entropic samples (MC passes over 60,000
-    images would take the page several seconds). The ranking is :func:`engine.ranking.rank_unlabelled`,
+    images would take the page several seconds). The ranking is :func:`engine.analysis.ranking.rank_unlabelled`,
     the same as ``latentloop suggest``'s.
     """
 

@@ -36,7 +36,7 @@ class CheckpointService:
             return []
 
     def save(self, name: str) -> str:
-        from engine.checkpoints import check_name
+        from engine.stores.checkpoints import check_name
 
         check_name(name)
         return self.session.save_checkpoint(name)
@@ -45,7 +45,7 @@ class CheckpointService:
         """Branch ``src`` into ``dst`` with ``changes`` (``KEY=VALUE`` lines, as ``ckpt fork --set``)
         and load the branch, so Start continues training it."""
         from engine.config import from_dict
-        from engine.fork import apply_sets, checkpoint_config, fork_branch
+        from engine.training.fork import apply_sets, checkpoint_config, fork_branch
 
         sets = [line.strip() for line in (changes or "").splitlines() if line.strip()]
         if sets:

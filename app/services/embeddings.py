@@ -1,7 +1,7 @@
 """EmbeddingCache: the model's view of every sample, one immutable version per refresh.
 
 Each version holds the latent means, class probabilities and component responsibilities from the
-trainer, the 2-D map coordinates from one persistent :class:`~engine.projection.Projector` (so the
+trainer, the 2-D map coordinates from one persistent :class:`~engine.analysis.projection.Projector` (so the
 map keeps its orientation from version to version), and the small per-point arrays every colour
 mode needs, computed once here so the browser can switch modes without asking the server.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.projection import Projector
+from engine.analysis.projection import Projector
 
 COLOUR_MODES = ("label", "pred", "true", "certainty", "component", "quality", "probe")
 COLOUR_MODE_NAMES = {

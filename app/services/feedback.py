@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.errors import LatentLoopError
-from engine.feedback import FeedbackError, FeedbackItem, ParsedFeedback, parse_instruction
+from engine.stores.feedback import FeedbackError, FeedbackItem, ParsedFeedback, parse_instruction
 
 
 class FeedbackBoxes:

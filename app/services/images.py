@@ -21,4 +21,4 @@ def png_bytes_uri(data: bytes) -> str:
     return "data:image/png;base64," + png_b64(data)
 
 
-png_gray = png_bytes  # the encoder's earlier name here (tests/test_app_services.py imports it)
+png_gray = png_bytes  # the encoder's earlier name here (tests/app/test_app_services.py imports it)

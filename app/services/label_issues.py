@@ -1,4 +1,4 @@
-"""Suspicious labels for the page: the label-issue ranking (engine/label_issues.py) of the current
+"""Suspicious labels for the page: the label-issue ranking (engine/analysis/label_issues.py) of the current
 map version's model, cached until the map, the labels or the accepted labels change.
 
 Feeds the queue strategy "suspicious labels", the sample panel's given-vs-suggested line and the map's
@@ -14,8 +14,8 @@ import numpy as np
 
 from app.services.candidates import Candidate
 from app.services.embeddings import MapVersion
+from engine.analysis.label_issues import LabelIssue, LabelIssues, NeighbourhoodIndex, score_labels
 from engine.errors import LatentLoopError
-from engine.label_issues import LabelIssue, LabelIssues, NeighbourhoodIndex, score_labels
 
 SUSPICIOUS = "suspicious"  # the queue strategy name
 

@@ -1,5 +1,5 @@
 """The label store as the page reads it: the current labels cached by the store's version, the
-last good labels when labels.csv is broken, and the change log's facts (engine/labels.py parses it)."""
+last good labels when labels.csv is broken, and the change log's facts (engine/stores/labels.py parses it)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The Model page's model: the mixture of the shown map version and how it moved over time.
 
 Per map version (computed once, on the refresh pump's thread): the tau matrix the trainer used (the
-``tau`` buffer of the weights copied at that refresh, i.e. :class:`engine.tau.TauClassifier`'s
+``tau`` buffer of the weights copied at that refresh, i.e. :class:`engine.training.tau.TauClassifier`'s
 matrix), each component's certainty, usage and labelled count with the dead and redundant flags
-(:mod:`engine.mixture`), and one row of the metrics history (entropy of the mean responsibilities,
+(:mod:`engine.analysis.mixture`), and one row of the metrics history (entropy of the mean responsibilities,
 mean tau certainty, usage per component). On request: the members of a component, the component
 lenses (decoded prior mean and top-16 gallery) and the latent microscope of a sample (traversal,
 reconstruction, interpolation), decoded by the viewer model. Pure numpy; no Dash (docs/model-page.md).
@@ -19,8 +19,7 @@ import numpy as np
 
 from app.services.embeddings import MapVersion
 from app.services.images import png_data_uri
-from engine.images import mosaic
-from engine.mixture import (
+from engine.analysis.mixture import (
     ComponentStats,
     component_stats,
     dominant,
@@ -29,6 +28,7 @@ from engine.mixture import (
     top_responsibility,
     traversal_latents,
 )
+from engine.images import mosaic
 
 GALLERY = 16  # images per component lens
 MEMBERS = 48  # samples a tau-cell click shows in the gallery
@@ -44,7 +44,7 @@ class MixtureState:
     step: int
     tau: np.ndarray  # [K, C], rows normalised: the trainer's TauClassifier matrix at that refresh
     stats: list[ComponentStats]
-    metrics: dict[str, Any]  # engine.mixture.mixture_metrics
+    metrics: dict[str, Any]  # engine.analysis.mixture.mixture_metrics
 
 
 @dataclass(frozen=True)

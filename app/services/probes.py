@@ -1,7 +1,7 @@
 """The Probes panel's model: what each latent slice encodes, measured at every map refresh.
 
 A probe (a task with weight 0, engine/tasks.py) fits a scikit-learn model on the latent means of
-the training split and scores it on the test split (:func:`engine.probes.run_probes`). This service
+the training split and scores it on the test split (:func:`engine.analysis.probes.run_probes`). This service
 runs every task of the config on each new map version, on a thread of its own (never the training
 thread, never a request); a newer version replaces one that is still waiting. It keeps each task's
 metrics per training step for the sparklines, and its predictions and targets for the map's
@@ -24,11 +24,11 @@ from app.services.embeddings import MapVersion
 from app.services.refresh import RefreshPump
 from engine import events as ev
 from engine.config import Config
-from engine.probe_edit import FORK_NOTE, apply_probe_command, check_probe, with_probe, without_probe
 from engine.tasks import TaskConfig
+from engine.training.probe_edit import FORK_NOTE, apply_probe_command, check_probe, with_probe, without_probe
 
 if TYPE_CHECKING:
-    from engine.probes import ProbeResult
+    from engine.analysis.probes import ProbeResult
 
 MAX_TRAIN = 10_000  # training rows a live probe is fitted on (``latentloop probe`` uses all of them)
 METRICS = ("accuracy", "r2", "mae", "psnr")  # the panel's columns, in order
@@ -137,8 +137,8 @@ class ProbeService:
     def _probe(self, v: MapVersion, cfg: Config, tasks: list[TaskConfig]) -> _Run:
         """Every task on version ``v``, one at a time, so a failing one is reported on its own row;
         with the config's data root, validation rows and seed, like ``latentloop probe``."""
+        from engine.analysis.probes import probe_outputs
         from engine.backends.base import Out
-        from engine.probes import probe_outputs
 
         run = _Run(v.version, v.step)
         for task in tasks:

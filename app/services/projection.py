@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.analysis.projection import UmapParams, UmapProjector, normalise_for_plot, umap_embed
 from engine.io import atomic_write_bytes
-from engine.projection import UmapParams, UmapProjector, normalise_for_plot, umap_embed
 from workers.child import limit_child
 from workers.supervisor import child_main
 

@@ -53,7 +53,7 @@ class RunBrowser:
         self.root = Path(root)
         self.shared = shared
         self.ckpt = ckpt
-        # probe(name): fit and save one checkpoint's probes (engine.probes.probe_checkpoint)
+        # probe(name): fit and save one checkpoint's probes (engine.analysis.probes.probe_checkpoint)
         self.prober = BranchProber(probe or (lambda name: None))
         self._rows: dict[str, tuple[tuple[int, ...], RunRow]] = {}
         self._lock = threading.RLock()
@@ -184,8 +184,8 @@ class RunBrowser:
         """Copy the run's checkpoint into the shared store as ``name`` (never over an existing one),
         its meta's ``parent`` the run's path, and load it (training must be stopped). A failed load
         removes the copy again, so the store is as it was."""
-        from engine.checkpoint_meta import now_iso
-        from engine.checkpoints import CheckpointExistsError, CheckpointStore, check_name
+        from engine.stores.checkpoint_meta import now_iso
+        from engine.stores.checkpoints import CheckpointExistsError, CheckpointStore, check_name
 
         name = check_name((name or "").strip())
         path, row = self._find(run_id)
@@ -320,7 +320,7 @@ def _plots(path: Path, problems: list[str]) -> list[tuple[str, str]]:
 
 def _checkpoint_name(path: Path) -> str | None:
     """The name of the run's checkpoint (``checkpoints/<name>.ckpt``), None without one."""
-    from engine.checkpoints import CheckpointStore
+    from engine.stores.checkpoints import CheckpointStore
 
     try:
         names = CheckpointStore(path / "checkpoints").names()

@@ -1,6 +1,6 @@
 """TrainingSession: the background training thread of docs/architecture.md section 2.
 
-The engine's :class:`~engine.trainer.Trainer` runs in a daemon thread; commands go in through a
+The engine's :class:`~engine.training.trainer.Trainer` runs in a daemon thread; commands go in through a
 ``queue.Queue`` and events come out through a bounded one (the trainer drops the oldest when it is
 full, so it never waits on the page). The page drains the events from a ``dcc.Interval`` via
 :meth:`drain`, which folds them into a history every browser tab can read from its own cursor.
@@ -23,7 +23,7 @@ from typing import Any
 
 from engine import events as ev
 from engine.config import Config, ConfigError, config_to_dict, from_dict
-from engine.curriculum import Curriculum
+from engine.training.curriculum import Curriculum
 
 ACTIVE = ("starting", "running", "paused", "stopping")
 

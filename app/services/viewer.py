@@ -40,7 +40,7 @@ class ViewerModel:
 
     def _model(self) -> Any:
         if self._backend is None:
-            from engine.backends.base import create_backend
+            from engine.backends.registry import create_backend
 
             c = self.cfg
             self._backend = create_backend(c.backend, c.model, c.device, c.threads)

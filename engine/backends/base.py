@@ -77,15 +77,15 @@ from __future__ import annotations
 
 import abc
 import enum
-import importlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 import numpy as np
 
+from engine.analysis.saliency import saliency_map
 from engine.config import ModelConfig
-from engine.errors import LatentLoopError
+from engine.errors import SaliencyUnavailable
 from engine.tasks import AUX_HIDDEN, AuxHead, Slice, resolve
 
 
@@ -105,10 +105,6 @@ SALIENCY_METHODS = ("gradient", "gradcam", "smoothgrad")
 ROI_EPS = 1e-12  # the roi share's denominator guard: a row whose input gradient is exactly 0 scores 0
 ROI_TINY = 1e-30  # guards the per-row rescaling of the input gradient by its maximum |g|
 GAUSS_VAR_FLOOR = 1e-3  # decoder "gaussian": the per-pixel variance is exp(dec.logvar) + this
-
-
-class SaliencyUnavailable(LatentLoopError, ValueError):
-    """The model has no such saliency primitive (Grad-CAM of a dense encoder)."""
 
 
 def aux_output_size(head: AuxHead, cfg: ModelConfig) -> int:
@@ -323,10 +319,8 @@ class Backend(abc.ABC):
         """Saliency map [H, W] (non-negative, float32) of log p(target|x) for one image [H, W].
 
         ``method`` in SALIENCY_METHODS; smoothgrad takes ``samples``, ``noise`` (std as a fraction
-        of the input range) and ``seed``. Computed by :func:`engine.saliency.saliency_map` from the
+        of the input range) and ``seed``. Computed by :func:`engine.analysis.saliency.saliency_map` from the
         two primitives above, the same numpy code for every backend."""
-        from engine.saliency import saliency_map
-
         target = self.check_saliency_args(target, method)
         if method == "gradcam" and self.cfg.encoder == "dense":
             raise SaliencyUnavailable("Grad-CAM needs a convolutional map: this model's encoder is dense")
@@ -455,36 +449,3 @@ class Backend(abc.ABC):
         for name, shape in expected.items():
             if tuple(np.shape(weights[name])) != tuple(shape):
                 raise ValueError(f"weight {name}: shape {tuple(np.shape(weights[name]))}, expected {shape}")
-
-
-_REGISTRY: dict[str, str] = {
-    "torch": "engine.backends.torch.backend:TorchBackend",
-    "tensorflow": "engine.backends.tensorflow.backend:TensorFlowBackend",
-    "jax": "engine.backends.jax.backend:JaxBackend",
-}
-
-
-def available_backends() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def register_backend(name: str, target: str) -> None:
-    """Register ``"package.module:Class"`` under ``name`` (imported lazily)."""
-    _REGISTRY[name] = target
-
-
-def backend_class(name: str) -> Callable[..., Backend]:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown backend {name!r}; choose one of {available_backends()}")
-    module, _, cls = _REGISTRY[name].partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as err:
-        raise RuntimeError(f"backend {name!r} is not installed or failed to import: {err}") from err
-    return getattr(mod, cls)
-
-
-def create_backend(name: str, cfg: ModelConfig, device: str = "cpu", threads: int = 0) -> Backend:
-    """Instantiate a backend by name; its framework is imported only now. ``threads``: CPU
-    threads (0 = all cores but one; applied process-wide where the framework only allows that)."""
-    return backend_class(name)(cfg, device=device, threads=threads)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.acquisition import entropy as _entropy
+from engine.analysis.acquisition import entropy as _entropy
 from workers.forecast.messages import ForecastResult
 
 #: Logistic combination of the per-sample features (see :meth:`Forecaster.features`):
@@ -80,7 +80,7 @@ class _Refresh:
 
 
 def _top2_margin(p: np.ndarray) -> np.ndarray:
-    """p_top1 - p_top2 per row (engine.acquisition.margin is 1 minus this)."""
+    """p_top1 - p_top2 per row (engine.analysis.acquisition.margin is 1 minus this)."""
     top2 = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
 
@@ -164,7 +164,7 @@ class Forecaster:
         """Per-sample features [N] (float32) over the *window*: the stored history (which must not yet
         contain the current refresh) cut to the last ``history - 1`` refreshes, plus the current one.
 
-        - ``entropy``: predictive entropy now (nats; engine.acquisition.entropy);
+        - ``entropy``: predictive entropy now (nats; engine.analysis.acquisition.entropy);
         - ``ens_entropy``: entropy of the window's mean probabilities (a snapshot ensemble over time:
           high when the sample is unsure now *or* its prediction moved between refreshes);
         - ``flips``: changes of the predicted class between consecutive refreshes of the window;

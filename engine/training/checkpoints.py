@@ -1,0 +1,206 @@
+"""The trainer's checkpoints and snapshots (a part of :class:`engine.training.trainer.Trainer`, kept in
+its own module for size): ``artifacts/checkpoints/<name>.ckpt/`` for an exact resume, and the
+weights-only snapshots the workers read (docs/architecture.md section 2)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine import events as ev
+from engine.config import config_to_dict
+
+if TYPE_CHECKING:
+    from engine.backends.base import Backend
+    from engine.config import Config
+    from engine.datasets import Dataset
+    from engine.training.curriculum import Curriculum
+    from engine.training.tau import TauClassifier
+
+
+def _model_of(meta: dict[str, Any]) -> Any:
+    """A checkpoint's ModelConfig (keys added since it was written take their defaults), or its raw
+    ``model`` entry when that is not a valid model config (then it cannot match)."""
+    from pydantic import ValidationError
+
+    from engine.config import ModelConfig
+
+    raw = meta.get("model")
+    try:
+        return ModelConfig.model_validate(raw)
+    except ValidationError:
+        return raw
+
+
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row for meta.json: floats to 6 significant digits (NaN as None: JSON has no NaN)."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, float):
+            out[k] = None if v != v else float(f"{v:.6g}")
+        elif isinstance(v, (int, str, bool)) or v is None:
+            out[k] = v
+        else:
+            out[k] = float(f"{float(v):.6g}")
+    return out
+
+
+class TrainerCheckpoints:
+    """Save, load and snapshot methods of the Trainer, over the trainer's own attributes."""
+
+    if TYPE_CHECKING:  # what the Trainer provides
+        cfg: Config
+        backend: Backend
+        ds: Dataset
+        tau: TauClassifier
+        curriculum: Curriculum
+        rng: np.random.Generator
+        step: int
+        phase: str
+        last_eval: dict[str, Any]
+        history: list[dict[str, Any]]
+        evaluations: list[dict[str, Any]]
+        snapshot_dir: Path | None
+        _ema: dict[str, np.ndarray] | None
+        _pool: np.ndarray | None
+        _task_values: list[np.ndarray | None]
+        _task_w: np.ndarray
+        _labels_hash: str
+        _last_snapshot: float
+
+        @property
+        def epoch(self) -> float: ...
+
+        @property
+        def n_labels(self) -> int: ...
+
+        def emit(self, event: Any) -> None: ...
+
+    _origin: tuple[str, dict[str, Any]] | None = None  # (name, meta) of the checkpoint last loaded
+
+    def _lineage(self, name: str) -> dict[str, Any]:
+        """``parent`` and ``fork`` of a checkpoint saved as ``name``: kept from the loaded checkpoint
+        when saved under its own name; a save under another name branches from it."""
+        if self._origin is None:
+            return {}
+        origin, meta = self._origin
+        if origin == name:
+            return {k: meta[k] for k in ("parent", "fork") if meta.get(k) is not None}
+        from engine.training.fork import config_diff
+
+        diff = config_diff(meta.get("config") or {}, config_to_dict(self.cfg))
+        return {"parent": origin, "fork": {"parent": origin, "step": int(meta.get("step", 0)), "diff": diff}}
+
+    def _meta(self, name: str) -> dict[str, Any]:
+        return {
+            **self._lineage(name),
+            "name": name,
+            "backend": self.backend.name,
+            "model": self.cfg.model.model_dump(mode="json"),
+            "config": config_to_dict(self.cfg),
+            "step": self.step,
+            "epoch": self.epoch,
+            "phase": self.phase,
+            "labels_count": self.n_labels,
+            "labels_hash": self._labels_hash,  # of the labels trained with, even if the file broke since
+            "metrics": self.last_eval,
+            "rng_state": json.dumps(self.rng.bit_generator.state),
+            "dataset": self.ds.name,
+            # The curves so far (a branch starts with its parent's): what the Runs page compares.
+            "history": [_rounded(r) for r in self.history],
+            "evaluations": [_rounded(r) for r in self.evaluations],
+        }
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        ema = {f"ema.{k}": v for k, v in (self._ema or {}).items()}  # the weight average, for an exact resume
+        adv = {"curriculum.advances": self.curriculum.state()} if self.curriculum.advances else {}
+        return {"tau.counts": self.tau.counts.astype(np.float64), **ema, **adv}
+
+    def save_checkpoint(self, name: str | None = None, store: Any = None) -> Path:
+        from engine.stores.checkpoints import CheckpointStore
+
+        name = name or self.cfg.train.checkpoint
+        store = store or CheckpointStore()
+        path = store.save(
+            name, self.backend.get_weights(), self.backend.get_optimizer_state(), self._state_arrays(), self._meta(name)
+        )
+        self.emit(ev.CheckpointSaved(name, self.step))
+        return path
+
+    def reconfigure(self, cfg: Config) -> None:
+        """Adopt another config between runs (a branch's: other tasks, loss weights, curriculum).
+        A new set of auxiliary heads needs a new backend, initialised and then loaded by the caller;
+        the data split must stay the same (the validation rows are part of a run's identity)."""
+        from engine.backends.registry import create_backend
+        from engine.errors import CheckpointError
+        from engine.training.curriculum import Curriculum
+        from engine.training.task_targets import aux_targets
+
+        if cfg.data != self.cfg.data:
+            raise CheckpointError("a branch trains on its parent's dataset and validation split")
+        if cfg.model != self.cfg.model or cfg.backend != self.backend.name:
+            self.backend = create_backend(cfg.backend, cfg.model, cfg.device, cfg.threads)
+            self.backend.init(cfg.seed)
+            self.backend.set_tau(self.tau.matrix)
+        self.backend.set_lr(cfg.train.lr)
+        self.cfg = cfg
+        self.curriculum = Curriculum(cfg)
+        rows = self._pool if self._pool is not None else self.ds.train_idx
+        self._task_values, self._task_w = aux_targets(cfg, self.ds, rows)
+
+    def load_checkpoint(self, name: str | None = None, store: Any = None, weights_only: bool = False) -> dict[str, Any]:
+        """Restore weights, optimizer, tau counts, step and RNG (exact resume)."""
+        from engine.errors import CheckpointError
+        from engine.stores.checkpoints import CheckpointStore
+
+        name = name or self.cfg.train.checkpoint
+        ck = (store or CheckpointStore()).load(name)
+        if _model_of(ck.meta) != self.cfg.model:
+            raise CheckpointError(
+                f"checkpoint {name!r} was trained with a different model config: "
+                f"{ck.meta.get('model')} vs {self.cfg.model.model_dump(mode='json')}"
+            )
+        try:
+            self.backend.set_weights(ck.weights)
+        except ValueError as err:
+            raise CheckpointError(f"checkpoint {name!r}: {err}") from None
+        if "tau.counts" in ck.state:
+            self.tau.counts = np.asarray(ck.state["tau.counts"], np.float64)
+        if not weights_only:
+            ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
+            self._ema = {k: np.array(v, np.float32) for k, v in ema.items()} or None
+            self.curriculum.set_state(ck.state.get("curriculum.advances"))  # absent before advances existed
+            self.backend.set_optimizer_state(ck.optimizer)
+            self.step = int(ck.meta.get("step", 0))
+            if ck.meta.get("rng_state"):
+                self.rng.bit_generator.state = json.loads(ck.meta["rng_state"])
+            self.last_eval = dict(ck.meta.get("metrics") or {})
+            self.history = [r for r in ck.meta.get("history") or [] if isinstance(r, dict)]
+            self.evaluations = [r for r in ck.meta.get("evaluations") or [] if isinstance(r, dict)]
+        self.phase = self.curriculum.phase(self.step)
+        self.backend.set_tau(self.tau.matrix)
+        self._origin = (name, dict(ck.meta))
+        return ck.meta
+
+    def write_snapshot(self) -> Path | None:
+        """Weights-only checkpoint for the workers; keeps the newest few."""
+        if self.snapshot_dir is None:
+            return None
+        from engine.stores.checkpoints import Checkpoint, write_checkpoint_dir
+
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.snapshot_dir / f"step_{self.step:08d}"
+        if not path.exists():
+            ckpt = Checkpoint(self.backend.get_weights(), {}, self._state_arrays(), self._meta(path.name))
+            write_checkpoint_dir(path, ckpt)
+        old = sorted(p for p in self.snapshot_dir.glob("step_*") if p.is_dir())
+        for p in old[: -self.cfg.train.snapshots_keep]:
+            shutil.rmtree(p, ignore_errors=True)
+        self._last_snapshot = time.monotonic()
+        self.emit(ev.Snapshot(str(path), self.step))
+        return path

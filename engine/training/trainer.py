@@ -1,0 +1,446 @@
+"""Framework-neutral training loop. Talks to a framework only through the Backend protocol.
+
+It takes commands (engine.events: Pause, Resume, Stop, ...) from ``commands`` and posts events to
+``events`` without ever blocking: a full queue drops its oldest item. Listeners (callables) get
+every event synchronously, which is how the CLI draws its progress bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import events as ev
+from engine.backends.base import Backend, Batch, Out
+from engine.backends.registry import create_backend
+from engine.config import Config
+from engine.datasets import Dataset, validation_idx
+from engine.errors import LabelError, LatentLoopError
+from engine.stores.labels import LabelStore
+from engine.stores.labels_csv import labels_hash
+from engine.training.augment import affine_augment, roi_mask, shift_augment
+from engine.training.checkpoints import TrainerCheckpoints
+from engine.training.curriculum import Curriculum
+from engine.training.probe_edit import apply_probe_command
+from engine.training.streaming import predict_rows
+from engine.training.task_targets import aux_targets, task_arrays
+from engine.training.tau import TauClassifier
+
+
+@dataclass
+class Embeddings:
+    """Model outputs for every sample of the dataset at one training step."""
+
+    version: int
+    step: int
+    mu: np.ndarray  # float32 [N, D]
+    probs: np.ndarray  # float32 [N, C]
+    resp: np.ndarray  # float32 [N, K]
+
+
+@dataclass
+class FeedbackItem:
+    sample_idx: int
+    box: tuple[float, float, float, float]  # normalised x0, y0, x1, y1
+    strength: float = 1.0
+
+
+EMA_EVERY = 10  # steps between updates of the weight average (train.ema_decay is per step)
+
+
+class Trainer(TrainerCheckpoints):
+    """Trains the SSVAE on a dataset with the labels currently in the label store."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        dataset: Dataset,
+        labels: LabelStore,
+        backend: Backend | None = None,
+        commands: queue.Queue[Any] | None = None,
+        events: queue.Queue[Any] | None = None,
+        snapshot_dir: Path | None = None,
+        embed_every: int | None = None,
+        feedback_store: Any = None,
+    ) -> None:
+        self.cfg = cfg
+        self.ds = dataset
+        self.labels = labels
+        if dataset.num_classes != cfg.model.num_classes:
+            raise ValueError(f"dataset has {dataset.num_classes} classes, model.num_classes={cfg.model.num_classes}")
+        if dataset.image_size != cfg.model.image_size:
+            raise ValueError(f"dataset images are {dataset.image_size}px, model.image_size={cfg.model.image_size}")
+        self.backend = backend or create_backend(cfg.backend, cfg.model, cfg.device, cfg.threads)
+        self.backend.set_lr(cfg.train.lr)
+        self.commands = commands
+        self.events = events
+        self.listeners: list[Callable[[Any], None]] = []
+        self.curriculum = Curriculum(cfg)
+        self.tau = TauClassifier(cfg.model, cfg.train.tau_prior)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.val_idx = validation_idx(dataset, cfg.data.validation)
+        # Unlabelled batches draw from here; None = the whole training split (same draws as ever).
+        self._pool = np.setdiff1d(dataset.train_idx, self.val_idx) if len(self.val_idx) else None
+        self.step = 0
+        self.phase = self.curriculum.phase(0)
+        self.last_eval: dict[str, Any] = {}  # test_acc, tau_acc, n_test, n_labels, split
+        self._ema: dict[str, np.ndarray] | None = None  # averaged weights (train.ema_decay > 0)
+        self.history: list[dict[str, Any]] = []  # one row per log step (saved in the checkpoint's meta)
+        self.evaluations: list[dict[str, Any]] = []  # one row per evaluation (likewise)
+        self.feedback: dict[int, FeedbackItem] = {}
+        self.feedback_store = feedback_store  # engine.stores.feedback.FeedbackStore: polled like labels
+        self.feedback_error = ""  # why the newest feedback.jsonl could not be read ("" = it could)
+        self._feedback_version: tuple | None = None
+        self.snapshot_dir = snapshot_dir
+        self.embed_every = embed_every
+        self.embeddings: Embeddings | None = None
+        self._labels_version: tuple | None = None
+        self.labels_error = ""  # why the newest labels.csv could not be read ("" = it could)
+        self._labels_hash = ""
+        self._lab_idx = np.zeros(0, np.int64)
+        self._lab_y = np.zeros(0, np.int64)
+        self._paused = False
+        self._stop: ev.Stop | None = None
+        self._last_snapshot = 0.0
+        train_rows = self._pool if self._pool is not None else dataset.train_idx
+        self._task_values, self._task_w = aux_targets(cfg, dataset, train_rows)
+        self.backend.init(cfg.seed)
+        self.backend.set_tau(self.tau.matrix)
+        self.reload_labels()
+        self.reload_feedback()
+
+    # -- events and commands ----------------------------------------------------------
+    def emit(self, event: Any) -> None:
+        for fn in self.listeners:
+            fn(event)
+        if self.events is None:
+            return
+        while True:
+            try:
+                self.events.put_nowait(event)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self.events.get_nowait()  # drop the oldest: the UI wants the newest state
+
+    def _handle(self, cmd: Any) -> None:
+        if isinstance(cmd, ev.Pause):
+            if not self._paused:
+                self._paused = True
+                self.emit(ev.State("paused", step=self.step))
+        elif isinstance(cmd, ev.Resume):
+            if self._paused:
+                self._paused = False
+                self.emit(ev.State("running", step=self.step))
+        elif isinstance(cmd, ev.Stop):
+            self._stop = cmd
+        elif isinstance(cmd, ev.SaveCheckpoint):
+            self.save_checkpoint(cmd.name)
+        elif isinstance(cmd, ev.SetLearningRate):
+            self.backend.set_lr(cmd.lr)
+        elif isinstance(cmd, ev.ApplyFeedback):
+            self.set_feedback(cmd.items)
+        elif isinstance(cmd, ev.AdvancePhase):
+            self.advance_phase()
+        elif isinstance(cmd, (ev.SetProbe, ev.RemoveProbe)):
+            self.cfg = apply_probe_command(self.cfg, cmd)  # probes only measure: the model is untouched
+        else:
+            raise ValueError(f"unknown trainer command {cmd!r}")
+
+    def _poll_commands(self) -> None:
+        if self.commands is None:
+            return
+        while True:
+            try:
+                cmd = self.commands.get(
+                    block=self._paused and self._stop is None, timeout=0.2 if self._paused else None
+                )
+            except queue.Empty:
+                if self._paused and self._stop is None:
+                    continue
+                return
+            self._handle(cmd)
+            if not self._paused or self._stop is not None:
+                # drain whatever else is queued without blocking
+                while True:
+                    try:
+                        self._handle(self.commands.get_nowait())
+                    except queue.Empty:
+                        break
+                if not self._paused or self._stop is not None:
+                    return
+
+    def advance_phase(self) -> str | None:
+        """Run the next curriculum phase from the next step on (its KL ramp from the start); emits
+        Phase. Returns the new phase, or None in the last phase, where nothing changes."""
+        name = self.curriculum.advance(self.step)
+        if name is not None:
+            self.phase = name
+            self.emit(ev.Phase(name, self.step))
+        return name
+
+    def set_feedback(self, items: Any) -> None:
+        """Replace the ROI feedback set (dicts with sample_idx, x0..y1, strength)."""
+        fb: dict[int, FeedbackItem] = {}
+        for it in items:
+            idx = int(it["sample_idx"])
+            if not 0 <= idx < self.ds.n_train:
+                raise ValueError(f"feedback for sample {idx}: not a training sample")
+            fb[idx] = FeedbackItem(
+                idx,
+                (float(it["x0"]), float(it["y0"]), float(it["x1"]), float(it["y1"])),
+                float(it.get("strength", 1.0)),
+            )
+        self.feedback = fb
+
+    def reload_feedback(self) -> bool:
+        """Pick up feedback.jsonl changes (CLI or app). Returns True if it changed."""
+        store = self.feedback_store
+        if store is None or (version := store.version()) == self._feedback_version:
+            return False
+        try:
+            items = store.trainer_items()
+        except LatentLoopError as err:  # a hand-broken file must not kill a run: keep the boxes, retry
+            self.feedback_error = str(err)
+            return False
+        self._feedback_version, self.feedback_error = version, ""
+        self.set_feedback(items)
+        return True
+
+    # -- labels and tau ---------------------------------------------------------------
+    def reload_labels(self) -> bool:
+        """Pick up label changes made by anyone (CLI, app). Returns True if they changed. A broken
+        file fails the first load; later ones keep the last good labels and emit LabelsError."""
+        if (version := self.labels.version()) == self._labels_version:
+            return False
+        try:
+            arr = self.labels.read()
+        except LabelError as err:
+            if self._labels_version is None:
+                raise
+            self._labels_version = version  # re-read once it changes, not on every poll
+            if str(err) != self.labels_error:
+                self.labels_error = str(err)
+                self.emit(ev.LabelsError(self.step, self.labels_error, self.n_labels))
+            return False
+        self._labels_version = version
+        lab = arr >= 0
+        lab[self.val_idx] = False  # a held-out validation sample is never trained on, labelled or not
+        self._lab_idx = np.flatnonzero(lab).astype(np.int64)
+        self._lab_y = arr[self._lab_idx].astype(np.int64)
+        self._labels_hash = labels_hash(dict(zip(self._lab_idx.tolist(), self._lab_y.tolist(), strict=True)))
+        self.update_tau()
+        if self.labels_error:
+            self.labels_error = ""
+            self.emit(ev.LabelsError(self.step, "", self.n_labels))
+        return True
+
+    def update_tau(self) -> None:
+        if len(self._lab_idx):
+            resp = self.backend.predict(self.ds.float_images(self._lab_idx))[Out.RESP]
+            self.tau.update(resp, self._lab_y)
+        else:
+            self.tau.counts = self.tau.prior_counts.copy()
+        self.backend.set_tau(self.tau.matrix)
+
+    @property
+    def n_labels(self) -> int:
+        return len(self._lab_idx)
+
+    # -- batches ------------------------------------------------------------------------
+    def make_batch(self) -> Batch:
+        t = self.cfg.train
+        n_train = self.ds.n_train
+        if self._pool is None:
+            idx_u = self.rng.integers(0, n_train, t.batch_unlabeled)
+        else:
+            idx_u = self._pool[self.rng.integers(0, len(self._pool), t.batch_unlabeled)]
+        parts = [idx_u]
+        y = [np.full(len(idx_u), -1, np.int64)]
+        if self.n_labels and t.batch_labeled:
+            pick = self.rng.integers(0, self.n_labels, t.batch_labeled)
+            parts.append(self._lab_idx[pick])
+            y.append(self._lab_y[pick])
+        fb_idx = np.array(sorted(self.feedback), np.int64)
+        if len(fb_idx):
+            fb_pick = fb_idx[self.rng.integers(0, len(fb_idx), min(8, len(fb_idx)))]
+            parts.append(fb_pick)
+            lab = np.full(self.ds.n_train, -1, np.int64)
+            lab[self._lab_idx] = self._lab_y
+            y.append(lab[fb_pick])
+        idx = np.concatenate(parts)
+        x = self.ds.float_images(idx)
+        size = self.cfg.model.image_size
+        roi_m = np.ones((len(idx), size, size), np.float32)
+        roi_w = np.zeros(len(idx), np.float32)
+        if len(fb_idx):
+            for row in range(len(idx) - len(fb_pick), len(idx)):
+                item = self.feedback[int(idx[row])]
+                roi_m[row] = roi_mask(item.box, size)
+                roi_w[row] = item.strength
+        if t.augment_rotate or t.augment_scale:
+            x_aug = affine_augment(x, t.augment_shift, t.augment_rotate, t.augment_scale, self.rng)
+        else:
+            x_aug = shift_augment(x, t.augment_shift, self.rng)
+        if t.weak_shift:
+            # The main view too (FixMatch's weak augmentation), except boxed feedback rows: their
+            # boxes are in the stored image's coordinates.
+            n_main = len(idx) - (len(fb_pick) if len(fb_idx) else 0)
+            x[:n_main] = shift_augment(x[:n_main], t.weak_shift, self.rng)
+        y_all = np.concatenate(y).astype(np.int32)
+        task_target, task_mask = task_arrays(self.cfg.model.aux, self._task_values, idx, y_all)
+        return Batch(
+            x=x,
+            x_aug=x_aug,
+            y=y_all,
+            eps=self.rng.standard_normal((len(idx), self.cfg.model.latent_dim), dtype=np.float32),
+            drop=self.rng.random((len(idx), self.cfg.model.hidden), dtype=np.float32),
+            drop_aug=self.rng.random((len(idx), self.cfg.model.hidden), dtype=np.float32),
+            roi_mask=roi_m,
+            roi_weight=roi_w,
+            w=self.curriculum.weights(self.step, has_feedback=bool(len(fb_idx))),
+            threshold=np.asarray(self.cfg.loss.pseudo_threshold, np.float32),
+            task_target=task_target,
+            task_mask=task_mask,
+            task_w=self._task_w,
+        )
+
+    # -- evaluation and embeddings --------------------------------------------------------
+    def _update_ema(self) -> None:
+        w = self.backend.get_weights()
+        if self._ema is None:
+            self._ema = w
+            return
+        d = np.float32(self.cfg.train.ema_decay**EMA_EVERY)
+        for k, v in w.items():
+            self._ema[k] *= d
+            self._ema[k] += (1 - d) * v
+
+    @contextlib.contextmanager
+    def _averaged_weights(self):
+        """Within the block the backend holds the averaged weights and the tau they give on the
+        labelled samples; the live weights and tau come back afterwards, exactly."""
+        if self._ema is None:
+            yield
+            return
+        live, counts = self.backend.get_weights(), self.tau.counts.copy()
+        self.backend.set_weights(self._ema)
+        self.update_tau()
+        try:
+            yield
+        finally:
+            self.backend.set_weights(live)
+            self.tau.counts = counts
+            self.backend.set_tau(self.tau.matrix)
+
+    def evaluate(self) -> ev.Evaluation:
+        """Accuracy on the held-out test split, or on the validation split when the config holds
+        one out (never on the training labels)."""
+        split = "validation" if len(self.val_idx) else "test"
+        test = self.val_idx if len(self.val_idx) else self.ds.test_idx
+        if self.cfg.train.eval_limit:
+            test = test[: self.cfg.train.eval_limit]
+        if len(test) == 0:
+            e = ev.Evaluation(self.step, float("nan"), float("nan"), 0, self.n_labels, split)
+        else:
+            with self._averaged_weights():
+                out = predict_rows(self.backend, self.ds.images, test, (Out.PROBS, Out.RESP))
+                y = self.ds.targets[test]
+                acc = float((out[Out.PROBS].argmax(1) == y).mean())
+                tau_acc = float((self.tau.predict_hard(out[Out.RESP]) == y).mean())
+            e = ev.Evaluation(self.step, acc, tau_acc, len(test), self.n_labels, split)
+        self.last_eval = {
+            "test_acc": e.test_acc,
+            "tau_acc": e.tau_acc,
+            "n_test": e.n_test,
+            "n_labels": e.n_labels,
+            "split": split,
+        }
+        self.evaluations.append({"step": self.step, **self.last_eval})
+        self.emit(e)
+        return e
+
+    def embed(self) -> Embeddings:
+        """Model outputs for every sample; bumps the embedding version and emits Refresh."""
+        out = predict_rows(self.backend, self.ds.images)  # streamed: no float copy of every image
+        version = (self.embeddings.version + 1) if self.embeddings else 1
+        self.embeddings = Embeddings(version, self.step, out[Out.MU], out[Out.PROBS], out[Out.RESP])
+        self.emit(ev.Refresh(version, self.step))
+        return self.embeddings
+
+    # -- the loop ------------------------------------------------------------------------------
+    @property
+    def epoch(self) -> float:
+        per_step = self.cfg.train.batch_unlabeled + (self.cfg.train.batch_labeled if self.n_labels else 0)
+        return self.step * per_step / max(1, self.ds.n_train)
+
+    def run(self, steps: int | None = None, evaluate_at_end: bool = True) -> dict[str, Any]:
+        """Train until ``steps`` total steps (default config train.steps) or a Stop command;
+        then evaluate on the test split unless the last evaluation is current."""
+        target = self.cfg.train.steps if steps is None else steps
+        t = self.cfg.train
+        self._stop = None
+        self.emit(ev.State("running", step=self.step))
+        self.emit(ev.Phase(self.phase, self.step))
+        try:
+            t0 = time.perf_counter()
+            last_t, samples = t0, 0
+            handle = None
+            while self.step < target:
+                self._poll_commands()
+                if self._stop is not None:
+                    break
+                batch = self.make_batch()
+                handle = self.backend.train_step(batch)
+                samples += len(batch["y"])
+                self.step += 1
+                if t.ema_decay and self.step % EMA_EVERY == 0:
+                    self._update_ema()
+                phase = self.curriculum.phase(self.step)  # the phase the next step runs in
+                if phase != self.phase:
+                    self.phase = phase
+                    self.emit(ev.Phase(phase, self.step))
+                if self.step % t.tau_every == 0:
+                    self.reload_feedback()
+                    if not self.reload_labels():
+                        self.update_tau()  # responsibilities moved even if the labels did not
+                if self.step % t.log_every == 0 or self.step == target:
+                    m = self.backend.read_metrics(handle)
+                    now = time.perf_counter()
+                    sps = samples / max(now - last_t, 1e-9)
+                    last_t, samples = now, 0
+                    # the phase this step ran in (self.phase is already the next step's)
+                    self.history.append({"step": self.step, "phase": self.curriculum.phase(self.step - 1), **m})
+                    self.emit(
+                        ev.Metrics(
+                            self.step,
+                            round(self.epoch, 4),
+                            self.phase,
+                            {k: v for k, v in m.items() if k not in ("acc_labeled", "n_labeled")},
+                            m["acc_labeled"],
+                            sps,
+                        )
+                    )
+                if self.step % t.eval_every == 0:
+                    self.evaluate()
+                if self.embed_every and self.step % self.embed_every == 0:
+                    self.embed()
+                if self.snapshot_dir is not None and time.monotonic() - self._last_snapshot >= t.snapshot_every_s:
+                    self.write_snapshot()
+            stale = not self.last_eval or self.last_eval.get("n_labels") != self.n_labels or self.step % t.eval_every
+            if evaluate_at_end and stale:
+                self.evaluate()
+            if self._stop is not None and self._stop.save:
+                self.save_checkpoint()
+            self.emit(ev.State("stopped" if self._stop is not None else "finished", step=self.step))
+            return {"step": self.step, "phase": self.phase, **self.last_eval, "seconds": time.perf_counter() - t0}
+        except Exception as err:
+            self.emit(ev.State("error", message=f"{type(err).__name__}: {err}", step=self.step))
+            raise

@@ -1,0 +1,243 @@
+"""`latentloop label`: set, clear, undo, import, export, count labels and find labelling mistakes.
+
+Edit the labels of a dataset's training images (data/<dataset>/labels.csv). Every change is appended
+to labels.changes.jsonl and can be undone. `label issues` ranks the labels the model disagrees with
+(cleanlab on out-of-sample probabilities, docs/label-issues.md); `label accept` marks a label as
+right so it is not suggested again (labels.accepted.csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from engine.analysis.label_issues import METHODS
+from latentloop.commands._common import add_actions, add_command, add_dataset_arg, checkpoint_name
+
+
+def register(subparsers: Any) -> None:
+    p = add_command(subparsers, __doc__)
+    sub, common = add_actions(p, "label_action", add_dataset_arg)
+
+    s = sub.add_parser("set", parents=[common], help="label one training image")
+    s.add_argument("serial", metavar="SERIAL", help="dataset index of a training image")
+    s.add_argument("label", metavar="LABEL", help="class, 0..num_classes-1")
+
+    s = sub.add_parser("clear", parents=[common], help="remove one image's label")
+    s.add_argument("serial", metavar="SERIAL")
+
+    sub.add_parser("undo", parents=[common], help="revert the last set/clear/import/seed")
+
+    s = sub.add_parser("import", parents=[common], help="merge a Serial,label CSV (validated first; all or nothing)")
+    s.add_argument("file", metavar="FILE.csv")
+
+    s = sub.add_parser("export", parents=[common], help="write the labels as csv or jsonl")
+    s.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="default: csv")
+    s.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
+
+    s = sub.add_parser("stats", parents=[common], help="labelled / unlabelled counts per class")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+
+    s = sub.add_parser("issues", parents=[common], help="labels the model disagrees with, most suspicious first")
+    s.add_argument("-k", type=int, default=20, metavar="N", help="show at most N (default 20; 0 = all)")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table", help="default: table")
+    s.add_argument("--all", action="store_true", help="every label, not only the suspicious ones")
+    s.add_argument(
+        "--method", choices=METHODS, default=METHODS[0], help=f"out-of-sample probabilities (default {METHODS[0]})"
+    )
+    s.add_argument("--config", "-c", help="YAML config (default: built-in defaults)")
+    s.add_argument("--checkpoint", type=checkpoint_name, help="checkpoint (default: train.checkpoint, i.e. ssvae)")
+
+    s = sub.add_parser("accept", parents=[common], help="mark a label as right: label issues stop suggesting it")
+    s.add_argument("serial", metavar="SERIAL")
+
+    s = sub.add_parser("seed", parents=[common], help="oracle: write N true labels per class (for experiments)")
+    s.add_argument("--per-class", type=int, required=True, metavar="N")
+    s.add_argument("--seed", type=int, default=0, help="random seed for the choice (default: 0)")
+
+    p.set_defaults(func=run)
+
+
+def _store(dataset: str) -> tuple[Any, Any]:
+    """The dataset (for sizes and true labels) and its label store."""
+    from engine.datasets import load_dataset
+    from engine.stores.labels import label_store_for
+
+    ds = load_dataset(dataset)
+    return ds, label_store_for(dataset, ds.n_train, ds.num_classes)
+
+
+def _fmt(label: int | None) -> str:
+    return "unlabelled" if label is None else str(label)
+
+
+def _describe(changes: list[dict[str, Any]], limit: int = 10) -> str:
+    parts = [f"{c['serial']}: {_fmt(c['old'])} -> {_fmt(c['new'])}" for c in changes[:limit]]
+    if len(changes) > limit:
+        parts.append(f"... ({len(changes) - limit} more)")
+    return ", ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.errors import LabelError
+
+    action = args.label_action
+    if action == "issues":
+        return _issues(args)
+    ds, store = _store(args.dataset)
+    source = "cli"
+
+    if action == "set":
+        entry = store.set(args.serial, args.label, source)
+        print(
+            f"{args.dataset}: "
+            + (_describe(entry["changes"]) if entry else f"{args.serial} already labelled {args.label} (unchanged)")
+        )
+    elif action == "clear":
+        entry = store.clear(args.serial, source)
+        print(
+            f"{args.dataset}: "
+            + (_describe(entry["changes"]) if entry else f"{args.serial} was not labelled (unchanged)")
+        )
+    elif action == "undo":
+        done = store.undo(source)
+        if done is None:
+            print("nothing to undo")
+        else:
+            msg = f"undid change #{done['undoes']} ({done['op']}): {len(done['changes'])} row(s)"
+            if done["changes"]:
+                msg += "; " + _describe(done["changes"])
+            if done["skipped"]:
+                msg += f"; left {len(done['skipped'])} row(s) changed since untouched"
+            print(msg)
+    elif action == "import":
+        entry = store.import_csv(args.file, source)
+        n = len(entry["changes"]) if entry else 0
+        print(f"imported {args.file}: {n} label(s) changed, {store.stats()['labelled']} labelled")
+    elif action == "export":
+        if args.output:
+            n = store.export(args.format, args.output)
+            print(f"wrote {n} label(s) to {args.output}", file=sys.stderr)
+        else:
+            store.export(args.format, sys.stdout)
+    elif action == "stats":
+        st = store.stats()
+        if args.json:
+            print(json.dumps({"dataset": args.dataset, "num_classes": store.num_classes, **st}))
+        else:
+            print(
+                f"dataset {args.dataset}: {st['labelled']} labelled, {st['unlabelled']} unlabelled "
+                f"of {st['n_samples']} training images"
+            )
+            for c, count in enumerate(st["per_class"]):
+                print(f"  class {c}: {count}")
+    elif action == "accept":
+        entry = store.accept(args.serial, source)
+        print(
+            f"{args.dataset}: "
+            + (
+                f"accepted label {entry['changes'][0]['new']} of #{entry['changes'][0]['serial']}"
+                if entry
+                else f"the label of #{args.serial} was already accepted (unchanged)"
+            )
+        )
+    elif action == "seed":
+        if args.per_class < 1:
+            raise LabelError("--per-class must be at least 1")
+        from engine.datasets import oracle_labels
+
+        chosen = oracle_labels(ds, args.per_class, args.seed)
+        entry = store.set_many(chosen, source="oracle")
+        n = len(entry["changes"]) if entry else 0
+        print(
+            f"seeded {len(chosen)} true label(s) ({args.per_class} per class, seed {args.seed}): "
+            f"{n} changed, {store.stats()['labelled']} labelled"
+        )
+    else:  # argparse restricts the choices; kept for type checkers
+        raise LabelError(f"unknown label action {action!r}")
+    return 0
+
+
+ISSUE_COLUMNS = ("serial", "given", "suggested", "quality", "reason")
+
+
+def _issues(args: argparse.Namespace) -> int:
+    """``label issues``: score every label with the checkpoint's model and print the ranking."""
+    import csv
+
+    import numpy as np
+
+    from engine.analysis.label_issues import NeighbourhoodIndex, score_labels
+    from engine.backends.base import Out
+    from engine.errors import LabelError
+    from engine.stores.checkpoints import CheckpointStore
+    from engine.training.tau import TauClassifier
+    from engine.workspace import make_trainer, open_workspace, predict_all
+
+    ws = open_workspace(args.config, {"data.name": args.dataset, "train.checkpoint": args.checkpoint})
+    name = ws.cfg.train.checkpoint
+    if not CheckpointStore().exists(name):
+        raise LabelError(f"no checkpoint {name!r}: train a model first (latentloop train), or pass --checkpoint")
+    labels = ws.labels.read()
+    serials = np.flatnonzero(labels >= 0)
+    if len(serials) < 2:
+        raise LabelError(f"{len(serials)} label(s): label issues need at least two labelled samples")
+    trainer = make_trainer(ws, checkpoint=name, resume=True, weights_only=True)
+    accepted = ws.labels.accepted()  # a malformed file is an error before the model runs
+    index = None
+    if args.method == "neighbourhood":  # every training sample: the labelled ones' neighbourhoods
+        out = predict_all(trainer, ws.dataset.train_idx)
+        index = NeighbourhoodIndex(out[Out.MU], out[Out.RESP])
+        out = {k: v[serials] for k, v in out.items()}
+    else:
+        out = predict_all(trainer, serials)
+    prior = TauClassifier(ws.cfg.model, ws.cfg.train.tau_prior).prior_counts
+    ranking = score_labels(
+        serials, labels[serials], out[Out.RESP], out[Out.MU], prior, accepted, args.method, index, labels >= 0
+    )
+    rows = ranking.issues(include_all=args.all)
+    shown = rows[: args.k] if args.k > 0 else rows
+    records = [
+        {
+            "serial": r.serial,
+            "given": r.given,
+            "suggested": r.suggested,
+            "quality": round(r.quality, 4),
+            "flagged": r.flagged,
+            "reason": r.reason(),
+        }
+        for r in shown
+    ]
+    n_accepted = sum(r.accepted for r in ranking.ranked)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "dataset": ws.dataset.name,
+                    "checkpoint": name,
+                    "method": args.method,
+                    "labelled": len(serials),
+                    "flagged": sum(r.flagged for r in ranking.ranked),
+                    "accepted": n_accepted,
+                    "issues": records,
+                },
+                indent=2,
+            )
+        )
+    elif args.format == "csv":
+        w = csv.DictWriter(sys.stdout, fieldnames=[*ISSUE_COLUMNS[:4], "flagged", "reason"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(records)
+    else:
+        what = "labels ranked" if args.all else "suspicious labels"
+        print(
+            f"{ws.dataset.name}: {len(rows)} {what} of {len(serials)} labels "
+            f"(checkpoint {name}, {args.method}; {n_accepted} accepted and left out)"
+        )
+        if records:
+            print(f"{'serial':>7} {'given':>5} {'suggested':>9} {'quality':>7}  reason")
+            for r in records:
+                print(f"{r['serial']:>7} {r['given']:>5} {r['suggested']:>9} {r['quality']:>7.3f}  {r['reason']}")
+    return 0

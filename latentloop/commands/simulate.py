@@ -1,0 +1,201 @@
+"""`latentloop simulate`: active-learning simulation with an oracle; learning curves.
+
+Start from --seed-labels random true labels, then each round label --per-round samples chosen by the
+strategy and retrain (warm start); with --seeds, repeat it all for each seed and report mean and sd.
+Your labels.csv is never touched: each strategy and seed gets its own store in the run dir.
+
+"Labels needed" for a threshold is the label count of the first round after which test accuracy
+stays at or above the threshold in every later round (not the first round that touches it).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from latentloop.commands._common import add_command, add_model_args, add_progress_arg, count, overrides
+from latentloop.commands._progress import TrainProgress, fmt_seconds
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from engine.analysis.acquisition import STRATEGIES
+
+    p = add_command(sub, __doc__)
+    add_model_args(p, checkpoint=False)
+    p.add_argument(
+        "--strategy",
+        "-s",
+        action="append",
+        choices=STRATEGIES,
+        help="strategy to compare (repeatable; default random and entropy)",
+    )
+    p.add_argument("--seeds", type=int, nargs="+", help="run seeds (default: the config's seed); overrides --seed")
+    p.add_argument("--seed-labels", type=count, default=20)
+    p.add_argument("--per-round", type=count, default=10)
+    p.add_argument("--rounds", type=count, default=5)
+    p.add_argument("--first-steps", type=count, help="training steps before the first round (default train.steps)")
+    p.add_argument("--round-steps", type=count, default=300, help="extra steps after each round")
+    p.add_argument(
+        "--pool", type=count, default=0, help="rank a random subset of this many unlabelled samples (0 = all)"
+    )
+    p.add_argument("--out", help="run directory (default artifacts/simulate/<time>)")
+    add_progress_arg(p)
+    p.set_defaults(func=run)
+
+
+THRESHOLDS = (0.90, 0.95, 0.97)
+
+
+def simulate(
+    ws,
+    strategies: list[str],
+    seeds: list[int],
+    seed_labels: int,
+    per_round: int,
+    rounds: int,
+    first_steps: int,
+    round_steps: int,
+    pool_size: int,
+    out_dir,
+    progress: TrainProgress,
+) -> list[dict]:
+    """Run every strategy from the same seed labels, for each seed; returns learning-curve rows.
+
+    ``progress`` (total: ``len(seeds) * len(strategies) * (first_steps + rounds * round_steps)``
+    steps) shows the training and gets one line per seed, strategy and round: labels, accuracy and
+    time left. ``curve.csv`` in ``out_dir`` is rewritten after every round, so a killed run keeps
+    the rounds it finished."""
+    import time
+
+    import numpy as np
+
+    from engine.reports.curves import write_csv
+    from engine.stores.labels import LabelStore
+    from engine.training.trainer import Trainer
+    from latentloop.commands.suggest import suggest
+
+    ds = ws.dataset
+    rows: list[dict] = []
+    per_run = first_steps + rounds * round_steps
+    for s_n, seed in enumerate(seeds):
+        cfg = ws.cfg.model_copy(update={"seed": seed})
+        seed_idx = np.random.default_rng(seed).choice(ds.n_train, size=seed_labels, replace=False)
+        for n, strat in enumerate(strategies):
+            run_dir = out_dir / strat if len(seeds) == 1 else out_dir / f"seed{seed}" / strat
+            store = LabelStore(run_dir / "labels.csv", ds.n_train, ds.num_classes)
+            store.set_many({int(i): int(ds.targets[i]) for i in seed_idx}, source="oracle")
+            trainer = Trainer(cfg, ds, store)
+            progress.offset = (s_n * len(strategies) + n) * per_run
+            trainer.listeners.append(progress)
+            rng = np.random.default_rng(seed + 1)
+            t0 = time.perf_counter()
+            steps = first_steps
+            for rnd in range(rounds + 1):
+                progress.context = {"strategy": strat, "round": rnd, "seed": seed}
+                if rnd:
+                    chosen, _ = suggest(trainer, strat, per_round, seed=seed + rnd, pool_size=pool_size, rng=rng)
+                    store.set_many({int(i): int(ds.targets[i]) for i in chosen}, source="oracle")
+                    trainer.reload_labels()
+                    steps = trainer.step + round_steps
+                summary = trainer.run(steps=steps)
+                row = {
+                    "seed": seed,
+                    "strategy": strat,
+                    "round": rnd,
+                    "labels": trainer.n_labels,
+                    "test_acc": summary["test_acc"],
+                    "tau_acc": summary["tau_acc"],
+                    "step": trainer.step,
+                    "seconds": time.perf_counter() - t0,
+                }
+                rows.append(row)
+                write_csv(out_dir / "curve.csv", rows)
+                progress.write(
+                    f"seed {seed} {strat:>22} round {rnd:>2}: {row['labels']:>4} labels  test acc "
+                    f"{row['test_acc']:.4f}  ({row['seconds']:.0f} s; about "
+                    f"{fmt_seconds(progress.seconds_left())} left in all)"
+                )
+    return rows
+
+
+def summarise(rows: list[dict], strategies: list[str]) -> dict:
+    """Per strategy: labels needed for each threshold (sustained, per seed; mean and sd over the
+    seeds that got there) and the final accuracy (mean, sd, per seed)."""
+    from engine.reports.curves import labels_to_sustain, mean_sd
+
+    out: dict = {}
+    for strat in strategies:
+        mine = [r for r in rows if r["strategy"] == strat]
+        seeds = list(dict.fromkeys(r["seed"] for r in mine))
+        by_seed = {s: [r for r in mine if r["seed"] == s] for s in seeds}
+        entry: dict = {"seeds": seeds}
+        for t in THRESHOLDS:
+            need = {s: labels_to_sustain(rs, t) for s, rs in by_seed.items()}
+            got = [v for v in need.values() if v is not None]
+            entry[f"labels_for_{round(t * 100)}"] = {
+                **mean_sd(got),
+                "reached": f"{len(got)}/{len(seeds)}",
+                "per_seed": {str(s): v for s, v in need.items()},
+            }
+        final = {s: rs[-1]["test_acc"] for s, rs in by_seed.items()}
+        entry["final_acc"] = {**mean_sd(list(final.values())), "per_seed": {str(s): v for s, v in final.items()}}
+        entry["final_labels"] = mine[-1]["labels"] if mine else None
+        out[strat] = entry
+    return out
+
+
+def _cell(v: dict) -> str:
+    if v["mean"] is None:
+        return "never"
+    sd = f" +- {v['sd']:.0f}" if v["n"] > 1 else ""
+    missed = "" if v["reached"].split("/")[0] == v["reached"].split("/")[1] else f" ({v['reached']} seeds)"
+    return f"{v['mean']:.0f}{sd}{missed}"
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from engine.io import atomic_write_bytes
+    from engine.paths import artifacts_dir
+    from engine.reports.curves import plot_learning_curves
+    from engine.workspace import open_workspace
+
+    ws = open_workspace(args.config, overrides(args))
+    strategies = args.strategy or ["random", "entropy"]
+    seeds = args.seeds or [ws.cfg.seed]
+    out = Path(args.out) if args.out else artifacts_dir() / "simulate" / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    first_steps = args.first_steps or ws.cfg.train.steps
+    total = len(seeds) * len(strategies) * (first_steps + args.rounds * args.round_steps)
+    print(
+        f"simulating {', '.join(strategies)} on {ws.dataset.name} with seed(s) {', '.join(map(str, seeds))}: "
+        f"{args.seed_labels} seed labels, {args.rounds} rounds of {args.per_round}, {total} training steps in all; "
+        f"run directory {out}"
+    )
+    progress = TrainProgress(total, bar=not args.no_progress)
+    rows = simulate(
+        ws,
+        strategies,
+        seeds,
+        args.seed_labels,
+        args.per_round,
+        args.rounds,
+        first_steps,
+        args.round_steps,
+        args.pool,
+        out,
+        progress,
+    )
+    progress.close()
+    plot_learning_curves(out / "curve.png", rows, f"{ws.dataset.name}: test accuracy vs labels")
+    summary = summarise(rows, strategies)
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
+    heads = " / ".join(f"{round(t * 100)}%" for t in THRESHOLDS)
+    print(f"labels needed to stay at or above {heads} test accuracy (mean +- sd over seeds):")
+    for s, v in summary.items():
+        cells = " / ".join(_cell(v[f"labels_for_{round(t * 100)}"]) for t in THRESHOLDS)
+        f = v["final_acc"]
+        print(f"  {s:>22}: {cells}   final {f['mean']:.4f}" + (f" +- {f['sd']:.4f}" if f["n"] > 1 else ""))
+    print(f"wrote {out / 'curve.csv'}, {out / 'summary.json'} and {out / 'curve.png'}")
+    return 0

@@ -1,0 +1,139 @@
+"""`latentloop suggest`: print the next samples to label.
+
+Rank the unlabelled training samples with an acquisition strategy and print the top k (Serial,
+score, prediction, certainty).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from latentloop.commands._common import add_command, add_model_args, overrides
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from engine.analysis.acquisition import STRATEGIES
+    from engine.analysis.ranking import MC_POOL
+
+    p = add_command(sub, __doc__)
+    add_model_args(p)
+    p.add_argument("--strategy", "-s", default="entropy", choices=STRATEGIES)
+    p.add_argument("-k", type=int, default=20, help="how many samples (default 20)")
+    p.add_argument("--mc-samples", type=int, default=10, help="MC dropout passes for bald/variation_ratios")
+    p.add_argument(
+        "--mc-pool",
+        type=int,
+        default=MC_POOL,
+        help=f"bald/variation_ratios score only this many most-entropic samples (default {MC_POOL}, "
+        "as the dashboard; 0 = all)",
+    )
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=run)
+
+
+def suggest(
+    trainer,
+    strategy: str,
+    k: int,
+    mc_samples: int = 10,
+    seed: int = 0,
+    pool_size: int = 0,
+    rng=None,
+    depth: int = 0,
+    mc_pool: int = 0,
+):
+    """Rank unlabelled training samples with :func:`engine.analysis.ranking.rank_unlabelled`; returns
+    (Serials, scores), best first.
+
+    ``pool_size`` > 0 ranks a random subset of that many unlabelled samples (faster: only those and
+    the labelled samples go through the model). ``depth``: rank this many (at least ``k``) and
+    return the first ``k``; ``mc_pool``: MC passes for only this many most-entropic candidates
+    (0 = all). The dashboard's queue uses RANK_DEPTH and MC_POOL; ``run`` passes them so that
+    ``latentloop suggest`` prints the queue's order."""
+    import numpy as np
+
+    from engine.analysis.ranking import rank_unlabelled
+    from engine.backends.base import Out
+    from engine.workspace import predict_all
+
+    n = trainer.ds.n_train
+    labelled = trainer.labels.read()[:n] >= 0
+    pool = None
+    if pool_size and pool_size < int((~labelled).sum()):
+        gen = np.random.default_rng(rng if rng is not None else seed)
+        pool = np.sort(gen.choice(np.flatnonzero(~labelled), pool_size, replace=False))
+    # Every sample, as the dashboard's map (Trainer.embed) does, so the numbers are identical.
+    rows = np.arange(len(trainer.ds)) if pool is None else np.concatenate([pool, np.flatnonzero(labelled)])
+    out = predict_all(trainer, rows)
+    probs = np.zeros((n, out[Out.PROBS].shape[1]), np.float32)
+    features = np.zeros((n, out[Out.MU].shape[1]), np.float32)
+    train_rows = rows < n
+    probs[rows[train_rows]] = out[Out.PROBS][train_rows]
+    features[rows[train_rows]] = out[Out.MU][train_rows]
+
+    def mc(serials: np.ndarray) -> np.ndarray:
+        return trainer.backend.predict_mc(trainer.ds.float_images(serials), mc_samples, seed=seed)
+
+    sel = rank_unlabelled(
+        strategy,
+        max(k, depth),
+        probs=probs,
+        features=features,
+        labelled=labelled,
+        mc=mc,
+        pool=pool,
+        mc_pool=mc_pool,
+        seed=seed,
+    )
+    return sel.indices[:k], sel.scores[:k]
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from engine.analysis.ranking import RANK_DEPTH
+    from engine.backends.base import Out
+    from engine.stores.checkpoints import CheckpointStore
+    from engine.workspace import make_trainer, open_workspace
+
+    ws = open_workspace(args.config, overrides(args, **{"train.checkpoint": args.checkpoint}))
+    has_ckpt = CheckpointStore().exists(ws.cfg.train.checkpoint)
+    if not has_ckpt:
+        print(f"warning: no checkpoint {ws.cfg.train.checkpoint!r}: ranking with an untrained model", file=sys.stderr)
+    trainer = make_trainer(ws, resume=has_ckpt, weights_only=True)
+    serials, scores = suggest(
+        trainer, args.strategy, args.k, args.mc_samples, ws.cfg.seed, depth=RANK_DEPTH, mc_pool=args.mc_pool
+    )
+    probs = (
+        trainer.backend.predict(ws.dataset.float_images(serials))[Out.PROBS]
+        if len(serials)
+        else np.zeros((0, ws.dataset.num_classes), np.float32)
+    )
+    rows = [
+        {
+            "serial": int(s),
+            "score": float(sc) if np.isfinite(sc) else None,
+            "predicted": int(probs[i].argmax()),
+            "certainty": float(probs[i].max()),
+        }
+        for i, (s, sc) in enumerate(zip(serials, scores, strict=True))
+    ]
+    if args.format == "json":
+        print(json.dumps(rows))
+    elif args.format == "csv":
+        print("serial,score,predicted,certainty")
+        for r in rows:
+            score = "" if r["score"] is None else format(r["score"], ".6g")
+            print(f"{r['serial']},{score},{r['predicted']},{r['certainty']:.4f}")
+    else:
+        print(
+            f"{'Serial':>7}  {'score':>9}  pred  certainty   ({args.strategy}, {len(rows)} of "
+            f"{ws.labels.stats()['unlabelled']} unlabelled)"
+        )
+        for r in rows:
+            shown = r["score"] if r["score"] is not None else float("inf")
+            print(f"{r['serial']:>7}  {shown:>9.4f}  {r['predicted']:>4}  {r['certainty']:>9.3f}")
+    return 0

@@ -1,0 +1,37 @@
+"""Helpers shared by the tests of every layer (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+
+TINY_MODEL = {
+    "latent_dim": 8,
+    "components": 10,
+    "num_classes": 10,
+    "enc_channels": [8, 16],
+    "hidden": 64,
+    "dropout": 0.1,
+}
+
+
+def tiny_config_dict(**train) -> dict:
+    """A config small enough for tests: tiny model, short curriculum, synthetic data."""
+    t = {
+        "steps": 150,
+        "batch_unlabeled": 32,
+        "batch_labeled": 16,
+        "log_every": 10,
+        "eval_every": 50,
+        "tau_every": 10,
+        "snapshot_every_s": 0.0,
+    }
+    t.update(train)
+    return {
+        "seed": 0,
+        "data": {"name": "synth"},
+        "model": dict(TINY_MODEL),
+        "curriculum": {"warmup_steps": 10, "anneal_steps": 30},
+        "train": t,
+    }
