@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from engine.backends.registry import available_backends
-from engine.config import Config, ConfigError, config_to_dict, from_dict, load_config
+from engine.config import Config, ConfigError, apply_overrides, config_to_dict, from_dict, load_config
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -112,30 +112,20 @@ def _overrides(s: AppSettings) -> dict[str, Any]:
     return {k: v for k, v in o.items() if v is not None}
 
 
-def _apply(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    for dotted, value in overrides.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return raw
-
-
 def resolve_config(s: AppSettings, checkpoint_meta: Any = None) -> Config:
     """The run config: ``s.cfg`` or ``s.config`` or, when neither is given and a checkpoint is
     loaded, the checkpoint's own config; command-line overrides on top. The model architecture
     always comes from the checkpoint when there is one (otherwise it could not load)."""
     overrides = _overrides(s)
     if s.cfg is not None:
-        raw = _apply(config_to_dict(s.cfg), overrides)
+        raw = apply_overrides(config_to_dict(s.cfg), overrides)
     elif (
         s.config is None
         and checkpoint_meta
         and isinstance(checkpoint_meta.get("config"), dict)
         and checkpoint_meta["config"]
     ):
-        raw = _apply(dict(checkpoint_meta["config"]), overrides)
+        raw = apply_overrides(dict(checkpoint_meta["config"]), overrides)
     else:
         raw = config_to_dict(load_config(s.config, overrides))
     model = (checkpoint_meta or {}).get("model") or (checkpoint_meta or {}).get("model_config")

@@ -423,6 +423,6 @@ class AppState:
 
 def _probe_checkpoint(name: str, store: Any) -> None:
     """Fit and save checkpoint ``name``'s probes (the Runs page's Probe button)."""
-    from engine.analysis.probes import probe_checkpoint
+    from engine.workspace import probe_checkpoint
 
     probe_checkpoint(name, store=store)

@@ -53,10 +53,6 @@ class SaveCheckpoint(Message, tag="save_checkpoint"):
     name: str = "ssvae"
 
 
-class SetLearningRate(Message, tag="set_lr"):
-    lr: float
-
-
 class ApplyFeedback(Message, tag="apply_feedback"):
     """ROI feedback items: dicts with sample_idx, x0, y0, x1, y1 (normalised), strength."""
 
@@ -81,9 +77,7 @@ class RemoveProbe(Message, tag="remove_probe"):
     name: str
 
 
-Command = (
-    Pause | Resume | Stop | SaveCheckpoint | SetLearningRate | ApplyFeedback | AdvancePhase | SetProbe | RemoveProbe
-)
+Command = Pause | Resume | Stop | SaveCheckpoint | ApplyFeedback | AdvancePhase | SetProbe | RemoveProbe
 
 # -- events (out of the trainer) ---------------------------------------------------------
 
@@ -169,7 +163,6 @@ _TYPES = type_registry(
     Resume,
     Stop,
     SaveCheckpoint,
-    SetLearningRate,
     ApplyFeedback,
     AdvancePhase,
     SetProbe,

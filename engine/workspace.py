@@ -1,10 +1,13 @@
-"""Opening the shared files for a dataset: one helper for the CLI, the app and the workers."""
+"""Opening the shared files for a dataset: one helper for the CLI, the app and the workers; and the
+orchestrations both the CLI and the app run on them (probing a checkpoint)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +16,11 @@ from engine.config import Config, load_config
 from engine.datasets import Dataset, load_dataset
 from engine.stores.feedback import FeedbackStore, feedback_store_for
 from engine.stores.labels import LabelStore, label_store_for
+from engine.tasks import TaskConfig
+
+if TYPE_CHECKING:
+    from engine.analysis.probes import ProbeRun
+    from engine.stores.checkpoints import CheckpointStore
 
 
 @dataclass
@@ -53,3 +61,37 @@ def predict_all(trainer: Any, idx: np.ndarray | None = None) -> dict[Out, np.nda
     from engine.training.streaming import predict_rows
 
     return predict_rows(trainer.backend, trainer.ds.images, idx, keys=tuple(Out))
+
+
+def probe_checkpoint(
+    name: str,
+    *,
+    store: CheckpointStore | None = None,
+    tasks: Sequence[TaskConfig] | None = None,
+    max_train: int | None = None,
+    out: Path | None = None,
+) -> tuple[ProbeRun, dict[str, Any], Path]:
+    """Probe checkpoint ``name`` (its model, dataset and, unless given, tasks) and write the JSON
+    to ``out`` (default ``artifacts/probes/<name>-step<step>.json``). ProbeError without tasks."""
+    from engine.analysis.probes import ProbeError, probe_json, probe_outputs  # scikit-learn only when probing
+    from engine.config import from_dict
+    from engine.io import atomic_write_bytes
+    from engine.paths import artifacts_dir
+    from engine.stores.checkpoints import CheckpointStore
+
+    store = store or CheckpointStore()
+    meta = store.load(name).meta
+    cfg = from_dict(meta.get("config") or {})
+    tasks = list(cfg.tasks if tasks is None else tasks)
+    if not tasks:
+        raise ProbeError(f"checkpoint {name!r} has no tasks to probe: fork it with a tasks: list (docs/tasks.md)")
+    ws = open_workspace(cfg=cfg)
+    trainer = make_trainer(ws)
+    trainer.load_checkpoint(name, store=store, weights_only=True)
+    probes = probe_outputs(cfg, ws.dataset, predict_all(trainer), tasks, max_train)
+    step = int(meta.get("step", 0))
+    doc = probe_json(probes, checkpoint=name, step=step, dataset=ws.dataset.name, backend=cfg.backend)
+    path = out or artifacts_dir() / "probes" / f"{name}-step{step}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
+    return probes, doc, path

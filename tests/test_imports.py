@@ -10,11 +10,14 @@ Rules, at two granularities:
   above ``workers`` (its child processes) above ``engine`` (the framework-neutral core). A package
   only imports packages below it, so the package graph has no cycle and engine/workers never reach
   up into app or latentloop, not even inside a function.
-- **Modules**, top-level imports only: no cycle anywhere. Imports under ``if TYPE_CHECKING:`` count
-  as lazy ones: they never run, they only name a type for annotations. Lazy imports inside a package are allowed
-  to point "back" (e.g. the backend registry in engine.backends.base imports
-  engine.backends.torch.backend on demand, which imports base at top level): that is a plugin
-  lookup within one layer, not a layering violation, and cannot deadlock at import time.
+- **Modules**, counting lazy imports too: no cycle anywhere. Imports under ``if TYPE_CHECKING:``
+  never run (they only name a type for annotations): they count for the package layers, not for
+  module cycles. The backend registry
+  (engine/backends/registry.py) finds a backend by a string with ``importlib``: a plugin lookup,
+  not an import statement.
+- **Rooms inside the app**: the presenter (app/presenter/) sits above the services and the figures;
+  services never import figures, the presenter or AppState (app/state.py); layouts never import
+  workers/.
 """
 
 from __future__ import annotations
@@ -61,18 +64,23 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, bool]]:
-    """(imported project module, is_top_level) for every import statement in the module."""
+def _imports(name: str, path: Path, modules: dict[str, Path], types: bool = True) -> list[tuple[str, bool]]:
+    """(imported project module, is_top_level) for every import statement in the module; with
+    ``types=False`` without those under ``if TYPE_CHECKING:`` (they never run)."""
     tree = ast.parse(path.read_text(), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     top_level = {id(node) for node in tree.body}
+    type_only: set[int] = set()
     for node in tree.body:  # imports under `if`/`try` at module level run at import time too
         if isinstance(node, ast.If) and _is_type_checking(node.test):
-            continue  # `if TYPE_CHECKING:` never runs: annotations only, like a lazy import
+            type_only |= {id(n) for n in ast.walk(node)}  # never runs: annotations only
+            continue
         if isinstance(node, (ast.If, ast.Try)):
             top_level |= {id(n) for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))}
     out = []
     for node in ast.walk(tree):
+        if not types and id(node) in type_only:
+            continue
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
@@ -94,9 +102,9 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str,
     return out
 
 
-def _graph() -> dict[str, list[tuple[str, bool]]]:
+def _graph(types: bool = True) -> dict[str, list[tuple[str, bool]]]:
     modules = _modules()
-    return {name: _imports(name, path, modules) for name, path in modules.items()}
+    return {name: _imports(name, path, modules, types) for name, path in modules.items()}
 
 
 def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
@@ -174,6 +182,47 @@ def test_no_cycle_among_top_level_imports() -> None:
     edges = {m: {t for t, top in imps if top} for m, imps in _graph().items()}
     cycle = _find_cycle(edges)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_no_cycle_counting_imports_inside_functions() -> None:
+    """A lazy import that only dodges a cycle still couples the two modules both ways."""
+    edges = {m: {t for t, _ in imps} for m, imps in _graph(types=False).items()}
+    cycle = _find_cycle(edges)
+    assert cycle is None, "import cycle (lazy imports counted): " + " -> ".join(cycle or [])
+
+
+def _imports_of(prefixes: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(m, t) for m, imps in _graph().items() if m.startswith(prefixes) for t, _ in imps]
+
+
+def _in(module: str, *rooms: str) -> bool:
+    return any(module == r or module.startswith(r + ".") for r in rooms)
+
+
+FIGURES = ("app.figures", "app.mixture_figures", "app.density_figures", "app.feedback_figures")
+
+
+def test_services_import_neither_figures_nor_the_presenter_nor_app_state() -> None:
+    bad = [(m, t) for m, t in _imports_of(("app.services",)) if _in(t, *FIGURES, "app.presenter", "app.state")]
+    assert not bad, f"services import a figure module, the presenter or AppState: {bad}"
+
+
+def test_the_presenter_is_above_services_and_figures() -> None:
+    below = ("app.services", *FIGURES, "app.layouts", "app.cards", "app.viewmodels", "app.colours")
+    bad = [(m, t) for m, t in _imports_of(below) if _in(t, "app.presenter")]
+    assert not bad, f"a service, figure or layout imports the presenter: {bad}"
+
+
+def test_layouts_never_import_workers() -> None:
+    bad = [(m, t) for m, t in _imports_of(("app.layouts", "app.cards")) if _in(t, "workers")]
+    assert not bad, f"layouts import workers/: {bad}"
+
+
+def test_the_rules_see_lazy_imports(tmp_path: Path) -> None:
+    """The graph counts an import inside a function (so a lazy import cannot hide a cycle)."""
+    (tmp_path / "m.py").write_text("def f():\n    from engine import errors\n")
+    modules = {**_modules(), "m": tmp_path / "m.py"}
+    assert ("engine.errors", False) in _imports("m", tmp_path / "m.py", modules)
 
 
 def test_the_cycle_finder_finds_cycles() -> None:

@@ -1,7 +1,7 @@
 """What the child worker processes share: their queues and stop event (:class:`ChildIO`), and a
 start-up with a lower CPU priority and a capped BLAS/OpenMP thread count, so that the dashboard
-and the training thread keep the cores. A leaf module (no
-numpy): ``workers.forecast`` sets the variables before numpy loads."""
+and the training thread keep the cores. A leaf module (no numpy): the supervisor's ``child_main``
+sets the forecast worker's variables in the child before numpy loads."""
 
 from __future__ import annotations
 

@@ -14,12 +14,13 @@ which exits once every holder of its pipe is gone) running.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing as mp
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +38,19 @@ def _exit_with_parent(parent_pid: int, poll_s: float) -> None:
     os._exit(1)
 
 
-def child_main(parent_pid: int, target: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+def child_main(
+    parent_pid: int, target: Callable[..., None] | str, *args: Any, env: Mapping[str, str] | None = None, **kwargs: Any
+) -> None:
     """A child process's entry point: run ``target`` while ``parent_pid`` is our parent (the
-    workers here, the dashboard's UMAP jobs in app/services/projection.py)."""
+    workers here, the dashboard's UMAP jobs in app/services/projection.py).
+
+    ``env`` is set before ``target`` is imported; give ``target`` as ``"module:function"`` for
+    variables its imports read (a callable is imported while the child unpickles its arguments,
+    before this runs): the forecast worker's BLAS thread count, read once when numpy loads."""
+    os.environ.update(env or {})
+    if isinstance(target, str):
+        module, _, func = target.partition(":")
+        target = getattr(importlib.import_module(module), func)
     threading.Thread(
         target=_exit_with_parent, args=(parent_pid, PARENT_POLL_S), name="parent-watch", daemon=True
     ).start()
@@ -49,7 +60,7 @@ def child_main(parent_pid: int, target: Callable[..., None], *args: Any, **kwarg
 @dataclass
 class _Worker:
     name: str
-    target: Callable[..., None]
+    target: Callable[..., None] | str
     kwargs: dict[str, Any]
     process: Any = None
     in_q: Any = None
@@ -76,8 +87,9 @@ class WorkerSupervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def add(self, name: str, target: Callable[..., None], **kwargs: Any) -> None:
-        """Register a worker; ``target`` must be importable (spawn pickles it by name)."""
+    def add(self, name: str, target: Callable[..., None] | str, **kwargs: Any) -> None:
+        """Register a worker; ``target`` must be importable (spawn pickles it by name), or a
+        ``"module:function"`` imported in the child after ``env`` (a keyword) is set there."""
         with self._lock:
             self._workers[name] = _Worker(name, target, kwargs)
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.services.run_files import RunError, as_float, as_int, flatten, read_json
 from app.viewmodels import RunRow, RunSeries, RunView
+from engine.reports.rundir import RunDirError, as_float, as_int, flatten, read_json
 
 PROBE_FILE_RE = re.compile(r"(?P<name>.+)-step(?P<step>\d+)\.json")
 PROBE_METRICS = ("accuracy", "r2", "mae", "psnr")  # the columns of a side-by-side probe table
@@ -25,10 +25,10 @@ def branch_name(path: Path) -> str:
 
 
 def branch_row(base: dict[str, Any], path: Path) -> RunRow:
-    """A checkpoint's row from its meta.json (RunError naming the problem)."""
+    """A checkpoint's row from its meta.json (RunDirError naming the problem)."""
     m = read_json(path / "meta.json")
     if not isinstance(m, dict):
-        raise RunError(f"meta.json: expected a JSON object, got {type(m).__name__}")
+        raise RunDirError(f"meta.json: expected a JSON object, got {type(m).__name__}")
     metrics: dict[str, Any] = m["metrics"] if isinstance(m.get("metrics"), dict) else {}
     created = str(m.get("created") or "")
     return RunRow(
@@ -57,7 +57,7 @@ def latest_probes(probes_dir: Path, name: str) -> tuple[Path | None, dict[str, A
         return None, None
     try:
         doc = read_json(best[1])
-    except RunError:
+    except RunDirError:
         return best[1], None
     return best[1], doc if isinstance(doc, dict) else None
 
@@ -82,7 +82,7 @@ def branch_view(path: Path, row: RunRow, probes_dir: Path) -> RunView:
     try:
         raw = read_json(path / "meta.json")
         meta = raw if isinstance(raw, dict) else {}
-    except RunError as err:
+    except RunDirError as err:
         problems.append(str(err))
     config = json.dumps(meta["config"], indent=2) if isinstance(meta.get("config"), dict) else ""
     fork = meta.get("fork") if isinstance(meta.get("fork"), dict) else None
@@ -112,7 +112,7 @@ def branch_curves(path: Path, row: RunRow, metric: str, label: str) -> list[RunS
     """``metric`` (a key of app.services.runs.METRICS) of a checkpoint over its steps."""
     m = read_json(path / "meta.json")
     if not isinstance(m, dict):
-        raise RunError("meta.json: expected a JSON object")
+        raise RunDirError("meta.json: expected a JSON object")
     if metric == "labels":
         acc = as_float((m.get("metrics") or {}).get("test_acc"))
         return [RunSeries(label, [float(row.labels)], [acc])] if row.labels is not None and acc is not None else []
@@ -127,7 +127,7 @@ def branch_curves(path: Path, row: RunRow, metric: str, label: str) -> list[RunS
 
 
 class BranchProber:
-    """Runs ``probe(name)`` (engine.analysis.probes.probe_checkpoint: predict every sample, fit the
+    """Runs ``probe(name)`` (engine.workspace.probe_checkpoint: predict every sample, fit the
     checkpoint's probes, write the JSON) for chosen checkpoints in one background thread; the page
     polls :meth:`status`. One job at a time: a second request while one runs is refused."""
 

@@ -22,9 +22,9 @@ import yaml
 from app.services.branches import BranchProber, branch_curves, branch_row, branch_view, latest_probes, probe_values
 from app.services.checkpoints import CheckpointService
 from app.services.images import png_bytes_uri
-from app.services.run_files import RunError, as_float, as_int, flatten, read_csv, read_json
 from app.viewmodels import RunRow, RunSeries, RunView
 from engine.errors import LatentLoopError
+from engine.reports.rundir import RunDirError, as_float, as_int, flatten, read_csv, read_json
 
 # directory under artifacts/ -> kind; "checkpoints" are the shared store's checkpoints (branches)
 KINDS = {"experiments": "experiment", "simulate": "simulate", "checkpoints": "branch"}
@@ -53,7 +53,7 @@ class RunBrowser:
         self.root = Path(root)
         self.shared = shared
         self.ckpt = ckpt
-        # probe(name): fit and save one checkpoint's probes (engine.analysis.probes.probe_checkpoint)
+        # probe(name): fit and save one checkpoint's probes (engine.workspace.probe_checkpoint)
         self.prober = BranchProber(probe or (lambda name: None))
         self._rows: dict[str, tuple[tuple[int, ...], RunRow]] = {}
         self._lock = threading.RLock()
@@ -79,7 +79,7 @@ class RunBrowser:
     def rows(self, sort_by: str = "date", descending: bool = True, force: bool = False) -> list[RunRow]:
         """The runs sorted by one of SORT_KEYS; rows without that value come last either way."""
         if sort_by not in SORT_KEYS:
-            raise RunError(f"cannot sort runs by {sort_by!r}: use one of {', '.join(SORT_KEYS)}")
+            raise RunDirError(f"cannot sort runs by {sort_by!r}: use one of {', '.join(SORT_KEYS)}")
         rows = self.scan(force)
         known = [r for r in rows if getattr(r, sort_by) is not None]
         missing = [r for r in rows if getattr(r, sort_by) is None]
@@ -96,7 +96,7 @@ class RunBrowser:
             if run_id not in self._rows:
                 self.scan()
             if run_id not in self._rows:
-                raise RunError(f"no run {run_id!r} under {self.root} (refresh the list)")
+                raise RunDirError(f"no run {run_id!r} under {self.root} (refresh the list)")
             return self.root / run_id, self._rows[run_id][1]
 
     # -- one run ---------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class RunBrowser:
         if not (row.error and source in row.error):
             try:
                 metrics = flatten(read_json(path / source))
-            except RunError as err:
+            except RunDirError as err:
                 problems.append(str(err))
         report = ""
         if (path / "REPORT.md").is_file():
@@ -130,13 +130,13 @@ class RunBrowser:
         """One series per run (per strategy and seed for a simulation) of ``metric`` (METRICS), and
         a note for each run that has none."""
         if metric not in METRICS:
-            raise RunError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+            raise RunDirError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
         series: list[RunSeries] = []
         notes: list[str] = []
         for rid in run_ids:
             try:
                 path, row = self._find(rid)
-            except RunError as err:
+            except RunDirError as err:
                 notes.append(str(err))
                 continue
             try:
@@ -144,7 +144,7 @@ class RunBrowser:
                     found = branch_curves(path, row, metric, _label(row))
                 else:
                     found = (_experiment_curves if row.kind == "experiment" else _simulate_curves)(path, row, metric)
-            except RunError as err:
+            except RunDirError as err:
                 notes.append(f"{row.name}: {err}")
                 continue
             if not found:
@@ -160,7 +160,7 @@ class RunBrowser:
         for rid in run_ids:
             try:
                 _, row = self._find(rid)
-            except RunError:
+            except RunDirError:
                 continue
             if row.kind != "branch":
                 continue
@@ -173,7 +173,7 @@ class RunBrowser:
         """Start probing the chosen checkpoints (only branches have probes)."""
         names = []
         for rid in run_ids:
-            with contextlib.suppress(RunError):
+            with contextlib.suppress(RunDirError):
                 _, row = self._find(rid)
                 if row.kind == "branch":
                     names.append(row.name)
@@ -190,12 +190,12 @@ class RunBrowser:
         name = check_name((name or "").strip())
         path, row = self._find(run_id)
         if row.kind == "branch":
-            raise RunError(
+            raise RunDirError(
                 f"{row.name!r} is a checkpoint already: load or branch it in the Label page's Checkpoints panel"
             )
         src = _checkpoint_name(path) if row.kind == "experiment" else None
         if src is None:
-            raise RunError(f"run {row.name!r} has no checkpoint to load")
+            raise RunDirError(f"run {row.name!r} has no checkpoint to load")
         taken = f"checkpoint {name!r} already exists: choose a new name (a fork never replaces a checkpoint)"
         if self.shared.exists(name):
             raise CheckpointExistsError(taken)
@@ -251,7 +251,7 @@ def _read_row(rid: str, path: Path, kind: str) -> RunRow:
         if kind == "experiment":
             return _experiment_row(base, name, path)
         return _simulate_row(base, name, path)
-    except RunError as err:
+    except RunDirError as err:
         empty: dict[str, Any] = {"labels": None, "accuracy": None, "accuracy_of": "", "backend": None, "steps": None}
         return RunRow(name=name or path.name, **base, **empty, error=str(err))
 
@@ -259,7 +259,7 @@ def _read_row(rid: str, path: Path, kind: str) -> RunRow:
 def _experiment_row(base: dict[str, Any], name: str, path: Path) -> RunRow:
     m = read_json(path / "metrics.json")
     if not isinstance(m, dict):
-        raise RunError(f"metrics.json: expected a JSON object, got {type(m).__name__}")
+        raise RunDirError(f"metrics.json: expected a JSON object, got {type(m).__name__}")
     return RunRow(
         name=name or path.name,
         **base,
@@ -297,7 +297,7 @@ def _simulate_row(base: dict[str, Any], name: str, path: Path) -> RunRow:
 def _read_curve(path: Path) -> list[dict[str, Any]]:
     rows = read_csv(path / "curve.csv", ("strategy", "labels", "test_acc"))
     if not rows:
-        raise RunError("curve.csv has no rounds yet")
+        raise RunDirError("curve.csv has no rounds yet")
     return rows
 
 
@@ -336,13 +336,13 @@ def _config(path: Path, checkpoint: str | None, problems: list[str]) -> str:
             try:
                 return json.dumps(yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")), indent=2)
             except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-                raise RunError(f"config.yaml: {err}") from None
+                raise RunDirError(f"config.yaml: {err}") from None
         if checkpoint is None:
             return ""
         meta = read_json(path / "checkpoints" / f"{checkpoint}.ckpt" / "meta.json")
         config = meta.get("config") if isinstance(meta, dict) else None
         return json.dumps(config, indent=2) if config else ""
-    except RunError as err:
+    except RunDirError as err:
         problems.append(f"config: {err}")
         return ""
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import events as ev
-from engine.config import Config, ConfigError, config_to_dict, from_dict
+from engine.config import Config, ConfigError, apply_overrides, config_to_dict, from_dict
 from engine.training.curriculum import Curriculum
 
 ACTIVE = ("starting", "running", "paused", "stopping")
@@ -90,9 +90,7 @@ def validate_settings(
     if errors:
         return None, None, errors
     raw_cfg = config_to_dict(base)
-    for name, path in FIELD_PATHS.items():
-        section, key = path.split(".")
-        raw_cfg[section][key] = parsed[name]
+    apply_overrides(raw_cfg, {path: parsed[name] for name, path in FIELD_PATHS.items()})
     curriculum_overrides(raw_cfg, values)
     try:
         cfg = from_dict(raw_cfg)

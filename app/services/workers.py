@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from workers import forecast as fc
+from workers.child import BLAS_THREAD_VARS
 from workers.messages import WorkerError, WorkerStatus, XaiRequest, XaiResult, from_dict, to_dict
 from workers.supervisor import WorkerSupervisor
 from workers.xai import xai_main
@@ -74,7 +75,10 @@ class WorkerHub:
             nice=nice,
             budget_ms_per_min=xai_budget_ms_per_min,
         )
-        self.supervisor.add(FORECAST, fc.forecast_main, nice=nice)
+        # numpy in the child runs single-threaded, so the worker never competes with the training
+        # thread for the cores: BLAS reads these once, when numpy loads, so they are set first.
+        single = dict.fromkeys(BLAS_THREAD_VARS, "1")
+        self.supervisor.add(FORECAST, "workers.forecast.process:forecast_main", env=single, nice=nice)
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self._xai: dict[int, XaiResult | WorkerError] = {}  # request id -> answer (newest few)

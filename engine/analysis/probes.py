@@ -25,7 +25,6 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -403,39 +402,3 @@ def probe_outputs(cfg: Any, ds: Dataset, out: Mapping[Any, np.ndarray], tasks: S
         seed=cfg.seed,
         validation=cfg.data.validation,
     )
-
-
-def probe_checkpoint(
-    name: str,
-    *,
-    store: Any = None,
-    tasks: Sequence[TaskConfig] | None = None,
-    max_train: int | None = None,
-    out: Path | None = None,
-) -> tuple[ProbeRun, dict[str, Any], Path]:
-    """Probe checkpoint ``name`` (its model, dataset and, unless given, tasks) and write the JSON
-    to ``out`` (default ``artifacts/probes/<name>-step<step>.json``). ProbeError without tasks."""
-    import json
-
-    from engine.config import from_dict
-    from engine.io import atomic_write_bytes
-    from engine.paths import artifacts_dir
-    from engine.stores.checkpoints import CheckpointStore
-    from engine.workspace import make_trainer, open_workspace, predict_all
-
-    store = store or CheckpointStore()
-    meta = store.load(name).meta
-    cfg = from_dict(meta.get("config") or {})
-    tasks = list(cfg.tasks if tasks is None else tasks)
-    if not tasks:
-        raise ProbeError(f"checkpoint {name!r} has no tasks to probe: fork it with a tasks: list (docs/tasks.md)")
-    ws = open_workspace(cfg=cfg)
-    trainer = make_trainer(ws)
-    trainer.load_checkpoint(name, store=store, weights_only=True)
-    probes = probe_outputs(cfg, ws.dataset, predict_all(trainer), tasks, max_train)
-    step = int(meta.get("step", 0))
-    doc = probe_json(probes, checkpoint=name, step=step, dataset=ws.dataset.name, backend=cfg.backend)
-    path = out or artifacts_dir() / "probes" / f"{name}-step{step}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
-    return probes, doc, path

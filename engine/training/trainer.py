@@ -23,6 +23,7 @@ from engine.backends.registry import create_backend
 from engine.config import Config
 from engine.datasets import Dataset, validation_idx
 from engine.errors import LabelError, LatentLoopError
+from engine.stores.feedback import FeedbackItem
 from engine.stores.labels import LabelStore
 from engine.stores.labels_csv import labels_hash
 from engine.training.augment import affine_augment, roi_mask, shift_augment
@@ -43,13 +44,6 @@ class Embeddings:
     mu: np.ndarray  # float32 [N, D]
     probs: np.ndarray  # float32 [N, C]
     resp: np.ndarray  # float32 [N, K]
-
-
-@dataclass
-class FeedbackItem:
-    sample_idx: int
-    box: tuple[float, float, float, float]  # normalised x0, y0, x1, y1
-    strength: float = 1.0
 
 
 EMA_EVERY = 10  # steps between updates of the weight average (train.ema_decay is per step)
@@ -143,8 +137,6 @@ class Trainer(TrainerCheckpoints):
             self._stop = cmd
         elif isinstance(cmd, ev.SaveCheckpoint):
             self.save_checkpoint(cmd.name)
-        elif isinstance(cmd, ev.SetLearningRate):
-            self.backend.set_lr(cmd.lr)
         elif isinstance(cmd, ev.ApplyFeedback):
             self.set_feedback(cmd.items)
         elif isinstance(cmd, ev.AdvancePhase):
@@ -194,9 +186,7 @@ class Trainer(TrainerCheckpoints):
             if not 0 <= idx < self.ds.n_train:
                 raise ValueError(f"feedback for sample {idx}: not a training sample")
             fb[idx] = FeedbackItem(
-                idx,
-                (float(it["x0"]), float(it["y0"]), float(it["x1"]), float(it["y1"])),
-                float(it.get("strength", 1.0)),
+                idx, float(it["x0"]), float(it["y0"]), float(it["x1"]), float(it["y1"]), float(it.get("strength", 1.0))
             )
         self.feedback = fb
 

@@ -33,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from engine.analysis.probes import ProbeError, probe_checkpoint, probe_table
+    from engine.analysis.probes import ProbeError, probe_table
     from engine.config import from_dict, load_config
     from engine.stores.checkpoints import CheckpointStore
+    from engine.workspace import probe_checkpoint
 
     name = args.checkpoint
     meta = CheckpointStore().load(name).meta  # a missing checkpoint: CheckpointError naming the ones there are

@@ -20,11 +20,11 @@ from app.callbacks.runs import (
     runs_sort_outputs,
     runs_table_outputs,
 )
-from app.services.runs import RunError
 from app.testing import app_state
 from engine.errors import CheckpointError
 from engine.images import png_bytes
 from engine.reports.curves import pyplot, save_figure, write_csv
+from engine.reports.rundir import RunDirError
 from engine.stores.checkpoints import CheckpointExistsError, CheckpointStore
 from latentloop.cli import main
 from tests.helpers import tiny_config_dict
@@ -159,7 +159,7 @@ def test_rows_read_every_kind_and_sort_by_every_column(state):
     ]
     assert order("backend", False) == [GOOD, real_id, SIM, BROKEN] and order("backend", True)[:2] == [real_id, GOOD]
     assert order("date", True)[0] == _real(state) and order("date", False)[0] == BROKEN
-    with pytest.raises(RunError, match="cannot sort"):
+    with pytest.raises(RunDirError, match="cannot sort"):
         state.runs.rows("path")
 
 
@@ -198,7 +198,7 @@ def test_a_malformed_run_is_shown_with_its_problem_and_the_rest_still_listed(sta
     finally:
         (bad_sim / "curve.csv").unlink()
         bad_sim.rmdir()
-    with pytest.raises(RunError, match="no run"):
+    with pytest.raises(RunDirError, match="no run"):
         state.runs.open("experiments/../../etc")
 
 
@@ -284,7 +284,7 @@ def test_fork_copies_under_a_new_name_loads_it_and_touches_nothing_else(state):
     assert refused["version"] is no_update
     with pytest.raises(CheckpointError, match="invalid checkpoint name"):
         state.runs.fork(real, "../x")
-    with pytest.raises(RunError, match="no checkpoint"):
+    with pytest.raises(RunDirError, match="no checkpoint"):
         state.runs.fork(GOOD, "good-fork")
     assert "open a run first" in str(runs_fork_outputs(state, None, "x")["message"])
     assert tree_digest(src) == before_src and tree_digest(store.path(shared_name)) == before_shared

