@@ -156,7 +156,15 @@ def label_issues_section() -> list[str]:
 
 
 def main() -> None:
-    parts = [INTRO, *accuracy_section(), *probes_section(), *active_learning_section(), *label_issues_section()]
+    summary = (SRC / "summary.md").read_text(encoding="utf-8").rstrip() + "\n"
+    parts = [
+        INTRO,
+        summary,
+        *accuracy_section(),
+        *probes_section(),
+        *active_learning_section(),
+        *label_issues_section(),
+    ]
     for path in sorted(SRC.glob("*.json")):
         data = json.loads(path.read_text())
         parts.append(f"\n## {data.get('benchmark', path.stem)}\n")

@@ -4,7 +4,9 @@ Pure numpy over probability arrays (docs/architecture.md section 3), so every ba
 dashboard share one implementation. Every score follows one convention: **higher = more worth
 labelling**. The formulas and advice on when to use each strategy are in ``docs/acquisition.md``.
 
-Entry point: :func:`select`. Building blocks: the score functions, :func:`k_center_greedy`,
+Over 400 lines: every strategy sits in one table (:data:`STRATEGIES`) next to the scores it
+combines, so a new strategy is one function and one row. Entry point: :func:`select`. Building blocks: the
+score functions, :func:`k_center_greedy`,
 :data:`STRATEGIES`, :func:`describe` and :func:`required_inputs`.
 """
 

@@ -1,5 +1,9 @@
 """The backend protocol: everything the framework-neutral engine needs from a framework.
 
+Over 400 lines on purpose: this docstring is the neutral weight layout and loss that every backend
+is tested against (tests/engine/test_backend_conformance.py), and it stays next to the protocol and
+the numpy reference (``param_shapes``, ``initial_weights``) it specifies.
+
 Numpy in, numpy out. A backend builds the SSVAE of section 7 of docs/architecture.md from a
 :class:`~engine.config.ModelConfig`; its weights travel in one *neutral* naming and layout
 (PyTorch conventions: dense ``weight`` is ``[out, in]``, convolution ``weight`` is

@@ -8,6 +8,9 @@ Crash consistency: the CSV is the source of truth and is replaced *before* the c
 appended. A crash between the two leaves at most one change applied but not logged (it cannot be
 undone from the log and is missing from the audit trail); the log never records a change the CSV
 does not hold. A crash while appending leaves a torn last log line, which readers skip.
+
+Over 400 lines: the CSV and its change log are written under one lock in one order, and that
+order is the crash-consistency argument above; splitting them would spread it over two files.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Framework-neutral training loop. Talks to a framework only through the Backend protocol.
 
+Over 400 lines: the step loop, its batches and its commands share the trainer's state and read
+best in one place; checkpoints and snapshots are already apart (engine/training/checkpoints.py).
+
 It takes commands (engine.events: Pause, Resume, Stop, ...) from ``commands`` and posts events to
 ``events`` without ever blocking: a full queue drops its oldest item. Listeners (callables) get
 every event synchronously, which is how the CLI draws its progress bar.
