@@ -128,13 +128,12 @@ class CurriculumConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _legacy(cls, raw: Any) -> Any:
-        if not isinstance(raw, dict):
+        if not isinstance(raw, dict) or "refine_steps" not in raw:
             return raw
-        raw = dict(raw)
-        refine = raw.pop("refine_steps", None)  # deprecated: the phase it timed no longer ends
+        refine = raw["refine_steps"]  # deprecated: the phase it timed no longer ends
         if refine is not None and (isinstance(refine, bool) or not isinstance(refine, int) or refine < 0):
             raise ValueError(f"refine_steps (deprecated, ignored) must be a non-negative integer, got {refine!r}")
-        return raw
+        return {k: v for k, v in raw.items() if k != "refine_steps"}
 
     @field_validator("consistency_from", mode="before")
     @classmethod

@@ -50,11 +50,13 @@ def child_main(
     os.environ.update(env or {})
     if isinstance(target, str):
         module, _, func = target.partition(":")
-        target = getattr(importlib.import_module(module), func)
+        run: Callable[..., None] = getattr(importlib.import_module(module), func)
+    else:
+        run = target
     threading.Thread(
         target=_exit_with_parent, args=(parent_pid, PARENT_POLL_S), name="parent-watch", daemon=True
     ).start()
-    target(*args, **kwargs)
+    run(*args, **kwargs)
 
 
 @dataclass

@@ -83,7 +83,7 @@ import abc
 import enum
 import os
 from collections.abc import Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, get_args
 
 import numpy as np
 
@@ -167,6 +167,8 @@ BatchKey = Literal[
     "task_mask",
     "task_w",
 ]
+TASK_KEYS: tuple[BatchKey, ...] = ("task_target", "task_mask", "task_w")  # only a model with auxiliary heads
+FLOAT_KEYS: tuple[BatchKey, ...] = tuple(k for k in get_args(BatchKey) if k != "y" and k not in TASK_KEYS)
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

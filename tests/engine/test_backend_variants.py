@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.backends.base import GAUSS_VAR_FLOOR, METRIC_KEYS, Out, SaliencyUnavailable, aux_slice, param_shapes
+from engine.backends.base import GAUSS_VAR_FLOOR, METRIC_KEYS, Out, aux_slice, param_shapes
 from engine.backends.registry import create_backend
 from engine.config import ModelConfig
+from engine.errors import SaliencyUnavailable
 from engine.tasks import AuxHead
 from tests.engine.test_backend_conformance import BACKENDS, CFG, make_batch, reference_weights
 

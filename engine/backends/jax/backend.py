@@ -14,23 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import Backend, Batch, BatchKey, Out, initial_tau, initial_weights
+from engine.backends.base import FLOAT_KEYS, TASK_KEYS, Backend, Batch, Out, initial_tau, initial_weights
 from engine.backends.jax import layout  # pure numpy: importing it does not import JAX
 from engine.config import ModelConfig
 
 _ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}  # = torch.optim.Adam defaults
-_FLOAT_KEYS: tuple[BatchKey, ...] = (
-    "x",
-    "x_aug",
-    "eps",
-    "drop",
-    "drop_aug",
-    "roi_mask",
-    "roi_weight",
-    "w",
-    "threshold",
-)
-_TASK_KEYS: tuple[BatchKey, ...] = ("task_target", "task_mask", "task_w")
 _PAD_MIN = 8  # smallest padded predict batch; sizes are powers of two up to batch_size
 
 
@@ -196,7 +184,7 @@ class JaxBackend(Backend):
 
     def _batch(self, batch: Batch) -> dict[str, Any]:
         # without auxiliary heads the task arrays are never read: not even copied to the device
-        keys = _FLOAT_KEYS + _TASK_KEYS if self.cfg.aux else _FLOAT_KEYS
+        keys = FLOAT_KEYS + TASK_KEYS if self.cfg.aux else FLOAT_KEYS
         b = {k: np.asarray(batch[k], np.float32) for k in keys}
         b["y"] = np.asarray(batch["y"], np.int32)
         return self._put(b)

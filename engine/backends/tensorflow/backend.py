@@ -17,11 +17,11 @@ import numpy as np
 
 from engine.backends.base import (
     METRIC_KEYS,
+    TASK_KEYS,
     Backend,
     Batch,
     BatchKey,
     Out,
-    SaliencyUnavailable,
     initial_tau,
     initial_weights,
     param_shapes,
@@ -29,6 +29,7 @@ from engine.backends.base import (
 from engine.backends.tensorflow import layout
 from engine.backends.tensorflow.model import apply_dropout, decode, dense, encode, features, hidden, ssvae_loss, tf
 from engine.config import ModelConfig
+from engine.errors import SaliencyUnavailable
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 # XLA (jit_compile) for the training step. Off by default: on CPU the plain tf.function graph
@@ -51,7 +52,6 @@ _BATCH_DTYPES: dict[BatchKey, type[np.generic]] = {
     "task_mask": np.float32,
     "task_w": np.float32,
 }
-_TASK_KEYS = ("task_target", "task_mask", "task_w")
 
 
 def _device_name(device: str) -> str:
@@ -88,7 +88,7 @@ class TensorFlowBackend(Backend):
         self._shapes = param_shapes(cfg)
         self._names = tuple(self._shapes)
         # Without auxiliary heads the task arrays are neither converted nor passed to the compiled step.
-        self._batch_keys = tuple(k for k in _BATCH_DTYPES if cfg.aux or k not in _TASK_KEYS)
+        self._batch_keys = tuple(k for k in _BATCH_DTYPES if cfg.aux or k not in TASK_KEYS)
         with tf.device(self.dev):
             self.params = {
                 n: tf.Variable(tf.zeros(layout.tf_shape(n, s)), name=n.replace(".", "_"))
