@@ -11,10 +11,13 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.services.run_files import RunError, as_float, as_int, flatten, read_json
 from app.viewmodels import RunRow, RunSeries, RunView
+
+if TYPE_CHECKING:  # annotations only
+    from engine.stores.checkpoints import CheckpointStore
 
 PROBE_FILE_RE = re.compile(r"(?P<name>.+)-step(?P<step>\d+)\.json")
 PROBE_METRICS = ("accuracy", "r2", "mae", "psnr")  # the columns of a side-by-side probe table
@@ -124,6 +127,13 @@ def branch_curves(path: Path, row: RunRow, metric: str, label: str) -> list[RunS
         if isinstance(r, dict) and as_float(r.get("step")) is not None and as_float(r.get(key)) is not None
     ]
     return [RunSeries(label, [p[0] for p in pts], [p[1] for p in pts])] if pts else []  # type: ignore[misc]
+
+
+def probe_checkpoint(name: str, store: CheckpointStore) -> None:
+    """Fit and save checkpoint ``name``'s probes (the Runs page's Probe button)."""
+    from engine.analysis.probes import probe_checkpoint as probe
+
+    probe(name, store=store)
 
 
 class BranchProber:

@@ -19,11 +19,15 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
 from engine.config import Config, ConfigError, config_to_dict, from_dict
-from engine.training.curriculum import Curriculum
+from engine.training.probe_edit import apply_probe_command
+
+if TYPE_CHECKING:  # annotations only
+    from engine.stores.checkpoints import CheckpointStore
+    from engine.training.trainer import Trainer
 
 ACTIVE = ("starting", "running", "paused", "stopping")
 
@@ -147,15 +151,17 @@ class TrainingSession:
 
     ``on_refresh(embeddings, weights, trained, tau_pred)``: called on the thread that computed new
     embeddings (the training thread during a run); it must only hand them on (it runs between steps).
+    ``trained``: the trainer's weights are trained ones (a checkpoint was loaded), not a fresh model's.
     """
 
     def __init__(
         self,
-        trainer: Any,
+        trainer: Trainer,
         checkpoint: str,
-        store: Any,
+        store: CheckpointStore,
         on_refresh: Callable[..., object] | None = None,
         event_queue_size: int = 2000,
+        trained: bool = False,
     ) -> None:
         self.trainer = trainer
         self.checkpoint = checkpoint
@@ -163,9 +169,7 @@ class TrainingSession:
         self.on_refresh = on_refresh
         self.commands: queue.Queue[Any] = queue.Queue()
         self.events: queue.Queue[Any] = queue.Queue(maxsize=event_queue_size)
-        trainer.commands = self.commands
-        trainer.events = self.events
-        trainer.listeners.append(self._listen)
+        trainer.attach(self.commands, self.events, self._listen)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self.state = "idle"  # idle | starting | running | paused | stopping | finished | stopped | error
@@ -178,7 +182,7 @@ class TrainingSession:
         self.samples_per_s = 0.0
         self.history = History()
         self.last_eval: dict[str, Any] = dict(trainer.last_eval or {})
-        self.trained = False
+        self.trained = trained
         self.saves = 0  # CheckpointSaved events drained so far: tabs refresh their checkpoint list on a change
         self.saved_name = ""
         self._final: str | None = None  # end state set by the thread, applied after the last events
@@ -188,6 +192,7 @@ class TrainingSession:
         """Runs on whichever thread the trainer runs on; must stay cheap."""
         if isinstance(event, ev.Refresh) and self.on_refresh is not None:
             emb = self.trainer.embeddings
+            assert emb is not None  # a Refresh event follows the embeddings it announces
             weights = self.trainer.backend.get_weights()
             tau_pred = self.trainer.tau.predict_hard(emb.resp)
             self.on_refresh(emb, weights, self.trained or self.active, tau_pred)
@@ -230,15 +235,12 @@ class TrainingSession:
             if self.active:
                 raise SessionError("training is already running (pause, resume or stop it)")
             tr = self.trainer
-            if cfg is not None:
-                if cfg.model != tr.cfg.model:
-                    raise SessionError("the model architecture cannot change in the app")
-                # Between runs the trainer is idle, so swapping its config is safe; the
-                # curriculum reads the loss weights from it.
-                tr.cfg = cfg
-                tr.curriculum = Curriculum(cfg)
+            if cfg is not None and cfg.model != tr.cfg.model:
+                raise SessionError("the model architecture cannot change in the app")
+            # Between runs the trainer is idle, so swapping its config is safe; the
+            # curriculum reads the loss weights from it.
+            tr.set_run_config(cfg, settings.refresh_every)
             tr.backend.set_lr(settings.lr)
-            tr.embed_every = settings.refresh_every
             self._drain_commands()
             tr.reload_feedback()  # boxes added while no run was going
             self.run_start = tr.step
@@ -360,7 +362,32 @@ class TrainingSession:
             path = self.trainer.save_checkpoint(name, store=self.store)
             return f"saved checkpoint {name!r} at step {self.trainer.step} ({path})"
 
-    def exclusive(self, fn: Callable[[Any], Any]) -> Any:
+    def send_probe(self, cmd: ev.SetProbe | ev.RemoveProbe) -> str:
+        """A probe added, changed or removed on the page: straight into the trainer's config while no
+        run is alive, else through the command queue (so the run's checkpoints save the same tasks)."""
+        with self._lock:
+            if self.active:
+                self.commands.put(cmd)
+                return "sent to the training thread"
+            self.trainer.set_tasks(apply_probe_command(self.trainer.cfg, cmd).tasks)
+            return "applied to the config"
+
+    def adopt_loaded(self) -> None:
+        """The trainer was just loaded from a checkpoint (inside :meth:`exclusive`): the session's step,
+        phase and last evaluation follow it, and its weights count as trained."""
+        with self._lock:
+            tr = self.trainer
+            self.step = self.target = self.run_start = tr.step
+            self.phase = tr.phase
+            self.last_eval = dict(tr.last_eval or {})
+            self.trained = True
+
+    def use_checkpoint(self, name: str) -> None:
+        """The checkpoint Save and a run's automatic save write from now on (the loaded one)."""
+        with self._lock:
+            self.checkpoint = name
+
+    def exclusive(self, fn: Callable[[Trainer], Any]) -> Any:
         """Run ``fn(trainer)`` while no training runs (checkpoint loads, fresh embeddings)."""
         with self._lock:
             if self.active:

@@ -7,15 +7,18 @@ of the weights of the map version it shows (set by the refresh pump, loaded lazi
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from engine.config import Config
 
 
 class ViewerModel:
     """Thread-safe; built on first use from the app's config (``cfg.backend``, ``cfg.model``, ...)."""
 
-    def __init__(self, cfg: Any, images: Any) -> None:
+    def __init__(self, cfg: Config, images: Callable[[np.ndarray], np.ndarray]) -> None:
         self.cfg = cfg
         self.images = images  # callable: serials -> float images (the dataset's float_images)
         self._backend: Any = None
@@ -24,7 +27,7 @@ class ViewerModel:
         self._loaded = -1
         self._lock = threading.Lock()
 
-    def set_config(self, cfg: Any) -> None:
+    def set_config(self, cfg: Config) -> None:
         """A loaded branch's config: its model may have other auxiliary heads (a new backend then)."""
         with self._lock:
             if cfg.model != self.cfg.model or cfg.backend != self.cfg.backend:

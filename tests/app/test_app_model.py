@@ -24,7 +24,7 @@ def state(tmp_path_factory):
 
     with app_state(tmp_path_factory.mktemp("home"), 400, 100, from_dict(tiny_config_dict(steps=60))) as st:
         st.labels.set_many({int(s): int(st.dataset.targets[s]) for s in range(0, 400, 10)}, source="test")
-        assert st.start_training({**st.default_train_values(), "steps": 60, "refresh_every": 30}) == {}
+        assert st.session.start_from_panel({**st.session.panel_defaults(), "steps": 60, "refresh_every": 30}) == {}
         assert st.session.wait(300)
         st.session.drain()
         assert st.pump.wait(120)
@@ -121,7 +121,7 @@ def test_advance_is_refused_without_a_run(state):
 def test_the_curriculum_fields_go_into_the_next_runs_config(state):
     from app.services.training import validate_settings
 
-    values = {**state.default_train_values(), "warmup_steps": 7, "anneal_steps": "", "phase_weights": {}}
+    values = {**state.session.panel_defaults(), "warmup_steps": 7, "anneal_steps": "", "phase_weights": {}}
     values["phase_weights"] = {"refinement": {"alpha": 2.5, "beta": None}, "warmup": {"gamma": ""}}
     _, cfg, errors = validate_settings(state.cfg, values)
     assert errors == {} and cfg.curriculum.warmup_steps == 7
