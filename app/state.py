@@ -55,7 +55,6 @@ from app.services.workers import WorkerHub
 from app.services.xai import SaliencyRequests
 from app.settings import AppSettings, checkpoint_name, resolve_config
 from app.viewmodels import ClientView, PageContext, QueueView, SampleView, StatsView, SyncResult
-from engine.config import Config
 from engine.datasets import Dataset
 from engine.stores.feedback import FeedbackStore
 from engine.stores.labels import LabelStore
@@ -203,11 +202,6 @@ class AppState:
         if self.run_dir is not None and not self.session.active:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    @property
-    def cfg(self) -> Config:
-        """The config of the model the app holds (a loaded branch's after a Load)."""
-        return self.ckpt.config
-
     # -- the Label page (its presenter) -------------------------------------------------------------
     def sync(
         self,
@@ -322,14 +316,14 @@ class AppState:
             label_poll_ms=self.settings.label_poll_ms,
             train_poll_ms=self.settings.train_poll_ms,
             curve_ms=self.settings.curve_ms,
-            backend=self.cfg.backend,
+            backend=self.ckpt.config.backend,
             history=self.session.curve_points(0, 0)[0],
             projection=self.projection.choice(),
             probes=self.probes.view(),
             probe_options=self.probes.colour_options(),
             curriculum={
-                "warmup_steps": self.cfg.curriculum.warmup_steps,
-                "anneal_steps": self.cfg.curriculum.anneal_steps,
+                "warmup_steps": self.ckpt.config.curriculum.warmup_steps,
+                "anneal_steps": self.ckpt.config.curriculum.anneal_steps,
             },
             run_metrics=[{"value": k, "label": f"{what} by {x}"} for k, (what, x) in METRICS.items()],
         )

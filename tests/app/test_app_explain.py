@@ -216,7 +216,7 @@ def test_training_writes_snapshots_the_worker_explains_and_refreshes_reach_the_f
     state.session.drain()
     step = state.session.trainer.step
     snaps = sorted(p.name for p in state.run_dir.glob("step_*"))
-    assert snaps[-1] == f"step_{step:08d}" and len(snaps) <= state.cfg.train.snapshots_keep
+    assert snaps[-1] == f"step_{step:08d}" and len(snaps) <= state.ckpt.config.train.snapshots_keep
     assert _wait(lambda: (r := _ready(state, "tr", 9).result).snapshot_step == step and r, 30, "the new snapshot")
     assert state.hub.forecast_sent > sent
     _wait(lambda: state.hub.forecast.step == step, 30, "the forecast of the last refresh")
