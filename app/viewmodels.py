@@ -98,8 +98,8 @@ class SyncResult:
     sample: Any = UNCHANGED  # SampleView or None
     stats: Any = UNCHANGED  # StatsView
     queue: Any = UNCHANGED  # QueueView
-    workers: Any = UNCHANGED  # AppState.worker_status()
-    feedback: Any = UNCHANGED  # (items, error) of AppState.feedback_items()
+    workers: Any = UNCHANGED  # app.services.workers.worker_status()
+    feedback: Any = UNCHANGED  # (items, error) of FeedbackBoxes.items()
     quality: Any = UNCHANGED  # LabelIssueService.colours(): the "label quality" colour mode's data
     highlight: Any = UNCHANGED  # the overlay's component-highlight trace (Model page tau click)
     projection: Any = UNCHANGED  # the PCA/UMAP notice (ProjectionService.status()["message"] or its error)

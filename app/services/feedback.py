@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from app.services.training import TrainingSession
@@ -48,8 +49,8 @@ class FeedbackBoxes:
         if parsed.action == "set" and parsed.box is None:
             if old is None:
                 raise FeedbackError(parsed.describe())
-            parsed.box = old.box  # only the strength changes
-            parsed.notes.append("keeps the stored box")
+            # only the strength changes
+            parsed = dataclasses.replace(parsed, box=old.box, notes=[*parsed.notes, "keeps the stored box"])
         return parsed
 
     def apply(self, serial: int | None, text: str, drawn: Sequence[float] | None) -> str:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.config import Config
+
+if TYPE_CHECKING:  # annotations only
+    from engine.backends.base import Backend
 
 
 class ViewerModel:
@@ -21,7 +24,7 @@ class ViewerModel:
     def __init__(self, cfg: Config, images: Callable[[np.ndarray], np.ndarray]) -> None:
         self.cfg = cfg
         self.images = images  # callable: serials -> float images (the dataset's float_images)
-        self._backend: Any = None
+        self._backend: Backend | None = None
         self._weights: dict[str, np.ndarray] | None = None
         self._version = -1
         self._loaded = -1
@@ -41,7 +44,7 @@ class ViewerModel:
             self._weights = weights
             self._version = version
 
-    def _model(self) -> Any:
+    def _model(self) -> Backend:
         if self._backend is None:
             from engine.backends.registry import create_backend
 
