@@ -1,7 +1,7 @@
 """AppState: the dashboard's model as plain Python (no Dash): the services, built and wired.
 
-It opens the shared stores (dataset, labels, feedback, checkpoints), builds the services and
-answers the page's questions with the dataclasses of :mod:`app.viewmodels`:
+It opens the shared stores (dataset, labels, feedback, checkpoints), builds the services and wires
+them together, each handed what it uses:
 
 - :class:`~app.services.sync.ClientSync`: each tab's events and what the tab must be sent;
 - :class:`~app.services.refresh.RefreshPump` and :class:`~app.services.refresh.MapRefresher`: new
@@ -16,9 +16,10 @@ answers the page's questions with the dataclasses of :mod:`app.viewmodels`:
 - :class:`~app.services.labels.LabelReader`, :class:`~app.services.training.TrainingSession`,
   the candidate queue, the label overlay, the embedding cache and the worker hub.
 
-AppState is the composition root: it builds and wires the services; callbacks reach them as
-``state.<service>`` (docs/architecture.md, section 4). The map's refresh orchestration lives in
-:class:`~app.services.refresh.MapRefresher` (``state.refresher``).
+Callbacks, tests and benchmarks reach a service as ``state.<service>`` and ask it directly (docs/
+architecture.md, section 4); the map's refresh orchestration is :class:`~app.services.refresh.MapRefresher`
+(``state.refresher``). What stays here besides construction: :meth:`page_context` (what a tab's layout
+opens with) and the Label page's views (the sync's, to move into its presenter).
 """
 
 from __future__ import annotations
