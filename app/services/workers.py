@@ -183,13 +183,13 @@ class WorkerHub:
         arrays could not be written: then :attr:`forecast_error` says why)."""
         try:
             fc.write_forecast_arrays(self.forecast_path, probs, labels, tau_pred, mu, version=version)
+            n_labels = int((np.asarray(labels) >= 0).sum())
+            acc = None if test_acc is None or not np.isfinite(test_acc) else float(test_acc)
+            msg = fc.ForecastInput(int(version), int(step), str(self.forecast_path), n_labels, acc, steps_total)
+            ok = self.supervisor.send(FORECAST, fc.to_dict(msg))
         except OSError as err:  # a full disk must not break the map refresh
             self.forecast_error = f"could not write the forecast input: {err}"
             return False
-        n_labels = int((np.asarray(labels) >= 0).sum())
-        acc = None if test_acc is None or not np.isfinite(test_acc) else float(test_acc)
-        msg = fc.ForecastInput(int(version), int(step), str(self.forecast_path), n_labels, acc, steps_total)
-        ok = self.supervisor.send(FORECAST, fc.to_dict(msg))
         if ok:
             self.forecast_sent += 1
         return ok
