@@ -181,7 +181,7 @@ def plant_label_issues(state: Any, per_class: int = 10, flips: int = 8, seed: in
 
     rng = np.random.default_rng(seed)
     y = state.dataset.targets
-    n, k, d, c = len(y), state.cfg.model.components, state.cfg.model.latent_dim, state.num_classes
+    n, k, d, c = len(y), state.ckpt.config.model.components, state.ckpt.config.model.latent_dim, state.num_classes
     resp = rng.dirichlet(np.full(k, 0.3), n) * 0.25
     resp[np.arange(n), y % k] += 0.75
     mu = rng.normal(0, 4, (c, d))[y] + rng.normal(0, 1, (n, d))

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.services.candidates import Candidate
 from engine.analysis.label_issues import LabelIssue
+
+if TYPE_CHECKING:  # annotations only
+    from app.services.probes import ProbesView
 
 UNCHANGED: Any = object()  # "the tab already has this": callbacks turn it into no_update
 
@@ -95,8 +98,8 @@ class SyncResult:
     sample: Any = UNCHANGED  # SampleView or None
     stats: Any = UNCHANGED  # StatsView
     queue: Any = UNCHANGED  # QueueView
-    workers: Any = UNCHANGED  # AppState.worker_status()
-    feedback: Any = UNCHANGED  # (items, error) of AppState.feedback_items()
+    workers: Any = UNCHANGED  # app.services.workers.worker_status()
+    feedback: Any = UNCHANGED  # (items, error) of FeedbackBoxes.items()
     quality: Any = UNCHANGED  # LabelIssueService.colours(): the "label quality" colour mode's data
     highlight: Any = UNCHANGED  # the overlay's component-highlight trace (Model page tau click)
     projection: Any = UNCHANGED  # the PCA/UMAP notice (ProjectionService.status()["message"] or its error)
@@ -142,3 +145,34 @@ class RunSeries:
     name: str
     x: list[float]
     y: list[float]
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What the layout needs when a tab opens (AppState.page_context reads it; the layout does no I/O)."""
+
+    live: dict[str, Any]  # app/services/live.py's answer: the poll script's starting key and run status
+    dataset: str
+    n_points: int
+    n_train: int
+    num_classes: int
+    checkpoint: str  # the one Save writes
+    trained: bool  # the map shows a trained model
+    has_checkpoint: bool
+    version: int  # map version
+    step: int
+    log_id: int  # the label log's position: CLI labels after it are counted
+    status: dict[str, Any]  # TrainingSession.status()
+    settings: dict[str, Any]  # the training panel's defaults
+    strategies: list[dict[str, str]]  # the queue menu
+    checkpoints: list[dict[str, Any]]
+    label_poll_ms: int
+    train_poll_ms: int
+    curve_ms: int
+    backend: str
+    history: dict[str, tuple[list[int], list[float]]]  # the curves so far
+    projection: str  # "pca" | "umap"
+    probes: ProbesView
+    probe_options: list[dict[str, str]]
+    curriculum: dict[str, int]  # warmup_steps, anneal_steps
+    run_metrics: list[dict[str, str]]  # the Runs page's compare menu

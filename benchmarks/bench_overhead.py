@@ -222,7 +222,7 @@ def main() -> None:
     bare_store.set_many(labels, source="bench")
     bare = Trainer(cfg, ds, bare_store, embed_every=args.refresh_every if args.refresh_every < 10**6 else 0)
     batch = cfg.train.batch_unlabeled + cfg.train.batch_labeled
-    panel = state.default_train_values() | {
+    panel = state.session.panel_defaults() | {
         "steps": args.steps,
         "refresh_every": args.refresh_every,
         "save_at_end": False,
@@ -270,7 +270,7 @@ def main() -> None:
                 v.version,
                 v.step,
                 v.probs,
-                state.read_labels(),
+                state.label_reader.read(),
                 None,
                 v.mu,
                 state.session.last_eval.get("test_acc"),
@@ -279,7 +279,7 @@ def main() -> None:
             tr = state.session.trainer
             start = tr.step
             clock = StepClock(tr, start, args.skip, start + args.steps)
-            assert not state.start_training(panel)
+            assert not state.session.start_from_panel(panel)
             pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
             tid = state.session._thread.native_id
             cpu0, t0_round, calls0 = cpu_by_part(tid, pids), time.perf_counter(), counter.snapshot()

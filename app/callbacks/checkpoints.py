@@ -41,18 +41,18 @@ def checkpoint_outputs(
         if button == "btn-ckpt-save":
             if not name:
                 raise ValueError("enter a name to save under")
-            msg = state.save_checkpoint(name)
+            msg = state.ckpt.save(name)
             out["value"] = name
         elif button == "btn-ckpt-load":
             if not selected:
                 raise ValueError("choose a checkpoint to load")
-            msg = state.load_checkpoint(selected)
+            msg = state.ckpt.load(selected)
             out["version"] = {"version": state.cache.version}
             out.update(_form_values(state))
         elif button == "btn-ckpt-fork":
             if not selected or not name:
                 raise ValueError("choose a checkpoint and enter the new name")
-            msg = state.fork_checkpoint(selected, name, changes or "")
+            msg = state.ckpt.fork(selected, name, changes or "")
             out["value"] = name
             out["version"] = {"version": state.cache.version}
             out.update(_form_values(state))
@@ -62,7 +62,7 @@ def checkpoint_outputs(
     except (LatentLoopError, SessionError, ValueError) as err:
         msg, ok = str(err), False
     out["message"] = html.Span(msg, className="text-success" if ok else "text-danger")
-    rows = state.list_checkpoints()
+    rows = state.ckpt.list()
     out["options"] = views.checkpoint_options(rows)
     out["tree"] = views.branch_tree(rows)
     return out

@@ -48,14 +48,14 @@ def xai_outputs(
         return views.xai_panel(None), "", True
     serial = int(want["serial"])
     if triggered == "xai-interval":
-        ans = state.poll_saliency(client, 0.05)
+        ans = state.xai.poll(client, 0.05)
         if ans is not None and (ans.result is None or ans.result.sample_idx == serial):
             if ans.state == "pending":
                 return no_update, ans.message, False
             return _xai_done(state, ans)
         # The answer is about an older selection (the request for this one was replaced or never
         # sent, e.g. Dash folded the selection into a poll): ask for the shown one.
-    ans = state.saliency(client, serial, parse_target(target), wait_s)
+    ans = state.xai.ask(client, serial, parse_target(target), wait_s)
     if ans.state == "pending":
         return views.xai_panel(ans), ans.message, False
     return _xai_done(state, ans)
@@ -67,7 +67,7 @@ def _xai_done(state: AppState, ans: Any) -> tuple[Any, Any, bool]:
 
 
 def _figure(state: AppState, serial: int) -> dict[str, Any]:
-    item = state.feedback_for(serial)
+    item = state.boxes.of(serial)
     return feedback_figures.feedback_figure(png_data_uri(state.dataset.images[serial]), item.box if item else None)
 
 
@@ -153,7 +153,7 @@ def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> dict[str
     if serial is None:
         return {"parsed": "", "apply_disabled": True}
     if not (text or "").strip() and box is None:
-        item = state.feedback_for(int(serial))
+        item = state.boxes.of(int(serial))
         hint = (
             f"stored: x {item.x0:.2f}-{item.x1:.2f}, y {item.y0:.2f}-{item.y1:.2f}, strength {item.strength:.2f}"
             if item
@@ -161,7 +161,7 @@ def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> dict[str
         )
         return {"parsed": html.Span(hint, className="text-muted"), "apply_disabled": True}
     try:
-        parsed = state.parse_feedback(int(serial), str(text or ""), box)
+        parsed = state.boxes.parse(int(serial), str(text or ""), box)
     except LatentLoopError as err:
         return {"parsed": html.Span(str(err), className="text-danger", id="fb-parse-error"), "apply_disabled": True}
     return {"parsed": html.Span(["will ", html.Strong(parsed.describe())], id="fb-meaning"), "apply_disabled": False}
@@ -176,19 +176,19 @@ def feedback_action_outputs(
         return out
     try:
         if triggered == "fb-apply":
-            msg = state.apply_feedback(None if serial is None else int(serial), str(text or ""), box)
+            msg = state.boxes.apply(None if serial is None else int(serial), str(text or ""), box)
             out["text"] = ""
         elif triggered == "fb-remove":
             if serial is None:
                 raise LatentLoopError("select a training sample first")
-            msg = state.remove_feedback(int(serial))
+            msg = state.boxes.remove(int(serial))
         elif isinstance(triggered, dict):
-            msg = state.remove_feedback(int(triggered["serial"]))
+            msg = state.boxes.remove(int(triggered["serial"]))
         else:
             return out
     except LatentLoopError as err:
         return out | {"message": html.Span(str(err), className="text-danger"), "text": no_update}
-    items, error = state.feedback_items()
+    items, error = state.boxes.items()
     out.update(message=msg, list=views.feedback_list(items, error))
     if serial is not None:
         out["figure"] = _figure(state, int(serial))

@@ -149,7 +149,7 @@ def runs_fork_outputs(state: AppState, run: str | None, name: str | None) -> dic
         return out
     out["message"] = _message(msg, True)
     out["version"] = {"version": state.cache.version}
-    out["options"] = views.checkpoint_options(state.list_checkpoints())
+    out["options"] = views.checkpoint_options(state.ckpt.list())
     out["value"] = name
     return out
 

@@ -206,7 +206,7 @@ def projection_outputs(state: AppState, value: Any) -> dict[str, Any]:
     up through ``map-version``), the notice."""
     if value not in PROJECTIONS:
         return {"status": no_update, "version": no_update}
-    msg = state.set_projection(value)
+    msg = state.refresher.set_projection(value)
     return {"status": msg, "version": {"version": state.cache.version}}
 
 

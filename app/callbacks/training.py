@@ -42,9 +42,9 @@ def command_outputs(state: AppState, button: str | None, values: dict[str, Any])
     """The panel after a button press: ``feedback`` (errors) and the buttons (the rest follows with
     the drain that poll.js fires when the run's state changed)."""
     if button == "btn-start":
-        out = {"feedback": views.field_errors(state.start_training(values))}
+        out = {"feedback": views.field_errors(state.session.start_from_panel(values))}
     elif button in ("btn-pause", "btn-resume", "btn-stop"):
-        err = state.training_command(button.removeprefix("btn-"))
+        err = state.session.command(button.removeprefix("btn-"))
         out = {"feedback": views.field_errors({"_": err}) if err else None}
     else:
         return {"feedback": no_update} | {_key(b): no_update for b in BUTTONS}
@@ -68,7 +68,7 @@ def checkpoint_menu(state: AppState, selected: Any) -> dict[str, Any]:
     """The checkpoint dropdown after a save: every checkpoint, the saved one chosen if none was."""
     st = state.session.status()
     return {
-        "ckpt_options": views.checkpoint_options(state.list_checkpoints()),
+        "ckpt_options": views.checkpoint_options(state.ckpt.list()),
         "ckpt_value": selected or st["saved_name"] or no_update,
     }
 

@@ -12,6 +12,7 @@ from app import feedback_figures, figures
 from app.layouts.parts import card_header, menu, small_button
 from app.services.embeddings import COLOUR_MODE_NAMES, COLOUR_MODES
 from app.services.projection import PROJECTION_NAMES, PROJECTIONS
+from app.viewmodels import PageContext
 
 GRAPH_CONFIG = {
     "displaylogo": False,
@@ -47,15 +48,15 @@ def probe_menu(options: list[dict[str, str]]) -> Any:
     )
 
 
-def map_card(ctx: dict[str, Any]) -> Any:
+def map_card(ctx: PageContext) -> Any:
     """The latent map with its colour-mode switch and the overlay drawn over it."""
     return dbc.Card(
         [
             card_header(
                 "Latent map",
                 toggle("colour-mode", "label", COLOUR_MODE_NAMES, COLOUR_MODES),
-                probe_menu(ctx.get("probe_options") or []),
-                toggle("projection", ctx.get("projection", "pca"), PROJECTION_NAMES, PROJECTIONS, "ms-2"),
+                probe_menu(ctx.probe_options),
+                toggle("projection", ctx.projection, PROJECTION_NAMES, PROJECTIONS, "ms-2"),
             ),
             dbc.CardBody(
                 [
@@ -103,14 +104,14 @@ def xai_targets(num_classes: int) -> list[dict[str, Any]]:
     ]
 
 
-def explain_section(ctx: dict[str, Any]) -> Any:
+def explain_section(ctx: PageContext) -> Any:
     """Saliency of the selected sample (XAI worker) and the feedback box editor."""
     return html.Div(
         [
             html.Div(
                 [
                     html.Span("Why", className="fw-semibold me-2"),
-                    menu("xai-target", xai_targets(ctx["num_classes"]), "pred", "ll-xai-target"),
+                    menu("xai-target", xai_targets(ctx.num_classes), "pred", "ll-xai-target"),
                     html.Span("", id="xai-status", className="small text-muted ms-2"),
                 ],
                 className="d-flex align-items-center mt-2 mb-1",
@@ -165,7 +166,7 @@ def explain_section(ctx: dict[str, Any]) -> Any:
     )
 
 
-def sample_card(ctx: dict[str, Any]) -> Any:
+def sample_card(ctx: PageContext) -> Any:
     """The selected sample (filled by the sync callback) with its explanation section."""
     return dbc.Card(
         [card_header("Sample"), dbc.CardBody([html.Div(id="sample-panel"), explain_section(ctx)], className="p-2")],
@@ -173,11 +174,11 @@ def sample_card(ctx: dict[str, Any]) -> Any:
     )
 
 
-def queue_card(ctx: dict[str, Any]) -> Any:
+def queue_card(ctx: PageContext) -> Any:
     """The candidate queue and its strategy menu."""
     return dbc.Card(
         [
-            card_header("Candidates", menu("queue-strategy", ctx["strategies"], "entropy", "ll-strategy")),
+            card_header("Candidates", menu("queue-strategy", ctx.strategies, "entropy", "ll-strategy")),
             dbc.CardBody(
                 [
                     html.Div(id="queue-source", className="text-muted small mb-1"),

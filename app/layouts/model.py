@@ -14,6 +14,7 @@ from dash import dcc, html
 
 from app import figures
 from app.layouts.parts import card_header, small_button
+from app.viewmodels import PageContext
 from engine.training.curriculum import PHASES
 
 WEIGHT_KEYS = ("alpha", "beta", "gamma", "consistency", "usage")
@@ -40,9 +41,9 @@ def _steps_field(id_: str, label: str, value: Any) -> Any:
     )
 
 
-def curriculum_card(ctx: dict[str, Any]) -> Any:
+def curriculum_card(ctx: PageContext) -> Any:
     """The current phase and its weights; phase lengths and per-phase weights for the next run; advance."""
-    cur = ctx.get("curriculum", {})
+    cur = ctx.curriculum
     # A grid of the inputs rather than a table: no row and cell components around them (every Dash
     # component costs the browser CPU on each callback round trip, docs/architecture.md section 4).
     cells: list[Any] = [html.Span("phase")] + [html.Span(WEIGHT_NAMES[k]) for k in WEIGHT_KEYS]
@@ -98,7 +99,7 @@ def curriculum_card(ctx: dict[str, Any]) -> Any:
     )
 
 
-def model_page(ctx: dict[str, Any]) -> Any:
+def model_page(ctx: PageContext) -> Any:
     """The Model page's cards (filled by the model callbacks when the page is shown)."""
     return dbc.Container(
         [

@@ -1,6 +1,6 @@
 """The page skeleton: navbar, help overlay, stores and the grid the cards of ``labelling`` and ``panels`` sit in.
 
-Like every layout module: pure functions from a context dict (``AppState.page_context``) to components.
+Like every layout module: pure functions from the page context (``app.viewmodels.PageContext``) to components.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from app.layouts.panels import checkpoints_card, stats_card, training_card
 from app.layouts.probes import probes_card
 from app.layouts.runs import runs_page
 from app.layouts.views import raw_html
+from app.viewmodels import PageContext
 
 # (name, title, path) of every page of the app; all of them stay in the document and the URL
 # only shows one (app/assets/map.js "page"), so the map, the selection and the sync survive a switch
@@ -33,9 +34,9 @@ SHORTCUTS = [
 ]
 
 
-def navbar(ctx: dict[str, Any]) -> Any:
+def navbar(ctx: PageContext) -> Any:
     """The top bar: data set, model state, map version, notices, worker states and the help button."""
-    trained = ctx["trained"]
+    trained = ctx.trained
     return dbc.Navbar(
         dbc.Container(
             [
@@ -48,8 +49,7 @@ def navbar(ctx: dict[str, Any]) -> Any:
                     className="ll-nav me-3",
                 ),
                 html.Span(
-                    f"{ctx['dataset']} · {ctx['n_points']:,} points · {ctx['backend']}",
-                    className="text-light small me-3",
+                    f"{ctx.dataset} · {ctx.n_points:,} points · {ctx.backend}", className="text-light small me-3"
                 ),
                 dbc.Badge(
                     "trained" if trained else "untrained",
@@ -58,7 +58,7 @@ def navbar(ctx: dict[str, Any]) -> Any:
                     className="me-2",
                 ),
                 html.Span(
-                    f"map v{ctx['version']} · step {ctx['step']}", id="version-text", className="text-light small me-3"
+                    f"map v{ctx.version} · step {ctx.step}", id="version-text", className="text-light small me-3"
                 ),
                 html.Span("", id="notice", className="ll-notice small me-auto", role="status"),
                 html.Span("", id="worker-status", className="small me-2 ll-workers"),
@@ -80,17 +80,17 @@ def navbar(ctx: dict[str, Any]) -> Any:
     )
 
 
-def untrained_alert(ctx: dict[str, Any]) -> Any:
+def untrained_alert(ctx: PageContext) -> Any:
     """The warning shown while the map comes from an untrained encoder."""
     return dbc.Alert(
         [
             html.Strong("Untrained model. "),
-            f"No checkpoint {ctx['checkpoint']!r} was found, so the map shows the latent space of a freshly "
+            f"No checkpoint {ctx.checkpoint!r} was found, so the map shows the latent space of a freshly "
             "initialised encoder. Label a few samples and press Start to train.",
         ],
         id="untrained-alert",
         color="warning",
-        is_open=not ctx["trained"],
+        is_open=not ctx.trained,
         dismissable=True,
         className="py-1 px-2 mb-2 small",
     )
@@ -114,14 +114,14 @@ def help_overlay() -> Any:
     )
 
 
-def live_settings(ctx: dict[str, Any]) -> Any:
+def live_settings(ctx: PageContext) -> Any:
     """What poll.js needs: its periods and the server's keys when the page was built (a change
     after that fires the callback at once)."""
-    live = ctx["live"]
+    live = ctx.live
     data = {
-        "data-label-ms": ctx["label_poll_ms"],
-        "data-train-ms": ctx["train_poll_ms"],
-        "data-curve-ms": ctx["curve_ms"],
+        "data-label-ms": ctx.label_poll_ms,
+        "data-train-ms": ctx.train_poll_ms,
+        "data-curve-ms": ctx.curve_ms,
         "data-key": live["key"],
         "data-events": live["train"]["events"],
         "data-curves": live["train"]["curves"],
@@ -129,7 +129,7 @@ def live_settings(ctx: dict[str, Any]) -> Any:
     return html.Div(id="ll-live", hidden=True, **data)
 
 
-def stores(ctx: dict[str, Any]) -> list[Any]:
+def stores(ctx: PageContext) -> list[Any]:
     """The page's stores and intervals: what the callbacks and the page scripts share."""
     return [
         dcc.Store(id="ll-events", data={"client": "", "events": []}),  # written by keyboard.js
@@ -139,14 +139,14 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
         dcc.Store(id="quality-store", data=None),  # label quality scores, sent while that mode is on
         dcc.Store(id="quality-want", data=None),  # map.js: "the tab switched to label quality"
         dcc.Store(id="queue-store", data=[]),
-        dcc.Store(id="page-start", data={"log_id": ctx["log_id"]}),
-        dcc.Store(id="map-version", data={"version": ctx["version"]}),
+        dcc.Store(id="page-start", data={"log_id": ctx.log_id}),
+        dcc.Store(id="map-version", data={"version": ctx.version}),
         dcc.Store(
             id="train-cursor",
             data={
-                "m": len(ctx["history"].get("loss", ([], []))[0]),
-                "e": len(ctx["history"].get("test_acc", ([], []))[0]),
-                "c": ctx["status"]["saves"],
+                "m": len(ctx.history.get("loss", ([], []))[0]),
+                "e": len(ctx.history.get("test_acc", ([], []))[0]),
+                "c": ctx.status["saves"],
             },
         ),  # checkpoint saves seen
         # Ticked by app/assets/poll.js (never by a timer): the sync when the server's sync key
@@ -169,7 +169,7 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
     ]
 
 
-def label_page(ctx: dict[str, Any]) -> Any:
+def label_page(ctx: PageContext) -> Any:
     """The labelling page: the map, the selected sample, the candidates, training, labels, checkpoints."""
     return dbc.Container(
         [
@@ -196,7 +196,7 @@ def label_page(ctx: dict[str, Any]) -> Any:
     )
 
 
-def build_layout(ctx: dict[str, Any]) -> Any:
+def build_layout(ctx: PageContext) -> Any:
     """The whole app for one tab: every page, only the URL's one shown."""
     return html.Div(
         [

@@ -10,6 +10,7 @@ from dash import dcc, html
 from app import figures
 from app.layouts.parts import card_header, small_button
 from app.layouts.views import branch_tree, checkpoint_options, training_buttons_disabled
+from app.viewmodels import PageContext
 
 # The training form in page order: input id, label, settings key, step. The training callback reads
 # the fields through the same table, so ids and settings keys cannot drift apart.
@@ -67,11 +68,11 @@ def progress_bar(train: dict[str, Any]) -> Any:
     )
 
 
-def training_card(ctx: dict[str, Any]) -> Any:
+def training_card(ctx: PageContext) -> Any:
     """The training panel: state, the settings form, Start/Pause/Resume/Stop, progress and the curves."""
-    s = ctx["settings"]
-    st = ctx["status"]
-    hist = ctx["history"]
+    s = ctx.settings
+    st = ctx.status
+    hist = ctx.history
     off = training_buttons_disabled(st["state"])
     return dbc.Card(
         [
@@ -80,7 +81,7 @@ def training_card(ctx: dict[str, Any]) -> Any:
                 dbc.Badge(st["state"], id="train-state", color="secondary", className="me-2"),
                 html.Span(f"phase {st['phase']}", id="train-phase", className="small me-2"),
                 html.Span(f"step {st['step']}", id="train-step", className="small me-2"),
-                html.Span(ctx["live"]["train"]["sps"], id="train-sps", className="small text-muted"),
+                html.Span(ctx.live["train"]["sps"], id="train-sps", className="small text-muted"),
             ),
             dbc.CardBody(
                 [
@@ -107,7 +108,7 @@ def training_card(ctx: dict[str, Any]) -> Any:
                         ],
                         className="my-1",
                     ),
-                    progress_bar(ctx["live"]["train"]),
+                    progress_bar(ctx.live["train"]),
                     dbc.Alert(
                         st.get("error") or "",
                         id="train-error",
@@ -142,7 +143,7 @@ def stats_card() -> Any:
     )
 
 
-def checkpoints_card(ctx: dict[str, Any]) -> Any:
+def checkpoints_card(ctx: PageContext) -> Any:
     """The checkpoint menu, the name to save as / fork to, the branch's changes, Save/Load/Fork and
     the tree of branches."""
     return dbc.Card(
@@ -153,14 +154,14 @@ def checkpoints_card(ctx: dict[str, Any]) -> Any:
                     dbc.Label("checkpoint", html_for="ckpt-select", className="small mb-0"),
                     dcc.Dropdown(
                         id="ckpt-select",
-                        options=checkpoint_options(ctx["checkpoints"]),
-                        value=ctx["checkpoint"] if ctx["has_checkpoint"] else None,
+                        options=checkpoint_options(ctx.checkpoints),
+                        value=ctx.checkpoint if ctx.has_checkpoint else None,
                         clearable=False,
                         placeholder="no checkpoints yet",
                         className="mb-1 small",
                     ),
                     dbc.Label("name (save as / fork to)", html_for="ckpt-name", className="small mb-0"),
-                    dbc.Input(id="ckpt-name", value=ctx["checkpoint"], size="sm", className="mb-1"),
+                    dbc.Input(id="ckpt-name", value=ctx.checkpoint, size="sm", className="mb-1"),
                     dbc.Label("branch changes (KEY=VALUE per line)", html_for="ckpt-changes", className="small mb-0"),
                     dbc.Textarea(
                         id="ckpt-changes",
@@ -177,7 +178,7 @@ def checkpoints_card(ctx: dict[str, Any]) -> Any:
                         ]
                     ),
                     html.Div(id="ckpt-message", className="small mt-1"),
-                    html.Div(branch_tree(ctx["checkpoints"]), id="ckpt-tree", className="small mt-1 ll-tree"),
+                    html.Div(branch_tree(ctx.checkpoints), id="ckpt-tree", className="small mt-1 ll-tree"),
                 ],
                 className="p-2",
             ),

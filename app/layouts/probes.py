@@ -18,6 +18,7 @@ from dash import dcc, html
 
 from app.layouts.parts import card_header, menu, small_button
 from app.services.probes import METRICS, ProbeRow, ProbesView
+from app.viewmodels import PageContext
 from engine.tasks import ATTRIBUTES, IMAGE_TARGET, LABEL_TARGET
 
 METRIC_NAMES = {"accuracy": "accuracy", "r2": "R²", "mae": "MAE", "psnr": "PSNR"}
@@ -149,9 +150,9 @@ def probe_form() -> Any:
     )
 
 
-def probes_card(ctx: dict[str, Any]) -> Any:
+def probes_card(ctx: PageContext) -> Any:
     """The panel: the table, the form and notes on what can change live."""
-    view: ProbesView = ctx["probes"]
+    view: ProbesView = ctx.probes
     return dbc.Card(
         [
             card_header("Probes", html.Span(probes_status(view), id="probe-status", className="ms-1", role="status")),

@@ -15,7 +15,7 @@ from dash import dcc, html
 
 from app import figures
 from app.layouts.parts import card_header, menu, small_button
-from app.viewmodels import RunRow, RunSeries, RunView
+from app.viewmodels import PageContext, RunRow, RunSeries, RunView
 
 # (sort key or "", header) of the table's columns after the tick; "" columns do not sort
 COLUMNS = (
@@ -32,7 +32,7 @@ NUMERIC = ("date", "labels", "accuracy", "steps")  # sorted high to low on the f
 GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
-def runs_page(ctx: dict[str, Any]) -> Any:
+def runs_page(ctx: PageContext) -> Any:
     """The Runs page's cards (the table is filled when the page is shown)."""
     return dbc.Container(
         [
@@ -67,10 +67,10 @@ def runs_card() -> Any:
     )
 
 
-def compare_card(ctx: dict[str, Any]) -> Any:
+def compare_card(ctx: PageContext) -> Any:
     return dbc.Card(
         [
-            card_header("Compare", menu("runs-metric", ctx["run_metrics"], "accuracy", "ll-runs-metric")),
+            card_header("Compare", menu("runs-metric", ctx.run_metrics, "accuracy", "ll-runs-metric")),
             dbc.CardBody(
                 [
                     dcc.Graph(id="runs-compare", figure=compare_figure([], "", ""), config=GRAPH_CONFIG),

@@ -11,10 +11,13 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.viewmodels import RunRow, RunSeries, RunView
 from engine.reports.rundir import RunDirError, as_float, as_int, flatten, read_json
+
+if TYPE_CHECKING:  # annotations only
+    pass
 
 PROBE_FILE_RE = re.compile(r"(?P<name>.+)-step(?P<step>\d+)\.json")
 PROBE_METRICS = ("accuracy", "r2", "mae", "psnr")  # the columns of a side-by-side probe table

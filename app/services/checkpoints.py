@@ -3,30 +3,40 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from app.services.refresh import RefreshPump
+from app.services.training import TrainingSession
+from engine.config import Config
 from engine.errors import LatentLoopError
+
+if TYPE_CHECKING:  # annotations only
+    from engine.stores.checkpoints import CheckpointStore
+    from engine.training.trainer import Trainer
 
 
 class CheckpointService:
     """``store``: the engine's CheckpointStore; ``session``: the TrainingSession owning the trainer;
-    ``snapshots()``: whether the XAI worker reads snapshots (then a load rewrites them)."""
+    ``snapshots()``: whether the XAI worker reads snapshots (then a load rewrites them);
+    ``config``: the config of the model the app holds (:attr:`config` follows a loaded branch's);
+    ``followers``: called with a loaded branch's config (the viewer's model and the panels follow it)."""
 
     def __init__(
         self,
-        store: Any,
-        session: Any,
+        store: CheckpointStore,
+        session: TrainingSession,
         pump: RefreshPump,
         snapshots: Callable[[], bool],
-        on_config: Callable[[Any], None] = lambda cfg: None,
+        config: Config,
+        followers: Sequence[Callable[[Config], None]] = (),
     ) -> None:
         self.store = store
         self.session = session
         self.pump = pump
         self.snapshots = snapshots
-        self.on_config = on_config  # the app adopts a loaded branch's config (its viewer, panels)
+        self.config = config
+        self.followers = tuple(followers)
 
     def list(self) -> list[dict[str, Any]]:
         """The stored checkpoints (empty when the store cannot be read)."""
@@ -62,11 +72,11 @@ class CheckpointService:
         """Load weights and state (training must be stopped); the map follows through the pump."""
         sess = self.session
 
-        def load(tr: Any) -> str:
+        def load(tr: Trainer) -> str:
             cfg = _config_of(self.store, name, tr.cfg)
             if cfg != tr.cfg:
                 tr.reconfigure(cfg)
-                self.on_config(cfg)
+                self._adopt_config(cfg)
             meta = tr.load_checkpoint(name, store=self.store)
             if self.snapshots() and tr.snapshot_dir is not None:
                 # Snapshots are ordered by step: a checkpoint at an earlier step must not lose to
@@ -74,20 +84,23 @@ class CheckpointService:
                 for old in tr.snapshot_dir.glob("step_*"):
                     shutil.rmtree(old, ignore_errors=True)
                 tr.write_snapshot()
-            sess.step = sess.target = sess.run_start = tr.step
-            sess.phase = tr.phase
-            sess.last_eval = dict(tr.last_eval or {})
-            sess.trained = True
+            sess.adopt_loaded()
             tr.embed()  # the session's listener hands the embeddings to the pump
             return f"loaded checkpoint {name!r} (step {meta.get('step')})"
 
         msg = sess.exclusive(load)
-        sess.checkpoint = name
+        sess.use_checkpoint(name)
         self.pump.wait()  # the caller reports the new map version
         return msg
 
+    def _adopt_config(self, cfg: Config) -> None:
+        """A loaded checkpoint's config (a branch): the viewer's model and the panels follow it."""
+        self.config = cfg
+        for follow in self.followers:
+            follow(cfg)
 
-def _config_of(store: Any, name: str, current: Any) -> Any:
+
+def _config_of(store: CheckpointStore, name: str, current: Config) -> Config:
     """The config checkpoint ``name`` was trained with, keeping this app's data and device settings
     (the current config when the checkpoint records none)."""
     from engine.config import ConfigError, config_to_dict, from_dict

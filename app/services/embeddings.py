@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +144,7 @@ class EmbeddingCache:
         half = float(np.max(hi - lo)) / 2.0
         return ((raw - (lo + hi) / 2.0) / (half if half > 0 else 1.0)).astype(np.float32)
 
-    def derived(self, key: str, version: MapVersion, build: Any) -> Any:
+    def derived(self, key: str, version: MapVersion, build: Callable[[MapVersion], Any]) -> Any:
         """Memoise ``build(version)`` per (version, key): payloads are built once, not per client."""
         k = (version.version, key)
         with self._lock:

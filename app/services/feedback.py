@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
+from app.services.training import TrainingSession
 from engine.errors import LatentLoopError
-from engine.stores.feedback import FeedbackError, FeedbackItem, ParsedFeedback, parse_instruction
+from engine.stores.feedback import FeedbackError, FeedbackItem, FeedbackStore, ParsedFeedback, parse_instruction
 
 
 class FeedbackBoxes:
     """``store``: the engine's FeedbackStore; ``session``: the TrainingSession that receives the boxes."""
 
-    def __init__(self, store: Any, session: Any, n_train: int) -> None:
+    def __init__(self, store: FeedbackStore, session: TrainingSession, n_train: int) -> None:
         self.store = store
         self.session = session
         self.n_train = n_train
@@ -48,8 +49,8 @@ class FeedbackBoxes:
         if parsed.action == "set" and parsed.box is None:
             if old is None:
                 raise FeedbackError(parsed.describe())
-            parsed.box = old.box  # only the strength changes
-            parsed.notes.append("keeps the stored box")
+            # only the strength changes
+            parsed = dataclasses.replace(parsed, box=old.box, notes=[*parsed.notes, "keeps the stored box"])
         return parsed
 
     def apply(self, serial: int | None, text: str, drawn: Sequence[float] | None) -> str:
@@ -58,6 +59,7 @@ class FeedbackBoxes:
         assert serial is not None
         if parsed.action == "remove":
             return self.remove(int(serial))
+        assert parsed.box is not None  # parse() gives every "set" a box
         item = self.store.add(int(serial), parsed.box, parsed.strength, (text or "").strip())
         how = self.session.apply_feedback()
         return f"#{item.sample_idx}: {parsed.describe()}; {how}"

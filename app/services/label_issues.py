@@ -16,6 +16,7 @@ from app.services.candidates import Candidate
 from app.services.embeddings import MapVersion
 from engine.analysis.label_issues import LabelIssue, LabelIssues, NeighbourhoodIndex, score_labels
 from engine.errors import LatentLoopError
+from engine.stores.labels import LabelStore
 
 SUSPICIOUS = "suspicious"  # the queue strategy name
 
@@ -24,7 +25,7 @@ class LabelIssueService:
     """``store``: the dataset's LabelStore (for the accepted labels); ``prior_counts``: the tau prior
     of the model's config; ``n_train``: training rows (the only labellable ones)."""
 
-    def __init__(self, store: Any, prior_counts: np.ndarray, n_train: int) -> None:
+    def __init__(self, store: LabelStore, prior_counts: np.ndarray, n_train: int) -> None:
         self.store = store
         self.prior_counts = np.asarray(prior_counts, np.float64)
         self.n_train = int(n_train)

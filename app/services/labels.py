@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 
 from engine.errors import LatentLoopError
+from engine.stores.labels import LabelStore
 
 
 class LabelReader:
     """``store``: the engine's LabelStore; ``n_train``: the length of the label array."""
 
-    def __init__(self, store: Any, n_train: int) -> None:
+    def __init__(self, store: LabelStore, n_train: int) -> None:
         self.store = store
         self.n_train = n_train
         self.error = ""
@@ -43,7 +44,7 @@ class LabelReader:
 
     def log_position(self) -> int:
         """Id of the newest change-log entry (0 if none): a page's starting point."""
-        ids = [e.get("id") for e in self.store.history() if isinstance(e.get("id"), int)]
+        ids: list[int] = [e["id"] for e in self.store.history() if isinstance(e.get("id"), int)]
         return max(ids) if ids else 0
 
     def cli_added_since(self, start_id: int) -> int:

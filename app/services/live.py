@@ -14,21 +14,22 @@ from __future__ import annotations
 from typing import Any
 
 from app.services.candidates import EXTERNAL
+from app.services.workers import worker_status
 
 
 def sync_key(state: Any) -> str:
     """Changes whenever a sync without events (a poll) may answer a tab differently: the labels and
     accepted labels (also when the CLI writes them), the map version, the UMAP job, the test accuracy,
     the forecast's candidates, the worker line, the feedback boxes and the probe results."""
-    state.read_labels()  # cached by the store's version; sets labels_error when the file is broken
+    state.label_reader.read()  # cached by the store's version; sets labels_error when the file is broken
     v = state.cache.current
     ps = state.projection.status()
-    ws = state.worker_status()
+    ws = worker_status(state.hub)
     f = ws["forecast"]
     parts = (
         state.labels.version(),
         state.labels.accepted_version(),
-        state.labels_error,
+        state.label_reader.error,
         v.version if v is not None else None,
         ps["generation"],
         ps["message"],

@@ -19,6 +19,7 @@ import numpy as np
 
 from app.services.embeddings import MapVersion
 from app.services.images import png_data_uri
+from app.services.viewer import ViewerModel
 from engine.analysis.mixture import (
     ComponentStats,
     component_stats,
@@ -74,7 +75,7 @@ class MixtureView:
     """``images``: uint8 [N, H, W] of the dataset; ``targets``: true classes; ``viewer``: the
     viewer model (decoder and encoder of the shown version)."""
 
-    def __init__(self, images: np.ndarray, targets: np.ndarray, n_train: int, viewer: Any) -> None:
+    def __init__(self, images: np.ndarray, targets: np.ndarray, n_train: int, viewer: ViewerModel) -> None:
         self.images = images
         self.targets = np.asarray(targets)
         self.n_train = int(n_train)

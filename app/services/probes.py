@@ -22,13 +22,16 @@ import numpy as np
 
 from app.services.embeddings import MapVersion
 from app.services.refresh import RefreshPump
+from app.services.training import TrainingSession
 from engine import events as ev
 from engine.config import Config
 from engine.tasks import TaskConfig
-from engine.training.probe_edit import FORK_NOTE, apply_probe_command, check_probe, with_probe, without_probe
+from engine.training.probe_edit import FORK_NOTE, check_probe, with_probe, without_probe
 
 if TYPE_CHECKING:
     from engine.analysis.probes import ProbeResult
+    from engine.datasets import Dataset
+    from engine.training.trainer import Trainer
 
 MAX_TRAIN = 10_000  # training rows a live probe is fitted on (``latentloop probe`` uses all of them)
 METRICS = ("accuracy", "r2", "mae", "psnr")  # the panel's columns, in order
@@ -75,7 +78,15 @@ class ProbeService:
     ``dataset``: the engine Dataset; ``session``: the TrainingSession (its trainer's config follows
     every change); ``n_points``: map rows; ``max_train``: training rows a probe is fitted on."""
 
-    def __init__(self, cfg: Config, dataset: Any, session: Any, n_points: int, *, max_train: int = MAX_TRAIN) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        dataset: Dataset,
+        session: TrainingSession | None,
+        n_points: int,
+        *,
+        max_train: int = MAX_TRAIN,
+    ) -> None:
         self.dataset = dataset
         self.session = session
         self.n_points, self.max_train = int(n_points), int(max_train)
@@ -179,14 +190,14 @@ class ProbeService:
         if sess is None or sess.active:
             return
 
-        def align(tr: Any) -> None:
+        def align(tr: Trainer) -> None:
             with self._cond:
                 if tr.cfg.tasks == self._tasks:
                     return
                 if [t for t in tr.cfg.tasks if not t.is_probe] != [t for t in self._tasks if not t.is_probe]:
                     self._adopt(tr.cfg)
                 else:
-                    tr.cfg = tr.cfg.model_copy(update={"tasks": list(self._tasks)})
+                    tr.set_tasks(self._tasks)
 
         with contextlib.suppress(Exception):  # a run just started: it got the commands
             sess.exclusive(align)
@@ -244,19 +255,9 @@ class ProbeService:
 
     def _send(self, cmd: ev.SetProbe | ev.RemoveProbe) -> str:
         """To the trainer: directly while no run is alive, else through its command queue."""
-        sess = self.session
-        if sess is None:
+        if self.session is None:
             return "no trainer"
-
-        def direct(tr: Any) -> None:
-            tr.cfg = apply_probe_command(tr.cfg, cmd)
-
-        try:
-            sess.exclusive(direct)
-            return "applied to the config"
-        except RuntimeError:  # SessionError: a run is alive
-            sess.commands.put(cmd)
-            return "sent to the training thread"
+        return self.session.send_probe(cmd)
 
     def _rerun(self) -> None:
         """Probe the newest version again (a change shows at once, not at the next refresh)."""

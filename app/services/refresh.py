@@ -8,6 +8,11 @@ no HTTP request handler ever runs a projection.
 
 The same newest-wins thread serves the probe runs (app/services/probes.py): any handler, any
 arguments, optionally at a lower priority.
+
+:class:`MapRefresher` is the app's handler: it owns the map's bookkeeping (the newest refresh's
+version with its PCA map, the PCA/UMAP switch) and hands each refresh to the services that follow
+the map. Its collaborators are passed in (typed; the probe runs as a callable, since
+app/services/probes.py itself runs on a :class:`RefreshPump`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,21 @@ import os
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # annotations only
+    from app.services.candidates import CandidateQueue
+    from app.services.embeddings import EmbeddingCache, MapVersion
+    from app.services.mixture import MixtureView
+    from app.services.overlay import LabelOverlay
+    from app.services.projection import ProjectionService
+    from app.services.training import TrainingSession
+    from app.services.viewer import ViewerModel
+    from app.services.workers import WorkerHub
+    from engine.training.trainer import Embeddings
+    from workers.forecast import ForecastResult
 
 
 class RefreshPump:
@@ -92,3 +111,84 @@ class RefreshPump:
             with self._cond:
                 self._done = number
                 self._cond.notify_all()
+
+
+class MapRefresher:
+    """New embeddings -> a map version and everything that follows the map (the pump's handler
+    :meth:`on_refresh`); a ready UMAP map (:meth:`on_umap`); a forecast result (:meth:`on_forecast`);
+    the map card's PCA/UMAP switch (:meth:`set_projection`).
+
+    ``read_labels()``: the current labels; ``submit_probes(version)``: hand a map version to the
+    probe runs (returns at once); ``hub()``: the worker hub, None without workers."""
+
+    def __init__(
+        self,
+        cache: EmbeddingCache,
+        projection: ProjectionService,
+        viewer: ViewerModel,
+        overlay: LabelOverlay,
+        mixture: MixtureView,
+        queue: CandidateQueue,
+        session: TrainingSession,
+        read_labels: Callable[[], np.ndarray],
+        submit_probes: Callable[[MapVersion], object],
+        hub: Callable[[], WorkerHub | None],
+        n_points: int,
+    ) -> None:
+        self.cache = cache
+        self.projection = projection
+        self.viewer = viewer
+        self.overlay = overlay
+        self.mixture = mixture
+        self.queue = queue
+        self.session = session
+        self.read_labels = read_labels
+        self.submit_probes = submit_probes
+        self.hub = hub
+        self.n_points = n_points
+        self._base: MapVersion | None = None  # the newest refresh's version, with the PCA map
+
+    def on_refresh(
+        self, emb: Embeddings, weights: dict[str, np.ndarray] | None, trained: bool, tau_pred: np.ndarray | None = None
+    ) -> None:
+        """New embeddings (the refresh pump's thread): project, publish, feed the forecast worker."""
+        v = self._base = self.cache.update(emb.mu, emb.probs, emb.resp, emb.step, trained)
+        self.projection.submit(v.version, v.mu[: self.n_points], reference=v.xy)  # returns at once
+        self.submit_probes(v)  # returns at once: the probes run on their own thread
+        if weights is not None:
+            self.viewer.set_weights(weights, v.version)
+        labels = self.read_labels()
+        self.overlay.rebuild(labels)
+        self.mixture.update(v, weights.get("tau") if weights else None, labels)
+        hub = self.hub()
+        if hub is not None:
+            acc = self.session.last_eval.get("test_acc") if trained else None
+            hub.submit_forecast(
+                v.version, int(emb.step), emb.probs, labels, tau_pred, emb.mu, acc, int(self.session.target)
+            )
+
+    def on_umap(self, version: int, xy: np.ndarray) -> None:
+        """A UMAP map is ready (a projection job thread): show it if its version is still the newest."""
+        base = self._base
+        if base is not None and base.version == version:
+            self.cache.reproject(base, xy)
+
+    def set_projection(self, name: str) -> str:
+        """The map card's PCA/UMAP switch: saved per dataset; PCA is shown at once, UMAP as soon as
+        it is ready (at once if it already is). Returns the notice."""
+        self.projection.set_choice(name)
+        base, shown = self._base, self.cache.current
+        if base is not None and shown is not None:
+            xy = base.xy if name == "pca" else self.projection.coords(base.version)
+            if xy is not None and xy is not shown.xy:
+                self.cache.reproject(base, xy)
+        return str(self.projection.status()["message"])
+
+    def on_forecast(self, res: ForecastResult) -> None:
+        """A forecast result (pump thread): its top candidates feed the queue's "forecast" source
+        while the review window is open; when it is closed the queue says which gate holds it."""
+        if res.window_open:
+            note = f"review window open (step {res.step}): {len(res.candidates)} samples likely wrong next"
+            self.queue.set_external(res.candidates, note=note)
+        else:
+            self.queue.set_external([], note=f"review window {res.reason} (step {res.step})")

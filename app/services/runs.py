@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from app.services.images import png_bytes_uri
 from app.viewmodels import RunRow, RunSeries, RunView
 from engine.errors import LatentLoopError
 from engine.reports.rundir import RunDirError, as_float, as_int, flatten, read_csv, read_json
+from engine.stores.checkpoints import CheckpointStore
 
 # directory under artifacts/ -> kind; "checkpoints" are the shared store's checkpoints (branches)
 KINDS = {"experiments": "experiment", "simulate": "simulate", "checkpoints": "branch"}
@@ -49,12 +51,14 @@ class RunBrowser:
     """The run directories under ``root`` (``artifacts/``). ``shared``: the app's CheckpointStore
     (artifacts/checkpoints); ``ckpt``: the CheckpointService that loads a fork into the Label page."""
 
-    def __init__(self, root: Path, shared: Any, ckpt: CheckpointService, probe: Any = None) -> None:
+    def __init__(
+        self, root: Path, shared: CheckpointStore, ckpt: CheckpointService, probe: Callable[[str], object]
+    ) -> None:
         self.root = Path(root)
         self.shared = shared
         self.ckpt = ckpt
         # probe(name): fit and save one checkpoint's probes (engine.workspace.probe_checkpoint)
-        self.prober = BranchProber(probe or (lambda name: None))
+        self.prober = BranchProber(probe)
         self._rows: dict[str, tuple[tuple[int, ...], RunRow]] = {}
         self._lock = threading.RLock()
 
@@ -185,7 +189,7 @@ class RunBrowser:
         its meta's ``parent`` the run's path, and load it (training must be stopped). A failed load
         removes the copy again, so the store is as it was."""
         from engine.stores.checkpoint_meta import now_iso
-        from engine.stores.checkpoints import CheckpointExistsError, CheckpointStore, check_name
+        from engine.stores.checkpoints import CheckpointExistsError, check_name
 
         name = check_name((name or "").strip())
         path, row = self._find(run_id)
@@ -320,8 +324,6 @@ def _plots(path: Path, problems: list[str]) -> list[tuple[str, str]]:
 
 def _checkpoint_name(path: Path) -> str | None:
     """The name of the run's checkpoint (``checkpoints/<name>.ckpt``), None without one."""
-    from engine.stores.checkpoints import CheckpointStore
-
     try:
         names = CheckpointStore(path / "checkpoints").names()
     except (LatentLoopError, OSError):

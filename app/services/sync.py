@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.services.embeddings import MapVersion
+from app.services.workers import worker_status
 from app.viewmodels import UNCHANGED, ClientView, QueueView, SyncResult
 from engine.errors import LatentLoopError
 
@@ -206,7 +207,7 @@ class ClientSync:
         ack, notices = self.apply_events(client_id, events) if client_id else (0, [])
         with self._lock:
             selected = self._client(client_id).selected if client_id else None
-        labels = st.read_labels()
+        labels = st.label_reader.read()
         st.overlay.sync(labels)
         v = st.cache.current
         out = SyncResult(client=ClientView(**view.to_dict()), ack=ack, notices=notices)
@@ -254,7 +255,7 @@ class ClientSync:
                 out.xai_want = {"serial": selected, "train": selected < st.n_train, "v": v.version}
             new.xai_key = xai_key
         status = st.session.status()
-        stats_key = f"{st.labels.version()}:{status.get('test_acc')}:{start_id}:{st.labels_error}"
+        stats_key = f"{st.labels.version()}:{status.get('test_acc')}:{start_id}:{st.label_reader.error}"
         if stats_key != view.stats_key:
             out.stats = st.stats_view(labels, start_id)
             new.stats_key = stats_key
@@ -276,7 +277,7 @@ class ClientSync:
         # The worker line and the list of feedback boxes ride on this poll too: every callback
         # costs the browser tens of milliseconds of CPU (next to the training thread), so the page
         # has no timer of its own for them.
-        ws = st.worker_status()
+        ws = worker_status(st.hub)
         f = ws["forecast"]
         workers_key = repr(
             [(w.name, w.state, w.restarts) for w in ws["workers"]]
@@ -287,7 +288,7 @@ class ClientSync:
             new.workers_key = workers_key
         feedback_key = repr(st.feedback.version())
         if feedback_key != view.feedback_key:
-            out.feedback = st.feedback_items()
+            out.feedback = st.boxes.items()
             new.feedback_key = feedback_key
         return out
 

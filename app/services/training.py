@@ -13,122 +13,27 @@ and the forecast worker follow without anyone touching the trainer's model from 
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from app.services.train_settings import TrainSettings, validate_settings
 from engine import events as ev
-from engine.config import Config, ConfigError, apply_overrides, config_to_dict, from_dict
-from engine.training.curriculum import Curriculum
+from engine.config import Config
+from engine.training.probe_edit import apply_probe_command
+
+if TYPE_CHECKING:  # annotations only
+    from engine.stores.checkpoints import CheckpointStore
+    from engine.training.trainer import Trainer
 
 ACTIVE = ("starting", "running", "paused", "stopping")
 
 
 class SessionError(RuntimeError):
     """A command that does not fit the session's state (e.g. Start while running)."""
-
-
-@dataclass
-class TrainSettings:
-    """What the training panel sets. ``steps``: steps to add in this run."""
-
-    steps: int = 500
-    lr: float = 1e-3
-    alpha: float = 1.0
-    beta: float = 1.0
-    gamma: float = 1.0
-    consistency: float = 1.0
-    refresh_every: int = 250
-    save_at_end: bool = True
-
-
-FIELD_PATHS = {
-    "steps": "train.steps",
-    "lr": "train.lr",
-    "alpha": "loss.alpha",
-    "beta": "loss.beta",
-    "gamma": "loss.gamma",
-    "consistency": "loss.consistency",
-    "refresh_every": "train.refresh_every",
-}
-
-
-def validate_settings(
-    base: Config, values: dict[str, Any]
-) -> tuple[TrainSettings | None, Config | None, dict[str, str]]:
-    """Check the panel's values with the engine's config validation.
-
-    Returns ``(settings, config, errors)``; ``errors`` maps a panel field to the message of
-    :func:`engine.config.from_dict`, which names the key path (e.g. ``train.lr: Input should be
-    greater than 0``). Empty or non-numeric fields are reported without asking the engine.
-    """
-    errors: dict[str, str] = {}
-    parsed: dict[str, Any] = {}
-    for name, path in FIELD_PATHS.items():
-        raw = values.get(name)
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            errors[name] = f"{path}: required"
-            continue
-        try:
-            num = float(raw)
-        except (TypeError, ValueError):
-            errors[name] = f"{path}: not a number ({raw!r})"
-            continue
-        if not math.isfinite(num):
-            errors[name] = f"{path}: must be finite"
-            continue
-        if name in ("steps", "refresh_every"):
-            if num != int(num):
-                errors[name] = f"{path}: must be a whole number"
-                continue
-            num = int(num)
-        parsed[name] = num
-    if errors:
-        return None, None, errors
-    raw_cfg = config_to_dict(base)
-    apply_overrides(raw_cfg, {path: parsed[name] for name, path in FIELD_PATHS.items()})
-    curriculum_overrides(raw_cfg, values)
-    try:
-        cfg = from_dict(raw_cfg)
-    except ConfigError as err:
-        for part in str(err).split("; "):
-            path = part.split(":", 1)[0].strip()
-            field_name = next((n for n, p in FIELD_PATHS.items() if p == path), None)
-            errors[field_name or "_"] = part
-        return None, None, errors
-    settings = TrainSettings(
-        int(parsed["steps"]),
-        parsed["lr"],
-        parsed["alpha"],
-        parsed["beta"],
-        parsed["gamma"],
-        parsed["consistency"],
-        int(parsed["refresh_every"]),
-        bool(values.get("save_at_end", True)),
-    )
-    return settings, cfg, {}
-
-
-def curriculum_overrides(raw_cfg: dict[str, Any], values: dict[str, Any]) -> None:
-    """The Model page's curriculum fields for the next run, into a raw config: ``warmup_steps`` and
-    ``anneal_steps`` (None or empty: keep), ``phase_weights`` ``{phase: {key: value}}`` (None or
-    empty values dropped). The engine's config validation checks them (errors name the key)."""
-    cur = raw_cfg.setdefault("curriculum", {})
-    for key in ("warmup_steps", "anneal_steps"):
-        v = values.get(key)
-        if v is not None and not (isinstance(v, str) and not v.strip()):
-            cur[key] = v
-    weights = {
-        phase: {k: v for k, v in kv.items() if v is not None and not (isinstance(v, str) and not v.strip())}
-        for phase, kv in (values.get("phase_weights") or {}).items()
-    }
-    weights = {phase: kv for phase, kv in weights.items() if kv}
-    if weights:
-        cur["phase_weights"] = weights
 
 
 @dataclass
@@ -145,15 +50,17 @@ class TrainingSession:
 
     ``on_refresh(embeddings, weights, trained, tau_pred)``: called on the thread that computed new
     embeddings (the training thread during a run); it must only hand them on (it runs between steps).
+    ``trained``: the trainer's weights are trained ones (a checkpoint was loaded), not a fresh model's.
     """
 
     def __init__(
         self,
-        trainer: Any,
+        trainer: Trainer,
         checkpoint: str,
-        store: Any,
+        store: CheckpointStore,
         on_refresh: Callable[..., object] | None = None,
         event_queue_size: int = 2000,
+        trained: bool = False,
     ) -> None:
         self.trainer = trainer
         self.checkpoint = checkpoint
@@ -161,9 +68,7 @@ class TrainingSession:
         self.on_refresh = on_refresh
         self.commands: queue.Queue[Any] = queue.Queue()
         self.events: queue.Queue[Any] = queue.Queue(maxsize=event_queue_size)
-        trainer.commands = self.commands
-        trainer.events = self.events
-        trainer.listeners.append(self._listen)
+        trainer.attach(self.commands, self.events, self._listen)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self.state = "idle"  # idle | starting | running | paused | stopping | finished | stopped | error
@@ -176,7 +81,7 @@ class TrainingSession:
         self.samples_per_s = 0.0
         self.history = History()
         self.last_eval: dict[str, Any] = dict(trainer.last_eval or {})
-        self.trained = False
+        self.trained = trained
         self.saves = 0  # CheckpointSaved events drained so far: tabs refresh their checkpoint list on a change
         self.saved_name = ""
         self._final: str | None = None  # end state set by the thread, applied after the last events
@@ -186,6 +91,7 @@ class TrainingSession:
         """Runs on whichever thread the trainer runs on; must stay cheap."""
         if isinstance(event, ev.Refresh) and self.on_refresh is not None:
             emb = self.trainer.embeddings
+            assert emb is not None  # a Refresh event follows the embeddings it announces
             weights = self.trainer.backend.get_weights()
             tau_pred = self.trainer.tau.predict_hard(emb.resp)
             self.on_refresh(emb, weights, self.trained or self.active, tau_pred)
@@ -228,15 +134,12 @@ class TrainingSession:
             if self.active:
                 raise SessionError("training is already running (pause, resume or stop it)")
             tr = self.trainer
-            if cfg is not None:
-                if cfg.model != tr.cfg.model:
-                    raise SessionError("the model architecture cannot change in the app")
-                # Between runs the trainer is idle, so swapping its config is safe; the
-                # curriculum reads the loss weights from it.
-                tr.cfg = cfg
-                tr.curriculum = Curriculum(cfg)
+            if cfg is not None and cfg.model != tr.cfg.model:
+                raise SessionError("the model architecture cannot change in the app")
+            # Between runs the trainer is idle, so swapping its config is safe; the
+            # curriculum reads the loss weights from it.
+            tr.set_run_config(cfg, settings.refresh_every)
             tr.backend.set_lr(settings.lr)
-            tr.embed_every = settings.refresh_every
             self._drain_commands()
             tr.reload_feedback()  # boxes added while no run was going
             self.run_start = tr.step
@@ -358,7 +261,32 @@ class TrainingSession:
             path = self.trainer.save_checkpoint(name, store=self.store)
             return f"saved checkpoint {name!r} at step {self.trainer.step} ({path})"
 
-    def exclusive(self, fn: Callable[[Any], Any]) -> Any:
+    def send_probe(self, cmd: ev.SetProbe | ev.RemoveProbe) -> str:
+        """A probe added, changed or removed on the page: straight into the trainer's config while no
+        run is alive, else through the command queue (so the run's checkpoints save the same tasks)."""
+        with self._lock:
+            if self.active:
+                self.commands.put(cmd)
+                return "sent to the training thread"
+            self.trainer.set_tasks(apply_probe_command(self.trainer.cfg, cmd).tasks)
+            return "applied to the config"
+
+    def adopt_loaded(self) -> None:
+        """The trainer was just loaded from a checkpoint (inside :meth:`exclusive`): the session's step,
+        phase and last evaluation follow it, and its weights count as trained."""
+        with self._lock:
+            tr = self.trainer
+            self.step = self.target = self.run_start = tr.step
+            self.phase = tr.phase
+            self.last_eval = dict(tr.last_eval or {})
+            self.trained = True
+
+    def use_checkpoint(self, name: str) -> None:
+        """The checkpoint Save and a run's automatic save write from now on (the loaded one)."""
+        with self._lock:
+            self.checkpoint = name
+
+    def exclusive(self, fn: Callable[[Trainer], Any]) -> Any:
         """Run ``fn(trainer)`` while no training runs (checkpoint loads, fresh embeddings)."""
         with self._lock:
             if self.active:

@@ -7,24 +7,30 @@ of the weights of the map version it shows (set by the refresh pump, loaded lazi
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from engine.config import Config
+
+if TYPE_CHECKING:  # annotations only
+    from engine.backends.base import Backend
 
 
 class ViewerModel:
     """Thread-safe; built on first use from the app's config (``cfg.backend``, ``cfg.model``, ...)."""
 
-    def __init__(self, cfg: Any, images: Any) -> None:
+    def __init__(self, cfg: Config, images: Callable[[np.ndarray], np.ndarray]) -> None:
         self.cfg = cfg
         self.images = images  # callable: serials -> float images (the dataset's float_images)
-        self._backend: Any = None
+        self._backend: Backend | None = None
         self._weights: dict[str, np.ndarray] | None = None
         self._version = -1
         self._loaded = -1
         self._lock = threading.Lock()
 
-    def set_config(self, cfg: Any) -> None:
+    def set_config(self, cfg: Config) -> None:
         """A loaded branch's config: its model may have other auxiliary heads (a new backend then)."""
         with self._lock:
             if cfg.model != self.cfg.model or cfg.backend != self.cfg.backend:
@@ -38,7 +44,7 @@ class ViewerModel:
             self._weights = weights
             self._version = version
 
-    def _model(self) -> Any:
+    def _model(self) -> Backend:
         if self._backend is None:
             from engine.backends.registry import create_backend
 

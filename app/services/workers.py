@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -182,12 +183,17 @@ class WorkerHub:
         test_acc: float | None,
         steps_total: int | None,
     ) -> bool:
-        """Hand one embedding refresh to the forecast worker (False if it is down or busy)."""
-        fc.write_forecast_arrays(self.forecast_path, probs, labels, tau_pred, mu, version=version)
-        n_labels = int((np.asarray(labels) >= 0).sum())
-        acc = None if test_acc is None or not np.isfinite(test_acc) else float(test_acc)
-        msg = fc.ForecastInput(int(version), int(step), str(self.forecast_path), n_labels, acc, steps_total)
-        ok = self.supervisor.send(FORECAST, fc.to_dict(msg))
+        """Hand one embedding refresh to the forecast worker (False if it is down or busy, or the
+        arrays could not be written: then :attr:`forecast_error` says why)."""
+        try:
+            fc.write_forecast_arrays(self.forecast_path, probs, labels, tau_pred, mu, version=version)
+            n_labels = int((np.asarray(labels) >= 0).sum())
+            acc = None if test_acc is None or not np.isfinite(test_acc) else float(test_acc)
+            msg = fc.ForecastInput(int(version), int(step), str(self.forecast_path), n_labels, acc, steps_total)
+            ok = self.supervisor.send(FORECAST, fc.to_dict(msg))
+        except OSError as err:  # a full disk must not break the map refresh
+            self.forecast_error = f"could not write the forecast input: {err}"
+            return False
         if ok:
             self.forecast_sent += 1
         return ok
@@ -198,3 +204,11 @@ class WorkerHub:
 
     def pid(self, name: str) -> int | None:
         return self.supervisor.pid(name)
+
+
+def worker_status(hub: WorkerHub | None) -> dict[str, Any]:
+    """The child processes' states and the forecast's review window, for the status line (no hub:
+    the app runs without workers)."""
+    if hub is None:
+        return {"workers": [], "forecast": None, "forecast_error": ""}
+    return {"workers": hub.status(), "forecast": hub.forecast, "forecast_error": hub.forecast_error}

@@ -29,6 +29,7 @@ from engine.errors import LabelError, LatentLoopError
 from engine.stores.feedback import FeedbackItem
 from engine.stores.labels import LabelStore
 from engine.stores.labels_csv import labels_hash
+from engine.tasks import TaskConfig
 from engine.training.augment import affine_augment, roi_mask, shift_augment
 from engine.training.checkpoints import TrainerCheckpoints
 from engine.training.curriculum import Curriculum
@@ -171,6 +172,24 @@ class Trainer(TrainerCheckpoints):
                         break
                 if not self._paused or self._stop is not None:
                     return
+
+    def attach(self, commands: queue.Queue[Any], events: queue.Queue[Any], listener: Callable[[Any], None]) -> None:
+        """Take commands from ``commands``, post events to ``events`` and call ``listener`` with every
+        event: a driver that owns the trainer (the app's TrainingSession)."""
+        self.commands, self.events = commands, events
+        self.listeners.append(listener)
+
+    def set_run_config(self, cfg: Config | None, embed_every: int | None) -> None:
+        """Between runs: the next run's config (the same model; loss weights, learning rate and
+        curriculum may differ) and its refresh interval."""
+        if cfg is not None:
+            self.cfg = cfg
+            self.curriculum = Curriculum(cfg)
+        self.embed_every = embed_every
+
+    def set_tasks(self, tasks: list[TaskConfig]) -> None:
+        """Between runs: the config's tasks with other probes (probes only measure: the model is untouched)."""
+        self.cfg = self.cfg.model_copy(update={"tasks": list(tasks)})
 
     def advance_phase(self) -> str | None:
         """Run the next curriculum phase from the next step on (its KL ramp from the start); emits

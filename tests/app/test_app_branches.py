@@ -38,7 +38,7 @@ def state(tmp_path_factory):
             {"steps": 20, "lr": 0.001, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1, "refresh_every": 10}
         )
         assert st.session.wait(120)
-        st.save_checkpoint("trunk")
+        st.ckpt.save("trunk")
         store = CheckpointStore()
         cfg = from_dict({**tiny_config_dict(steps=20, eval_every=10), "loss": {"alpha": 3.0}})
         fork_branch(store, "trunk", "twig", cfg)

@@ -173,7 +173,7 @@ def test_bad_events_give_notices_not_errors(state):
 
 
 def test_cli_labels_appear_and_are_counted(state):
-    start = state.log_position()
+    start = state.label_reader.log_position()
     view = sync_outputs(state, {"client": "t5", "events": []}, {}, "entropy", {"log_id": start})["view"]
     env = dict(os.environ)  # LATENTLOOP_HOME is the state's home (app.testing.app_state)
     r = subprocess.run(
@@ -190,15 +190,15 @@ def test_cli_labels_appear_and_are_counted(state):
     ops = _ops(out["overlay"])
     assert any(op["location"][:3] == ["data", 0, "customdata"] and op["params"]["value"][:2] == [30, 4] for op in ops)
     assert out["stats_text"] is not no_update
-    assert state.stats_view(state.read_labels(), start).cli_added == 1
+    assert state.stats_view(state.label_reader.read(), start).cli_added == 1
 
 
 def test_broken_labels_file_keeps_serving(state):
     good = _csv(state)
-    before = state.read_labels().copy()
+    before = state.label_reader.read().copy()
     state.labels.path.write_text("Serial,label\n1,99\n")
     try:
-        arr = state.read_labels()
+        arr = state.label_reader.read()
         assert np.array_equal(arr, before)  # the last good labels, not the broken file's
         assert "out of range" in state.stats_view(arr).error
         assert "last good labels" not in state.stats_view(arr).error  # no run is alive
@@ -210,7 +210,7 @@ def test_broken_labels_file_keeps_serving(state):
             state.labels.path.write_text(good)
         else:  # no labels file before this test (it ran alone)
             state.labels.path.unlink()
-    assert state.stats_view(state.read_labels()).error == ""
+    assert state.stats_view(state.label_reader.read()).error == ""
 
 
 def test_training_buttons_and_drain(state):
@@ -284,7 +284,7 @@ def test_projection_runs_on_the_refresh_pump_never_in_a_request(state, monkeypat
 
     monkeypatch.setattr(state.cache.projector, "fit_transform", spy)
     version = state.cache.version
-    assert not state.start_training(TRAIN | {"steps": 40, "refresh_every": 10, "save_at_end": False})
+    assert not state.session.start_from_panel(TRAIN | {"steps": 40, "refresh_every": 10, "save_at_end": False})
     view = sync_outputs(state, {"client": "pump", "events": []}, {}, "entropy", {"log_id": 0})["view"]
     cursor, maps = {"m": 0, "e": 0}, 0
     while state.session.busy:
@@ -296,7 +296,7 @@ def test_projection_runs_on_the_refresh_pump_never_in_a_request(state, monkeypat
     out = sync_outputs(state, {"client": "pump", "events": []}, view, "entropy", {"log_id": 0})
     maps += out["map"] is not no_update
     assert out["view"]["version"] == state.cache.version and maps >= 1  # the poll picks the new versions up
-    state.save_checkpoint("pumped")
+    state.ckpt.save("pumped")
     assert "loaded" in str(checkpoint_outputs(state, "btn-ckpt-load", "pumped", "")["message"])
     assert threads and set(threads) == {"refresh-pump"}, threads
 
@@ -314,15 +314,15 @@ def test_training_buttons_follow_the_session_state():
 
 def test_checkpoint_list_refreshes_after_a_runs_save_and_a_save_during_training(state):
     cursor = {"m": 0, "e": 0, "c": state.session.status()["saves"]}
-    name = state.checkpoint
-    assert not state.start_training(TRAIN | {"steps": 5, "refresh_every": 100, "save_at_end": True})
+    name = state.session.checkpoint
+    assert not state.session.start_from_panel(TRAIN | {"steps": 5, "refresh_every": 100, "save_at_end": True})
     assert state.session.wait(120)
     out = drain_outputs(state, cursor, None)
     assert name in [o["value"] for o in out["ckpt_options"]] and out["ckpt_value"] == name
     again = drain_outputs(state, out["cursor"], name)
     assert again["ckpt_options"] is no_update and again["ckpt_value"] is no_update
     # Save while a run is going: the training thread saves; the list follows on the panel's poll.
-    assert not state.start_training(TRAIN | {"steps": 100000, "refresh_every": 100000, "save_at_end": False})
+    assert not state.session.start_from_panel(TRAIN | {"steps": 100000, "refresh_every": 100000, "save_at_end": False})
     try:
         msg = checkpoint_outputs(state, "btn-ckpt-save", name, "midrun")["message"]
         assert "will be saved by the training thread" in str(msg)
@@ -345,16 +345,16 @@ def test_checkpoint_list_refreshes_after_a_runs_save_and_a_save_during_training(
 def test_existing_checkpoint_is_loaded_at_startup(state):
     from app.settings import AppSettings
 
-    st = AppState.create(AppSettings(cfg=state.cfg, checkpoint="first", workers=False))
+    st = AppState.create(AppSettings(cfg=state.ckpt.config, checkpoint="first", workers=False))
     st.close()
     ctx = st.page_context()
-    assert st.has_checkpoint and st.cache.current.trained and ctx["trained"]
-    assert st.session.trainer.step > 0 and ctx["checkpoint"] == "first"
+    assert st.has_checkpoint and st.cache.current.trained and ctx.trained
+    assert st.session.trainer.step > 0 and ctx.checkpoint == "first"
     from engine.stores.checkpoints import CheckpointStore
 
     saved = CheckpointStore().load("first").meta["metrics"]["test_acc"]
     assert 0.0 <= saved <= 1.0
-    assert ctx["status"]["test_acc"] == saved  # the checkpoint's metrics are shown
+    assert ctx.status["test_acc"] == saved  # the checkpoint's metrics are shown
 
 
 def test_sample_view_has_image_reconstruction_and_top3(state):

@@ -47,10 +47,10 @@ def _ready(state, client, serial, target="pred"):
     """Saliency for ``serial``, asking again while the worker starts up."""
 
     def attempt():
-        ans = state.saliency(client, serial, target, wait_s=1.0)
+        ans = state.xai.ask(client, serial, target, wait_s=1.0)
         if ans.state == "pending":
             ans = _wait(
-                lambda: (a := state.poll_saliency(client, 0.5)) and a.state != "pending" and a, 30, "a pending saliency"
+                lambda: (a := state.xai.poll(client, 0.5)) and a.state != "pending" and a, 30, "a pending saliency"
             )
         return ans if ans.state == "ready" else None
 
@@ -124,7 +124,7 @@ def test_a_poll_that_finds_an_older_selections_answer_asks_for_the_shown_one(sta
     # ... but the page shows #9: its selection reached the server folded into an interval poll
     panel, _, _ = explain.xai_outputs(state, {"serial": 9}, "pred", "t4", "xai-interval")
     assert panel is not no_update
-    ans = _wait(lambda: (a := state.poll_saliency("t4", 0.5)) and a.state == "ready" and a, 30, "#9's saliency")
+    ans = _wait(lambda: (a := state.xai.poll("t4", 0.5)) and a.state == "ready" and a, 30, "#9's saliency")
     assert ans.result.sample_idx == 9
 
 
@@ -185,7 +185,7 @@ def test_killed_xai_worker_is_restarted_and_the_app_keeps_answering(state):
 def test_forecast_results_feed_the_queue_with_reasons(state):
     # the startup refresh reached the forecast worker: window closed, and the queue says why
     _wait(lambda: state.hub.forecast is not None, 60, "the first forecast")
-    labels = state.read_labels()
+    labels = state.label_reader.read()
     assert state.queue_view(EXTERNAL).items == [] and "closed by" in state.queue_view(EXTERNAL).source
     # an open window's candidates are shown with their reason; labelled ones drop out
     unl = [int(i) for i in np.flatnonzero(labels < 0)[:3]]
@@ -199,7 +199,7 @@ def test_forecast_results_feed_the_queue_with_reasons(state):
         }
         for k, i in enumerate(unl)
     )
-    state._on_forecast(ForecastResult(99, 1000, True, "open: step 1000", {}, cands))
+    state.refresher.on_forecast(ForecastResult(99, 1000, True, "open: step 1000", {}, cands))
     qv = state.queue_view(EXTERNAL)
     assert [c.serial for c in qv.items] == unl and qv.items[0].why == "prediction flipped 1x"
     assert "review window open" in qv.source
@@ -208,7 +208,7 @@ def test_forecast_results_feed_the_queue_with_reasons(state):
 
 def test_training_writes_snapshots_the_worker_explains_and_refreshes_reach_the_forecast(state):
     sent = state.hub.forecast_sent
-    errors = state.start_training(
+    errors = state.session.start_from_panel(
         {"steps": 30, "lr": 1e-3, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1, "refresh_every": 15}
     )
     assert not errors
@@ -216,7 +216,7 @@ def test_training_writes_snapshots_the_worker_explains_and_refreshes_reach_the_f
     state.session.drain()
     step = state.session.trainer.step
     snaps = sorted(p.name for p in state.run_dir.glob("step_*"))
-    assert snaps[-1] == f"step_{step:08d}" and len(snaps) <= state.cfg.train.snapshots_keep
+    assert snaps[-1] == f"step_{step:08d}" and len(snaps) <= state.ckpt.config.train.snapshots_keep
     assert _wait(lambda: (r := _ready(state, "tr", 9).result).snapshot_step == step and r, 30, "the new snapshot")
     assert state.hub.forecast_sent > sent
     _wait(lambda: state.hub.forecast.step == step, 30, "the forecast of the last refresh")
@@ -306,7 +306,7 @@ def test_apply_stores_the_box_reaches_the_trainer_and_can_be_removed(state):
     assert "data-serial='12'" in str(lst)
     # "increase focus by 10%" starts from the stored strength and keeps the stored box
     explain.feedback_action_outputs(state, "fb-apply", 2, 12, None, "increase focus by 10%")
-    item = state.feedback_for(12)
+    item = state.boxes.of(12)
     assert item.strength == pytest.approx(0.55) and item.box == (0.1, 0.2, 0.6, 0.9)
     # the list rides on the page's poll (the sync): sent when feedback.jsonl changed, not otherwise
     out = sync_cb.sync_outputs(state, {"client": "f", "events": []}, {}, "entropy", {"log_id": 0})
@@ -318,9 +318,9 @@ def test_apply_stores_the_box_reaches_the_trainer_and_can_be_removed(state):
     assert "data-serial='13'" in str(out["fb_list"])
     # the list's remove button, and the Remove button of the sample
     explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 13}, 1, 12, None, "")
-    assert state.feedback_for(13) is None
+    assert state.boxes.of(13) is None
     msg = explain.feedback_action_outputs(state, "fb-remove", 1, 12, None, "")["message"]
-    assert "removed" in str(msg) and state.feedback_for(12) is None and 12 not in tr.feedback
+    assert "removed" in str(msg) and state.boxes.of(12) is None and 12 not in tr.feedback
     # a button that merely appeared (n_clicks None) does nothing
     assert (
         explain.feedback_action_outputs(state, {"type": "fb-rm", "serial": 3}, None, 12, None, "")["message"]
@@ -329,13 +329,13 @@ def test_apply_stores_the_box_reaches_the_trainer_and_can_be_removed(state):
 
 
 def test_feedback_reaches_a_running_trainer_through_its_command_queue(state):
-    errors = state.start_training(
+    errors = state.session.start_from_panel(
         {"steps": 4000, "lr": 1e-3, "alpha": 1, "beta": 1, "gamma": 1, "consistency": 1, "refresh_every": 100000}
     )
     assert not errors
     try:
         _wait(lambda: state.session.trainer.step > 2, 60, "training")
-        msg = state.apply_feedback(20, "top-left", None)
+        msg = state.boxes.apply(20, "top-left", None)
         assert "training thread" in msg
         _wait(lambda: 20 in state.session.trainer.feedback, 30, "the trainer to apply it")
         assert state.session.trainer.feedback[20].box == (0.0, 0.0, 0.5, 0.5)
@@ -343,7 +343,7 @@ def test_feedback_reaches_a_running_trainer_through_its_command_queue(state):
         state.session.stop()
         state.session.wait(60)
         state.session.drain()
-        state.remove_feedback(20)
+        state.boxes.remove(20)
 
 
 def test_a_broken_feedback_file_is_reported_and_kept(state):
@@ -351,7 +351,7 @@ def test_a_broken_feedback_file_is_reported_and_kept(state):
     good = path.read_bytes() if path.exists() else b""
     path.write_text('{"sample_idx": 1, "x0": 0.5}\n')
     try:
-        items, err = state.feedback_items()
+        items, err = state.boxes.items()
         assert items == [] and "line 1" in err
         assert "line 1" in str(explain.views.feedback_list(items, err))
         assert state.session.trainer.reload_feedback() is False and "line 1" in state.session.trainer.feedback_error

@@ -89,11 +89,11 @@ def test_accept_relabel_and_undo_through_the_sync(state, planted):
     out = sync(state, [{"seq": 3, "kind": "label", "serial": b, "label": truth}], view)
     assert out["view"]["more"] and out["queue_store"] is sync_cb.no_update  # lean: the queue comes next
     out = sync(state, [], out["view"])
-    assert state.read_labels()[b] == truth and b not in out["queue_store"]
+    assert state.label_reader.read()[b] == truth and b not in out["queue_store"]
     view = out["view"]
     # undo twice: the relabel, then the acceptance
     out = sync(state, [], sync(state, [{"seq": 4, "kind": "undo"}], view)["view"])
-    assert state.read_labels()[b] == planted["given"][b] and b in out["queue_store"]
+    assert state.label_reader.read()[b] == planted["given"][b] and b in out["queue_store"]
     view = out["view"]
     out = sync(state, [{"seq": 5, "kind": "undo"}], view)
     assert out["notice"] == f"undid acceptance of #{a}"
@@ -111,7 +111,7 @@ def test_the_quality_mode_gets_the_scores_and_other_modes_do_not(state, planted)
     res = state.sync("q", [], ClientView(), SUSPICIOUS, 0, "label")
     assert res.quality is UNCHANGED
     res = state.sync("q", [], ClientView(), SUSPICIOUS, 0, "quality")
-    ranking = state.issues.ranking(state.cache.current, state.read_labels())
+    ranking = state.issues.ranking(state.cache.current, state.label_reader.read())
     assert sorted(res.quality["serials"]) == sorted(planted["given"])
     q = dict(zip(res.quality["serials"], res.quality["quality"], strict=True))
     assert all(abs(q[r.serial] - r.quality) < 1e-3 for r in ranking.ranked)

@@ -45,7 +45,7 @@ def test_the_sync_key_moves_with_an_accepted_label_and_a_new_map_version(state):
 
 def test_the_sync_key_moves_with_a_feedback_box(state):
     before = sync_key(state)
-    state.apply_feedback(9, "focus center", None)
+    state.boxes.apply(9, "focus center", None)
     assert sync_key(state) != before
 
 
@@ -53,7 +53,7 @@ def test_training_status_says_when_the_panel_has_something_to_draw(state):
     idle = train_status(state)
     assert not idle["busy"] and idle["sps"] == ""
     assert train_status(state)["events"] == idle["events"]
-    assert not state.start_training(state.default_train_values() | {"steps": 30, "save_at_end": False})
+    assert not state.session.start_from_panel(state.session.panel_defaults() | {"steps": 30, "save_at_end": False})
     assert state.session.wait(120)
     done = train_status(state)
     assert done["events"] != idle["events"]  # the state went from idle to finished

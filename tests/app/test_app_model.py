@@ -24,7 +24,7 @@ def state(tmp_path_factory):
 
     with app_state(tmp_path_factory.mktemp("home"), 400, 100, from_dict(tiny_config_dict(steps=60))) as st:
         st.labels.set_many({int(s): int(st.dataset.targets[s]) for s in range(0, 400, 10)}, source="test")
-        assert st.start_training({**st.default_train_values(), "steps": 60, "refresh_every": 30}) == {}
+        assert st.session.start_from_panel({**st.session.panel_defaults(), "steps": 60, "refresh_every": 30}) == {}
         assert st.session.wait(300)
         st.session.drain()
         assert st.pump.wait(120)
@@ -50,7 +50,7 @@ def test_refresh_sends_the_figure_once_then_patches_and_skips_when_hidden(state)
     assert all(v is no_update for v in model_cb.refresh_outputs(state, "/", None).values())
     first = model_cb.refresh_outputs(state, "/model", None)
     fig = first["tau"]
-    assert fig["data"][0]["type"] == "heatmap" and len(fig["data"][0]["z"]) == state.cfg.model.components
+    assert fig["data"][0]["type"] == "heatmap" and len(fig["data"][0]["z"]) == state.ckpt.config.model.components
     np.testing.assert_allclose(fig["data"][0]["z"], np.round(state.mixture.state.tau, 4))
     again = model_cb.refresh_outputs(state, "/model", fig)
     assert isinstance(again["tau"], Patch)
@@ -78,7 +78,7 @@ def test_the_lenses_galleries_hold_the_top_responsibilities(state):
 
 def test_the_traversal_decodes_d_by_k_images_and_the_strip_interpolates(state):
     m = state.mixture.microscope(5)
-    d = state.cfg.model.latent_dim
+    d = state.ckpt.config.model.latent_dim
     assert m is not None and m.dims == d
     assert png_size(m.traversal) == (7 * 29 - 1, d * 29 - 1)
     assert 0 <= m.error < 1 and m.strip is None
@@ -119,15 +119,15 @@ def test_advance_is_refused_without_a_run(state):
 
 
 def test_the_curriculum_fields_go_into_the_next_runs_config(state):
-    from app.services.training import validate_settings
+    from app.services.train_settings import validate_settings
 
-    values = {**state.default_train_values(), "warmup_steps": 7, "anneal_steps": "", "phase_weights": {}}
+    values = {**state.session.panel_defaults(), "warmup_steps": 7, "anneal_steps": "", "phase_weights": {}}
     values["phase_weights"] = {"refinement": {"alpha": 2.5, "beta": None}, "warmup": {"gamma": ""}}
-    _, cfg, errors = validate_settings(state.cfg, values)
+    _, cfg, errors = validate_settings(state.ckpt.config, values)
     assert errors == {} and cfg.curriculum.warmup_steps == 7
-    assert cfg.curriculum.anneal_steps == state.cfg.curriculum.anneal_steps  # empty: kept
+    assert cfg.curriculum.anneal_steps == state.ckpt.config.curriculum.anneal_steps  # empty: kept
     assert cfg.curriculum.phase_weights["refinement"].alpha == 2.5
     assert "warmup" not in cfg.curriculum.phase_weights
     bad = {**values, "phase_weights": {"refinement": {"alpha": -1}}}
-    _, _, errors = validate_settings(state.cfg, bad)
+    _, _, errors = validate_settings(state.ckpt.config, bad)
     assert "curriculum.phase_weights" in " ".join(errors.values())

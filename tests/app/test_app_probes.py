@@ -44,7 +44,7 @@ def publish(state, step: int, seed: int) -> None:
     sits in mu's first dimensions, ink in its third, so the probes have something to find."""
     rng = np.random.default_rng(seed)
     y = state.dataset.targets
-    n, d, k, c = len(y), state.cfg.model.latent_dim, state.cfg.model.components, state.num_classes
+    n, d, k, c = len(y), state.ckpt.config.model.latent_dim, state.ckpt.config.model.components, state.num_classes
     from engine.datasets.attributes import dataset_attributes
 
     ink = dataset_attributes(state.dataset)["ink"]
@@ -121,7 +121,7 @@ def test_a_newer_version_replaces_a_pending_run(state, monkeypatch):
 
 
 def test_add_change_remove_through_the_command_queue_while_training(state):
-    from app.services.training import TrainSettings
+    from app.services.train_settings import TrainSettings
 
     sess, tr = state.session, state.session.trainer
     sent: list = []
@@ -144,7 +144,7 @@ def test_add_change_remove_through_the_command_queue_while_training(state):
         _until(lambda: [t.name for t in tr.cfg.tasks] == ["digit", "ink_lo", "ink_aux"])
         probe_cmds = [type(c) for c in sent if isinstance(c, (ev.SetProbe, ev.RemoveProbe))]
         assert probe_cmds == [ev.SetProbe, ev.SetProbe, ev.RemoveProbe]
-        assert tr.cfg.model.aux == state.cfg.model.aux  # probes have no head: the model is the same
+        assert tr.cfg.model.aux == state.ckpt.config.model.aux  # probes have no head: the model is the same
     finally:
         sess.commands.put = real_put
         if sess.active:

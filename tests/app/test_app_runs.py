@@ -260,8 +260,8 @@ def test_fork_copies_under_a_new_name_loads_it_and_touches_nothing_else(state):
     real = _real(state)
     src = Path(state.runs.open(real).row.path)
     store = CheckpointStore()
-    state.save_checkpoint(state.checkpoint)  # the shared checkpoint the app started with
-    shared_name = state.checkpoint
+    state.ckpt.save(state.session.checkpoint)  # the shared checkpoint the app started with
+    shared_name = state.session.checkpoint
     before_src, before_shared = tree_digest(src), tree_digest(store.path(shared_name))
 
     out = runs_fork_outputs(state, real, "from-run")
@@ -272,7 +272,7 @@ def test_fork_copies_under_a_new_name_loads_it_and_touches_nothing_else(state):
     source = CheckpointStore(src / "checkpoints").load("real")
     assert fork.meta["parent"] == f"artifacts/{real}" and fork.meta["name"] == "from-run"
     assert all(np.array_equal(fork.weights[k], source.weights[k]) for k in source.weights)
-    assert state.checkpoint == "from-run" and state.session.step == 40  # Save now writes the fork
+    assert state.session.checkpoint == "from-run" and state.session.step == 40  # Save now writes the fork
 
     # an existing name is refused, the fork and the shared checkpoint stay as they were
     fork_digest = tree_digest(store.path("from-run"))

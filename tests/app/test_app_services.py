@@ -18,7 +18,8 @@ from app.services.candidates import EXTERNAL, Candidate, CandidateQueue
 from app.services.embeddings import COLOUR_MODES, EmbeddingCache
 from app.services.images import png_gray
 from app.services.overlay import LabelOverlay
-from app.services.training import SessionError, TrainingSession, validate_settings
+from app.services.train_settings import validate_settings
+from app.services.training import SessionError, TrainingSession
 
 # -- label overlay ------------------------------------------------------------------------------
 
@@ -264,7 +265,7 @@ def _wait(cond, timeout=60.0):
 
 
 def test_session_runs_pauses_resumes_and_stops(tiny_cfg):
-    from app.services.training import TrainSettings
+    from app.services.train_settings import TrainSettings
 
     sess, refreshed = _session(tiny_cfg)
     sess.start(TrainSettings(steps=100000, lr=1e-3, refresh_every=20, save_at_end=False))
@@ -288,7 +289,7 @@ def test_session_runs_pauses_resumes_and_stops(tiny_cfg):
 
 
 def test_session_error_is_reported_and_session_recovers(tiny_cfg):
-    from app.services.training import TrainSettings
+    from app.services.train_settings import TrainSettings
 
     sess, _ = _session(tiny_cfg)
     real = sess.trainer.backend.train_step

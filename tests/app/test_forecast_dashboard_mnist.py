@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 def test_review_window_opens_in_a_dashboard_session_on_mnist(tmp_path, monkeypatch):
     from app.layouts import views
     from app.services.candidates import EXTERNAL
+    from app.services.workers import worker_status
     from app.settings import AppSettings
     from app.state import AppState
     from app.testing import PROJECT_MNIST, link_mnist
@@ -42,11 +43,11 @@ def test_review_window_opens_in_a_dashboard_session_on_mnist(tmp_path, monkeypat
             seen.append((res.step, res.window_open, res.reason))
             if res.window_open or state.session.trainer.step >= 3000:
                 break
-            assert not state.start_training(state.default_train_values())  # the panel's defaults
+            assert not state.session.start_from_panel(state.session.panel_defaults())  # the panel's defaults
             state.session.wait(900)
             state.session.drain()  # what the page's poll does: the refresh goes to the forecast worker
             assert state.session.state == "finished", state.session.error
-        status_line = str(views.worker_status(state.worker_status()))
+        status_line = str(views.worker_status(worker_status(state.hub)))
     finally:
         state.session.wait(60)
         state.close()
@@ -54,7 +55,7 @@ def test_review_window_opens_in_a_dashboard_session_on_mnist(tmp_path, monkeypat
     assert res.window_open, seen
     assert res.step <= 3000
     qv = state.queue_view(EXTERNAL)
-    labels = state.read_labels()
+    labels = state.label_reader.read()
     assert len(qv.items) == 10 and all(labels[c.serial] < 0 and c.why for c in qv.items)
     assert "review window open" in qv.source
     assert "review window open" in status_line

@@ -65,7 +65,7 @@ def test_a_tau_cell_click_shows_the_component_and_rings_it_on_the_map(page, runn
     )
     shown = page.locator(".ll-member").count()
     assert shown == min(n, 48) and shown > 0
-    assert page.locator("#model-lenses .ll-lens").count() == running.state.cfg.model.components
+    assert page.locator("#model-lenses .ll-lens").count() == running.state.ckpt.config.model.components
     page.wait_for_selector("#model-microscope")
     # back on the Label page the same selection and map, with the component's samples ringed
     page.click("#nav-label")
@@ -79,7 +79,7 @@ def test_a_tau_cell_click_shows_the_component_and_rings_it_on_the_map(page, runn
 
 def test_advance_moves_a_running_training_to_the_next_phase(page, running):
     st = running.state
-    assert st.start_training({**st.default_train_values(), "steps": 20000, "refresh_every": 5000}) == {}
+    assert st.session.start_from_panel({**st.session.panel_defaults(), "steps": 20000, "refresh_every": 5000}) == {}
     try:
         page.click("#nav-model")
         page.wait_for_function("() => !document.querySelector('#model-advance').disabled", timeout=60_000)
@@ -94,7 +94,7 @@ def test_advance_moves_a_running_training_to_the_next_phase(page, running):
         assert before == "phase warmup" and page.inner_text("#model-phase-name") == "phase kl_anneal"
         assert "sent" in page.inner_text("#model-advance-msg")
     finally:
-        st.training_command("stop")
+        st.session.command("stop")
         st.session.wait(120)
         page.click("#nav-label")
 
@@ -106,7 +106,7 @@ def test_the_microscope_follows_the_selection_and_interpolates_from_the_pinned_s
     page.wait_for_function(
         "() => { const h = document.querySelector('#model-micro-head'); return h && h.dataset.serial === '5'; }"
     )
-    d = running.state.cfg.model.latent_dim
+    d = running.state.ckpt.config.model.latent_dim
     size = page.evaluate(
         "() => { const i = document.querySelector('.ll-traversal'); return [i.naturalWidth, i.naturalHeight]; }"
     )

@@ -71,7 +71,7 @@ def test_a_cli_label_fires_one_sync_and_shows(page, running):
 def test_training_progress_is_written_without_the_drain(page, running):
     state = running.state
     n, polls = len(page.calls), page.evaluate("() => window.LLPoll.polls")
-    assert not state.start_training(state.default_train_values() | {"steps": 100_000, "save_at_end": False})
+    assert not state.session.start_from_panel(state.session.panel_defaults() | {"steps": 100_000, "save_at_end": False})
     try:
         page.wait_for_function(
             "() => document.querySelector('#train-state').textContent === 'running'", timeout=120_000
