@@ -11,6 +11,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from app import density_figures, figures
 from app.layouts.labelling import map_card, queue_card, sample_card
 from app.layouts.model import model_page
 from app.layouts.panels import checkpoints_card, stats_card, training_card
@@ -129,6 +130,19 @@ def live_settings(ctx: dict[str, Any]) -> Any:
     return html.Div(id="ll-live", hidden=True, **data)
 
 
+def trace_indices() -> Any:
+    """Which trace of the map's figures is which, for the page's scripts (app/assets/00-ll.js
+    ``LL.trace``): the one definition stays in app/figures.py and app/density_figures.py."""
+    traces = {
+        "base": figures.BASE,
+        "overlay": figures.OVERLAY,
+        "pending": figures.PENDING,
+        "highlight": figures.HIGHLIGHT,
+        "points": density_figures.POINTS,
+    }
+    return html.Div(id="ll-traces", hidden=True, **{f"data-{name}": i for name, i in traces.items()})
+
+
 def stores(ctx: dict[str, Any]) -> list[Any]:
     """The page's stores and intervals: what the callbacks and the page scripts share."""
     return [
@@ -156,6 +170,7 @@ def stores(ctx: dict[str, Any]) -> list[Any]:
         dcc.Store(id="train-interval", data=0),
         dcc.Store(id="model-tick", data=0),
         live_settings(ctx),
+        trace_indices(),
         dcc.Store(id="xai-want", data=None),  # the selection the saliency/feedback parts work on
         dcc.Interval(id="xai-interval", interval=100, disabled=True),  # while a saliency is pending
         dcc.Store(id="fb-box", data=None),  # the drawn box, normalised [x0, y0, x1, y1]
