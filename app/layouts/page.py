@@ -20,7 +20,7 @@ from app.layouts.runs import runs_page
 from app.layouts.views import raw_html
 
 # (name, title, path) of every page of the app; all of them stay in the document and the URL
-# only shows one (app/assets/map.js "page"), so the map, the selection and the sync survive a switch
+# only shows one (app/assets/clientside.js "page"), so the map, the selection and the sync survive a switch
 PAGES = (("label", "Label", "/"), ("model", "Model", "/model"), ("runs", "Runs", "/runs"))
 
 SHORTCUTS = [
@@ -98,7 +98,7 @@ def untrained_alert(ctx: dict[str, Any]) -> Any:
 
 
 def help_overlay() -> Any:
-    """The keyboard shortcut help (shown and hidden by keyboard.js, which also handles its Close
+    """The keyboard shortcut help (shown and hidden by input.js, which also handles its Close
     button): read-only, so markup in one component rather than forty (``views.raw_html``)."""
     rows = "".join(f'<tr><td class="pe-3"><kbd>{escape(k)}</kbd></td><td>{escape(d)}</td></tr>' for k, d in SHORTCUTS)
     return html.Div(
@@ -146,12 +146,12 @@ def trace_indices() -> Any:
 def stores(ctx: dict[str, Any]) -> list[Any]:
     """The page's stores and intervals: what the callbacks and the page scripts share."""
     return [
-        dcc.Store(id="ll-events", data={"client": "", "events": []}),  # written by keyboard.js
+        dcc.Store(id="ll-events", data={"client": "", "events": []}),  # written by input.js
         dcc.Store(id="ll-ack", data=0),
         dcc.Store(id="map-sync", data={}),
         dcc.Store(id="colour-store", data=None),
         dcc.Store(id="quality-store", data=None),  # label quality scores, sent while that mode is on
-        dcc.Store(id="quality-want", data=None),  # map.js: "the tab switched to label quality"
+        dcc.Store(id="quality-want", data=None),  # clientside.js: "the tab switched to label quality"
         dcc.Store(id="queue-store", data=[]),
         dcc.Store(id="page-start", data={"log_id": ctx["log_id"]}),
         dcc.Store(id="map-version", data={"version": ctx["version"]}),
