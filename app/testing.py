@@ -24,10 +24,44 @@ CHROMIUM_ARGS = [
 GD = "document.querySelector('#latent-map .js-plotly-plot')"
 OV = "document.querySelector('#latent-overlay .js-plotly-plot')"
 
-# JS: the map is drawn and keyboard.js is connected.
+# JS: the map is drawn and the page's scripts are connected (app/assets/).
 MAP_READY = f"""(n) => {{ const gd = {GD};
   return !!(gd && gd._fullData && gd._fullData[0] && gd._fullData[0]._length === n
             && typeof gd._fullData[0].marker.color !== 'undefined' && window.LL && window.LL.ready); }}"""
+
+# JS: Dash has no callback waiting or running (dash-renderer's store).
+DASH_IDLE = """() => { const s = window.store || (window.dash_stores || [])[0];
+  return !!s && !s.getState().isLoading; }"""
+
+# JS: the overlay shows the big graph's window (app/assets/overlay.js copies the map's axis ranges).
+OVERLAY_FOLLOWS = f"""() => {{ const gd = {GD}, ov = {OV};
+  const a = gd && gd._fullLayout, b = ov && ov._fullLayout;
+  if (!a || !b || !a.xaxis || !b.xaxis || !a.xaxis.range || !b.xaxis.range) return false;
+  const same = (p, q) => p[0] === q[0] && p[1] === q[1];
+  return same(a.xaxis.range, b.xaxis.range) && same(a.yaxis.range, b.yaxis.range); }}"""
+
+# Page script (installed by browser_page): marks each plotly div once dcc.Graph has resized it
+# after its first plot. Every graph of the page is responsive, and that resize is a relayout which
+# a graph with a relayoutData input (fb-graph) turns into a callback, a moment after the page looks
+# ready.
+TRACK_RESIZES = """document.addEventListener('DOMContentLoaded', () => {
+  window.LL.on('graph-ready', (g) => g.gd.on('plotly_relayout', (e) => {
+    if (e && e.autosize) g.gd.__llSized = true;
+  }));
+});"""
+
+# JS: every graph of the page is plotted and has had that resize; none is being redrawn.
+GRAPHS_SIZED = """() => Array.from(document.querySelectorAll('.dash-graph')).every((d) => {
+  const gd = d.querySelector('.js-plotly-plot');
+  return !!gd && !!gd.__llSized && !d.querySelector('.dash-graph--pending'); })"""
+
+# JS: nothing under way: Dash idle, every graph drawn, every event acknowledged, the panels' sync
+# after a label done and the overlay on the map's window.
+SETTLED = f"""() => ({DASH_IDLE})() && ({GRAPHS_SIZED})() && !!window.LL && window.LL.ready
+  && window.LL.outbox.length === 0 && !window.LL.more && ({OVERLAY_FOLLOWS})()"""
+
+# JS: resolves once the browser has drawn two more frames (what changed before is on screen).
+NEXT_FRAMES = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
 
 # JS: page pixel of map point i (for mouse clicks/hover).
 POINT_PIXEL = f"""(i) => {{ const gd = {GD}; const fl = gd._fullLayout; const fd = gd._fullData[0];
@@ -198,10 +232,17 @@ def plant_label_issues(state: Any, per_class: int = 10, flips: int = 8, seed: in
     return {"flipped": {int(s) for s in flipped}, "given": given}
 
 
+def wait_settled(page: Any, timeout_ms: int = 60_000) -> None:
+    """Wait, in a Playwright page of the dashboard, until nothing is under way (``SETTLED``) and
+    the browser has drawn it: a condition for tests that used to sleep."""
+    page.wait_for_function(SETTLED, timeout=timeout_ms)
+    page.evaluate(NEXT_FRAMES)
+
+
 @contextlib.contextmanager
 def browser_page(url: str, timeout_ms: int = 30_000, map_points: int | None = None) -> Iterator[Any]:
     """A Chromium page (1366x768) opened on ``url``; its uncaught script errors collect in ``page.errors``.
-    With ``map_points``, wait until the map of that many points is drawn and keyboard.js connected."""
+    With ``map_points``, wait until the map of that many points is drawn and the page's scripts connected."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -211,6 +252,7 @@ def browser_page(url: str, timeout_ms: int = 30_000, map_points: int | None = No
             page.set_default_timeout(timeout_ms)
             page.errors = []
             page.on("pageerror", lambda e: page.errors.append(str(e)))
+            page.add_init_script(TRACK_RESIZES)
             page.goto(url)
             if map_points is not None:
                 page.wait_for_function(MAP_READY, arg=map_points, timeout=60_000)

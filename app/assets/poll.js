@@ -19,12 +19,7 @@
   var last = null; // {key, events, curves, drainAt}
   var ticks = { "label-poll": 0, "train-interval": 0, "model-tick": 0 };
   var PROPS = { "label-poll": "data", "train-interval": "data", "model-tick": "data" };
-  var inFlight = false;
   var LLP = (window.LLPoll = { fired: { "label-poll": 0, "train-interval": 0, "model-tick": 0 }, polls: 0 });
-
-  function ready() {
-    return !!(window.LL && window.LL.ready && window.dash_clientside && window.dash_clientside.set_props);
-  }
 
   function fire(id) {
     var props = {};
@@ -79,36 +74,21 @@
   }
 
   function poll() {
-    if (!cfg) cfg = readConfig();
-    if (!cfg || !ready() || inFlight) {
-      setTimeout(poll, cfg ? cfg.labelMs : 200);
-      return;
-    }
-    inFlight = true;
     fetch(LIVE_URL, { cache: "no-store", credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (live) {
-        inFlight = false;
         LLP.polls++;
         var busy = live ? apply(live) : false;
         setTimeout(poll, busy ? cfg.trainMs : cfg.labelMs);
       })
       .catch(function () {
-        inFlight = false;
         setTimeout(poll, cfg.labelMs); // the server is restarting: try again later
       });
   }
 
-  // Clientside callbacks of app/callbacks/model.py.
-  window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    llpoll: {
-      // the value, only while the Model page is shown (a hidden page must not cost a round trip)
-      shown: function (value, path) {
-        return path === "/model" ? value : window.dash_clientside.no_update;
-      },
-    },
+  // The first poll once Dash has rendered the page (its stores, "ll-live"), then one at a time.
+  window.LL.on("ready", function () {
+    cfg = readConfig();
+    if (cfg) poll();
   });
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", poll);
-  else poll();
 })();

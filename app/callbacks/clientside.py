@@ -1,4 +1,4 @@
-"""Clientside callbacks (the JavaScript lives in app/assets/map.js): no server round trip."""
+"""Clientside callbacks (the JavaScript lives in app/assets/clientside.js): no server round trip."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from app.layouts.page import PAGES
 
 def register(app: Any) -> None:
     # Colour mode: restyle the big trace's marker from the per-version arrays kept in the browser
-    # (map.js calls Plotly.restyle itself: a figure output would make dcc.Graph run Plotly.react).
+    # (app/assets/colour.js paints the marker itself: a figure output would make dcc.Graph run
+    # Plotly.react).
     app.clientside_callback(
         ClientsideFunction(namespace="ll", function_name="colour"),
         Output("colour-store", "id"),  # never changes: the function returns no_update
@@ -28,7 +29,7 @@ def register(app: Any) -> None:
         Input("url", "pathname"),
     )
     # Hand the server's acknowledgements (and whether the panels follow in another sync: the
-    # answer to a label is lean) and the candidate order to keyboard.js.
+    # answer to a label is lean) and the candidate order to the page's input script (input.js).
     app.clientside_callback(
         ClientsideFunction(namespace="ll", function_name="ack"),
         Output("ll-ack", "id"),  # never changes: the function returns no_update

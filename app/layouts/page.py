@@ -11,6 +11,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from app import density_figures, figures
 from app.layouts.labelling import map_card, queue_card, sample_card
 from app.layouts.model import model_page
 from app.layouts.panels import checkpoints_card, stats_card, training_card
@@ -20,7 +21,7 @@ from app.layouts.views import raw_html
 from app.viewmodels import PageContext
 
 # (name, title, path) of every page of the app; all of them stay in the document and the URL
-# only shows one (app/assets/map.js "page"), so the map, the selection and the sync survive a switch
+# only shows one (app/assets/clientside.js "page"), so the map, the selection and the sync survive a switch
 PAGES = (("label", "Label", "/"), ("model", "Model", "/model"), ("runs", "Runs", "/runs"))
 
 SHORTCUTS = [
@@ -97,7 +98,7 @@ def untrained_alert(ctx: PageContext) -> Any:
 
 
 def help_overlay() -> Any:
-    """The keyboard shortcut help (shown and hidden by keyboard.js, which also handles its Close
+    """The keyboard shortcut help (shown and hidden by input.js, which also handles its Close
     button): read-only, so markup in one component rather than forty (``views.raw_html``)."""
     rows = "".join(f'<tr><td class="pe-3"><kbd>{escape(k)}</kbd></td><td>{escape(d)}</td></tr>' for k, d in SHORTCUTS)
     return html.Div(
@@ -129,15 +130,28 @@ def live_settings(ctx: PageContext) -> Any:
     return html.Div(id="ll-live", hidden=True, **data)
 
 
+def trace_indices() -> Any:
+    """Which trace of the map's figures is which, for the page's scripts (app/assets/00-ll.js
+    ``LL.trace``): the one definition stays in app/figures.py and app/density_figures.py."""
+    traces = {
+        "base": figures.BASE,
+        "overlay": figures.OVERLAY,
+        "pending": figures.PENDING,
+        "highlight": figures.HIGHLIGHT,
+        "points": density_figures.POINTS,
+    }
+    return html.Div(id="ll-traces", hidden=True, **{f"data-{name}": i for name, i in traces.items()})
+
+
 def stores(ctx: PageContext) -> list[Any]:
     """The page's stores and intervals: what the callbacks and the page scripts share."""
     return [
-        dcc.Store(id="ll-events", data={"client": "", "events": []}),  # written by keyboard.js
+        dcc.Store(id="ll-events", data={"client": "", "events": []}),  # written by input.js
         dcc.Store(id="ll-ack", data=0),
         dcc.Store(id="map-sync", data={}),
         dcc.Store(id="colour-store", data=None),
         dcc.Store(id="quality-store", data=None),  # label quality scores, sent while that mode is on
-        dcc.Store(id="quality-want", data=None),  # map.js: "the tab switched to label quality"
+        dcc.Store(id="quality-want", data=None),  # clientside.js: "the tab switched to label quality"
         dcc.Store(id="queue-store", data=[]),
         dcc.Store(id="page-start", data={"log_id": ctx.log_id}),
         dcc.Store(id="map-version", data={"version": ctx.version}),
@@ -156,6 +170,7 @@ def stores(ctx: PageContext) -> list[Any]:
         dcc.Store(id="train-interval", data=0),
         dcc.Store(id="model-tick", data=0),
         live_settings(ctx),
+        trace_indices(),
         dcc.Store(id="xai-want", data=None),  # the selection the saliency/feedback parts work on
         dcc.Interval(id="xai-interval", interval=100, disabled=True),  # while a saliency is pending
         dcc.Store(id="fb-box", data=None),  # the drawn box, normalised [x0, y0, x1, y1]

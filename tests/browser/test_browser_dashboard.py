@@ -26,6 +26,7 @@ from app.testing import (
     browser_page,
     serving,
     wait_file_contains,
+    wait_settled,
 )
 from tests.helpers import ROOT, tiny_config_dict
 
@@ -127,7 +128,7 @@ def test_page_loads_with_a_map(page, running):
 
 def test_clicking_a_point_selects_it(page, running):
     page.wait_for_function("() => window.LL.overlayPlots > 0")
-    page.wait_for_timeout(500)  # the overlay's first plots (ranges copied from the map) are done
+    wait_settled(page)  # the overlay's first plots (ranges copied from the map) are done
     page.evaluate(COUNT_OVERLAY_DRAWS)
     idx = _select_isolated(page)
     # the ring is around the point's pixel; no WebGL canvas was redrawn for it
@@ -225,10 +226,15 @@ def test_fast_presses_are_each_applied_once_in_order(page, running):
 
 def test_keys_are_ignored_while_typing_in_an_input(page, running):
     before = _csv(running).read_text()
+    seq = page.evaluate("() => window.LL.seq")
     page.click("#ckpt-name")
     page.keyboard.press("End")
     page.keyboard.type("9")
-    page.wait_for_timeout(500)
+    # the key has reached the input (and the page's key handler) and made no event; anything it
+    # started has come back
+    page.wait_for_function("() => document.querySelector('#ckpt-name').value.endsWith('9')")
+    assert page.evaluate("() => window.LL.seq") == seq
+    wait_settled(page)
     assert _csv(running).read_text() == before
     assert page.input_value("#ckpt-name").endswith("9")
     page.fill("#ckpt-name", "ssvae")
@@ -527,10 +533,18 @@ def test_pause_stops_the_step_counter(page, running, tmp_path):
     page.click(".ll-colour-mode label:has-text('Predicted')")
     page.keyboard.press("n")
     page.wait_for_selector("#sample-serial")
-    page.wait_for_timeout(800)
+    page.wait_for_function(
+        f"(cs) => JSON.stringify({GD}.data[0].marker.colorscale) === JSON.stringify(cs)",
+        arg=_expected_colours(running, "pred"),
+    )
+    images_loaded = "() => Array.from(document.querySelectorAll('#sample-panel img')).every((i) => i.complete)"
+    page.wait_for_function(images_loaded)
+    wait_settled(page)
     box = page.locator("#latent-map").bounding_box()
+    page.evaluate(f"() => {{ window.__llDbl = false; {GD}.once('plotly_relayout', () => (window.__llDbl = true)); }}")
     page.mouse.dblclick(box["x"] + 12, box["y"] + 12)  # double-click: back to the whole map
-    page.wait_for_timeout(800)
+    page.wait_for_function("() => window.__llDbl")  # the map has been relaid out
+    wait_settled(page)
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size < 600_000

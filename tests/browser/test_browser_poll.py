@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from app.testing import OVERLAY_LABEL, browser_page, serving
+from app.testing import OVERLAY_LABEL, browser_page, serving, wait_settled
 from tests.helpers import tiny_config_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -47,7 +47,9 @@ def page(running):
 
 
 def _calls_during(page, ms: int) -> list:
-    page.wait_for_timeout(2000)  # the page's start-up callbacks are done
+    # the page's start-up callbacks are done and the poll has seen the server's keys
+    page.wait_for_function("() => window.LLPoll.polls > 0")
+    wait_settled(page)
     n = len(page.calls)
     polls = page.evaluate("() => window.LLPoll.polls")
     page.wait_for_timeout(ms)

@@ -9,6 +9,7 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -399,6 +400,10 @@ def test_stale_temp_files_are_removed(store: LabelStore) -> None:
 
 # ---- concurrency -----------------------------------------------------------------------------
 
+# Writers are spawned, not forked: earlier tests of the session may have loaded JAX, whose threads
+# a fork would copy in an unknown state (Python warns about it).
+SPAWN = mp.get_context("spawn")
+
 
 def _writer(path: str, serials: list[int], source: str) -> None:
     s = LabelStore(path, N * 4, C)
@@ -408,8 +413,7 @@ def _writer(path: str, serials: list[int], source: str) -> None:
 
 def test_two_processes_lose_nothing(tmp_path: Path) -> None:
     path = str(tmp_path / "labels.csv")
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(path, list(range(k, 400, 2)), f"p{k}")) for k in (0, 1)]
+    procs = [SPAWN.Process(target=_writer, args=(path, list(range(k, 400, 2)), f"p{k}")) for k in (0, 1)]
     for p in procs:
         p.start()
     for p in procs:
@@ -438,9 +442,10 @@ def test_threads_lose_nothing(tmp_path: Path) -> None:
     assert sorted(e["id"] for e in shared.history()) == list(range(1, 201))
 
 
-def _sequential_writer(path: str) -> None:
+def _sequential_writer(path: str, writing: Any) -> None:
     s = LabelStore(path, 100_000, C)
     i = len(s.labels_dict())
+    writing.set()
     while True:
         s.set(i, i % C, source="victim")
         i += 1
@@ -448,12 +453,14 @@ def _sequential_writer(path: str) -> None:
 
 def test_sigkill_mid_write_leaves_a_valid_file(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
-    ctx = mp.get_context("fork")
     rng = random.Random(0)
     count = 0
     for kills in range(1, 9):
-        p = ctx.Process(target=_sequential_writer, args=(str(path),))
+        writing = SPAWN.Event()
+        p = SPAWN.Process(target=_sequential_writer, args=(str(path), writing))
         p.start()
+        # a spawned child starts a new interpreter first: kill it while it writes, not while it imports
+        assert writing.wait(60)
         time.sleep(rng.uniform(0.05, 0.25))
         p.kill()  # SIGKILL: no cleanup handlers run
         p.join()

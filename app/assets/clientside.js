@@ -1,15 +1,16 @@
-/* Clientside callbacks (registered in app/callbacks/clientside.py). */
+/* Clientside callbacks (registered in app/callbacks/clientside.py and, the "llpoll" namespace, in
+ * app/callbacks/model.py): what the page does without a server round trip. */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   ll: {
     /* Colour mode switch, entirely in the browser: the per-version marker settings of every mode
-     * (typed arrays) are already in the "colour-store". keyboard.js (LL.applyColour) sets the big
+     * (typed arrays) are already in the "colour-store". colour.js (LL.applyColour) sets the big
      * trace's marker in place and replots once (no Plotly.react of the figure, no relayout). A new
      * map version comes from the server already in the tab's mode (app/callbacks/sync.py), so its
      * colour store then redraws nothing. */
     colour: function (mode, store, quality, probe) {
       var dc = window.dash_clientside;
       if (!store || !store.modes) return dc.no_update;
-      if (window.LL) window.LL.colourStore = store; // keyboard.js paints a click with it at once
+      if (window.LL) window.LL.colourStore = store; // colour.js paints a click with it at once
       var fired = ((dc.callback_context && dc.callback_context.triggered) || []).map(function (t) { return t.prop_id; });
       if (mode !== "quality" && fired.length === 1 && fired[0] === "quality-store.data") return dc.no_update;
       if (mode !== "probe" && fired.length === 1 && fired[0] === "probe-store.data") return dc.no_update;
@@ -46,7 +47,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     },
     /* Which page the URL shows: every page stays in the document (app/layouts/page.py PAGES), so
      * the map, the selection and the training survive a switch; plotly graphs that were hidden
-     * get a resize so they fill their cards. keyboard.js handles the labelling keys on "label" only. */
+     * get a resize so they fill their cards. input.js handles the labelling keys on "label" only. */
     page: function (path) {
       var name = path === "/model" ? "model" : path === "/runs" ? "runs" : "label";
       if (window.LL) window.LL.page = name;
@@ -62,6 +63,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         if (!LL.ready) {
           LL.ready = true;
           if (LL.outbox.length) LL.flush(); // anything typed before the page was ready
+          LL.emit("ready");
         }
         // the server's ring, once it knows every event of this tab (else it is an older selection's)
         if (view && "ring" in view && !LL.outbox.length) LL.setServerRing(view.ring);
@@ -77,6 +79,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         setTimeout(LL.markQueue, 0); // after the list has been re-rendered
       }
       return window.dash_clientside.no_update;
+    },
+  },
+  llpoll: {
+    /* The value, only while the Model page is shown (a hidden page must not cost a round trip). */
+    shown: function (value, path) {
+      return path === "/model" ? value : window.dash_clientside.no_update;
     },
   },
 });

@@ -1,0 +1,64 @@
+/* LatentLoop's page namespace, shared by the other scripts of app/assets/ (Dash loads them sorted
+ * by file name, so this one comes first).
+ *
+ *   LL.on(name, fn) / LL.emit(name, data)  a tiny event bus: a script reacts to another's action
+ *                                          by subscribing, never by wrapping its functions;
+ *   LL.graph(id)                           the plotly div of the dcc.Graph with that id;
+ *   LL.trace(name)                         a trace index of the map's figures, as the server made
+ *                                          them (app/layouts/page.py "ll-traces");
+ *   "graph-ready" {id, gd}                 emitted once per plotly div as soon as plotly has set it
+ *                                          up (its .on works), so nobody polls for graphs.
+ *
+ * Events: "graph-ready", "ready" (Dash rendered the stores: the first acknowledgement),
+ * "select" {serial}, "label" {seq, serial, label}, "ack" {seq}, "server-ring" {serial, xy}.
+ */
+(function () {
+  "use strict";
+  var LL = (window.LL = window.LL || {});
+
+  var handlers = {};
+  LL.on = function (name, fn) {
+    (handlers[name] = handlers[name] || []).push(fn);
+  };
+  LL.emit = function (name, data) {
+    var fns = (handlers[name] || []).slice();
+    for (var i = 0; i < fns.length; i++) {
+      try {
+        fns[i](data);
+      } catch (err) {
+        console.error("LL." + name + " handler failed", err); // one script's bug must not stop the others
+      }
+    }
+  };
+
+  LL.graph = function (id) { return document.querySelector("#" + id + " .js-plotly-plot"); };
+
+  var traces = null;
+  LL.trace = function (name) {
+    if (!traces) {
+      var el = document.getElementById("ll-traces");
+      if (!el) return undefined; // not rendered yet: no graph to address either
+      traces = {};
+      for (var k in el.dataset) traces[k] = +el.dataset[k];
+    }
+    return traces[name];
+  };
+
+  // Plotly marks a graph's div with the class js-plotly-plot once the div is set up (events
+  // included); dcc.Graph may also replace the div. Each new one is announced once.
+  function announceGraphs() {
+    var gds = document.querySelectorAll(".js-plotly-plot");
+    for (var i = 0; i < gds.length; i++) {
+      var gd = gds[i], host = gd.parentElement && gd.parentElement.closest("[id]");
+      if (gd.__llReady || typeof gd.on !== "function" || !host) continue;
+      gd.__llReady = true;
+      LL.emit("graph-ready", { id: host.id, gd: gd });
+    }
+  }
+  new MutationObserver(announceGraphs).observe(document.documentElement, {
+    childList: true,
+    subtree: true,
+    attributes: true,
+    attributeFilter: ["class"],
+  });
+})();

@@ -1,0 +1,186 @@
+/* LatentLoop keyboard and pointer input, and the event outbox.
+ *
+ * Every user action that changes labels or the selection becomes an event {seq, kind, ...} with a
+ * per-tab sequence number. Events wait in an outbox that is written, whole, into the dcc.Store
+ * "ll-events" (dash_clientside.set_props) until the server acknowledges them through "ll-ack".
+ * Re-sending is what makes fast typing safe: Dash may merge quick store updates into one request
+ * or drop an older request's answer, but the server applies each (tab, seq) exactly once and in
+ * order, so every press counts once whatever Dash does with the requests.
+ *
+ * The selection lives here, not on the server, so "click, then press 3" labels the clicked point
+ * even before the click's request has come back. What follows an action on the page (the ring, the
+ * optimistic paint of a label) subscribes to its event: "select", "label", "ack" (00-ll.js).
+ */
+(function () {
+  "use strict";
+  var LL = window.LL;
+  LL.client = Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
+  LL.seq = 0;
+  LL.outbox = [];
+  LL.selected = null;
+  LL.queue = [];
+  LL.ready = false; // set once Dash has rendered the stores (first clientside callback)
+  LL.keyTimes = {}; // seq -> performance.now() at the key press (benchmarks read this)
+  var MAX_OUTBOX = 1000;
+
+  function flush() {
+    var dc = window.dash_clientside;
+    if (!LL.ready || !dc || !dc.set_props) return; // sent once ready
+    dc.set_props("ll-events", { data: { client: LL.client, events: LL.outbox.slice() } });
+  }
+  LL.flush = flush;
+
+  LL.send = function (ev) {
+    ev.seq = ++LL.seq;
+    LL.outbox.push(ev);
+    if (LL.outbox.length > MAX_OUTBOX) LL.outbox.shift();
+    flush();
+    return ev.seq;
+  };
+
+  // The server answers a label with the overlay's recolour only (app/services/sync.py); the
+  // panels (sample, counts, queue) come with one more sync, sent once that answer is drawn.
+  LL.syncs = 0;
+  LL.more = false; // the newest answer was lean: the panels' sync is under way
+  LL.followUp = function () {
+    requestAnimationFrame(function () {
+      setTimeout(function () {
+        var dc = window.dash_clientside;
+        if (dc && dc.set_props) dc.set_props("ll-events", { data: { client: LL.client, events: LL.outbox.slice(), n: ++LL.syncs } });
+      }, 0);
+    });
+  };
+
+  LL.ack = function (seq) {
+    if (typeof seq !== "number" || !seq) return;
+    LL.outbox = LL.outbox.filter(function (e) { return e.seq > seq; });
+    LL.emit("ack", { seq: seq });
+  };
+
+  LL.notice = function (text) {
+    var dc = window.dash_clientside;
+    if (dc && dc.set_props) dc.set_props("notice", { children: text });
+  };
+
+  function markQueue() {
+    var items = document.querySelectorAll(".ll-queue-item");
+    for (var i = 0; i < items.length; i++) {
+      var on = +items[i].getAttribute("data-serial") === LL.selected;
+      items[i].classList.toggle("selected", on);
+      if (on && items[i].scrollIntoView) items[i].scrollIntoView({ block: "nearest" });
+    }
+  }
+  LL.markQueue = markQueue;
+
+  LL.select = function (serial) {
+    LL.selected = serial === null || serial === undefined ? null : serial | 0;
+    markQueue();
+    LL.emit("select", { serial: LL.selected }); // the ring moves at the click (ring.js)
+    return LL.send(LL.selected === null ? { kind: "clear" } : { kind: "select", serial: LL.selected });
+  };
+
+  LL.label = function (label) {
+    if (LL.selected === null) {
+      LL.notice("select a sample first (click a point or press n)");
+      return null;
+    }
+    var seq = LL.send({ kind: "label", serial: LL.selected, label: label });
+    LL.emit("label", { seq: seq, serial: LL.selected, label: label }); // painted at once (overlay.js, bigmap.js)
+    return seq;
+  };
+
+  LL.undo = function () { return LL.send({ kind: "undo" }); };
+
+  // "This label is right": the suspicious-labels queue stops suggesting it (labels.accepted.csv).
+  LL.accept = function () {
+    if (LL.selected === null) {
+      LL.notice("select a labelled sample first");
+      return null;
+    }
+    return LL.send({ kind: "accept", serial: LL.selected });
+  };
+
+  LL.step = function (delta) {
+    var q = LL.queue || [];
+    if (!q.length) return null;
+    var i = q.indexOf(LL.selected);
+    if (i < 0) i = delta > 0 ? 0 : q.length - 1;
+    else i = Math.max(0, Math.min(q.length - 1, i + delta));
+    return LL.select(q[i]);
+  };
+
+  function helpShown() { return document.body.classList.contains("ll-show-help"); }
+  function toggleHelp(on) {
+    document.body.classList.toggle("ll-show-help", on === undefined ? !helpShown() : on);
+  }
+  LL.toggleHelp = toggleHelp;
+
+  var NOT_TEXT = { radio: 1, checkbox: 1, button: 1, submit: 1, reset: 1, range: 1, color: 1, file: 1, image: 1 };
+  function typing(t) {
+    if (!t || !t.tagName) return false;
+    var tag = t.tagName;
+    if (tag === "INPUT") return !NOT_TEXT[(t.type || "text").toLowerCase()];
+    return t.isContentEditable || tag === "TEXTAREA" || tag === "SELECT";
+  }
+
+  LL.page = "label"; // set by the page switch (clientside.js): the labelling keys act on the Label page only
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || typing(e.target) || e.altKey || e.metaKey) return;
+    var k = e.key;
+    if (LL.page !== "label" && k !== "?" && k !== "Escape") return;
+    var seq = null;
+    if (e.ctrlKey) {
+      if ((k === "z" || k === "Z") && !e.repeat) { e.preventDefault(); seq = LL.undo(); }
+    } else if (/^[0-9]$/.test(k)) {
+      if (!e.repeat) { e.preventDefault(); seq = LL.label(+k); }
+    } else if (k === "Backspace") {
+      e.preventDefault();
+      if (!e.repeat) seq = LL.undo();
+    } else if (k === "n" || k === "ArrowRight" || k === "ArrowDown") {
+      e.preventDefault(); seq = LL.step(1);
+    } else if (k === "p" || k === "ArrowLeft" || k === "ArrowUp") {
+      e.preventDefault(); seq = LL.step(-1);
+    } else if (k === "a") {
+      if (!e.repeat) { e.preventDefault(); seq = LL.accept(); }
+    } else if (k === "Escape") {
+      if (helpShown()) toggleHelp(false); else seq = LL.select(null);
+    } else if (k === "?") {
+      e.preventDefault(); toggleHelp();
+    }
+    if (seq !== null) LL.keyTimes[seq] = performance.now();
+  });
+
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!t || !t.closest) return;
+    var b = t.closest(".ll-label-btn");
+    if (b) { LL.label(+b.getAttribute("data-label")); return; }
+    if (t.closest(".ll-accept-btn")) { LL.accept(); return; }
+    if (t.closest("#model-clear") && window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props("model-highlight", { data: null });
+      return;
+    }
+    var q = t.closest(".ll-queue-item");
+    if (q) { LL.select(+q.getAttribute("data-serial")); return; }
+    if (t.closest("#help-button")) { toggleHelp(); return; }
+    if (t.closest("#help-close") || t.id === "help-overlay") toggleHelp(false);
+  });
+
+  // Clicks on graphs: a point of the small map's big trace selects it (the density map's view
+  // points: bigmap.js); a cell of the Model page's tau heatmap chooses its component
+  // ("model-highlight", an input of the sync, which rings the component's samples on the map, and
+  // of the Model page's gallery).
+  LL.on("graph-ready", function (g) {
+    if (g.id === "latent-map") {
+      g.gd.on("plotly_click", function (ev) {
+        var pt = ev && ev.points && ev.points[0];
+        if (pt && pt.curveNumber === LL.trace("base")) LL.select(pt.pointNumber);
+      });
+    } else if (g.id === "model-tau") {
+      g.gd.on("plotly_click", function (ev) {
+        var pt = ev && ev.points && ev.points[0], dc = window.dash_clientside;
+        if (pt && pt.customdata && dc && dc.set_props) dc.set_props("model-highlight", { data: pt.customdata[0] });
+      });
+    }
+  });
+})();
