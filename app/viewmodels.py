@@ -1,7 +1,7 @@
 """The plain data the services hand to the page (no Dash): what a tab holds, what one sync answers,
 and the views of a sample, the label statistics and the candidate queue.
 
-Layouts render these (app/layouts/views.py) and callbacks turn them into component props.
+The presenter (app/presenter/) turns these into component props with the card modules of app/layouts/.
 """
 
 from __future__ import annotations
@@ -92,17 +92,14 @@ class SyncResult:
     overlay_full: Any = UNCHANGED  # dict: the whole overlay trace
     overlay_slots: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     ring: tuple[float, float] | None = None  # the tab's selection on the map (keyboard.js LL.setServerRing)
-    sample: Any = UNCHANGED  # SampleView or None
-    stats: Any = UNCHANGED  # StatsView
-    queue: Any = UNCHANGED  # QueueView
-    workers: Any = UNCHANGED  # AppState.worker_status()
-    feedback: Any = UNCHANGED  # (items, error) of AppState.feedback_items()
-    quality: Any = UNCHANGED  # LabelIssueService.colours(): the "label quality" colour mode's data
     highlight: Any = UNCHANGED  # the overlay's component-highlight trace (Model page tau click)
-    projection: Any = UNCHANGED  # the PCA/UMAP notice (ProjectionService.status()["message"] or its error)
     notices: list[str] = field(default_factory=list)
-    xai_want: Any = UNCHANGED  # dict (serial, train, v) or None: what "xai-want" publishes
+    panels: dict[str, Any] = field(default_factory=dict)  # panel name -> its data, for the panels that changed
     more: bool = False  # a lean answer to a label change: the panels follow in the tab's next sync
+
+    def panel(self, name: str) -> Any:
+        """The data of panel ``name`` (app/presenter/panels.py), UNCHANGED when the tab has it."""
+        return self.panels.get(name, UNCHANGED)
 
 
 @dataclass(frozen=True)
