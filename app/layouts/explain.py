@@ -11,7 +11,7 @@ from dash import Output, dcc, html
 
 from app import feedback_figures
 from app.layouts.parts import menu, small_button
-from workers.saliency import overlay_png, png_b64
+from engine.images import overlay_png, png_b64
 
 
 def xai_targets(num_classes: int) -> list[dict[str, Any]]:
