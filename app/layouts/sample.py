@@ -7,7 +7,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
-from app.figures import palette
+from app.colours import palette
 from app.layouts.explain import explain_section
 from app.layouts.parts import card_header
 from app.viewmodels import SampleView

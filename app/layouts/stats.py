@@ -8,7 +8,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import html
 
-from app.figures import palette
+from app.colours import palette
 from app.layouts.parts import card_header, raw_html
 from app.viewmodels import StatsView
 
