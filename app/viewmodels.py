@@ -18,33 +18,34 @@ UNCHANGED: Any = object()  # "the tab already has this": callbacks turn it into 
 
 @dataclass
 class ClientView:
-    """What a tab holds; echoed back by the tab with every sync (a dcc.Store)."""
+    """What a tab holds; echoed back by the tab with every sync (a dcc.Store). ``keys``: panel name
+    -> the change key of what the tab shows (app/presenter/panels.py), stored as ``<name>_key``."""
 
     version: int | None = None
     gen: int | None = None
     rev: int | None = None
-    sample_key: str = ""
-    xai_key: str = ""  # the selection the saliency and feedback parts work on ("xai-want")
-    stats_key: str = ""
-    queue_key: str = ""
-    workers_key: str = ""
-    feedback_key: str = ""
-    quality_key: str = ""
-    highlight_key: str = ""
-    projection_key: str = ""
-    probes_key: str = ""  # the Probes panel (app/callbacks/probes.py)
-    probe_colour_key: str = ""  # the Probe colour mode's marker
+    highlight_key: str = ""  # the overlay's component highlight (the Model page's choice)
+    keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ClientView:
-        """The tab's echo; unknown keys (an older page) are dropped, a non-dict is an empty view."""
+        """The tab's echo; unknown entries (an older page) are dropped, a non-dict is an empty view."""
         if not isinstance(d, dict):
             return cls()
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        view = cls(**{k: d[k] for k in ("version", "gen", "rev", "highlight_key") if k in d})
+        view.keys = {
+            k[: -len("_key")]: v
+            for k, v in d.items()
+            if k.endswith("_key") and k != "highlight_key" and isinstance(v, str)
+        }
+        return view
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        plain = {"version": self.version, "gen": self.gen, "rev": self.rev, "highlight_key": self.highlight_key}
+        return plain | {f"{name}_key": key for name, key in self.keys.items()}
+
+    def copy(self) -> ClientView:
+        return dataclasses.replace(self, keys=dict(self.keys))
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The panel's data changes in the background (a probe run after each map refresh), so it rides on the
 sync's poll (the "probes" and "probe_colour" panels of app/presenter/panels.py, keyed per tab by
-``ClientView.probes_key`` and ``probe_colour_key``) instead of a timer; the sync's inputs for it are here.
+``ClientView.keys``) instead of a timer; the sync's inputs for it are here.
 """
 
 from __future__ import annotations

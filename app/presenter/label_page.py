@@ -80,7 +80,7 @@ class LabelPage:
         labels = src.label_reader.read()
         src.overlay.sync(labels)
         v = src.cache.current
-        out = SyncResult(client=ClientView(**view.to_dict()), ack=ack, notices=notices)
+        out = SyncResult(client=view.copy(), ack=ack, notices=notices)
         if v is None:
             return out
         new = out.client
@@ -121,9 +121,9 @@ class LabelPage:
             if panel.mode and panel.mode != colour_mode:
                 continue
             key = panel.key(frame)
-            if key != getattr(view, f"{panel.name}_key"):
+            if key != view.keys.get(panel.name):
                 out.panels[panel.name] = panel.data(frame)
-                setattr(new, f"{panel.name}_key", key)
+                new.keys[panel.name] = key
         return out
 
     def render(self, res: SyncResult, had_figure: bool, mode: str | None, r: Render) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A panel of the Label page as the sync sees it, and what one sync knows when it asks a panel.
 
 A :class:`Panel` says, once: which Dash outputs it fills, the key that changes whenever its content
-may change (the tab echoes the key it holds, ``ClientView.<name>_key``), its plain data and how that
+may change (the tab echoes the key it holds, ``ClientView.keys``), its plain data and how that
 data becomes component props. The sync callback's outputs, the per-tab diff and the live
 endpoint's key are all built from the registered panels (:data:`app.presenter.panels.PANELS`).
 """
@@ -55,7 +55,7 @@ class Render:
 class Panel:
     """A part of the Label page the sync keeps up to date.
 
-    ``name``: the tab's key is ``ClientView.<name>_key``; ``outputs``: output name -> Dash output;
+    ``name``: the tab's key is ``ClientView.keys[name]``; ``outputs``: output name -> Dash output;
     ``key(frame)``: changes whenever the content may;
     ``data(frame)``: the plain content (``SyncResult.panels[name]``); ``render(data, r)``: output
     name -> prop value; ``mode``: the map colour mode the panel belongs to ("" for every mode)."""

@@ -32,9 +32,10 @@ def test_the_sync_callbacks_outputs_are_exactly_the_declared_ones():
         for name, o in panel.outputs.items():
             assert name not in declared, f"panel {panel.name} declares output {name} twice"
             declared[name] = str(o)
-        assert panel.name + "_key" in {f.name for f in dataclasses.fields(ClientView)}, panel.name
     assert {name: str(o) for name, o in sync_cb.OUTPUTS.items()} == declared
     assert len(set(declared.values())) == len(declared)  # no component property written twice
+    names = [p.name for p in PANELS]
+    assert len(set(names)) == len(names) and "highlight" not in names  # one key per panel in ClientView.keys
 
 
 def test_the_registered_sync_callback_writes_the_declared_outputs(state):
@@ -55,11 +56,11 @@ def test_the_live_key_and_the_syncs_change_keys_come_from_the_same_panel_key(sta
     monkeypatch.setattr(label_page, "PANELS", panels)
     page = LabelPage(state)
     first = page.sync("same-key", [], ClientView())
-    assert first.client.feedback_key == "one" and first.panel("feedback") is not UNCHANGED
+    assert first.client.keys["feedback"] == "one" and first.panel("feedback") is not UNCHANGED
     live = page.live_key()
     assert page.live_key() == live
     assert page.sync("same-key", [], first.client).panel("feedback") is UNCHANGED
     shown["key"] = "two"
     assert page.live_key() != live
     again = page.sync("same-key", [], first.client)
-    assert again.client.feedback_key == "two" and again.panel("feedback") is not UNCHANGED
+    assert again.client.keys["feedback"] == "two" and again.panel("feedback") is not UNCHANGED

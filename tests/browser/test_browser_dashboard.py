@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app import colours, figures
+from app import colours as app_colours
+from app import figures
 from app.testing import (
     GD,
     ISOLATED_POINT,
@@ -300,7 +301,7 @@ def test_switching_colour_mode_sends_no_request(page, running):
                 v = running.state.cache.current
                 idx, _ = page.evaluate(ISOLATED_POINT, N_TRAIN)
                 rgb = page.evaluate(DRAWN_PIXEL, idx)
-                want = colours.TAB10[int(v.pred[idx])]
+                want = app_colours.TAB10[int(v.pred[idx])]
                 assert _close(rgb, want), (idx, rgb, want)
     finally:
         page.remove_listener("request", on_request)
@@ -333,13 +334,13 @@ def _mode_colours(marker: dict) -> object:
 
 def _expected_colours(running, mode: str) -> object:
     v = running.state.cache.current
-    by_mode = {
-        "pred": colours.palette(v.num_classes),
-        "true": colours.palette(v.num_classes),
-        "certainty": colours.CERTAINTY_COLOURS,
-        "component": colours.palette(v.components),
+    colours = {
+        "pred": app_colours.palette(v.num_classes),
+        "true": app_colours.palette(v.num_classes),
+        "certainty": app_colours.CERTAINTY_COLOURS,
+        "component": app_colours.palette(v.components),
     }
-    return colours.UNLABELLED if mode == "label" else colours.stepped_colorscale(by_mode[mode])
+    return app_colours.UNLABELLED if mode == "label" else app_colours.stepped_colorscale(colours[mode])
 
 
 def _autosize_only(body: dict) -> bool:
@@ -368,7 +369,7 @@ def test_a_figure_patch_keeps_the_colour_mode(page, running):
     # the figure was re-reacted from Dash's copy: plotly's own replot draws the same colours
     v = running.state.cache.current
     idx, _ = page.evaluate(ISOLATED_POINT, N_TRAIN)
-    assert _close(page.evaluate(DRAWN_PIXEL, idx), colours.TAB10[int(v.pred[idx])])
+    assert _close(page.evaluate(DRAWN_PIXEL, idx), app_colours.TAB10[int(v.pred[idx])])
     page.click(".ll-colour-mode label:has-text('User label')")
     page.wait_for_function(f"() => typeof {GD}.data[0].marker.color === 'string'")
 
