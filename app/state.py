@@ -233,20 +233,10 @@ class AppState:
     def read_labels(self) -> np.ndarray:
         return self.label_reader.read()
 
-    @property
-    def labels_error(self) -> str:
-        return self.label_reader.error
-
     def log_position(self) -> int:
         return self.label_reader.log_position()
 
     # -- views ---------------------------------------------------------------------------------------
-    def worker_status(self) -> dict[str, Any]:
-        """The child processes' states and the forecast's review window, for the status line."""
-        if self.hub is None:
-            return {"workers": [], "forecast": None, "forecast_error": ""}
-        return {"workers": self.hub.status(), "forecast": self.hub.forecast, "forecast_error": self.hub.forecast_error}
-
     def page_context(self) -> dict[str, Any]:
         """What the layout needs when a tab opens (read here; the layout does no I/O)."""
         v = self.cache.current

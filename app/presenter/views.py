@@ -16,13 +16,18 @@ from app.services.workers import WorkerHub
 from app.viewmodels import QueueView, SampleView, StatsView
 
 
+def _current(src: LabelSources, v: MapVersion | None, labels: np.ndarray | None) -> tuple[MapVersion, np.ndarray]:
+    """``v`` and ``labels``, the current map version and labels where they are None."""
+    v = v or src.cache.current
+    assert v is not None
+    return v, src.label_reader.read() if labels is None else labels
+
+
 def sample_view(
     src: LabelSources, serial: int, v: MapVersion | None = None, labels: np.ndarray | None = None
 ) -> SampleView:
     """Sample ``serial`` as the sample panel shows it (``v``, ``labels``: the current ones by default)."""
-    v = v or src.cache.current
-    assert v is not None
-    labels = src.label_reader.read() if labels is None else labels
+    v, labels = _current(src, v, labels)
     p = v.probs[serial]
     top = [(int(c), float(p[c])) for c in np.argsort(-p, kind="stable")[:3]]
     recon = src.viewer.reconstruct(serial)
@@ -72,9 +77,7 @@ def queue_view(
     src: LabelSources, strategy: str, v: MapVersion | None = None, labels: np.ndarray | None = None
 ) -> QueueView:
     """The candidates of ``strategy`` (cached ranking; filtering out the labelled ones is cheap)."""
-    v = v or src.cache.current
-    assert v is not None
-    labels = src.label_reader.read() if labels is None else labels
+    v, labels = _current(src, v, labels)
     if strategy == SUSPICIOUS:
         found, note = src.issues.candidates(v, labels, src.queue.size)
         return QueueView(found, note, strategy)
