@@ -119,7 +119,7 @@ def feedback_view_outputs(
 def selection_outputs(
     state: AppState, client: str, want: Any, target: Any, text: Any, shown: Any, box: Any, wait_s: float
 ) -> dict[str, Any]:
-    """A new selection (the sync's ``xai-want``) in the sync's own answer (``SELECTION_OUTPUTS``):
+    """A new selection (the sync's ``xai-want``) in the sync's own answer (``card.SELECTION_OUTPUTS``):
     its saliency when the worker answers within ``wait_s`` ("computing" and the poll otherwise)
     and the feedback editor."""
     panel, status, poll_off = xai_outputs(state, want, target, client, "xai-want", wait_s)

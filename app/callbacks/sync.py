@@ -3,7 +3,8 @@
 One callback on purpose: Dash drops the response of an older request of the *same* callback when
 a newer one is under way, and every answer here is computed relative to the state the tab echoes
 back (``map-sync``), so a dropped response is simply superseded. Two callbacks writing the overlay
-could interleave; one cannot.
+could interleave; one cannot. What the answer holds is the presenter's (app/presenter/label_page.py):
+this module turns the Dash inputs into its call and its answer into the outputs.
 """
 
 from __future__ import annotations

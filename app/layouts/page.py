@@ -1,6 +1,6 @@
-"""The page skeleton: navbar, help overlay, stores and the grid the cards of ``labelling`` and ``panels`` sit in.
+"""The page skeleton: navbar, help overlay, stores and the grid the cards sit in (one module per card).
 
-Like every layout module: pure functions from a context dict (``AppState.page_context``) to components.
+Like every layout module: pure functions from a context dict (``app.server.layout_context``) to components.
 """
 
 from __future__ import annotations
