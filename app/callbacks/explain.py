@@ -71,6 +71,8 @@ def _figure(state: AppState, serial: int) -> dict[str, Any]:
     return feedback_figures.feedback_figure(png_data_uri(state.dataset.images[serial]), item.box if item else None)
 
 
+# The sync owns the feedback view's outputs for a new selection (card.SELECTION_OUTPUTS); the
+# callbacks here (a drawn box, the text, the target menu, the poll) write them as duplicates.
 VIEW_OUTPUTS = card.view_outputs(True)
 SELECTION_STATE = {
     "fb_text": State("fb-text", "value"),
