@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from app import figures
+from app import colours, figures
+from app.arrays import typed
 from app.services.density import DensityMap, DensityView, Window
 from app.services.embeddings import MapVersion
 from app.services.images import png_data_uri
@@ -105,20 +106,20 @@ def points_trace(v: MapVersion, serials: np.ndarray | None, mode: str) -> dict[s
     """The points of a zoomed-in view (empty for None), coloured like the small map in ``mode``;
     customdata rows are [serial, predicted, certainty] (bigmap.js selects by the serial)."""
     s = np.zeros(0, np.int64) if serials is None else np.asarray(serials, np.int64)
-    marker: dict[str, Any] = {"size": POINT_SIZE, "color": figures.UNLABELLED, "showscale": False}
+    marker: dict[str, Any] = {"size": POINT_SIZE, "color": colours.UNLABELLED, "showscale": False}
     if mode in ("pred", "true", "component"):
         values = {"pred": v.pred, "true": v.true, "component": v.component}[mode][s]
-        marker.update(figures.categorical_marker(values, v.components if mode == "component" else v.num_classes))
+        marker.update(colours.categorical_marker(values, v.components if mode == "component" else v.num_classes))
     elif mode == "certainty":
-        marker.update(color=figures.typed(v.certainty[s]), colorscale="Viridis", cmin=0, cmax=100, reversescale=True)
+        marker.update(color=typed(v.certainty[s]), colorscale="Viridis", cmin=0, cmax=100, reversescale=True)
     custom = np.stack([s, v.pred[s], v.certainty[s]], axis=1).astype(np.uint32)
     return {
         "type": "scattergl",
         "mode": "markers",
         "name": "view points",
-        "x": figures.typed(v.xy[s, 0]),
-        "y": figures.typed(v.xy[s, 1]),
-        "customdata": figures.typed(custom),
+        "x": typed(v.xy[s, 0]),
+        "y": typed(v.xy[s, 1]),
+        "customdata": typed(custom),
         "marker": marker,
         "hovertemplate": "#%{customdata[0]}<br>predicted %{customdata[1]} (certainty %{customdata[2]}%)<extra></extra>",
         "meta": {"version": v.version, "mode": mode},

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from app.colours import GREEN
+
 # -- the feedback drawing surface ---------------------------------------------------------------------
 FEEDBACK_CONFIG = {
     "displaylogo": False,
@@ -42,7 +44,7 @@ def feedback_figure(image_uri: str | None, box: Sequence[float] | None = None) -
                 "y1": y1,
                 "editable": False,
                 "name": SAVED_BOX_NAME,
-                "line": {"color": "#2ca02c", "width": 2, "dash": "dash"},
+                "line": {"color": GREEN, "width": 2, "dash": "dash"},
             }
         )
     axis = {"range": [0, 1], "visible": False, "fixedrange": True, "constrain": "domain"}

@@ -1,21 +1,30 @@
-"""Plotly figures as plain dicts (no Dash): the latent map, its colour arrays, curves and bars.
+"""Plotly figures as plain dicts (no Dash): the latent map, its colour arrays, curves and bars
+(their colours: app/colours.py).
 
-Large arrays go to the browser as plotly.js typed-array specs ``{"dtype": "f4", "bdata": <base64>}``
-(decoded by plotly.js >= 2.28 without a JSON number parse), which keeps the 70,000-point map
-under 1 MB: 8 bytes per point for x/y plus 2 for the hover data, times 4/3 for base64.
+Large arrays go to the browser as plotly.js typed-array specs (app/arrays.py), which keeps the
+70,000-point map under 1 MB: 8 bytes per point for x/y plus 2 for the hover data, times 4/3 for base64.
 """
 
 from __future__ import annotations
 
-import base64
-import colorsys
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from plotly.colors import PLOTLY_SCALES, sample_colorscale
 
+from app.arrays import typed
+from app.colours import (
+    CERTAINTY_COLOURS,
+    GREEN,
+    QUALITY_SCALE,
+    RED,
+    TAB10,
+    UNLABELLED,
+    categorical_marker,
+    palette,
+    stepped_colorscale,
+)
 from app.services.embeddings import MapVersion
 from app.services.overlay import OverlayFull, SlotState
 
@@ -29,77 +38,9 @@ OVERLAY, PENDING = 0, 1  # PENDING: labels typed but not yet confirmed (keyboard
 HIGHLIGHT = 2  # the members of the component chosen on the Model page (tau cell click)
 MAP_MARGIN = {"l": 4, "r": 4, "t": 4, "b": 4}
 
-TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
-UNLABELLED = "rgba(120,120,120,0.35)"
 BASE_SIZE = 3  # px; WebGL draw time in software rendering grows with it
 OVERLAY_SIZE = 9
 QUALITY_HALO = 15  # px: the label-quality colour shows as a ring around the overlay's label dot
-# cmin -0.02 .. cmax 1: unlabelled points (value -0.02) grey; a label's quality score red (0) to green (1)
-QUALITY_SCALE = [[0.0, "#d0d0d0"], [0.0195, "#d0d0d0"], [0.0196, "#d62728"], [0.5, "#ffbf00"], [1.0, "#2ca02c"]]
-
-_DTYPES = {
-    np.dtype(np.float32): "f4",
-    np.dtype(np.float64): "f8",
-    np.dtype(np.uint8): "u1",
-    np.dtype(np.uint16): "u2",
-    np.dtype(np.int8): "i1",
-    np.dtype(np.int16): "i2",
-    np.dtype(np.int32): "i4",
-    np.dtype(np.uint32): "u4",
-}
-
-
-def typed(arr: np.ndarray) -> dict[str, Any]:
-    """plotly.js typed-array spec for a 1-D or 2-D numpy array (row-major, little-endian)."""
-    a = np.ascontiguousarray(arr)
-    if a.dtype not in _DTYPES:
-        raise TypeError(f"no plotly typed array for dtype {a.dtype}")
-    spec: dict[str, Any] = {
-        "dtype": _DTYPES[a.dtype],
-        "bdata": base64.b64encode(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()).decode("ascii"),
-    }
-    if a.ndim > 1:
-        spec["shape"] = ", ".join(str(n) for n in a.shape)  # plotly.js ignores a list here
-    return spec
-
-
-def palette(n: int) -> list[str]:
-    """``n`` distinguishable colours: tab10, then evenly spaced hues."""
-    if n <= len(TAB10):
-        return TAB10[:n]
-    out = list(TAB10)
-    for i in range(n - len(TAB10)):
-        h = (i * 0.618033988749895) % 1.0
-        r, g, b = colorsys.hls_to_rgb(h, 0.5, 0.65)
-        out.append(f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}")
-    return out
-
-
-def stepped_colorscale(colours: Sequence[str]) -> list[list[Any]]:
-    """A colorscale that maps integer i (with cmin=-0.5, cmax=n-0.5) to exactly ``colours[i]``."""
-    n = len(colours)
-    scale: list[list[Any]] = []
-    for i, c in enumerate(colours):
-        scale.append([i / n, c])
-        scale.append([(i + 1) / n, c])
-    return scale
-
-
-def categorical_marker(values: np.ndarray, n: int, colours: Sequence[str] | None = None) -> dict[str, Any]:
-    """Integer ``values`` in [0, n) drawn in ``colours`` (default: the class palette) through a
-    stepped colorscale: the browser reads the colours back from the scale and switches to the mode
-    without plotly's per-point colour parsing (keyboard.js ``paintPalette``)."""
-    return {
-        "color": typed(values),
-        "colorscale": stepped_colorscale(colours if colours is not None else palette(n)),
-        "cmin": -0.5,
-        "cmax": n - 0.5,
-        "showscale": False,
-    }
-
-
-# Certainty in percent, 0..100: Viridis reversed (sure = dark), as 101 steps of a stepped scale
-CERTAINTY_COLOURS = sample_colorscale(PLOTLY_SCALES["Viridis"], [1 - i / 100 for i in range(101)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +227,7 @@ def highlight_trace(v: MapVersion, component: int | None) -> dict[str, Any]:
             "size": 7,
             "line": {"width": 1.5},
             "color": typed(ok),
-            "colorscale": [[0, "#d62728"], [0.5, "#d62728"], [0.5, "#2ca02c"], [1, "#2ca02c"]],
+            "colorscale": [[0, RED], [0.5, RED], [0.5, GREEN], [1, GREEN]],
             "cmin": 0,
             "cmax": 1,
         },
@@ -328,7 +269,7 @@ def curve_figure(
     yrange: Any = None,
     title: str = "",
 ) -> dict[str, Any]:
-    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+    colours = TAB10[:4]
     data = []
     for i, name in enumerate(series):
         xs, ys = points.get(name, ([], []))

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from app.figures import _clean, palette
+from app.colours import RED, palette
+from app.figures import _clean
 from engine.analysis.mixture import ComponentStats
 
 PHASE_COLOURS = ("rgba(31,119,180,0.07)", "rgba(255,127,14,0.09)", "rgba(44,160,44,0.07)", "rgba(148,103,189,0.08)")
@@ -182,7 +183,7 @@ def metrics_figure(
                     "x1": 1,
                     "y0": hmax,
                     "y1": hmax,
-                    "line": {"width": 1, "dash": "dash", "color": "#d62728"},
+                    "line": {"width": 1, "dash": "dash", "color": RED},
                 }
             )
     return {"data": data, "layout": layout}

@@ -13,9 +13,10 @@ from flask import Flask, Response, jsonify, request
 
 from app.callbacks import register_callbacks
 from app.layouts import build_layout
-from app.services.live import live_status
+from app.presenter.label_page import LabelPage
 from app.settings import LOOPBACK_NAMES
 from app.state import AppState
+from app.viewmodels import PageContext
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
@@ -74,20 +75,26 @@ def install_host_check(server: Flask, extra_hosts: Iterable[str] = ()) -> None:
 
 
 def install_live_endpoint(server: Flask, state: AppState) -> None:
-    """``GET /_ll/live``: what changed, as JSON (app/services/live.py), for the page's poll script;
+    """``GET /_ll/live``: what changed, as JSON (:meth:`LabelPage.live`), for the page's poll script;
     a plain fetch instead of a Dash callback, so an unchanged poll costs the browser next to nothing."""
 
     @server.get(LIVE_PATH)
     def _live() -> Response:
-        resp = jsonify(live_status(state))
+        resp = jsonify(LabelPage(state).live())
         resp.headers["Cache-Control"] = "no-store"
         return resp
+
+
+def layout_context(state: AppState) -> PageContext:
+    """What a tab's layout is built from: the state's page context with the live answer (read
+    first: it folds the trainer's queued events in)."""
+    return state.page_context(live=LabelPage(state).live())
 
 
 def create_app(state: AppState) -> Dash:
     """The dashboard for an already built :class:`AppState`."""
     app = Dash(__name__, assets_folder=str(ASSETS), title="LatentLoop", update_title=None, serve_locally=True)
-    app.layout = lambda: build_layout(state.page_context())  # per tab: fresh status and start position
+    app.layout = lambda: build_layout(layout_context(state))  # per tab: fresh status and start position
     register_callbacks(app, state)
     install_live_endpoint(app.server, state)
     s = state.settings

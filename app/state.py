@@ -3,7 +3,8 @@
 It opens the shared stores (dataset, labels, feedback, checkpoints), builds the services and wires
 them together, each handed what it uses:
 
-- :class:`~app.services.sync.ClientSync`: each tab's events and what the tab must be sent;
+- :class:`~app.services.sync.ClientSync`: each tab's events (what the tab must be sent is the
+  presenter's: app/presenter/label_page.py);
 - :class:`~app.services.refresh.RefreshPump` and :class:`~app.services.refresh.MapRefresher`: new
   embeddings -> map version, on its own thread;
 - :class:`~app.services.viewer.ViewerModel`: reconstructions and MC predictions;
@@ -30,17 +31,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from app.presenter.views import strategies
 from app.services.candidates import CandidateQueue
 from app.services.checkpoints import CheckpointService
 from app.services.density import DensityMap
-from app.services.embeddings import EmbeddingCache, MapVersion
+from app.services.embeddings import EmbeddingCache
 from app.services.feedback import FeedbackBoxes
-from app.services.images import png_data_uri
-from app.services.label_issues import SUSPICIOUS, LabelIssueService
+from app.services.label_issues import LabelIssueService
 from app.services.labels import LabelReader
-from app.services.live import live_status
 from app.services.mixture import MixtureView
 from app.services.overlay import LabelOverlay
 from app.services.probes import ProbeService
@@ -54,7 +52,7 @@ from app.services.viewer import ViewerModel
 from app.services.workers import WorkerHub
 from app.services.xai import SaliencyRequests
 from app.settings import AppSettings, checkpoint_name, resolve_config
-from app.viewmodels import ClientView, PageContext, QueueView, SampleView, StatsView, SyncResult
+from app.viewmodels import PageContext
 from engine.datasets import Dataset
 from engine.stores.feedback import FeedbackStore
 from engine.stores.labels import LabelStore
@@ -72,6 +70,7 @@ class AppState:
     n_points: int
     num_classes: int
     has_checkpoint: bool
+    clients: ClientSync
     cache: EmbeddingCache
     overlay: LabelOverlay
     queue: CandidateQueue
@@ -93,7 +92,6 @@ class AppState:
         self.startup_seconds = 0.0
         self.hub: WorkerHub | None = None
         self.run_dir: Path | None = None
-        self.clients = ClientSync(self)
         # Late-bound: the refresher is built in create(), from the services it feeds, one of which (the
         # training session) offers to this pump.
         self.pump = RefreshPump(lambda *args: self.refresher.on_refresh(*args))  # noqa: PLW0108
@@ -119,6 +117,7 @@ class AppState:
         self.n_train = ws.dataset.n_train
         self.n_points = len(ws.dataset) if settings.map_points == "all" else ws.dataset.n_train
         self.num_classes = ws.dataset.num_classes
+        self.clients = ClientSync(ws.labels, self.n_points, self.n_train, self.num_classes)
         self.has_checkpoint = meta is not None
         # This process's snapshots (weights for the XAI worker) and forecast arrays; removed by close().
         self.run_dir = make_run_dir(snapshots_dir())
@@ -202,101 +201,11 @@ class AppState:
         if self.run_dir is not None and not self.session.active:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    # -- the Label page (its presenter) -------------------------------------------------------------
-    def sync(
-        self,
-        client_id: str,
-        events: Any,
-        view: ClientView,
-        strategy: str,
-        start_id: int = 0,
-        colour_mode: str = "",
-        highlight: int | None = None,
-    ) -> SyncResult:
-        """Apply a tab's events and say what differs from ``view`` (:meth:`ClientSync.sync`)."""
-        return self.clients.sync(client_id, events, view, strategy, start_id, colour_mode, highlight)
-
-    def selected_of(self, client_id: str) -> int | None:
-        return self.clients.selected_of(client_id)
-
-    # -- views ---------------------------------------------------------------------------------------
-    def sample_view(self, serial: int, v: MapVersion | None = None, labels: np.ndarray | None = None) -> SampleView:
-        v = v or self.cache.current
-        assert v is not None
-        labels = self.label_reader.read() if labels is None else labels
-        p = v.probs[serial]
-        top = [(int(c), float(p[c])) for c in np.argsort(-p, kind="stable")[:3]]
-        recon = self.viewer.reconstruct(serial)
-        lab = int(labels[serial]) if serial < self.n_train and labels[serial] >= 0 else None
-        issue = self.issues.of(v, labels, serial) if lab is not None else None
-        return SampleView(
-            serial=serial,
-            split="train" if serial < self.n_train else "test",
-            image=png_data_uri(self.dataset.images[serial]),
-            recon=png_data_uri(recon) if recon is not None else None,
-            top=top,
-            label=lab,
-            true=int(self.dataset.targets[serial]),
-            predicted=top[0][0],
-            certainty=top[0][1],
-            num_classes=self.num_classes,
-            issue=issue,
-        )
-
-    def stats_view(self, labels: np.ndarray, start_id: int = 0) -> StatsView:
-        lab = labels[: self.n_train]
-        per = np.bincount(lab[lab >= 0], minlength=self.num_classes)
-        acc = self.session.status().get("test_acc")
-        return StatsView(
-            per_class=[int(x) for x in per],
-            labelled=int((lab >= 0).sum()),
-            unlabelled=int((lab < 0).sum()),
-            test_acc=float(acc) if acc is not None and np.isfinite(acc) else None,
-            test_acc_step=self.session.last_eval.get("step"),
-            cli_added=self.label_reader.cli_added_since(start_id),
-            error=self.labels_error_note(),
-        )
-
-    def labels_error_note(self) -> str:
-        """The labels.csv error, and what it means for a run that is alive (the trainer keeps its
-        last good labels, engine.events.LabelsError)."""
-        err = self.label_reader.error
-        if err and self.session.state in ("starting", "running", "paused"):
-            err += " (training goes on with the last good labels and picks the file up once it is fixed)"
-        return err
-
-    def queue_view(self, strategy: str, v: MapVersion | None = None, labels: np.ndarray | None = None) -> QueueView:
-        v = v or self.cache.current
-        assert v is not None
-        labels = self.label_reader.read() if labels is None else labels
-        if strategy == SUSPICIOUS:
-            found, note = self.issues.candidates(v, labels, self.queue.size)
-            return QueueView(found, note, strategy)
-        items = self.queue.items(strategy, v.version, v.probs, v.mu, labels, mc=self.viewer.mc_probs)
-        return QueueView(items, self.queue.describe_source(strategy), strategy)
-
-    def queue_key(self, strategy: str, v: MapVersion) -> str:
-        """Changes whenever :meth:`queue_view` may rank differently (labels aside, except for the
-        suspicious labels, whose ranking is of the labels)."""
-        if strategy == SUSPICIOUS:
-            return f"suspicious:{self.issues.key(v)}"
-        return repr(self.queue.key(strategy, v.version))
-
-    def strategies(self) -> list[dict[str, str]]:
-        """The queue menu: the candidate queue's strategies, then the suspicious labels."""
-        return [
-            *CandidateQueue.strategies(),
-            {
-                "value": SUSPICIOUS,
-                "label": "suspicious labels",
-                "title": "your labels the model disagrees with, ranked by cleanlab (digit: relabel, a: accept)",
-            },
-        ]
-
-    def page_context(self) -> PageContext:
-        """What the layout needs when a tab opens (read here; the layout does no I/O)."""
+    def page_context(self, live: dict[str, Any]) -> PageContext:
+        """What the layout needs when a tab opens (read here; the layout does no I/O). ``live``: the
+        live endpoint's answer (app/presenter/label_page.py), read first by the caller because it folds
+        the trainer's queued events in."""
         v = self.cache.current
-        live = live_status(self)  # before the rest: it folds the trainer's queued events in
         return PageContext(
             live=live,
             dataset=self.dataset.name,
@@ -311,7 +220,7 @@ class AppState:
             log_id=self.label_reader.log_position(),
             status=self.session.status(),
             settings=self.session.panel_defaults(),
-            strategies=self.strategies(),
+            strategies=strategies(),
             checkpoints=self.ckpt.list(),
             label_poll_ms=self.settings.label_poll_ms,
             train_poll_ms=self.settings.train_poll_ms,

@@ -1,7 +1,7 @@
 """The plain data the services hand to the page (no Dash): what a tab holds, what one sync answers,
 and the views of a sample, the label statistics and the candidate queue.
 
-Layouts render these (app/layouts/views.py) and callbacks turn them into component props.
+The presenter (app/presenter/) turns these into component props with the card modules of app/layouts/.
 """
 
 from __future__ import annotations
@@ -21,33 +21,34 @@ UNCHANGED: Any = object()  # "the tab already has this": callbacks turn it into 
 
 @dataclass
 class ClientView:
-    """What a tab holds; echoed back by the tab with every sync (a dcc.Store)."""
+    """What a tab holds; echoed back by the tab with every sync (a dcc.Store). ``keys``: panel name
+    -> the change key of what the tab shows (app/presenter/panels.py), stored as ``<name>_key``."""
 
     version: int | None = None
     gen: int | None = None
     rev: int | None = None
-    sample_key: str = ""
-    xai_key: str = ""  # the selection the saliency and feedback parts work on ("xai-want")
-    stats_key: str = ""
-    queue_key: str = ""
-    workers_key: str = ""
-    feedback_key: str = ""
-    quality_key: str = ""
-    highlight_key: str = ""
-    projection_key: str = ""
-    probes_key: str = ""  # the Probes panel (app/callbacks/probes.py)
-    probe_colour_key: str = ""  # the Probe colour mode's marker
+    highlight_key: str = ""  # the overlay's component highlight (the Model page's choice)
+    keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ClientView:
-        """The tab's echo; unknown keys (an older page) are dropped, a non-dict is an empty view."""
+        """The tab's echo; unknown entries (an older page) are dropped, a non-dict is an empty view."""
         if not isinstance(d, dict):
             return cls()
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        view = cls(**{k: d[k] for k in ("version", "gen", "rev", "highlight_key") if k in d})
+        view.keys = {
+            k[: -len("_key")]: v
+            for k, v in d.items()
+            if k.endswith("_key") and k != "highlight_key" and isinstance(v, str)
+        }
+        return view
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        plain = {"version": self.version, "gen": self.gen, "rev": self.rev, "highlight_key": self.highlight_key}
+        return plain | {f"{name}_key": key for name, key in self.keys.items()}
+
+    def copy(self) -> ClientView:
+        return dataclasses.replace(self, keys=dict(self.keys))
 
 
 @dataclass
@@ -95,17 +96,14 @@ class SyncResult:
     overlay_full: Any = UNCHANGED  # dict: the whole overlay trace
     overlay_slots: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     ring: tuple[float, float] | None = None  # the tab's selection on the map (keyboard.js LL.setServerRing)
-    sample: Any = UNCHANGED  # SampleView or None
-    stats: Any = UNCHANGED  # StatsView
-    queue: Any = UNCHANGED  # QueueView
-    workers: Any = UNCHANGED  # app.services.workers.worker_status()
-    feedback: Any = UNCHANGED  # (items, error) of FeedbackBoxes.items()
-    quality: Any = UNCHANGED  # LabelIssueService.colours(): the "label quality" colour mode's data
     highlight: Any = UNCHANGED  # the overlay's component-highlight trace (Model page tau click)
-    projection: Any = UNCHANGED  # the PCA/UMAP notice (ProjectionService.status()["message"] or its error)
     notices: list[str] = field(default_factory=list)
-    xai_want: Any = UNCHANGED  # dict (serial, train, v) or None: what "xai-want" publishes
+    panels: dict[str, Any] = field(default_factory=dict)  # panel name -> its data, for the panels that changed
     more: bool = False  # a lean answer to a label change: the panels follow in the tab's next sync
+
+    def panel(self, name: str) -> Any:
+        """The data of panel ``name`` (app/presenter/panels.py), UNCHANGED when the tab has it."""
+        return self.panels.get(name, UNCHANGED)
 
 
 @dataclass(frozen=True)

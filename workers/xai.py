@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from engine.analysis.saliency import explain
-from engine.images import png_b64
+from engine.images import overlay_png, png_b64
 from workers.child import ChildIO, limit_child
 from workers.messages import WorkerError, XaiRequest, XaiResult, from_dict, to_dict
-from workers.saliency import agreement, focus_bbox, overlay_png
+from workers.saliency import agreement, focus_bbox
 
 
 def newest_snapshot(root: Path) -> Path | None:

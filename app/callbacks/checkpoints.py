@@ -8,8 +8,9 @@ from typing import Any
 from dash import Output, State, html, no_update
 
 from app.callbacks.wiring import on_click
-from app.layouts import views
-from app.layouts.panels import CKPT_BUTTONS, TRAIN_FIELDS
+from app.layouts import checkpoints as card
+from app.layouts.checkpoints import CKPT_BUTTONS
+from app.layouts.training import TRAIN_FIELDS
 from app.services.training import SessionError
 from app.state import AppState
 from engine.errors import LatentLoopError
@@ -63,8 +64,8 @@ def checkpoint_outputs(
         msg, ok = str(err), False
     out["message"] = html.Span(msg, className="text-success" if ok else "text-danger")
     rows = state.ckpt.list()
-    out["options"] = views.checkpoint_options(rows)
-    out["tree"] = views.branch_tree(rows)
+    out["options"] = card.checkpoint_options(rows)
+    out["tree"] = card.branch_tree(rows)
     return out
 
 

@@ -26,7 +26,7 @@ from dash import ALL, Input, Output, State, ctx, html, no_update
 
 from app import feedback_figures
 from app.callbacks.wiring import connect, on_click
-from app.layouts import views
+from app.layouts import explain as card
 from app.services.images import png_data_uri
 from app.services.xai import parse_target
 from app.state import AppState
@@ -45,7 +45,7 @@ def xai_outputs(
     """(panel, status text, interval disabled). ``triggered`` is "xai-interval" for a poll;
     ``wait_s``: how long a new request waits for its answer (default ``settings.xai_wait_ms``)."""
     if not isinstance(want, dict) or want.get("serial") is None:
-        return views.xai_panel(None), "", True
+        return card.xai_panel(None), "", True
     serial = int(want["serial"])
     if triggered == "xai-interval":
         ans = state.xai.poll(client, 0.05)
@@ -57,13 +57,13 @@ def xai_outputs(
         # sent, e.g. Dash folded the selection into a poll): ask for the shown one.
     ans = state.xai.ask(client, serial, parse_target(target), wait_s)
     if ans.state == "pending":
-        return views.xai_panel(ans), ans.message, False
+        return card.xai_panel(ans), ans.message, False
     return _xai_done(state, ans)
 
 
 def _xai_done(state: AppState, ans: Any) -> tuple[Any, Any, bool]:
     image = state.dataset.images[ans.result.sample_idx] if ans.result is not None else None
-    return views.xai_panel(ans, image), "", True
+    return card.xai_panel(ans, image), "", True
 
 
 def _figure(state: AppState, serial: int) -> dict[str, Any]:
@@ -71,26 +71,9 @@ def _figure(state: AppState, serial: int) -> dict[str, Any]:
     return feedback_figures.feedback_figure(png_data_uri(state.dataset.images[serial]), item.box if item else None)
 
 
-def _view_outputs(duplicate: bool) -> dict[str, Output]:
-    return {
-        "figure": Output("fb-graph", "figure", allow_duplicate=duplicate),
-        "style": Output("fb-section", "style", allow_duplicate=duplicate),
-        "serial": Output("fb-serial", "data", allow_duplicate=duplicate),
-        "box": Output("fb-box", "data", allow_duplicate=duplicate),
-        "parsed": Output("fb-parsed", "children", allow_duplicate=duplicate),
-        "apply_disabled": Output("fb-apply", "disabled", allow_duplicate=duplicate),
-    }
-
-
-# The sync owns these outputs (a new selection); the feedback view's and the saliency's own
-# callbacks (a drawn box, the text, the target menu, the poll) write them as duplicates.
-VIEW_OUTPUTS = _view_outputs(True)
-SELECTION_OUTPUTS = {
-    "xai_panel": Output("xai-panel", "children"),
-    "xai_status": Output("xai-status", "children"),
-    "xai_poll_off": Output("xai-interval", "disabled"),
-    **{f"fb_{k}": o for k, o in _view_outputs(False).items()},
-}
+# The sync owns the feedback view's outputs for a new selection (card.SELECTION_OUTPUTS); the
+# callbacks here (a drawn box, the text, the target menu, the poll) write them as duplicates.
+VIEW_OUTPUTS = card.view_outputs(True)
 SELECTION_STATE = {
     "fb_text": State("fb-text", "value"),
     "fb_shown": State("fb-serial", "data"),
@@ -138,7 +121,7 @@ def feedback_view_outputs(
 def selection_outputs(
     state: AppState, client: str, want: Any, target: Any, text: Any, shown: Any, box: Any, wait_s: float
 ) -> dict[str, Any]:
-    """A new selection (the sync's ``xai-want``) in the sync's own answer (``SELECTION_OUTPUTS``):
+    """A new selection (the sync's ``xai-want``) in the sync's own answer (``card.SELECTION_OUTPUTS``):
     its saliency when the worker answers within ``wait_s`` ("computing" and the poll otherwise)
     and the feedback editor."""
     panel, status, poll_off = xai_outputs(state, want, target, client, "xai-want", wait_s)
@@ -189,7 +172,7 @@ def feedback_action_outputs(
     except LatentLoopError as err:
         return out | {"message": html.Span(str(err), className="text-danger"), "text": no_update}
     items, error = state.boxes.items()
-    out.update(message=msg, list=views.feedback_list(items, error))
+    out.update(message=msg, list=card.feedback_list(items, error))
     if serial is not None:
         out["figure"] = _figure(state, int(serial))
     return out

@@ -1,8 +1,8 @@
-"""The Probes panel's callbacks: the form (add or change a probe), the remove buttons, and the part of
-the sync (app/callbacks/sync.py) that redraws the panel and sends the "Probe" colour mode's marker.
+"""The Probes panel's callbacks: the form (add or change a probe) and the remove buttons.
 
 The panel's data changes in the background (a probe run after each map refresh), so it rides on the
-sync's poll with a key per tab (``ClientView.probes_key``, ``probe_colour_key``) instead of a timer.
+sync's poll (the "probes" and "probe_colour" panels of app/presenter/panels.py, keyed per tab by
+``ClientView.keys``) instead of a timer; the sync's inputs for it are here.
 """
 
 from __future__ import annotations
@@ -12,16 +12,8 @@ from typing import Any
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
 from app.callbacks.wiring import connect, on_click
-from app.layouts import probes as layout
 from app.state import AppState
-from app.viewmodels import ClientView
 
-SYNC_OUTPUTS = {
-    "probes_table": Output("probes-table", "children"),
-    "probe_status": Output("probe-status", "children"),
-    "probe_options": Output("probe-colour", "options"),
-    "probe_colours": Output("probe-store", "data"),
-}
 SYNC_INPUTS = {
     "probe_want": Input("probe-want", "data"),  # set by map.js on a switch to the Probe mode
     "probe_choice": Input("probe-colour", "value"),
@@ -33,35 +25,6 @@ FORM = {
     "input": State("probe-input", "value"),
     "head": State("probe-head", "value"),
 }
-
-
-def sync_part(state: AppState, new: ClientView, mode: str | None, choice: Any) -> dict[str, Any]:
-    """The sync's probe outputs for a tab that holds ``new`` (updated here): the table, the status
-    and the colour menu when the service's key moved; the colour marker in the Probe mode when the
-    map version, the probe results or the choice moved. Other outputs are absent (no_update)."""
-    out: dict[str, Any] = {}
-    probes = state.probes
-    key = str(probes.key())
-    if key != new.probes_key:
-        view = probes.view()
-        out.update(
-            probes_table=layout.probes_table(view),
-            probe_status=layout.probes_status(view),
-            probe_options=probes.colour_options(),
-        )
-        new.probes_key = key
-    v = state.cache.current
-    if mode == "probe" and v is not None:
-        choice = choice if isinstance(choice, str) else ""
-        colour_key = f"{v.version}:{probes.colour_key()}:{choice}"
-        if colour_key != new.probe_colour_key:
-            out["probe_colours"] = {
-                "version": v.version,
-                "choice": choice,
-                "marker": probes.colours(choice, state.num_classes),
-            }
-            new.probe_colour_key = colour_key
-    return out
 
 
 def apply_outputs(state: AppState, **form: Any) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 from dash import ALL, Input, Output, State, html, no_update
 
 from app.callbacks.wiring import connect, on_click
+from app.layouts import checkpoints
 from app.layouts import runs as layout
-from app.layouts import views
 from app.services.runs import METRICS
 from app.services.training import SessionError
 from app.state import AppState
@@ -149,7 +149,7 @@ def runs_fork_outputs(state: AppState, run: str | None, name: str | None) -> dic
         return out
     out["message"] = _message(msg, True)
     out["version"] = {"version": state.cache.version}
-    out["options"] = views.checkpoint_options(state.ckpt.list())
+    out["options"] = checkpoints.checkpoint_options(state.ckpt.list())
     out["value"] = name
     return out
 

@@ -12,8 +12,8 @@ from dash import ALL, Input, Output, Patch, State, no_update
 
 from app import figures
 from app.callbacks.wiring import connect, on_click
-from app.layouts import views
-from app.layouts.panels import TRAIN_FIELDS
+from app.layouts import checkpoints, training
+from app.layouts.training import TRAIN_FIELDS
 from app.state import AppState
 
 STATE_COLOURS = {
@@ -26,7 +26,7 @@ STATE_COLOURS = {
     "stopped": "secondary",
     "idle": "secondary",
 }
-BUTTONS = views.TRAIN_BUTTONS
+BUTTONS = training.TRAIN_BUTTONS
 
 
 def _key(button: str) -> str:
@@ -35,17 +35,17 @@ def _key(button: str) -> str:
 
 def button_outputs(state: AppState) -> dict[str, bool]:
     """The training buttons' ``disabled`` flags for the session's state (output names ``dis_start``, ...)."""
-    return {_key(b): off for b, off in views.training_buttons_disabled(state.session.status()["state"]).items()}
+    return {_key(b): off for b, off in training.training_buttons_disabled(state.session.status()["state"]).items()}
 
 
 def command_outputs(state: AppState, button: str | None, values: dict[str, Any]) -> dict[str, Any]:
     """The panel after a button press: ``feedback`` (errors) and the buttons (the rest follows with
     the drain that poll.js fires when the run's state changed)."""
     if button == "btn-start":
-        out = {"feedback": views.field_errors(state.session.start_from_panel(values))}
+        out = {"feedback": training.field_errors(state.session.start_from_panel(values))}
     elif button in ("btn-pause", "btn-resume", "btn-stop"):
         err = state.session.command(button.removeprefix("btn-"))
-        out = {"feedback": views.field_errors({"_": err}) if err else None}
+        out = {"feedback": training.field_errors({"_": err}) if err else None}
     else:
         return {"feedback": no_update} | {_key(b): no_update for b in BUTTONS}
     return out | button_outputs(state)
@@ -68,7 +68,7 @@ def checkpoint_menu(state: AppState, selected: Any) -> dict[str, Any]:
     """The checkpoint dropdown after a save: every checkpoint, the saved one chosen if none was."""
     st = state.session.status()
     return {
-        "ckpt_options": views.checkpoint_options(state.ckpt.list()),
+        "ckpt_options": checkpoints.checkpoint_options(state.ckpt.list()),
         "ckpt_value": selected or st["saved_name"] or no_update,
     }
 

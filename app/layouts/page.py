@@ -1,6 +1,7 @@
-"""The page skeleton: navbar, help overlay, stores and the grid the cards of ``labelling`` and ``panels`` sit in.
+"""The page skeleton: navbar, help overlay, stores and the grid the cards sit in (one module per card).
 
-Like every layout module: pure functions from the page context (``app.viewmodels.PageContext``) to components.
+Like every layout module: pure functions from the page context (``app.viewmodels.PageContext``, built by
+``app.server.layout_context``) to components.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app import density_figures, figures
-from app.layouts.labelling import map_card, queue_card, sample_card
+from app.layouts.checkpoints import checkpoints_card
+from app.layouts.latent_map import map_card
 from app.layouts.model import model_page
-from app.layouts.panels import checkpoints_card, stats_card, training_card
+from app.layouts.parts import raw_html
 from app.layouts.probes import probes_card
+from app.layouts.queue import queue_card
 from app.layouts.runs import runs_page
-from app.layouts.views import raw_html
+from app.layouts.sample import sample_card
+from app.layouts.stats import stats_card
+from app.layouts.training import training_card
+from app.layouts.workers import worker_line
 from app.viewmodels import PageContext
 
 # (name, title, path) of every page of the app; all of them stay in the document and the URL
@@ -62,7 +68,7 @@ def navbar(ctx: PageContext) -> Any:
                     f"map v{ctx.version} · step {ctx.step}", id="version-text", className="text-light small me-3"
                 ),
                 html.Span("", id="notice", className="ll-notice small me-auto", role="status"),
-                html.Span("", id="worker-status", className="small me-2 ll-workers"),
+                worker_line(),
                 dbc.Button(
                     "?",
                     id="help-button",
@@ -99,7 +105,7 @@ def untrained_alert(ctx: PageContext) -> Any:
 
 def help_overlay() -> Any:
     """The keyboard shortcut help (shown and hidden by input.js, which also handles its Close
-    button): read-only, so markup in one component rather than forty (``views.raw_html``)."""
+    button): read-only, so markup in one component rather than forty (``parts.raw_html``)."""
     rows = "".join(f'<tr><td class="pe-3"><kbd>{escape(k)}</kbd></td><td>{escape(d)}</td></tr>' for k, d in SHORTCUTS)
     return html.Div(
         raw_html(

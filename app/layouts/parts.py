@@ -23,3 +23,12 @@ def menu(id_: str, options: Any, value: Any, class_name: str) -> Any:
 def small_button(label: str, id_: str, colour: str, **extra: Any) -> Any:
     """A small button in a row of buttons (``extra``: ``disabled``, ``outline``, ``title``, ...)."""
     return dbc.Button(label, id=id_, color=colour, size="sm", className="me-1", **extra)
+
+
+def raw_html(markup: str, class_name: str = "", id_: str | None = None) -> Any:
+    """Static markup as ONE Dash component. Each Dash component is wired to the page's store and
+    does work on every callback round trip (tens of ms per round trip in total for a few hundred of
+    them on this CPU), so long lists go to the browser as markup; keyboard.js handles their clicks
+    by delegation. Callers escape every text they put in."""
+    props = {"id": id_} if id_ else {}
+    return dcc.Markdown(markup, dangerously_allow_html=True, dedent=False, className=class_name, **props)

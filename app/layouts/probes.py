@@ -16,6 +16,7 @@ from urllib.parse import quote
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from app.colours import RED, TAB10
 from app.layouts.parts import card_header, menu, small_button
 from app.services.probes import METRICS, ProbeRow, ProbesView
 from app.viewmodels import PageContext
@@ -43,8 +44,8 @@ def sparkline(values: Sequence[float]) -> str:
     x, y = pts[-1]
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{SPARK_W}" height="{SPARK_H}">'
-        f'<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="1.2"/>'
-        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.8" fill="#d62728"/></svg>'
+        f'<polyline points="{line}" fill="none" stroke="{TAB10[0]}" stroke-width="1.2"/>'
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.8" fill="{RED}"/></svg>'
     )
     return "data:image/svg+xml;utf8," + quote(svg)
 

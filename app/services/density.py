@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from app.colours import palette
 from app.services.embeddings import MapVersion
 
 RASTER_WIDTH = 800  # px: about the map card's width on a laptop screen
@@ -139,8 +140,6 @@ class DensityMap:
         import datashader as ds
         import datashader.transfer_functions as tf
         from datashader.colors import viridis
-
-        from app.figures import palette
 
         w, h = window.pixels(width or self.width)
         cvs = ds.Canvas(plot_width=w, plot_height=h, x_range=(window.x0, window.x1), y_range=(window.y0, window.y1))

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.arrays import typed
+from app.colours import categorical_marker
 from app.services.embeddings import MapVersion
 from app.services.refresh import RefreshPump
 from app.services.training import TrainingSession
@@ -313,8 +315,6 @@ class ProbeService:
         """The "Probe" colour mode's marker for ``choice`` ("<task>|pred" or "<task>|target") over the
         map rows; None while the newest run has no such values. Classes get the categorical palette,
         values a continuous scale whose range is the target's (so target and prediction compare)."""
-        from app.figures import categorical_marker, typed
-
         name, _, what = (choice or "").partition("|")
         with self._cond:
             run = self._run

@@ -15,7 +15,8 @@ from dash import Patch, no_update
 from app.callbacks import sync as sync_cb
 from app.callbacks.checkpoints import checkpoint_outputs
 from app.callbacks.training import command_outputs, drain_outputs
-from app.layouts import views
+from app.layouts.training import training_buttons_disabled
+from app.presenter import views
 from app.server import create_app, host_name
 from app.state import AppState
 from app.testing import app_state
@@ -190,7 +191,7 @@ def test_cli_labels_appear_and_are_counted(state):
     ops = _ops(out["overlay"])
     assert any(op["location"][:3] == ["data", 0, "customdata"] and op["params"]["value"][:2] == [30, 4] for op in ops)
     assert out["stats_text"] is not no_update
-    assert state.stats_view(state.label_reader.read(), start).cli_added == 1
+    assert views.stats_view(state, state.label_reader.read(), start).cli_added == 1
 
 
 def test_broken_labels_file_keeps_serving(state):
@@ -200,17 +201,17 @@ def test_broken_labels_file_keeps_serving(state):
     try:
         arr = state.label_reader.read()
         assert np.array_equal(arr, before)  # the last good labels, not the broken file's
-        assert "out of range" in state.stats_view(arr).error
-        assert "last good labels" not in state.stats_view(arr).error  # no run is alive
+        assert "out of range" in views.stats_view(state, arr).error
+        assert "last good labels" not in views.stats_view(state, arr).error  # no run is alive
         state.session.state = "running"  # what a live run would show (the trainer keeps going)
-        assert "training goes on with the last good labels" in state.stats_view(arr).error
+        assert "training goes on with the last good labels" in views.stats_view(state, arr).error
     finally:
         state.session.state = "idle"
         if good:
             state.labels.path.write_text(good)
         else:  # no labels file before this test (it ran alone)
             state.labels.path.unlink()
-    assert state.stats_view(state.label_reader.read()).error == ""
+    assert views.stats_view(state, state.label_reader.read()).error == ""
 
 
 def test_training_buttons_and_drain(state):
@@ -302,7 +303,7 @@ def test_projection_runs_on_the_refresh_pump_never_in_a_request(state, monkeypat
 
 
 def test_training_buttons_follow_the_session_state():
-    off = views.training_buttons_disabled
+    off = training_buttons_disabled
     enabled = {
         s: sorted(b for b, d in off(s).items() if not d)
         for s in ("idle", "starting", "running", "paused", "stopping", "stopped", "finished", "error")
@@ -358,7 +359,7 @@ def test_existing_checkpoint_is_loaded_at_startup(state):
 
 
 def test_sample_view_has_image_reconstruction_and_top3(state):
-    sv = state.sample_view(3)
+    sv = views.sample_view(state, 3)
     assert sv.image.startswith("data:image/png;base64,") and sv.recon and sv.recon.startswith("data:image/png")
     assert len(sv.top) == 3 and sv.top[0][1] >= sv.top[1][1] >= sv.top[2][1]
     assert sv.true == int(state.dataset.targets[3]) and sv.split == "train"

@@ -15,6 +15,8 @@ from dash import no_update
 from app import feedback_figures
 from app.callbacks import explain
 from app.callbacks import sync as sync_cb
+from app.layouts.queue import queue_list
+from app.presenter import views
 from app.services.candidates import EXTERNAL
 from app.testing import app_state
 from tests.helpers import tiny_config_dict
@@ -186,7 +188,7 @@ def test_forecast_results_feed_the_queue_with_reasons(state):
     # the startup refresh reached the forecast worker: window closed, and the queue says why
     _wait(lambda: state.hub.forecast is not None, 60, "the first forecast")
     labels = state.label_reader.read()
-    assert state.queue_view(EXTERNAL).items == [] and "closed by" in state.queue_view(EXTERNAL).source
+    assert views.queue_view(state, EXTERNAL).items == [] and "closed by" in views.queue_view(state, EXTERNAL).source
     # an open window's candidates are shown with their reason; labelled ones drop out
     unl = [int(i) for i in np.flatnonzero(labels < 0)[:3]]
     cands = tuple(
@@ -200,10 +202,10 @@ def test_forecast_results_feed_the_queue_with_reasons(state):
         for k, i in enumerate(unl)
     )
     state.refresher.on_forecast(ForecastResult(99, 1000, True, "open: step 1000", {}, cands))
-    qv = state.queue_view(EXTERNAL)
+    qv = views.queue_view(state, EXTERNAL)
     assert [c.serial for c in qv.items] == unl and qv.items[0].why == "prediction flipped 1x"
     assert "review window open" in qv.source
-    assert "prediction flipped 1x" in str(explain.views.queue_list(qv))
+    assert "prediction flipped 1x" in str(queue_list(qv))
 
 
 def test_training_writes_snapshots_the_worker_explains_and_refreshes_reach_the_forecast(state):
@@ -353,7 +355,7 @@ def test_a_broken_feedback_file_is_reported_and_kept(state):
     try:
         items, err = state.boxes.items()
         assert items == [] and "line 1" in err
-        assert "line 1" in str(explain.views.feedback_list(items, err))
+        assert "line 1" in str(explain.card.feedback_list(items, err))
         assert state.session.trainer.reload_feedback() is False and "line 1" in state.session.trainer.feedback_error
         assert path.read_text() == '{"sample_idx": 1, "x0": 0.5}\n'  # never rewritten from a bad read
     finally:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import pytest
 
 from app.callbacks import sync as sync_cb
-from app.layouts import views
+from app.layouts.queue import queue_list
+from app.layouts.sample import sample_panel
+from app.presenter import views
+from app.presenter.label_page import LabelPage
 from app.services.label_issues import SUSPICIOUS
 from app.testing import app_state, plant_label_issues
 from app.viewmodels import UNCHANGED, ClientView
@@ -43,11 +46,11 @@ def sync(state, events=(), view=None, mode="label", client="t"):
 
 
 def queue_serials(state) -> list[int]:
-    return [c.serial for c in state.queue_view(SUSPICIOUS).items]
+    return [c.serial for c in views.queue_view(state, SUSPICIOUS).items]
 
 
 def test_the_queue_lists_the_planted_flips_with_reasons(state, planted):
-    qv = state.queue_view(SUSPICIOUS)
+    qv = views.queue_view(state, SUSPICIOUS)
     found = {c.serial for c in qv.items}
     assert len(found & planted["flipped"]) >= 7 and len(found - planted["flipped"]) <= 2
     first = qv.items[0]
@@ -55,20 +58,20 @@ def test_the_queue_lists_the_planted_flips_with_reasons(state, planted):
     assert first.why.startswith(f"labelled {planted['given'][first.serial]}; model says {truth} (")
     assert f"nearest labelled neighbours say {truth}" in first.why
     assert "suspicious of 100 labels" in qv.source
-    assert SUSPICIOUS in [o["value"] for o in state.strategies()]
-    html = str(views.queue_list(qv).to_plotly_json())
+    assert SUSPICIOUS in [o["value"] for o in views.strategies()]
+    html = str(queue_list(qv).to_plotly_json())
     assert f"#{first.serial}" in html and "model says" in html
 
 
 def test_the_sample_panel_shows_given_and_suggested(state, planted):
     s = min(planted["flipped"])
-    view = state.sample_view(s)
+    view = views.sample_view(state, s)
     assert view.issue is not None
     assert view.issue.given == planted["given"][s] != view.issue.suggested == int(state.dataset.targets[s])
-    text = str(views.sample_panel(view).to_plotly_json())
+    text = str(sample_panel(view).to_plotly_json())
     assert "sample-given" in text and "sample-suggested" in text and "accept label" in text
     unlabelled = next(i for i in range(N_TRAIN) if i not in planted["given"])
-    assert state.sample_view(unlabelled).issue is None
+    assert views.sample_view(state, unlabelled).issue is None
 
 
 def test_accept_relabel_and_undo_through_the_sync(state, planted):
@@ -108,20 +111,20 @@ def test_accepting_an_unlabelled_sample_is_a_notice(state, planted):
 
 
 def test_the_quality_mode_gets_the_scores_and_other_modes_do_not(state, planted):
-    res = state.sync("q", [], ClientView(), SUSPICIOUS, 0, "label")
-    assert res.quality is UNCHANGED
-    res = state.sync("q", [], ClientView(), SUSPICIOUS, 0, "quality")
+    res = LabelPage(state).sync("q", [], ClientView(), SUSPICIOUS, 0, "label")
+    assert res.panel("quality") is UNCHANGED
+    res = LabelPage(state).sync("q", [], ClientView(), SUSPICIOUS, 0, "quality")
     ranking = state.issues.ranking(state.cache.current, state.label_reader.read())
-    assert sorted(res.quality["serials"]) == sorted(planted["given"])
-    q = dict(zip(res.quality["serials"], res.quality["quality"], strict=True))
+    assert sorted(res.panel("quality")["serials"]) == sorted(planted["given"])
+    q = dict(zip(res.panel("quality")["serials"], res.panel("quality")["quality"], strict=True))
     assert all(abs(q[r.serial] - r.quality) < 1e-3 for r in ranking.ranked)
     assert max(q[s] for s in planted["flipped"]) < min(q[s] for s in set(planted["given"]) - planted["flipped"]) + 0.2
-    again = state.sync("q", [], res.client, SUSPICIOUS, 0, "quality")
-    assert again.quality is UNCHANGED  # nothing changed: nothing re-sent
+    again = LabelPage(state).sync("q", [], res.client, SUSPICIOUS, 0, "quality")
+    assert again.panel("quality") is UNCHANGED  # nothing changed: nothing re-sent
     state.labels.set(min(planted["flipped"]), int(state.dataset.targets[min(planted["flipped"])]), source="test")
     try:
-        changed = state.sync("q", [], again.client, SUSPICIOUS, 0, "quality")
-        assert changed.quality is not UNCHANGED  # a label changed: new scores
+        changed = LabelPage(state).sync("q", [], again.client, SUSPICIOUS, 0, "quality")
+        assert changed.panel("quality") is not UNCHANGED  # a label changed: new scores
     finally:
         state.labels.undo(source="test")
 
@@ -130,7 +133,7 @@ def test_a_malformed_accepted_file_is_shown_and_kept(state, planted):
     path = state.labels.accepted_path
     path.write_text("Serial,label\n1,1\n1,1\n")
     try:
-        qv = state.queue_view(SUSPICIOUS)
+        qv = views.queue_view(state, SUSPICIOUS)
         assert qv.source.startswith("error: ") and "duplicate Serial 1" in qv.source
         out = sync(state, [{"seq": 1, "kind": "accept", "serial": min(planted["given"])}], client="t-bad")
         assert out["notice"].startswith("not accepted: ") and "labels.accepted.csv" in out["notice"]

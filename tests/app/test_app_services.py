@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import pytest
 
-from app import figures
+from app import arrays, colours, figures
 from app.services.candidates import EXTERNAL, Candidate, CandidateQueue
 from app.services.embeddings import COLOUR_MODES, EmbeddingCache
 from app.services.images import png_gray
@@ -121,11 +121,11 @@ def test_cache_versions_keep_orientation_and_precompute_colours():
 
 def test_typed_array_specs_round_trip():
     a = np.arange(6, dtype=np.float32).reshape(3, 2) / 7
-    spec = figures.typed(a)
+    spec = arrays.typed(a)
     assert spec["dtype"] == "f4" and spec["shape"] == "3, 2"  # plotly.js wants the shape as a string
     assert np.array_equal(np.frombuffer(base64.b64decode(spec["bdata"]), np.float32).reshape(3, 2), a)
     with pytest.raises(TypeError):
-        figures.typed(np.zeros(2, np.complex64))
+        arrays.typed(np.zeros(2, np.complex64))
 
 
 def test_scatter_payload_under_one_megabyte_at_70000_points():
@@ -144,9 +144,9 @@ def test_scatter_payload_under_one_megabyte_at_70000_points():
 
 
 def test_stepped_colorscale_maps_integers_to_palette():
-    scale = figures.stepped_colorscale(["#000", "#111", "#222"])
+    scale = colours.stepped_colorscale(["#000", "#111", "#222"])
     assert scale[0] == [0.0, "#000"] and scale[-1] == [1.0, "#222"]
-    assert len(figures.palette(25)) == 25 and len(set(figures.palette(25))) == 25
+    assert len(colours.palette(25)) == 25 and len(set(colours.palette(25))) == 25
 
 
 def test_png_encoder_writes_valid_grayscale_png():

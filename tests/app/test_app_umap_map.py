@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from app.callbacks import sync as sync_cb
+from app.presenter.label_page import LabelPage
 from app.testing import app_state
+from app.viewmodels import UNCHANGED
 from tests.helpers import tiny_config_dict
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -36,8 +38,8 @@ def test_umap_is_swapped_in_when_ready_and_pca_comes_back_at_once(tmp_path):
         assert umap.version == base.version + 1 and umap.step == base.step
         np.testing.assert_array_equal(umap.xy, st.projection.coords(base.version))
         assert not np.allclose(umap.xy, base.xy) and umap.probs is base.probs
-        res = st.sync("t", [], sync_cb.ClientView(version=base.version), "entropy")
-        assert res.figure is not sync_cb.UNCHANGED and res.projection.startswith("UMAP ready for v")
+        res = LabelPage(st).sync("t", [], sync_cb.ClientView(version=base.version), "entropy")
+        assert res.figure is not UNCHANGED and res.panel("projection").startswith("UMAP ready for v")
         out = sync_cb.projection_outputs(st, "pca")
         pca = st.cache.current
         assert out["version"] == {"version": pca.version} and pca.version == umap.version + 1

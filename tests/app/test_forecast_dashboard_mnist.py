@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 def test_review_window_opens_in_a_dashboard_session_on_mnist(tmp_path, monkeypatch):
-    from app.layouts import views
+    from app.layouts import workers as worker_card
+    from app.presenter import views
     from app.services.candidates import EXTERNAL
     from app.services.workers import worker_status
     from app.settings import AppSettings
@@ -47,14 +48,14 @@ def test_review_window_opens_in_a_dashboard_session_on_mnist(tmp_path, monkeypat
             state.session.wait(900)
             state.session.drain()  # what the page's poll does: the refresh goes to the forecast worker
             assert state.session.state == "finished", state.session.error
-        status_line = str(views.worker_status(worker_status(state.hub)))
+        status_line = str(worker_card.worker_status(worker_status(state.hub)))
     finally:
         state.session.wait(60)
         state.close()
     assert seen[0][:2] == (0, False) and "min_steps" in seen[0][2], seen  # startup: closed, and says why
     assert res.window_open, seen
     assert res.step <= 3000
-    qv = state.queue_view(EXTERNAL)
+    qv = views.queue_view(state, EXTERNAL)
     labels = state.label_reader.read()
     assert len(qv.items) == 10 and all(labels[c.serial] < 0 and c.why for c in qv.items)
     assert "review window open" in qv.source

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from app import colours as app_colours
 from app import figures
 from app.testing import (
     GD,
@@ -306,7 +307,7 @@ def test_switching_colour_mode_sends_no_request(page, running):
                 v = running.state.cache.current
                 idx, _ = page.evaluate(ISOLATED_POINT, N_TRAIN)
                 rgb = page.evaluate(DRAWN_PIXEL, idx)
-                want = figures.TAB10[int(v.pred[idx])]
+                want = app_colours.TAB10[int(v.pred[idx])]
                 assert _close(rgb, want), (idx, rgb, want)
     finally:
         page.remove_listener("request", on_request)
@@ -340,12 +341,12 @@ def _mode_colours(marker: dict) -> object:
 def _expected_colours(running, mode: str) -> object:
     v = running.state.cache.current
     colours = {
-        "pred": figures.palette(v.num_classes),
-        "true": figures.palette(v.num_classes),
-        "certainty": figures.CERTAINTY_COLOURS,
-        "component": figures.palette(v.components),
+        "pred": app_colours.palette(v.num_classes),
+        "true": app_colours.palette(v.num_classes),
+        "certainty": app_colours.CERTAINTY_COLOURS,
+        "component": app_colours.palette(v.components),
     }
-    return figures.UNLABELLED if mode == "label" else figures.stepped_colorscale(colours[mode])
+    return app_colours.UNLABELLED if mode == "label" else app_colours.stepped_colorscale(colours[mode])
 
 
 def _autosize_only(body: dict) -> bool:
@@ -374,7 +375,7 @@ def test_a_figure_patch_keeps_the_colour_mode(page, running):
     # the figure was re-reacted from Dash's copy: plotly's own replot draws the same colours
     v = running.state.cache.current
     idx, _ = page.evaluate(ISOLATED_POINT, N_TRAIN)
-    assert _close(page.evaluate(DRAWN_PIXEL, idx), figures.TAB10[int(v.pred[idx])])
+    assert _close(page.evaluate(DRAWN_PIXEL, idx), app_colours.TAB10[int(v.pred[idx])])
     page.click(".ll-colour-mode label:has-text('User label')")
     page.wait_for_function(f"() => typeof {GD}.data[0].marker.color === 'string'")
 

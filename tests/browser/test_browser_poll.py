@@ -131,7 +131,7 @@ def test_the_help_overlay_as_markup_shows_every_shortcut_and_closes(page):
 
 
 def test_the_training_form_labels_its_inputs(page):
-    from app.layouts.panels import TRAIN_FIELDS
+    from app.layouts.training import TRAIN_FIELDS
 
     for id_, label, _, _ in TRAIN_FIELDS:
         assert page.evaluate("(id) => document.getElementById(id).labels[0].textContent", id_) == label

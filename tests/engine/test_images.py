@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.images import png_bytes
-from workers.saliency import overlay_png
+from engine.images import overlay_png, png_bytes
 
 
 def decode(data: bytes) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from app.presenter import views
 from app.testing import app_state
 from engine.analysis.acquisition import STRATEGIES, entropy
 from engine.analysis.ranking import rank_unlabelled
@@ -33,7 +34,7 @@ def test_suggest_and_the_dashboard_queue_rank_alike(home: Path, capsys):
     with app_state(home, 600, 200, from_dict(raw), workers=False, queue_size=20) as state:
         assert state.has_checkpoint
         for strategy in STRATEGIES:
-            queue = [c.serial for c in state.queue_view(strategy).items]
+            queue = [c.serial for c in views.queue_view(state, strategy).items]
             assert len(queue) == 20 and queue == cli[strategy], strategy
 
 

@@ -16,8 +16,9 @@ from engine.analysis.saliency import consensus, normalise
 from engine.backends.base import param_shapes
 from engine.backends.registry import create_backend
 from engine.config import ModelConfig
+from engine.images import overlay_png
 from workers.messages import WorkerError, WorkerStatus, XaiRequest, XaiResult, from_dict, to_dict
-from workers.saliency import agreement, focus_bbox, overlay_png
+from workers.saliency import agreement, focus_bbox
 
 # -- Grad-CAM by hand ---------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The panels under the map: training (form, buttons, curves), label counts and checkpoints."""
+"""The training card: the form, the buttons, the curves and the progress bar, and the parts the
+training callbacks redraw."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from dash import dcc, html
 
 from app import figures
 from app.layouts.parts import card_header, small_button
-from app.layouts.views import branch_tree, checkpoint_options, training_buttons_disabled
 from app.viewmodels import PageContext
 
 # The training form in page order: input id, label, settings key, step. The training callback reads
@@ -24,7 +24,8 @@ TRAIN_FIELDS: tuple[tuple[str, str, str, int | str], ...] = (
     ("train-cons", "consistency", "consistency", "any"),
 )
 
-# per button id (views.TRAIN_BUTTONS): label, colour, outlined
+
+# per button id (TRAIN_BUTTONS): label, colour, outlined
 TRAIN_BUTTON_LOOKS = {
     "btn-start": ("Start", "primary", False),
     "btn-pause": ("Pause", "secondary", False),
@@ -32,16 +33,8 @@ TRAIN_BUTTON_LOOKS = {
     "btn-stop": ("Stop", "danger", True),
 }
 
-# per button id: label, colour, tooltip
-CKPT_BUTTONS = {
-    "btn-ckpt-save": ("Save", "primary", "save the current model under the name"),
-    "btn-ckpt-load": ("Load", "secondary", "load the selected checkpoint (training must be stopped)"),
-    "btn-ckpt-fork": (
-        "Fork",
-        "secondary",
-        "branch the selected checkpoint into the name, with the changes below, and load the branch",
-    ),
-}
+
+TRAIN_BUTTONS = ("btn-start", "btn-pause", "btn-resume", "btn-stop")
 
 
 def _number_field(id_: str, label: str, value: Any, step: int | str) -> Any:
@@ -135,53 +128,20 @@ def training_card(ctx: PageContext) -> Any:
     )
 
 
-def stats_card() -> Any:
-    """The label counts per class (filled by the sync callback)."""
-    return dbc.Card(
-        [card_header("Labels"), dbc.CardBody([html.Div(id="stats-bar"), html.Div(id="stats-text")], className="p-2")],
-        className="h-100",
-    )
+def field_errors(errors: dict[str, str]) -> Any:
+    if not errors:
+        return None
+    return dbc.Alert([html.Div(msg) for msg in errors.values()], color="danger", className="small p-2 mb-1")
 
 
-def checkpoints_card(ctx: PageContext) -> Any:
-    """The checkpoint menu, the name to save as / fork to, the branch's changes, Save/Load/Fork and
-    the tree of branches."""
-    return dbc.Card(
-        [
-            card_header("Checkpoints"),
-            dbc.CardBody(
-                [
-                    dbc.Label("checkpoint", html_for="ckpt-select", className="small mb-0"),
-                    dcc.Dropdown(
-                        id="ckpt-select",
-                        options=checkpoint_options(ctx.checkpoints),
-                        value=ctx.checkpoint if ctx.has_checkpoint else None,
-                        clearable=False,
-                        placeholder="no checkpoints yet",
-                        className="mb-1 small",
-                    ),
-                    dbc.Label("name (save as / fork to)", html_for="ckpt-name", className="small mb-0"),
-                    dbc.Input(id="ckpt-name", value=ctx.checkpoint, size="sm", className="mb-1"),
-                    dbc.Label("branch changes (KEY=VALUE per line)", html_for="ckpt-changes", className="small mb-0"),
-                    dbc.Textarea(
-                        id="ckpt-changes",
-                        placeholder="loss.alpha=2\ncurriculum.anneal_steps=300\n"
-                        "tasks=[{name: ink, kind: regression, target: ink, input: 'z[0:2]', weight: 1}]",
-                        rows=2,
-                        size="sm",
-                        className="mb-1 font-monospace",
-                    ),
-                    html.Div(
-                        [
-                            small_button(label, b, colour, title=title)
-                            for b, (label, colour, title) in CKPT_BUTTONS.items()
-                        ]
-                    ),
-                    html.Div(id="ckpt-message", className="small mt-1"),
-                    html.Div(branch_tree(ctx.checkpoints), id="ckpt-tree", className="small mt-1 ll-tree"),
-                ],
-                className="p-2",
-            ),
-        ],
-        className="h-100",
-    )
+def training_buttons_disabled(state: str) -> dict[str, bool]:
+    """Which training buttons are disabled in a session state: Start while a run is alive, Pause
+    unless running, Resume unless paused, Stop unless running or paused."""
+    alive = state in ("starting", "running", "paused", "stopping")
+    enabled = {
+        "btn-start": not alive,
+        "btn-pause": state in ("starting", "running"),
+        "btn-resume": state == "paused",
+        "btn-stop": state in ("starting", "running", "paused"),
+    }
+    return {b: not enabled[b] for b in TRAIN_BUTTONS}

@@ -1,0 +1,172 @@
+"""The sample card: its skeleton (with the explanation section) and the selected sample's redraw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from app.colours import palette
+from app.layouts.explain import explain_section
+from app.layouts.parts import card_header
+from app.viewmodels import PageContext, SampleView
+
+
+def sample_card(ctx: PageContext) -> Any:
+    """The selected sample (filled by the sync callback) with its explanation section."""
+    return dbc.Card(
+        [card_header("Sample"), dbc.CardBody([html.Div(id="sample-panel"), explain_section(ctx)], className="p-2")],
+        className="mb-2",
+    )
+
+
+def _swatch(cls: int, n: int) -> html.Span:
+    return html.Span(className="ll-swatch", style={"background": palette(n)[cls % max(n, 1)]})
+
+
+def sample_panel(view: SampleView | None) -> Any:
+    """The selected sample or a hint when none is selected."""
+    if view is None:
+        return html.Div(
+            [
+                html.P("No sample selected.", className="mb-1 fw-semibold"),
+                html.P(
+                    ["Click a point on the map, or press ", html.Kbd("n"), " for the next candidate."],
+                    className="text-muted small mb-0",
+                ),
+            ],
+            className="ll-sample-empty",
+        )
+    n = view.num_classes
+    label_txt = "none" if view.label is None else str(view.label)
+    rows = [
+        html.Div(
+            [
+                html.Figure(
+                    [
+                        html.Img(src=view.image, className="ll-digit", alt=f"sample {view.serial}"),
+                        html.Figcaption("image"),
+                    ],
+                    className="ll-fig",
+                ),
+                html.Figure(
+                    [
+                        html.Img(src=view.recon, className="ll-digit", alt="reconstruction")
+                        if view.recon
+                        else html.Div("n/a", className="ll-digit ll-na"),
+                        html.Figcaption("reconstruction"),
+                    ],
+                    className="ll-fig",
+                ),
+                html.Div(
+                    [
+                        html.Div(
+                            [
+                                html.Span(f"#{view.serial}", className="fw-bold me-2", id="sample-serial"),
+                                dbc.Badge(
+                                    view.split,
+                                    color="secondary" if view.split == "train" else "warning",
+                                    className="me-1",
+                                ),
+                            ]
+                        ),
+                        html.Div(
+                            [
+                                "label ",
+                                html.Strong(
+                                    label_txt,
+                                    id="sample-label",
+                                    className="ll-label-set" if view.label is not None else "",
+                                ),
+                            ],
+                            className="small",
+                        ),
+                        html.Div(["true ", html.Strong(str(view.true))], className="small"),
+                        *issue_line(view),
+                        html.Table(
+                            [
+                                html.Tbody(
+                                    [
+                                        html.Tr(
+                                            [
+                                                html.Td(_swatch(c, n)),
+                                                html.Td(str(c), className="pe-2"),
+                                                html.Td(
+                                                    dbc.Progress(
+                                                        value=round(p * 100),
+                                                        className="ll-prob",
+                                                        style={"width": "70px"},
+                                                    )
+                                                ),
+                                                html.Td(f"{p:.2f}", className="ps-1"),
+                                            ]
+                                        )
+                                        for c, p in view.top
+                                    ]
+                                )
+                            ],
+                            className="ll-top3 small mt-1",
+                        ),
+                    ],
+                    className="ll-sample-info",
+                ),
+            ],
+            className="ll-sample-row",
+        )
+    ]
+    if view.split == "train":
+        rows.append(
+            html.Div(
+                [
+                    html.Button(
+                        str(c),
+                        className="btn btn-sm ll-label-btn" + (" active" if view.label == c else ""),
+                        **{"data-label": str(c), "title": f"label as {c} (key {c})" if c < 10 else f"label as {c}"},
+                    )
+                    for c in range(n)
+                ],
+                className="ll-label-buttons mt-2",
+            )
+        )
+    else:
+        rows.append(
+            html.P(
+                "Held-out test image: used for test accuracy, never labelled.", className="text-muted small mt-2 mb-0"
+            )
+        )
+    return html.Div(rows)
+
+
+def issue_line(view: SampleView) -> list[Any]:
+    """A labelled sample's given label next to the one the label-issue ranking suggests, with
+    its quality score and the accept button (key a); nothing for an unlabelled sample."""
+    issue = view.issue
+    if issue is None:
+        return []
+    agree = issue.suggested == issue.given
+    return [
+        html.Div(
+            [
+                "given ",
+                html.Strong(str(issue.given), id="sample-given"),
+                " · suggested ",
+                html.Strong(
+                    str(issue.suggested), id="sample-suggested", className="" if agree else "ll-suggest-differs"
+                ),
+                f" ({issue.suggested_prob:.2f}) · quality {issue.quality:.2f}",
+            ],
+            className="small",
+            title=issue.reason(),
+        ),
+        html.Div(
+            dbc.Badge("accepted as right", color="success", id="sample-accepted")
+            if issue.accepted
+            else html.Button(
+                "accept label",
+                className="btn btn-sm btn-outline-success ll-accept-btn py-0",
+                title="this label is right: stop suggesting it (key a)",
+            ),
+            className="small mt-1",
+        ),
+    ]

@@ -1,0 +1,102 @@
+"""The plain views the Label page's panels show (no Dash): the selected sample, the label
+statistics, the candidate queue and its menu, the worker line."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.presenter.sources import LabelSources
+from app.services.candidates import CandidateQueue
+from app.services.embeddings import MapVersion
+from app.services.images import png_data_uri
+from app.services.label_issues import SUSPICIOUS
+from app.viewmodels import QueueView, SampleView, StatsView
+
+
+def _current(src: LabelSources, v: MapVersion | None, labels: np.ndarray | None) -> tuple[MapVersion, np.ndarray]:
+    """``v`` and ``labels``, the current map version and labels where they are None."""
+    v = v or src.cache.current
+    assert v is not None
+    return v, src.label_reader.read() if labels is None else labels
+
+
+def sample_view(
+    src: LabelSources, serial: int, v: MapVersion | None = None, labels: np.ndarray | None = None
+) -> SampleView:
+    """Sample ``serial`` as the sample panel shows it (``v``, ``labels``: the current ones by default)."""
+    v, labels = _current(src, v, labels)
+    p = v.probs[serial]
+    top = [(int(c), float(p[c])) for c in np.argsort(-p, kind="stable")[:3]]
+    recon = src.viewer.reconstruct(serial)
+    lab = int(labels[serial]) if serial < src.n_train and labels[serial] >= 0 else None
+    issue = src.issues.of(v, labels, serial) if lab is not None else None
+    return SampleView(
+        serial=serial,
+        split="train" if serial < src.n_train else "test",
+        image=png_data_uri(src.dataset.images[serial]),
+        recon=png_data_uri(recon) if recon is not None else None,
+        top=top,
+        label=lab,
+        true=int(src.dataset.targets[serial]),
+        predicted=top[0][0],
+        certainty=top[0][1],
+        num_classes=src.num_classes,
+        issue=issue,
+    )
+
+
+def stats_view(src: LabelSources, labels: np.ndarray, start_id: int = 0) -> StatsView:
+    """The label counts, the test accuracy and the labels added by the CLI since ``start_id``."""
+    lab = labels[: src.n_train]
+    per = np.bincount(lab[lab >= 0], minlength=src.num_classes)
+    acc = src.session.status().get("test_acc")
+    return StatsView(
+        per_class=[int(x) for x in per],
+        labelled=int((lab >= 0).sum()),
+        unlabelled=int((lab < 0).sum()),
+        test_acc=float(acc) if acc is not None and np.isfinite(acc) else None,
+        test_acc_step=src.session.last_eval.get("step"),
+        cli_added=src.label_reader.cli_added_since(start_id),
+        error=labels_error_note(src),
+    )
+
+
+def labels_error_note(src: LabelSources) -> str:
+    """The labels.csv error, and what it means for a run that is alive (the trainer keeps its
+    last good labels, engine.events.LabelsError)."""
+    err = src.label_reader.error
+    if err and src.session.state in ("starting", "running", "paused"):
+        err += " (training goes on with the last good labels and picks the file up once it is fixed)"
+    return err
+
+
+def queue_view(
+    src: LabelSources, strategy: str, v: MapVersion | None = None, labels: np.ndarray | None = None
+) -> QueueView:
+    """The candidates of ``strategy`` (cached ranking; filtering out the labelled ones is cheap)."""
+    v, labels = _current(src, v, labels)
+    if strategy == SUSPICIOUS:
+        found, note = src.issues.candidates(v, labels, src.queue.size)
+        return QueueView(found, note, strategy)
+    items = src.queue.items(strategy, v.version, v.probs, v.mu, labels, mc=src.viewer.mc_probs)
+    return QueueView(items, src.queue.describe_source(strategy), strategy)
+
+
+def queue_key(src: LabelSources, strategy: str, v: MapVersion) -> str:
+    """Changes whenever :func:`queue_view` may rank differently (labels aside, except for the
+    suspicious labels, whose ranking is of the labels)."""
+    if strategy == SUSPICIOUS:
+        return f"suspicious:{src.issues.key(v)}"
+    return repr(src.queue.key(strategy, v.version))
+
+
+def strategies() -> list[dict[str, str]]:
+    """The queue menu: the candidate queue's strategies, then the suspicious labels."""
+    return [
+        *CandidateQueue.strategies(),
+        {
+            "value": SUSPICIOUS,
+            "label": "suspicious labels",
+            "title": "your labels the model disagrees with, ranked by cleanlab (digit: relabel, a: accept)",
+        },
+    ]
