@@ -19,8 +19,8 @@ them together, each handed what it uses:
 
 Callbacks, tests and benchmarks reach a service as ``state.<service>`` and ask it directly (docs/
 architecture.md, section 4); the map's refresh orchestration is :class:`~app.services.refresh.MapRefresher`
-(``state.refresher``). What stays here besides construction: :meth:`page_context` (what a tab's layout
-opens with) and the Label page's views (the sync's, to move into its presenter).
+(``state.refresher``); what a tab of the Label page is sent is the presenter's (app/presenter/). What
+stays here besides construction: :meth:`page_context` (what a tab's layout opens with).
 """
 
 from __future__ import annotations
@@ -31,13 +31,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from app.presenter.views import strategies
 from app.services.candidates import CandidateQueue
 from app.services.checkpoints import CheckpointService
 from app.services.density import DensityMap
 from app.services.embeddings import EmbeddingCache
 from app.services.feedback import FeedbackBoxes
-from app.services.label_issues import LabelIssueService
+from app.services.label_issues import LabelIssueService, queue_menu
 from app.services.labels import LabelReader
 from app.services.mixture import MixtureView
 from app.services.overlay import LabelOverlay
@@ -220,7 +219,7 @@ class AppState:
             log_id=self.label_reader.log_position(),
             status=self.session.status(),
             settings=self.session.panel_defaults(),
-            strategies=strategies(),
+            strategies=queue_menu(),
             checkpoints=self.ckpt.list(),
             label_poll_ms=self.settings.label_poll_ms,
             train_poll_ms=self.settings.train_poll_ms,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from app.presenter.sources import LabelSources
-from app.services.candidates import CandidateQueue
 from app.services.embeddings import MapVersion
 from app.services.images import png_data_uri
 from app.services.label_issues import SUSPICIOUS
@@ -88,15 +87,3 @@ def queue_key(src: LabelSources, strategy: str, v: MapVersion) -> str:
     if strategy == SUSPICIOUS:
         return f"suspicious:{src.issues.key(v)}"
     return repr(src.queue.key(strategy, v.version))
-
-
-def strategies() -> list[dict[str, str]]:
-    """The queue menu: the candidate queue's strategies, then the suspicious labels."""
-    return [
-        *CandidateQueue.strategies(),
-        {
-            "value": SUSPICIOUS,
-            "label": "suspicious labels",
-            "title": "your labels the model disagrees with, ranked by cleanlab (digit: relabel, a: accept)",
-        },
-    ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from app.services.candidates import Candidate
+from app.services.candidates import Candidate, CandidateQueue
 from app.services.embeddings import MapVersion
 from engine.analysis.label_issues import LabelIssue, LabelIssues, NeighbourhoodIndex, score_labels
 from engine.errors import LatentLoopError
@@ -107,3 +107,15 @@ class LabelIssueService:
             "serials": [r.serial for r in rows],
             "quality": [round(r.quality, 3) for r in rows],
         }
+
+
+def queue_menu() -> list[dict[str, str]]:
+    """The queue menu: the candidate queue's strategies, then the suspicious labels."""
+    return [
+        *CandidateQueue.strategies(),
+        {
+            "value": SUSPICIOUS,
+            "label": "suspicious labels",
+            "title": "your labels the model disagrees with, ranked by cleanlab (digit: relabel, a: accept)",
+        },
+    ]

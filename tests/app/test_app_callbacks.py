@@ -344,11 +344,12 @@ def test_checkpoint_list_refreshes_after_a_runs_save_and_a_save_during_training(
 
 
 def test_existing_checkpoint_is_loaded_at_startup(state):
+    from app.server import layout_context
     from app.settings import AppSettings
 
     st = AppState.create(AppSettings(cfg=state.ckpt.config, checkpoint="first", workers=False))
     st.close()
-    ctx = st.page_context()
+    ctx = layout_context(st)
     assert st.has_checkpoint and st.cache.current.trained and ctx.trained
     assert st.session.trainer.step > 0 and ctx.checkpoint == "first"
     from engine.stores.checkpoints import CheckpointStore

@@ -13,7 +13,7 @@ from app.layouts.queue import queue_list
 from app.layouts.sample import sample_panel
 from app.presenter import views
 from app.presenter.label_page import LabelPage
-from app.services.label_issues import SUSPICIOUS
+from app.services.label_issues import SUSPICIOUS, queue_menu
 from app.testing import app_state, plant_label_issues
 from app.viewmodels import UNCHANGED, ClientView
 from tests.helpers import tiny_config_dict
@@ -58,7 +58,7 @@ def test_the_queue_lists_the_planted_flips_with_reasons(state, planted):
     assert first.why.startswith(f"labelled {planted['given'][first.serial]}; model says {truth} (")
     assert f"nearest labelled neighbours say {truth}" in first.why
     assert "suspicious of 100 labels" in qv.source
-    assert SUSPICIOUS in [o["value"] for o in views.strategies()]
+    assert SUSPICIOUS in [o["value"] for o in queue_menu()]
     html = str(queue_list(qv).to_plotly_json())
     assert f"#{first.serial}" in html and "model says" in html
 
