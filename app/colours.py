@@ -45,7 +45,7 @@ def stepped_colorscale(colours: Sequence[str]) -> list[list[Any]]:
 def categorical_marker(values: np.ndarray, n: int, colours: Sequence[str] | None = None) -> dict[str, Any]:
     """Integer ``values`` in [0, n) drawn in ``colours`` (default: the class palette) through a
     stepped colorscale: the browser reads the colours back from the scale and switches to the mode
-    without plotly's per-point colour parsing (keyboard.js ``paintPalette``)."""
+    without plotly's per-point colour parsing (colour.js ``paintPalette``)."""
     return {
         "color": typed(values),
         "colorscale": stepped_colorscale(colours if colours is not None else palette(n)),

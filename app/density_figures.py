@@ -1,6 +1,6 @@
 """The big map's figure above the raster threshold (app/services/density.py), as plain dicts.
 
-Trace order: 0 ``samples`` stays empty (keyboard.js and map.js address every point of the small
+Trace order: 0 ``samples`` stays empty (input.js, overlay.js and clientside.js address every point of the small
 map through trace 0; here no trace holds every point, so they find none and leave the map alone),
 1 ``view points`` (the points of a zoomed-in view), 2 ``extent`` (two invisible corner points, so
 that a double-click autoranges to the whole map). The raster is a layout image placed on the map
@@ -57,7 +57,7 @@ def view_meta(view: DensityView) -> dict[str, Any]:
 
 
 def colour_store(v: MapVersion) -> dict[str, Any]:
-    """No per-point colours in the browser (map.js leaves a store without ``modes`` alone): the
+    """No per-point colours in the browser (clientside.js leaves a store without ``modes`` alone): the
     colour mode reaches the server (app/callbacks/density.py), which shades the raster or points."""
     return {"version": v.version, "n": 0, "raster": True}
 

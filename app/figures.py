@@ -32,9 +32,9 @@ from app.services.overlay import OverlayFull, SlotState
 # colour switch) and a small transparent one on top (labelled points), which label keypresses
 # patch. One WebGL redraw of 70,000 points costs ~0.4 s in software rendering, so a keypress must
 # never touch the big graph. The selection ring is neither: a plain element over both that
-# app/assets/keyboard.js places, so a selection redraws no WebGL at all. Trace order inside each:
+# app/assets/ring.js places, so a selection redraws no WebGL at all. Trace order inside each:
 BASE = 0
-OVERLAY, PENDING = 0, 1  # PENDING: labels typed but not yet confirmed (keyboard.js)
+OVERLAY, PENDING = 0, 1  # PENDING: labels typed but not yet confirmed (overlay.js)
 HIGHLIGHT = 2  # the members of the component chosen on the Model page (tau cell click)
 MAP_MARGIN = {"l": 4, "r": 4, "t": 4, "b": 4}
 
@@ -55,7 +55,7 @@ def colour_store(v: MapVersion) -> dict[str, Any]:
         "true": categorical_marker(v.true, v.num_classes),
         "certainty": categorical_marker(v.certainty, 101, CERTAINTY_COLOURS),
         "component": categorical_marker(v.component, v.components),
-        # filled in the browser from the quality store (map.js): labelled points get their score
+        # filled in the browser from the quality store (clientside.js): labelled points get their score
         # in [0, 1] and a halo of QUALITY_HALO px, the rest the grey below cmin
         "quality": {
             "color": UNLABELLED,
@@ -65,7 +65,7 @@ def colour_store(v: MapVersion) -> dict[str, Any]:
             "showscale": False,
             "halo": QUALITY_HALO,
         },
-        # replaced in the browser by the probe store's marker (map.js): grey until it arrives
+        # replaced in the browser by the probe store's marker (clientside.js): grey until it arrives
         "probe": {"color": UNLABELLED, "showscale": False},
     }
     for m in modes.values():
@@ -88,7 +88,7 @@ def base_trace(v: MapVersion) -> dict[str, Any]:
         "customdata": typed(hover),
         # Grey until the browser applies the colour mode from the colour store.
         "marker": {"size": BASE_SIZE, "color": UNLABELLED, "showscale": False},
-        # customdata[2] (the label) is filled in by keyboard.js for labelled points; "-" otherwise.
+        # customdata[2] (the label) is filled in by overlay.js for labelled points; "-" otherwise.
         "hovertemplate": "#%{pointNumber}<br>predicted %{customdata[0]} (certainty %{customdata[1]}%)"
         "<br>label %{customdata[2]}<extra></extra>",
     }
@@ -192,7 +192,7 @@ def map_layout(v: MapVersion) -> dict[str, Any]:
 
 def overlay_figure(v: MapVersion, full: OverlayFull) -> dict[str, Any]:
     """The small graph on top: the labelled points. Transparent, no pointer
-    events (the big graph below takes hover, clicks, zoom); keyboard.js copies the big graph's axis
+    events (the big graph below takes hover, clicks, zoom); overlay.js copies the big graph's axis
     ranges here, so both show the same window."""
     return {
         "data": [overlay_trace(v, full), pending_trace(v.num_classes), highlight_trace(v, None)],

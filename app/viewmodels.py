@@ -95,7 +95,7 @@ class SyncResult:
     overlay_figure: Any = UNCHANGED  # the small overlay figure (new embedding version)
     overlay_full: Any = UNCHANGED  # dict: the whole overlay trace
     overlay_slots: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    ring: tuple[float, float] | None = None  # the tab's selection on the map (keyboard.js LL.setServerRing)
+    ring: tuple[float, float] | None = None  # the tab's selection on the map (ring.js LL.setServerRing)
     highlight: Any = UNCHANGED  # the overlay's component-highlight trace (Model page tau click)
     notices: list[str] = field(default_factory=list)
     panels: dict[str, Any] = field(default_factory=dict)  # panel name -> its data, for the panels that changed
@@ -149,7 +149,7 @@ class RunSeries:
 class PageContext:
     """What the layout needs when a tab opens (AppState.page_context reads it; the layout does no I/O)."""
 
-    live: dict[str, Any]  # app/services/live.py's answer: the poll script's starting key and run status
+    live: dict[str, Any]  # LabelPage.live()'s answer: the poll script's starting key and run status
     dataset: str
     n_points: int
     n_train: int

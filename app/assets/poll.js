@@ -2,7 +2,7 @@
  *
  * Every Dash round trip costs the browser tens of milliseconds of CPU (each connected component is
  * notified), and on a small machine that comes out of the training thread's share. So the page
- * asks the server's cheap endpoint (app/services/live.py) what changed and fires a Dash callback
+ * asks the server's cheap endpoint (LabelPage.live, app/presenter/label_page.py) what changed and fires a Dash callback
  * only when something did:
  *   - "label-poll" (the sync callback) when the server's sync key moved (labels, map version,
  *     workers, feedback, probes, ...);

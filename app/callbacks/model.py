@@ -1,7 +1,7 @@
 """The Model page's callbacks: tau heatmap, component samples, lenses, microscope, metrics, curriculum.
 
 Everything is computed when the page is shown (``url`` is "/model") and at each map version while it
-is; a hidden Model page costs nothing. A tau cell click sets ``model-highlight`` in the browser (keyboard.js); the
+is; a hidden Model page costs nothing. A tau cell click sets ``model-highlight`` in the browser (input.js); the
 sync callback (which owns the map overlay) rings the component's samples on the map, and the gallery
 here shows them.
 """
@@ -51,7 +51,7 @@ def refresh_outputs(state: AppState, path: Any, tau_fig: Any) -> dict[str, Any]:
 
 
 def members_outputs(state: AppState, path: Any, component: Any) -> Any:
-    """The gallery of the component a tau cell click chose (keyboard.js sets ``model-highlight``;
+    """The gallery of the component a tau cell click chose (input.js sets ``model-highlight``;
     the sync rings the same samples on the map)."""
     c = as_int(component)
     v = state.cache.current

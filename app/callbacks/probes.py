@@ -15,7 +15,7 @@ from app.callbacks.wiring import connect, on_click
 from app.state import AppState
 
 SYNC_INPUTS = {
-    "probe_want": Input("probe-want", "data"),  # set by map.js on a switch to the Probe mode
+    "probe_want": Input("probe-want", "data"),  # set by clientside.js on a switch to the Probe mode
     "probe_choice": Input("probe-colour", "value"),
 }
 FORM = {

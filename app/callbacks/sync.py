@@ -28,7 +28,7 @@ INPUTS = {
     "poll": Input("label-poll", "data"),  # bumped by poll.js when the server's sync key moved
     "version": Input("map-version", "data"),
     "strategy": Input("queue-strategy", "value"),
-    "quality_want": Input("quality-want", "data"),  # set by map.js on a switch to "label quality"
+    "quality_want": Input("quality-want", "data"),  # set by clientside.js on a switch to "label quality"
     "highlight": Input("model-highlight", "data"),  # the component chosen on the Model page
     **probes.SYNC_INPUTS,
 }

@@ -2,7 +2,7 @@
 
 The drain is fired by app/assets/poll.js (``train-interval``) only when the run has something new
 to draw, new curve points at most every ``settings.curve_ms``; the step, the speed and the progress
-bar are written by poll.js itself from the live endpoint (app/services/live.py)."""
+bar are written by poll.js itself from the live endpoint (LabelPage.live, app/presenter/label_page.py)."""
 
 from __future__ import annotations
 

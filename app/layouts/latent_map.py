@@ -77,7 +77,7 @@ def map_card(ctx: PageContext) -> Any:
                                 className="ll-overlay",
                                 config={"displayModeBar": False, "scrollZoom": False, "doubleClick": False},
                             ),
-                            html.Div(id="map-ring", className="ll-ring"),  # placed by app/assets/keyboard.js
+                            html.Div(id="map-ring", className="ll-ring"),  # placed by app/assets/ring.js
                         ],
                         className="ll-map-wrap",
                     ),
@@ -98,13 +98,13 @@ def map_card(ctx: PageContext) -> Any:
     )
 
 
-BROWSER_COLOURS = ("quality", "probe")  # modes whose colours map.js builds from data that comes later
+BROWSER_COLOURS = ("quality", "probe")  # modes whose colours clientside.js builds from data that comes later
 
 
 def map_update(res: SyncResult, had_figure: bool, mode: str | None = None) -> Any:
     """The big graph: the whole figure the first time; for a later embedding version only its data
     and meta (dcc.Graph keeps the user's zoom in ``figure.layout``; a new figure would reset it).
-    The points come in the tab's colour ``mode``, so map.js has nothing to restyle afterwards (one
+    The points come in the tab's colour ``mode``, so clientside.js has nothing to restyle afterwards (one
     redraw per version, not two)."""
     if res.figure is UNCHANGED:
         return no_update

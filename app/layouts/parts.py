@@ -28,7 +28,7 @@ def small_button(label: str, id_: str, colour: str, **extra: Any) -> Any:
 def raw_html(markup: str, class_name: str = "", id_: str | None = None) -> Any:
     """Static markup as ONE Dash component. Each Dash component is wired to the page's store and
     does work on every callback round trip (tens of ms per round trip in total for a few hundred of
-    them on this CPU), so long lists go to the browser as markup; keyboard.js handles their clicks
+    them on this CPU), so long lists go to the browser as markup; input.js handles their clicks
     by delegation. Callers escape every text they put in."""
     props = {"id": id_} if id_ else {}
     return dcc.Markdown(markup, dangerously_allow_html=True, dedent=False, className=class_name, **props)

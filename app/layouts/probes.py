@@ -169,7 +169,7 @@ def probes_card(ctx: PageContext) -> Any:
                         className="small text-muted",
                     ),
                     dcc.Store(id="probe-store", data=None),  # the Probe colour mode's marker (sync)
-                    dcc.Store(id="probe-want", data=None),  # map.js: "the tab switched to the Probe mode"
+                    dcc.Store(id="probe-want", data=None),  # clientside.js: "the tab switched to the Probe mode"
                 ],
                 className="p-2",
             ),

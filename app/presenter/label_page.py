@@ -70,7 +70,7 @@ class LabelPage:
 
         When the tab's events recoloured points of the map the tab shows, the answer is lean: the
         overlay slots, the selection ring and the acknowledgement only, with ``more`` set; the
-        panels keep their old keys in the returned view, so the tab's next sync, which keyboard.js
+        panels keep their old keys in the returned view, so the tab's next sync, which input.js
         sends once the recolour is drawn, brings them."""
         src = self.src
         seq_before = src.clients.last_seq(client_id) if client_id else 0
@@ -132,8 +132,8 @@ class LabelPage:
         out: dict[str, Any] = {
             "map": latent_map.map_update(res, had_figure, mode),
             "overlay": latent_map.overlay_update(res, had_figure),
-            # read by the ll-ack clientside callback: "more", keyboard.js asks for the panels at once;
-            # "ring", where keyboard.js places the selection ring when the map has no point arrays
+            # read by the ll-ack clientside callback: "more", input.js asks for the panels at once;
+            # "ring", where ring.js places the selection ring when the map has no point arrays
             "view": res.client.to_dict() | {"more": res.more, "ring": res.ring},
             "ack": res.ack,
         }

@@ -143,7 +143,7 @@ PANELS: tuple[Panel, ...] = (
         render=lambda d, r: {"projection": d},
     ),
     Panel(
-        "quality",  # the "label quality" colour mode's scores (map.js colours the map with them)
+        "quality",  # the "label quality" colour mode's scores (clientside.js colours the map with them)
         {"quality": Output("quality-store", "data")},
         key=lambda f: f.src.issues.key(f.v),
         data=lambda f: f.src.issues.colours(f.v, f.labels),
@@ -179,7 +179,7 @@ PANELS: tuple[Panel, ...] = (
         render=_probes_render,
     ),
     Panel(
-        "probe_colour",  # the "Probe" colour mode's marker (map.js colours the map with it)
+        "probe_colour",  # the "Probe" colour mode's marker (clientside.js colours the map with it)
         {"probe_colours": Output("probe-store", "data")},
         key=lambda f: f"{f.v.version}:{f.src.probes.colour_key()}:{f.probe_choice}",
         data=_probe_colours,

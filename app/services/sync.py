@@ -1,6 +1,6 @@
 """Client events: each browser tab's label, accept, select and undo events applied once, in order.
 
-Browser sync model (see app/assets/keyboard.js): the page sends its keyboard/click events with a
+Browser sync model (see app/assets/input.js): the page sends its keyboard/click events with a
 per-tab sequence number and keeps re-sending them until acknowledged; :meth:`ClientSync.apply_events`
 applies each (tab, seq) exactly once, in order, and remembers the tab's selection. What the tab must
 be sent afterwards (the diff) is the presenter's job (app/presenter/label_page.py). Malformed
@@ -21,7 +21,7 @@ from engine.errors import LatentLoopError
 from engine.stores.labels import LabelStore
 
 MAX_CLIENTS = 64
-MAX_SEQ_JUMP = 1_000_000  # a tab numbers its events 1, 2, 3, ...: a larger jump is not from keyboard.js
+MAX_SEQ_JUMP = 1_000_000  # a tab numbers its events 1, 2, 3, ...: a larger jump is not from input.js
 
 
 @dataclass

@@ -66,7 +66,7 @@ def test_first_sync_sends_map_colours_and_panels(state):
 
 
 def test_a_new_map_version_comes_in_the_tabs_colour_mode(state):
-    """map.js restyles only when the drawn marker differs: the server's figure must already be in
+    """colour.js restyles only when the drawn marker differs: the server's figure must already be in
     the tab's mode (first figure and the Patch of a later version), without touching the cached one."""
     from app import figures
 
@@ -99,7 +99,7 @@ def test_label_keypress_writes_csv_and_patches_one_slot(state):
     color = [op for op in ops if op["location"][2:4] == ["marker", "color"]]
     assert color and color[0]["params"]["value"] == 3
     assert out["ack"] == 2
-    # lean: the panels are left to the tab's next sync, which keyboard.js sends at once ("more")
+    # lean: the panels are left to the tab's next sync, which input.js sends at once ("more")
     assert out["view"]["more"] is True
     assert all(out[k] is no_update for k in sync_cb.OUTPUTS if k not in ("overlay", "view", "ack", "notice"))
     follow = sync_outputs(state, {"client": "t2", "events": events}, out["view"], "entropy", {"log_id": 0}, "ll-events")

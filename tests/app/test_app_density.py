@@ -115,7 +115,7 @@ def test_sync_sends_the_raster_figure_without_every_point(state) -> None:
     assert fig["data"][0]["x"] == [] and "bdata" not in str(fig["data"][0])  # no typed array of every point
     assert fig["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
     assert fig["layout"]["meta"]["view"]["kind"] == "raster" and fig["layout"]["meta"]["view"]["n"] == 400
-    assert "modes" not in out["colours"]  # map.js leaves the big graph alone
+    assert "modes" not in out["colours"]  # clientside.js leaves the big graph alone
 
 
 def test_the_callback_switches_between_raster_and_points_by_zoom(state) -> None:
