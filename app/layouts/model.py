@@ -99,6 +99,21 @@ def curriculum_card(ctx: PageContext) -> Any:
     )
 
 
+def _half_card(title: str, button: tuple[str, str], body_id: str) -> Any:
+    """A half-width card with one button in its header and a body the callbacks fill."""
+    label, button_id = button
+    return dbc.Col(
+        dbc.Card(
+            [
+                card_header(title, small_button(label, button_id, "secondary", outline=True)),
+                dbc.CardBody(html.Div(id=body_id, className="small"), className="p-2"),
+            ],
+            className="mb-2",
+        ),
+        lg=6,
+    )
+
+
 def model_page(ctx: PageContext) -> Any:
     """The Model page's cards (filled by the model callbacks when the page is shown)."""
     return dbc.Container(
@@ -128,19 +143,7 @@ def model_page(ctx: PageContext) -> Any:
                         ),
                         lg=6,
                     ),
-                    dbc.Col(
-                        dbc.Card(
-                            [
-                                card_header(
-                                    "Component samples",
-                                    small_button("Clear highlight", "model-clear", "secondary", outline=True),
-                                ),
-                                dbc.CardBody(html.Div(id="model-members", className="small"), className="p-2"),
-                            ],
-                            className="mb-2",
-                        ),
-                        lg=6,
-                    ),
+                    _half_card("Component samples", ("Clear highlight", "model-clear"), "model-members"),
                 ],
                 className="g-2",
             ),
@@ -153,19 +156,7 @@ def model_page(ctx: PageContext) -> Any:
             ),
             dbc.Row(
                 [
-                    dbc.Col(
-                        dbc.Card(
-                            [
-                                card_header(
-                                    "Latent microscope",
-                                    small_button("Pin as A", "model-pin", "secondary", outline=True),
-                                ),
-                                dbc.CardBody(html.Div(id="model-microscope", className="small"), className="p-2"),
-                            ],
-                            className="mb-2",
-                        ),
-                        lg=6,
-                    ),
+                    _half_card("Latent microscope", ("Pin as A", "model-pin"), "model-microscope"),
                     dbc.Col(
                         [
                             dbc.Card(
