@@ -55,9 +55,20 @@ def make_trainer(
     from engine.training.trainer import Trainer
 
     kw.setdefault("feedback_store", ws.feedback)
+    name = checkpoint or ws.cfg.train.checkpoint
+    if resume and not force:  # refused before the trainer touches the dataset's files
+        from engine.datasets.attributes import images_sha256
+        from engine.errors import DatasetMismatchError
+        from engine.stores.checkpoints import CheckpointStore
+        from engine.training.checkpoints import dataset_mismatch
+
+        meta = CheckpointStore().load(name).meta
+        other = dataset_mismatch(name, meta, ws.dataset.name, lambda: images_sha256(ws.dataset.images))
+        if other:
+            raise DatasetMismatchError(other)
     trainer = Trainer(ws.cfg, ws.dataset, ws.labels, **kw)
     if resume:
-        trainer.load_checkpoint(checkpoint or ws.cfg.train.checkpoint, weights_only=weights_only, force=force)
+        trainer.load_checkpoint(name, weights_only=weights_only, force=force)
     return trainer
 
 

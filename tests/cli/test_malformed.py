@@ -17,7 +17,7 @@ import yaml
 from engine.stores.checkpoint_meta import make_meta
 from engine.stores.checkpoints import CheckpointStore
 from latentloop.cli import main
-from tests.helpers import TINY_MODEL, tiny_config_dict
+from tests.helpers import TINY_MODEL, exit_code, tiny_config_dict, tree_bytes
 
 LABELS = "data/synth/labels.csv"
 FEEDBACK = "data/synth/feedback.jsonl"
@@ -360,10 +360,6 @@ CASES = [
 WHERE = {"labels": ["labels.csv"], "feedback": ["feedback.jsonl"], "npz": ["synth.npz"], "ckpt": ["checkpoint 'ssvae'"]}
 
 
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def _prepare(home: Path, case: Case) -> None:
     (home / CONFIG).write_text(yaml.safe_dump(tiny_config_dict(steps=2)))
     if case.target == CKPT:
@@ -404,17 +400,14 @@ def _prepare(home: Path, case: Case) -> None:
 def test_malformed_input_is_refused_cleanly(case: Case, home: Path, cli_main, capsys, monkeypatch) -> None:
     monkeypatch.chdir(home)  # relative paths in argv (the config) resolve in the project
     _prepare(home, case)
-    before = _snapshot(home)
-    try:
-        code = cli_main(["--home", str(home), *case.argv])
-    except SystemExit as exc:  # argparse refuses bad arguments with a usage error
-        code = exc.code
+    before = tree_bytes(home)
+    code = exit_code(cli_main, ["--home", str(home), *case.argv])  # argparse: SystemExit(2)
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err
     for text in [*case.says, *WHERE.get(case.id.split("-")[0], ())]:
         assert text in err, (text, err)
-    after = _snapshot(home)
+    after = tree_bytes(home)
     changed = [k for k in before if after.get(k) != before[k]]
     assert not changed, changed  # every file, the malformed one included, is byte-identical
 
