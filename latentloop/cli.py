@@ -11,6 +11,7 @@ import os
 import sys
 
 from engine.errors import LatentLoopError
+from latentloop.commands._common import Parser
 
 COMMAND_MODULES = tuple(
     f"latentloop.commands.{name}"
@@ -33,7 +34,7 @@ COMMAND_MODULES = tuple(
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="latentloop",
         description="Human-in-the-loop training of a semi-supervised VAE (CLI and dashboard share "
         "data/<dataset>/labels.csv and artifacts/checkpoints/).",

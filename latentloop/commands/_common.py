@@ -21,6 +21,30 @@ if TYPE_CHECKING:
 DEFAULT_DATASET = "mnist"
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows every option's default, unless its help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            text is argparse.SUPPRESS
+            or "default" in text
+            or not action.option_strings
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
+class Parser(argparse.ArgumentParser):
+    """The CLI's parser: every sub-command's parser is one too (argparse makes subparsers of the
+    parent's class), so every --help shows the defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
     """An argparse ``type`` running an engine.paths name check (bad value: usage error, exit 2)."""
 
@@ -92,7 +116,7 @@ def add_actions(
     action parser's default, and one given after it wins. Returns ``(subparsers, inner)``.
     """
     shared(p)
-    inner = argparse.ArgumentParser(add_help=False)
+    inner = Parser(add_help=False)
     shared(inner)
     for action in inner._actions:
         action.default = argparse.SUPPRESS

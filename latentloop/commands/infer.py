@@ -21,7 +21,7 @@ from latentloop.commands._common import (
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, __doc__)
     add_model_args(p)
-    p.add_argument("--format", choices=["csv", "npz"], default="csv")
+    p.add_argument("--format", choices=["csv", "npz"], default="csv", help="table format")
     p.add_argument("-o", "--output", help="output file (default artifacts/predictions/<dataset>-<checkpoint>.<format>)")
     p.set_defaults(func=run)
 

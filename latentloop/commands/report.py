@@ -25,11 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_dir(text: str) -> Path:
-    """RUN_DIR as given, else relative to the project (``--home``) or its artifacts/experiments/."""
+    """RUN_DIR as given (relative to the working directory), else relative to the project (``--home``)
+    or its artifacts/experiments/."""
     from engine.paths import artifacts_dir, project_root
 
     path = Path(text)
-    candidates = [path] if path.is_absolute() else [project_root() / path, artifacts_dir() / "experiments" / path, path]
+    candidates = [path] if path.is_absolute() else [path, project_root() / path, artifacts_dir() / "experiments" / path]
     return next((p for p in candidates if p.is_dir()), candidates[0])
 
 

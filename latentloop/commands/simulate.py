@@ -167,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
     strategies = args.strategy or ["random", "entropy"]
     seeds = args.seeds or [ws.cfg.seed]
     out = Path(args.out) if args.out else artifacts_dir() / "simulate" / time.strftime("%Y%m%d-%H%M%S")
+    if out.is_dir() and any(out.iterdir()):  # its label stores would carry on from the old run
+        raise LatentLoopError(f"--out {out} is not empty (an earlier run?): choose a new directory")
     wanted = args.seed_labels + args.rounds * args.per_round
     if wanted > ws.dataset.n_train:
         raise LatentLoopError(
