@@ -36,6 +36,7 @@ class Case:
     says: list[str]  # on stderr
     prepare: Callable[[Path], None] | None = None
     code: int = 2
+    needs_no_cuda: bool = False  # a case about a missing CUDA device
 
 
 def _rebuild_synth(home: Path) -> None:
@@ -160,6 +161,9 @@ def _cases() -> list[Case]:
     # A bad device.
     for cmd in (TRAIN, ["infer"], ["suggest"], ["simulate", "-c", CONFIG], ["experiment", "-c", CONFIG]):
         add(Case(f"device-gpu-{cmd[0]}", [*cmd, "--device", "gpu"], ["unknown device 'gpu'", "cpu", "cuda"]))
+    for cmd in ([*TRAIN, "--checkpoint", "new"], ["infer"]):
+        add(Case(f"device-cuda-{cmd[0]}", [*cmd, "--device", "cuda"], ["--device cuda", "no CUDA device", "cpu"],
+                 needs_no_cuda=True))  # fmt: skip
     add(Case("device-tpu-train-resume", ["train", "--resume", "--steps", "40", "--device", "tpu"],
              ["unknown device 'tpu'"]))  # fmt: skip
     # An output that cannot be written.
@@ -219,6 +223,11 @@ def home(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_wrong_input_is_refused_cleanly(case: Case, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if case.needs_no_cuda:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a CUDA device")
     if case.prepare:
         case.prepare(home)
     before = tree_bytes(home)
