@@ -313,3 +313,36 @@ def test_the_ways_out_work(home: Path, capsys: pytest.CaptureFixture[str]) -> No
     _run(capsys, "train", "-c", CONFIG)  # a new ssvae: not the parent of the old one's branch
     tree = json.loads(_run(capsys, "ckpt", "tree", "--json"))
     assert all(d == 0 for d, _ in tree), tree
+
+
+def _meta(home: Path, name: str) -> dict:
+    return json.loads((home / f"artifacts/checkpoints/{name}.ckpt/meta.json").read_text())
+
+
+def test_a_checkpoint_records_its_dataset_and_keeps_its_id(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.datasets import load_dataset
+    from engine.datasets.attributes import images_sha256
+
+    meta = _meta(home, "ssvae")
+    assert meta["dataset"] == "synth" and meta["dataset_sha256"] == images_sha256(load_dataset("synth").images)
+    assert meta["config"]["train"]["steps"] == 20 and len(meta["id"]) == 32
+    _run(capsys, "train", "--resume", "--steps", "30")
+    assert _meta(home, "ssvae")["id"] == meta["id"]  # a resume keeps it
+    _run(capsys, "ckpt", "fork", "ssvae", "b")
+    branch = _meta(home, "b")
+    assert branch["parent_id"] == meta["id"] and branch["id"] != meta["id"]
+
+
+def test_a_checkpoint_without_the_sha_is_checked_by_name() -> None:
+    from engine.training.checkpoints import dataset_mismatch
+
+    def never() -> str:
+        raise AssertionError("no sha to compare")
+
+    assert dataset_mismatch("old", {"dataset": "synth"}, "synth", never) is None
+    assert dataset_mismatch("old", {}, "mnist", never) is None  # records no dataset: nothing to check
+    said = dataset_mismatch("old", {"dataset": "synth"}, "mnist", never)
+    assert said and "'synth'" in said and "'mnist'" in said and "--force" in said and "ckpt fork old" in said
+    stored = {"dataset": "a", "dataset_sha256": "1" * 64}
+    assert dataset_mismatch("x", stored, "a", lambda: "1" * 64) is None
+    assert "another version" in str(dataset_mismatch("x", stored, "a", lambda: "2" * 64))
