@@ -1,5 +1,9 @@
-"""Arguments shared by the commands: model options, checked names and numbers, and options that
-a command with sub-actions accepts both before and after its action."""
+"""What the commands share: the parser (help with defaults), model options, checked names and counts,
+a checkpoint's own config, run directories and output files, and options that a command with
+sub-actions accepts both before and after its action.
+
+Counts mean the same in every command (docs/cli.md): negative is a usage error, an amount of 0 is
+none and a limit of 0 is no limit."""
 
 from __future__ import annotations
 
