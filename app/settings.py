@@ -31,6 +31,7 @@ class AppSettings:
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)  # extra Host names to accept
     debug: bool = False
     workers: bool = True  # start the XAI and forecast child processes
+    force: bool = False  # load the checkpoint even if it was trained on another dataset
     # How long the sync of a new selection waits for its saliency, to draw both in one answer (a
     # slower one shows "computing" and arrives by a poll), and how long a target change waits.
     xai_sync_wait_ms: int = 300
@@ -87,6 +88,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="do not start the XAI and forecast child processes (no saliency, no forecast queue)",
     )
     p.add_argument("--debug", action="store_true", help="Dash debug mode (dev tools)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="load the checkpoint even if it was trained on another dataset (or another version of it)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> AppSettings:
@@ -104,6 +110,7 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
         allowed_hosts=tuple(args.allow_host or ()),
         debug=bool(args.debug),
         workers=not getattr(args, "no_workers", False),
+        force=bool(getattr(args, "force", False)),
     )
 
 

@@ -124,6 +124,7 @@ class AppState:
             ws,
             checkpoint=cfg.train.checkpoint,
             resume=self.has_checkpoint,
+            force=settings.force,
             embed_every=cfg.train.refresh_every,
             snapshot_dir=self.run_dir,
         )

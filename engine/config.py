@@ -6,6 +6,7 @@ An unknown key or a bad value raises :class:`ConfigError` naming the key path
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -233,6 +234,13 @@ class Config(_Strict):
         names = available_backends()
         if value not in names:
             raise ValueError(f"unknown backend {value!r}: use one of {', '.join(names)}")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+            raise ValueError(f"unknown device {value!r}: use cpu, cuda or cuda:N")
         return value
 
 

@@ -19,3 +19,11 @@ class CheckpointError(LatentLoopError):
 
 class SaliencyUnavailable(LatentLoopError, ValueError):
     """The model has no such saliency primitive (Grad-CAM of a dense encoder)."""
+
+
+class DatasetMismatchError(CheckpointError):
+    """A checkpoint was trained on another dataset (or another version of it)."""
+
+
+class DeviceUnavailable(LatentLoopError, RuntimeError):
+    """The device asked for (``--device cuda``) is not there."""

@@ -4,7 +4,7 @@ orchestrations both the CLI and the app run on them (probing a checkpoint)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,15 +43,32 @@ def open_workspace(
 
 
 def make_trainer(
-    ws: Workspace, checkpoint: str | None = None, resume: bool = False, weights_only: bool = False, **kw: Any
+    ws: Workspace,
+    checkpoint: str | None = None,
+    resume: bool = False,
+    weights_only: bool = False,
+    force: bool = False,
+    **kw: Any,
 ):
-    """A Trainer for the workspace, optionally restored from a checkpoint."""
+    """A Trainer for the workspace, optionally restored from a checkpoint (``force``: also one
+    trained on another dataset)."""
     from engine.training.trainer import Trainer
 
     kw.setdefault("feedback_store", ws.feedback)
+    name = checkpoint or ws.cfg.train.checkpoint
+    if resume and not force:  # refused before the trainer touches the dataset's files
+        from engine.datasets.attributes import images_sha256
+        from engine.errors import DatasetMismatchError
+        from engine.stores.checkpoints import CheckpointStore
+        from engine.training.checkpoints import dataset_mismatch
+
+        meta = CheckpointStore().load(name).meta
+        other = dataset_mismatch(name, meta, ws.dataset.name, lambda: images_sha256(ws.dataset.images))
+        if other:
+            raise DatasetMismatchError(other)
     trainer = Trainer(ws.cfg, ws.dataset, ws.labels, **kw)
     if resume:
-        trainer.load_checkpoint(checkpoint or ws.cfg.train.checkpoint, weights_only=weights_only)
+        trainer.load_checkpoint(name, weights_only=weights_only, force=force)
     return trainer
 
 
@@ -70,9 +87,12 @@ def probe_checkpoint(
     tasks: Sequence[TaskConfig] | None = None,
     max_train: int | None = None,
     out: Path | None = None,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[ProbeRun, dict[str, Any], Path]:
     """Probe checkpoint ``name`` (its model, dataset and, unless given, tasks) and write the JSON
-    to ``out`` (default ``artifacts/probes/<name>-step<step>.json``). ProbeError without tasks."""
+    to ``out`` (default ``artifacts/probes/<name>-step<step>.json``). ProbeError without tasks.
+    ``log`` gets a line as each stage starts (the progress of a long probe)."""
     from engine.analysis.probes import ProbeError, probe_json, probe_outputs  # scikit-learn only when probing
     from engine.config import from_dict
     from engine.io import atomic_write_bytes
@@ -85,11 +105,18 @@ def probe_checkpoint(
     tasks = list(cfg.tasks if tasks is None else tasks)
     if not tasks:
         raise ProbeError(f"checkpoint {name!r} has no tasks to probe: fork it with a tasks: list (docs/tasks.md)")
+    say = log or (lambda msg: None)
     ws = open_workspace(cfg=cfg)
     trainer = make_trainer(ws)
-    trainer.load_checkpoint(name, store=store, weights_only=True)
-    probes = probe_outputs(cfg, ws.dataset, predict_all(trainer), tasks, max_train)
+    trainer.load_checkpoint(name, store=store, weights_only=True, force=force)
     step = int(meta.get("step", 0))
+    say(f"predicting {len(ws.dataset):,} images of {ws.dataset.name} with checkpoint {name} (step {step})")
+    predictions = predict_all(trainer)
+    fit_rows = ws.dataset.n_train if not max_train else min(max_train, ws.dataset.n_train)
+    say(
+        f"fitting {len(tasks)} probe(s) on up to {fit_rows:,} training rows, scoring on {ws.dataset.n_test:,} test rows"
+    )
+    probes = probe_outputs(cfg, ws.dataset, predictions, tasks, max_train)
     doc = probe_json(probes, checkpoint=name, step=step, dataset=ws.dataset.name, backend=cfg.backend)
     path = out or artifacts_dir() / "probes" / f"{name}-step{step}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
@@ -35,3 +36,16 @@ def tiny_config_dict(**train) -> dict:
         "curriculum": {"warmup_steps": 10, "anneal_steps": 30},
         "train": t,
     }
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path: compare two to see what a command changed."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def exit_code(main: Callable[[list[str]], int], argv: list[str]) -> int:
+    """``main(argv)``'s exit status, also when argparse refuses the arguments (SystemExit)."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)

@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,7 @@ class RunBrowser:
         ck = CheckpointStore(path / "checkpoints").load(src)
         parent = str(path.relative_to(self.root.parent))
         meta = {**ck.meta, "parent": parent, "created": now_iso(), "name": name}
+        meta.update(parent_id=ck.meta.get("id"), id=uuid.uuid4().hex)  # a fork: its own id
         try:
             self.shared.save(name, ck.weights, ck.optimizer, ck.state, meta, overwrite=False)
         except CheckpointExistsError as err:

@@ -65,13 +65,19 @@ def compute_attributes(images: np.ndarray, batch: int = 8192) -> dict[str, np.nd
     return out
 
 
-def _fingerprint(images: np.ndarray, rows: int = 65536) -> str:
-    """sha256 of the image bytes, fed in blocks of rows (the same digest as of ``tobytes()`` of all
-    rows, without that 784 MB copy of a million-image memory-mapped dataset)."""
+def images_sha256(images: np.ndarray, rows: int = 65536) -> str:
+    """sha256 (hex) of the image bytes, fed in blocks of rows (the same digest as of ``tobytes()`` of
+    all rows, without that 784 MB copy of a million-image memory-mapped dataset). A checkpoint
+    records it (``dataset_sha256``) to recognise its dataset."""
     h = hashlib.sha256()
     for i in range(0, len(images), rows):
         h.update(np.ascontiguousarray(images[i : i + rows]).data)
-    return h.hexdigest()[:32]
+    return h.hexdigest()
+
+
+def _fingerprint(images: np.ndarray, rows: int = 65536) -> str:
+    """The cache key of the attributes file: the first 32 hex digits of :func:`images_sha256`."""
+    return images_sha256(images, rows)[:32]
 
 
 def attributes_path(name: str, root: str | Path | None = None) -> Path:

@@ -177,6 +177,11 @@ def _read_npz(path: Path, name: str) -> Dataset:
     except DatasetError:
         raise
     except Exception as err:  # zip/npy errors come in many types; all mean "not a valid npz"
+        if "allow_pickle" in str(err):  # numpy's advice to unpickle would be unsafe: never given
+            raise DatasetError(
+                f"{where}: cannot read dataset file: it holds Python objects (pickled arrays), which are "
+                "never loaded; write images as uint8 and labels and split as integers (docs/formats.md, Dataset)"
+            ) from None
         raise DatasetError(f"{where}: cannot read dataset file ({type(err).__name__}: {err})") from err
     num_classes = None
     if raw_classes is not None:

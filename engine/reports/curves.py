@@ -83,9 +83,11 @@ def plot_learning_curves(
     rows: list[dict[str, Any]],
     title: str = "Active learning",
     thresholds: tuple[float, ...] = (0.9, 0.95, 0.97),
+    n_test: int | None = None,
 ) -> None:
     """Test accuracy vs number of labels, one line per strategy: the mean over the rows' seeds,
-    with a band from the lowest to the highest seed when there are several."""
+    with a band from the lowest to the highest seed when there are several. ``n_test``: the size
+    of the test split, shown on the axis."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for strat in dict.fromkeys(r["strategy"] for r in rows):
@@ -101,6 +103,6 @@ def plot_learning_curves(
     for t in thresholds:
         ax.axhline(t, color="grey", lw=0.6, ls="--")
     ax.set_xlabel("labels")
-    ax.set_ylabel("test accuracy (10,000 held-out images)" if rows else "test accuracy")
+    ax.set_ylabel(f"test accuracy ({n_test:,} held-out images)" if rows and n_test else "test accuracy")
     ax.set_title(title)
     _save(plt, fig, ax, path)

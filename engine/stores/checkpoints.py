@@ -343,6 +343,9 @@ class CheckpointStore:
                 phase=m.get("phase"),
                 created=m.get("created"),
                 parent=m.get("parent"),
+                id=m.get("id"),
+                parent_id=m.get("parent_id"),
+                dataset=m.get("dataset"),
                 fork=m.get("fork"),
                 metrics={
                     k: v
@@ -369,15 +372,16 @@ class CheckpointStore:
         }
 
     def fork(self, src: str, dst: str, *, overwrite: bool = False) -> Path:
-        """Copy ``src`` to ``dst`` with ``meta.parent = src``, a ``fork`` record with an empty diff and a
-        new ``created`` time (a branch with changes: :func:`engine.training.fork.fork_branch`)."""
+        """Copy ``src`` to ``dst`` with ``meta.parent = src``, ``parent_id`` = ``src``'s id, a new
+        ``id``, a ``fork`` record with an empty diff and a new ``created`` time (a branch with
+        changes: :func:`engine.training.fork.fork_branch`)."""
         check_name(dst)
         if src == dst:
             raise CheckpointError(f"cannot fork checkpoint {src!r} onto itself")
         ck = self.load(src)
         meta = dict(ck.meta)
         fork = {"parent": src, "step": int(meta.get("step") or 0), "diff": {}}  # engine/training/fork.py's record
-        meta.update(parent=src, created=now_iso(), name=dst, fork=fork)
+        meta.update(parent=src, parent_id=meta.get("id"), id=uuid.uuid4().hex, created=now_iso(), name=dst, fork=fork)
         try:
             return self.save(dst, ck.weights, ck.optimizer, ck.state, meta, overwrite=overwrite)
         except CheckpointExistsError as err:

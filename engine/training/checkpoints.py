@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,47 @@ def _model_of(meta: dict[str, Any]) -> Any:
         return ModelConfig.model_validate(raw)
     except ValidationError:
         return raw
+
+
+def model_mismatch(name: str, stored: Any, model: Any) -> str:
+    """The message for checkpoint ``name`` whose model config ``stored`` is not ``model``: the keys
+    that differ, both values, and the fix."""
+    from engine.config import ModelConfig
+
+    mine = model.model_dump(mode="json") if hasattr(model, "model_dump") else dict(model)
+    theirs = stored.model_dump(mode="json") if isinstance(stored, ModelConfig) else stored
+    if isinstance(theirs, dict):
+        keys = sorted(k for k in theirs.keys() | mine.keys() if theirs.get(k) != mine.get(k))
+        shown = ", ".join(f"model.{k}: {theirs.get(k)!r} in the checkpoint, {mine.get(k)!r} here" for k in keys)
+    else:
+        shown = f"it records {theirs!r}"
+    return (
+        f"checkpoint {name!r} was trained with a different model config ({shown}): leave out -c to use the "
+        "checkpoint's own config, or pass the config it was trained with (-c FILE)"
+    )
+
+
+def dataset_mismatch(name: str, meta: dict[str, Any], ds_name: str, ds_sha: Callable[[], str]) -> str | None:
+    """Why checkpoint ``name`` (its ``meta``) was not trained on dataset ``ds_name`` whose images
+    hash to ``ds_sha()``, or None when it was (or records no dataset). A checkpoint from before
+    ``dataset_sha256`` is checked by name only."""
+    theirs = meta.get("dataset")
+    if not isinstance(theirs, str) or not theirs:
+        return None
+    way_out = (
+        f"pass --force to use it anyway, or branch it for {ds_name!r} with "
+        f"`latentloop ckpt fork {name} NEW --set data.name={ds_name}`"
+    )
+    if theirs != ds_name:
+        return f"checkpoint {name!r} was trained on dataset {theirs!r}, not {ds_name!r}: {way_out}"
+    sha = meta.get("dataset_sha256")
+    if isinstance(sha, str) and sha and sha != ds_sha():
+        return (
+            f"checkpoint {name!r} was trained on another version of dataset {ds_name!r} (images sha256 "
+            f"{sha[:12]}..., now {ds_sha()[:12]}...): pass --force to use it anyway, or train a new model "
+            "(latentloop train --overwrite)"
+        )
+    return None
 
 
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:
@@ -82,19 +125,42 @@ class TrainerCheckpoints:
         def emit(self, event: Any) -> None: ...
 
     _origin: tuple[str, dict[str, Any]] | None = None  # (name, meta) of the checkpoint last loaded
+    _dataset_sha: str | None = None
+    _saved_ids: dict[str, str]  # name -> id of the checkpoints this trainer saved or loaded
+
+    def dataset_sha256(self) -> str:
+        """sha256 of the dataset's images (computed once per trainer)."""
+        if self._dataset_sha is None:
+            from engine.datasets.attributes import images_sha256
+
+            self._dataset_sha = images_sha256(self.ds.images)
+        return self._dataset_sha
+
+    def _id_for(self, name: str) -> str:
+        """The ``id`` of checkpoint ``name``: a new one at its first save by this trainer, then kept."""
+        return self._saved_ids.setdefault(name, uuid.uuid4().hex)
 
     def _lineage(self, name: str) -> dict[str, Any]:
-        """``parent`` and ``fork`` of a checkpoint saved as ``name``: kept from the loaded checkpoint
-        when saved under its own name; a save under another name branches from it."""
+        """``id``, ``parent``, ``parent_id`` and ``fork`` of a checkpoint saved as ``name``: kept from
+        the loaded checkpoint when saved under its own name; a save under another name branches from
+        it. Branches link by id, so a parent renamed, or removed and replaced, keeps its branches."""
         if self._origin is None:
-            return {}
+            return {"id": self._id_for(name)}
         origin, meta = self._origin
         if origin == name:
-            return {k: meta[k] for k in ("parent", "fork") if meta.get(k) is not None}
+            kept = {k: meta[k] for k in ("parent", "parent_id", "fork") if meta.get(k) is not None}
+            if isinstance(meta.get("id"), str):
+                self._saved_ids[name] = meta["id"]
+            return {**kept, "id": self._id_for(name)}
         from engine.training.fork import config_diff
 
         diff = config_diff(meta.get("config") or {}, config_to_dict(self.cfg))
-        return {"parent": origin, "fork": {"parent": origin, "step": int(meta.get("step", 0)), "diff": diff}}
+        return {
+            "id": self._id_for(name),
+            "parent": origin,
+            "parent_id": meta.get("id"),
+            "fork": {"parent": origin, "step": int(meta.get("step", 0)), "diff": diff},
+        }
 
     def _meta(self, name: str) -> dict[str, Any]:
         return {
@@ -111,6 +177,7 @@ class TrainerCheckpoints:
             "metrics": self.last_eval,
             "rng_state": json.dumps(self.rng.bit_generator.state),
             "dataset": self.ds.name,
+            "dataset_sha256": self.dataset_sha256(),
             # The curves so far (a branch starts with its parent's): what the Runs page compares.
             "history": [_rounded(r) for r in self.history],
             "evaluations": [_rounded(r) for r in self.evaluations],
@@ -153,18 +220,22 @@ class TrainerCheckpoints:
         rows = self._pool if self._pool is not None else self.ds.train_idx
         self._task_values, self._task_w = aux_targets(cfg, self.ds, rows)
 
-    def load_checkpoint(self, name: str | None = None, store: Any = None, weights_only: bool = False) -> dict[str, Any]:
-        """Restore weights, optimizer, tau counts, step and RNG (exact resume)."""
-        from engine.errors import CheckpointError
+    def load_checkpoint(
+        self, name: str | None = None, store: Any = None, weights_only: bool = False, force: bool = False
+    ) -> dict[str, Any]:
+        """Restore weights, optimizer, tau counts, step and RNG (exact resume). CheckpointError when
+        the checkpoint was trained on another dataset (unless ``force``) or another model config."""
+        from engine.errors import CheckpointError, DatasetMismatchError
         from engine.stores.checkpoints import CheckpointStore
 
         name = name or self.cfg.train.checkpoint
         ck = (store or CheckpointStore()).load(name)
-        if _model_of(ck.meta) != self.cfg.model:
-            raise CheckpointError(
-                f"checkpoint {name!r} was trained with a different model config: "
-                f"{ck.meta.get('model')} vs {self.cfg.model.model_dump(mode='json')}"
-            )
+        other = None if force else dataset_mismatch(name, ck.meta, self.ds.name, self.dataset_sha256)
+        if other:
+            raise DatasetMismatchError(other)
+        model = _model_of(ck.meta)
+        if model != self.cfg.model:
+            raise CheckpointError(model_mismatch(name, model, self.cfg.model))
         try:
             self.backend.set_weights(ck.weights)
         except ValueError as err:

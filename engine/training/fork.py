@@ -11,6 +11,7 @@ parent checkpoint is never written.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,17 @@ def fork_branch(store: Any, src: str, dst: str, cfg: Config, *, overwrite: bool 
     record = {"parent": src, "step": int(ck.meta.get("step", 0)), "diff": config_diff(old_raw, new_raw)}
     meta = dict(ck.meta)
     meta.update(
-        name=dst, parent=src, created=now_iso(), config=new_raw, model=cfg.model.model_dump(mode="json"), fork=record
+        name=dst,
+        parent=src,
+        parent_id=ck.meta.get("id"),
+        id=uuid.uuid4().hex,
+        created=now_iso(),
+        config=new_raw,
+        model=cfg.model.model_dump(mode="json"),
+        fork=record,
     )
+    if meta.get("dataset") and meta["dataset"] != cfg.data.name:  # a branch for another dataset
+        meta.update(dataset=cfg.data.name, dataset_sha256=None)
     meta["config"]["train"]["checkpoint"] = dst
     try:
         path = store.save(dst, weights, optimizer, state, meta, overwrite=overwrite)
@@ -145,11 +155,14 @@ def checkpoint_config(store: Any, name: str) -> dict[str, Any]:
 
 def branch_tree(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
     """Checkpoint summaries (CheckpointStore.list rows) in tree order: ``(depth, row)``, each branch
-    under its parent, siblings by creation time. A parent that no longer exists makes a root."""
+    under its parent, siblings by creation time. A branch finds its parent by ``parent_id`` (so a
+    renamed parent keeps it, and a new checkpoint of a removed one's name does not take it); one
+    from before ids by ``parent`` name. A parent that no longer exists makes a root."""
     names = {r["name"] for r in rows}
+    by_id = {r["id"]: r["name"] for r in rows if r.get("id")}
     children: dict[str | None, list[dict[str, Any]]] = {}
     for r in rows:
-        parent = r.get("parent")
+        parent = by_id.get(r["parent_id"]) if r.get("parent_id") else r.get("parent")
         children.setdefault(parent if parent in names and parent != r["name"] else None, []).append(r)
     out: list[tuple[int, dict[str, Any]]] = []
     seen: set[str] = set()

@@ -23,7 +23,7 @@ import numpy as np
 from engine import events as ev
 from engine.backends.base import Backend, Batch, Out
 from engine.backends.registry import create_backend
-from engine.config import Config
+from engine.config import Config, ConfigError
 from engine.datasets import Dataset, validation_idx
 from engine.errors import LabelError, LatentLoopError
 from engine.stores.feedback import FeedbackItem
@@ -72,9 +72,17 @@ class Trainer(TrainerCheckpoints):
         self.ds = dataset
         self.labels = labels
         if dataset.num_classes != cfg.model.num_classes:
-            raise ValueError(f"dataset has {dataset.num_classes} classes, model.num_classes={cfg.model.num_classes}")
+            raise ConfigError(
+                f"dataset {dataset.name!r} has {dataset.num_classes} classes but model.num_classes is "
+                f"{cfg.model.num_classes}: set model.num_classes: {dataset.num_classes} in a config file and "
+                "pass it with -c"
+            )
         if dataset.image_size != cfg.model.image_size:
-            raise ValueError(f"dataset images are {dataset.image_size}px, model.image_size={cfg.model.image_size}")
+            raise ConfigError(
+                f"dataset {dataset.name!r} has {dataset.image_size}x{dataset.image_size} images but "
+                f"model.image_size is {cfg.model.image_size}: set model.image_size: {dataset.image_size} in a config "
+                "file and pass it with -c"
+            )
         self.backend = backend or create_backend(cfg.backend, cfg.model, cfg.device, cfg.threads)
         self.backend.set_lr(cfg.train.lr)
         self.commands = commands
@@ -83,7 +91,10 @@ class Trainer(TrainerCheckpoints):
         self.curriculum = Curriculum(cfg)
         self.tau = TauClassifier(cfg.model, cfg.train.tau_prior)
         self.rng = np.random.default_rng(cfg.seed)
-        self.val_idx = validation_idx(dataset, cfg.data.validation)
+        try:
+            self.val_idx = validation_idx(dataset, cfg.data.validation)
+        except ValueError as err:
+            raise ConfigError(f"{err}: hold out fewer (data.validation, --validation)") from None
         # Unlabelled batches draw from here; None = the whole training split (same draws as ever).
         self._pool = np.setdiff1d(dataset.train_idx, self.val_idx) if len(self.val_idx) else None
         self.step = 0
@@ -107,6 +118,7 @@ class Trainer(TrainerCheckpoints):
         self._paused = False
         self._stop: ev.Stop | None = None
         self._last_snapshot = 0.0
+        self._saved_ids: dict[str, str] = {}
         train_rows = self._pool if self._pool is not None else dataset.train_idx
         self._task_values, self._task_w = aux_targets(cfg, dataset, train_rows)
         self.backend.init(cfg.seed)

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.config import config_to_dict, from_dict
 from engine.errors import CheckpointError
-from latentloop.commands._common import add_command
+from latentloop.commands._common import add_command, fmt_bytes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fmt_metrics(metrics: dict) -> str:
-    return " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())) or "-"
+    """``key=value`` pairs; counts (``n_*``) as whole numbers, not ``1e+04``."""
+    return (
+        " ".join(
+            f"{k}={int(v)}" if k.startswith("n_") and float(v).is_integer() else f"{k}={v:.4g}"
+            for k, v in sorted(metrics.items())
+        )
+        or "-"
+    )
 
 
 def _fork(store: Any, args: argparse.Namespace) -> int:
@@ -104,16 +111,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"no checkpoints in {store.root}")
             return 0
         print(
-            f"{'NAME':<20} {'STEP':>7} {'BACKEND':<10} {'PHASE':<17} {'CREATED':<25} {'PARENT':<12} "
-            f"{'SIZE':>10}  METRICS"
+            f"{'NAME':<20} {'DATASET':<12} {'STEP':>7} {'BACKEND':<10} {'PHASE':<17} {'CREATED':<25} "
+            f"{'PARENT':<12} {'SIZE':>9}  METRICS"
         )
         for r in rows:
             if "error" in r:
                 print(f"{r['name']:<20} CORRUPT: {r['error']}")
                 continue
             print(
-                f"{r['name']:<20} {r['step']!s:>7} {r['backend'] or '-':<10} {r['phase'] or '-':<17} "
-                f"{r['created'] or '-':<25} {r['parent'] or '-':<12} {r['size']:>10}  {_fmt_metrics(r['metrics'])}"
+                f"{r['name']:<20} {r['dataset'] or '-':<12} {r['step']!s:>7} {r['backend'] or '-':<10} "
+                f"{r['phase'] or '-':<17} {r['created'] or '-':<25} {r['parent'] or '-':<12} "
+                f"{fmt_bytes(r['size']):>9}  {_fmt_metrics(r['metrics'])}"
             )
         return 0
     if cmd == "show":

@@ -11,7 +11,15 @@ import json
 import sys
 
 from engine.errors import DatasetError
-from latentloop.commands._common import add_actions, add_command, add_dataset_arg, count, dataset_name
+from latentloop.commands._common import (
+    add_actions,
+    add_command,
+    add_dataset_arg,
+    count,
+    dataset_name,
+    fmt_bytes,
+    positive,
+)
 
 NPY_ABOVE = 100_000  # --layout auto: more images than this are written as memory-mapped .npy files
 
@@ -31,17 +39,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("synth", help="write a synthetic dataset to data/NAME/ (NAME.npz, or .npy files when large)")
     s.add_argument("name", type=dataset_name)
-    s.add_argument("--n-train", type=count, default=600)
-    s.add_argument("--n-test", type=count, default=200)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", type=count, default=28, help="image side in pixels (multiple of 4)")
-    s.add_argument("--num-classes", type=count, default=10)
+    s.add_argument("--n-train", type=positive, default=600, help="training images (default 600)")
+    s.add_argument("--n-test", type=count, default=200, help="test images (default 200)")
+    s.add_argument("--seed", type=count, default=0, help="random seed (default 0)")
+    s.add_argument("--size", type=positive, default=28, help="image side in pixels, a multiple of 4 (default 28)")
+    s.add_argument("--num-classes", type=positive, default=10, help="classes (default 10)")
     s.add_argument(
         "--layout",
         choices=["auto", "npz", "npy"],
         default="auto",
         help=f"npz: one NAME.npz; npy: memory-mapped .npy files written chunk by chunk (for large datasets); "
-        f"auto: npy above {NPY_ABOVE:,} images",
+        f"auto: npy above {NPY_ABOVE:,} images (default: auto)",
     )
     s.add_argument("--force", action="store_true", help="overwrite an existing dataset")
     p.set_defaults(func=run)
@@ -66,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(f"dataset   {info['name']}")
         print(f"path      {info['path']}")
-        print(f"size      {info['size']} bytes")
+        print(f"size      {fmt_bytes(info['size'])} ({info['size']:,} bytes)")
         print(f"images    {info['n']} x {info['image_shape'][0]}x{info['image_shape'][1]} uint8")
         print(f"split     {info['counts']['train']} train, {info['counts']['test']} test")
         print(f"classes   {info['num_classes']}")

@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import argparse
 
-from latentloop.commands._common import add_command, add_model_args, add_progress_arg, checkpoint_name, count, overrides
+from latentloop.commands._common import (
+    add_command,
+    add_model_args,
+    add_progress_arg,
+    check_per_class,
+    checkpoint_name,
+    count,
+    overrides,
+    positive,
+    run_directory,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, __doc__)
     add_model_args(p, checkpoint=False)
     p.add_argument("--name", default="run", type=checkpoint_name, help="run name (also the checkpoint's; default: run)")
-    p.add_argument("--labels-per-class", type=count, help="use N true labels per class (fixed seed)")
+    p.add_argument(
+        "--labels-per-class",
+        type=positive,
+        metavar="N",
+        help="use N true labels per class (fixed seed; default: your labels.csv)",
+    )
     p.add_argument("--steps", type=count, help="overrides train.steps")
     p.add_argument(
         "--validation",
@@ -34,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine import events as ev
     from engine.backends.base import cpu_threads
-    from engine.config import config_to_dict
+    from engine.config import ConfigError, config_to_dict
     from engine.datasets import dataset_info, oracle_labels, validation_idx
     from engine.paths import artifacts_dir
     from engine.reports.experiment import write_report
@@ -48,52 +63,57 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     ws = open_workspace(args.config, overrides(args, **{"train.steps": args.steps, "data.validation": args.validation}))
-    out = artifacts_dir() / "experiments" / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
-    labels = ws.labels
-    if args.labels_per_class:
-        labels = LabelStore(out / "labels.csv", ws.dataset.n_train, ws.dataset.num_classes)
+    try:
         held_out = validation_idx(ws.dataset, ws.cfg.data.validation)
-        chosen = oracle_labels(ws.dataset, args.labels_per_class, ws.cfg.seed, exclude=held_out)
-        labels.set_many(chosen, source="oracle")
-    trainer = Trainer(ws.cfg, ws.dataset, labels)
-    evals: list[dict] = []
-    trainer.listeners.append(lambda e: evals.append(e.__dict__) if isinstance(e, ev.Evaluation) else None)
-    print(
-        f"experiment {args.name}: {ws.cfg.backend} SSVAE on {ws.dataset.name}, {trainer.n_labels} labels, "
-        f"{ws.cfg.train.steps} steps; run directory {out}"
-    )
-    progress = TrainProgress(ws.cfg.train.steps, bar=not args.no_progress)
-    trainer.listeners.append(progress)
-    summary = trainer.run()
-    progress.close()
-    trainer.save_checkpoint(f"{args.name}", store=CheckpointStore(out / "checkpoints"))
-    metrics = {**summary, "labels": trainer.n_labels, "backend": ws.cfg.backend, "evaluations": evals}
-    if ws.cfg.tasks:  # what the latent space encodes, with the weights the evaluations used
-        from engine.analysis.probes import probe_json, probe_outputs
+    except ValueError as err:
+        raise ConfigError(f"{err}: hold out fewer (--validation N)") from None
+    if args.labels_per_class:
+        check_per_class(ws.dataset, args.labels_per_class, "--labels-per-class", exclude=held_out)
+    out = artifacts_dir() / "experiments" / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with run_directory(out, ("checkpoints",)):
+        labels = ws.labels
+        if args.labels_per_class:
+            labels = LabelStore(out / "labels.csv", ws.dataset.n_train, ws.dataset.num_classes)
+            chosen = oracle_labels(ws.dataset, args.labels_per_class, ws.cfg.seed, exclude=held_out)
+            labels.set_many(chosen, source="oracle")
+        trainer = Trainer(ws.cfg, ws.dataset, labels)
+        evals: list[dict] = []
+        trainer.listeners.append(lambda e: evals.append(e.__dict__) if isinstance(e, ev.Evaluation) else None)
+        print(
+            f"experiment {args.name}: {ws.cfg.backend} SSVAE on {ws.dataset.name}, {trainer.n_labels} labels, "
+            f"{ws.cfg.train.steps} steps; run directory {out}"
+        )
+        progress = TrainProgress(ws.cfg.train.steps, bar=not args.no_progress)
+        trainer.listeners.append(progress)
+        summary = trainer.run()
+        progress.close()
+        trainer.save_checkpoint(f"{args.name}", store=CheckpointStore(out / "checkpoints"))
+        metrics = {**summary, "labels": trainer.n_labels, "backend": ws.cfg.backend, "evaluations": evals}
+        if ws.cfg.tasks:  # what the latent space encodes, with the weights the evaluations used
+            from engine.analysis.probes import probe_json, probe_outputs
 
-        with trainer._averaged_weights():
-            predictions = predict_all(trainer)
-        metrics["probes"] = probe_json(probe_outputs(ws.cfg, ws.dataset, predictions))["probes"]
-    arrays = collect_arrays(trainer)
-    run_info = {
-        "name": args.name,
-        "dataset": ws.dataset.name,
-        "dataset_sha256": dataset_info(ws.cfg.data.name, ws.cfg.data.root)["sha256"],
-        "n_train": ws.dataset.n_train,
-        "n_test": ws.dataset.n_test,
-        "n_validation": len(trainer.val_idx),
-        "labels_per_class": args.labels_per_class,
-        "seed": ws.cfg.seed,
-        "backend": ws.cfg.backend,
-        "device": ws.cfg.device,
-        "threads": cpu_threads(ws.cfg.threads),
-        "git_commit": git_commit(),
-        "started": started,
-        "wall_seconds": time.perf_counter() - t0,
-    }
-    write_run_files(out, run_info, config_to_dict(ws.cfg), metrics, trainer.history, arrays)
-    report = write_report(out)
+            with trainer._averaged_weights():
+                predictions = predict_all(trainer)
+            metrics["probes"] = probe_json(probe_outputs(ws.cfg, ws.dataset, predictions))["probes"]
+        arrays = collect_arrays(trainer)
+        run_info = {
+            "name": args.name,
+            "dataset": ws.dataset.name,
+            "dataset_sha256": dataset_info(ws.cfg.data.name, ws.cfg.data.root)["sha256"],
+            "n_train": ws.dataset.n_train,
+            "n_test": ws.dataset.n_test,
+            "n_validation": len(trainer.val_idx),
+            "labels_per_class": args.labels_per_class,
+            "seed": ws.cfg.seed,
+            "backend": ws.cfg.backend,
+            "device": ws.cfg.device,
+            "threads": cpu_threads(ws.cfg.threads),
+            "git_commit": git_commit(),
+            "started": started,
+            "wall_seconds": time.perf_counter() - t0,
+        }
+        write_run_files(out, run_info, config_to_dict(ws.cfg), metrics, trainer.history, arrays)
+        report = write_report(out)
     split = summary.get("split", "test")
     print(
         f"{split} accuracy {summary['test_acc']:.4f} with {trainer.n_labels} labels in {summary['seconds']:.1f} s; "

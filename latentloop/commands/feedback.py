@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="normalised box (x right, y down)"
     )
     a.add_argument("--instruction", "-i", default="", help="e.g. 'focus center', 'bottom right corner'")
-    a.add_argument("--strength", type=float, default=1.0)
+    a.add_argument(
+        "--strength", type=float, help="penalty weight (default: the sample's stored box's strength, else 1.0)"
+    )
     fsub.add_parser("list", parents=[common], help="list stored boxes").add_argument("--json", action="store_true")
     fsub.add_parser("rm", parents=[common], help="remove the box of a sample").add_argument("sample", type=int)
     pp = fsub.add_parser("parse", parents=[common], help="show what an instruction means, without storing it")
@@ -40,7 +42,11 @@ def run(args: argparse.Namespace) -> int:
     ds = load_dataset(args.dataset)
     store = feedback_store_for(args.dataset, ds.n_train)
     if args.action == "add":
-        parsed = parse_instruction(args.instruction, tuple(args.box) if args.box else None, args.strength)
+        # An instruction such as "increase focus by 10%" changes the sample's stored box and strength.
+        stored = next((i for i in store.list() if i.sample_idx == args.sample), None)
+        box = tuple(args.box) if args.box else (stored.x0, stored.y0, stored.x1, stored.y1) if stored else None
+        strength = args.strength if args.strength is not None else stored.strength if stored else 1.0
+        parsed = parse_instruction(args.instruction, box, strength)
         if parsed.action == "remove":
             removed = store.remove(args.sample)
             print(f"sample {args.sample}: " + ("box removed" if removed else "had no box"))

@@ -7,37 +7,39 @@ For every sample: predicted class, certainty (max class probability), dominant m
 from __future__ import annotations
 
 import argparse
-import sys
 
-from latentloop.commands._common import add_command, add_model_args, overrides
+from latentloop.commands._common import (
+    add_command,
+    add_model_args,
+    checkpoint_config,
+    output_file,
+    overrides,
+    require_checkpoint,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, __doc__)
     add_model_args(p)
-    p.add_argument("--format", choices=["csv", "npz"], default="csv")
+    p.add_argument("--format", choices=["csv", "npz"], default="csv", help="table format")
     p.add_argument("-o", "--output", help="output file (default artifacts/predictions/<dataset>-<checkpoint>.<format>)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
     from engine.analysis.projection import Projector
     from engine.backends.base import Out
     from engine.io import atomic_write_bytes
     from engine.paths import artifacts_dir
-    from engine.stores.checkpoints import CheckpointStore
     from engine.workspace import make_trainer, open_workspace, predict_all
 
-    ws = open_workspace(args.config, overrides(args, **{"train.checkpoint": args.checkpoint}))
+    sets = overrides(args, **{"train.checkpoint": args.checkpoint})
+    ws = open_workspace(args.config, sets, cfg=checkpoint_config(args, sets))
     name = ws.cfg.train.checkpoint
-    has_ckpt = CheckpointStore().exists(name)
-    if not has_ckpt:
-        print(f"warning: no checkpoint {name!r}: predicting with an untrained model", file=sys.stderr)
-    trainer = make_trainer(ws, resume=has_ckpt, weights_only=True)
+    require_checkpoint(name)
+    trainer = make_trainer(ws, resume=True, weights_only=True, force=args.force)
     out = predict_all(trainer)
     xy = Projector(seed=ws.cfg.seed).fit_transform(out[Out.MU])
     probs = out[Out.PROBS]
@@ -54,12 +56,7 @@ def run(args: argparse.Namespace) -> int:
         "label": labels,
         "true": ws.dataset.targets,
     }
-    path = (
-        Path(args.output)
-        if args.output
-        else artifacts_dir() / "predictions" / f"{ws.dataset.name}-{name}.{args.format}"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = output_file(args.output or str(artifacts_dir() / "predictions" / f"{ws.dataset.name}-{name}.{args.format}"))
     if args.format == "npz":
         import io
 

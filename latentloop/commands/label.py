@@ -14,7 +14,17 @@ import sys
 from typing import Any
 
 from engine.analysis.label_issues import METHODS
-from latentloop.commands._common import add_actions, add_command, add_dataset_arg, checkpoint_name
+from latentloop.commands._common import (
+    add_actions,
+    add_command,
+    add_dataset_arg,
+    add_force_arg,
+    check_per_class,
+    checkpoint_config,
+    checkpoint_name,
+    count,
+    output_file,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -35,13 +45,13 @@ def register(subparsers: Any) -> None:
 
     s = sub.add_parser("export", parents=[common], help="write the labels as csv or jsonl")
     s.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="default: csv")
-    s.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
+    s.add_argument("-o", "--output", metavar="FILE", help="output file, its directories created (default: stdout)")
 
     s = sub.add_parser("stats", parents=[common], help="labelled / unlabelled counts per class")
     s.add_argument("--json", action="store_true", help="print one JSON object")
 
     s = sub.add_parser("issues", parents=[common], help="labels the model disagrees with, most suspicious first")
-    s.add_argument("-k", type=int, default=20, metavar="N", help="show at most N (default 20; 0 = all)")
+    s.add_argument("-k", type=count, default=20, metavar="N", help="show at most N (default 20; 0 = all)")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table", help="default: table")
     s.add_argument("--all", action="store_true", help="every label, not only the suspicious ones")
     s.add_argument(
@@ -49,13 +59,14 @@ def register(subparsers: Any) -> None:
     )
     s.add_argument("--config", "-c", help="YAML config (default: built-in defaults)")
     s.add_argument("--checkpoint", type=checkpoint_name, help="checkpoint (default: train.checkpoint, i.e. ssvae)")
+    add_force_arg(s)
 
     s = sub.add_parser("accept", parents=[common], help="mark a label as right: label issues stop suggesting it")
     s.add_argument("serial", metavar="SERIAL")
 
     s = sub.add_parser("seed", parents=[common], help="oracle: write N true labels per class (for experiments)")
-    s.add_argument("--per-class", type=int, required=True, metavar="N")
-    s.add_argument("--seed", type=int, default=0, help="random seed for the choice (default: 0)")
+    s.add_argument("--per-class", type=count, required=True, metavar="N", help="labels per class (1 or more)")
+    s.add_argument("--seed", type=count, default=0, help="random seed for the choice (default: 0)")
 
     p.set_defaults(func=run)
 
@@ -107,7 +118,11 @@ def run(args: argparse.Namespace) -> int:
             print("nothing to undo")
         else:
             msg = f"undid change #{done['undoes']} ({done['op']}): {len(done['changes'])} row(s)"
-            if done["changes"]:
+            if done["changes"] and done["op"] == "accept":  # the label stays; only its acceptance goes
+                msg += "; " + ", ".join(
+                    f"{c['serial']}: label {c['old']} no longer accepted" for c in done["changes"][:10]
+                )
+            elif done["changes"]:
                 msg += "; " + _describe(done["changes"])
             if done["skipped"]:
                 msg += f"; left {len(done['skipped'])} row(s) changed since untouched"
@@ -118,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"imported {args.file}: {n} label(s) changed, {store.stats()['labelled']} labelled")
     elif action == "export":
         if args.output:
-            n = store.export(args.format, args.output)
+            n = store.export(args.format, output_file(args.output))
             print(f"wrote {n} label(s) to {args.output}", file=sys.stderr)
         else:
             store.export(args.format, sys.stdout)
@@ -144,10 +159,11 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     elif action == "seed":
-        if args.per_class < 1:
-            raise LabelError("--per-class must be at least 1")
         from engine.datasets import oracle_labels
 
+        if args.per_class < 1:
+            raise LabelError("--per-class must be at least 1")
+        check_per_class(ds, args.per_class, "--per-class")
         chosen = oracle_labels(ds, args.per_class, args.seed)
         entry = store.set_many(chosen, source="oracle")
         n = len(entry["changes"]) if entry else 0
@@ -176,7 +192,8 @@ def _issues(args: argparse.Namespace) -> int:
     from engine.training.tau import TauClassifier
     from engine.workspace import make_trainer, open_workspace, predict_all
 
-    ws = open_workspace(args.config, {"data.name": args.dataset, "train.checkpoint": args.checkpoint})
+    sets = {"data.name": args.dataset, "train.checkpoint": args.checkpoint}
+    ws = open_workspace(args.config, sets, cfg=checkpoint_config(args, sets))
     name = ws.cfg.train.checkpoint
     if not CheckpointStore().exists(name):
         raise LabelError(f"no checkpoint {name!r}: train a model first (latentloop train), or pass --checkpoint")
@@ -184,7 +201,7 @@ def _issues(args: argparse.Namespace) -> int:
     serials = np.flatnonzero(labels >= 0)
     if len(serials) < 2:
         raise LabelError(f"{len(serials)} label(s): label issues need at least two labelled samples")
-    trainer = make_trainer(ws, checkpoint=name, resume=True, weights_only=True)
+    trainer = make_trainer(ws, checkpoint=name, resume=True, weights_only=True, force=args.force)
     accepted = ws.labels.accepted()  # a malformed file is an error before the model runs
     index = None
     if args.method == "neighbourhood":  # every training sample: the labelled ones' neighbourhoods
@@ -204,7 +221,7 @@ def _issues(args: argparse.Namespace) -> int:
             "serial": r.serial,
             "given": r.given,
             "suggested": r.suggested,
-            "quality": round(r.quality, 4),
+            "quality": float(f"{r.quality:.4g}"),  # 4 significant digits: small qualities stay apart
             "flagged": r.flagged,
             "reason": r.reason(),
         }
@@ -239,5 +256,5 @@ def _issues(args: argparse.Namespace) -> int:
         if records:
             print(f"{'serial':>7} {'given':>5} {'suggested':>9} {'quality':>7}  reason")
             for r in records:
-                print(f"{r['serial']:>7} {r['given']:>5} {r['suggested']:>9} {r['quality']:>7.3f}  {r['reason']}")
+                print(f"{r['serial']:>7} {r['given']:>5} {r['suggested']:>9} {r['quality']:>7.3g}  {r['reason']}")
     return 0

@@ -3,7 +3,8 @@
 Predict every dataset row with the checkpoint, then fit a scikit-learn probe per task of the
 config's tasks: list (the config given with -c, else the checkpoint's own) on the training rows and
 score it on the test split (docs/tasks.md). Print a table and write JSON to
-artifacts/probes/<checkpoint>-step<step>.json (or --out).
+artifacts/probes/<checkpoint>-step<step>.json (with --task: <checkpoint>-step<step>.<tasks>.json, so the
+full probe the Runs page reads stays; or --out). Progress goes to stderr.
 
 The model and the dataset are always the checkpoint's; -c only supplies the tasks.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from latentloop.commands._common import add_command, checkpoint_name, count
+from latentloop.commands._common import add_command, add_force_arg, checkpoint_name, count, output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,15 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table", help="stdout format (default: table)")
     p.add_argument("--out", metavar="PATH", help="JSON file (default artifacts/probes/<checkpoint>-step<step>.json)")
     p.add_argument("--max-train", type=count, metavar="N", help="fit on at most N training rows (a fixed subsample)")
+    add_force_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
+    import time
 
     from engine.analysis.probes import ProbeError, probe_table
     from engine.config import from_dict, load_config
+    from engine.paths import artifacts_dir
     from engine.stores.checkpoints import CheckpointStore
     from engine.workspace import probe_checkpoint
 
@@ -58,8 +61,18 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    out = output_file(args.out) if args.out else None
+    if out is None and args.task:  # a partial probe: the full probe file the Runs page reads stays
+        step = int(meta.get("step", 0))
+        out = artifacts_dir() / "probes" / f"{name}-step{step}.{'+'.join(t.name for t in tasks)}.json"
+    t0 = time.perf_counter()
     probes, doc, path = probe_checkpoint(
-        name, tasks=tasks, max_train=args.max_train, out=Path(args.out) if args.out else None
+        name,
+        tasks=tasks,
+        max_train=args.max_train,
+        out=out,
+        force=args.force,
+        log=lambda msg: print(f"probe: {msg} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True),
     )
     if args.format == "json":
         print(json.dumps(doc, indent=2))

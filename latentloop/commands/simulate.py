@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from latentloop.commands._common import add_command, add_model_args, add_progress_arg, count, overrides
+from engine.errors import LatentLoopError
+from latentloop.commands._common import add_command, add_model_args, add_progress_arg, count, overrides, run_directory
 from latentloop.commands._progress import TrainProgress, fmt_seconds
 
 
@@ -26,14 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-s",
         action="append",
         choices=STRATEGIES,
-        help="strategy to compare (repeatable; default random and entropy)",
+        metavar="STRATEGY",
+        help=f"strategy to compare: {', '.join(STRATEGIES)} (repeatable; default: random and entropy)",
     )
-    p.add_argument("--seeds", type=int, nargs="+", help="run seeds (default: the config's seed); overrides --seed")
-    p.add_argument("--seed-labels", type=count, default=20)
-    p.add_argument("--per-round", type=count, default=10)
-    p.add_argument("--rounds", type=count, default=5)
+    p.add_argument("--seeds", type=count, nargs="+", help="run seeds (default: the config's seed); overrides --seed")
+    p.add_argument("--seed-labels", type=count, default=20, help="random true labels to start from (default 20)")
+    p.add_argument("--per-round", type=count, default=10, help="labels added each round (default 10)")
+    p.add_argument("--rounds", type=count, default=5, help="labelling rounds (default 5)")
     p.add_argument("--first-steps", type=count, help="training steps before the first round (default train.steps)")
-    p.add_argument("--round-steps", type=count, default=300, help="extra steps after each round")
+    p.add_argument("--round-steps", type=count, default=300, help="extra steps after each round (default 300)")
     p.add_argument(
         "--pool", type=count, default=0, help="rank a random subset of this many unlabelled samples (0 = all)"
     )
@@ -165,7 +167,14 @@ def run(args: argparse.Namespace) -> int:
     strategies = args.strategy or ["random", "entropy"]
     seeds = args.seeds or [ws.cfg.seed]
     out = Path(args.out) if args.out else artifacts_dir() / "simulate" / time.strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and any(out.iterdir()):  # its label stores would carry on from the old run
+        raise LatentLoopError(f"--out {out} is not empty (an earlier run?): choose a new directory")
+    wanted = args.seed_labels + args.rounds * args.per_round
+    if wanted > ws.dataset.n_train:
+        raise LatentLoopError(
+            f"--seed-labels {args.seed_labels} + --rounds {args.rounds} x --per-round {args.per_round} = {wanted} "
+            f"labels, but only {ws.dataset.n_train} training images exist in {ws.dataset.name!r}"
+        )
     first_steps = args.first_steps or ws.cfg.train.steps
     total = len(seeds) * len(strategies) * (first_steps + args.rounds * args.round_steps)
     print(
@@ -173,22 +182,25 @@ def run(args: argparse.Namespace) -> int:
         f"{args.seed_labels} seed labels, {args.rounds} rounds of {args.per_round}, {total} training steps in all; "
         f"run directory {out}"
     )
-    progress = TrainProgress(total, bar=not args.no_progress)
-    rows = simulate(
-        ws,
-        strategies,
-        seeds,
-        args.seed_labels,
-        args.per_round,
-        args.rounds,
-        first_steps,
-        args.round_steps,
-        args.pool,
-        out,
-        progress,
+    with run_directory(out, ("curve.csv",)):
+        progress = TrainProgress(total, bar=not args.no_progress)
+        rows = simulate(
+            ws,
+            strategies,
+            seeds,
+            args.seed_labels,
+            args.per_round,
+            args.rounds,
+            first_steps,
+            args.round_steps,
+            args.pool,
+            out,
+            progress,
+        )
+        progress.close()
+    plot_learning_curves(
+        out / "curve.png", rows, f"{ws.dataset.name}: test accuracy vs labels", n_test=ws.dataset.n_test
     )
-    progress.close()
-    plot_learning_curves(out / "curve.png", rows, f"{ws.dataset.name}: test accuracy vs labels")
     summary = summarise(rows, strategies)
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     heads = " / ".join(f"{round(t * 100)}%" for t in THRESHOLDS)

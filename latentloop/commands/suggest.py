@@ -7,9 +7,16 @@ score, prediction, certainty).
 from __future__ import annotations
 
 import argparse
-import sys
 
-from latentloop.commands._common import add_command, add_model_args, overrides
+from latentloop.commands._common import (
+    add_command,
+    add_model_args,
+    checkpoint_config,
+    count,
+    overrides,
+    positive,
+    require_checkpoint,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,18 +25,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(sub, __doc__)
     add_model_args(p)
-    p.add_argument("--strategy", "-s", default="entropy", choices=STRATEGIES)
-    p.add_argument("-k", type=int, default=20, help="how many samples (default 20)")
-    p.add_argument("--mc-samples", type=int, default=10, help="MC dropout passes for bald/variation_ratios")
+    p.add_argument("--strategy", "-s", default="entropy", choices=STRATEGIES, metavar="STRATEGY", help=_strategies())
+    p.add_argument("-k", type=count, default=20, metavar="N", help="how many samples (default 20; 0 = all)")
+    p.add_argument(
+        "--mc-samples", type=positive, default=10, help="MC dropout passes for bald/variation_ratios (default 10)"
+    )
     p.add_argument(
         "--mc-pool",
-        type=int,
+        type=count,
         default=MC_POOL,
         help=f"bald/variation_ratios score only this many most-entropic samples (default {MC_POOL}, "
         "as the dashboard; 0 = all)",
     )
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="default: table")
     p.set_defaults(func=run)
+
+
+def _strategies() -> str:
+    from engine.analysis.acquisition import STRATEGIES
+
+    return f"acquisition strategy: {', '.join(STRATEGIES)} (default: entropy)"
 
 
 def suggest(
@@ -96,16 +111,15 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.analysis.ranking import RANK_DEPTH
     from engine.backends.base import Out
-    from engine.stores.checkpoints import CheckpointStore
     from engine.workspace import make_trainer, open_workspace
 
-    ws = open_workspace(args.config, overrides(args, **{"train.checkpoint": args.checkpoint}))
-    has_ckpt = CheckpointStore().exists(ws.cfg.train.checkpoint)
-    if not has_ckpt:
-        print(f"warning: no checkpoint {ws.cfg.train.checkpoint!r}: ranking with an untrained model", file=sys.stderr)
-    trainer = make_trainer(ws, resume=has_ckpt, weights_only=True)
+    sets = overrides(args, **{"train.checkpoint": args.checkpoint})
+    ws = open_workspace(args.config, sets, cfg=checkpoint_config(args, sets))
+    require_checkpoint(ws.cfg.train.checkpoint)
+    trainer = make_trainer(ws, resume=True, weights_only=True, force=args.force)
+    k = args.k or ws.labels.stats()["unlabelled"]  # 0: all
     serials, scores = suggest(
-        trainer, args.strategy, args.k, args.mc_samples, ws.cfg.seed, depth=RANK_DEPTH, mc_pool=args.mc_pool
+        trainer, args.strategy, k, args.mc_samples, ws.cfg.seed, depth=RANK_DEPTH, mc_pool=args.mc_pool
     )
     probs = (
         trainer.backend.predict(ws.dataset.float_images(serials))[Out.PROBS]

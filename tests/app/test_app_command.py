@@ -28,6 +28,33 @@ def test_backend_choices_come_from_the_registry(monkeypatch):
     assert AppSettings(backend="numpyref").backend == "numpyref"
 
 
+def test_the_app_refuses_a_checkpoint_of_another_dataset_unless_forced(home):
+    """The dashboard loads a checkpoint through the same dataset check as the CLI (issue 28): a
+    model trained on one dataset is not silently scored on another; --force is the way out."""
+    from app.settings import settings_from_args
+    from app.state import AppState
+    from engine.config import from_dict
+    from engine.datasets import dataset_path, save_dataset, synthetic_dataset
+    from engine.errors import DatasetMismatchError
+    from engine.workspace import make_trainer, open_workspace
+
+    trainer = make_trainer(open_workspace(cfg=from_dict(tiny_config_dict(steps=2))))
+    trainer.run(evaluate_at_end=False)
+    trainer.save_checkpoint("ssvae")
+    save_dataset(synthetic_dataset(600, 200, seed=1, name="other"), dataset_path("other", home / "data"))
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert settings_from_args(p.parse_args(["--force"])).force is True
+    other = from_dict(tiny_config_dict() | {"data": {"name": "other"}})
+    with pytest.raises(DatasetMismatchError, match="trained on dataset 'synth', not 'other'"):
+        AppState.create(AppSettings(cfg=other, checkpoint="ssvae", workers=False))
+    st = AppState.create(AppSettings(cfg=other, checkpoint="ssvae", workers=False, force=True))
+    try:
+        assert st.dataset.name == "other" and st.has_checkpoint
+    finally:
+        st.close()
+
+
 def test_settings_refuse_an_unknown_backend():
     with pytest.raises(ConfigError, match="unknown backend 'nope'"):
         AppSettings(backend="nope")

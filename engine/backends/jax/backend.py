@@ -17,6 +17,7 @@ import numpy as np
 from engine.backends.base import FLOAT_KEYS, TASK_KEYS, Backend, Batch, Out, initial_tau, initial_weights
 from engine.backends.jax import layout  # pure numpy: importing it does not import JAX
 from engine.config import ModelConfig
+from engine.errors import DeviceUnavailable
 
 _ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}  # = torch.optim.Adam defaults
 _PAD_MIN = 8  # smallest padded predict batch; sizes are powers of two up to batch_size
@@ -76,7 +77,7 @@ class JaxBackend(Backend):
             detail = ""
         if len(devices) <= index:
             hint = "install a CUDA build of jaxlib (pip install 'jax[cuda12]') and " if platform == "gpu" else ""
-            raise RuntimeError(
+            raise DeviceUnavailable(
                 f"--device {device} requested but JAX sees {len(devices)} {platform.upper()} device(s){detail}; "
                 f"{hint}check JAX_PLATFORMS={os.environ.get('JAX_PLATFORMS', '')!r}"
             )

@@ -29,7 +29,7 @@ from engine.backends.base import (
 from engine.backends.tensorflow import layout
 from engine.backends.tensorflow.model import apply_dropout, decode, dense, encode, features, hidden, ssvae_loss, tf
 from engine.config import ModelConfig
-from engine.errors import SaliencyUnavailable
+from engine.errors import DeviceUnavailable, SaliencyUnavailable
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 # XLA (jit_compile) for the training step. Off by default: on CPU the plain tf.function graph
@@ -61,7 +61,9 @@ def _device_name(device: str) -> str:
         index = int(d.split(":", 1)[1]) if ":" in d else 0
         gpus = tf.config.list_physical_devices("GPU")
         if len(gpus) <= index:
-            raise RuntimeError(f"--device {device} requested but TensorFlow sees {len(gpus)} GPU(s)")
+            raise DeviceUnavailable(
+                f"--device {device} requested but TensorFlow sees {len(gpus)} GPU(s); use --device cpu"
+            )
         with contextlib.suppress(RuntimeError, ValueError):  # already initialised: keep TF's default
             tf.config.experimental.set_memory_growth(gpus[index], True)
         return f"/GPU:{index}"

@@ -10,6 +10,7 @@ import torch
 from engine.backends.base import Backend, Batch, Out, initial_tau
 from engine.backends.torch.model import SSVAE, ssvae_loss
 from engine.config import ModelConfig
+from engine.errors import DeviceUnavailable
 
 _ADAM = {"betas": (0.9, 0.999), "eps": 1e-8}
 
@@ -21,7 +22,7 @@ class TorchBackend(Backend):
         super().__init__(cfg, device, threads)
         torch.set_num_threads(self.threads)
         if device.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError("--device cuda requested but torch sees no CUDA device")
+            raise DeviceUnavailable(f"--device {device}: torch sees no CUDA device; use --device cpu")
         self.dev = torch.device(device)
         self.lr = 1e-3
         self.init(0)
