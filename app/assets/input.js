@@ -84,10 +84,36 @@
       LL.notice("select a sample first (click a point or press n)");
       return null;
     }
-    var seq = LL.send({ kind: "label", serial: LL.selected, label: label });
-    LL.emit("label", { seq: seq, serial: LL.selected, label: label }); // painted at once (overlay.js, bigmap.js)
-    return seq;
+    // No label on an unseen image: while the panel does not show the selection (its image is
+    // loading), the key waits and is applied once it does (sample.js emits "shown").
+    var shown = LL.shownSample ? LL.shownSample() : LL.selected;
+    if (shown !== LL.selected) {
+      LL.held.push({ serial: LL.selected, label: label, t: performance.now() });
+      return null;
+    }
+    return apply(LL.selected, label);
   };
+
+  function apply(serial, label) {
+    var seq = LL.send({ kind: "label", serial: serial, label: label });
+    LL.emit("label", { seq: seq, serial: serial, label: label }); // painted at once (overlay.js, bigmap.js)
+    return seq;
+  }
+
+  LL.held = []; // label keys pressed while the selection's image was not on screen yet
+  LL.on("shown", function (e) {
+    var now = LL.held.filter(function (h) { return h.serial === e.serial && h.serial === LL.selected; });
+    if (!now.length) return;
+    LL.held = LL.held.filter(function (h) { return now.indexOf(h) < 0; });
+    for (var i = 0; i < now.length; i++) {
+      var seq = apply(now[i].serial, now[i].label);
+      LL.keyTimes[seq] = now[i].t;
+    }
+  });
+  // Another selection before the image came: the held keys were meant for an image never seen.
+  LL.on("select", function (e) {
+    LL.held = LL.held.filter(function (h) { return h.serial === e.serial; });
+  });
 
   LL.undo = function () { return LL.send({ kind: "undo" }); };
 
