@@ -23,6 +23,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 LIVE_PATH = "/_ll/live"  # polled by app/assets/poll.js
 SAMPLE_PATH = "/_ll/sample"  # fetched by app/assets/sample.js for a map point outside the queue
+PREFS_PATH = "/_ll/prefs"  # posted by app/assets/input.js when the auto-advance switch changes
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -109,6 +110,23 @@ def install_sample_endpoint(server: Flask, state: AppState) -> None:
         return resp
 
 
+def install_prefs_endpoint(server: Flask, state: AppState) -> None:
+    """``POST /_ll/prefs`` with ``{"auto_advance": bool}``: remember the choice for this dataset
+    (:class:`app.services.page_prefs.PagePrefs`); answers the stored value. The Origin check of
+    :func:`install_host_check` applies (a state-changing request)."""
+
+    @server.post(PREFS_PATH)
+    def _prefs() -> Response:
+        body = request.get_json(silent=True)
+        on = body.get("auto_advance") if isinstance(body, dict) else None
+        if not isinstance(on, bool):
+            return _json_error('expected {"auto_advance": true|false}', 400)
+        state.prefs.set_auto_advance(on)
+        if state.prefs.error:
+            return _json_error(state.prefs.error, 500)
+        return jsonify({"auto_advance": state.prefs.auto_advance()})
+
+
 def _json_error(message: str, status: int) -> Response:
     resp = jsonify({"error": message})
     resp.status_code = status
@@ -128,6 +146,7 @@ def create_app(state: AppState) -> Dash:
     register_callbacks(app, state)
     install_live_endpoint(app.server, state)
     install_sample_endpoint(app.server, state)
+    install_prefs_endpoint(app.server, state)
     s = state.settings
     install_host_check(app.server, [*s.allowed_hosts, s.host])
     return app

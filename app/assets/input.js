@@ -97,7 +97,35 @@
   function apply(serial, label) {
     var seq = LL.send({ kind: "label", serial: serial, label: label });
     LL.emit("label", { seq: seq, serial: serial, label: label }); // painted at once (overlay.js, bigmap.js)
+    pace();
+    if (autoAdvance() && LL.queue && LL.queue.length) LL.step(1);
     return seq;
+  }
+
+  // Auto-advance (issue 27): the queue card's switch, remembered per dataset by /_ll/prefs.
+  function autoAdvance() {
+    var el = document.getElementById("auto-advance");
+    return !!(el && el.checked);
+  }
+  document.addEventListener("change", function (e) {
+    if (!e.target || e.target.id !== "auto-advance") return;
+    fetch("/_ll/prefs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ auto_advance: !!e.target.checked }),
+    }).catch(function () {});
+  });
+
+  // The labelling pace: labels per minute over this tab's last 10 (the stats card's #stat-pace).
+  LL.labelTimes = [];
+  function pace() {
+    var t = LL.labelTimes;
+    t.push(performance.now());
+    if (t.length > 10) t.shift();
+    var el = document.getElementById("stat-pace");
+    if (!el || t.length < 2) return;
+    var perMin = ((t.length - 1) * 60000) / Math.max(t[t.length - 1] - t[0], 1);
+    el.textContent = "pace " + Math.round(perMin) + " labels/min (last " + t.length + ")";
   }
 
   LL.held = []; // label keys pressed while the selection's image was not on screen yet

@@ -16,7 +16,18 @@ from app.viewmodels import StatsView
 def stats_card() -> Any:
     """The label counts per class (filled by the sync callback)."""
     return dbc.Card(
-        [card_header("Labels"), dbc.CardBody([html.Div(id="stats-bar"), html.Div(id="stats-text")], className="p-2")],
+        [
+            card_header("Labels"),
+            dbc.CardBody(
+                [
+                    html.Div(id="stats-bar"),
+                    html.Div(id="stats-text"),
+                    # written by input.js from this tab's last 10 labels (no server round trip)
+                    html.Div(id="stat-pace", className="small text-muted"),
+                ],
+                className="p-2",
+            ),
+        ],
         className="h-100",
     )
 

@@ -4,11 +4,13 @@ queue comes from the plain endpoint ``/_ll/sample`` (app/server.py)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.presenter.label_page import LabelPage
 from app.presenter.views import sample_brief, sample_view
-from app.server import SAMPLE_PATH, create_app
+from app.server import PREFS_PATH, SAMPLE_PATH, create_app
 from app.testing import app_state
 from app.viewmodels import UNCHANGED, ClientView
 from tests.helpers import tiny_config_dict
@@ -76,3 +78,34 @@ def test_the_sample_endpoint_refuses_a_serial_that_is_not_a_map_point(state, raw
 def test_the_sample_endpoint_has_the_same_host_check_as_the_live_one(state):
     client = create_app(state).server.test_client()
     assert client.get(f"{SAMPLE_PATH}?serial=0", headers={"Host": "evil.example"}).status_code == 403
+
+
+def test_auto_advance_is_remembered_per_dataset_next_to_the_projection_choice(state, tmp_path):
+    from app.services.page_prefs import PagePrefs
+    from app.services.projection import SETTINGS_FILE
+
+    path = tmp_path / SETTINGS_FILE
+    prefs = PagePrefs(path)
+    assert prefs.auto_advance() is False  # no file: off
+    path.write_text('{"projection": "umap"}')
+    prefs.set_auto_advance(True)
+    assert PagePrefs(path).auto_advance() is True and prefs.error == ""
+    assert json.loads(path.read_text()) == {"projection": "umap", "auto_advance": True}  # the other key kept
+    path.write_text("not json")
+    assert PagePrefs(path).auto_advance() is False
+
+
+def test_the_prefs_endpoint_stores_the_choice_and_the_page_starts_from_it(state):
+    client = create_app(state).server.test_client()
+    before = state.prefs.auto_advance()
+    try:
+        resp = client.post(PREFS_PATH, json={"auto_advance": True}, headers=HOST)
+        assert resp.status_code == 200 and resp.get_json() == {"auto_advance": True}
+        assert state.prefs.auto_advance() is True and state.page_context(live={}).auto_advance is True
+        assert client.post(PREFS_PATH, json={"auto_advance": "yes"}, headers=HOST).status_code == 400
+        assert client.post(PREFS_PATH, data="x", headers=HOST).status_code == 400
+        foreign = {**HOST, "Origin": "http://evil.example"}
+        assert client.post(PREFS_PATH, json={"auto_advance": False}, headers=foreign).status_code == 403
+        assert state.prefs.auto_advance() is True
+    finally:
+        state.prefs.set_auto_advance(before)

@@ -127,3 +127,31 @@ def test_twenty_fast_n_digit_pairs_each_label_the_image_on_screen(page, running)
     labels = running.state.label_reader.read()
     assert {s: int(labels[s]) for s in final} == final
     assert not page.errors
+
+
+def test_auto_advance_selects_the_next_candidate_after_a_label_and_is_remembered(page, running):
+    assert not page.is_checked("#auto-advance")
+    page.click("label[for='auto-advance']")
+    page.wait_for_function("() => document.querySelector('#auto-advance').checked")
+    for _ in range(100):
+        if running.state.prefs.auto_advance():
+            break
+        page.wait_for_timeout(50)
+    assert running.state.prefs.auto_advance()
+    page.wait_for_function("() => window.LL.outbox.length === 0")
+    queue = page.evaluate("() => window.LL.queue")
+    page.evaluate("(s) => window.LL.select(s)", queue[0])
+    classes = running.state.num_classes
+    after = page.evaluate(f"() => {{ ({PRESS})('{1 % classes}'); return window.LL.selected; }}")
+    assert after == queue[1]  # the next candidate, at the key press
+    assert page.evaluate(ON_SCREEN) == queue[1]
+    page.evaluate(f"() => ({PRESS})('{2 % classes}')")
+    wait_file_contains(running.state.labels.path, f"{queue[0]},{1 % classes}")
+    wait_file_contains(running.state.labels.path, f"{queue[1]},{2 % classes}")
+    # the pace of this tab's last labels (the earlier tests' included)
+    assert "labels/min (last 10)" in page.inner_text("#stat-pace")
+    # remembered: a new tab starts with the switch on
+    page.reload()
+    page.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
+    assert page.is_checked("#auto-advance")
+    assert not page.errors
