@@ -13,6 +13,7 @@ from flask import Flask, Response, jsonify, request
 
 from app.callbacks import register_callbacks
 from app.layouts import build_layout
+from app.presenter import views
 from app.presenter.label_page import LabelPage
 from app.settings import LOOPBACK_NAMES
 from app.state import AppState
@@ -21,6 +22,8 @@ from app.viewmodels import PageContext
 ASSETS = Path(__file__).resolve().parent / "assets"
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 LIVE_PATH = "/_ll/live"  # polled by app/assets/poll.js
+SAMPLE_PATH = "/_ll/sample"  # fetched by app/assets/sample.js for a map point outside the queue
+PREFS_PATH = "/_ll/prefs"  # posted by app/assets/input.js when the auto-advance switch changes
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -85,6 +88,51 @@ def install_live_endpoint(server: Flask, state: AppState) -> None:
         return resp
 
 
+def install_sample_endpoint(server: Flask, state: AppState) -> None:
+    """``GET /_ll/sample?serial=N``: the sample panel's data of one point as JSON
+    (:func:`app.presenter.views.sample_brief`), for a map click outside the queue; 400 for a
+    serial that is not a point of the current map, 503 before the first map."""
+
+    @server.get(SAMPLE_PATH)
+    def _sample() -> Response:
+        v = state.cache.current
+        raw = request.args.get("serial", "")
+        if v is None:
+            return _json_error("no map yet", 503)
+        try:
+            serial = int(raw)
+        except ValueError:
+            return _json_error(f"serial must be an integer, not {raw[:40]!r}", 400)
+        if not 0 <= serial < v.n_points:
+            return _json_error(f"serial {serial} is not a point of the map (0..{v.n_points - 1})", 400)
+        resp = jsonify(views.sample_brief(state, serial, v))
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+
+def install_prefs_endpoint(server: Flask, state: AppState) -> None:
+    """``POST /_ll/prefs`` with ``{"auto_advance": bool}``: remember the choice for this dataset
+    (:class:`app.services.page_prefs.PagePrefs`); answers the stored value. The Origin check of
+    :func:`install_host_check` applies (a state-changing request)."""
+
+    @server.post(PREFS_PATH)
+    def _prefs() -> Response:
+        body = request.get_json(silent=True)
+        on = body.get("auto_advance") if isinstance(body, dict) else None
+        if not isinstance(on, bool):
+            return _json_error('expected {"auto_advance": true|false}', 400)
+        state.prefs.set_auto_advance(on)
+        if state.prefs.error:
+            return _json_error(state.prefs.error, 500)
+        return jsonify({"auto_advance": state.prefs.auto_advance()})
+
+
+def _json_error(message: str, status: int) -> Response:
+    resp = jsonify({"error": message})
+    resp.status_code = status
+    return resp
+
+
 def layout_context(state: AppState) -> PageContext:
     """What a tab's layout is built from: the state's page context with the live answer (read
     first: it folds the trainer's queued events in)."""
@@ -97,6 +145,8 @@ def create_app(state: AppState) -> Dash:
     app.layout = lambda: build_layout(layout_context(state))  # per tab: fresh status and start position
     register_callbacks(app, state)
     install_live_endpoint(app.server, state)
+    install_sample_endpoint(app.server, state)
+    install_prefs_endpoint(app.server, state)
     s = state.settings
     install_host_check(app.server, [*s.allowed_hosts, s.host])
     return app

@@ -36,6 +36,7 @@ class AppSettings:
     # slower one shows "computing" and arrives by a poll), and how long a target change waits.
     xai_sync_wait_ms: int = 300
     xai_wait_ms: int = 1000
+    sync_delay_ms: int = 0  # tests only: every sync answers this much later (a slow server on purpose)
     xai_budget_ms_per_min: float = 20000.0  # XAI worker CPU budget
     # Above this many map points the big map is a density raster of the view (app/services/density.py);
     # a view holding at most map_points_max points shows them as WebGL points.

@@ -40,6 +40,7 @@ from app.services.label_issues import LabelIssueService, queue_menu
 from app.services.labels import LabelReader
 from app.services.mixture import MixtureView
 from app.services.overlay import LabelOverlay
+from app.services.page_prefs import PagePrefs
 from app.services.probes import ProbeService
 from app.services.projection import SETTINGS_FILE, ProjectionService
 from app.services.refresh import MapRefresher, RefreshPump
@@ -77,6 +78,7 @@ class AppState:
     issues: LabelIssueService
     mixture: MixtureView
     projection: ProjectionService
+    prefs: PagePrefs
     viewer: ViewerModel
     session: TrainingSession
     boxes: FeedbackBoxes
@@ -142,6 +144,7 @@ class AppState:
             UmapParams(seed=cfg.seed),
             on_ready=lambda version, xy: self.refresher.on_umap(version, xy),  # noqa: PLW0108 (late-bound)
         )
+        self.prefs = PagePrefs(data_dir(cfg.data.name, cfg.data.root) / SETTINGS_FILE)
         self.session = TrainingSession(
             trainer, cfg.train.checkpoint, store, on_refresh=self.pump.offer, trained=self.has_checkpoint
         )
@@ -235,4 +238,5 @@ class AppState:
                 "anneal_steps": self.ckpt.config.curriculum.anneal_steps,
             },
             run_metrics=[{"value": k, "label": f"{what} by {x}"} for k, (what, x) in METRICS.items()],
+            auto_advance=self.prefs.auto_advance(),
         )

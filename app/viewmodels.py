@@ -174,3 +174,4 @@ class PageContext:
     probe_options: list[dict[str, str]]
     curriculum: dict[str, int]  # warmup_steps, anneal_steps
     run_metrics: list[dict[str, str]]  # the Runs page's compare menu
+    auto_advance: bool = False  # a label selects the next candidate (app/services/page_prefs.py)

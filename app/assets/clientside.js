@@ -80,6 +80,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       return window.dash_clientside.no_update;
     },
+    samples: function (items) {
+      if (window.LL && window.LL.setSamples) window.LL.setSamples(items);
+      return window.dash_clientside.no_update;
+    },
   },
   llpoll: {
     /* The value, only while the Model page is shown (a hidden page must not cost a round trip). */

@@ -84,10 +84,64 @@
       LL.notice("select a sample first (click a point or press n)");
       return null;
     }
-    var seq = LL.send({ kind: "label", serial: LL.selected, label: label });
-    LL.emit("label", { seq: seq, serial: LL.selected, label: label }); // painted at once (overlay.js, bigmap.js)
-    return seq;
+    // No label on an unseen image: while the panel does not show the selection (its image is
+    // loading), the key waits and is applied once it does (sample.js emits "shown").
+    var shown = LL.shownSample ? LL.shownSample() : LL.selected;
+    if (shown !== LL.selected) {
+      LL.held.push({ serial: LL.selected, label: label, t: performance.now() });
+      return null;
+    }
+    return apply(LL.selected, label);
   };
+
+  function apply(serial, label) {
+    var seq = LL.send({ kind: "label", serial: serial, label: label });
+    LL.emit("label", { seq: seq, serial: serial, label: label }); // painted at once (overlay.js, bigmap.js)
+    pace();
+    if (autoAdvance() && LL.queue && LL.queue.length) LL.step(1);
+    return seq;
+  }
+
+  // Auto-advance (issue 27): the queue card's switch, remembered per dataset by /_ll/prefs.
+  function autoAdvance() {
+    var el = document.getElementById("auto-advance");
+    return !!(el && el.checked);
+  }
+  document.addEventListener("change", function (e) {
+    if (!e.target || e.target.id !== "auto-advance") return;
+    fetch("/_ll/prefs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ auto_advance: !!e.target.checked }),
+    }).catch(function () {});
+  });
+
+  // The labelling pace: labels per minute over this tab's last 10 (the stats card's #stat-pace).
+  LL.labelTimes = [];
+  function pace() {
+    var t = LL.labelTimes;
+    t.push(performance.now());
+    if (t.length > 10) t.shift();
+    var el = document.getElementById("stat-pace");
+    if (!el || t.length < 2) return;
+    var perMin = ((t.length - 1) * 60000) / Math.max(t[t.length - 1] - t[0], 1);
+    el.textContent = "pace " + Math.round(perMin) + " labels/min (last " + t.length + ")";
+  }
+
+  LL.held = []; // label keys pressed while the selection's image was not on screen yet
+  LL.on("shown", function (e) {
+    var now = LL.held.filter(function (h) { return h.serial === e.serial && h.serial === LL.selected; });
+    if (!now.length) return;
+    LL.held = LL.held.filter(function (h) { return now.indexOf(h) < 0; });
+    for (var i = 0; i < now.length; i++) {
+      var seq = apply(now[i].serial, now[i].label);
+      LL.keyTimes[seq] = now[i].t;
+    }
+  });
+  // Another selection before the image came: the held keys were meant for an image never seen.
+  LL.on("select", function (e) {
+    LL.held = LL.held.filter(function (h) { return h.serial === e.serial; });
+  });
 
   LL.undo = function () { return LL.send({ kind: "undo" }); };
 

@@ -41,3 +41,9 @@ def register(app: Any) -> None:
         Output("queue-store", "id"),
         Input("queue-store", "data"),
     )
+    # The queued samples' panels, drawn by sample.js on n, p or a queue click with no request.
+    app.clientside_callback(
+        ClientsideFunction(namespace="ll", function_name="samples"),
+        Output("queue-samples", "id"),
+        Input("queue-samples", "data"),
+    )

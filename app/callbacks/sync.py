@@ -9,6 +9,7 @@ this module turns the Dash inputs into its call and its answer into the outputs.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Any
 
@@ -133,6 +134,8 @@ def register(app: Any, state: AppState) -> None:
         fb_box: Any,
     ) -> dict[str, Any]:
         # the rest only fire it
+        if state.settings.sync_delay_ms > 0:  # a test's slow server (tests/browser/test_browser_sample.py)
+            time.sleep(state.settings.sync_delay_ms / 1000)
         return sync_outputs(
             state,
             events,

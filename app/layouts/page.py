@@ -159,6 +159,7 @@ def stores(ctx: PageContext) -> list[Any]:
         dcc.Store(id="quality-store", data=None),  # label quality scores, sent while that mode is on
         dcc.Store(id="quality-want", data=None),  # clientside.js: "the tab switched to label quality"
         dcc.Store(id="queue-store", data=[]),
+        dcc.Store(id="queue-samples", data=[]),  # the queued samples' panels (sample.js)
         dcc.Store(id="page-start", data={"log_id": ctx.log_id}),
         dcc.Store(id="map-version", data={"version": ctx.version}),
         dcc.Store(

@@ -18,7 +18,16 @@ def queue_card(ctx: PageContext) -> Any:
     """The candidate queue and its strategy menu."""
     return dbc.Card(
         [
-            card_header("Candidates", menu("queue-strategy", ctx.strategies, "entropy", "ll-strategy")),
+            card_header(
+                "Candidates",
+                menu("queue-strategy", ctx.strategies, "entropy", "ll-strategy"),
+                # input.js reads it after each label and posts a change to /_ll/prefs
+                html.Span(
+                    dbc.Switch(id="auto-advance", label="auto-advance", value=ctx.auto_advance, className="mb-0 small"),
+                    className="ms-2",
+                    title="after a label, select the next candidate (remembered for this dataset)",
+                ),
+            ),
             dbc.CardBody(
                 [
                     html.Div(id="queue-source", className="text-muted small mb-1"),

@@ -14,11 +14,11 @@ from app.viewmodels import PageContext, SampleView
 
 
 def sample_card(ctx: PageContext) -> Any:
-    """The selected sample (filled by the sync callback) with its explanation section."""
-    return dbc.Card(
-        [card_header("Sample"), dbc.CardBody([html.Div(id="sample-panel"), explain_section(ctx)], className="p-2")],
-        className="mb-2",
-    )
+    """The selected sample (filled by the sync callback) with its explanation section.
+    ``sample-fast`` is sample.js's: the queued sample (or "loading") drawn at the key press, shown
+    instead of ``sample-panel`` until the server's panel of the same sample arrives."""
+    body = [html.Div(id="sample-fast", style={"display": "none"}), html.Div(id="sample-panel"), explain_section(ctx)]
+    return dbc.Card([card_header("Sample"), dbc.CardBody(body, className="p-2")], className="mb-2")
 
 
 def _swatch(cls: int, n: int) -> html.Span:
@@ -135,7 +135,7 @@ def sample_panel(view: SampleView | None) -> Any:
                 "Held-out test image: used for test accuracy, never labelled.", className="text-muted small mt-2 mb-0"
             )
         )
-    return html.Div(rows)
+    return html.Div(rows, **{"data-serial": str(view.serial)})  # which sample it shows (sample.js)
 
 
 def issue_line(view: SampleView) -> list[Any]:

@@ -16,7 +16,12 @@ from app.viewmodels import StatsView
 def stats_card() -> Any:
     """The label counts per class (filled by the sync callback)."""
     return dbc.Card(
-        [card_header("Labels"), dbc.CardBody([html.Div(id="stats-bar"), html.Div(id="stats-text")], className="p-2")],
+        [
+            # the pace is written by input.js from this tab's last 10 labels (no server round trip);
+            # in the header, so it never moves the cards below it
+            card_header("Labels", html.Span(id="stat-pace", className="small text-muted")),
+            dbc.CardBody([html.Div(id="stats-bar"), html.Div(id="stats-text")], className="p-2"),
+        ],
         className="h-100",
     )
 

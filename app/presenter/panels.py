@@ -136,6 +136,13 @@ PANELS: tuple[Panel, ...] = (
         },
     ),
     Panel(
+        "ahead",  # the queued samples' panels, so n, p and a queue click swap the sample at once (sample.js)
+        {"ahead": Output("queue-samples", "data")},
+        key=_queue_key,
+        data=lambda f: views.queue_samples(f.src, _queue(f), f.v, f.labels),
+        render=lambda d, r: {"ahead": d},
+    ),
+    Panel(
         "projection",
         {"projection": Output("projection-status", "children")},
         key=_projection,

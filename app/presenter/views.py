@@ -87,3 +87,40 @@ def queue_key(src: LabelSources, strategy: str, v: MapVersion) -> str:
     if strategy == SUSPICIOUS:
         return f"suspicious:{src.issues.key(v)}"
     return repr(src.queue.key(strategy, v.version))
+
+
+def sample_brief(
+    src: LabelSources, serial: int, v: MapVersion | None = None, labels: np.ndarray | None = None, why: str = ""
+) -> dict[str, object]:
+    """What the page's sample script (app/assets/sample.js) draws for ``serial`` without a request:
+    the image, the label, the top-3 prediction and a reason. No reconstruction (a model pass per
+    sample); the server-rendered panel, which follows, has it."""
+    v, labels = _current(src, v, labels)
+    p = v.probs[serial]
+    top = [[int(c), round(float(p[c]), 4)] for c in np.argsort(-p, kind="stable")[:3]]
+    train = serial < src.n_train
+    lab = int(labels[serial]) if train and labels[serial] >= 0 else None
+    if not why and lab is not None:
+        issue = src.issues.of(v, labels, serial)
+        why = issue.reason() if issue is not None else ""
+    return {
+        "serial": int(serial),
+        "split": "train" if train else "test",
+        "image": png_data_uri(src.dataset.images[serial]),
+        "label": lab,
+        "predicted": top[0][0],
+        "certainty": top[0][1],
+        "top": top,
+        "reason": why,
+        "num_classes": int(src.num_classes),
+        "v": int(v.version),
+    }
+
+
+def queue_samples(
+    src: LabelSources, view: QueueView, v: MapVersion | None = None, labels: np.ndarray | None = None
+) -> list[dict[str, object]]:
+    """:func:`sample_brief` of every queued candidate, in queue order (``n`` and ``p`` move
+    through them)."""
+    v, labels = _current(src, v, labels)
+    return [sample_brief(src, c.serial, v, labels, c.why) for c in view.items]
