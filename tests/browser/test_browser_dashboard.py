@@ -541,6 +541,9 @@ def test_pause_stops_the_step_counter(page, running, tmp_path):
     images_loaded = "() => Array.from(document.querySelectorAll('#sample-panel img')).every((i) => i.complete)"
     page.wait_for_function(images_loaded)
     wait_settled(page)
+    # the click on the colour radio may have scrolled it into view (the page is taller than the
+    # window): the double-click must land on the map, wherever the cards above it end
+    page.locator("#latent-map").scroll_into_view_if_needed()
     box = page.locator("#latent-map").bounding_box()
     page.evaluate(f"() => {{ window.__llDbl = false; {GD}.once('plotly_relayout', () => (window.__llDbl = true)); }}")
     page.mouse.dblclick(box["x"] + 12, box["y"] + 12)  # double-click: back to the whole map
