@@ -51,10 +51,32 @@ class DataConfig(_Strict):
         return _valid_name(check_dataset_name, value)
 
 
+MIN_SIDE, MAX_SIDE = 8, 256  # image sides: two stride-2 convolutions need a multiple of 4, at least 8
+CHANNELS = (1, 3)  # gray or RGB
+
+
+def image_shape_problem(h: int, w: int, c: int) -> str | None:
+    """Why an image shape (H, W, C) cannot be modelled, or None when it can (the one rule for
+    datasets, configs and imports)."""
+    if c not in CHANNELS:
+        return f"images must have 1 (gray) or 3 (RGB) channels, not {c}"
+    for name, side in (("height", h), ("width", w)):
+        if not MIN_SIDE <= side <= MAX_SIDE or side % 4:
+            return (
+                f"image {name} {side} is not supported: sides must be multiples of 4 from {MIN_SIDE} to "
+                f"{MAX_SIDE} (two stride-2 convolutions)"
+            )
+    return None
+
+
 class ModelConfig(_Strict):
     """Architecture of the SSVAE; identical for every backend."""
 
-    image_size: int = Field(28, ge=8)
+    image_shape: tuple[int, int, int] = Field(
+        (28, 28, 1),
+        description="height, width, channels (1 gray, 3 RGB) of the dataset's images; the legacy key "
+        "image_size: S means (S, S, 1)",
+    )
     latent_dim: int = Field(16, ge=2)
     components: int = Field(10, ge=2)
     num_classes: int = Field(10, ge=2)
@@ -72,12 +94,25 @@ class ModelConfig(_Strict):
         (), description="derived from the config's tasks with weight > 0 (not set by hand): the auxiliary heads"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_size(cls, data: Any) -> Any:
+        """Configs and checkpoint metas written before colour images name ``image_size: S``."""
+        if isinstance(data, dict) and "image_size" in data:
+            data = dict(data)
+            size = data.pop("image_size")
+            if "image_shape" in data:
+                raise ValueError("give image_shape or the legacy image_size, not both")
+            data["image_shape"] = (size, size, 1) if isinstance(size, int) and not isinstance(size, bool) else size
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
         if self.components < self.num_classes:
             raise ValueError("components must be >= num_classes")
-        if self.image_size % 4:
-            raise ValueError("image_size must be a multiple of 4 (two stride-2 convolutions)")
+        problem = image_shape_problem(*self.image_shape)
+        if problem:
+            raise ValueError(problem)
         check_unique(self.aux)
         for head in self.aux:
             try:
@@ -85,6 +120,29 @@ class ModelConfig(_Strict):
             except ValueError as err:
                 raise ValueError(f"task {head.name!r}: {err}") from None
         return self
+
+    @property
+    def height(self) -> int:
+        return self.image_shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.image_shape[1]
+
+    @property
+    def channels(self) -> int:
+        return self.image_shape[2]
+
+    @property
+    def pixels(self) -> int:
+        """Values per image, H * W * C (the decoder's outputs, P in the loss)."""
+        return self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One image as arrays hold it: (H, W) gray, (H, W, 3) colour (channels last)."""
+        h, w, c = self.image_shape
+        return (h, w) if c == 1 else (h, w, c)
 
 
 class LossConfig(_Strict):

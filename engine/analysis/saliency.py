@@ -2,9 +2,13 @@
 
 A backend provides only gradients of ``log p(target|x)`` (``p = q(c|x) @ tau``, eval mode):
 
-- :meth:`~engine.backends.base.Backend.input_gradient` ``(xs [N, H, W], target) -> [N, H, W]``,
-- :meth:`~engine.backends.base.Backend.feature_maps_and_grads` ``(x [H, W], target) -> (A, dA)``,
-  the last convolutional feature map ``[C, S, S]`` (neutral C,H,W layout) and its gradient.
+- :meth:`~engine.backends.base.Backend.input_gradient` ``(xs [N, *image], target) -> [N, *image]``,
+- :meth:`~engine.backends.base.Backend.feature_maps_and_grads` ``(x [*image], target) -> (A, dA)``,
+  the last convolutional feature map ``[C, Sh, Sw]`` (neutral C,H,W layout) and its gradient.
+
+An image is ``[H, W]`` (gray) or ``[H, W, 3]`` (colour, channels last); every map is ``[H, W]``:
+a colour image's gradient magnitudes are summed over its channels (a pixel matters if any of
+its channels does).
 
 Everything below (Grad-CAM, SmoothGrad, their consensus, the bilinear upsampling) is framework-free,
 so the three backends give the same maps from the same weights, noise included.
@@ -41,22 +45,23 @@ def _resize_axis(m: np.ndarray, size: int, axis: int) -> np.ndarray:
     return np.take(m, i0, axis=axis) * (1.0 - frac) + np.take(m, i1, axis=axis) * frac
 
 
-def upsample_bilinear(m: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize of a [S, S] map to [size, size] (torch's ``align_corners=False`` rule)."""
+def upsample_bilinear(m: np.ndarray, height: int, width: int | None = None) -> np.ndarray:
+    """Bilinear resize of a [Sh, Sw] map to [height, width] (torch's ``align_corners=False``
+    rule); ``width`` defaults to ``height``."""
     m = np.asarray(m, np.float64)
-    return _resize_axis(_resize_axis(m, size, 0), size, 1).astype(np.float32)
+    return _resize_axis(_resize_axis(m, height, 0), height if width is None else width, 1).astype(np.float32)
 
 
-def gradcam(fmap: np.ndarray, grads: np.ndarray, size: int) -> np.ndarray:
-    """ReLU(sum_k mean(dA_k) A_k) of a feature map ``fmap`` [C, S, S] and its gradient, upsampled
-    to [size, size] (Selvaraju et al. 2017)."""
+def gradcam(fmap: np.ndarray, grads: np.ndarray, height: int, width: int | None = None) -> np.ndarray:
+    """ReLU(sum_k mean(dA_k) A_k) of a feature map ``fmap`` [C, Sh, Sw] and its gradient, upsampled
+    to [height, width] (Selvaraju et al. 2017)."""
     weights = np.asarray(grads, np.float64).mean(axis=(1, 2))
     cam = np.maximum(np.tensordot(weights, np.asarray(fmap, np.float64), axes=1), 0.0)
-    return upsample_bilinear(cam, size)
+    return upsample_bilinear(cam, height, width)
 
 
 def smoothgrad_inputs(x: np.ndarray, samples: int, noise: float, seed: int) -> np.ndarray:
-    """``samples`` copies of ``x`` [H, W] with N(0, noise^2) pixel noise from ``seed`` [samples, H, W]."""
+    """``samples`` copies of ``x`` [*image] with N(0, noise^2) pixel noise from ``seed`` [samples, *image]."""
     if samples < 1:
         raise ValueError("smoothgrad needs samples >= 1")
     x = np.asarray(x, np.float32)
@@ -67,17 +72,20 @@ def smoothgrad_inputs(x: np.ndarray, samples: int, noise: float, seed: int) -> n
 def saliency_map(
     backend: Any, x: np.ndarray, target: int, method: str, samples: int = 16, noise: float = 0.15, seed: int = 0
 ) -> np.ndarray:
-    """Saliency [H, W] (non-negative, float32) of log p(target|x) for one float image ``x`` [H, W].
+    """Saliency [H, W] (non-negative, float32) of log p(target|x) for one float image ``x`` [H, W]
+    or [H, W, 3] (channels summed).
 
     ``gradient``: |d log p / dx|; ``smoothgrad``: the mean |gradient| over ``samples`` noisy copies
     (Smilkov et al. 2017; ``noise`` is the std as a fraction of the [0, 1] input range);
     ``gradcam``: :func:`gradcam` of the last convolutional layer."""
     if method == "gradcam":
         fmap, grads = backend.feature_maps_and_grads(x, target)
-        return gradcam(fmap, grads, x.shape[-1])
+        return gradcam(fmap, grads, x.shape[0], x.shape[1])
     xs = smoothgrad_inputs(x, samples, noise, seed) if method == "smoothgrad" else np.asarray(x, np.float32)[None]
-    g = backend.input_gradient(xs, target)
-    return np.abs(g).mean(axis=0).astype(np.float32)
+    g = np.abs(backend.input_gradient(xs, target))
+    if g.ndim == 4:
+        g = g.sum(axis=3)
+    return g.mean(axis=0).astype(np.float32)
 
 
 def explain(

@@ -12,11 +12,19 @@ tensors differently convert in exactly one place (their ``layout.py``).
 
 Neutral parameter names (shapes for the default config)::
 
-    enc.conv1.weight [C1,1,4,4]   enc.conv1.bias [C1]      (stride 2, padding 1)
+    enc.conv1.weight [C1,Ci,4,4]  enc.conv1.bias [C1]      (stride 2, padding 1)
     enc.conv2.weight [C2,C1,4,4]  enc.conv2.bias [C2]      (stride 2, padding 1)
-    enc.fc.weight [H, C2*S*S]     enc.fc.bias [H]          (S = image_size // 4)
+    enc.fc.weight [H, C2*Sh*Sw]   enc.fc.bias [H]          (Sh, Sw = height // 4, width // 4)
     enc.mu.weight [D,H]   enc.logvar.weight [D,H]   enc.comp.weight [K,H]  (+ .bias)
-    dec.fc1.weight [H, D+K]   dec.fc2.weight [P, H]  (+ .bias)   (P = image_size**2)
+    dec.fc1.weight [H, D+K]   dec.fc2.weight [P, H]  (+ .bias)   (P = height * width * Ci)
+
+Images (``ModelConfig.image_shape`` = (height, width, Ci), Ci = 1 gray or 3 RGB) travel as the
+dataset holds them, channels last: float32 ``[B, height, width]`` for gray and
+``[B, height, width, 3]`` for colour (``ModelConfig.sample_shape`` per image). Everything
+pixel-shaped in the weights uses the same order: ``dec.fc2``'s P outputs and ``dec.logvar`` are
+the image flattened row-major in (height, width, channel) order, and ``prior.pseudo`` is
+``[K, *sample_shape]``. A backend whose convolutions want channels first transposes the input
+itself; the neutral ``enc.conv1`` weight is OIHW with I = Ci.
     prior.mu [K,D]   prior.logvar [K,D]
     tau [K,C]   (buffer, not trained: the component->class map, set by the trainer)
 
@@ -25,7 +33,7 @@ Model variants (``ModelConfig.encoder / prior / decoder``) change only these nam
     encoder "dense": enc.dense.weight [2H, P] + bias replace enc.conv1/conv2 (x flattened row-major,
         ReLU), and enc.fc.weight is [H, 2H]. It has no convolutional map: Grad-CAM raises
         SaliencyUnavailable (the other saliency methods work).
-    prior "vamp": prior.pseudo [K,H,W] (pseudo-input logits) replaces prior.mu/prior.logvar. Component
+    prior "vamp": prior.pseudo [K, *sample_shape] (pseudo-input logits) replaces prior.mu/prior.logvar. Component
         c's Gaussian is the encoder's (mu, logvar) of the image sigmoid(prior.pseudo[c]), computed in
         every forward pass, without dropout, with gradients into the encoder and the pseudo-inputs
         (Tomczak & Welling 2018, one pseudo-input per mixture component).
@@ -48,7 +56,7 @@ Optimizer state (Adam, beta1=0.9, beta2=0.999, eps=1e-8, no weight decay) is exp
 ``adam.m.<param>``, ``adam.v.<param>`` (same layout as the parameter) and ``adam.step`` (int64
 scalar array).
 
-The loss for a batch (all terms are means over the batch; ``P`` pixels)::
+The loss for a batch (all terms are means over the batch; ``P`` = height * width * Ci values)::
 
     q = softmax(enc.comp(h)),  z = mu + exp(logvar/2) * eps     (eps, dropout supplied in the batch)
     rec   = sum_pixels BCEWithLogits(dec(concat(z, q)), x) / P
@@ -63,7 +71,8 @@ The loss for a batch (all terms are means over the batch; ``P`` pixels)::
             (Ross et al. 2017, "right for the right reasons", made scale-free: the share of the
             squared input gradient outside the box, in [0, 1]; shrinking every gradient, i.e. a
             classifier that ignores its input, does not lower it. The rescaling by a constant
-            leaves the share unchanged and keeps ROI_EPS negligible however small dS/dx is.)
+            leaves the share unchanged and keeps ROI_EPS negligible however small dS/dx is.
+            For colour, sum_pixels runs over every channel: roi_mask [B, H, W] covers them all.)
     aux   = sum_t task_w[t] * L_t, over the auxiliary heads (0 if none); u = head_t(concat(mu, q)[:, a:b])
             with mu and q of the main (training-mode) pass, m = task_mask[:, t], n = max(1, sum m):
             classification: L_t = sum_rows m * CE(softmax(u), task_target[:, t]) / n
@@ -100,7 +109,7 @@ class Out(enum.StrEnum):
     LOGVAR = "latent_logvar"  # [N, D]
     RESP = "component_resp"  # [N, K]   q(c|x)
     PROBS = "class_probs"  # [N, C]   q(c|x) @ tau
-    RECON = "reconstruction"  # [N, H, W] in [0, 1], decoded from z = mu
+    RECON = "reconstruction"  # [N, *sample_shape] in [0, 1], decoded from z = mu
 
 
 LOSS_WEIGHT_KEYS = ("rec", "beta", "gamma", "alpha", "cons", "usage", "roi")
@@ -113,7 +122,7 @@ GAUSS_VAR_FLOOR = 1e-3  # decoder "gaussian": the per-pixel variance is exp(dec.
 
 def aux_output_size(head: AuxHead, cfg: ModelConfig) -> int:
     """O of an auxiliary head: classes, 1, or pixels."""
-    return {"classification": cfg.num_classes, "regression": 1, "reconstruction": cfg.image_size**2}[head.kind]
+    return {"classification": cfg.num_classes, "regression": 1, "reconstruction": cfg.pixels}[head.kind]
 
 
 def aux_slice(head: AuxHead, cfg: ModelConfig) -> Slice:
@@ -136,13 +145,13 @@ def loss_metrics(w: Any, terms: Sequence[Any], aux: Any, acc: Any, n_labeled: An
 class Batch(TypedDict):
     """One training batch; every backend consumes exactly these arrays."""
 
-    x: np.ndarray  # float32 [B, H, W] in [0, 1]
-    x_aug: np.ndarray  # float32 [B, H, W]: augmented view for the consistency term
+    x: np.ndarray  # float32 [B, *sample_shape] in [0, 1] ([B, H, W] gray, [B, H, W, 3] RGB)
+    x_aug: np.ndarray  # float32 [B, *sample_shape]: augmented view for the consistency term
     y: np.ndarray  # int32 [B], -1 = unlabelled
     eps: np.ndarray  # float32 [B, D] reparameterisation noise
     drop: np.ndarray  # float32 [B, hidden] uniform [0,1): dropout keeps units where drop >= p
     drop_aug: np.ndarray  # float32 [B, hidden]: the same for the augmented view's pass
-    roi_mask: np.ndarray  # float32 [B, H, W], 1 inside the feedback box (where the model may look)
+    roi_mask: np.ndarray  # float32 [B, H, W], 1 inside the feedback box (where the model may look); every channel
     roi_weight: np.ndarray  # float32 [B], 0 = no feedback for this row
     w: np.ndarray  # float32 [len(LOSS_WEIGHT_KEYS)] loss weights in LOSS_WEIGHT_KEYS order
     threshold: np.ndarray  # float32 scalar: pseudo-label confidence threshold
@@ -174,17 +183,16 @@ FLOAT_KEYS: tuple[BatchKey, ...] = tuple(k for k in get_args(BatchKey) if k != "
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Neutral parameter names and shapes (the contract every backend's weights follow)."""
     c1, c2 = cfg.enc_channels
-    s = cfg.image_size // 4
     h, d, k = cfg.hidden, cfg.latent_dim, cfg.components
-    p = cfg.image_size * cfg.image_size
+    p = cfg.pixels
     if cfg.encoder == "conv":
         first: dict[str, tuple[int, ...]] = {
-            "enc.conv1.weight": (c1, 1, 4, 4),
+            "enc.conv1.weight": (c1, cfg.channels, 4, 4),
             "enc.conv1.bias": (c1,),
             "enc.conv2.weight": (c2, c1, 4, 4),
             "enc.conv2.bias": (c2,),
         }
-        feat = c2 * s * s
+        feat = c2 * (cfg.height // 4) * (cfg.width // 4)
     else:
         first = {"enc.dense.weight": (2 * h, p), "enc.dense.bias": (2 * h,)}
         feat = 2 * h
@@ -207,7 +215,7 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     if cfg.prior == "gmm":
         shapes.update({"prior.mu": (k, d), "prior.logvar": (k, d)})
     else:
-        shapes["prior.pseudo"] = (k, cfg.image_size, cfg.image_size)
+        shapes["prior.pseudo"] = (k, *cfg.sample_shape)
     if cfg.decoder == "gaussian":
         shapes["dec.logvar"] = (p,)
     for head in cfg.aux:
@@ -299,11 +307,11 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> dict[Out, np.ndarray]:
-        """Eval-mode forward pass over float32 [N, H, W] images; all Out keys."""
+        """Eval-mode forward pass over float32 [N, *sample_shape] images; all Out keys."""
 
     @abc.abstractmethod
     def decode(self, z: np.ndarray, q: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Pixel probabilities float32 [N, H, W] in [0, 1]: the sigmoid of the decoder's logits for
+        """Pixel probabilities float32 [N, *sample_shape] in [0, 1]: the sigmoid of the decoder's logits for
         latent vectors ``z`` [N, D] and component responsibilities ``q`` [N, K] (the decoder sees
         concat(z, q)), in eval mode. ``decode(mu, resp)`` of :meth:`predict` is its Out.RECON."""
 
@@ -313,16 +321,17 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def input_gradient(self, xs: np.ndarray, target: int) -> np.ndarray:
-        """d log p(target|x) / dx in eval mode for float32 images [N, H, W]: float32 [N, H, W]
+        """d log p(target|x) / dx in eval mode for float32 images [N, *sample_shape]: float32 [N, *sample_shape]
         (``p = q(c|x) @ tau``, each row's own gradient). The saliency methods' first primitive."""
 
     @abc.abstractmethod
     def feature_maps_and_grads(self, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
-        """For one float32 image [H, W]: the last convolutional feature map A (after its ReLU) and
-        d log p(target|x) / dA, both float32 [C2, S, S] in the neutral C,H,W layout (Grad-CAM)."""
+        """For one float32 image [*sample_shape]: the last convolutional feature map A (after its ReLU) and
+        d log p(target|x) / dA, both float32 [C2, Sh, Sw] in the neutral C,H,W layout (Grad-CAM)."""
 
     def saliency(self, x: np.ndarray, target: int, method: str = "gradient", **kw: Any) -> np.ndarray:
-        """Saliency map [H, W] (non-negative, float32) of log p(target|x) for one image [H, W].
+        """Saliency map [H, W] (non-negative, float32) of log p(target|x) for one image
+        [*sample_shape] (colour: summed over channels).
 
         ``method`` in SALIENCY_METHODS; smoothgrad takes ``samples``, ``noise`` (std as a fraction
         of the input range) and ``seed``. Computed by :func:`engine.analysis.saliency.saliency_map` from the
@@ -331,9 +340,8 @@ class Backend(abc.ABC):
         if method == "gradcam" and self.cfg.encoder == "dense":
             raise SaliencyUnavailable("Grad-CAM needs a convolutional map: this model's encoder is dense")
         x = self.as_float_images(x)
-        size = self.cfg.image_size
-        if x.shape != (size, size):
-            raise ValueError(f"saliency takes one image of shape {(size, size)}, got {x.shape}")
+        if x.shape != self.cfg.sample_shape:
+            raise ValueError(f"saliency takes one image of shape {self.cfg.sample_shape}, got {x.shape}")
         return saliency_map(
             self,
             x,
@@ -422,13 +430,13 @@ class Backend(abc.ABC):
 
     def empty_prediction(self) -> dict[Out, np.ndarray]:
         """:meth:`predict`'s result for zero images (every key, zero rows)."""
-        c, s = self.cfg, self.cfg.image_size
+        c = self.cfg
         return {
             Out.MU: np.zeros((0, c.latent_dim), np.float32),
             Out.LOGVAR: np.zeros((0, c.latent_dim), np.float32),
             Out.RESP: np.zeros((0, c.components), np.float32),
             Out.PROBS: np.zeros((0, c.num_classes), np.float32),
-            Out.RECON: np.zeros((0, s, s), np.float32),
+            Out.RECON: np.zeros((0, *c.sample_shape), np.float32),
         }
 
     def check_decode_args(self, z: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

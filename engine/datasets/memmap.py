@@ -36,13 +36,14 @@ def memmap_meta_path(name: str, root: str | Path | None = None) -> Path:
 def write_memmap_dataset(
     directory: str | Path,
     n: int,
-    image_size: int,
+    image_shape: tuple[int, ...],
     num_classes: int,
     n_train: int,
     chunks: Iterator[tuple[int, np.ndarray, np.ndarray]],
 ) -> Path:
-    """Write the layout into ``directory`` from ``chunks`` of (first row, uint8 images [B, S, S],
-    labels [B]) that cover rows 0..n-1 in order; only one chunk is in memory at a time. Returns
+    """Write the layout into ``directory`` from ``chunks`` of (first row, uint8 images
+    [B, *image_shape], labels [B]) (``image_shape``: (H, W) gray or (H, W, 3) RGB) that cover
+    rows 0..n-1 in order; only one chunk is in memory at a time. Returns
     the ``dataset.json`` path. An existing dataset.json is removed first, so a failed write never
     leaves an old meta over new arrays."""
     d = Path(directory)
@@ -52,7 +53,7 @@ def write_memmap_dataset(
     if not 0 < n_train <= n:
         raise DatasetError(f"n_train must be in 1..{n}, got {n_train}")
     tmp = {a: d / f".{a}.tmp.npy" for a in ARRAYS}  # np.save appends .npy to other names
-    images = np.lib.format.open_memmap(tmp["images"], mode="w+", dtype=np.uint8, shape=(n, image_size, image_size))
+    images = np.lib.format.open_memmap(tmp["images"], mode="w+", dtype=np.uint8, shape=(n, *image_shape))
     labels = np.zeros(n, np.int64)
     done = 0
     for start, imgs, labs in chunks:
@@ -76,7 +77,14 @@ def write_memmap_dataset(
             os.fsync(f.fileno())
         os.replace(path, d / f"{a}.npy")
     fsync_dir(d)
-    meta = {"layout": LAYOUT, "version": LAYOUT_VERSION, "n": n, "n_train": n_train, "num_classes": num_classes}
+    meta = {
+        "layout": LAYOUT,
+        "version": LAYOUT_VERSION,
+        "n": n,
+        "n_train": n_train,
+        "num_classes": num_classes,
+        "image_shape": list(image_shape),
+    }
     atomic_write_bytes(meta_path, (json.dumps(meta, indent=2) + "\n").encode())
     return meta_path
 
@@ -107,4 +115,10 @@ def open_memmap_arrays(meta_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndar
         raise DatasetError(f"{d}: cannot read the dataset arrays ({type(err).__name__}: {err})") from err
     if images.shape[0] != meta["n"]:
         raise DatasetError(f"{d / 'images.npy'}: {images.shape[0]} rows, {META_FILE} says {meta['n']}")
+    # image_shape is optional (layouts written before colour images lack it); when present it must agree
+    want = meta.get("image_shape")
+    if want is not None and list(images.shape[1:]) != want:
+        raise DatasetError(
+            f"{d / 'images.npy'}: images of shape {list(images.shape[1:])}, {META_FILE} says image_shape {want}"
+        )
     return images, labels, split, int(meta["num_classes"])

@@ -5,7 +5,8 @@ a ``dataset.json`` next to ``images.npy``); :func:`load_dataset` reads either.
 
 File format (see docs/formats.md, "Dataset"): an ``.npz`` without pickled objects holding
 
-- ``images``  uint8 ``[N, H, W]`` (H == W),
+- ``images``  uint8 ``[N, H, W]`` (gray) or ``[N, H, W, 3]`` (RGB, channels last); H and W are
+  multiples of 4 from 8 to 256 and may differ (:func:`engine.config.image_shape_problem`),
 - ``labels``  integer ``[N]`` (ground truth, 0 <= label < num_classes),
 - ``split``   uint8 ``[N]``: 0 = train, 1 = test, all train rows first,
 - ``num_classes`` optional int64 scalar (default: ``max(labels) + 1``).
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine import paths
+from engine.config import image_shape_problem
 from engine.datasets.memmap import memmap_meta_path, open_memmap_arrays
 from engine.errors import DatasetError
 from engine.io import atomic_write_bytes
@@ -37,7 +39,7 @@ class Dataset:
     """
 
     name: str
-    images: np.ndarray  # uint8 [N, H, W]
+    images: np.ndarray  # uint8 [N, H, W] gray or [N, H, W, 3] RGB
     targets: np.ndarray  # int64 [N]
     n_train: int
     num_classes: int
@@ -58,8 +60,9 @@ class Dataset:
         return len(self) - self.n_train
 
     @property
-    def image_size(self) -> int:
-        return int(self.images.shape[1])
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels): the value of ``model.image_shape`` that fits these images."""
+        return image_shape_of(self.images)
 
     @property
     def split(self) -> np.ndarray:
@@ -83,14 +86,32 @@ def dataset_path(name: str, root: str | Path | None = None) -> Path:
     return paths.data_dir(name, root) / f"{name}.npz"
 
 
+def image_shape_of(images: np.ndarray) -> tuple[int, int, int]:
+    """(H, W, C) of an image array [N, H, W] (C = 1) or [N, H, W, C]."""
+    shape = images.shape
+    return (int(shape[1]), int(shape[2]), 1 if len(shape) == 3 else int(shape[3]))
+
+
+def check_images(images: np.ndarray, where: str) -> None:
+    """The one check of an image array's type and shape (datasets, memory-mapped files, imports)."""
+    if images.dtype != np.uint8:
+        hint = " (scale to 0-255 and convert with .astype(np.uint8))" if images.dtype.kind == "f" else ""
+        raise DatasetError(f"{where}: 'images' must be uint8, got {images.dtype} of shape {list(images.shape)}{hint}")
+    if images.ndim not in (3, 4) or images.shape[0] == 0:
+        raise DatasetError(
+            f"{where}: 'images' must have shape [N, H, W] (gray) or [N, H, W, 3] (RGB) with N > 0, "
+            f"got {list(images.shape)}"
+        )
+    problem = image_shape_problem(*image_shape_of(images))
+    if problem:
+        raise DatasetError(f"{where}: {problem}; 'images' has shape {list(images.shape)}")
+
+
 def validate_arrays(
     images: np.ndarray, labels: np.ndarray, split: np.ndarray, *, where: str = "dataset"
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Check the on-disk arrays; return (images, labels as int64, n_train). Raises DatasetError."""
-    if images.dtype != np.uint8:
-        raise DatasetError(f"{where}: 'images' must be uint8, got {images.dtype}")
-    if images.ndim != 3 or images.shape[1] != images.shape[2] or images.shape[0] == 0:
-        raise DatasetError(f"{where}: 'images' must have shape [N, S, S] with N > 0, got {images.shape}")
+    check_images(images, where)
     n = images.shape[0]
     if labels.dtype.kind not in "iu":
         raise DatasetError(f"{where}: 'labels' must be integers, got {labels.dtype}")

@@ -5,23 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 
-def roi_mask(box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """1 inside the normalised box (where the model may look), 0 outside."""
+def roi_mask(box: tuple[float, float, float, float], height: int, width: int | None = None) -> np.ndarray:
+    """[height, width]: 1 inside the normalised box (where the model may look), 0 outside; one
+    mask for every channel of a colour image. ``width`` defaults to ``height``."""
     x0, y0, x1, y1 = box
-    m = np.zeros((size, size), np.float32)
-    c0, c1 = int(np.floor(x0 * size)), int(np.ceil(x1 * size))
-    r0, r1 = int(np.floor(y0 * size)), int(np.ceil(y1 * size))
-    m[max(r0, 0) : min(r1, size), max(c0, 0) : min(c1, size)] = 1.0
+    w = height if width is None else width
+    m = np.zeros((height, w), np.float32)
+    c0, c1 = int(np.floor(x0 * w)), int(np.ceil(x1 * w))
+    r0, r1 = int(np.floor(y0 * height)), int(np.ceil(y1 * height))
+    m[max(r0, 0) : min(r1, height), max(c0, 0) : min(c1, w)] = 1.0
     return m
 
 
 def shift_augment(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Random translations by up to ``max_shift`` pixels, zero-filled (vectorised)."""
+    """Random translations by up to ``max_shift`` pixels, zero-filled (vectorised); ``x`` is
+    [B, H, W] or [B, H, W, C] (every channel moves together)."""
     if max_shift == 0:
         return x.copy()
-    b, h, w = (int(n) for n in x.shape)
+    b, h, w = (int(n) for n in x.shape[:3])
     s = max_shift
-    padded = np.pad(x, ((0, 0), (s, s), (s, s)))
+    padded = np.pad(x, ((0, 0), (s, s), (s, s)) + ((0, 0),) * (x.ndim - 3))
     dy = rng.integers(0, 2 * s + 1, b)
     dx = rng.integers(0, 2 * s + 1, b)
     rows = dy[:, None] + np.arange(h)
@@ -33,8 +36,9 @@ def affine_augment(
     x: np.ndarray, max_shift: int, rotate_deg: float, scale: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Random rotation (+- ``rotate_deg``), zoom (1 +- ``scale``) about the centre and integer
-    shift (up to ``max_shift`` pixels), bilinear, zero outside the image (vectorised)."""
-    b, h, w = (int(n) for n in x.shape)
+    shift (up to ``max_shift`` pixels), bilinear, zero outside the image (vectorised); ``x`` is
+    [B, H, W] or [B, H, W, C] (one transform per image, every channel alike)."""
+    b, h, w = (int(n) for n in x.shape[:3])
     theta = np.deg2rad(rng.uniform(-rotate_deg, rotate_deg, b))[:, None, None]
     zoom = rng.uniform(1.0 - scale, 1.0 + scale, b)[:, None, None]
     shift = rng.integers(-max_shift, max_shift + 1, (b, 2))
@@ -52,7 +56,9 @@ def affine_augment(
     v0 = np.clip(np.floor(v), -2, h).astype(np.int64)
     fu = np.clip(u - u0, 0.0, 1.0).astype(np.float32)
     fv = np.clip(v - v0, 0.0, 1.0).astype(np.float32)
-    xp = np.pad(x, ((0, 0), (2, 2), (2, 2)))
+    if x.ndim == 4:  # the weights broadcast over the channel axis
+        fu, fv = fu[..., None], fv[..., None]
+    xp = np.pad(x, ((0, 0), (2, 2), (2, 2)) + ((0, 0),) * (x.ndim - 3))
     bi = np.arange(b)[:, None, None]
     r0, c0 = v0 + 2, u0 + 2
     top = (1 - fu) * xp[bi, r0, c0] + fu * xp[bi, r0, c0 + 1]

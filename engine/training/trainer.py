@@ -77,11 +77,11 @@ class Trainer(TrainerCheckpoints):
                 f"{cfg.model.num_classes}: set model.num_classes: {dataset.num_classes} in a config file and "
                 "pass it with -c"
             )
-        if dataset.image_size != cfg.model.image_size:
+        if dataset.image_shape != cfg.model.image_shape:
             raise ConfigError(
-                f"dataset {dataset.name!r} has {dataset.image_size}x{dataset.image_size} images but "
-                f"model.image_size is {cfg.model.image_size}: set model.image_size: {dataset.image_size} in a config "
-                "file and pass it with -c"
+                f"dataset {dataset.name!r} has images of shape {list(dataset.image_shape)} (height, width, "
+                f"channels) but model.image_shape is {list(cfg.model.image_shape)}: set model.image_shape: "
+                f"{list(dataset.image_shape)} in a config file and pass it with -c"
             )
         self.backend = backend or create_backend(cfg.backend, cfg.model, cfg.device, cfg.threads)
         self.backend.set_lr(cfg.train.lr)
@@ -301,13 +301,13 @@ class Trainer(TrainerCheckpoints):
             y.append(lab[fb_pick])
         idx = np.concatenate(parts)
         x = self.ds.float_images(idx)
-        size = self.cfg.model.image_size
-        roi_m = np.ones((len(idx), size, size), np.float32)
+        h, w = self.cfg.model.height, self.cfg.model.width
+        roi_m = np.ones((len(idx), h, w), np.float32)
         roi_w = np.zeros(len(idx), np.float32)
         if len(fb_idx):
             for row in range(len(idx) - len(fb_pick), len(idx)):
                 item = self.feedback[int(idx[row])]
-                roi_m[row] = roi_mask(item.box, size)
+                roi_m[row] = roi_mask(item.box, h, w)
                 roi_w[row] = item.strength
         if t.augment_rotate or t.augment_scale:
             x_aug = affine_augment(x, t.augment_shift, t.augment_rotate, t.augment_scale, self.rng)

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         path = datasets.fetch_mnist(raw_dir=args.raw, log=lambda m: print(m, file=sys.stderr))
         ds = datasets.load_dataset("mnist")
         print(
-            f"mnist: {len(ds)} images {ds.image_size}x{ds.image_size}, "
+            f"mnist: {len(ds)} images {ds.image_shape[0]}x{ds.image_shape[1]}, "
             f"{ds.n_train} train, {ds.n_test} test, {ds.num_classes} classes"
         )
         print(path)
@@ -117,7 +117,9 @@ def _synth(args: argparse.Namespace) -> int:
         out = path
     else:
         _, chunks = datasets.synthetic_chunks(args.n_train, args.n_test, args.size, args.num_classes, args.seed)
-        out = datasets.write_memmap_dataset(path.parent, n, args.size, args.num_classes, args.n_train, chunks)
+        out = datasets.write_memmap_dataset(
+            path.parent, n, (args.size, args.size), args.num_classes, args.n_train, chunks
+        )
         path.unlink(missing_ok=True)  # an old .npz would shadow the new files
     print(
         f"{args.name}: {n} synthetic images {args.size}x{args.size} ({layout}), "

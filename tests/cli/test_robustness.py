@@ -103,7 +103,7 @@ def _cases() -> list[Case]:
     add(Case("classes-train", ["train", "-c", CONFIG, "--dataset", "c5", "--checkpoint", "c5"],
              ["'c5' has 5 classes", "model.num_classes", "-c"]))  # fmt: skip
     add(Case("image-size-train", ["train", "-c", CONFIG, "--dataset", "s32", "--checkpoint", "s32"],
-             ["32x32", "model.image_size", "-c"]))  # fmt: skip
+             ["[32, 32, 1]", "model.image_shape", "-c"]))  # fmt: skip
     add(Case("no-dataset-train", ["train", "-c", CONFIG, "--dataset", "nope", "--checkpoint", "n"], ["nope"]))
     # Train onto an existing checkpoint, or a resume with nothing to do.
     add(Case("train-onto-existing", TRAIN, ["checkpoint 'ssvae' exists", "--resume", "--overwrite"]))

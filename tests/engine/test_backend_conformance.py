@@ -21,19 +21,26 @@ from engine.backends.registry import create_backend
 from engine.config import ModelConfig
 
 BACKENDS = ["torch", "tensorflow", "jax"]
-CFG = ModelConfig(latent_dim=8, components=12, num_classes=10, enc_channels=(8, 16), hidden=32, dropout=0.1)
+# Every test runs over gray 28x28, RGB 32x32 and a non-square RGB shape (issue: any image).
+SHAPES = {"gray28": (28, 28, 1), "rgb32": (32, 32, 3), "rgb48x64": (48, 64, 3)}
+CFGS = {
+    key: ModelConfig(
+        image_shape=shape, latent_dim=8, components=12, num_classes=10, enc_channels=(8, 16), hidden=32, dropout=0.1
+    )
+    for key, shape in SHAPES.items()
+}
+CFG = CFGS["gray28"]
 
 
 def make_batch(cfg: ModelConfig = CFG, b: int = 24, seed: int = 0, roi: bool = False) -> dict:
     rng = np.random.default_rng(seed)
-    s = cfg.image_size
-    x = rng.random((b, s, s), dtype=np.float32) ** 3
+    x = rng.random((b, *cfg.sample_shape), dtype=np.float32) ** 3
     y = np.full(b, -1, np.int32)
     y[: b // 2] = rng.integers(0, cfg.num_classes, b // 2)
-    mask = np.ones((b, s, s), np.float32)
+    mask = np.ones((b, cfg.height, cfg.width), np.float32)
     weight = np.zeros(b, np.float32)
     if roi:
-        mask[:4, :, s // 2 :] = 0.0
+        mask[:4, :, cfg.width // 2 :] = 0.0
         weight[:4] = 1.0
     return {
         "x": x,
@@ -92,21 +99,22 @@ def reference_weights(cfg: ModelConfig = CFG, seed: int = 1) -> dict[str, np.nda
     return w
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[(name, key) for name in BACKENDS for key in SHAPES], ids=lambda p: f"{p[0]}-{p[1]}")
 def backend(request):
-    b = create_backend(request.param, CFG)
+    name, key = request.param
+    b = create_backend(name, CFGS[key])
     b.init(0)
     return b
 
 
 def test_predict_shapes_and_keys(backend):
-    x = make_batch()["x"][:5]
+    c = backend.cfg
+    x = make_batch(c)["x"][:5]
     out = backend.predict(x, batch_size=2)
     assert set(out) == set(Out)
-    s, c = CFG.image_size, CFG
     assert out[Out.MU].shape == (5, c.latent_dim) and out[Out.LOGVAR].shape == (5, c.latent_dim)
     assert out[Out.RESP].shape == (5, c.components) and out[Out.PROBS].shape == (5, c.num_classes)
-    assert out[Out.RECON].shape == (5, s, s)
+    assert out[Out.RECON].shape == (5, *c.sample_shape)
     np.testing.assert_allclose(out[Out.RESP].sum(1), 1, atol=1e-5)
     np.testing.assert_allclose(out[Out.PROBS].sum(1), 1, atol=1e-5)
     assert out[Out.RECON].min() >= 0 and out[Out.RECON].max() <= 1
@@ -114,10 +122,11 @@ def test_predict_shapes_and_keys(backend):
 
 
 def test_weights_follow_the_neutral_contract_and_round_trip(backend):
+    cfg = backend.cfg
     w = backend.get_weights()
-    expected = dict(param_shapes(CFG), tau=(CFG.components, CFG.num_classes))
+    expected = dict(param_shapes(cfg), tau=(cfg.components, cfg.num_classes))
     assert {k: tuple(v.shape) for k, v in w.items()} == expected
-    ref = reference_weights()
+    ref = reference_weights(cfg)
     backend.set_weights(ref)
     got = backend.get_weights()
     for k in ref:
@@ -129,7 +138,7 @@ def test_weights_follow_the_neutral_contract_and_round_trip(backend):
 
 
 def test_train_step_lowers_loss_on_a_fixed_batch(backend):
-    batch = make_batch()
+    batch = make_batch(backend.cfg)
     backend.set_lr(3e-3)
     before = backend.loss(batch)["loss"]
     handles = [backend.train_step(batch) for _ in range(30)]
@@ -139,38 +148,41 @@ def test_train_step_lowers_loss_on_a_fixed_batch(backend):
 
 
 def test_predict_is_deterministic_in_eval_mode(backend):
-    x = make_batch()["x"]
+    x = make_batch(backend.cfg)["x"]
     a, b = backend.predict(x), backend.predict(x[::-1].copy())
     for k in Out:
         np.testing.assert_allclose(a[k], b[k][::-1], atol=1e-6)
     mc = backend.predict_mc(x, 5, seed=3)
-    assert mc.shape == (5, len(x), CFG.num_classes)
+    assert mc.shape == (5, len(x), backend.cfg.num_classes)
     assert np.ptp(mc, axis=0).max() > 0  # MC dropout varies
     np.testing.assert_allclose(mc, backend.predict_mc(x, 5, seed=3), atol=1e-6)
 
 
 @pytest.mark.parametrize("method", ["gradient", "gradcam", "smoothgrad"])
 def test_saliency_shape_and_response(backend, method):
-    backend.set_weights(reference_weights())
-    x = make_batch()["x"]
-    s1 = backend.saliency(x[0], 3, method)
-    assert s1.shape == x[0].shape and s1.dtype == np.float32 and (s1 >= 0).all()
+    cfg = backend.cfg
+    backend.set_weights(reference_weights(cfg))
+    x = make_batch(cfg)["x"]
+    # a target whose Grad-CAM is not ReLU'd away everywhere for these random weights, in every shape
+    s1 = backend.saliency(x[0], 5, method)
+    assert s1.shape == (cfg.height, cfg.width) and s1.dtype == np.float32 and (s1 >= 0).all()
     assert np.isfinite(s1).all() and s1.max() > 0
-    s2 = backend.saliency(x[1], 3, method)
+    s2 = backend.saliency(x[1], 5, method)
     assert not np.allclose(s1, s2)  # responds to the input
     with pytest.raises(ValueError):
         backend.saliency(x[0], 99, method)
 
 
+@pytest.mark.parametrize("key", SHAPES)
 @pytest.mark.parametrize("name", BACKENDS[1:])
-def test_saliency_primitives_agree_across_backends(name):
+def test_saliency_primitives_agree_across_backends(name, key):
     """The two gradients the neutral saliency code (engine/analysis/saliency.py) is built on, and the maps it
     makes from them, agree with the reference backend from the same neutral weights."""
-    ref, other = create_backend(BACKENDS[0], CFG), create_backend(name, CFG)
+    cfg = CFGS[key]
+    ref, other = create_backend(BACKENDS[0], cfg), create_backend(name, cfg)
     for b in (ref, other):
-        b.set_weights(reference_weights())
-    xs = make_batch()["x"][:3]
-    c2, s = CFG.enc_channels[1], CFG.image_size // 4
+        b.set_weights(reference_weights(cfg))
+    xs = make_batch(cfg)["x"][:3]
     for target in (3, 7):
         want = ref.input_gradient(xs, target)
         got = other.input_gradient(xs, target)
@@ -182,7 +194,11 @@ def test_saliency_primitives_agree_across_backends(name):
         )
         pairs = zip(ref.feature_maps_and_grads(xs[0], target), other.feature_maps_and_grads(xs[0], target), strict=True)
         for a, b in pairs:
-            assert b.shape == (c2, s, s) and b.dtype == np.float32 and np.abs(a).max() > 0
+            assert (
+                b.shape == (cfg.enc_channels[1], cfg.height // 4, cfg.width // 4)
+                and b.dtype == np.float32
+                and np.abs(a).max() > 0
+            )
             np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4 * np.abs(a).max())
         for method in ("gradcam", "smoothgrad"):
             want_map = ref.saliency(xs[0], target, method, samples=4, seed=5)
@@ -195,17 +211,17 @@ def test_saliency_primitives_agree_across_backends(name):
 
 
 def test_optimizer_state_round_trip_and_exact_resume(backend):
-    name = backend.name
-    b1, b2 = make_batch(seed=1), make_batch(seed=2)
-    backend.set_weights(reference_weights())
+    name, cfg = backend.name, backend.cfg
+    b1, b2 = make_batch(cfg, seed=1), make_batch(cfg, seed=2)
+    backend.set_weights(reference_weights(cfg))
     backend.train_step(b1)
     w, opt = backend.get_weights(), backend.get_optimizer_state()
     assert int(opt["adam.step"]) == 1
-    assert {k for k in opt if k.startswith("adam.m.")} == {f"adam.m.{k}" for k in param_shapes(CFG)}
+    assert {k for k in opt if k.startswith("adam.m.")} == {f"adam.m.{k}" for k in param_shapes(cfg)}
     backend.train_step(b2)
     expected = backend.get_weights()
 
-    other = create_backend(name, CFG)
+    other = create_backend(name, cfg)
     other.set_weights(w)
     other.set_optimizer_state(opt)
     for k, v in other.get_optimizer_state().items():
@@ -217,20 +233,21 @@ def test_optimizer_state_round_trip_and_exact_resume(backend):
 
 
 def test_roi_penalty_is_computed_only_with_feedback(backend):
-    backend.set_weights(reference_weights())
-    assert backend.loss(make_batch())["roi"] == 0.0
-    assert backend.loss(make_batch(roi=True))["roi"] > 0.0
+    cfg = backend.cfg
+    backend.set_weights(reference_weights(cfg))
+    assert backend.loss(make_batch(cfg))["roi"] == 0.0
+    assert backend.loss(make_batch(cfg, roi=True))["roi"] > 0.0
 
 
-def test_cross_backend_parity():
+@pytest.mark.parametrize("key", SHAPES)
+def test_cross_backend_parity(key):
     """Same neutral weights -> same outputs and loss in every backend."""
-    if len(BACKENDS) < 2:
-        pytest.skip("only one backend registered in BACKENDS")
-    ref = reference_weights()
-    batch = make_batch(roi=True)
+    cfg = CFGS[key]
+    ref = reference_weights(cfg)
+    batch = make_batch(cfg, roi=True)
     results = {}
     for name in BACKENDS:
-        b = create_backend(name, CFG)
+        b = create_backend(name, cfg)
         b.set_weights(ref)
         results[name] = (b.predict(batch["x"]), b.loss(batch))
     base_out, base_loss = results[BACKENDS[0]]
@@ -242,13 +259,14 @@ def test_cross_backend_parity():
 
 
 def test_decode_of_the_latent_mean_is_the_reconstruction(backend):
-    backend.set_weights(reference_weights())
-    out = backend.predict(make_batch()["x"][:7])
+    cfg = backend.cfg
+    backend.set_weights(reference_weights(cfg))
+    out = backend.predict(make_batch(cfg)["x"][:7])
     got = backend.decode(out[Out.MU], out[Out.RESP], batch_size=3)
     assert got.shape == out[Out.RECON].shape and got.dtype == np.float32
     assert np.abs(got - out[Out.RECON]).max() <= 1e-4
-    s, d, k = CFG.image_size, CFG.latent_dim, CFG.components
-    assert backend.decode(np.zeros((0, d)), np.zeros((0, k))).shape == (0, s, s)
+    d, k = cfg.latent_dim, cfg.components
+    assert backend.decode(np.zeros((0, d)), np.zeros((0, k))).shape == (0, *cfg.sample_shape)
     for z, q in ((np.zeros((2, d + 1)), np.zeros((2, k))), (np.zeros((2, d)), np.zeros((2, k - 1)))):
         with pytest.raises(ValueError, match="decode"):
             backend.decode(z, q)
@@ -258,11 +276,12 @@ def test_decode_of_the_latent_mean_is_the_reconstruction(backend):
 
 def test_decode_of_a_prior_mean_is_an_image(backend):
     """The Model page's picture of component c: decode(prior.mu[c], one-hot c)."""
-    w = reference_weights()
+    cfg = backend.cfg
+    w = reference_weights(cfg)
     backend.set_weights(w)
-    k, s = CFG.components, CFG.image_size
+    k = cfg.components
     imgs = backend.decode(w["prior.mu"], np.eye(k, dtype=np.float32))
-    assert imgs.shape == (k, s, s) and imgs.dtype == np.float32
+    assert imgs.shape == (k, *cfg.sample_shape) and imgs.dtype == np.float32
     assert imgs.min() >= 0 and imgs.max() <= 1
     assert np.ptp(imgs, axis=0).max() > 0  # the components decode to different images
     np.testing.assert_allclose(
@@ -270,14 +289,16 @@ def test_decode_of_a_prior_mean_is_an_image(backend):
     )
 
 
-def test_decode_agrees_across_backends():
-    ref = reference_weights()
+@pytest.mark.parametrize("key", SHAPES)
+def test_decode_agrees_across_backends(key):
+    cfg = CFGS[key]
+    ref = reference_weights(cfg)
     rng = np.random.default_rng(4)
-    z = rng.standard_normal((9, CFG.latent_dim)).astype(np.float32)
-    q = rng.dirichlet(np.ones(CFG.components), 9).astype(np.float32)
+    z = rng.standard_normal((9, cfg.latent_dim)).astype(np.float32)
+    q = rng.dirichlet(np.ones(cfg.components), 9).astype(np.float32)
     results = {}
     for name in BACKENDS:
-        b = create_backend(name, CFG)
+        b = create_backend(name, cfg)
         b.set_weights(ref)
         results[name] = b.decode(z, q, batch_size=4)
     for name, got in results.items():

@@ -53,7 +53,7 @@ def test_variant_parameter_names() -> None:
     shapes = param_shapes(VARIANTS["aux"])
     assert shapes["task.reg.out.weight"] == (1, 3)
     assert shapes["task.cls.out.weight"] == (CFG.num_classes, 64)
-    assert shapes["task.img.out.weight"] == (CFG.image_size**2, CFG.latent_dim + CFG.components)
+    assert shapes["task.img.out.weight"] == (CFG.pixels, CFG.latent_dim + CFG.components)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -138,7 +138,7 @@ def test_vamp_kl_and_gaussian_rec_known_answers(name: str) -> None:
     prior = b.predict(pseudo.astype(np.float32))
     pm, plv = prior[Out.MU].astype(np.float64), prior[Out.LOGVAR].astype(np.float64)
     mu, lv, q = (out[k].astype(np.float64) for k in (Out.MU, Out.LOGVAR, Out.RESP))
-    P = cfg.image_size**2
+    P = cfg.pixels
     kl = 0.5 * (plv[None] - lv[:, None] + (np.exp(lv[:, None]) + (mu[:, None] - pm[None]) ** 2) / np.exp(plv[None]) - 1)
     kl_z = ((q * kl.sum(-1)).sum(1) / P).mean()
     z = mu + np.exp(0.5 * lv) * batch["eps"]

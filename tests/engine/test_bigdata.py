@@ -53,7 +53,7 @@ def test_npz_layout_wins_and_a_bad_description_is_refused(home: Path) -> None:
 def test_write_memmap_refuses_chunks_that_do_not_cover_the_rows(tmp_path: Path) -> None:
     chunks = iter([(0, np.zeros((3, 8, 8), np.uint8), np.zeros(3, np.int64))])
     with pytest.raises(DatasetError, match="covered 3 rows"):
-        datasets.write_memmap_dataset(tmp_path, 5, 8, 2, 4, chunks)
+        datasets.write_memmap_dataset(tmp_path, 5, (8, 8), 2, 4, chunks)
     assert not (tmp_path / "dataset.json").exists()
 
 
@@ -109,3 +109,22 @@ def test_attribute_fingerprint_is_streamed_with_the_same_digest() -> None:
 
     images = np.random.default_rng(1).integers(0, 256, (1000, 5, 5)).astype(np.uint8)
     assert _fingerprint(images, rows=77) == hashlib.sha256(images.tobytes()).hexdigest()[:32]
+
+
+def test_memmap_layout_holds_colour_non_square_images_and_refuses_a_disagreeing_description(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (5, 8, 12, 3), dtype=np.uint8)
+    meta = datasets.write_memmap_dataset(tmp_path / "c", 5, (8, 12, 3), 2, 4, iter([(0, imgs, np.arange(5) % 2)]))
+    assert json.loads(meta.read_text())["image_shape"] == [8, 12, 3]
+    ds = datasets.load_dataset("c", tmp_path)
+    assert ds.image_shape == (8, 12, 3) and np.array_equal(np.asarray(ds.images), imgs)
+    # dataset.json says one shape, images.npy holds another: refused, naming both
+    desc = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**desc, "image_shape": [8, 8, 3]}))
+    datasets.clear_cache()
+    with pytest.raises(DatasetError, match=r"images of shape \[8, 12, 3\].*image_shape \[8, 8, 3\]"):
+        datasets.load_dataset("c", tmp_path)
+    # a description from before colour images (no image_shape) is still read
+    meta.write_text(json.dumps({k: v for k, v in desc.items() if k != "image_shape"}))
+    datasets.clear_cache()
+    assert datasets.load_dataset("c", tmp_path).image_shape == (8, 12, 3)

@@ -83,7 +83,7 @@ def test_round_trip_and_cache(tmp_path: Path) -> None:
         assert z["split"].tolist() == [0] * 30 + [1] * 10
     got = load_dataset("rt", tmp_path)
     assert np.array_equal(got.images, ds.images) and np.array_equal(got.targets, ds.targets)
-    assert (got.n_train, got.num_classes, got.image_size, len(got)) == (30, 3, 12, 40)
+    assert (got.n_train, got.num_classes, got.image_shape, len(got)) == (30, 3, (12, 12, 1), 40)
     assert got.train_idx.tolist() == list(range(30)) and got.test_idx.tolist() == list(range(30, 40))
     f = got.float_images(got.test_idx[:2])
     assert f.dtype == np.float32 and f.shape == (2, 12, 12) and f.min() >= 0.0 and f.max() <= 1.0
@@ -94,6 +94,23 @@ def test_round_trip_and_cache(tmp_path: Path) -> None:
     save_dataset(synthetic_dataset(n_train=5, n_test=5, size=12, num_classes=3, name="rt"), path)
     assert len(load_dataset("rt", tmp_path)) == 10  # a rewrite invalidates the cache
     assert not list(path.parent.glob(".*tmp"))  # no temp file left
+
+
+def test_colour_and_non_square_images_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (6, 16, 24, 3), dtype=np.uint8)
+    ds = datasets.Dataset("rgb", images, np.arange(6) % 3, 4, 3)
+    path = save_dataset(ds, tmp_path / "rgb" / "rgb.npz")
+    got = load_dataset("rgb", tmp_path)
+    assert got.image_shape == (16, 24, 3) and np.array_equal(got.images, images)
+    assert got.float_images([1]).shape == (1, 16, 24, 3) and path.is_file()
+
+
+def test_a_bad_image_array_is_never_written(tmp_path: Path) -> None:
+    bad = datasets.Dataset("bad", np.zeros((4, 8, 8, 4), np.uint8), np.zeros(4, np.int64), 2, 2)
+    with pytest.raises(DatasetError, match="not 4"):
+        save_dataset(bad, tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
 
 
 def test_num_classes_defaults_to_max_label(tmp_path: Path) -> None:
@@ -119,8 +136,12 @@ def _npz(**change: np.ndarray | None) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize(
     "arrays, message",
     [
-        (_npz(images=np.zeros((4, 8, 8), np.float32)), "'images' must be uint8"),
-        (_npz(images=np.zeros((4, 8, 6), np.uint8)), "shape [N, S, S]"),
+        (_npz(images=np.zeros((4, 8, 8), np.float32)), "'images' must be uint8, got float32 of shape [4, 8, 8]"),
+        (_npz(images=np.zeros((4, 8, 6), np.uint8)), "image width 6 is not supported"),
+        (_npz(images=np.zeros((4, 4, 8), np.uint8)), "image height 4 is not supported"),
+        (_npz(images=np.zeros((4, 8, 8, 2), np.uint8)), "1 (gray) or 3 (RGB) channels, not 2"),
+        (_npz(images=np.zeros((4, 8, 8, 4), np.uint8)), "1 (gray) or 3 (RGB) channels, not 4"),
+        (_npz(images=np.zeros((4, 8), np.uint8)), "[N, H, W] (gray) or [N, H, W, 3] (RGB)"),
         (_npz(labels=np.zeros(4, np.float64)), "'labels' must be integers"),
         (_npz(labels=np.zeros(3, np.int64)), "'labels' must have shape (4,)"),
         (_npz(split=np.array([0, 1, 0, 1], np.uint8)), "train rows must come first"),

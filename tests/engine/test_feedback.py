@@ -128,7 +128,7 @@ def test_feedback_moves_the_input_gradient_into_the_box(home):
     store = label_store_for("synth", ds.n_train, ds.num_classes)
     store.set_many(oracle_labels(ds, 5, 0), source="test")
     box = (0.0, 0.0, 0.5, 0.5)
-    mask = roi_mask(box, ds.image_size)
+    mask = roi_mask(box, *ds.image_shape[:2])
     samples = [0, 1, 2, 3]
     shares = {}
     for with_fb in (False, True):

@@ -22,7 +22,9 @@ from workers.saliency import agreement, focus_bbox
 
 # -- Grad-CAM by hand ---------------------------------------------------------------------
 
-SMALL = ModelConfig(image_size=8, latent_dim=2, components=2, num_classes=2, enc_channels=(2, 3), hidden=8, dropout=0.0)
+SMALL = ModelConfig(
+    image_shape=(8, 8, 1), latent_dim=2, components=2, num_classes=2, enc_channels=(2, 3), hidden=8, dropout=0.0
+)
 
 
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -96,8 +96,7 @@ class TorchBackend(Backend):
     def decode(self, z: np.ndarray, q: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         z, q = self.check_decode_args(z, q)
         self.model.eval()
-        s = self.cfg.image_size
-        out = np.zeros((len(z), s, s), np.float32)
+        out = np.zeros((len(z), *self.cfg.sample_shape), np.float32)
         for i in range(0, len(z), batch_size):
             zb = torch.as_tensor(z[i : i + batch_size], device=self.dev)
             qb = torch.as_tensor(q[i : i + batch_size], device=self.dev)

@@ -17,14 +17,14 @@ class _Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         c1, c2 = cfg.enc_channels
-        s = cfg.image_size // 4
         self.conv = cfg.encoder == "conv"
+        self.rgb = cfg.channels > 1
         if self.conv:
-            self.conv1 = nn.Conv2d(1, c1, 4, stride=2, padding=1)
+            self.conv1 = nn.Conv2d(cfg.channels, c1, 4, stride=2, padding=1)
             self.conv2 = nn.Conv2d(c1, c2, 4, stride=2, padding=1)
-            self.fc = nn.Linear(c2 * s * s, cfg.hidden)
+            self.fc = nn.Linear(c2 * (cfg.height // 4) * (cfg.width // 4), cfg.hidden)
         else:
-            self.dense = nn.Linear(cfg.image_size**2, 2 * cfg.hidden)
+            self.dense = nn.Linear(cfg.pixels, 2 * cfg.hidden)
             self.fc = nn.Linear(2 * cfg.hidden, cfg.hidden)
         self.mu = nn.Linear(cfg.hidden, cfg.latent_dim)
         self.logvar = nn.Linear(cfg.hidden, cfg.latent_dim)
@@ -32,11 +32,11 @@ class _Encoder(nn.Module):
         self.dropout = cfg.dropout
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Last convolutional feature map [B, C2, S, S] (Grad-CAM reads it); the dense encoder's
-        first layer [B, 2H]."""
+        """Last convolutional feature map [B, C2, Sh, Sw] (Grad-CAM reads it); the dense encoder's
+        first layer [B, 2H]. ``x``: [B, H, W] gray or [B, H, W, 3] (channels last, as stored)."""
         if not self.conv:
             return F.relu(self.dense(x.flatten(1)))
-        h = F.relu(self.conv1(x.unsqueeze(1)))
+        h = F.relu(self.conv1(x.permute(0, 3, 1, 2) if self.rgb else x.unsqueeze(1)))
         return F.relu(self.conv2(h))
 
     def head(
@@ -54,15 +54,15 @@ class _Decoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.fc1 = nn.Linear(cfg.latent_dim + cfg.components, cfg.hidden)
-        self.fc2 = nn.Linear(cfg.hidden, cfg.image_size * cfg.image_size)
-        self.size = cfg.image_size
+        self.fc2 = nn.Linear(cfg.hidden, cfg.pixels)
+        self.shape = cfg.sample_shape
         if cfg.decoder == "gaussian":
-            self.logvar = nn.Parameter(torch.zeros(cfg.image_size * cfg.image_size))
+            self.logvar = nn.Parameter(torch.zeros(cfg.pixels))
 
     def forward(self, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """Pixel logits [B, H, W]; the decoder sees the component responsibilities."""
+        """Pixel logits [B, *sample_shape]; the decoder sees the component responsibilities."""
         h = F.relu(self.fc1(torch.cat([z, q], dim=1)))
-        return self.fc2(h).view(-1, self.size, self.size)
+        return self.fc2(h).view(-1, *self.shape)
 
 
 class _Prior(nn.Module):
@@ -73,7 +73,7 @@ class _Prior(nn.Module):
             self.mu = nn.Parameter(torch.randn(cfg.components, cfg.latent_dim) * 1.5)
             self.logvar = nn.Parameter(torch.zeros(cfg.components, cfg.latent_dim))
         else:
-            self.pseudo = nn.Parameter(torch.randn(cfg.components, cfg.image_size, cfg.image_size))
+            self.pseudo = nn.Parameter(torch.randn(cfg.components, *cfg.sample_shape))
 
 
 class _Head(nn.Module):
@@ -126,10 +126,10 @@ class SSVAE(nn.Module):
 def _rec(model: SSVAE, logits_x: torch.Tensor, x: torch.Tensor, P: float) -> torch.Tensor:
     """Per-row reconstruction term (base.py): Bernoulli or Gaussian with learned per-pixel variance."""
     if model.cfg.decoder == "bernoulli":
-        return F.binary_cross_entropy_with_logits(logits_x, x, reduction="none").sum((1, 2)) / P
-    var = (torch.exp(model.dec.logvar) + GAUSS_VAR_FLOOR).view(1, model.cfg.image_size, model.cfg.image_size)
+        return F.binary_cross_entropy_with_logits(logits_x, x, reduction="none").flatten(1).sum(1) / P
+    var = (torch.exp(model.dec.logvar) + GAUSS_VAR_FLOOR).view(1, *model.cfg.sample_shape)
     nll = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (x - torch.sigmoid(logits_x)) ** 2 / var)
-    return nll.sum((1, 2)) / P
+    return nll.flatten(1).sum(1) / P
 
 
 def _aux(model: SSVAE, b: dict[str, torch.Tensor], mu: torch.Tensor, q: torch.Tensor, P: float) -> torch.Tensor:
@@ -162,7 +162,7 @@ def ssvae_loss(
     if use_roi:
         x = x.detach().requires_grad_(True)
     K = model.cfg.components
-    P = float(x.shape[1] * x.shape[2])
+    P = float(model.cfg.pixels)
     e = model.encode(x, b["drop"] if train else None)
     q, mu, logvar = e["q"], e["mu"], e["logvar"]
     log_q = torch.log_softmax(e["logits"], dim=1)
@@ -206,9 +206,10 @@ def ssvae_loss(
         # The share of the squared gradient outside the box, not its size: a classifier that
         # ignores its input would satisfy a size penalty. Rescaling each row by a constant (its
         # max |g|) leaves the share unchanged and keeps ROI_EPS negligible however small g is.
-        g = g / (g.detach().abs().amax((1, 2), keepdim=True) + ROI_TINY)
-        g2 = g.pow(2)
-        share = ((1.0 - b["roi_mask"]) * g2).sum((1, 2)) / (g2.sum((1, 2)) + ROI_EPS)
+        g = g.flatten(1)
+        g = g / (g.detach().abs().amax(1, keepdim=True) + ROI_TINY)
+        g2 = g.pow(2).view(-1, model.cfg.height * model.cfg.width, model.cfg.channels).sum(2)  # every channel
+        share = ((1.0 - b["roi_mask"].flatten(1)) * g2).sum(1) / (g2.sum(1) + ROI_EPS)
         roi = (rw * share).sum() / (rw > 0).sum().clamp(min=1)
     else:
         roi = zero
