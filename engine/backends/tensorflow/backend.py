@@ -112,8 +112,9 @@ class TensorFlowBackend(Backend):
 
     def _batch_signature(self) -> list[tf.TensorSpec]:
         """Specs of the arrays ``_tensors`` passes, in ``self._batch_keys`` order."""
-        s, c, t = self.cfg.image_size, self.cfg, len(self.cfg.aux)
-        img = tf.TensorSpec([None, s, s], tf.float32)
+        c, t = self.cfg, len(self.cfg.aux)
+        img = tf.TensorSpec([None, *c.sample_shape], tf.float32)
+        mask = tf.TensorSpec([None, c.height, c.width], tf.float32)  # one mask for every channel
         per_row = tf.TensorSpec([None, t], tf.float32)
         tasks = [per_row, per_row, tf.TensorSpec([t], tf.float32)] if t else []
         return [
@@ -123,7 +124,7 @@ class TensorFlowBackend(Backend):
             tf.TensorSpec([None, c.latent_dim], tf.float32),
             tf.TensorSpec([None, c.hidden], tf.float32),
             tf.TensorSpec([None, c.hidden], tf.float32),
-            img,
+            mask,
             tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([7], tf.float32),
             tf.TensorSpec([], tf.float32),
@@ -131,8 +132,8 @@ class TensorFlowBackend(Backend):
         ]
 
     def _build_functions(self) -> None:
-        s = self.cfg.image_size
-        img = tf.TensorSpec([None, s, s], tf.float32)
+        s = self.cfg.sample_shape
+        img = tf.TensorSpec([None, *s], tf.float32)
 
         @tf.function(input_signature=[img])
         def predict_fn(x):
@@ -178,12 +179,12 @@ class TensorFlowBackend(Backend):
         @tf.function(input_signature=[img, tf.TensorSpec([], tf.int32)])
         def fmap_grad_fn(x, target):
             p = self._p()
-            fmap = features(p, x)  # [1, S, S, C2]
+            fmap = features(p, x)  # [1, Sh, Sw, C2]
             with tf.GradientTape() as tape:
                 tape.watch(fmap)
                 logits = dense(p, "enc.comp", hidden(p, fmap))
                 logp = tf.math.log(tf.matmul(tf.nn.softmax(logits, axis=1), p["tau"])[0, target] + 1e-8)
-            # NHWC -> the neutral [C2, S, S]
+            # NHWC -> the neutral [C2, Sh, Sw]
             return tf.transpose(fmap[0], [2, 0, 1]), tf.transpose(tape.gradient(logp, fmap)[0], [2, 0, 1])
 
         self._predict_fn, self._decode_fn, self._hidden_fn, self._mc_fn = predict_fn, decode_fn, hidden_fn, mc_fn
@@ -283,8 +284,7 @@ class TensorFlowBackend(Backend):
 
     def decode(self, z: np.ndarray, q: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         z, q = self.check_decode_args(z, q)
-        s = self.cfg.image_size
-        out = np.zeros((len(z), s, s), np.float32)
+        out = np.zeros((len(z), *self.cfg.sample_shape), np.float32)
         for i in range(0, len(z), batch_size):
             with tf.device(self.dev):
                 zb, qb = tf.convert_to_tensor(z[i : i + batch_size]), tf.convert_to_tensor(q[i : i + batch_size])

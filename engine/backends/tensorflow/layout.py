@@ -2,9 +2,11 @@
 
 Neutral (base.py): dense ``weight`` ``[out, in]``, conv ``weight`` ``[out, in, kh, kw]`` (OIHW).
 TensorFlow: dense kernels ``[in, out]`` (``x @ W``), conv kernels ``[kh, kw, in, out]`` (HWIO) for
-NHWC feature maps. Biases, ``prior.*`` (``prior.pseudo`` [K,H,W] too), ``dec.logvar`` [P] and ``tau``
-are the same in both. The flatten order before ``enc.fc`` stays C,H,W: the model transposes its NHWC
-feature map to NCHW before flattening, so ``enc.fc`` is a plain transpose too. Every other ``weight``
+NHWC feature maps (the neutral ``enc.conv1`` [C1, Ci, 4, 4] becomes [4, 4, Ci, C1]: images are
+channels last already). Biases, ``prior.*`` (``prior.pseudo`` [K, *sample_shape] too), ``dec.logvar``
+[P] and ``tau`` are the same in both (pixels in (H, W, C) order). The flatten order before
+``enc.fc`` stays C,H,W (in-features C2*(H/4)*(W/4)): the model transposes its NHWC feature map to
+NCHW before flattening, so ``enc.fc`` is a plain transpose too. Every other ``weight``
 is a dense kernel, transposed: the dense encoder's ``enc.dense`` (input: the image flattened
 row-major, as in torch) and ``enc.fc`` [H, 2H], and the auxiliary heads' ``task.<name>.hid`` /
 ``task.<name>.out``. Pure numpy: no TensorFlow import here.

@@ -75,11 +75,13 @@ def dense(p: dict, name: str, h: tf.Tensor) -> tf.Tensor:
 
 
 def features(p: dict, x: tf.Tensor) -> tf.Tensor:
-    """Last convolutional feature map, NHWC [B, S, S, C2] after ReLU (Grad-CAM reads it); the dense
-    encoder's first layer [B, 2H] (its variant is read off the parameter names)."""
+    """Last convolutional feature map, NHWC [B, Sh, Sw, C2] after ReLU (Grad-CAM reads it); the dense
+    encoder's first layer [B, 2H] (its variant is read off the parameter names). ``x`` is
+    [B, H, W] gray or [B, H, W, 3] colour (channels last, as stored: already NHWC)."""
     if "enc.dense.weight" in p:
         return tf.nn.relu(dense(p, "enc.dense", tf.reshape(x, [tf.shape(x)[0], -1])))
-    h = tf.nn.relu(_conv(x[..., None], p["enc.conv1.weight"], p["enc.conv1.bias"]))
+    nhwc = x[..., None] if x.shape.rank == 3 else x  # gray gets its channel axis of 1
+    h = tf.nn.relu(_conv(nhwc, p["enc.conv1.weight"], p["enc.conv1.bias"]))
     return tf.nn.relu(_conv(h, p["enc.conv2.weight"], p["enc.conv2.bias"]))
 
 
@@ -111,10 +113,11 @@ def encode(p: dict, x: tf.Tensor, drop: tf.Tensor | None, rate: float) -> dict[s
     }
 
 
-def decode(p: dict, z: tf.Tensor, q: tf.Tensor, size: int) -> tf.Tensor:
-    """Pixel logits [B, H, W]; the decoder sees the component responsibilities."""
+def decode(p: dict, z: tf.Tensor, q: tf.Tensor, shape: tuple[int, ...]) -> tf.Tensor:
+    """Pixel logits [B, *shape] (``shape`` = ``cfg.sample_shape``; ``dec.fc2``'s outputs are in
+    (H, W, C) order); the decoder sees the component responsibilities."""
     h = tf.nn.relu(dense(p, "dec.fc1", tf.concat([z, q], axis=1)))
-    return tf.reshape(dense(p, "dec.fc2", h), [-1, size, size])
+    return tf.reshape(dense(p, "dec.fc2", h), [-1, *shape])
 
 
 def prior_params(p: dict, cfg: ModelConfig) -> tuple[tf.Tensor, tf.Tensor]:
@@ -128,11 +131,13 @@ def prior_params(p: dict, cfg: ModelConfig) -> tuple[tf.Tensor, tf.Tensor]:
 
 def _rec(p: dict, cfg: ModelConfig, logits_x: tf.Tensor, x: tf.Tensor, P: float) -> tf.Tensor:
     """Per-row reconstruction term (base.py): Bernoulli, or Gaussian with a learned per-pixel variance."""
+    pixel_axes = list(range(1, len(cfg.sample_shape) + 1))
     if cfg.decoder == "bernoulli":
-        return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits_x), axis=[1, 2]) / P
-    var = tf.reshape(tf.exp(p["dec.logvar"]) + GAUSS_VAR_FLOOR, [1, cfg.image_size, cfg.image_size])
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits_x)
+        return tf.reduce_sum(bce, axis=pixel_axes) / P
+    var = tf.reshape(tf.exp(p["dec.logvar"]) + GAUSS_VAR_FLOOR, [1, *cfg.sample_shape])
     nll = 0.5 * (float(np.log(2 * np.pi)) + tf.math.log(var) + tf.square(x - tf.sigmoid(logits_x)) / var)
-    return tf.reduce_sum(nll, axis=[1, 2]) / P
+    return tf.reduce_sum(nll, axis=pixel_axes) / P
 
 
 def _aux(p: dict, cfg: ModelConfig, b: dict[str, tf.Tensor], mu: tf.Tensor, q: tf.Tensor, P: float) -> tf.Tensor:
@@ -170,7 +175,7 @@ def ssvae_loss(
     """The loss of base.py's docstring, term for term like the torch reference ``ssvae_loss``."""
     w, x = b["w"], b["x"]
     K = cfg.components
-    P = float(cfg.image_size * cfg.image_size)
+    P = float(cfg.pixels)
     rate = cfg.dropout
     # The ROI penalty needs d(sum_y log p_y)/dx: an inner tape on x around the forward pass; an
     # outer tape (train step) records that gradient too, giving the second-order gradient.
@@ -189,8 +194,9 @@ def ssvae_loss(
         assert tape is not None
         g = tape.gradient(target, x)
         # rescaled per row by a constant (its max |g|): the share is the same, the eps negligible
+        g = tf.reshape(g, [-1, cfg.height * cfg.width, cfg.channels])
         g = g / (tf.stop_gradient(tf.reduce_max(tf.abs(g), axis=[1, 2], keepdims=True)) + ROI_TINY)
-        g2 = tf.square(g)
+        g2 = tf.reshape(tf.reduce_sum(tf.square(g), axis=2), [-1, cfg.height, cfg.width])  # every channel
         outside = tf.reduce_sum((1.0 - b["roi_mask"]) * g2, axis=[1, 2])
         share = outside / (tf.reduce_sum(g2, axis=[1, 2]) + ROI_EPS)
         roi = tf.reduce_sum(rw * share) / tf.maximum(tf.reduce_sum(has_fb), 1.0)
@@ -199,7 +205,7 @@ def ssvae_loss(
     mu, logvar = e["mu"], e["logvar"]
     log_q = tf.nn.log_softmax(e["logits"], axis=1)
     z = mu + tf.exp(0.5 * logvar) * b["eps"]
-    logits_x = decode(p, z, q, cfg.image_size)
+    logits_x = decode(p, z, q, cfg.sample_shape)
     rec = _rec(p, cfg, logits_x, x, P)
     pm, plv = prior_params(p, cfg)  # [K, D]
     kl_each = 0.5 * tf.reduce_sum(
