@@ -134,7 +134,7 @@ class JaxBackend(Backend):
             return jax.grad(log_p, argnums=2)(params, tau, xs, target)
 
         def fmap_grad(params, tau, x, target):
-            fmap = model.apply({"params": params}, x[None], method=M.SSVAE.features)  # [1, S, S, C2]
+            fmap = model.apply({"params": params}, x[None], method=M.SSVAE.features)  # [1, Sh, Sw, C2]
 
             def logp_of(fm):
                 _, _, logits = model.apply({"params": params}, fm, method=M.SSVAE.head)
@@ -142,7 +142,7 @@ class JaxBackend(Backend):
 
             if cfg.encoder == "dense":  # its first layer [2H], as torch returns it
                 return fmap[0], jax.grad(logp_of)(fmap)[0]
-            # NHWC -> the neutral [C2, S, S]
+            # NHWC -> the neutral [C2, Sh, Sw]
             return jnp.transpose(fmap[0], (2, 0, 1)), jnp.transpose(jax.grad(logp_of)(fmap)[0], (2, 0, 1))
 
         self._train = jax.jit(train, static_argnames=("use_roi", "use_cons"), donate_argnums=(0, 1))
@@ -156,7 +156,7 @@ class JaxBackend(Backend):
     def _check_structure(self) -> None:
         """The Flax parameter tree (shapes only: traced, never compiled) must be what layout.py makes."""
         jax = self._jax
-        x = jax.ShapeDtypeStruct((1, self.cfg.image_size, self.cfg.image_size), np.float32)
+        x = jax.ShapeDtypeStruct((1, *self.cfg.sample_shape), np.float32)
         flax_tree = jax.eval_shape(lambda x: self._M.init_params(self.model, self.cfg, jax.random.PRNGKey(0), x), x)
         ours = layout.to_flax(initial_weights(self.cfg, 0), self.cfg)
         want = jax.tree_util.tree_map(lambda a: (tuple(a.shape), str(a.dtype)), flax_tree)
@@ -240,9 +240,8 @@ class JaxBackend(Backend):
 
     def decode(self, z: np.ndarray, q: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         z, q = self.check_decode_args(z, q)
-        s = self.cfg.image_size
         if len(z) == 0:
-            return np.zeros((0, s, s), np.float32)
+            return np.zeros((0, *self.cfg.sample_shape), np.float32)
         pending = [
             (m, self._decode(self._params, zq)) for _, m, zq in self._chunks(np.concatenate([z, q], 1), batch_size)
         ]

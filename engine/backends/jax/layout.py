@@ -12,6 +12,9 @@ the dense encoder's first layer ``enc.dense`` is ``params["enc"]["dense"]``.
 The flatten order of conv features before ``enc.fc`` is C,H,W in the neutral layout; the Flax
 model transposes its NHWC feature map to NCHW before flattening, so ``enc.fc`` stays a plain
 transpose here (the dense encoder flattens images row-major, as the neutral layout does).
+Colour needs nothing more: images are channels last in both layouts, so ``enc.conv1``'s kernel is
+simply [4, 4, Ci, C1] and the pixel-shaped leaves (``dec.fc2``'s outputs, ``dec.logvar``,
+``prior.pseudo``) keep the neutral (H, W, C) order.
 Optimizer moments (``adam.m.*``, ``adam.v.*``) have the parameters' tree structure and go through
 the very same functions.
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from engine.backends.base import GAUSS_VAR_FLOOR, ROI_EPS, ROI_TINY, loss_metrics
-from engine.backends.jax.model import SSVAE, decode, encode, prior_params, tasks
+from engine.backends.jax.model import SSVAE, decode, encode, prior_params, sample_shape, tasks
 
 
 def _pick(a: jax.Array, idx: jax.Array) -> jax.Array:
@@ -23,11 +23,12 @@ def _bce_with_logits(logits: jax.Array, target: jax.Array) -> jax.Array:
 
 def _rec(model: SSVAE, params, logits_x: jax.Array, x: jax.Array, P: float) -> jax.Array:
     """Per-row reconstruction term: Bernoulli, or Gaussian with the learned per-pixel variance."""
+    n = x.shape[0]
     if model.decoder_kind == "bernoulli":
-        return jnp.sum(_bce_with_logits(logits_x, x), axis=(1, 2)) / P
-    var = (jnp.exp(params["dec"]["logvar"]) + GAUSS_VAR_FLOOR).reshape(1, model.size, model.size)
+        return jnp.sum(_bce_with_logits(logits_x, x).reshape(n, -1), axis=1) / P
+    var = (jnp.exp(params["dec"]["logvar"]) + GAUSS_VAR_FLOOR).reshape(1, *sample_shape(model.image_shape))
     nll = 0.5 * (math.log(2 * math.pi) + jnp.log(var) + (x - jax.nn.sigmoid(logits_x)) ** 2 / var)
-    return jnp.sum(nll, axis=(1, 2)) / P
+    return jnp.sum(nll.reshape(n, -1), axis=1) / P
 
 
 def _aux(model: SSVAE, params, b: dict[str, jax.Array], mu: jax.Array, q: jax.Array, P: float) -> jax.Array:
@@ -56,7 +57,8 @@ def ssvae_loss(
     w = b["w"]
     x = b["x"]
     K = model.comps
-    P = float(x.shape[1] * x.shape[2])
+    hw, c = model.image_shape[0] * model.image_shape[1], model.image_shape[2]
+    P = float(hw * c)
     drop = b["drop"] if train else None
 
     if use_roi:
@@ -70,10 +72,11 @@ def ssvae_loss(
         # d(sum_y log p_y)/dx, kept differentiable w.r.t. params (grad of grad in the outer step).
         (_, e), g = jax.value_and_grad(sum_logp, has_aux=True)(x)
         # rescaled per row by a constant (its max |g|): the share is the same, the eps negligible
-        g = g / (jax.lax.stop_gradient(jnp.max(jnp.abs(g), axis=(1, 2), keepdims=True)) + ROI_TINY)
-        g2 = g**2
-        outside = jnp.sum((1.0 - b["roi_mask"]) * g2, axis=(1, 2))
-        share = outside / (jnp.sum(g2, axis=(1, 2)) + ROI_EPS)
+        g = g.reshape(g.shape[0], -1)
+        g = g / (jax.lax.stop_gradient(jnp.max(jnp.abs(g), axis=1, keepdims=True)) + ROI_TINY)
+        g2 = jnp.sum((g**2).reshape(-1, hw, c), axis=2)  # [B, H*W]: the box covers every channel
+        outside = jnp.sum((1.0 - b["roi_mask"].reshape(-1, hw)) * g2, axis=1)
+        share = outside / (jnp.sum(g2, axis=1) + ROI_EPS)
         n_roi = jnp.sum((rw > 0).astype(jnp.float32))
         roi = jnp.sum(rw * share) / jnp.maximum(n_roi, 1.0)
     else:

@@ -1,7 +1,8 @@
 """The SSVAE in Flax (linen); ``loss.py`` holds its loss.
 
 Imported lazily by :class:`engine.backends.jax.backend.JaxBackend` (after the platform is chosen).
-Tensors are float32; images are [B, H, W], feature maps NHWC, kernels HWIO / [in, out]
+Tensors are float32; images are channels last as the dataset holds them ([B, H, W] gray,
+[B, H, W, 3] colour: ``ModelConfig.sample_shape``), feature maps NHWC, kernels HWIO / [in, out]
 (``layout.py`` converts to and from the neutral layout).
 """
 
@@ -48,6 +49,12 @@ def _dense(features: int, fan_in: int, name: str) -> nn.Dense:
     return nn.Dense(features, kernel_init=_kernel_init, bias_init=_bias_init(fan_in), name=name)
 
 
+def sample_shape(image_shape: tuple[int, int, int]) -> tuple[int, ...]:
+    """One image as arrays hold it (``ModelConfig.sample_shape``): (H, W) gray, (H, W, 3) colour."""
+    h, w, c = image_shape
+    return (h, w) if c == 1 else (h, w, c)
+
+
 class HeadSpec(NamedTuple):
     """One auxiliary head (base.py): it reads columns ``start:stop`` of concat(mu, q), outputs ``out``."""
 
@@ -67,31 +74,32 @@ class _Dims(nn.Module):
     hidden: int
     latent: int
     comps: int
-    size: int
+    image_shape: tuple[int, int, int]  # ModelConfig.image_shape (H, W, C)
     dropout: float
     encoder_kind: str = "conv"  # ModelConfig.encoder
 
 
 class Encoder(_Dims):
     def setup(self) -> None:
-        s = self.size // 4
+        h, w, c = self.image_shape
         if self.encoder_kind == "conv":
-            self.conv1 = _conv(self.c1, 16, "conv1")
+            self.conv1 = _conv(self.c1, 16 * c, "conv1")
             self.conv2 = _conv(self.c2, 16 * self.c1, "conv2")
-            self.fc = _dense(self.hidden, self.c2 * s * s, "fc")
+            self.fc = _dense(self.hidden, self.c2 * (h // 4) * (w // 4), "fc")
         else:
-            self.dense = _dense(2 * self.hidden, self.size * self.size, "dense")
+            self.dense = _dense(2 * self.hidden, h * w * c, "dense")
             self.fc = _dense(self.hidden, 2 * self.hidden, "fc")
         self.mu = _dense(self.latent, self.hidden, "mu")
         self.logvar = _dense(self.latent, self.hidden, "logvar")
         self.comp = _dense(self.comps, self.hidden, "comp")
 
     def features(self, x: jax.Array) -> jax.Array:
-        """Last convolutional feature map, NHWC [B, S, S, C2] (Grad-CAM reads it); the dense
-        encoder's first layer [B, 2H] (x flattened row-major)."""
+        """Last convolutional feature map, NHWC [B, Sh, Sw, C2] (Grad-CAM reads it); the dense
+        encoder's first layer [B, 2H] (x flattened row-major, (H, W, C) order). ``x``: [B, H, W]
+        gray or [B, H, W, 3] colour; NHWC already, gray only lacks its channel axis."""
         if self.encoder_kind == "dense":
             return nn.relu(self.dense(x.reshape(x.shape[0], -1)))
-        h = nn.relu(self.conv1(x[..., None]))
+        h = nn.relu(self.conv1(x[..., None] if self.image_shape[2] == 1 else x))
         return nn.relu(self.conv2(h))
 
     def head(self, fmap: jax.Array, u: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -110,31 +118,33 @@ class Encoder(_Dims):
 class Decoder(nn.Module):
     n_in: int  # D + K
     hidden: int
-    size: int
+    image_shape: tuple[int, int, int]
     gaussian: bool = False
 
     def setup(self) -> None:
+        p = math.prod(self.image_shape)
         self.fc1 = _dense(self.hidden, self.n_in, "fc1")
-        self.fc2 = _dense(self.size * self.size, self.hidden, "fc2")
-        if self.gaussian:  # per-pixel log-variance (base.py: dec.logvar)
-            self.logvar = self.param("logvar", nn.initializers.zeros_init(), (self.size * self.size,), jnp.float32)
+        self.fc2 = _dense(p, self.hidden, "fc2")
+        if self.gaussian:  # per-value log-variance (base.py: dec.logvar), (H, W, C) order
+            self.logvar = self.param("logvar", nn.initializers.zeros_init(), (p,), jnp.float32)
 
     def __call__(self, z: jax.Array, q: jax.Array) -> jax.Array:
-        """Pixel logits [B, H, W]; the decoder sees the component responsibilities."""
+        """Pixel logits [B, *sample_shape]; the decoder sees the component responsibilities."""
         h = nn.relu(self.fc1(jnp.concatenate([z, q], axis=1)))
-        return self.fc2(h).reshape(-1, self.size, self.size)
+        return self.fc2(h).reshape(-1, *sample_shape(self.image_shape))
 
 
 class Prior(nn.Module):
     comps: int
     latent: int
-    size: int
+    image_shape: tuple[int, int, int]
     vamp: bool = False
 
     def setup(self) -> None:
         k = self.comps
-        if self.vamp:  # pseudo-input logits, one per component
-            self.pseudo = self.param("pseudo", nn.initializers.normal(1.0), (k, self.size, self.size), jnp.float32)
+        if self.vamp:  # pseudo-input logits, one per component, shaped like the images
+            shape = (k, *sample_shape(self.image_shape))
+            self.pseudo = self.param("pseudo", nn.initializers.normal(1.0), shape, jnp.float32)
         else:  # distinct means per component (as the torch reference: N(0, 1.5^2))
             self.mu = self.param("mu", nn.initializers.normal(1.5), (k, self.latent), jnp.float32)
             self.logvar = self.param("logvar", nn.initializers.zeros_init(), (k, self.latent), jnp.float32)
@@ -172,10 +182,10 @@ class SSVAE(_Dims):
 
     def setup(self) -> None:
         self.enc = Encoder(
-            self.c1, self.c2, self.hidden, self.latent, self.comps, self.size, self.dropout, self.encoder_kind
+            self.c1, self.c2, self.hidden, self.latent, self.comps, self.image_shape, self.dropout, self.encoder_kind
         )
-        self.dec = Decoder(self.latent + self.comps, self.hidden, self.size, self.decoder_kind == "gaussian")
-        self.prior = Prior(self.comps, self.latent, self.size, self.prior_kind == "vamp")
+        self.dec = Decoder(self.latent + self.comps, self.hidden, self.image_shape, self.decoder_kind == "gaussian")
+        self.prior = Prior(self.comps, self.latent, self.image_shape, self.prior_kind == "vamp")
         if self.heads:
             self.task = Tasks(self.heads)
 
@@ -220,7 +230,10 @@ def head_specs(cfg: ModelConfig) -> tuple[HeadSpec, ...]:
 
 def build(cfg: ModelConfig) -> SSVAE:
     c1, c2 = cfg.enc_channels
-    dims = (c1, c2, cfg.hidden, cfg.latent_dim, cfg.components, cfg.image_size, float(cfg.dropout), cfg.encoder)
+    # every module field is part of the jitted functions' cache key (the module is closed over,
+    # hashed by its fields): the whole image shape goes in, so no two shapes share a compile
+    shape = (cfg.height, cfg.width, cfg.channels)
+    dims = (c1, c2, cfg.hidden, cfg.latent_dim, cfg.components, shape, float(cfg.dropout), cfg.encoder)
     return SSVAE(*dims, cfg.prior, cfg.decoder, head_specs(cfg))
 
 
@@ -228,7 +241,7 @@ def init_params(model: SSVAE, cfg: ModelConfig, key: jax.Array, x: jax.Array | N
     """Flax's own initialisation (same distributions as the backend's numpy init). The backend uses
     it only under ``jax.eval_shape`` to check the tree that ``layout.py`` builds."""
     if x is None:
-        x = jnp.zeros((1, cfg.image_size, cfg.image_size), jnp.float32)
+        x = jnp.zeros((1, *cfg.sample_shape), jnp.float32)
     return _unfreeze(model.init(key, x)["params"])  # plain nested dicts
 
 
