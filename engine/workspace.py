@@ -62,11 +62,11 @@ def make_trainer(
         from engine.stores.checkpoints import CheckpointStore
         from engine.training.checkpoints import dataset_mismatch, shape_mismatch
 
-        meta = CheckpointStore().load(name).meta
-        wrong_shape = shape_mismatch(name, meta, ws.dataset.name, ws.dataset.image_shape)
+        meta, ds = CheckpointStore().load(name).meta, ws.dataset
+        wrong_shape = shape_mismatch(name, meta, ds.name, ds.image_shape)
         if wrong_shape:  # even with force: the weights cannot read these images
             raise CheckpointError(wrong_shape)
-        other = None if force else dataset_mismatch(name, meta, ws.dataset.name, lambda: images_sha256(ws.dataset.images))
+        other = None if force else dataset_mismatch(name, meta, ds.name, lambda: images_sha256(ds.images))
         if other:
             raise DatasetMismatchError(other)
     trainer = Trainer(ws.cfg, ws.dataset, ws.labels, **kw)

@@ -63,7 +63,7 @@ def checkpoint_image_shape(meta: dict[str, Any]) -> tuple[int, int, int] | None:
     from engine.config import ModelConfig
 
     model = _model_of(meta)
-    return tuple(model.image_shape) if isinstance(model, ModelConfig) else None  # type: ignore[return-value]
+    return model.image_shape if isinstance(model, ModelConfig) else None
 
 
 def shape_mismatch(name: str, meta: dict[str, Any], ds_name: str, ds_shape: tuple[int, int, int]) -> str | None:
