@@ -83,6 +83,30 @@ def test_a_checkpoint_of_another_image_shape_is_refused_naming_both(home, rgb_cf
     assert json.loads((home / "artifacts/checkpoints/ssvae.ckpt/meta.json").read_text())["step"] == 3
 
 
+def test_a_dataset_rewritten_at_another_shape_is_refused_by_its_checkpoint(home, rgb_cfg, capsys):
+    """The same name, other images: the shape is named, not just the other hash (and --force
+    does not get past it)."""
+    from engine.datasets import clear_cache, dataset_path, save_dataset, synthetic_dataset
+
+    raw = rgb_config_dict(steps=3)
+    raw["tasks"] = [{"name": "cls", "kind": "classification", "input": "z"}]
+    cfg = home / "tasks.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    assert run(capsys, "train", "-c", str(cfg), "--no-progress")[0] == 0
+    save_dataset(synthetic_dataset(120, 40, size=16, num_classes=4, name="rgb"), dataset_path("rgb", home / "data"))
+    clear_cache()
+    for argv in (
+        ["infer"],
+        ["infer", "--force"],
+        ["probe", "--checkpoint", "ssvae"],
+        ["probe", "--checkpoint", "ssvae", "--force"],
+    ):
+        code, _, err = run(capsys, *argv)
+        assert code == 2, err
+        assert "images of shape [24, 32, 3]" in err and "dataset 'rgb' has images of shape [16, 16, 1]" in err
+    assert not (home / "artifacts/predictions").exists() and not (home / "artifacts/probes").exists()
+
+
 def test_experiment_and_simulate_on_colour(home, rgb_cfg, capsys):
     argv = ["experiment", "-c", str(rgb_cfg), "--name", "c", "--labels-per-class", "2", "--no-progress"]
     code, _, err = run(capsys, *argv)
