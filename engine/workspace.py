@@ -56,14 +56,17 @@ def make_trainer(
 
     kw.setdefault("feedback_store", ws.feedback)
     name = checkpoint or ws.cfg.train.checkpoint
-    if resume and not force:  # refused before the trainer touches the dataset's files
+    if resume:  # refused before the trainer touches the dataset's files
         from engine.datasets.attributes import images_sha256
-        from engine.errors import DatasetMismatchError
+        from engine.errors import CheckpointError, DatasetMismatchError
         from engine.stores.checkpoints import CheckpointStore
-        from engine.training.checkpoints import dataset_mismatch
+        from engine.training.checkpoints import dataset_mismatch, shape_mismatch
 
-        meta = CheckpointStore().load(name).meta
-        other = dataset_mismatch(name, meta, ws.dataset.name, lambda: images_sha256(ws.dataset.images))
+        meta, ds = CheckpointStore().load(name).meta, ws.dataset
+        wrong_shape = shape_mismatch(name, meta, ds.name, ds.image_shape)
+        if wrong_shape:  # even with force: the weights cannot read these images
+            raise CheckpointError(wrong_shape)
+        other = None if force else dataset_mismatch(name, meta, ds.name, lambda: images_sha256(ds.images))
         if other:
             raise DatasetMismatchError(other)
     trainer = Trainer(ws.cfg, ws.dataset, ws.labels, **kw)
@@ -107,6 +110,11 @@ def probe_checkpoint(
         raise ProbeError(f"checkpoint {name!r} has no tasks to probe: fork it with a tasks: list (docs/tasks.md)")
     say = log or (lambda msg: None)
     ws = open_workspace(cfg=cfg)
+    from engine.errors import CheckpointError
+    from engine.training.checkpoints import shape_mismatch
+
+    if wrong_shape := shape_mismatch(name, meta, ws.dataset.name, ws.dataset.image_shape):
+        raise CheckpointError(wrong_shape)  # its dataset was rewritten with other images since
     trainer = make_trainer(ws)
     trainer.load_checkpoint(name, store=store, weights_only=True, force=force)
     step = int(meta.get("step", 0))

@@ -54,7 +54,8 @@ class XaiEngine:
         self._cache_size = cache_size
 
     def refresh(self) -> bool:
-        """Load the newest snapshot if it changed; True when weights are available."""
+        """Load the newest snapshot if it changed; True when weights are available. CheckpointError
+        when that snapshot reads images of another shape than the dataset's."""
         from engine.backends.registry import create_backend
         from engine.config import ModelConfig
         from engine.errors import CheckpointError
@@ -68,6 +69,11 @@ class XaiEngine:
         except CheckpointError:
             return self.backend is not None  # pruned or half-written: keep the weights we have
         model = ModelConfig.model_validate(ck.meta["model"])
+        if model.image_shape != self.ds.image_shape:  # a run on another dataset's images: never read these
+            raise CheckpointError(
+                f"snapshot {path} was trained on images of shape {list(model.image_shape)} (height, width, "
+                f"channels) but dataset {self.ds.name!r} has images of shape {list(self.ds.image_shape)}"
+            )
         name = ck.meta.get("backend", "torch")
         if self.backend is None or self.backend.name != name or self.backend.cfg != model:
             self.backend = create_backend(name, model)

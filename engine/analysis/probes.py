@@ -10,7 +10,9 @@ the training rows only:
 - regression (target: an attribute of :mod:`engine.datasets.attributes`) -- ridge regression, alpha chosen
   among :data:`ALPHA_GRID` by 5-fold cross-validated R^2; scored by test R^2 and MAE;
 - reconstruction (target: every pixel in [0, 1]) -- multi-output ridge, alpha by 5-fold
-  cross-validated MSE; predictions clipped to [0, 1]; scored by test PSNR = 10 log10(1 / MSE).
+  cross-validated MSE; predictions clipped to [0, 1]; scored by test PSNR = 10 log10(1 / MSE);
+  for colour images also per channel (``psnr_r``, ``psnr_g``, ``psnr_b``; ``psnr`` is then that
+  of the MSE over all three channels, the mean of theirs).
 
 Head ``mlp`` swaps in MLPClassifier / MLPRegressor (one hidden layer of
 :data:`engine.tasks.AUX_HIDDEN`, early stopping, ``random_state=seed``) with its L2 ``alpha``
@@ -186,7 +188,8 @@ def _probe_one(
         # every pixel of every row is the target: uint8 rows (a view, no copy of a memory-mapped
         # dataset), turned into floats only for the rows a fit or a block of predictions reads
         y = ds.images.reshape(n, -1)
-        metrics, params, pred = _fit_reconstruction(task, x.astype(np.float32), y, train, test, seed)
+        channels = ds.images.shape[3] if ds.images.ndim == 4 else 1
+        metrics, params, pred = _fit_reconstruction(task, x.astype(np.float32), y, train, test, seed, channels)
     else:
         target = probe_targets(task, ds, attrs or {})
         targets[task.name] = target
@@ -306,9 +309,13 @@ def _unit(pixels: np.ndarray) -> np.ndarray:
     return pixels.astype(np.float32) / np.float32(255.0) if pixels.dtype == np.uint8 else pixels
 
 
+CHANNEL_NAMES = ("r", "g", "b")  # a colour image's channels, in the order the arrays hold them
+
+
 def _fit_reconstruction(
-    task: TaskConfig, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int
+    task: TaskConfig, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int, channels: int = 1
 ) -> tuple[dict[str, float], dict[str, float], np.ndarray]:
+    """``y``: the flattened images [N, H*W*C] (channels last, so channel c is every C-th column)."""
     from sklearn.linear_model import Ridge
 
     cv = _folds(task, len(train), seed)
@@ -317,11 +324,18 @@ def _fit_reconstruction(
     search = _search(model, grid, cv, "neg_mean_squared_error")
     search.fit(x[train], _unit(y[train]))
     row_mse = np.empty(len(x))
+    channel_mse = np.empty((len(x), channels))  # per row and channel (colour)
     for i in range(0, len(x), 4096):  # predictions of every row, in blocks: N x pixels can be large
         block = np.clip(search.predict(x[i : i + 4096]), 0.0, 1.0)
-        row_mse[i : i + 4096] = ((block - _unit(y[i : i + 4096])).astype(np.float64) ** 2).mean(1)
+        sq = (block - _unit(y[i : i + 4096])).astype(np.float64) ** 2
+        row_mse[i : i + 4096] = sq.mean(1)
+        if channels > 1:
+            channel_mse[i : i + 4096] = sq.reshape(len(sq), -1, channels).mean(1)
     mse = float(row_mse[test].mean())
     metrics = {"psnr": float(psnr(mse)), "mse": mse, "cv_score": float(psnr(-search.best_score_))}
+    if channels > 1:
+        for c, value in zip(CHANNEL_NAMES, channel_mse[test].mean(0), strict=True):
+            metrics[f"psnr_{c}"] = float(psnr(value))
     return metrics, _chosen(search), psnr(row_mse)
 
 
@@ -341,6 +355,8 @@ def probe_table(results: Sequence[ProbeResult]) -> str:
     lines = [header]
     for r in results:
         keys = METRIC_KEYS.get(r.kind, ())
+        if r.kind == "reconstruction":
+            keys += tuple(f"psnr_{c}" for c in CHANNEL_NAMES)  # colour only (absent for gray)
         metric = " ".join(f"{k}={_fmt(r.metrics[k])}" for k in keys if k in r.metrics)
         param = " ".join(f"{k}={v:g}" for k, v in r.params.items())
         n_train = f"{r.n_train}{'*' if r.subsampled else ''}"

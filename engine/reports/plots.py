@@ -98,12 +98,16 @@ def plot_tau(path: Path, tau: np.ndarray, stats: Sequence[ComponentStats]) -> No
 
 
 def plot_gallery(path: Path, images: Sequence[np.ndarray], stats: Sequence[ComponentStats]) -> None:
-    """One row per component: its most responsible images, titled with tau class and usage."""
+    """One row per component: its most responsible images, titled with tau class and usage. Gray
+    images ([n, H, W] per row) are drawn in gray, colour ones ([n, H, W, 3]) in their colours;
+    a cell is as wide as the images' aspect ratio asks."""
     plt = pyplot()
     k = len(stats)
     cols = max([len(im) for im in images] + [1])
     margin = 1.1  # inches left of the images for each row's caption
-    width = 0.55 * cols + margin
+    shapes = [im.shape[1:3] for im in images if len(im)]
+    aspect = shapes[0][1] / shapes[0][0] if shapes else 1.0  # width / height of one image
+    width = 0.55 * aspect * cols + margin
     fig, axes = plt.subplots(k, cols, figsize=(width, 0.6 * k + 0.3), dpi=100, squeeze=False)
     for row, (s, ims) in enumerate(zip(stats, images, strict=True)):
         for j in range(cols):
@@ -112,7 +116,9 @@ def plot_gallery(path: Path, images: Sequence[np.ndarray], stats: Sequence[Compo
             ax.set_yticks([])
             for side in ax.spines.values():
                 side.set_visible(False)
-            if j < len(ims):
+            if j < len(ims) and ims[j].ndim == 3:
+                ax.imshow(ims[j])  # RGB uint8: shown as its colours (a colour map would not apply)
+            elif j < len(ims):
                 ax.imshow(ims[j], cmap="gray", vmin=0, vmax=255)
         flags = " dead" * s.dead + " redundant" * s.redundant
         axes[row, 0].set_ylabel(

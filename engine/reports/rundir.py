@@ -29,6 +29,7 @@ from engine.backends.base import Out
 from engine.errors import LatentLoopError
 from engine.io import atomic_write_bytes
 from engine.reports.curves import write_csv
+from engine.training.streaming import predict_rows
 
 REPORT_SAMPLE = 5000  # training samples whose latents and responsibilities the report keeps
 REPORT_SEED = 0  # fixes which unlabelled samples make up the rest of that sample
@@ -108,8 +109,9 @@ def collect_arrays(trainer: Any, sample: int = REPORT_SAMPLE, seed: int = REPORT
     more = np.random.default_rng(seed).choice(others, n_more, replace=False) if n_more else others[:0]
     rows = np.sort(np.concatenate([labelled, more])).astype(np.int64)
     with trainer._averaged_weights():  # the weights and tau the evaluations use
-        ev_out = trainer.backend.predict(ds.float_images(eval_idx))
-        s_out = trainer.backend.predict(ds.float_images(rows))
+        # streamed uint8 rows, as Trainer.evaluate reads them: no float copy (large colour images)
+        ev_out = predict_rows(trainer.backend, ds.images, eval_idx, (Out.PROBS,))
+        s_out = predict_rows(trainer.backend, ds.images, rows, (Out.MU, Out.RESP))
         tau = trainer.tau.matrix.astype(np.float32)
     resp = s_out[Out.RESP].astype(np.float32)
     gallery = np.unique(np.concatenate([top_responsibility(resp, c, GALLERY) for c in range(resp.shape[1])]))

@@ -57,6 +57,29 @@ def model_mismatch(name: str, stored: Any, model: Any) -> str:
     )
 
 
+def checkpoint_image_shape(meta: dict[str, Any]) -> tuple[int, int, int] | None:
+    """The (height, width, channels) a checkpoint's model reads (a legacy ``image_size: S`` is
+    (S, S, 1)), or None when its ``model`` entry is not a valid model config."""
+    from engine.config import ModelConfig
+
+    model = _model_of(meta)
+    return model.image_shape if isinstance(model, ModelConfig) else None
+
+
+def shape_mismatch(name: str, meta: dict[str, Any], ds_name: str, ds_shape: tuple[int, int, int]) -> str | None:
+    """Why checkpoint ``name`` (its ``meta``) cannot read dataset ``ds_name``'s images of shape
+    ``ds_shape``, or None when it can. Unlike another dataset's name or hash, no --force gets past
+    it: the weights themselves are sized for one image shape."""
+    shape = checkpoint_image_shape(meta)
+    if shape is None or shape == tuple(ds_shape):
+        return None
+    return (
+        f"checkpoint {name!r} was trained on images of shape {list(shape)} (height, width, channels) but "
+        f"dataset {ds_name!r} has images of shape {list(ds_shape)}: a model reads one image shape only; "
+        f"train a new model for {ds_name!r} (latentloop train with model.image_shape: {list(ds_shape)} in -c FILE)"
+    )
+
+
 def dataset_mismatch(name: str, meta: dict[str, Any], ds_name: str, ds_sha: Callable[[], str]) -> str | None:
     """Why checkpoint ``name`` (its ``meta``) was not trained on dataset ``ds_name`` whose images
     hash to ``ds_sha()``, or None when it was (or records no dataset). A checkpoint from before
@@ -224,12 +247,16 @@ class TrainerCheckpoints:
         self, name: str | None = None, store: Any = None, weights_only: bool = False, force: bool = False
     ) -> dict[str, Any]:
         """Restore weights, optimizer, tau counts, step and RNG (exact resume). CheckpointError when
-        the checkpoint was trained on another dataset (unless ``force``) or another model config."""
+        the checkpoint was trained on images of another shape, on another dataset (unless ``force``)
+        or with another model config."""
         from engine.errors import CheckpointError, DatasetMismatchError
         from engine.stores.checkpoints import CheckpointStore
 
         name = name or self.cfg.train.checkpoint
         ck = (store or CheckpointStore()).load(name)
+        wrong_shape = shape_mismatch(name, ck.meta, self.ds.name, self.ds.image_shape)
+        if wrong_shape:
+            raise CheckpointError(wrong_shape)
         other = None if force else dataset_mismatch(name, ck.meta, self.ds.name, self.dataset_sha256)
         if other:
             raise DatasetMismatchError(other)
