@@ -239,5 +239,5 @@ def build_layout(ctx: PageContext) -> Any:
             html.Div(runs_page(ctx), id="page-runs", className="ll-page", style={"display": "none"}),
             help_overlay(),
             *stores(ctx),
-        ]
+        ],
     )
