@@ -28,10 +28,11 @@ FEEDBACK_CONFIG = {
 SAVED_BOX_NAME = "saved"  # the stored box's shape (not editable; a drawn one replaces it on Apply)
 
 
-def feedback_figure(image_uri: str | None, box: Sequence[float] | None = None) -> dict[str, Any]:
+def feedback_figure(image_uri: str | None, box: Sequence[float] | None = None, aspect: float = 1.0) -> dict[str, Any]:
     """The enlarged sample on [0, 1] x [0, 1] axes (y downwards, like the image), in draw-rectangle
     mode: a rectangle the user draws has normalised box coordinates as they are. ``box``: the
-    stored feedback box, shown dashed."""
+    stored feedback box, shown dashed. ``aspect``: the image's height / width; a y unit is drawn
+    that many times as long as an x unit, so a non-square image keeps its shape."""
     shapes = []
     if box is not None:
         x0, y0, x1, y1 = box
@@ -48,9 +49,10 @@ def feedback_figure(image_uri: str | None, box: Sequence[float] | None = None) -
             }
         )
     axis = {"range": [0, 1], "visible": False, "fixedrange": True, "constrain": "domain"}
+    ratio = {"scaleratio": float(aspect)} if aspect != 1 else {}  # a square image's figure as before
     layout: dict[str, Any] = {
         "xaxis": dict(axis),
-        "yaxis": {**axis, "range": [1, 0], "scaleanchor": "x"},
+        "yaxis": {**axis, "range": [1, 0], "scaleanchor": "x", **ratio},
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "dragmode": "drawrect",
         "shapes": shapes,

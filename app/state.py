@@ -215,6 +215,7 @@ class AppState:
             n_points=self.n_points,
             n_train=self.n_train,
             num_classes=self.num_classes,
+            image_shape=self.dataset.image_shape,
             checkpoint=str(self.session.checkpoint),
             trained=bool(v.trained) if v else False,
             has_checkpoint=self.has_checkpoint,

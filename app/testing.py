@@ -126,6 +126,29 @@ def make_dataset(home: Path, name: str, n_train: int, n_test: int, seed: int = 0
         save_dataset(synthetic_dataset(n_train, n_test, seed=seed, name=name), path)
 
 
+def colour_dataset(
+    n_train: int, n_test: int, height: int = 24, width: int = 32, classes: int = 4, seed: int = 0, name: str = "rgb"
+) -> Any:
+    """A small RGB data set of ``height`` x ``width`` images for the tests of colour at other sizes
+    (issue 23): class c is a square of colour c (red, green, blue, yellow, ...) at a random place
+    on a dark noisy background, so the class is in the colour, not in the brightness."""
+    import numpy as np
+
+    from engine.datasets import Dataset
+
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    hues = np.array([[220, 40, 40], [40, 200, 60], [50, 80, 230], [230, 210, 40], [200, 60, 220], [40, 210, 210]])
+    y = np.arange(n) % classes
+    rng.shuffle(y)
+    images = rng.integers(0, 50, (n, height, width, 3)).astype(np.uint8)
+    side = max(4, min(height, width) // 2)
+    for i in range(n):
+        r, c = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+        images[i, r : r + side, c : c + side] = hues[y[i] % len(hues)]
+    return Dataset(name=name, images=images, targets=y.astype(np.int64), n_train=n_train, num_classes=classes)
+
+
 PROJECT_MNIST = Path(__file__).resolve().parent.parent / "data" / "mnist" / "mnist.npz"
 
 
@@ -167,10 +190,16 @@ def wait_file_contains(path: Path, text: str, timeout: float = 10.0, present: bo
 
 
 @contextlib.contextmanager
-def _home(home: Path, n_train: int, n_test: int) -> Iterator[None]:
-    """A synthetic dataset in ``home`` as LATENTLOOP_HOME, restored afterwards."""
+def _home(home: Path, n_train: int, n_test: int, dataset: Any = None) -> Iterator[None]:
+    """A synthetic dataset (or ``dataset``, an engine.datasets.Dataset) in ``home`` as
+    LATENTLOOP_HOME, restored afterwards."""
+    from engine.datasets import dataset_path, save_dataset
+
     old = os.environ.get("LATENTLOOP_HOME")
-    make_dataset(home, "synth", n_train, n_test)
+    if dataset is None:
+        make_dataset(home, "synth", n_train, n_test)
+    elif not dataset_path(dataset.name, home / "data").exists():
+        save_dataset(dataset, dataset_path(dataset.name, home / "data"))
     os.environ["LATENTLOOP_HOME"] = str(home)
     try:
         yield
@@ -182,9 +211,11 @@ def _home(home: Path, n_train: int, n_test: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def serving(home: Path, n_train: int, n_test: int, cfg: Any = None, **settings: Any) -> Iterator[RunningApp]:
-    """A synthetic dataset in ``home`` and the app serving it."""
-    with _home(home, n_train, n_test):
+def serving(
+    home: Path, n_train: int, n_test: int, cfg: Any = None, dataset: Any = None, **settings: Any
+) -> Iterator[RunningApp]:
+    """A synthetic dataset (or ``dataset``, named by ``cfg``'s data.name) in ``home`` and the app serving it."""
+    with _home(home, n_train, n_test, dataset):
         app = start_app(home, cfg, **settings)
         try:
             yield app
@@ -193,12 +224,15 @@ def serving(home: Path, n_train: int, n_test: int, cfg: Any = None, **settings: 
 
 
 @contextlib.contextmanager
-def app_state(home: Path, n_train: int, n_test: int, cfg: Any = None, **settings: Any) -> Iterator[Any]:
-    """A synthetic dataset in ``home`` and an AppState on it (no server); closed afterwards."""
+def app_state(
+    home: Path, n_train: int, n_test: int, cfg: Any = None, dataset: Any = None, **settings: Any
+) -> Iterator[Any]:
+    """A synthetic dataset (or ``dataset``, named by ``cfg``'s data.name) in ``home`` and an
+    AppState on it (no server); closed afterwards."""
     from app.settings import AppSettings
     from app.state import AppState
 
-    with _home(home, n_train, n_test):
+    with _home(home, n_train, n_test, dataset):
         state = AppState.create(AppSettings(cfg=cfg, **settings))
         try:
             yield state

@@ -154,6 +154,7 @@ class PageContext:
     n_points: int
     n_train: int
     num_classes: int
+    image_shape: tuple[int, int, int]  # the data set's (height, width, channels): how images are shown
     checkpoint: str  # the one Save writes
     trained: bool  # the map shows a trained model
     has_checkpoint: bool

@@ -68,7 +68,10 @@ def _xai_done(state: AppState, ans: Any) -> tuple[Any, Any, bool]:
 
 def _figure(state: AppState, serial: int) -> dict[str, Any]:
     item = state.boxes.of(serial)
-    return feedback_figures.feedback_figure(png_data_uri(state.dataset.images[serial]), item.box if item else None)
+    h, w, _ = state.dataset.image_shape
+    return feedback_figures.feedback_figure(
+        png_data_uri(state.dataset.images[serial]), item.box if item else None, aspect=h / w
+    )
 
 
 # The sync owns the feedback view's outputs for a new selection (card.SELECTION_OUTPUTS); the

@@ -25,6 +25,7 @@ from app.layouts.stats import stats_card
 from app.layouts.training import training_card
 from app.layouts.workers import worker_line
 from app.viewmodels import PageContext
+from engine.images import SMOOTH_ABOVE
 
 # (name, title, path) of every page of the app; all of them stay in the document and the URL
 # only shows one (app/assets/clientside.js "page"), so the map, the selection and the sync survive a switch
@@ -218,10 +219,19 @@ def label_page(ctx: PageContext) -> Any:
     )
 
 
+def image_classes(image_shape: tuple[int, int, int]) -> str:
+    """The page root's classes that set how images are scaled (app/assets/style.css): ``ll-rgb``
+    for colour, ``ll-smooth`` when the longest side is over engine.images.SMOOTH_ABOVE pixels
+    (smaller images are enlarged by whole pixels, never blurred)."""
+    h, w, c = image_shape
+    return " ".join(["ll-app", *(["ll-rgb"] if c == 3 else []), *(["ll-smooth"] if max(h, w) > SMOOTH_ABOVE else [])])
+
+
 def build_layout(ctx: PageContext) -> Any:
     """The whole app for one tab: every page, only the URL's one shown."""
     return html.Div(
-        [
+        className=image_classes(ctx.image_shape),
+        children=[
             dcc.Location(id="url", refresh=False),
             navbar(ctx),
             html.Div(label_page(ctx), id="page-label", className="ll-page"),
@@ -229,5 +239,5 @@ def build_layout(ctx: PageContext) -> Any:
             html.Div(runs_page(ctx), id="page-runs", className="ll-page", style={"display": "none"}),
             help_overlay(),
             *stores(ctx),
-        ]
+        ],
     )

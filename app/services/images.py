@@ -10,7 +10,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def png_data_uri(img: np.ndarray) -> str:
-    """A 2-D image (uint8, or floats in [0, 1]) as a PNG data URI for an ``<img src>``."""
+    """A grey [H, W] or colour [H, W, 3] image (uint8, or floats in [0, 1]) as a PNG data URI for an
+    ``<img src>``, at its own size: the page's CSS scales it (app/assets/style.css)."""
     return png_bytes_uri(png_bytes(img))
 
 
