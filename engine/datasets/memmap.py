@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from engine import paths
+from engine.datasets.factors import FACTOR_NAME_RE, FACTOR_PREFIX, check_factors
 from engine.errors import DatasetError
 from engine.io import atomic_write_bytes, fsync_dir
 
@@ -28,7 +29,6 @@ LAYOUT = "latentloop-npy"
 LAYOUT_VERSION = 1
 META_FILE = "dataset.json"
 ARRAYS = ("images", "labels", "split")
-FACTOR_PREFIX = "factor_"  # a factor array's key in the .npz, its file name stem in this layout
 
 
 def memmap_meta_path(name: str, root: str | Path | None = None) -> Path:
@@ -57,8 +57,6 @@ def write_memmap_dataset(
     meta_path.unlink(missing_ok=True)
     if not 0 < n_train <= n:
         raise DatasetError(f"n_train must be in 1..{n}, got {n_train}")
-    from engine.datasets.store import check_factors  # store imports this module
-
     checked = check_factors(factors or {}, n, str(d))
     for old in d.glob(f"{FACTOR_PREFIX}*.npy"):  # a stale factor of an earlier dataset must not survive
         old.unlink()
@@ -118,9 +116,7 @@ def read_memmap_meta(meta_path: Path) -> dict[str, Any]:
     return meta
 
 
-def open_memmap_arrays(
-    meta_path: Path,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, np.ndarray]]:
+def open_memmap_arrays(meta_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, np.ndarray]]:
     """(images as a read-only memmap, labels, split, num_classes, factors) of the layout at
     ``meta_path`` (factors: name -> [N] array, empty for a layout without ``factors``)."""
     meta = read_memmap_meta(meta_path)
@@ -129,7 +125,9 @@ def open_memmap_arrays(
         images = np.load(d / "images.npy", mmap_mode="r", allow_pickle=False)
         labels = np.load(d / "labels.npy", allow_pickle=False)
         split = np.load(d / "split.npy", allow_pickle=False)
-        factors = {k: np.load(d / f"{FACTOR_PREFIX}{k}.npy", allow_pickle=False) for k in _factor_names(meta_path, meta)}
+        factors = {
+            k: np.load(d / f"{FACTOR_PREFIX}{k}.npy", allow_pickle=False) for k in _factor_names(meta_path, meta)
+        }
     except (OSError, ValueError) as err:
         raise DatasetError(f"{d}: cannot read the dataset arrays ({type(err).__name__}: {err})") from err
     if images.shape[0] != meta["n"]:
@@ -146,6 +144,6 @@ def open_memmap_arrays(
 def _factor_names(meta_path: Path, meta: dict[str, Any]) -> list[str]:
     """The factor names ``dataset.json`` lists (none when it has no ``factors``)."""
     names = meta.get("factors", [])
-    if not isinstance(names, list) or not all(isinstance(k, str) and k.isidentifier() for k in names):
+    if not isinstance(names, list) or not all(isinstance(k, str) and FACTOR_NAME_RE.match(k) for k in names):
         raise DatasetError(f"{meta_path}: 'factors' must be a list of factor names, got {names!r}")
     return names

@@ -115,7 +115,7 @@ def photo_patches(
     splits: list[list[tuple[np.ndarray, np.ndarray]]] = [[], []]
     for photo_name in photos:
         photo = load_photo(photo_path(photo_name, folder), zoom * max(height, width))
-        split_x = int(round(photo.shape[1] * (1 - TEST_FRACTION)))
+        split_x = round(photo.shape[1] * (1 - TEST_FRACTION))
         for s, (x0, x1) in enumerate(((0, split_x), (split_x, photo.shape[1]))):
             splits[s].append(cut_patches(photo, height, width, x0, x1))
         if log:

@@ -55,7 +55,9 @@ def hue_to_rgb(hue: np.ndarray, luma: float = SHAPE_LUMA) -> np.ndarray:
     h = np.asarray(hue, np.float64)[..., None]
     rgb = np.clip(np.abs((h * 6.0 + np.array([0.0, 4.0, 2.0])) % 6.0 - 3.0) - 1.0, 0.0, 1.0)  # HSV, s = v = 1
     d = rgb - (rgb @ LUMA_WEIGHTS.astype(np.float64))[..., None]  # chroma: luminance 0 (weights sum to 1)
-    room = np.where(d > 0, (1.0 - luma) / np.where(d > 0, d, 1.0), np.where(d < 0, luma / np.where(d < 0, -d, 1.0), 9.0))
+    room = np.where(
+        d > 0, (1.0 - luma) / np.where(d > 0, d, 1.0), np.where(d < 0, luma / np.where(d < 0, -d, 1.0), 9.0)
+    )
     s = 0.95 * np.minimum(room.min(-1, keepdims=True), 1.0)
     return (luma + s * d).astype(np.float32)
 
@@ -134,7 +136,8 @@ def shapes_chunks(
     chunk: int = 256,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], Iterator[tuple[int, np.ndarray, np.ndarray]]]:
     """(targets [N], factors, iterator of (first row, uint8 images [B, H, W, 3], targets [B])): the
-    rows of :func:`shapes_dataset` one chunk at a time (the same for the same arguments)."""
+    rows of :func:`shapes_dataset` one chunk at a time (the same for the same arguments, ``chunk``
+    included: the chunks draw their textures and noise in turn from one generator)."""
     width = height if width is None else width
     problem = image_shape_problem(height, width, 3)
     if problem:

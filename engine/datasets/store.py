@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,8 @@ import numpy as np
 
 from engine import paths
 from engine.config import image_shape_problem
-from engine.datasets.memmap import FACTOR_PREFIX, memmap_meta_path, open_memmap_arrays
+from engine.datasets.factors import FACTOR_PREFIX, check_factors
+from engine.datasets.memmap import memmap_meta_path, open_memmap_arrays
 from engine.errors import DatasetError
 from engine.io import atomic_write_bytes
 
@@ -112,26 +112,6 @@ def check_images(images: np.ndarray, where: str) -> None:
     problem = image_shape_problem(*image_shape_of(images))
     if problem:
         raise DatasetError(f"{where}: {problem}; 'images' has shape {list(images.shape)}")
-
-
-FACTOR_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-
-
-def check_factors(factors: Mapping[str, np.ndarray], n: int, where: str) -> dict[str, np.ndarray]:
-    """The per-image factors as float32 [n] arrays; DatasetError naming the factor and its shape."""
-    out: dict[str, np.ndarray] = {}
-    for name, values in factors.items():
-        if not FACTOR_NAME_RE.match(name):
-            raise DatasetError(f"{where}: factor name {name!r}: lower-case letters, digits and _, starting with a letter")
-        v = np.asarray(values)
-        if v.dtype.kind not in "iuf" or v.shape != (n,):
-            raise DatasetError(
-                f"{where}: factor {name!r} must be numbers of shape ({n},), got {v.dtype} of shape {list(v.shape)}"
-            )
-        if not np.isfinite(v).all():
-            raise DatasetError(f"{where}: factor {name!r} has a non-finite value at row {int(np.argmax(~np.isfinite(v)))}")
-        out[name] = v.astype(np.float32, copy=False)
-    return out
 
 
 def validate_arrays(
@@ -281,6 +261,7 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
     buf = io.BytesIO()
     np.savez(
         buf,
+        allow_pickle=False,
         images=images,
         labels=targets.astype(np.int64),
         split=ds.split,

@@ -38,7 +38,7 @@ def side(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if not MIN_SIDE <= value <= MAX_SIDE or value % 4:
         raise argparse.ArgumentTypeError(
-            f"image sides must be multiples of 4 from {MIN_SIDE} to {MAX_SIDE} (the model halves them twice), "
+            f"an image side must be a multiple of 4 from {MIN_SIDE} to {MAX_SIDE} (the model halves it twice), "
             f"got {value}"
         )
     return value
@@ -89,9 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"classes (default {GRAY_CLASSES}, or {COLOUR_CLASSES} with --colour: 4 shapes x 3 colour families)",
     )
     s.add_argument(
-        "--background",
-        choices=["texture", "plain"],
-        help="with --colour: the shapes' background (default: texture)",
+        "--background", choices=["texture", "plain"], help="with --colour: the shapes' background (default: texture)"
     )
     s.add_argument(
         "--layout",
@@ -222,14 +220,16 @@ def _synth_colour(args: argparse.Namespace) -> int:
     path, meta, layout = _target(args)
     n = args.n_train + args.n_test
     t0 = time.perf_counter()
-    background = args.background or "texture"
+    background: shapes.Background = "plain" if args.background == "plain" else "texture"
     if layout == "npz":
         ds = shapes.shapes_dataset(args.n_train, args.n_test, height, width, classes, args.seed, args.name, background)
         datasets.save_dataset(ds, path)
         meta.unlink(missing_ok=True)
         out = path
     else:
-        _, factors, chunks = shapes.shapes_chunks(args.n_train, args.n_test, height, width, classes, args.seed, background)
+        _, factors, chunks = shapes.shapes_chunks(
+            args.n_train, args.n_test, height, width, classes, args.seed, background
+        )
         out = datasets.write_memmap_dataset(path.parent, n, (height, width, 3), classes, args.n_train, chunks, factors)
         path.unlink(missing_ok=True)
     print(
