@@ -11,6 +11,8 @@ import numpy as np
 from engine.datasets.store import Dataset
 from engine.errors import DatasetError
 
+REF_SIDE = 28  # the side (MNIST's) at which the jitter and stroke widths were tuned; they scale with the side
+
 
 def _segment_distance(px: np.ndarray, py: np.ndarray, seg: np.ndarray) -> np.ndarray:
     """Distance from pixel centres (px, py: [H, W]) to segments seg [B, S, 4] -> [B, S, H, W]."""
@@ -77,10 +79,10 @@ def synthetic_chunks(
         for start in range(0, n, chunk):  # chunks bound the [B, S, H, W] distance tensor
             y = targets[start : start + chunk]
             b = len(y)
-            seg = protos[y] + rng.normal(0.0, size / 28 * 0.8, size=(b, protos.shape[1], 4)).astype(np.float32)
+            seg = protos[y] + rng.normal(0.0, size / REF_SIDE * 0.8, size=(b, protos.shape[1], 4)).astype(np.float32)
             shift = rng.integers(-shift_max, shift_max + 1, size=(b, 1, 2)).astype(np.float32)
             seg = seg + np.concatenate([shift, shift], axis=-1)
-            stroke = rng.uniform(0.8, 1.5, size=(b, 1, 1, 1)).astype(np.float32) * size / 28
+            stroke = rng.uniform(0.8, 1.5, size=(b, 1, 1, 1)).astype(np.float32) * size / REF_SIDE
             ink = np.exp(-(_segment_distance(xx, yy, seg) ** 2) / (2 * stroke**2)).max(axis=1)
             ink *= rng.uniform(0.75, 1.0, size=(b, 1, 1)).astype(np.float32)
             ink += rng.normal(0.0, 0.06, size=ink.shape).astype(np.float32)
