@@ -27,6 +27,11 @@ HeadKind = Literal["linear", "mlp"]
 
 # Derived image attributes (computed by engine.datasets.attributes, formulas in docs/tasks.md).
 ATTRIBUTES = ("ink", "slant", "stroke_width", "com_x", "com_y")
+# A regression target ``factor_<name>`` is the dataset's own per-image factor <name> (the
+# ``factor_<name>`` array of its file, docs/formats.md); whether the dataset has it is checked
+# when the targets are read (engine.training.task_targets), since a config names no dataset shape.
+FACTOR_TARGET_PREFIX = "factor_"
+_FACTOR_TARGET_RE = re.compile(r"^factor_[a-z][a-z0-9_]{0,31}$")
 LABEL_TARGET = "label"
 IMAGE_TARGET = "image"
 AUX_HIDDEN = 64  # width of an ``mlp`` head's hidden layer
@@ -97,7 +102,9 @@ class TaskConfig(BaseModel):
 
     name: str
     kind: TaskKind
-    target: str = Field(LABEL_TARGET, description="label, an attribute (ink, slant, ...), or image")
+    target: str = Field(
+        LABEL_TARGET, description="label, an attribute (ink, slant, ...), factor_<name> (a dataset factor), or image"
+    )
     input: str = "z"
     head: HeadKind = "linear"
     weight: float = Field(0.0, ge=0.0, description="0 = probe (measures only); > 0 = auxiliary loss")
@@ -126,8 +133,11 @@ class TaskConfig(BaseModel):
         allowed = {"classification": (LABEL_TARGET,), "regression": ATTRIBUTES, "reconstruction": (IMAGE_TARGET,)}[
             self.kind
         ]
+        if self.kind == "regression" and _FACTOR_TARGET_RE.match(self.target):
+            return self
         if self.target not in allowed:
-            raise ValueError(f"task {self.name!r}: a {self.kind} target is one of {', '.join(allowed)}")
+            more = " or factor_<name> (a per-image factor of the dataset)" if self.kind == "regression" else ""
+            raise ValueError(f"task {self.name!r}: a {self.kind} target is one of {', '.join(allowed)}{more}")
         return self
 
     @property

@@ -3,7 +3,9 @@
 For datasets too large to hold in memory twice (1,000,000 images of 28x28 are 784 MB): the images
 are a plain ``.npy`` file opened with ``np.load(mmap_mode="r")``, so the app, the trainer and the
 worker processes share one copy through the page cache and a row is read only when it is used.
-The small arrays (``labels.npy``, ``split.npy``) are read into memory. ``dataset.json`` is written
+The small arrays (``labels.npy``, ``split.npy`` and the optional per-image factors
+``factor_<name>.npy``, float32 [N], listed by name in ``dataset.json``'s ``factors``) are read
+into memory. ``dataset.json`` is written
 last and names the layout: a crash while writing leaves no ``dataset.json``, so no half-written
 dataset is ever loaded.
 """
@@ -12,13 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine import paths
+from engine.datasets.factors import FACTOR_NAME_RE, FACTOR_PREFIX, check_factors
 from engine.errors import DatasetError
 from engine.io import atomic_write_bytes, fsync_dir
 
@@ -40,10 +43,12 @@ def write_memmap_dataset(
     num_classes: int,
     n_train: int,
     chunks: Iterator[tuple[int, np.ndarray, np.ndarray]],
+    factors: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Write the layout into ``directory`` from ``chunks`` of (first row, uint8 images
     [B, *image_shape], labels [B]) (``image_shape``: (H, W) gray or (H, W, 3) RGB) that cover
-    rows 0..n-1 in order; only one chunk is in memory at a time. Returns
+    rows 0..n-1 in order; only one chunk is in memory at a time; ``factors``: per-image factors,
+    name -> [n] numbers, written as float32 ``factor_<name>.npy``. Returns
     the ``dataset.json`` path. An existing dataset.json is removed first, so a failed write never
     leaves an old meta over new arrays."""
     d = Path(directory)
@@ -52,7 +57,11 @@ def write_memmap_dataset(
     meta_path.unlink(missing_ok=True)
     if not 0 < n_train <= n:
         raise DatasetError(f"n_train must be in 1..{n}, got {n_train}")
-    tmp = {a: d / f".{a}.tmp.npy" for a in ARRAYS}  # np.save appends .npy to other names
+    checked = check_factors(factors or {}, n, str(d))
+    for old in d.glob(f"{FACTOR_PREFIX}*.npy"):  # a stale factor of an earlier dataset must not survive
+        old.unlink()
+    names = (*ARRAYS, *(FACTOR_PREFIX + k for k in checked))
+    tmp = {a: d / f".{a}.tmp.npy" for a in names}  # np.save appends .npy to other names
     images = np.lib.format.open_memmap(tmp["images"], mode="w+", dtype=np.uint8, shape=(n, *image_shape))
     labels = np.zeros(n, np.int64)
     done = 0
@@ -72,6 +81,8 @@ def write_memmap_dataset(
     split[:n_train] = 0
     np.save(tmp["labels"], labels)
     np.save(tmp["split"], split)
+    for k, v in checked.items():
+        np.save(tmp[FACTOR_PREFIX + k], v)
     for a, path in tmp.items():
         with open(path, "rb") as f:
             os.fsync(f.fileno())
@@ -85,6 +96,8 @@ def write_memmap_dataset(
         "num_classes": num_classes,
         "image_shape": list(image_shape),
     }
+    if checked:
+        meta["factors"] = list(checked)
     atomic_write_bytes(meta_path, (json.dumps(meta, indent=2) + "\n").encode())
     return meta_path
 
@@ -103,14 +116,18 @@ def read_memmap_meta(meta_path: Path) -> dict[str, Any]:
     return meta
 
 
-def open_memmap_arrays(meta_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """(images as a read-only memmap, labels, split, num_classes) of the layout at ``meta_path``."""
+def open_memmap_arrays(meta_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, np.ndarray]]:
+    """(images as a read-only memmap, labels, split, num_classes, factors) of the layout at
+    ``meta_path`` (factors: name -> [N] array, empty for a layout without ``factors``)."""
     meta = read_memmap_meta(meta_path)
     d = meta_path.parent
     try:
         images = np.load(d / "images.npy", mmap_mode="r", allow_pickle=False)
         labels = np.load(d / "labels.npy", allow_pickle=False)
         split = np.load(d / "split.npy", allow_pickle=False)
+        factors = {
+            k: np.load(d / f"{FACTOR_PREFIX}{k}.npy", allow_pickle=False) for k in _factor_names(meta_path, meta)
+        }
     except (OSError, ValueError) as err:
         raise DatasetError(f"{d}: cannot read the dataset arrays ({type(err).__name__}: {err})") from err
     if images.shape[0] != meta["n"]:
@@ -121,4 +138,12 @@ def open_memmap_arrays(meta_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndar
         raise DatasetError(
             f"{d / 'images.npy'}: images of shape {list(images.shape[1:])}, {META_FILE} says image_shape {want}"
         )
-    return images, labels, split, int(meta["num_classes"])
+    return images, labels, split, int(meta["num_classes"]), factors
+
+
+def _factor_names(meta_path: Path, meta: dict[str, Any]) -> list[str]:
+    """The factor names ``dataset.json`` lists (none when it has no ``factors``)."""
+    names = meta.get("factors", [])
+    if not isinstance(names, list) or not all(isinstance(k, str) and FACTOR_NAME_RE.match(k) for k in names):
+        raise DatasetError(f"{meta_path}: 'factors' must be a list of factor names, got {names!r}")
+    return names

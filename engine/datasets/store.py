@@ -9,7 +9,11 @@ File format (see docs/formats.md, "Dataset"): an ``.npz`` without pickled object
   multiples of 4 from 8 to 256 and may differ (:func:`engine.config.image_shape_problem`),
 - ``labels``  integer ``[N]`` (ground truth, 0 <= label < num_classes),
 - ``split``   uint8 ``[N]``: 0 = train, 1 = test, all train rows first,
-- ``num_classes`` optional int64 scalar (default: ``max(labels) + 1``).
+- ``num_classes`` optional int64 scalar (default: ``max(labels) + 1``),
+- ``factor_<name>`` optional float32 ``[N]`` each: a per-image generative factor (the colour
+  shapes of :mod:`engine.datasets.shapes` carry shape, hue, scale, x, y, rotation). Tasks read
+  them as the regression target ``factor_<name>`` (:mod:`engine.datasets.attributes`). Files
+  without them load as before.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,7 @@ import numpy as np
 
 from engine import paths
 from engine.config import image_shape_problem
+from engine.datasets.factors import FACTOR_PREFIX, check_factors
 from engine.datasets.memmap import memmap_meta_path, open_memmap_arrays
 from engine.errors import DatasetError
 from engine.io import atomic_write_bytes
@@ -43,6 +49,7 @@ class Dataset:
     targets: np.ndarray  # int64 [N]
     n_train: int
     num_classes: int
+    factors: dict[str, np.ndarray] = field(default_factory=dict)  # name -> float32 [N] (FACTOR_PREFIX)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -195,6 +202,7 @@ def _read_npz(path: Path, name: str) -> Dataset:
                 raise DatasetError(f"{where}: missing array(s) {missing} (has {sorted(z.files)})")
             images, labels, split = z["images"], z["labels"], z["split"]
             raw_classes = z["num_classes"] if "num_classes" in z.files else None
+            factors = {k[len(FACTOR_PREFIX) :]: z[k] for k in z.files if k.startswith(FACTOR_PREFIX)}
     except DatasetError:
         raise
     except Exception as err:  # zip/npy errors come in many types; all mean "not a valid npz"
@@ -211,16 +219,22 @@ def _read_npz(path: Path, name: str) -> Dataset:
                 f"{where}: num_classes must be an integer scalar, got {raw_classes.dtype} of shape {raw_classes.shape}"
             )
         num_classes = int(raw_classes)
-    return _dataset(name, where, images, labels, split, num_classes)
+    return _dataset(name, where, images, labels, split, num_classes, factors)
 
 
 def _read_memmap(meta: Path, name: str) -> Dataset:
-    images, labels, split, num_classes = open_memmap_arrays(meta)
-    return _dataset(name, str(meta.parent), images, labels, split, num_classes)
+    images, labels, split, num_classes, factors = open_memmap_arrays(meta)
+    return _dataset(name, str(meta.parent), images, labels, split, num_classes, factors)
 
 
 def _dataset(
-    name: str, where: str, images: np.ndarray, labels: np.ndarray, split: np.ndarray, num_classes: int | None
+    name: str,
+    where: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    split: np.ndarray,
+    num_classes: int | None,
+    factors: Mapping[str, np.ndarray] | None = None,
 ) -> Dataset:
     """Validate the arrays and freeze them into a :class:`Dataset` (``images`` is not copied)."""
     images, labels, n_train = validate_arrays(images, labels, split, where=where)
@@ -229,9 +243,10 @@ def _dataset(
         num_classes = top
     elif num_classes < top:
         raise DatasetError(f"{where}: num_classes is {num_classes} but a label is {top - 1}")
-    images.flags.writeable = False
-    labels.flags.writeable = False
-    return Dataset(name=name, images=images, targets=labels, n_train=n_train, num_classes=num_classes)
+    checked = check_factors(factors or {}, len(labels), where)
+    for a in (images, labels, *checked.values()):
+        a.flags.writeable = False
+    return Dataset(name=name, images=images, targets=labels, n_train=n_train, num_classes=num_classes, factors=checked)
 
 
 def save_dataset(ds: Dataset, path: str | Path) -> Path:
@@ -242,13 +257,16 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
     validate_arrays(images, targets, ds.split, where=f"dataset {ds.name!r}")
     if targets.size and int(targets.max()) >= ds.num_classes:
         raise DatasetError(f"dataset {ds.name!r}: label {int(targets.max())} >= num_classes {ds.num_classes}")
+    factors = check_factors(ds.factors, len(targets), f"dataset {ds.name!r}")
     buf = io.BytesIO()
     np.savez(
         buf,
+        allow_pickle=False,
         images=images,
         labels=targets.astype(np.int64),
         split=ds.split,
         num_classes=np.array(ds.num_classes, np.int64),
+        **{FACTOR_PREFIX + k: v for k, v in factors.items()},
     )
     atomic_write_bytes(path, buf.getvalue())
     return path
@@ -276,6 +294,7 @@ def dataset_info(name: str, root: str | Path | None = None) -> dict[str, Any]:
         "n": len(ds),
         "image_shape": list(ds.images.shape[1:]),
         "num_classes": ds.num_classes,
+        "factors": sorted(ds.factors),
         "counts": {"train": ds.n_train, "test": ds.n_test},
         "class_counts": {"train": train_counts.tolist(), "test": test_counts.tolist()},
         "sha256": _sha256_file(path),

@@ -1,4 +1,6 @@
-"""Synthetic class-structured datasets for tests and demos (blurred strokes per class)."""
+"""Synthetic class-structured datasets for tests and demos (blurred strokes per class, gray).
+
+The coloured shapes (colour and shape both decide the class) are :mod:`engine.datasets.shapes`."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import numpy as np
 
 from engine.datasets.store import Dataset
 from engine.errors import DatasetError
+
+REF_SIDE = 28  # the side (MNIST's) at which the jitter and stroke widths were tuned; they scale with the side
 
 
 def _segment_distance(px: np.ndarray, py: np.ndarray, seg: np.ndarray) -> np.ndarray:
@@ -44,29 +48,42 @@ def _class_prototypes(num_classes: int, size: int, n_strokes: int = 3) -> np.nda
 
 
 def synthetic_chunks(
-    n_train: int = 600, n_test: int = 200, size: int = 28, num_classes: int = 10, seed: int = 0, chunk: int = 1024
+    n_train: int = 600,
+    n_test: int = 200,
+    size: int = 28,
+    num_classes: int = 10,
+    seed: int = 0,
+    chunk: int = 1024,
+    width: int | None = None,
 ) -> tuple[np.ndarray, Iterator[tuple[int, np.ndarray, np.ndarray]]]:
-    """The targets of every row and an iterator of (first row, uint8 images [B, S, S], targets [B]):
-    the rows of :func:`synthetic_dataset` (the same for the same arguments) one chunk at a time."""
-    if n_train < 1 or n_test < 0 or num_classes < 2 or size < 8:
-        raise DatasetError("synthetic_dataset: need n_train >= 1, n_test >= 0, num_classes >= 2, size >= 8")
+    """The targets of every row and an iterator of (first row, uint8 images [B, H, W], targets [B]):
+    the rows of :func:`synthetic_dataset` (the same for the same arguments) one chunk at a time.
+    ``size`` is the height H, ``width`` the width W (default: ``size``, square)."""
+    height, width = size, size if width is None else width
+    if n_train < 1 or n_test < 0 or num_classes < 2 or min(height, width) < 8:
+        raise DatasetError("synthetic_dataset: need n_train >= 1, n_test >= 0, num_classes >= 2, sides >= 8")
+    # The strokes are drawn on a square of the shorter side, then stretched to (H, W): a square
+    # image takes exactly the old path, so every existing synthetic dataset stays byte-identical.
+    size = min(height, width)
     rng = np.random.default_rng(seed)
     protos = _class_prototypes(num_classes, size)
+    if height != width:
+        protos = protos * np.array([width / size, height / size] * 2, np.float32)
     n = n_train + n_test
     targets = np.concatenate([np.arange(n_train) % num_classes, np.arange(n_test) % num_classes])
     targets = np.concatenate([rng.permutation(targets[:n_train]), rng.permutation(targets[n_train:])]).astype(np.int64)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     shift_max = max(1, size // 14)
 
     def rows() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         for start in range(0, n, chunk):  # chunks bound the [B, S, H, W] distance tensor
             y = targets[start : start + chunk]
             b = len(y)
-            seg = protos[y] + rng.normal(0.0, size / 28 * 0.8, size=(b, protos.shape[1], 4)).astype(np.float32)
+            seg = protos[y] + rng.normal(0.0, size / REF_SIDE * 0.8, size=(b, protos.shape[1], 4)).astype(np.float32)
             shift = rng.integers(-shift_max, shift_max + 1, size=(b, 1, 2)).astype(np.float32)
             seg = seg + np.concatenate([shift, shift], axis=-1)
-            width = rng.uniform(0.8, 1.5, size=(b, 1, 1, 1)).astype(np.float32) * size / 28
-            ink = np.exp(-(_segment_distance(xx, yy, seg) ** 2) / (2 * width**2)).max(axis=1)
+            stroke = rng.uniform(0.8, 1.5, size=(b, 1, 1, 1)).astype(np.float32) * size / REF_SIDE
+            ink = np.exp(-(_segment_distance(xx, yy, seg) ** 2) / (2 * stroke**2)).max(axis=1)
             ink *= rng.uniform(0.75, 1.0, size=(b, 1, 1)).astype(np.float32)
             ink += rng.normal(0.0, 0.06, size=ink.shape).astype(np.float32)
             yield start, np.clip(np.rint(ink * 255.0), 0, 255).astype(np.uint8), y
@@ -75,13 +92,19 @@ def synthetic_chunks(
 
 
 def synthetic_dataset(
-    n_train: int = 600, n_test: int = 200, size: int = 28, num_classes: int = 10, seed: int = 0, name: str = "synth"
+    n_train: int = 600,
+    n_test: int = 200,
+    size: int = 28,
+    num_classes: int = 10,
+    seed: int = 0,
+    name: str = "synth",
+    width: int | None = None,
 ) -> Dataset:
-    """Class-structured uint8 images: each class is a fixed set of blurred strokes; samples add
-    endpoint jitter, a random shift, stroke-width variation and pixel noise. Classes are balanced
-    (round-robin) and rows shuffled within each split."""
-    targets, chunks = synthetic_chunks(n_train, n_test, size, num_classes, seed)
-    images = np.empty((len(targets), size, size), np.uint8)
+    """Class-structured uint8 gray images [N, size, width] (width default: size): each class is a
+    fixed set of blurred strokes; samples add endpoint jitter, a random shift, stroke-width
+    variation and pixel noise. Classes are balanced (round-robin) and rows shuffled within each split."""
+    targets, chunks = synthetic_chunks(n_train, n_test, size, num_classes, seed, width=width)
+    images = np.empty((len(targets), size, size if width is None else width), np.uint8)
     for start, imgs, _ in chunks:
         images[start : start + len(imgs)] = imgs
     return Dataset(name=name, images=images, targets=targets, n_train=n_train, num_classes=num_classes)

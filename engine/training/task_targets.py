@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.config import Config
+from engine.config import Config, ConfigError
 from engine.datasets.attributes import dataset_attributes, standardise
-from engine.tasks import AuxHead
+from engine.tasks import FACTOR_TARGET_PREFIX, AuxHead
 
 
 def aux_targets(cfg: Config, ds: object, train_rows: np.ndarray) -> tuple[list[np.ndarray | None], np.ndarray]:
@@ -20,6 +20,13 @@ def aux_targets(cfg: Config, ds: object, train_rows: np.ndarray) -> tuple[list[n
     values: list[np.ndarray | None] = []
     attrs = dataset_attributes(ds, cfg.data.root) if any(h.kind == "regression" for h in heads) else {}
     for h in heads:
+        target = tasks[h.name].target
+        if h.kind == "regression" and target not in attrs:
+            have = sorted(k for k in attrs if k.startswith(FACTOR_TARGET_PREFIX))
+            raise ConfigError(
+                f"task {h.name!r}: dataset {getattr(ds, 'name', '?')!r} has no {target!r} "
+                f"(its factors: {', '.join(have) or 'none'})"
+            )
         values.append(standardise(attrs[tasks[h.name].target], train_rows)[0] if h.kind == "regression" else None)
     return values, np.array([tasks[h.name].weight for h in heads], np.float32)
 
