@@ -2,12 +2,15 @@
 
     .venv/bin/python benchmarks/bench_accuracy.py [--name default-100] \
         [-c configs/default.yaml ...] [--backend torch ...] [--seeds 0 1 2] \
-        [--labels-per-class 10] [--steps N] [--threads 1] [--validation 5000]
+        [--labels-per-class 10] [--steps N] [--threads 1] [--validation 5000] \
+        [--data "synth shapes --colour --n-train 12000 --n-test 3000"]
 
 Each run is `latentloop experiment --labels-per-class N --seed S` in a fresh subprocess (one
 framework per process: no framework's threads or allocator touch another's numbers), on the
 project's MNIST linked into a temporary home, so the project's labels and checkpoints are never
-touched. The seed picks the oracle labels (N per class), the initial weights and the batches.
+touched. ``--data ARGS`` builds another dataset there first (``latentloop data ARGS``, e.g. the
+colour shapes); the configs name it in ``data.name``. The seed picks the oracle labels (N per
+class), the initial weights and the batches.
 
 Outputs:
 - docs/benchmarks/runs/<name>/<config>-<backend>-seed<S>.json: that run's metrics.json, kept;
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -96,6 +100,10 @@ def main() -> int:
         help="train nothing: rebuild the summary from the kept runs/<name>/ files (e.g. seeds run in parallel)",
     )
     ap.add_argument(
+        "--data",
+        help="build a dataset in the temporary home first: the arguments of `latentloop data` (default: MNIST)",
+    )
+    ap.add_argument(
         "--validation",
         type=int,
         default=0,
@@ -111,7 +119,10 @@ def main() -> int:
     key = "val_acc" if args.validation else "test_acc"  # so that no reader mistakes one for the other
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        if not link_mnist(home):
+        if args.data:
+            build = [sys.executable, "-m", "latentloop", "--home", str(home), "data", *shlex.split(args.data)]
+            subprocess.run(build, cwd=ROOT, check=True, capture_output=True)
+        elif not link_mnist(home):
             print("MNIST is not built: run `make data` first", file=sys.stderr)
             return 2
         for config in configs:
@@ -142,9 +153,10 @@ def main() -> int:
                         f"docs/benchmarks/runs/{args.name}/{config.stem}-{backend}-seed{s}.json" for s in args.seeds
                     ],
                 }
-    argv = " ".join(sys.argv[1:])
+    argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    data = f"the dataset of `latentloop data {args.data}`" if args.data else "MNIST"
     write_result(f"accuracy-{args.name}", {
-        "what": f"MNIST {split} accuracy with {args.labels_per_class} oracle labels per class, seeds {args.seeds}, "
+        "what": f"{data} {split} accuracy with {args.labels_per_class} oracle labels per class, seeds {args.seeds}, "
                 f"{args.threads} training thread(s), one subprocess per run"
                 + (f"; {args.validation} training samples held out as the validation split" if args.validation else ""),
         "command": f"python benchmarks/bench_accuracy.py {argv}",
