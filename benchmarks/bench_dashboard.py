@@ -8,8 +8,10 @@ Writes docs/benchmarks/dashboard.json: scatter payload bytes, time to first pain
 colour-switch time (click to the drawn frame, with the WebGL redraws each switch caused), the
 browser's frame time (one forced WebGL redraw of the map) and their ratio, keypress-to-CSV-written
 and keypress-to-recolour latency (p50/p95 over --presses presses), selection-to-saliency-overlay
-time while idle (the definition of benchmarks/bench_overhead.py). Targets: payload <= 1 MB,
-colour switch <= 1.2 frames with one redraw, server-confirmed recolour p95 <= 150 ms.
+time while idle (the definition of benchmarks/bench_overhead.py), and ``n`` (next candidate) to
+the new sample's image painted in the sample panel, in animation frames of this browser and in ms,
+idle and while the page's training runs (issue 27). Targets: payload <= 1 MB, colour switch <= 1.2
+frames with one redraw, server-confirmed recolour p95 <= 150 ms, ``n`` to image <= 1 frame p95.
 
     python benchmarks/bench_dashboard.py [--presses 60] [--synthetic]
 """
@@ -110,6 +112,57 @@ ARM_RECOLOUR = """([serial, label]) => {
 }""".replace("@OVERLAY@", str(figures.OVERLAY)).replace("@PENDING@", str(figures.PENDING))
 
 
+# Resolves with {frames, ms} of the next "n": animation frames from the keydown to the first frame
+# whose DOM shows the newly selected sample's image, loaded (frames 1: it is in the first frame
+# drawn after the key), and the ms from the keydown to that frame's animation callbacks (just before
+# it is painted); null after 5 s.
+ARM_NEXT = """() => { window.__ll_next = new Promise((resolve) => {
+  const LL = window.LL;
+  let t0 = null, frames = 0;
+  const visibleImg = (s) => {
+    const fast = document.getElementById('sample-fast');
+    if (fast && fast.style.display !== 'none') return fast.querySelector(`[data-fast-serial='${s}'] img`);
+    return document.querySelector(`#sample-panel [data-serial='${s}'] img`);
+  };
+  const tick = () => {
+    frames += 1;
+    const s = LL.selected, img = visibleImg(s);
+    if (s !== null && LL.shownSample() === s && img && img.complete && img.naturalWidth > 0) {
+      resolve({ frames: frames, ms: performance.now() - t0, serial: s });
+    } else if (performance.now() - t0 > 5000) resolve(null);
+    else requestAnimationFrame(tick);
+  };
+  const onKey = (e) => {
+    if (e.key !== 'n') return;
+    document.removeEventListener('keydown', onKey, true);
+    t0 = performance.now();
+    requestAnimationFrame(tick);
+  };
+  document.addEventListener('keydown', onKey, true);
+}); }"""
+
+
+def next_to_image(page, presses: int) -> list[dict]:
+    """``presses`` presses of ``n`` along the queue (from its first candidate, again at its end),
+    each timed by :data:`ARM_NEXT`, 400 ms apart (the server's panel of the last one arrives)."""
+    out: list[dict] = []
+    while len(out) < presses:
+        queue = page.evaluate("() => window.LL.queue.slice()")
+        if len(queue) < 2:
+            raise SystemExit("the queue has fewer than 2 candidates: nothing to step through")
+        page.evaluate("(s) => window.LL.select(s)", queue[0])
+        page.wait_for_timeout(600)
+        for _ in range(min(len(queue) - 1, presses - len(out))):
+            page.evaluate(ARM_NEXT)
+            page.keyboard.press("n")
+            got = page.evaluate("() => window.__ll_next")
+            if got is None:
+                raise SystemExit("n: the new sample's image was not shown within 5 s")
+            out.append(got)
+            page.wait_for_timeout(400)
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(values), q)), 1)
 
@@ -128,6 +181,7 @@ def main() -> int:
     ap.add_argument("--presses", type=int, default=60, help="label key presses to time (>= 50)")
     ap.add_argument("--switches", type=int, default=4, help="rounds through the 5 colour modes")
     ap.add_argument("--selections", type=int, default=20, help="selections timed to their saliency overlay")
+    ap.add_argument("--nexts", type=int, default=40, help="presses of n timed to the new image, idle and training")
     ap.add_argument("--synthetic", action="store_true", help="use synthetic data even if MNIST is present")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -250,6 +304,23 @@ def main() -> int:
                     select_ms.append(1000 * select(page, next(fresh)))
                     time.sleep(0.3)
                 print(f"selection->overlay idle p50 {pct(select_ms, 50)} p95 {pct(select_ms, 95)} ms", flush=True)
+
+                # n -> the next candidate's image on screen, idle, then while the page's training runs
+                nexts = {"idle": next_to_image(page, args.nexts)}
+                panel = state.session.panel_defaults() | {"steps": 100_000, "save_at_end": False}
+                assert not state.session.start_from_panel(panel)
+                page.wait_for_timeout(3000)  # past the run's start (snapshot, first steps)
+                try:
+                    nexts["training"] = next_to_image(page, args.nexts)
+                    steps_during = state.session.trainer.step
+                finally:
+                    state.session.stop()
+                    state.session.wait(600)
+                    state.session.drain()
+                for arm, got in nexts.items():
+                    f = [g["frames"] for g in got]
+                    print(f"n->image {arm}: frames p50 {pct(f, 50)} p95 {pct(f, 95)}; ms p95 "
+                          f"{pct([g['ms'] for g in got], 95)}", flush=True)  # fmt: skip
                 browser.close()
         finally:
             app.stop()
@@ -294,11 +365,26 @@ def main() -> int:
         },
         # LL.select until the new sample's saliency is drawn in the sample panel, no training running
         "selection_to_overlay_idle_ms": {"p50": pct(select_ms, 50), "p95": pct(select_ms, 95), "n": len(select_ms)},
+        # n (next candidate) -> the new sample's image in the panel: animation frames from the key
+        # (1 = the first frame drawn after it) and ms to that frame; idle and while training
+        "next_to_image": {
+            arm: {
+                "frames_p50": pct([g["frames"] for g in got], 50),
+                "frames_p95": pct([g["frames"] for g in got], 95),
+                "frames_max": max(g["frames"] for g in got),
+                "ms_p50": pct([g["ms"] for g in got], 50),
+                "ms_p95": pct([g["ms"] for g in got], 95),
+                "n": len(got),
+            }
+            for arm, got in nexts.items()
+        },
+        "training_steps_during_next_presses": steps_during,
         "targets": {
             "scatter_payload_bytes": 1_000_000,
             "colour_switch_frames": 1.2,
             "keypress_to_recolour_p95_ms": 150,
             "keypress_to_confirmed_recolour_p95_ms": 150,
+            "next_to_image_frames_p95": 1,
         },
     }
     frames = result["colour_switch_ms"]["frames_p50"]
@@ -307,6 +393,7 @@ def main() -> int:
         "colour_switch": frames is not None and frames <= 1.2 and set(redraws) == {1} and colour_requests == 0,
         "keypress_to_recolour": result["keypress_to_recolour_ms"]["p95"] <= 150,
         "keypress_to_confirmed_recolour": result["keypress_to_confirmed_recolour_ms"]["p95"] <= 150,
+        "next_to_image": all(v["frames_p95"] <= 1 for v in result["next_to_image"].values()),
     }
     write_result("dashboard", result)
     return 0
