@@ -101,6 +101,14 @@ def _cpu(path: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def _runqueue_wait(path: Path) -> float:
+    """Seconds a thread has waited on a run queue (0 if it is gone or schedstats are off)."""
+    try:
+        return int(path.read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _descendants(root: int) -> list[Path]:
     """/proc entries of every process below ``root`` (this benchmark's Playwright driver and its
     browser), so that another program's Chromium on the machine does not count."""
@@ -126,6 +134,9 @@ def cpu_by_part(train_tid: int | None, worker_pids: dict[str, int | None]) -> di
     threads = {int(t.name): _cpu(t / "stat") for t in me.iterdir()}
     train = threads.get(train_tid or -1, 0.0)
     out = {"training_thread": train, "app_other_threads": sum(threads.values()) - train}
+    # seconds the training thread was runnable but waited for a core (schedstat's second field):
+    # preemption by other threads and processes, as opposed to waiting for the GIL (asleep)
+    out["training_thread_runqueue_wait"] = _runqueue_wait(me / str(train_tid or -1) / "schedstat")
     for name, pid in worker_pids.items():
         out[f"{name}_worker"] = _cpu(Path(f"/proc/{pid}/stat")) if pid else 0.0
     chrome = 0.0
@@ -231,6 +242,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {"dashboard": [], "bare": []}
     cpu: dict[str, dict[str, float]] = {"dashboard": {}}  # CPU seconds per wall second
     bare_cpu: list[float] = []
+    bare_wait: list[float] = []
     bare_wall: list[float] = []
 
     def account(kind: str, before: dict[str, float], after: dict[str, float], wall: float) -> None:
@@ -314,6 +326,7 @@ def main() -> None:
                 time.sleep(0.01)
             cpu1, wall = cpu_by_part(th.native_id, pids), time.perf_counter() - t0_round
             bare_cpu.append(cpu1["training_thread"] - cpu0["training_thread"])
+            bare_wait.append(cpu1["training_thread_runqueue_wait"] - cpu0["training_thread_runqueue_wait"])
             bare_wall.append(wall)
             chromium["bare"].append((cpu1["chromium"] - cpu0["chromium"]) / wall)
             page.evaluate("() => 0")  # let Playwright deliver the round's request events
@@ -367,6 +380,9 @@ def main() -> None:
             },
             "cpu_cores_busy": {k: {p: round(v, 3) for p, v in d.items()} for k, d in cpu.items()},
             "bare_training_thread_cores_per_round": [round(c / w, 3) for c, w in zip(bare_cpu, bare_wall, strict=True)],
+            "bare_training_thread_runqueue_wait_per_round": [
+                round(c / w, 4) for c, w in zip(bare_wait, bare_wall, strict=True)
+            ],
             "chromium_cores_per_round": {k: [round(c, 3) for c in v] for k, v in chromium.items()},
             "dash_callbacks_per_s": {k: round(sum(calls[k].values()) / max(call_wall[k], 1e-9), 2) for k in calls},
             "dash_callbacks_per_s_by_output": {
@@ -376,7 +392,9 @@ def main() -> None:
             "1 torch thread for training (threads: 0 = all cores but one); the page, the Dash server and "
             "the workers share the other core. browser_frame: this browser's forced WebGL redraw of the "
             "map and its animation-frame interval, idle, before the rounds (software WebGL here). "
-            "dash_callbacks_per_s_by_output: keyed by the callback's first output id",
+            "dash_callbacks_per_s_by_output: keyed by the callback's first output id. "
+            "training_thread_runqueue_wait: seconds per wall second the training thread was runnable "
+            "but waited for a core (preempted), from /proc/<tid>/schedstat",
         },
     )
 
