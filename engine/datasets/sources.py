@@ -6,8 +6,9 @@ Three kinds of source (docs/datasets.md, "Your own images"):
   the root, and the subfolder's name is its class; optional ``train/`` and ``test/`` levels above
   the class folders give the split;
 - **a flat or nested folder** with no classes (any other arrangement): every image unlabelled;
-- **a CSV manifest** ``path[,label][,split]`` (an optional header row starting with ``path`` names
-  the columns; other columns are ignored), paths relative to the manifest's folder or absolute.
+- **a CSV manifest** ``path[,label][,split]`` (an optional header row, one with a cell ``path``,
+  names the columns in any order; other columns are ignored), paths relative to the manifest's
+  folder (never outside it) or absolute.
 
 Files are taken by extension (:data:`IMAGE_EXTENSIONS`); hidden files and folders (a leading dot)
 are left out and symlinked folders are not followed (no loops). Anything wrong with one entry is a
@@ -129,7 +130,7 @@ def scan_manifest(manifest: Path, classes: list[str] | None = None) -> Scan:
     base = manifest.parent.resolve()
     cols = {"path": 0, "label": 1, "split": 2}
     first = 1
-    if rows and rows[0] and rows[0][0].strip().lower() == "path":
+    if rows and "path" in [c.strip().lower() for c in rows[0]]:
         cols = {name.strip().lower(): i for i, name in enumerate(rows[0])}
         rows, first = rows[1:], 2
     scan = Scan("manifest")
