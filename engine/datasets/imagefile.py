@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,7 +33,7 @@ FITS: tuple[Fit, ...] = ("crop", "pad", "stretch")
 MAX_FILE_BYTES = 1 << 30  # a file above 1 GB is refused before it is read into memory
 
 
-def _to_rgb_or_l(im):  # type: ignore[no-untyped-def]  # PIL types are imported lazily
+def _to_rgb_or_l(im: Any) -> Any:  # a PIL image (PIL is imported lazily, in the workers)
     """``im`` as mode ``L`` or ``RGB`` by the documented rule."""
     from PIL import Image
 
@@ -59,7 +59,7 @@ def _to_rgb_or_l(im):  # type: ignore[no-untyped-def]  # PIL types are imported 
     return im
 
 
-def _fit(im, height: int, width: int, fit: Fit):  # type: ignore[no-untyped-def]
+def _fit(im: Any, height: int, width: int, fit: Fit) -> Any:
     """Resize ``im`` to ``width`` x ``height`` by ``fit``."""
     from PIL import Image
 

@@ -288,7 +288,9 @@ class _Import:
         settings into the staging folder, then move them into place."""
         runs = _order(old_ds, new_split)
         old_by_serial = {r.serial: r for r in known.values()}
-        labels_parts, split_parts, sources = [], [], []
+        labels_parts: list[np.ndarray] = []
+        split_parts: list[np.ndarray] = []
+        sources: list[Source] = []
         for where, a, b in runs:
             for i in range(a, b):
                 serial = len(sources)

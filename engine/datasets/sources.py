@@ -160,15 +160,15 @@ def scan_manifest(manifest: Path, classes: list[str] | None = None) -> Scan:
     scan.classes = list(classes) if classes else _natural({p[3] for p in pending if p[3] is not None})
     known = set(scan.classes)
     seen: set[str] = set()
-    for line, rel, full, label, split in pending:
+    for line, rel, file, label, split in pending:
         if label is not None and label not in known:
             why = f"class {label!r} is not one of the classes {scan.classes}"
             scan.skipped.append(Skip(f"line {line}: {rel}", why))
-        elif full in seen:
+        elif file in seen:
             scan.skipped.append(Skip(f"line {line}: {rel}", "the file is listed twice"))
         else:
-            seen.add(full)
-            scan.entries.append(Entry(rel, full, label, split))
+            seen.add(file)
+            scan.entries.append(Entry(rel, file, label, split))
     scan.entries.sort(key=lambda e: (e.split, e.rel))
     return scan
 

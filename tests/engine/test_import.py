@@ -65,7 +65,7 @@ def test_flat_nested_folder_is_unlabelled(tmp_path: Path, data: Path) -> None:
     import_images("u", tmp_path / "src", opts(classes=["cat", "dog"]), root=data)
     ds = load_dataset("u", data)
     assert ds.targets.tolist() == [-1, -1] and ds.unknown_targets and not ds.has_ground_truth
-    with pytest.raises(DatasetError, match="true class of every image.*2 of the 2 images"):
+    with pytest.raises(DatasetError, match=r"true class of every image.*2 of the 2 images"):
         oracle_labels(ds, 1)
     with pytest.raises(DatasetError, match="simulate"):
         require_ground_truth(ds, "simulate")
@@ -104,7 +104,7 @@ def _decode(im: Image.Image, fmt: str = "PNG", mode: str = "rgb", fit: str = "st
     im.save(buf, fmt, **save)
     path = Path(os.environ["PYTEST_TMP"]) / f"img.{fmt.lower()}"
     path.write_bytes(buf.getvalue())
-    sha, pixels, _, error = decode_file(str(path), 4, 4, mode, fit)  # type: ignore[arg-type]
+    _, pixels, _, error = decode_file(str(path), 4, 4, mode, fit)  # type: ignore[arg-type]
     assert not error and pixels is not None
     return pixels
 
