@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from engine import paths
+from engine.datasets.attributes import images_sha256
 from engine.datasets.classes import CLASSES_FILE, check_class_names, read_class_names, write_class_names
 from engine.datasets.imagefile import Fit, decode_file
 from engine.datasets.memmap import META_FILE, write_memmap_dataset
@@ -335,7 +336,10 @@ class _Import:
         (self.staging / "decoded.npy").unlink()  # still mapped until the caller lets go: fine on POSIX
         atomic_write_bytes(self.staging / SOURCES_FILE, format_sources(sources))
         write_class_names(self.staging / CLASSES_FILE, self.scan.classes)
-        write_import_settings(self.staging / IMPORT_FILE, {**self.settings, "kind": self.scan.kind})
+        settings = {**self.settings, "kind": self.scan.kind}
+        if old_ds is not None:  # checkpoints of the version extended here stay valid (its Serials do)
+            settings["appended_from"] = [*self.settings.get("appended_from", []), images_sha256(old_ds.images)]
+        write_import_settings(self.staging / IMPORT_FILE, settings)
         _commit(self.staging, paths.data_dir(self.name, self.root), self.name, layout)
         report.total, report.n_train, report.shape, report.fit = n, n_train, shape, self.settings["fit"]
         report.layout, report.path = layout, str(dataset_file(self.name, self.root))

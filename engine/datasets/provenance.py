@@ -4,7 +4,8 @@
   relative to the source (absolute where a manifest named it so) and the sha256 of the file's bytes.
 - ``data/<name>/import.json``: the source and the settings of the import (``source`` absolute,
   ``kind``, ``height``, ``width``, ``mode`` gray|rgb, ``fit``), so that ``--append`` decodes new
-  files the same way.
+  files the same way; ``appended_from``: the image sha256 of every version an ``--append``
+  extended, so that checkpoints trained on them stay valid.
 """
 
 from __future__ import annotations
@@ -79,3 +80,15 @@ def read_import_settings(name: str, root: str | Path | None = None) -> dict[str,
 
 def write_import_settings(path: Path, settings: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(settings, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def appended_from(name: str, root: str | Path | None = None) -> list[str]:
+    """The image sha256 of the earlier versions of dataset ``name`` that ``--append`` extended
+    (empty for a dataset that was not imported or never appended to; an unreadable import.json
+    counts as none: this only widens which checkpoints are accepted)."""
+    try:
+        settings = read_import_settings(name, root)
+    except DatasetError:
+        return []
+    shas = (settings or {}).get("appended_from", [])
+    return [s for s in shas if isinstance(s, str)] if isinstance(shas, list) else []

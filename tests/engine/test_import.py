@@ -235,3 +235,47 @@ def test_interrupted_import_leaves_nothing(tmp_path: Path, data: Path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         import_images("x", tmp_path / "s", opts(), root=data)
     assert list(data.iterdir()) == []  # neither the dataset nor a staging folder
+
+
+def test_test_accuracy_counts_only_known_targets(tiny_cfg) -> None:
+    """Evaluation scores the test rows whose true class is known (a -1 would count as wrong)."""
+    from engine.stores.labels import label_store_for
+    from engine.training.trainer import Trainer
+
+    ds = load_dataset("synth")
+    targets = np.array(ds.targets)
+    targets[ds.n_train :: 2] = -1  # every other test image: class unknown
+    partial = Dataset("synth", ds.images, targets, ds.n_train, ds.num_classes, unknown_targets=True)
+    store = label_store_for("synth", ds.n_train, ds.num_classes)
+    e = Trainer(tiny_cfg, partial, store).evaluate()
+    assert e.n_test == ds.n_test // 2
+    targets[ds.n_train :] = -1
+    none = Dataset("synth", ds.images, targets, ds.n_train, ds.num_classes, unknown_targets=True)
+    e = Trainer(tiny_cfg, none, store).evaluate()
+    assert e.n_test == 0 and np.isnan(e.test_acc)
+
+
+def test_checkpoints_of_the_version_before_append_stay_valid(tmp_path: Path, data: Path) -> None:
+    from functools import partial
+
+    from engine.datasets.attributes import images_sha256
+    from engine.datasets.provenance import appended_from
+    from engine.training.checkpoints import dataset_mismatch
+
+    for c in ("a", "b"):
+        png(tmp_path / "s" / c / "0.png", ord(c))
+    import_images("p", tmp_path / "s", opts(), root=data)
+    old_sha = images_sha256(load_dataset("p", data).images)
+    assert appended_from("p", data) == []
+    png(tmp_path / "s" / "a" / "1.png", 5)
+    import_images("p", tmp_path / "s", opts(append=True, height=None, width=None), root=data)
+    clear_cache()
+    new_sha = images_sha256(load_dataset("p", data).images)
+    assert appended_from("p", data) == [old_sha] != [new_sha]
+    meta = {"dataset": "p", "dataset_sha256": old_sha}
+    assert dataset_mismatch("ck", meta, "p", lambda: new_sha, partial(appended_from, "p", data)) is None
+    assert "another version" in str(dataset_mismatch("ck", meta, "p", lambda: new_sha))
+    other = {"dataset": "p", "dataset_sha256": "0" * 64}
+    assert "another version" in str(
+        dataset_mismatch("ck", other, "p", lambda: new_sha, partial(appended_from, "p", data))
+    )
