@@ -3,6 +3,7 @@ orchestrations both the CLI and the app run on them (probing a checkpoint)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ def make_trainer(
     name = checkpoint or ws.cfg.train.checkpoint
     if resume:  # refused before the trainer touches the dataset's files
         from engine.datasets.attributes import images_sha256
+        from engine.datasets.provenance import appended_from
         from engine.errors import CheckpointError, DatasetMismatchError
         from engine.stores.checkpoints import CheckpointStore
         from engine.training.checkpoints import dataset_mismatch, shape_mismatch
@@ -66,7 +68,8 @@ def make_trainer(
         wrong_shape = shape_mismatch(name, meta, ds.name, ds.image_shape)
         if wrong_shape:  # even with force: the weights cannot read these images
             raise CheckpointError(wrong_shape)
-        other = None if force else dataset_mismatch(name, meta, ds.name, lambda: images_sha256(ds.images))
+        earlier = functools.partial(appended_from, ds.name, ws.cfg.data.root)
+        other = None if force else dataset_mismatch(name, meta, ds.name, lambda: images_sha256(ds.images), earlier)
         if other:
             raise DatasetMismatchError(other)
     trainer = Trainer(ws.cfg, ws.dataset, ws.labels, **kw)

@@ -44,11 +44,13 @@ def write_memmap_dataset(
     n_train: int,
     chunks: Iterator[tuple[int, np.ndarray, np.ndarray]],
     factors: Mapping[str, np.ndarray] | None = None,
+    unknown_targets: bool = False,
 ) -> Path:
     """Write the layout into ``directory`` from ``chunks`` of (first row, uint8 images
     [B, *image_shape], labels [B]) (``image_shape``: (H, W) gray or (H, W, 3) RGB) that cover
     rows 0..n-1 in order; only one chunk is in memory at a time; ``factors``: per-image factors,
-    name -> [n] numbers, written as float32 ``factor_<name>.npy``. Returns
+    name -> [n] numbers, written as float32 ``factor_<name>.npy``; ``unknown_targets``: labels
+    may be -1 (true class unknown), recorded in ``dataset.json``. Returns
     the ``dataset.json`` path. An existing dataset.json is removed first, so a failed write never
     leaves an old meta over new arrays."""
     d = Path(directory)
@@ -73,7 +75,7 @@ def write_memmap_dataset(
         done += len(imgs)
     if done != n:
         raise DatasetError(f"chunks covered {done} rows, expected {n}")
-    if labels.min() < 0 or labels.max() >= num_classes:
+    if labels.min() < (-1 if unknown_targets else 0) or labels.max() >= num_classes:
         raise DatasetError(f"labels must be in 0..{num_classes - 1}")
     images.flush()
     del images
@@ -98,6 +100,8 @@ def write_memmap_dataset(
     }
     if checked:
         meta["factors"] = list(checked)
+    if unknown_targets:
+        meta["unknown_targets"] = True
     atomic_write_bytes(meta_path, (json.dumps(meta, indent=2) + "\n").encode())
     return meta_path
 

@@ -14,6 +14,8 @@ File format (see docs/formats.md, "Dataset"): an ``.npz`` without pickled object
   shapes of :mod:`engine.datasets.shapes` carry shape, hue, scale, x, y, rotation). Tasks read
   them as the regression target ``factor_<name>`` (:mod:`engine.datasets.attributes`). Files
   without them load as before.
+- ``unknown_targets`` optional uint8 scalar: 1 allows the label -1, "true class unknown" (images
+  imported without a class, :mod:`engine.datasets.importer`); without it every label is >= 0.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ import numpy as np
 
 from engine import paths
 from engine.config import image_shape_problem
+from engine.datasets.classes import read_class_names
 from engine.datasets.factors import FACTOR_PREFIX, check_factors
-from engine.datasets.memmap import memmap_meta_path, open_memmap_arrays
+from engine.datasets.memmap import memmap_meta_path, open_memmap_arrays, read_memmap_meta
 from engine.errors import DatasetError
 from engine.io import atomic_write_bytes
 
@@ -50,6 +53,7 @@ class Dataset:
     n_train: int
     num_classes: int
     factors: dict[str, np.ndarray] = field(default_factory=dict)  # name -> float32 [N] (FACTOR_PREFIX)
+    unknown_targets: bool = False  # targets may hold UNKNOWN (-1): no ground truth for those rows
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -78,10 +82,29 @@ class Dataset:
         s[: self.n_train] = 0
         return s
 
+    @property
+    def has_ground_truth(self) -> bool:
+        """Whether every row's true class is known (oracles and test accuracy need it)."""
+        return not self.unknown_targets or bool((np.asarray(self.targets) >= 0).all())
+
     def float_images(self, idx: Any = None) -> np.ndarray:
         """float32 images in [0, 1] (all rows, or ``self.images[idx]``)."""
         x = self.images if idx is None else self.images[idx]
         return x.astype(np.float32) / np.float32(255.0)
+
+
+UNKNOWN = -1  # the label of an image whose true class is unknown (only with unknown_targets)
+
+
+def require_ground_truth(ds: Dataset, what: str) -> None:
+    """DatasetError naming ``what`` when some of ``ds``'s true classes are unknown."""
+    if not ds.has_ground_truth:
+        n = int(np.count_nonzero(np.asarray(ds.targets) < 0))
+        raise DatasetError(
+            f"{what} needs the true class of every image, but {n} of the {len(ds)} images of dataset "
+            f"{ds.name!r} have none (imported without classes); label them yourself instead "
+            "(latentloop app, latentloop label set)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,9 +138,10 @@ def check_images(images: np.ndarray, where: str) -> None:
 
 
 def validate_arrays(
-    images: np.ndarray, labels: np.ndarray, split: np.ndarray, *, where: str = "dataset"
+    images: np.ndarray, labels: np.ndarray, split: np.ndarray, *, where: str = "dataset", unknown: bool = False
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Check the on-disk arrays; return (images, labels as int64, n_train). Raises DatasetError."""
+    """Check the on-disk arrays; return (images, labels as int64, n_train). Raises DatasetError.
+    ``unknown``: the label -1 (UNKNOWN) is allowed."""
     check_images(images, where)
     n = images.shape[0]
     if labels.dtype.kind not in "iu":
@@ -128,8 +152,10 @@ def validate_arrays(
         raise DatasetError(f"{where}: 'split' must be uint8, got {split.dtype}")
     if split.shape != (n,):
         raise DatasetError(f"{where}: 'split' must have shape ({n},), got {split.shape}")
-    if labels.min() < 0:
-        raise DatasetError(f"{where}: negative label at row {int(np.argmax(labels < 0))}")
+    low = UNKNOWN if unknown else 0
+    if labels.min() < low:
+        hint = "" if unknown else " (-1, unknown, needs unknown_targets: docs/formats.md)"
+        raise DatasetError(f"{where}: negative label at row {int(np.argmax(labels < low))}{hint}")
     bad = (split != 0) & (split != 1)
     if bad.any():
         raise DatasetError(
@@ -202,6 +228,7 @@ def _read_npz(path: Path, name: str) -> Dataset:
                 raise DatasetError(f"{where}: missing array(s) {missing} (has {sorted(z.files)})")
             images, labels, split = z["images"], z["labels"], z["split"]
             raw_classes = z["num_classes"] if "num_classes" in z.files else None
+            unknown = bool(z["unknown_targets"]) if "unknown_targets" in z.files else False
             factors = {k[len(FACTOR_PREFIX) :]: z[k] for k in z.files if k.startswith(FACTOR_PREFIX)}
     except DatasetError:
         raise
@@ -219,12 +246,13 @@ def _read_npz(path: Path, name: str) -> Dataset:
                 f"{where}: num_classes must be an integer scalar, got {raw_classes.dtype} of shape {raw_classes.shape}"
             )
         num_classes = int(raw_classes)
-    return _dataset(name, where, images, labels, split, num_classes, factors)
+    return _dataset(name, where, images, labels, split, num_classes, factors, unknown)
 
 
 def _read_memmap(meta: Path, name: str) -> Dataset:
     images, labels, split, num_classes, factors = open_memmap_arrays(meta)
-    return _dataset(name, str(meta.parent), images, labels, split, num_classes, factors)
+    unknown = read_memmap_meta(meta).get("unknown_targets") is True
+    return _dataset(name, str(meta.parent), images, labels, split, num_classes, factors, unknown)
 
 
 def _dataset(
@@ -235,10 +263,11 @@ def _dataset(
     split: np.ndarray,
     num_classes: int | None,
     factors: Mapping[str, np.ndarray] | None = None,
+    unknown: bool = False,
 ) -> Dataset:
     """Validate the arrays and freeze them into a :class:`Dataset` (``images`` is not copied)."""
-    images, labels, n_train = validate_arrays(images, labels, split, where=where)
-    top = int(labels.max()) + 1
+    images, labels, n_train = validate_arrays(images, labels, split, where=where, unknown=unknown)
+    top = max(int(labels.max()) + 1, 1)
     if num_classes is None:
         num_classes = top
     elif num_classes < top:
@@ -246,7 +275,7 @@ def _dataset(
     checked = check_factors(factors or {}, len(labels), where)
     for a in (images, labels, *checked.values()):
         a.flags.writeable = False
-    return Dataset(name=name, images=images, targets=labels, n_train=n_train, num_classes=num_classes, factors=checked)
+    return Dataset(name, images, labels, n_train, num_classes, factors=checked, unknown_targets=unknown)
 
 
 def save_dataset(ds: Dataset, path: str | Path) -> Path:
@@ -254,7 +283,7 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
     path = Path(path)
     images = np.ascontiguousarray(ds.images)
     targets = np.asarray(ds.targets)
-    validate_arrays(images, targets, ds.split, where=f"dataset {ds.name!r}")
+    validate_arrays(images, targets, ds.split, where=f"dataset {ds.name!r}", unknown=ds.unknown_targets)
     if targets.size and int(targets.max()) >= ds.num_classes:
         raise DatasetError(f"dataset {ds.name!r}: label {int(targets.max())} >= num_classes {ds.num_classes}")
     factors = check_factors(ds.factors, len(targets), f"dataset {ds.name!r}")
@@ -266,6 +295,7 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
         labels=targets.astype(np.int64),
         split=ds.split,
         num_classes=np.array(ds.num_classes, np.int64),
+        **({"unknown_targets": np.array(1, np.uint8)} if ds.unknown_targets else {}),
         **{FACTOR_PREFIX + k: v for k, v in factors.items()},
     )
     atomic_write_bytes(path, buf.getvalue())
@@ -284,8 +314,10 @@ def dataset_info(name: str, root: str | Path | None = None) -> dict[str, Any]:
     """Summary for ``latentloop data info``: path, file size, split and class counts, sha256."""
     ds = load_dataset(name, root)
     path = dataset_file(name, root)
-    train_counts = np.bincount(ds.targets[: ds.n_train], minlength=ds.num_classes)
-    test_counts = np.bincount(ds.targets[ds.n_train :], minlength=ds.num_classes)
+    train, test = ds.targets[: ds.n_train], ds.targets[ds.n_train :]
+    train_counts = np.bincount(train[train >= 0], minlength=ds.num_classes)
+    test_counts = np.bincount(test[test >= 0], minlength=ds.num_classes)
+    unknown = {"train": int(np.count_nonzero(train < 0)), "test": int(np.count_nonzero(test < 0))}
     return {
         "name": name,
         "path": str(path),
@@ -297,6 +329,8 @@ def dataset_info(name: str, root: str | Path | None = None) -> dict[str, Any]:
         "factors": sorted(ds.factors),
         "counts": {"train": ds.n_train, "test": ds.n_test},
         "class_counts": {"train": train_counts.tolist(), "test": test_counts.tolist()},
+        "unknown_counts": unknown,
+        "class_names": read_class_names(name, ds.num_classes, root),
         "sha256": _sha256_file(path),
     }
 
@@ -319,6 +353,7 @@ def oracle_labels(ds: Dataset, per_class: int, seed: int = 0, exclude: np.ndarra
     """``per_class`` true labels of each class from the training split (fewer if a class is
     smaller), chosen with ``seed``: the simulated oracle of experiments and benchmarks.
     ``exclude``: training samples never chosen (a validation split)."""
+    require_ground_truth(ds, "the oracle (true labels)")
     rng = np.random.default_rng(seed)
     y = ds.targets[: ds.n_train].copy()
     if exclude is not None and len(exclude):

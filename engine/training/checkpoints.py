@@ -4,6 +4,7 @@ weights-only snapshots the workers read (docs/architecture.md section 2)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -16,6 +17,7 @@ import numpy as np
 
 from engine import events as ev
 from engine.config import config_to_dict
+from engine.datasets.provenance import appended_from
 
 if TYPE_CHECKING:
     from engine.backends.base import Backend
@@ -80,10 +82,17 @@ def shape_mismatch(name: str, meta: dict[str, Any], ds_name: str, ds_shape: tupl
     )
 
 
-def dataset_mismatch(name: str, meta: dict[str, Any], ds_name: str, ds_sha: Callable[[], str]) -> str | None:
+def dataset_mismatch(
+    name: str,
+    meta: dict[str, Any],
+    ds_name: str,
+    ds_sha: Callable[[], str],
+    earlier: Callable[[], list[str]] | None = None,
+) -> str | None:
     """Why checkpoint ``name`` (its ``meta``) was not trained on dataset ``ds_name`` whose images
     hash to ``ds_sha()``, or None when it was (or records no dataset). A checkpoint from before
-    ``dataset_sha256`` is checked by name only."""
+    ``dataset_sha256`` is checked by name only. ``earlier()``: the image hashes of the versions
+    that ``data import --append`` extended (their Serials stay valid), accepted too."""
     theirs = meta.get("dataset")
     if not isinstance(theirs, str) or not theirs:
         return None
@@ -94,7 +103,7 @@ def dataset_mismatch(name: str, meta: dict[str, Any], ds_name: str, ds_sha: Call
     if theirs != ds_name:
         return f"checkpoint {name!r} was trained on dataset {theirs!r}, not {ds_name!r}: {way_out}"
     sha = meta.get("dataset_sha256")
-    if isinstance(sha, str) and sha and sha != ds_sha():
+    if isinstance(sha, str) and sha and sha != ds_sha() and (earlier is None or sha not in earlier()):
         return (
             f"checkpoint {name!r} was trained on another version of dataset {ds_name!r} (images sha256 "
             f"{sha[:12]}..., now {ds_sha()[:12]}...): pass --force to use it anyway, or train a new model "
@@ -257,7 +266,8 @@ class TrainerCheckpoints:
         wrong_shape = shape_mismatch(name, ck.meta, self.ds.name, self.ds.image_shape)
         if wrong_shape:
             raise CheckpointError(wrong_shape)
-        other = None if force else dataset_mismatch(name, ck.meta, self.ds.name, self.dataset_sha256)
+        earlier = functools.partial(appended_from, self.ds.name, self.cfg.data.root)
+        other = None if force else dataset_mismatch(name, ck.meta, self.ds.name, self.dataset_sha256, earlier)
         if other:
             raise DatasetMismatchError(other)
         model = _model_of(ck.meta)

@@ -369,6 +369,8 @@ class Trainer(TrainerCheckpoints):
         one out (never on the training labels)."""
         split = "validation" if len(self.val_idx) else "test"
         test = self.val_idx if len(self.val_idx) else self.ds.test_idx
+        if self.ds.unknown_targets:  # rows without a true class cannot be scored (docs/formats.md)
+            test = test[np.asarray(self.ds.targets)[test] >= 0]
         if self.cfg.train.eval_limit:
             test = test[: self.cfg.train.eval_limit]
         if len(test) == 0:

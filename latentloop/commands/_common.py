@@ -92,6 +92,9 @@ def check_per_class(ds: Any, per_class: int, option: str, exclude: Any = None) -
     fewer than ``per_class`` images: the request is refused, not silently shrunk."""
     import numpy as np
 
+    from engine.datasets.store import require_ground_truth
+
+    require_ground_truth(ds, f"{option} (the oracle's true labels)")
     y = np.array(ds.targets[: ds.n_train])
     if exclude is not None and len(exclude):
         y[exclude] = -1

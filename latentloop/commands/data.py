@@ -1,4 +1,4 @@
-"""`latentloop data`: fetch, inspect or synthesise datasets.
+"""`latentloop data`: fetch, import, inspect or synthesise datasets.
 
 Datasets live in data/<name>/<name>.npz, or for large ones in the memory-mapped layout
 data/<name>/{dataset.json,images.npy,labels.npy,split.npy} (see docs/formats.md); where each set
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import DatasetError
+from latentloop.commands import _data_import
 from latentloop.commands._common import (
     add_actions,
     add_command,
@@ -111,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--seed", type=count, default=0, help="random seed of the balancing and shuffling (default 0)")
     c.add_argument("--force", action="store_true", help="overwrite an existing dataset")
     c.set_defaults(parser=c)
+    _data_import.register(sub, common, side, dataset_name)
     p.set_defaults(func=run)
 
 
@@ -137,9 +139,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"images    {info['n']} x {'x'.join(map(str, info['image_shape']))} uint8")
         print(f"split     {info['counts']['train']} train, {info['counts']['test']} test")
         print(f"classes   {info['num_classes']}")
+        names = info["class_names"]
+        if names != [str(c) for c in range(info["num_classes"])]:
+            print("names     " + ", ".join(f"{c}={name}" for c, name in enumerate(names)))
         print("class     " + " ".join(f"{c:>6d}" for c in range(info["num_classes"])))
         for split in ("train", "test"):
             print(f"{split:<9s} " + " ".join(f"{n:>6d}" for n in info["class_counts"][split]))
+        unknown = info["unknown_counts"]
+        if unknown["train"] or unknown["test"]:
+            print(f"unknown   {unknown['train']} train, {unknown['test']} test without a true class")
         if info["factors"]:
             print(f"factors   {', '.join(info['factors'])}")
         print(f"sha256    {info['sha256']}")
@@ -154,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
         return _synth(args)
     if args.data_command == "patches":
         return _patches(args)
+    if args.data_command == "import":
+        return _data_import.run_import(args)
+    if args.data_command == "classes":
+        return _data_import.run_classes(args)
     raise AssertionError(args.data_command)
 
 

@@ -43,9 +43,18 @@ def register(subparsers: Any) -> None:
     s = sub.add_parser("import", parents=[common], help="merge a Serial,label CSV (validated first; all or nothing)")
     s.add_argument("file", metavar="FILE.csv")
 
-    s = sub.add_parser("export", parents=[common], help="write the labels as csv or jsonl")
-    s.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="default: csv")
+    s = sub.add_parser(
+        "export", parents=[common], help="write the labels: Serial,label (csv, jsonl) or with paths and class names"
+    )
+    s.add_argument(
+        "--format",
+        choices=["csv", "jsonl", "manifest", "json", "folder"],
+        help="csv, jsonl: Serial and label (as labels.csv); manifest (CSV), json: path, class name, Serial and "
+        "source of every label, manifest readable by `data import`; folder: an ImageFolder tree of links "
+        "(-o names the folder). Default: manifest for an imported dataset, else csv",
+    )
     s.add_argument("-o", "--output", metavar="FILE", help="output file, its directories created (default: stdout)")
+    s.add_argument("--copy", action="store_true", help="--format folder: copy the images instead of linking them")
 
     s = sub.add_parser("stats", parents=[common], help="labelled / unlabelled counts per class")
     s.add_argument("--json", action="store_true", help="print one JSON object")
@@ -131,7 +140,10 @@ def run(args: argparse.Namespace) -> int:
         entry = store.import_csv(args.file, source)
         n = len(entry["changes"]) if entry else 0
         print(f"imported {args.file}: {n} label(s) changed, {store.stats()['labelled']} labelled")
+    elif action == "export" and (args.format or _default_export(args.dataset)) in ("manifest", "json", "folder"):
+        _export_paths(args, ds, store)
     elif action == "export":
+        args.format = args.format or "csv"
         if args.output:
             n = store.export(args.format, output_file(args.output))
             print(f"wrote {n} label(s) to {args.output}", file=sys.stderr)
@@ -174,6 +186,44 @@ def run(args: argparse.Namespace) -> int:
     else:  # argparse restricts the choices; kept for type checkers
         raise LabelError(f"unknown label action {action!r}")
     return 0
+
+
+def _default_export(dataset: str) -> str:
+    """``manifest`` for a dataset made by ``data import`` (it has source paths), else ``csv``."""
+    from engine.datasets.provenance import sources_path
+
+    return "manifest" if sources_path(dataset).exists() else "csv"
+
+
+def _export_paths(args: argparse.Namespace, ds: Any, store: Any) -> None:
+    """``label export`` as manifest, json or folder (engine.stores.label_export)."""
+    from pathlib import Path
+
+    from engine.datasets.classes import read_class_names
+    from engine.errors import LabelError
+    from engine.stores import label_export
+
+    fmt = args.format or _default_export(args.dataset)
+    rows = label_export.labelled_rows(store, args.dataset, ds.num_classes)
+    if fmt == "folder":
+        if not args.output:
+            raise LabelError("--format folder needs -o FOLDER")
+        n = label_export.write_folder(rows, Path(args.output), copy=args.copy)
+        print(f"wrote {n} image(s) in {len({r['label'] for r in rows})} class folder(s) to {args.output}")
+        return
+    if fmt == "manifest":
+        text = label_export.format_manifest(rows)
+    else:
+        text = label_export.format_json(rows, args.dataset, read_class_names(args.dataset, ds.num_classes))
+    if args.output:
+        path = output_file(args.output)
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise LabelError(f"cannot write {path}: {err.strerror or err}") from None
+        print(f"wrote {len(rows)} label(s) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 ISSUE_COLUMNS = ("serial", "given", "suggested", "quality", "reason")

@@ -158,12 +158,14 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from engine.datasets.store import require_ground_truth
     from engine.io import atomic_write_bytes
     from engine.paths import artifacts_dir
     from engine.reports.curves import plot_learning_curves
     from engine.workspace import open_workspace
 
     ws = open_workspace(args.config, overrides(args))
+    require_ground_truth(ws.dataset, "simulate (an oracle answering with the true labels)")
     strategies = args.strategy or ["random", "entropy"]
     seeds = args.seeds or [ws.cfg.seed]
     out = Path(args.out) if args.out else artifacts_dir() / "simulate" / time.strftime("%Y%m%d-%H%M%S")
