@@ -114,6 +114,7 @@ class AppState:
         meta = store.load(name).meta if store.exists(name) else None
         cfg = resolve_config(settings, meta)
         ws = open_workspace(cfg=cfg)
+        cfg = ws.cfg  # with the dataset's image shape and classes where the config left the defaults
         self.dataset, self.labels, self.feedback = ws.dataset, ws.labels, ws.feedback
         self.n_train = ws.dataset.n_train
         self.n_points = len(ws.dataset) if settings.map_points == "all" else ws.dataset.n_train

@@ -362,3 +362,27 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None) -> di
 def config_to_dict(cfg: Config) -> dict[str, Any]:
     """JSON-friendly dump (used in checkpoint meta.json)."""
     return cfg.model_dump(mode="json")
+
+
+def fit_to_dataset(cfg: Config, image_shape: tuple[int, int, int], num_classes: int) -> tuple[Config, list[str]]:
+    """``cfg`` with the dataset's image shape and class count where the config leaves them at their
+    defaults (28x28 gray, 10 classes; ``components`` follows ``num_classes`` when it is at its
+    default too), so that ``latentloop train --dataset pets`` or ``app --dataset pets`` takes an
+    imported or colour dataset without a config of its own; and what it changed, said in words.
+    A value the config sets to anything else is kept: a mismatch is then the trainer's error."""
+    m = cfg.model
+    defaults = ModelConfig.model_fields
+    model: dict[str, Any] = {}
+    if m.image_shape == defaults["image_shape"].default and tuple(image_shape) != m.image_shape:
+        model["image_shape"] = list(image_shape)
+    if m.num_classes == defaults["num_classes"].default and num_classes != m.num_classes:
+        model["num_classes"] = num_classes
+        if m.components == defaults["components"].default and m.components < num_classes:
+            model["components"] = num_classes
+    if not model:
+        return cfg, []
+    raw = config_to_dict(cfg)
+    raw["model"] = {**raw["model"], **model}
+    raw["model"].pop("aux", None)  # derived from the tasks again
+    said = ", ".join(f"model.{k} {v}" for k, v in model.items())
+    return from_dict(raw), [f"{said} from dataset {cfg.data.name!r}"]

@@ -6,14 +6,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.backends.base import Out
-from engine.config import Config, load_config
+from engine.config import Config, fit_to_dataset, load_config
 from engine.datasets import Dataset, load_dataset
 from engine.stores.feedback import FeedbackStore, feedback_store_for
 from engine.stores.labels import LabelStore, label_store_for
@@ -30,17 +30,20 @@ class Workspace:
     dataset: Dataset
     labels: LabelStore
     feedback: FeedbackStore
+    notes: list[str] = field(default_factory=list)  # what the config took from the dataset (fit_to_dataset)
 
 
 def open_workspace(
     config: str | Path | None = None, overrides: dict[str, Any] | None = None, cfg: Config | None = None
 ) -> Workspace:
-    """Load the config, the dataset it names and that dataset's label store."""
+    """Load the config, the dataset it names and that dataset's label store; a config that leaves
+    the image shape and class count at their defaults takes the dataset's (:func:`fit_to_dataset`)."""
     cfg = cfg or load_config(config, {k: v for k, v in (overrides or {}).items() if v is not None})
     ds = load_dataset(cfg.data.name, root=cfg.data.root)
+    cfg, notes = fit_to_dataset(cfg, ds.image_shape, ds.num_classes)
     labels = label_store_for(cfg.data.name, ds.n_train, ds.num_classes, root=cfg.data.root)
     feedback = feedback_store_for(cfg.data.name, ds.n_train, root=cfg.data.root)
-    return Workspace(cfg, ds, labels, feedback)
+    return Workspace(cfg, ds, labels, feedback, notes)
 
 
 def make_trainer(

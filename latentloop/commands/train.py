@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     sets = overrides(args, **{"train.steps": args.steps, "train.lr": args.lr, "train.checkpoint": args.checkpoint})
     ws = open_workspace(args.config, sets, cfg=checkpoint_config(args, sets) if args.resume else None)
+    for note in ws.notes:
+        print(f"note: {note}", file=sys.stderr)
     name = ws.cfg.train.checkpoint
     store = CheckpointStore()
     if not args.resume and not args.overwrite and store.exists(name):

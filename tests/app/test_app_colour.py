@@ -129,3 +129,24 @@ def test_the_saliency_is_drawn_over_the_colour_image(state):
     y, x = np.unravel_index(np.argmin(heat), heat.shape)
     block = px[y * 7 : y * 7 + 7, x * 7 : x * 7 + 7].reshape(-1, 3).astype(int)
     assert np.abs(block - state.dataset.images[7, y, x].astype(int)).max() <= 2
+
+
+def test_the_app_on_a_colour_set_with_a_config_that_names_no_shape(tmp_path):
+    """`latentloop app --dataset rgb` with the default model settings: the model takes the
+    dataset's shape and classes (engine.config.fit_to_dataset), predicts every image, and a run
+    started from the page trains that model."""
+    from engine.config import from_dict
+
+    d = tiny_config_dict(steps=4)
+    d["data"] = {"name": "rgb"}
+    for key in ("image_shape", "image_size", "num_classes", "components"):
+        d["model"].pop(key, None)
+    ds = colour_dataset(60, 20, H, W)
+    with app_state(tmp_path, 60, 20, from_dict(d), dataset=ds) as st:
+        model = st.session.trainer.cfg.model
+        assert (model.image_shape, model.num_classes, model.components) == ((H, W, 3), 4, 10)
+        assert st.cache.current is not None and len(st.cache.current.probs) == len(st.dataset)
+        st.labels.set_many({0: int(st.dataset.targets[0])}, source="test")
+        assert st.session.start_from_panel({**st.session.panel_defaults(), "steps": 4}) == {}
+        assert st.session.wait(120)
+        assert st.session.trainer.step == 4

@@ -25,6 +25,8 @@ from tests.helpers import ROOT, exit_code, tiny_config_dict, tree_bytes
 
 CONFIG = "tiny.yaml"  # the config ssvae was trained with
 OTHER_MODEL = "wide.yaml"  # the same but model.hidden 32
+FOUR = "four.yaml"  # the same but model.num_classes 4 (set: not the default, so not taken from the dataset)
+SMALL = "small.yaml"  # the same but model.image_shape [24, 24, 1]
 TASKS = "tasks.yaml"  # a probe task
 TRAIN = ["train", "-c", CONFIG, "--no-progress"]
 
@@ -100,9 +102,9 @@ def _cases() -> list[Case]:
         add(Case(f"other-model-{'-'.join(cmd[:2])}", [*cmd, "-c", OTHER_MODEL], other))
     add(Case("config-missing-infer", ["infer", "-c", "nope.yaml"], ["config file not found: nope.yaml"]))
     # A dataset the model cannot take.
-    add(Case("classes-train", ["train", "-c", CONFIG, "--dataset", "c5", "--checkpoint", "c5"],
+    add(Case("classes-train", ["train", "-c", FOUR, "--dataset", "c5", "--checkpoint", "c5"],
              ["'c5' has 5 classes", "model.num_classes", "-c"]))  # fmt: skip
-    add(Case("image-size-train", ["train", "-c", CONFIG, "--dataset", "s32", "--checkpoint", "s32"],
+    add(Case("image-size-train", ["train", "-c", SMALL, "--dataset", "s32", "--checkpoint", "s32"],
              ["[32, 32, 1]", "model.image_shape", "-c"]))  # fmt: skip
     add(Case("no-dataset-train", ["train", "-c", CONFIG, "--dataset", "nope", "--checkpoint", "n"], ["nope"]))
     # Train onto an existing checkpoint, or a resume with nothing to do.
@@ -194,6 +196,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = tiny_config_dict(steps=20, eval_every=10)
     (home / CONFIG).write_text(yaml.safe_dump(cfg))
     (home / OTHER_MODEL).write_text(yaml.safe_dump({**cfg, "model": {**cfg["model"], "hidden": 32}}))
+    (home / FOUR).write_text(yaml.safe_dump({**cfg, "model": {**cfg["model"], "num_classes": 4, "components": 4}}))
+    (home / SMALL).write_text(yaml.safe_dump({**cfg, "model": {**cfg["model"], "image_shape": [24, 24, 1]}}))
     (home / TASKS).write_text(yaml.safe_dump({**cfg, "tasks": [{"name": "digit", "kind": "classification"}]}))
     cwd = Path.cwd()
     os.chdir(home)
@@ -313,6 +317,24 @@ def test_the_ways_out_work(home: Path, capsys: pytest.CaptureFixture[str]) -> No
     _run(capsys, "train", "-c", CONFIG)  # a new ssvae: not the parent of the old one's branch
     tree = json.loads(_run(capsys, "ckpt", "tree", "--json"))
     assert all(d == 0 for d, _ in tree), tree
+
+
+def test_a_config_at_the_defaults_takes_the_datasets_shape_and_classes(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tiny.yaml leaves model.image_shape and model.num_classes at their defaults: a 32x32 dataset
+    and a 5-class one train with it, the checkpoint records what was used and the note says so
+    (the refusals above use configs that set them to other values)."""
+    code = exit_code(main, ["train", "-c", CONFIG, "--dataset", "s32", "--checkpoint", "s32"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "note: model.image_shape [32, 32, 1] from dataset 's32'" in err
+    assert _meta(home, "s32")["config"]["model"]["image_shape"] == [32, 32, 1]
+    code = exit_code(main, ["train", "-c", CONFIG, "--dataset", "c5", "--checkpoint", "c5"])
+    err = capsys.readouterr().err
+    assert code == 0 and "note: model.num_classes 5 from dataset 'c5'" in err
+    assert _meta(home, "c5")["config"]["model"]["num_classes"] == 5
+    assert "predictions" in _run(capsys, "infer", "--checkpoint", "s32", "--dataset", "s32")
 
 
 def _meta(home: Path, name: str) -> dict:

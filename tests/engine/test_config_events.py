@@ -81,3 +81,20 @@ def test_unknown_message_is_rejected():
         ev.from_dict({"type": "explode"})
     with pytest.raises(ValueError, match="unknown fields"):
         ev.from_dict({"type": "pause", "when": 1})
+
+
+def test_fit_to_dataset_takes_only_what_the_config_leaves_at_its_defaults() -> None:
+    from engine.config import fit_to_dataset, from_dict, load_config
+
+    cfg = load_config(None)
+    fitted, notes = fit_to_dataset(cfg, (32, 48, 3), 12)
+    m = fitted.model
+    assert (m.image_shape, m.num_classes, m.components) == ((32, 48, 3), 12, 12)
+    assert notes == ["model.image_shape [32, 48, 3], model.num_classes 12, model.components 12 from dataset 'mnist'"]
+    assert fit_to_dataset(cfg, (28, 28, 1), 10) == (cfg, [])  # MNIST: nothing changes
+    # values a config sets to something else are kept (the trainer then names the mismatch)
+    own = from_dict({"model": {"image_shape": [24, 24, 1], "num_classes": 4, "components": 6}})
+    assert fit_to_dataset(own, (32, 32, 3), 12) == (own, [])
+    # more components than the default: kept, and enough for 12 classes
+    wide = from_dict({"model": {"components": 20}})
+    assert fit_to_dataset(wide, (28, 28, 1), 12)[0].model.components == 20
