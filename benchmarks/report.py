@@ -45,7 +45,7 @@ def _lever(config: str) -> str:
 
 def accuracy_section() -> list[str]:
     """Test accuracy at 100 labels and the ablation of the levers on the validation split."""
-    out = ["\n## Learning efficiency: accuracy at 100 labels\n"]
+    out = ["\n## Learning efficiency: accuracy at 10 labels per class (MNIST unless the file says otherwise)\n"]
     out.append(
         "Every figure is the mean over seeds of `benchmarks/bench_accuracy.py` runs (one subprocess per run, "
         "1 training thread), with the sample sd; `runs/<name>/` keeps each run's metrics.json. `s per run` is "

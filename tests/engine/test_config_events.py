@@ -98,3 +98,15 @@ def test_fit_to_dataset_takes_only_what_the_config_leaves_at_its_defaults() -> N
     # more components than the default: kept, and enough for 12 classes
     wide = from_dict({"model": {"components": 20}})
     assert fit_to_dataset(wide, (28, 28, 1), 12)[0].model.components == 20
+
+
+def test_configs_and_checkpoint_metas_from_before_colour_name_image_size() -> None:
+    """Every config file and checkpoint meta written before colour images says image_size: S."""
+    from engine.config import ConfigError, ModelConfig, from_dict
+
+    assert from_dict({"model": {"image_size": 32}}).model.image_shape == (32, 32, 1)
+    assert ModelConfig.model_validate({"image_size": 28}) == ModelConfig()
+    with pytest.raises(ConfigError, match="not both"):
+        from_dict({"model": {"image_size": 28, "image_shape": [28, 28, 1]}})
+    with pytest.raises(ConfigError, match="multiples of 4"):
+        from_dict({"model": {"image_size": 30}})
