@@ -19,6 +19,7 @@ rows), and the settings of the first import are reused.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -109,7 +110,9 @@ def _decoded(
             tick(1)
         return
     batch = 64 * workers
-    with ProcessPoolExecutor(workers) as pool:
+    # spawn, as the project's other child processes: a fork of a process with threads (the app's,
+    # or one that has loaded JAX) can deadlock
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for i in range(0, len(tasks), batch):
             part = tasks[i : i + batch]
             n = len(part)
