@@ -52,22 +52,11 @@ def exit_code(main: Callable[[list[str]], int], argv: list[str]) -> int:
 
 
 def rgb_dataset(n_train: int = 120, n_test: int = 40, height: int = 24, width: int = 32, name: str = "rgb"):
-    """A tiny colour dataset of non-square images [N, height, width, 3] with 4 classes: class c is a
-    bright block in channel c % 3 (red, green, blue, red again lower down) on dim noise, so both
-    colour and place tell the classes apart."""
-    import numpy as np
+    """A tiny colour dataset of non-square images [N, height, width, 3] with 4 classes
+    (:func:`app.testing.colour_dataset`, the one generator of the colour tests)."""
+    from app.testing import colour_dataset
 
-    from engine.datasets import Dataset
-
-    rng = np.random.default_rng(0)
-    n = n_train + n_test
-    y = np.arange(n) % 4
-    x = rng.integers(0, 40, (n, height, width, 3))
-    for i, c in enumerate(y):
-        r0 = height // 8 + (height // 2 if c == 3 else 0) + int(rng.integers(0, 3))
-        c0 = width // 8 + int(rng.integers(0, width // 4))
-        x[i, r0 : r0 + height // 3, c0 : c0 + width // 3, c % 3] += 200
-    return Dataset(name, np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64), n_train, 4)
+    return colour_dataset(n_train, n_test, height, width, name=name)
 
 
 def rgb_config_dict(dataset: str = "rgb", height: int = 24, width: int = 32, **train) -> dict:
