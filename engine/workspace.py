@@ -3,7 +3,6 @@ orchestrations both the CLI and the app run on them (probing a checkpoint)."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,20 +60,10 @@ def make_trainer(
     kw.setdefault("feedback_store", ws.feedback)
     name = checkpoint or ws.cfg.train.checkpoint
     if resume:  # refused before the trainer touches the dataset's files
-        from engine.datasets.attributes import images_sha256
-        from engine.datasets.provenance import appended_from
-        from engine.errors import CheckpointError, DatasetMismatchError
         from engine.stores.checkpoints import CheckpointStore
-        from engine.training.checkpoints import dataset_mismatch, shape_mismatch
+        from engine.training.checkpoints import check_fits
 
-        meta, ds = CheckpointStore().load(name).meta, ws.dataset
-        wrong_shape = shape_mismatch(name, meta, ds.name, ds.image_shape)
-        if wrong_shape:  # even with force: the weights cannot read these images
-            raise CheckpointError(wrong_shape)
-        earlier = functools.partial(appended_from, ds.name, ws.cfg.data.root)
-        other = None if force else dataset_mismatch(name, meta, ds.name, lambda: images_sha256(ds.images), earlier)
-        if other:
-            raise DatasetMismatchError(other)
+        check_fits(name, CheckpointStore().load(name).meta, ws.dataset, ws.cfg.data.root, force)
     trainer = Trainer(ws.cfg, ws.dataset, ws.labels, **kw)
     if resume:
         trainer.load_checkpoint(name, weights_only=weights_only, force=force)
@@ -116,11 +105,11 @@ def probe_checkpoint(
         raise ProbeError(f"checkpoint {name!r} has no tasks to probe: fork it with a tasks: list (docs/tasks.md)")
     say = log or (lambda msg: None)
     ws = open_workspace(cfg=cfg)
-    from engine.errors import CheckpointError
-    from engine.training.checkpoints import shape_mismatch
+    from engine.training.checkpoints import check_fits
 
-    if wrong_shape := shape_mismatch(name, meta, ws.dataset.name, ws.dataset.image_shape):
-        raise CheckpointError(wrong_shape)  # its dataset was rewritten with other images since
+    # the shape before the trainer (a dataset rewritten with other images since gets the checkpoint's
+    # reason, not the config's); load_checkpoint below checks the dataset itself, hashing it once
+    check_fits(name, meta, ws.dataset, ws.cfg.data.root, force=True)
     trainer = make_trainer(ws)
     trainer.load_checkpoint(name, store=store, weights_only=True, force=force)
     step = int(meta.get("step", 0))

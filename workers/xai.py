@@ -60,6 +60,7 @@ class XaiEngine:
         from engine.config import ModelConfig
         from engine.errors import CheckpointError
         from engine.stores.checkpoints import read_checkpoint_dir
+        from engine.training.checkpoints import shape_mismatch
 
         path = newest_snapshot(self.root)
         if path is None or path == self.snapshot:
@@ -69,11 +70,9 @@ class XaiEngine:
         except CheckpointError:
             return self.backend is not None  # pruned or half-written: keep the weights we have
         model = ModelConfig.model_validate(ck.meta["model"])
-        if model.image_shape != self.ds.image_shape:  # a run on another dataset's images: never read these
-            raise CheckpointError(
-                f"snapshot {path} was trained on images of shape {list(model.image_shape)} (height, width, "
-                f"channels) but dataset {self.ds.name!r} has images of shape {list(self.ds.image_shape)}"
-            )
+        wrong_shape = shape_mismatch(f"snapshot {path}", ck.meta, self.ds.name, self.ds.image_shape)
+        if wrong_shape:  # a run on another dataset's images: never read these
+            raise CheckpointError(wrong_shape)
         name = ck.meta.get("backend", "torch")
         if self.backend is None or self.backend.name != name or self.backend.cfg != model:
             self.backend = create_backend(name, model)

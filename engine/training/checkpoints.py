@@ -125,6 +125,28 @@ def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_fits(
+    name: str, meta: dict[str, Any], ds: Any, root: Any, force: bool = False, ds_sha: Callable[[], str] | None = None
+) -> None:
+    """The one check before checkpoint ``name`` (its ``meta``) is used on dataset ``ds`` (data root
+    ``root``): CheckpointError when it reads images of another shape (even with ``force``),
+    DatasetMismatchError when it was trained on another dataset or another version of it (unless
+    ``force``; the versions ``data import --append`` extended count as this one). ``ds_sha``: the
+    images' sha256, computed when asked (default: hashed here)."""
+    from engine.datasets.attributes import images_sha256
+    from engine.errors import CheckpointError, DatasetMismatchError
+
+    wrong_shape = shape_mismatch(name, meta, ds.name, ds.image_shape)
+    if wrong_shape:
+        raise CheckpointError(wrong_shape)
+    if force:
+        return
+    sha = ds_sha or (lambda: images_sha256(ds.images))
+    other = dataset_mismatch(name, meta, ds.name, sha, functools.partial(appended_from, ds.name, root))
+    if other:
+        raise DatasetMismatchError(other)
+
+
 class TrainerCheckpoints:
     """Save, load and snapshot methods of the Trainer, over the trainer's own attributes."""
 
@@ -258,18 +280,12 @@ class TrainerCheckpoints:
         """Restore weights, optimizer, tau counts, step and RNG (exact resume). CheckpointError when
         the checkpoint was trained on images of another shape, on another dataset (unless ``force``)
         or with another model config."""
-        from engine.errors import CheckpointError, DatasetMismatchError
+        from engine.errors import CheckpointError
         from engine.stores.checkpoints import CheckpointStore
 
         name = name or self.cfg.train.checkpoint
         ck = (store or CheckpointStore()).load(name)
-        wrong_shape = shape_mismatch(name, ck.meta, self.ds.name, self.ds.image_shape)
-        if wrong_shape:
-            raise CheckpointError(wrong_shape)
-        earlier = functools.partial(appended_from, self.ds.name, self.cfg.data.root)
-        other = None if force else dataset_mismatch(name, ck.meta, self.ds.name, self.dataset_sha256, earlier)
-        if other:
-            raise DatasetMismatchError(other)
+        check_fits(name, ck.meta, self.ds, self.cfg.data.root, force, self.dataset_sha256)
         model = _model_of(ck.meta)
         if model != self.cfg.model:
             raise CheckpointError(model_mismatch(name, model, self.cfg.model))
