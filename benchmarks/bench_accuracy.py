@@ -43,18 +43,22 @@ from benchmarks.common import OUT, ROOT, write_result
 from engine.reports.curves import mean_sd
 
 
-def run_one(home: Path, config: Path, backend: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One experiment in a subprocess; its metrics.json as a dict."""
+def run_one(
+    home: Path, config: Path, backend: str, seed: int, args: argparse.Namespace, dataset: str | None = None
+) -> dict[str, Any]:
+    """One experiment in a subprocess; its metrics.json as a dict. ``dataset`` overrides the config's."""
     cfg = yaml.safe_load(config.read_text()) or {}
     cfg["threads"] = args.threads
     run_cfg = home / f"{config.stem}-{backend}-{seed}.yaml"
     run_cfg.write_text(yaml.safe_dump(cfg))
-    name = f"acc-{config.stem}-{backend}-s{seed}"
+    name = f"acc-{dataset + '-' if dataset else ''}{config.stem}-{backend}-s{seed}"
     cmd = [sys.executable, "-m", "latentloop", "--home", str(home), "experiment", "-c", str(run_cfg),
            "--backend", backend, "--seed", str(seed), "--labels-per-class", str(args.labels_per_class),
            "--name", name, "--no-progress"]  # fmt: skip
     if args.steps:
         cmd += ["--steps", str(args.steps)]
+    if dataset:
+        cmd += ["--dataset", dataset]
     if args.validation:
         cmd += ["--validation", str(args.validation)]
     t0 = time.perf_counter()

@@ -12,6 +12,7 @@ defaults of `latentloop data synth shapes --colour --n-train 12000 --n-test 3000
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,25 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from benchmarks.bench_accuracy import summarise
 from benchmarks.common import write_result
-from engine.datasets import oracle_labels
+from engine.datasets import Dataset, oracle_labels
 from engine.datasets.photos import photo_patches
 from engine.datasets.shapes import shapes_dataset
 
 SEEDS = (0, 1, 2)
+
+
+def pixel_1nn(ds: Dataset, per_class: int, seeds: Sequence[int]) -> list[float]:
+    """Test accuracy of a 1-NN on the raw pixels of ``per_class`` oracle labels per class, one per seed
+    (the labels `latentloop experiment --labels-per-class` picks with that seed)."""
+    x = ds.images.reshape(len(ds), -1).astype(np.float32) / 255.0
+    test = np.arange(ds.n_train, len(ds))
+    accs = []
+    for seed in seeds:
+        labels = oracle_labels(ds, per_class, seed)
+        idx = np.array(sorted(labels), np.int64)
+        knn = KNeighborsClassifier(1).fit(x[idx], ds.targets[idx])
+        accs.append(float(knn.score(x[test], ds.targets[test])))
+    return accs
 
 
 def main() -> None:
@@ -36,14 +51,7 @@ def main() -> None:
     }
     out = {}
     for name, (made_by, ds) in sets.items():
-        x = ds.images.reshape(len(ds), -1).astype(np.float32) / 255.0
-        test = np.arange(ds.n_train, len(ds))
-        accs = []
-        for seed in SEEDS:
-            labels = oracle_labels(ds, 10, seed)
-            idx = np.array(sorted(labels), np.int64)
-            knn = KNeighborsClassifier(1).fit(x[idx], ds.targets[idx])
-            accs.append(float(knn.score(x[test], ds.targets[test])))
+        accs = pixel_1nn(ds, 10, SEEDS)
         out[name] = {"data": made_by, "test_acc": summarise(accs), "labels": int(10 * ds.num_classes)}
     write_result(
         "pixel-baseline-colour",
