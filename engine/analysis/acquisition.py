@@ -429,7 +429,7 @@ def select(
     gen = _rng(rng)
 
     if name == "auto":
-        c = (probs if probs is not None else np.asarray(probs_mc)[0]).shape[1]  # type: ignore[union-attr]
+        c = (probs if probs is not None else np.asarray(probs_mc)[0]).shape[1]
         phase = auto_phase(excluded.size, c)
         sel = select(phase, k, probs=probs, probs_mc=probs_mc, features=features, resp=resp, exclude=excluded,
                      pool=eligible, shortlist=shortlist, rng=gen, n_samples=n)  # fmt: skip

@@ -445,6 +445,7 @@ class Trainer(TrainerCheckpoints):
         target = self.cfg.train.steps if steps is None else steps
         t = self.cfg.train
         self._stop = None
+        self.reload_labels()  # changes made while idle (labels, the held-out fraction) before any step
         self.emit(ev.State("running", step=self.step))
         self.emit(ev.Phase(self.phase, self.step))
         try:
