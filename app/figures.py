@@ -211,11 +211,13 @@ def overlay_figure(v: MapVersion, full: OverlayFull) -> dict[str, Any]:
     }
 
 
-def highlight_trace(v: MapVersion, component: int | None) -> dict[str, Any]:
+def highlight_trace(v: MapVersion, component: int | None, labels: np.ndarray | None = None) -> dict[str, Any]:
     """Rings around every training sample whose dominant component is ``component``: green where
-    the prediction matches the true class, red where it does not (empty for None)."""
+    the prediction matches the true class, red where it does not (empty for None). A dataset with
+    unknown targets checks against the user's ``labels`` instead; grey: neither says."""
     serials = np.zeros(0, np.int64) if component is None else np.flatnonzero(v.component[: v.n_train] == component)
-    ok = (v.pred[serials] == v.true[serials]).astype(np.uint8)
+    ref = v.truth_or(labels)[serials]
+    ok = np.where(ref < 0, 1, 2 * (v.pred[serials] == ref)).astype(np.uint8)  # 0 wrong, 1 unknown, 2 right
     return {
         "type": "scattergl",
         "mode": "markers",
@@ -227,9 +229,9 @@ def highlight_trace(v: MapVersion, component: int | None) -> dict[str, Any]:
             "size": 7,
             "line": {"width": 1.5},
             "color": typed(ok),
-            "colorscale": [[0, RED], [0.5, RED], [0.5, GREEN], [1, GREEN]],
+            "colorscale": [[0, RED], [0.25, RED], [0.25, UNLABELLED], [0.75, UNLABELLED], [0.75, GREEN], [1, GREEN]],
             "cmin": 0,
-            "cmax": 1,
+            "cmax": 2,
         },
         "hoverinfo": "skip",
         "meta": {"component": component},
