@@ -27,6 +27,7 @@ from app.colours import (
 )
 from app.services.embeddings import MapVersion
 from app.services.overlay import OverlayFull, SlotState
+from engine.stores.holdout import HELD_OUT
 
 # The map is two stacked graphs: the big one (all points, redrawn only for a new version or a
 # colour switch) and a small transparent one on top (labelled points), which label keypresses
@@ -261,6 +262,13 @@ SERIES_NAMES = {
 }
 
 
+def acc_names(split: str) -> dict[str, str]:
+    """The accuracy curve's legend for an evaluation ``split`` (docs/formats.md, "Which accuracy"):
+    a dataset without test truth is scored on held-out labels, never called a test accuracy."""
+    words = {"test": "test accuracy", "validation": "validation accuracy", HELD_OUT: "accuracy on held-out labels"}
+    return {**SERIES_NAMES, "test_acc": words.get(split, f"{split} accuracy")}
+
+
 def _clean(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
@@ -270,7 +278,9 @@ def curve_figure(
     points: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     yrange: Any = None,
     title: str = "",
+    names: Mapping[str, str] = SERIES_NAMES,
 ) -> dict[str, Any]:
+    """A small line chart of ``series`` (``names``: their legend, e.g. :func:`acc_names`)."""
     colours = TAB10[:4]
     data = []
     for i, name in enumerate(series):
@@ -279,7 +289,7 @@ def curve_figure(
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": SERIES_NAMES.get(name, name),
+                "name": names.get(name, name),
                 "x": list(xs),
                 "y": [_clean(y) for y in ys],
                 "line": {"width": 1.5, "color": colours[i % 4]},

@@ -247,4 +247,5 @@ class AppState:
             auto_advance=self.prefs.auto_advance(),
             holdout_fraction=self.holdout.fraction()[0] if self.holdout.active else None,
             has_truth=self.dataset.has_ground_truth,
+            acc_split=self.session.acc_split,
         )

@@ -181,4 +181,5 @@ class PageContext:
     run_metrics: list[dict[str, str]]  # the Runs page's compare menu
     auto_advance: bool = False  # a label selects the next candidate (app/services/page_prefs.py)
     holdout_fraction: float | None = None  # the held-out fraction; None: the dataset is scored on its test split
+    acc_split: str = "test"  # what the accuracy is scored on (Trainer.eval_rows: test, validation, held-out)
     has_truth: bool = True  # every sample's true class is known (else the True class mode is hidden)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.errors import DatasetError
 from engine.stores import holdout
+from engine.stores.holdout import HELD_OUT
 
 
 @dataclass(frozen=True)
@@ -75,3 +77,18 @@ class HoldoutSetting:
         return True, (
             f"held-out fraction set to {float(value):g}: the training picks it up at its next label poll"  # type: ignore[arg-type]
         )
+
+
+def split_word(split: Any) -> str:
+    """A run's accuracy split for the table: "test", "validation" or "held-out labels"."""
+    return "held-out labels" if split == HELD_OUT else str(split or "test")
+
+
+def split_tag(metrics: Any, metric: str) -> str:
+    """What an accuracy series is scored on, for its legend, where that is not the test split: a run
+    on a dataset without test truth is scored on held-out user labels, not comparable to a test
+    accuracy (docs/formats.md, "Which accuracy"). "" for losses and test accuracies."""
+    split = metrics.get("split") if isinstance(metrics, dict) else None
+    if metric not in ("accuracy", "tau_acc", "labels") or not split or split == "test":
+        return ""
+    return " (held-out labels)" if split == HELD_OUT else f" ({split})"

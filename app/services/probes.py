@@ -291,7 +291,13 @@ class ProbeService:
             self._tasks = without_probe(self._tasks, name)
             self._history.pop(name, None)
             if self._run is not None:
-                for part in (self._run.results, self._run.errors, self._run.predictions, self._run.targets, self._run.notes):
+                for part in (
+                    self._run.results,
+                    self._run.errors,
+                    self._run.predictions,
+                    self._run.targets,
+                    self._run.notes,
+                ):
                     part.pop(name, None)
             self._gen += 1
             self._published += 1
@@ -331,7 +337,13 @@ class ProbeService:
                 }
                 res = run.results.get(t.name) if run else None
                 rows.append(
-                    ProbeRow(t, res, run.errors.get(t.name, "") if run else "", series, run.notes.get(t.name, "") if run else "")
+                    ProbeRow(
+                        t,
+                        res,
+                        run.errors.get(t.name, "") if run else "",
+                        series,
+                        run.notes.get(t.name, "") if run else "",
+                    )
                 )
             if self._running:
                 status, message = "running", f"probing map v{self._last.version if self._last else '?'}…"

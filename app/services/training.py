@@ -217,6 +217,11 @@ class TrainingSession:
             return str(err)
         return ""
 
+    @property
+    def acc_split(self) -> str:
+        """The split the trainer scores accuracy on ("test", "validation" or "held-out")."""
+        return self.trainer.eval_rows()[0]
+
     def curve_points(
         self, metrics_from: int, evals_from: int
     ) -> tuple[dict[str, tuple[list[int], list[float]]], int, int]:

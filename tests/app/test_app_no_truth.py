@@ -58,7 +58,7 @@ def test_the_stats_panel_says_held_out_labels_with_their_count_and_fraction(stat
     assert 15 < held < 50 and sv.accuracy.endswith(f"on {held} held-out labels") and "±" in sv.accuracy
     text = str(stats_layout.stats_text(sv).to_plotly_json())
     assert "accuracy on held-out labels" in text and "test accuracy" not in text
-    assert f"of 150 labels (fraction 0.2)" in text and "never trained on" in text
+    assert "of 150 labels (fraction 0.2)" in text and "never trained on" in text
 
 
 def test_the_fraction_is_changed_from_the_panel_and_the_trainer_follows(state):
@@ -133,3 +133,20 @@ def test_the_forecast_runs_on_the_held_out_accuracy(state):
     assert len(res.candidates) == 5 and all(labels[c["sample_idx"]] < 0 for c in res.candidates)
     assert all(0 <= c["predicted"] < state.num_classes for c in res.candidates)
     assert res.gates["better_than_chance"]["source"] == "held-out_acc" and "held-out accuracy" in res.reason
+
+
+def test_curves_checkpoints_and_run_comparisons_name_the_held_out_split(state):
+    from app.layouts.checkpoints import checkpoint_options
+    from app.layouts.training import training_card
+    from app.server import layout_context
+
+    ctx = layout_context(state)
+    assert ctx.acc_split == "held-out"
+    card = str(training_card(ctx).to_plotly_json())
+    assert "accuracy on held-out labels" in card and "test accuracy" not in card
+    labels = [o["label"] for o in checkpoint_options(state.ckpt.list())]
+    assert labels and all("held-out acc" in s and "labels" in s for s in labels), labels
+    branch = next(r for r in state.runs.rows(force=True) if r.kind == "branch")
+    assert branch.accuracy_of == "held-out labels"
+    series, problems = state.runs.curves([branch.id], "accuracy")
+    assert series and all(s.name.endswith("(held-out labels)") for s in series), (series, problems)
