@@ -72,7 +72,8 @@ def acc_short(row: dict[str, Any]) -> str:
     """A checkpoint's accuracy with its split (CheckpointStore.list's row), short: "test acc 0.971",
     "held-out acc 0.92 on 48 labels" (a dataset without test truth: never passed off as a test
     accuracy); "" without one."""
-    m = row.get("metrics") if isinstance(row.get("metrics"), dict) else {}
+    m = row.get("metrics")
+    m = m if isinstance(m, dict) else {}
     acc = m.get("test_acc")
     if not isinstance(acc, (int, float)) or acc != acc:
         return ""

@@ -184,7 +184,7 @@ class ProbeService:
 
         ds = self.dataset
         attrs = dataset_attributes(ds, cfg.data.root) if task.kind == "regression" else {}
-        common = {"attrs": attrs, "max_train": self.max_train, "seed": cfg.seed}
+        common: dict[str, Any] = {"attrs": attrs, "max_train": self.max_train, "seed": cfg.seed}
         if task.kind == "classification" and task.target == LABEL_TARGET:
             if self.session is None:
                 raise ProbeError("this dataset has no true classes, and no labels to fit a class probe on")
