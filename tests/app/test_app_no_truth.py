@@ -72,8 +72,10 @@ def test_the_fraction_is_changed_from_the_panel_and_the_trainer_follows(state):
     before = len(state.session.trainer.held_out_rows)
     msg = str(holdout_cb.holdout_outputs(state, "holdout-fraction", "30%")["message"].to_plotly_json())
     assert "set to 0.3" in msg and holdout.read_fraction(state.holdout.data_dir) == 0.3
-    assert state.session.trainer.reload_labels()  # the training thread's label poll picks it up
+    # idle: the trainer reads it at once (a running one at its next label poll), so the next run
+    # never trains on a label that is now held out
     assert len(state.session.trainer.held_out_rows) > before
+    assert not state.session.trainer.reload_labels()  # already current
     assert views.stats_view(state, state.label_reader.read()).holdout.fraction == 0.3
     holdout.write_fraction(state.holdout.data_dir, 0.2)
     state.session.trainer.reload_labels()
@@ -150,3 +152,35 @@ def test_curves_checkpoints_and_run_comparisons_name_the_held_out_split(state):
     assert branch.accuracy_of == "held-out labels"
     series, problems = state.runs.curves([branch.id], "accuracy")
     assert series and all(s.name.endswith("(held-out labels)") for s in series), (series, problems)
+
+
+def test_the_component_rings_check_against_the_users_labels_and_grey_the_rest(state):
+    import base64
+
+    from app import figures
+
+    v = state.cache.current
+    c = int(np.bincount(v.component[: state.n_train]).argmax())
+    labels = state.label_reader.read()
+    trace = figures.highlight_trace(v, c, labels)
+    ok = np.frombuffer(base64.b64decode(trace["marker"]["color"]["bdata"]), np.uint8)
+    serials = np.flatnonzero(v.component[: state.n_train] == c)
+    lab = labels[serials]
+    assert ((ok == 1) == (lab < 0)).all()  # grey: no true class and no label
+    assert (ok[lab >= 0] == 2 * (v.pred[serials][lab >= 0] == lab[lab >= 0])).all()
+
+
+def test_a_dataset_with_test_truth_keeps_the_test_wording_and_the_true_class_mode():
+    from types import SimpleNamespace
+
+    from app.viewmodels import StatsView
+    from engine.reports.accuracy import describe_accuracy
+
+    sv = StatsView([5, 5], 10, 50, 0.971, 40, 0, accuracy=describe_accuracy(0.971, 10000, "test"), split="test")
+    text = str(stats_layout.stats_text(sv).to_plotly_json())
+    assert "test accuracy" in text and "97.1% on 10000 test images" in text and "held out" not in text
+    assert "holdout-fraction" not in str(
+        stats_layout.stats_card(SimpleNamespace(holdout_fraction=None)).to_plotly_json()
+    )
+    ctx = SimpleNamespace(has_truth=True, probe_options=[], projection="pca")
+    assert "'value': 'true'" in str(map_card(ctx).to_plotly_json())
