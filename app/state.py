@@ -14,6 +14,7 @@ them together, each handed what it uses:
 - :class:`~app.services.mixture.MixtureView`: the Model page's mixture (docs/model-page.md);
 - :class:`~app.services.runs.RunBrowser`: the experiment and simulation runs (docs/runs.md);
 - :class:`~app.services.probes.ProbeService`: the probes, run at each map refresh (docs/dashboard.md);
+- :class:`~app.services.holdout.HoldoutSetting`: the held-out fraction of a dataset without test truth;
 - :class:`~app.services.labels.LabelReader`, :class:`~app.services.training.TrainingSession`,
   the candidate queue, the label overlay, the embedding cache and the worker hub.
 
@@ -36,6 +37,7 @@ from app.services.checkpoints import CheckpointService
 from app.services.density import DensityMap
 from app.services.embeddings import EmbeddingCache
 from app.services.feedback import FeedbackBoxes
+from app.services.holdout import HoldoutSetting
 from app.services.label_issues import LabelIssueService, queue_menu
 from app.services.labels import LabelReader
 from app.services.mixture import MixtureView
@@ -87,6 +89,7 @@ class AppState:
     xai: SaliencyRequests
     probes: ProbeService
     refresher: MapRefresher
+    holdout: HoldoutSetting
 
     def __init__(self, settings: AppSettings) -> None:
         self.settings = settings
@@ -146,6 +149,7 @@ class AppState:
             on_ready=lambda version, xy: self.refresher.on_umap(version, xy),  # noqa: PLW0108 (late-bound)
         )
         self.prefs = PagePrefs(data_dir(cfg.data.name, cfg.data.root) / SETTINGS_FILE)
+        self.holdout = HoldoutSetting(data_dir(cfg.data.name, cfg.data.root), not ws.dataset.scored_on_test)
         self.session = TrainingSession(
             trainer, cfg.train.checkpoint, store, on_refresh=self.pump.offer, trained=self.has_checkpoint
         )
@@ -241,4 +245,7 @@ class AppState:
             },
             run_metrics=[{"value": k, "label": f"{what} by {x}"} for k, (what, x) in METRICS.items()],
             auto_advance=self.prefs.auto_advance(),
+            holdout_fraction=self.holdout.fraction()[0] if self.holdout.active else None,
+            has_truth=self.dataset.has_ground_truth,
+            acc_split=self.session.acc_split,
         )

@@ -14,6 +14,7 @@ from app.services.candidates import Candidate
 from engine.analysis.label_issues import LabelIssue
 
 if TYPE_CHECKING:  # annotations only
+    from app.services.holdout import HoldoutView
     from app.services.probes import ProbesView
 
 UNCHANGED: Any = object()  # "the tab already has this": callbacks turn it into no_update
@@ -59,7 +60,7 @@ class SampleView:
     recon: str | None
     top: list[tuple[int, float]]  # top-3 (class, probability)
     label: int | None
-    true: int
+    true: int | None  # None: the dataset does not know this sample's class (unknown targets)
     predicted: int
     certainty: float
     num_classes: int
@@ -75,6 +76,9 @@ class StatsView:
     test_acc_step: int | None
     cli_added: int
     error: str = ""
+    accuracy: str = ""  # engine.reports.accuracy.describe_accuracy: the number with its split and count
+    split: str = "test"  # which split the accuracy is on ("test", "validation", "held-out")
+    holdout: HoldoutView | None = None  # the held-out labels of a dataset without test truth
 
 
 @dataclass
@@ -176,3 +180,6 @@ class PageContext:
     curriculum: dict[str, int]  # warmup_steps, anneal_steps
     run_metrics: list[dict[str, str]]  # the Runs page's compare menu
     auto_advance: bool = False  # a label selects the next candidate (app/services/page_prefs.py)
+    holdout_fraction: float | None = None  # the held-out fraction; None: the dataset is scored on its test split
+    acc_split: str = "test"  # what the accuracy is scored on (Trainer.eval_rows: test, validation, held-out)
+    has_truth: bool = True  # every sample's true class is known (else the True class mode is hidden)

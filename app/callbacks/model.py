@@ -59,9 +59,11 @@ def members_outputs(state: AppState, path: Any, component: Any) -> Any:
         return no_update
     if c is None or not 0 <= c < v.components:
         return layout.members_panel(None, [], [], [], 0)
-    serials, ok = state.mixture.members(v, c)
+    serials, ok = state.mixture.members(v, c, state.label_reader.read())
     images = [png_data_uri(state.dataset.images[s]) for s in serials]
-    return layout.members_panel(c, serials.tolist(), ok.tolist(), images, state.mixture.member_count(v, c))
+    return layout.members_panel(
+        c, serials.tolist(), ok.tolist(), images, state.mixture.member_count(v, c), state.mixture.against
+    )
 
 
 def microscope_outputs(state: AppState, fired: Any, path: Any, want: Any, pinned: Any) -> dict[str, Any]:

@@ -49,13 +49,19 @@ def probe_menu(options: list[dict[str, str]]) -> Any:
     )
 
 
+def colour_modes(has_truth: bool) -> tuple[str, ...]:
+    """The map's colour modes; without "true" when the dataset does not know every sample's class
+    (unknown targets: there is no true class to colour by, so the mode is not offered at all)."""
+    return COLOUR_MODES if has_truth else tuple(m for m in COLOUR_MODES if m != "true")
+
+
 def map_card(ctx: PageContext) -> Any:
     """The latent map with its colour-mode switch and the overlay drawn over it."""
     return dbc.Card(
         [
             card_header(
                 "Latent map",
-                toggle("colour-mode", "label", COLOUR_MODE_NAMES, COLOUR_MODES),
+                toggle("colour-mode", "label", COLOUR_MODE_NAMES, colour_modes(ctx.has_truth)),
                 probe_menu(ctx.probe_options),
                 toggle("projection", ctx.projection, PROJECTION_NAMES, PROJECTIONS, "ms-2"),
             ),

@@ -207,7 +207,7 @@ def label_page(ctx: PageContext) -> Any:
             dbc.Row(
                 [
                     dbc.Col(training_card(ctx), lg=6, className="mb-2"),
-                    dbc.Col(stats_card(), lg=3, className="mb-2"),
+                    dbc.Col(stats_card(ctx), lg=3, className="mb-2"),
                     dbc.Col(checkpoints_card(ctx), lg=3, className="mb-2"),
                 ],
                 className="g-2",

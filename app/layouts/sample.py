@@ -82,7 +82,10 @@ def sample_panel(view: SampleView | None) -> Any:
                             ],
                             className="small",
                         ),
-                        html.Div(["true ", html.Strong(str(view.true))], className="small"),
+                        html.Div(
+                            ["true ", html.Strong(f"{'unknown' if view.true is None else view.true}")],
+                            className="small",
+                        ),
                         *issue_line(view),
                         html.Table(
                             [

@@ -182,6 +182,7 @@ class WorkerHub:
         mu: np.ndarray | None,
         test_acc: float | None,
         steps_total: int | None,
+        acc_split: str = "test",
     ) -> bool:
         """Hand one embedding refresh to the forecast worker (False if it is down or busy, or the
         arrays could not be written: then :attr:`forecast_error` says why)."""
@@ -189,7 +190,9 @@ class WorkerHub:
             fc.write_forecast_arrays(self.forecast_path, probs, labels, tau_pred, mu, version=version)
             n_labels = int((np.asarray(labels) >= 0).sum())
             acc = None if test_acc is None or not np.isfinite(test_acc) else float(test_acc)
-            msg = fc.ForecastInput(int(version), int(step), str(self.forecast_path), n_labels, acc, steps_total)
+            msg = fc.ForecastInput(
+                int(version), int(step), str(self.forecast_path), n_labels, acc, steps_total, acc_split
+            )
             ok = self.supervisor.send(FORECAST, fc.to_dict(msg))
         except OSError as err:  # a full disk must not break the map refresh
             self.forecast_error = f"could not write the forecast input: {err}"

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from engine.analysis.label_issues import METHODS
+from latentloop.commands import _label_holdout
 from latentloop.commands._common import (
     add_actions,
     add_command,
@@ -69,6 +70,7 @@ def register(subparsers: Any) -> None:
     s.add_argument("--config", "-c", help="YAML config (default: built-in defaults)")
     s.add_argument("--checkpoint", type=checkpoint_name, help="checkpoint (default: train.checkpoint, i.e. ssvae)")
     add_force_arg(s)
+    _label_holdout.register(sub, common)
 
     s = sub.add_parser("accept", parents=[common], help="mark a label as right: label issues stop suggesting it")
     s.add_argument("serial", metavar="SERIAL")

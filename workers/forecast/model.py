@@ -222,7 +222,13 @@ class Forecaster:
 
     # -- gates -----------------------------------------------------------------------------------
     def _gates(
-        self, step: int, num_classes: int, test_acc: float | None, mean_conf: float, steps_total: int | None
+        self,
+        step: int,
+        num_classes: int,
+        test_acc: float | None,
+        mean_conf: float,
+        steps_total: int | None,
+        acc_split: str = "test",
     ) -> tuple[dict[str, dict[str, Any]], bool, str]:
         g = self.gates
         gates: dict[str, dict[str, Any]] = {}
@@ -234,7 +240,7 @@ class Forecaster:
             "passed": acc >= chance,
             "value": round(acc, 4),
             "threshold": round(chance, 4),
-            "source": "test_acc" if have_acc else "mean_max_prob",
+            "source": ("test_acc" if acc_split == "test" else f"{acc_split}_acc") if have_acc else "mean_max_prob",
         }
         nh = len(self._hist)
         gates["history"] = {"passed": nh >= g.min_history, "value": float(nh), "threshold": float(g.min_history)}
@@ -258,13 +264,13 @@ class Forecaster:
                 if by == "cap"
                 else "the training run has finished"
             )
-            src = "test accuracy" if have_acc else "mean confidence"
+            src = f"{acc_split} accuracy" if have_acc else "mean confidence"
             return gates, True, f"open: step {step}, {src} {acc:.2f} > chance, {how}"
         v = gates[closed]
         if closed == "min_steps":
             reason = f"closed by min_steps: step {step} < {g.min_steps} (too early to judge)"
         elif closed == "better_than_chance":
-            what = "test accuracy" if have_acc else "mean confidence (no test accuracy yet)"
+            what = f"{acc_split} accuracy" if have_acc else f"mean confidence (no {acc_split} accuracy yet)"
             reason = f"closed by better_than_chance: {what} {acc:.2f} < {chance:.2f}"
         elif closed == "history":
             reason = f"closed by history: {nh} refresh(es) since step {g.min_steps}, need {g.min_history}"
@@ -292,6 +298,7 @@ class Forecaster:
         step: int = 0,
         test_acc: float | None = None,
         steps_total: int | None = None,
+        acc_split: str = "test",
     ) -> ForecastResult:
         """Add one refresh and rank. ``labels`` int [M <= N] (-1 unlabelled); only unlabelled rows
         below M are candidates."""
@@ -340,7 +347,7 @@ class Forecaster:
         self.score, self.risk, self.last_features = score, risk, f
 
         conf = float(probs[pool].max(1).mean()) if pool.any() else float(probs.max(1).mean())
-        gates, is_open, reason = self._gates(int(step), c, test_acc, conf, steps_total)
+        gates, is_open, reason = self._gates(int(step), c, test_acc, conf, steps_total, acc_split)
         cand = np.flatnonzero(pool)
         k = min(self.k, len(cand))
         top = cand[np.argsort(-score[cand], kind="stable")[:k]] if k else np.empty(0, np.int64)

@@ -45,6 +45,7 @@ def forecast_main(
                 version=inp.version,
                 step=inp.step,
                 test_acc=inp.test_acc,
+                acc_split=inp.acc_split,
                 steps_total=inp.steps_total,
             )
             io.put(to_dict(res))
