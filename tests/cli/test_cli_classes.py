@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from latentloop.cli import main
-from tests.cli.test_cli_import import FAST, folders
+from tests.cli.test_cli_import import FAST, folders, img
 from tests.helpers import exit_code, tiny_config_dict
 
 
@@ -122,3 +122,45 @@ def test_names_in_set_export_round_trip(home: Path, tmp_path: Path, capsys: pyte
     assert len(targets) == 16 and sum(t < 0 for t in targets.values()) == 13  # unlabelled stay unlabelled
     got = {p: names[t] for p, t in targets.items() if t >= 0}
     assert got == {r["path"]: r["label"] for r in rows if r["label"]}
+
+
+def test_report_names_the_classes(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    long = "zebra-with-a-long-name|and-a-bar"
+    folders(tmp_path / "src" / "train", classes=("cat", long), n=8)
+    for c, name in enumerate(("cat", long)):
+        for i in range(3):  # other pixels than the training images (a duplicate is imported once)
+            img(tmp_path / "src" / "test" / name / f"{i}.png", 1000 + 10 * c + i)
+    assert run(capsys, "data", "import", "pets", str(tmp_path / "src"), *FAST)[0] == 0
+    for serial in (0, 1, 8, 9):
+        assert run(capsys, "label", "set", str(serial), "cat" if serial < 8 else long, "--dataset", "pets")[0] == 0
+    cfg = config(home, "pets", image_shape=[8, 8, 3], num_classes=2, components=2)
+    code, _, err = run(capsys, "experiment", "-c", str(cfg), "--name", "p", "--steps", "10", "--no-progress")
+    assert code == 0, err
+    run_dir = next((home / "artifacts/experiments").glob("p-*"))
+    assert json.loads((run_dir / "run.json").read_text())["class_names"] == ["cat", long]
+    report = (run_dir / "REPORT.md").read_text()
+    per_class = report.split("## Confusion matrix and per-class accuracy")[1]
+    assert "\n| cat | 3 |" in per_class and "\n| zebra-with-a-long-name\\|and-a-bar | 3 |" in per_class
+    budget = report.split("## Label budget")[1]
+    assert "| cat | 2 |" in budget and "| zebra-with-a-long-name\\|and-a-bar | 2 |" in budget
+    # a run directory of before the names were recorded reads as the numbers
+    run_json = json.loads((run_dir / "run.json").read_text())
+    del run_json["class_names"]
+    (run_dir / "run.json").write_text(json.dumps(run_json))
+    assert run(capsys, "report", str(run_dir))[0] == 0
+    assert "\n| 0 | 3 |" in (run_dir / "REPORT.md").read_text()
+
+
+def test_plots_label_the_axes_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.reports import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda plt, fig, path, tight=True: figures.append(fig))
+    names = ["cat", "a-very-long-class-name"]
+    plots.plot_confusion(tmp_path / "c.png", np.array([[3, 1], [0, 2]]), "test", names)
+    plots.plot_tau(tmp_path / "t.png", np.array([[0.9, 0.1], [0.2, 0.8]]), [], names)
+    plots.plot_confusion(tmp_path / "d.png", np.eye(3, dtype=int), "test")  # no names: the numbers
+    ticks = [[t.get_text() for t in f.axes[0].get_xticklabels()] for f in figures]
+    assert ticks[0] == ticks[1] == ["cat", "a-very-long…"]
+    assert [t.get_text() for t in figures[0].axes[0].get_yticklabels()] == ["cat", "a-very-long…"]
+    assert ticks[2] == ["0", "1", "2"]
