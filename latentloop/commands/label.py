@@ -245,7 +245,9 @@ def _export(args: argparse.Namespace, ds: Any, store: Any) -> None:
             store.export(fmt, sys.stdout)
         return
     names = read_class_names(args.dataset, ds.num_classes)
-    rows = label_export.labelled_rows(store, args.dataset, ds.num_classes, n_images=len(ds) if args.predictions else None)
+    rows = label_export.labelled_rows(
+        store, args.dataset, ds.num_classes, n_images=len(ds) if args.predictions else None
+    )
     if args.predictions:
         label_export.add_predictions(rows, *_predicted(args, ds), names, ds.n_train)
     if fmt == "folder":
@@ -374,12 +376,9 @@ def _issues(args: argparse.Namespace) -> int:
             f"(checkpoint {name}, {args.method}; {n_accepted} accepted and left out)"
         )
         if records:
-            width = max(5, *(len(short_name(n)) for n in names))
-            print(f"{'serial':>7} {'given':>{width}} {'suggested':>{max(width, 9)}} {'quality':>7}  reason")
+            w = max(5, *(len(short_name(n)) for n in names))  # 5: MNIST's table as it always was
+            print(f"{'serial':>7} {'given':>{w}} {'suggested':>{max(w, 9)}} {'quality':>7}  reason")
             for r in records:
                 given, suggested = short_name(names[r["given"]]), short_name(names[r["suggested"]])
-                print(
-                    f"{r['serial']:>7} {given:>{width}} {suggested:>{max(width, 9)}} {r['quality']:>7.3g}  {r['reason']}"
-                )
+                print(f"{r['serial']:>7} {given:>{w}} {suggested:>{max(w, 9)}} {r['quality']:>7.3g}  {r['reason']}")
     return 0
-

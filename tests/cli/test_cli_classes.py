@@ -102,6 +102,24 @@ def test_names_in_set_export_round_trip(home: Path, tmp_path: Path, capsys: pyte
 
     cfg = config(home, "pets", image_shape=[8, 8, 3], num_classes=2, components=2)
     assert run(capsys, "train", "-c", str(cfg), "--no-progress")[0] == 0
+    # the classes by name in the commands' output (the numbers stay in JSON, next to the names)
+    code, out, _ = run(capsys, "suggest", "-c", str(cfg), "-k", "3")
+    assert code == 0 and out.splitlines()[0].startswith(" Serial      score  pred  certainty")
+    assert all(line.split()[2] in ("cat", "dog") for line in out.splitlines()[1:])
+    code, out, _ = run(capsys, "suggest", "-c", str(cfg), "-k", "3", "--format", "json")
+    assert all(r["predicted_name"] == ("cat", "dog")[r["predicted"]] for r in json.loads(out))
+    assert run(capsys, "infer", "-c", str(cfg), "-o", str(tmp_path / "p.csv"))[0] == 0
+    infer = rows_of((tmp_path / "p.csv").read_text())
+    assert {r["predicted"] for r in infer} <= {"cat", "dog"} and infer[0]["label"] == "dog"
+    assert infer[0]["true"] == "cat" and infer[1]["label"] == ""
+    code, out, _ = run(capsys, "label", "issues", "--dataset", "pets", "--all", "--checkpoint", "ssvae")
+    table = out.splitlines()
+    assert code == 0 and table[1].split()[:2] == ["serial", "given"] and len(table) == 5
+    assert {line.split()[1] for line in table[2:]} <= {"cat", "dog"} and "labelled dog;" in out
+    code, out, _ = run(capsys, "label", "issues", "--dataset", "pets", "--all", "--format", "json")
+    doc = json.loads(out)
+    assert doc["classes"] == ["cat", "dog"] and {r["given"] for r in doc["issues"]} == {0, 1}
+
     out_csv = tmp_path / "out" / "pets.csv"
     code, _, err = run(capsys, "label", "export", "--dataset", "pets", "--predictions", "-o", str(out_csv))
     assert code == 0 and "wrote 16 image(s)" in err
