@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         df = pd.DataFrame(table)
         names = np.array(read_class_names(ws.dataset.name, ws.dataset.num_classes, ws.cfg.data.root), dtype=object)
         for col in ("predicted", "label", "true"):  # by name; an unlabelled row or unknown target: empty
-            df[col] = np.where(df[col] >= 0, names[np.maximum(df[col], 0)], None)
+            v = np.asarray(table[col])
+            df[col] = pd.Series(names[np.maximum(v, 0)], dtype=object).where(v >= 0)
         atomic_write_bytes(path, df.to_csv(index=False, float_format="%.5g").encode())
     acc = float((table["predicted"][ws.dataset.test_idx] == ws.dataset.targets[ws.dataset.test_idx]).mean())
     print(f"wrote {len(probs)} predictions to {path} (test accuracy {acc:.4f})")

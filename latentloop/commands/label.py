@@ -100,7 +100,7 @@ def _store(dataset: str) -> tuple[Any, Any, list[str]]:
     return ds, label_store_for(dataset, ds.n_train, ds.num_classes), read_class_names(dataset, ds.num_classes)
 
 
-def class_index(text: str, names: list[str], dataset: str) -> int | str:
+def _class_index(text: str, names: list[str], dataset: str) -> int | str:
     """The class of ``label set``'s LABEL: the index of the class so named, else the text as given
     (a number, checked by the label store). A name wins over a number: the names are what every
     command shows. Neither a name nor a number: LabelError listing the names."""
@@ -113,7 +113,7 @@ def class_index(text: str, names: list[str], dataset: str) -> int | str:
         parse_int(text)
     except ValueError:
         shown = ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40 else "")
-        raise LabelError(f"label {text!r} is not a number nor a class of {dataset!r} (classes: {shown})") from None
+        raise LabelError(f"label {text!r} is not a number nor a class name of {dataset!r} (classes: {shown})") from None
     return text
 
 
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     source = "cli"
 
     if action == "set":
-        entry = store.set(args.serial, class_index(args.label, names, args.dataset), source)
+        entry = store.set(args.serial, _class_index(args.label, names, args.dataset), source)
         print(
             f"{args.dataset}: "
             + (
@@ -337,7 +337,7 @@ def _issues(args: argparse.Namespace) -> int:
     rows = ranking.issues(include_all=args.all)
     shown = rows[: args.k] if args.k > 0 else rows
     names = read_class_names(ws.dataset.name, ws.dataset.num_classes, ws.cfg.data.root)
-    records = [
+    records: list[dict[str, Any]] = [
         {
             "serial": r.serial,
             "given": r.given,
@@ -376,9 +376,10 @@ def _issues(args: argparse.Namespace) -> int:
             f"(checkpoint {name}, {args.method}; {n_accepted} accepted and left out)"
         )
         if records:
-            w = max(5, *(len(short_name(n)) for n in names))  # 5: MNIST's table as it always was
-            print(f"{'serial':>7} {'given':>{w}} {'suggested':>{max(w, 9)}} {'quality':>7}  reason")
+            width = max(5, *(len(short_name(n)) for n in names))  # 5: MNIST's table as it always was
+            wide = max(width, 9)
+            print(f"{'serial':>7} {'given':>{width}} {'suggested':>{wide}} {'quality':>7}  reason")
             for r in records:
                 given, suggested = short_name(names[r["given"]]), short_name(names[r["suggested"]])
-                print(f"{r['serial']:>7} {given:>{w}} {suggested:>{max(w, 9)}} {r['quality']:>7.3g}  {r['reason']}")
+                print(f"{r['serial']:>7} {given:>{width}} {suggested:>{wide}} {r['quality']:>7.3g}  {r['reason']}")
     return 0

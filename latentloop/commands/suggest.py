@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         print("serial,score,predicted,certainty")
         for r in rows:
             score = "" if r["score"] is None else format(r["score"], ".6g")
-            print(f"{r['serial']},{score},{_csv_cell(r['predicted_name'])},{r['certainty']:.4f}")
+            print(f"{r['serial']},{score},{_csv_cell(str(r['predicted_name']))},{r['certainty']:.4f}")
     else:
         width = max(4, *(len(short_name(n)) for n in names))  # 4: MNIST's table as it always was
         print(
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         )
         for r in rows:
             shown = r["score"] if r["score"] is not None else float("inf")
-            pred = short_name(r["predicted_name"])
+            pred = short_name(str(r["predicted_name"]))
             print(f"{r['serial']:>7}  {shown:>9.4f}  {pred:>{width}}  {r['certainty']:>9.3f}")
     return 0
 

@@ -96,7 +96,7 @@ def test_names_in_set_export_round_trip(home: Path, tmp_path: Path, capsys: pyte
     assert run(capsys, "label", "set", "12", "cat", "--dataset", "pets")[0] == 0
     assert (home / "data/pets/labels.csv").read_text() == "Serial,label\n0,1\n9,0\n12,0\n"
     code, _, err = run(capsys, "label", "set", "1", "cow", "--dataset", "pets")
-    assert code == 2 and "label 'cow' is not a number nor a class of 'pets' (classes: cat, dog)" in err
+    assert code == 2 and "label 'cow' is not a number nor a class name of 'pets' (classes: cat, dog)" in err
     code, out, _ = run(capsys, "label", "stats", "--dataset", "pets")
     assert "  class cat: 2\n  class dog: 1\n" in out
 
@@ -161,6 +161,18 @@ def test_report_names_the_classes(home: Path, tmp_path: Path, capsys: pytest.Cap
     assert "\n| cat | 3 |" in per_class and "\n| zebra-with-a-long-name\\|and-a-bar | 3 |" in per_class
     budget = report.split("## Label budget")[1]
     assert "| cat | 2 |" in budget and "| zebra-with-a-long-name\\|and-a-bar | 2 |" in budget
+    # the predictions' manifest puts each image back in its split
+    assert run(capsys, "train", "-c", str(cfg), "--steps", "5", "--no-progress")[0] == 0
+    out_csv = tmp_path / "pred.csv"
+    assert run(capsys, "label", "export", "--dataset", "pets", "--predictions", "-o", str(out_csv))[0] == 0
+    assert [r["split"] for r in rows_of(out_csv.read_text())] == ["train"] * 16 + ["test"] * 6
+    assert run(capsys, "data", "import", "back", str(out_csv), *FAST)[0] == 0
+    from engine.datasets import load_dataset
+
+    back = load_dataset("back")
+    # the labels are the user's (4): a test image's true class is no label, so it is not exported
+    assert (back.n_train, back.n_test, int((back.targets >= 0).sum())) == (16, 6, 4)
+
     # a run directory of before the names were recorded reads as the numbers
     run_json = json.loads((run_dir / "run.json").read_text())
     del run_json["class_names"]
