@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ConfigError(f"{err}: hold out fewer (--validation N)") from None
     if args.labels_per_class:
-        check_per_class(ws.dataset, args.labels_per_class, "--labels-per-class", exclude=held_out)
+        names = read_class_names(ws.cfg.data.name, ws.dataset.num_classes, ws.cfg.data.root)
+        check_per_class(ws.dataset, args.labels_per_class, "--labels-per-class", exclude=held_out, names=names)
     out = artifacts_dir() / "experiments" / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with run_directory(out, ("checkpoints",)):
         labels = ws.labels

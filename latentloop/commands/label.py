@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
         if args.per_class < 1:
             raise LabelError("--per-class must be at least 1")
-        check_per_class(ds, args.per_class, "--per-class")
+        check_per_class(ds, args.per_class, "--per-class", names=names)
         chosen = oracle_labels(ds, args.per_class, args.seed)
         entry = store.set_many(chosen, source="oracle")
         n = len(entry["changes"]) if entry else 0

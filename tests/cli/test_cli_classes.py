@@ -99,6 +99,8 @@ def test_names_in_set_export_round_trip(home: Path, tmp_path: Path, capsys: pyte
     assert code == 2 and "label 'cow' is not a number nor a class name of 'pets' (classes: cat, dog)" in err
     code, out, _ = run(capsys, "label", "stats", "--dataset", "pets")
     assert "  class cat: 2\n  class dog: 1\n" in out
+    code, _, err = run(capsys, "label", "seed", "--per-class", "9", "--dataset", "pets")
+    assert code == 2 and "only 8 training images of class cat exist" in err
 
     cfg = config(home, "pets", image_shape=[8, 8, 3], num_classes=2, components=2)
     assert run(capsys, "train", "-c", str(cfg), "--no-progress")[0] == 0
