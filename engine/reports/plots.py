@@ -24,10 +24,12 @@ def _names(names: Sequence[str] | None, num_classes: int) -> list[str]:
     return [str(i) for i in range(num_classes)] if names is None else list(names)
 
 
-def _class_ticks(names: Sequence[str]) -> tuple[list[str], int]:
-    """The names as tick labels and their rotation: upright while every name is a short one."""
+def _class_ticks(names: Sequence[str]) -> tuple[list[str], int, float]:
+    """The names as tick labels, their rotation (upright while every name is a short one) and the
+    inches the figure grows by to hold them (0 for upright ones: MNIST's figures keep their size)."""
     labels = [short_name(n, NAME_WIDTH) for n in names]
-    return labels, 0 if max(map(len, labels), default=0) <= 2 else 90
+    longest = max(map(len, labels), default=0)
+    return labels, 0 if longest <= 2 else 90, 0.0 if longest <= 2 else 0.3 + 0.075 * longest
 
 
 def _phase_bands(ax: Any, spans: Sequence[tuple[str, int, int]]) -> None:
@@ -99,7 +101,8 @@ def plot_tau(path: Path, tau: np.ndarray, stats: Sequence[ComponentStats], names
     """Heatmap of tau (components x classes, the classes by ``names``), each row annotated with its usage."""
     plt = pyplot()
     k, c = tau.shape
-    fig, ax = plt.subplots(figsize=(1.2 + 0.5 * c, 1.0 + 0.32 * k), dpi=100)
+    labels, rotation, extra = _class_ticks(_names(names, c))
+    fig, ax = plt.subplots(figsize=(1.2 + 0.5 * c + extra, 1.0 + 0.32 * k + extra), dpi=100)
     im = ax.imshow(tau, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     if k * c <= 400:
         for i in range(k):
@@ -113,7 +116,6 @@ def plot_tau(path: Path, tau: np.ndarray, stats: Sequence[ComponentStats], names
                     fontsize=6,
                     color="w" if tau[i, j] < 0.6 else "k",
                 )
-    labels, rotation = _class_ticks(_names(names, c))
     ax.set_xticks(range(c), labels, rotation=rotation)
     ax.set_yticks(range(k), [f"{s.component} ({100 * s.usage:.0f}%)" for s in stats], fontsize=7)
     ax.set_xlabel("class")
@@ -166,7 +168,8 @@ def plot_confusion(path: Path, cm: np.ndarray, split: str, names: Sequence[str] 
     the cells."""
     plt = pyplot()
     c = cm.shape[0]
-    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * c, 1.2 + 0.45 * c), dpi=100)
+    labels, rotation, extra = _class_ticks(_names(names, c))
+    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * c + extra, 1.2 + 0.45 * c + extra), dpi=100)
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(c):
@@ -175,7 +178,6 @@ def plot_confusion(path: Path, cm: np.ndarray, split: str, names: Sequence[str] 
                 ax.text(
                     j, i, str(cm[i, j]), ha="center", va="center", fontsize=7, color="w" if share[i, j] > 0.5 else "k"
                 )
-    labels, rotation = _class_ticks(_names(names, c))
     ax.set_xticks(range(c), labels, rotation=rotation)
     ax.set_yticks(range(c), labels)
     ax.set_xlabel("predicted class")
