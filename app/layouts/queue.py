@@ -12,6 +12,7 @@ from app.layouts.parts import card_header, menu, raw_html
 from app.services.candidates import EXTERNAL
 from app.services.label_issues import SUSPICIOUS
 from app.viewmodels import PageContext, QueueView
+from engine.analysis.acquisition import DEFAULT_STRATEGY
 
 
 def queue_card(ctx: PageContext) -> Any:
@@ -20,7 +21,7 @@ def queue_card(ctx: PageContext) -> Any:
         [
             card_header(
                 "Candidates",
-                menu("queue-strategy", ctx.strategies, "entropy", "ll-strategy"),
+                menu("queue-strategy", ctx.strategies, DEFAULT_STRATEGY, "ll-strategy"),
                 # input.js reads it after each label and posts a change to /_ll/prefs
                 html.Span(
                     dbc.Switch(id="auto-advance", label="auto-advance", value=ctx.auto_advance, className="mb-0 small"),

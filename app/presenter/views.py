@@ -77,7 +77,7 @@ def queue_view(
     if strategy == SUSPICIOUS:
         found, note = src.issues.candidates(v, labels, src.queue.size)
         return QueueView(found, note, strategy)
-    items = src.queue.items(strategy, v.version, v.probs, v.mu, labels, mc=src.viewer.mc_probs)
+    items = src.queue.items(strategy, v.version, v.probs, v.mu, labels, mc=src.viewer.mc_probs, resp=v.resp)
     return QueueView(items, src.queue.describe_source(strategy), strategy)
 
 

@@ -110,9 +110,10 @@ class CandidateQueue:
         features: np.ndarray,
         labels: np.ndarray,
         mc: McFn | None = None,
+        resp: np.ndarray | None = None,
     ) -> list[Candidate]:
         """The next ``size`` unlabelled candidates. ``probs``/``features`` cover the training rows
-        of embedding ``version``; ``labels`` is the label array (-1 = unlabelled)."""
+        of embedding ``version`` (``resp``: its responsibilities); ``labels`` is the label array (-1 = unlabelled)."""
         labelled = labels[: self.n_train] >= 0
         if strategy == EXTERNAL:
             with self._lock:
@@ -124,7 +125,7 @@ class CandidateQueue:
             left = [c for c in ranked if not labelled[c.serial]]
             if len(left) >= min(self.size, int((~labelled).sum())):
                 return left[: self.size]
-        ranked = self._rank(strategy, probs, features, labelled, mc)
+        ranked = self._rank(strategy, probs, features, labelled, mc, resp)
         with self._lock:
             self._ranked, self._ranked_key = ranked, key
         return ranked[: self.size]
@@ -143,7 +144,13 @@ class CandidateQueue:
         return describe(strategy)
 
     def _rank(
-        self, strategy: str, probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, mc: McFn | None
+        self,
+        strategy: str,
+        probs: np.ndarray,
+        features: np.ndarray,
+        labelled: np.ndarray,
+        mc: McFn | None,
+        resp: np.ndarray | None = None,
     ) -> list[Candidate]:
         probs = probs[: self.n_train]
         sel = rank_unlabelled(
@@ -152,6 +159,7 @@ class CandidateQueue:
             probs=probs,
             features=features[: self.n_train],
             labelled=labelled,
+            resp=None if resp is None else resp[: self.n_train],
             mc=mc,
             mc_pool=self.mc_pool,
             seed=self.seed,

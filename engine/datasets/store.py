@@ -87,6 +87,13 @@ class Dataset:
         """Whether every row's true class is known (oracles and test accuracy need it)."""
         return not self.unknown_targets or bool((np.asarray(self.targets) >= 0).all())
 
+    @property
+    def scored_on_test(self) -> bool:
+        """Whether the test split holds a true class to score a model on; when it holds none the
+        accuracy comes from held-out user labels (engine/stores/holdout.py)."""
+        t = np.asarray(self.targets)[self.n_train :]
+        return bool((t >= 0).any())
+
     def float_images(self, idx: Any = None) -> np.ndarray:
         """float32 images in [0, 1] (all rows, or ``self.images[idx]``)."""
         x = self.images if idx is None else self.images[idx]

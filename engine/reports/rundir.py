@@ -95,14 +95,12 @@ def collect_arrays(trainer: Any, sample: int = REPORT_SAMPLE, seed: int = REPORT
     The sample holds every labelled training sample plus random other training samples (not the
     held-out validation ones) up to ``sample`` rows in all, sorted by serial.
     """
-    ds, cfg = trainer.ds, trainer.cfg
+    ds = trainer.ds
     val = trainer.val_idx
-    split = "validation" if len(val) else "test"  # the split Trainer.evaluate scores
-    eval_idx = val if len(val) else ds.test_idx
-    if cfg.train.eval_limit:
-        eval_idx = eval_idx[: cfg.train.eval_limit]
+    split, eval_idx, eval_targets = trainer.eval_rows()  # what Trainer.evaluate scores
     given = trainer.labels.read()
     given[val] = -1  # never trained on, as in Trainer.reload_labels
+    given[trainer.held_out_rows] = -1  # held-out user labels (engine/stores/holdout.py): likewise
     labelled = np.flatnonzero(given >= 0).astype(np.int64)
     others = np.setdiff1d(np.setdiff1d(ds.train_idx, val), labelled)
     n_more = min(max(0, sample - len(labelled)), len(others))
@@ -120,7 +118,7 @@ def collect_arrays(trainer: Any, sample: int = REPORT_SAMPLE, seed: int = REPORT
         "split": np.array(split),
         "eval_idx": np.asarray(eval_idx, np.int64),
         "eval_probs": ev_out[Out.PROBS].astype(np.float32),
-        "eval_targets": ds.targets[eval_idx].astype(np.int64),
+        "eval_targets": eval_targets,  # true classes, or the held-out user labels
         "tau": tau,
         "sample_idx": rows,
         "sample_mu": s_out[Out.MU].astype(np.float32),

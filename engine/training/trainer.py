@@ -25,8 +25,10 @@ from engine.backends.base import Backend, Batch, Out
 from engine.backends.registry import create_backend
 from engine.config import Config, ConfigError
 from engine.datasets import Dataset, validation_idx
-from engine.errors import LabelError, LatentLoopError
+from engine.errors import DatasetError, LabelError, LatentLoopError
+from engine.stores import holdout
 from engine.stores.feedback import FeedbackItem
+from engine.stores.holdout import HELD_OUT
 from engine.stores.labels import LabelStore
 from engine.stores.labels_csv import labels_hash
 from engine.tasks import TaskConfig
@@ -115,6 +117,11 @@ class Trainer(TrainerCheckpoints):
         self._labels_hash = ""
         self._lab_idx = np.zeros(0, np.int64)
         self._lab_y = np.zeros(0, np.int64)
+        # held-out user labels (engine/stores/holdout.py): the accuracy of a dataset with no test truth
+        self.holds_out = not dataset.scored_on_test
+        self.holdout_fraction = 0.0
+        self._held_idx = np.zeros(0, np.int64)
+        self._held_y = np.zeros(0, np.int64)
         self._paused = False
         self._stop: ev.Stop | None = None
         self._last_snapshot = 0.0
@@ -242,11 +249,14 @@ class Trainer(TrainerCheckpoints):
     def reload_labels(self) -> bool:
         """Pick up label changes made by anyone (CLI, app). Returns True if they changed. A broken
         file fails the first load; later ones keep the last good labels and emit LabelsError."""
-        if (version := self.labels.version()) == self._labels_version:
+        data_dir = self.labels.path.parent
+        version = (*self.labels.version(), *(holdout.fraction_version(data_dir) if self.holds_out else ()))
+        if version == self._labels_version:
             return False
         try:
             arr = self.labels.read()
-        except LabelError as err:
+            fraction = holdout.read_fraction(data_dir) if self.holds_out else 0.0
+        except (LabelError, DatasetError) as err:
             if self._labels_version is None:
                 raise
             self._labels_version = version  # re-read once it changes, not on every poll
@@ -257,6 +267,11 @@ class Trainer(TrainerCheckpoints):
         self._labels_version = version
         lab = arr >= 0
         lab[self.val_idx] = False  # a held-out validation sample is never trained on, labelled or not
+        held = lab & holdout.held_out(np.arange(len(arr)), fraction)
+        lab &= ~held
+        self.holdout_fraction = fraction
+        self._held_idx = np.flatnonzero(held).astype(np.int64)
+        self._held_y = arr[self._held_idx].astype(np.int64)
         self._lab_idx = np.flatnonzero(lab).astype(np.int64)
         self._lab_y = arr[self._lab_idx].astype(np.int64)
         self._labels_hash = labels_hash(dict(zip(self._lab_idx.tolist(), self._lab_y.tolist(), strict=True)))
@@ -273,6 +288,12 @@ class Trainer(TrainerCheckpoints):
         else:
             self.tau.counts = self.tau.prior_counts.copy()
         self.backend.set_tau(self.tau.matrix)
+
+    @property
+    def held_out_rows(self) -> np.ndarray:
+        """Serials of the user labels held out of training to score the model (empty unless the
+        dataset has no test truth: engine/stores/holdout.py)."""
+        return self._held_idx
 
     @property
     def n_labels(self) -> int:
@@ -364,21 +385,32 @@ class Trainer(TrainerCheckpoints):
             self.tau.counts = counts
             self.backend.set_tau(self.tau.matrix)
 
-    def evaluate(self) -> ev.Evaluation:
-        """Accuracy on the held-out test split, or on the validation split when the config holds
-        one out (never on the training labels)."""
-        split = "validation" if len(self.val_idx) else "test"
-        test = self.val_idx if len(self.val_idx) else self.ds.test_idx
-        if self.ds.unknown_targets:  # rows without a true class cannot be scored (docs/formats.md)
-            test = test[np.asarray(self.ds.targets)[test] >= 0]
+    def eval_rows(self) -> tuple[str, np.ndarray, np.ndarray]:
+        """``(split, rows, classes)`` that accuracy is scored on: the validation split when the
+        config holds one out, else the test split's rows with a true class, else (a dataset with
+        no test truth) the held-out user labels (engine/reports/accuracy.py names the three)."""
+        targets = np.asarray(self.ds.targets)
+        if len(self.val_idx):
+            split, rows = "validation", self.val_idx
+        elif self.holds_out:
+            split, rows = HELD_OUT, self._held_idx
+        else:
+            split, rows = "test", self.ds.test_idx
+        if split != HELD_OUT and self.ds.unknown_targets:  # rows without a true class cannot be scored
+            rows = rows[targets[rows] >= 0]
         if self.cfg.train.eval_limit:
-            test = test[: self.cfg.train.eval_limit]
+            rows = rows[: self.cfg.train.eval_limit]
+        classes = self._held_y[: len(rows)] if split == HELD_OUT else targets[rows]
+        return split, rows, np.asarray(classes, np.int64)
+
+    def evaluate(self) -> ev.Evaluation:
+        """Accuracy on the rows of :meth:`eval_rows` (never on the labels it trains on)."""
+        split, test, y = self.eval_rows()
         if len(test) == 0:
             e = ev.Evaluation(self.step, float("nan"), float("nan"), 0, self.n_labels, split)
         else:
             with self._averaged_weights():
                 out = predict_rows(self.backend, self.ds.images, test, (Out.PROBS, Out.RESP))
-                y = self.ds.targets[test]
                 acc = float((out[Out.PROBS].argmax(1) == y).mean())
                 tau_acc = float((self.tau.predict_hard(out[Out.RESP]) == y).mean())
             e = ev.Evaluation(self.step, acc, tau_acc, len(test), self.n_labels, split)

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from engine import events as ev
+from engine.reports.accuracy import HELD_OUT, describe_accuracy
 
 
 def fmt_seconds(seconds: float) -> str:
@@ -66,10 +67,16 @@ class TrainProgress:
     def __call__(self, e: Any) -> None:
         if isinstance(e, ev.Evaluation):
             self.test = e.test_acc
-            self.write(
-                f"{self._where(e.step)}: {e.split} acc {e.test_acc:.4f} (tau {e.tau_acc:.4f}) "
-                f"on {e.n_test} held-out images, {e.n_labels} labels"
-            )
+            if e.split == HELD_OUT:
+                self.write(
+                    f"{self._where(e.step)}: acc {describe_accuracy(e.test_acc, e.n_test, e.split)}, "
+                    f"{e.n_labels} labels trained on"
+                )
+            else:
+                self.write(
+                    f"{self._where(e.step)}: {e.split} acc {e.test_acc:.4f} (tau {e.tau_acc:.4f}) "
+                    f"on {e.n_test} held-out images, {e.n_labels} labels"
+                )
         elif isinstance(e, ev.Metrics):
             self._done = self.offset + e.step
             info = {

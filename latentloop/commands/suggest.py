@@ -20,12 +20,14 @@ from latentloop.commands._common import (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from engine.analysis.acquisition import STRATEGIES
+    from engine.analysis.acquisition import DEFAULT_STRATEGY, STRATEGIES
     from engine.analysis.ranking import MC_POOL
 
     p = add_command(sub, __doc__)
     add_model_args(p)
-    p.add_argument("--strategy", "-s", default="entropy", choices=STRATEGIES, metavar="STRATEGY", help=_strategies())
+    p.add_argument(
+        "--strategy", "-s", default=DEFAULT_STRATEGY, choices=STRATEGIES, metavar="STRATEGY", help=_strategies()
+    )
     p.add_argument("-k", type=count, default=20, metavar="N", help="how many samples (default 20; 0 = all)")
     p.add_argument(
         "--mc-samples", type=positive, default=10, help="MC dropout passes for bald/variation_ratios (default 10)"
@@ -42,9 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _strategies() -> str:
-    from engine.analysis.acquisition import STRATEGIES
+    from engine.analysis.acquisition import DEFAULT_STRATEGY, STRATEGIES
 
-    return f"acquisition strategy: {', '.join(STRATEGIES)} (default: entropy)"
+    return f"acquisition strategy: {', '.join(STRATEGIES)} (default: {DEFAULT_STRATEGY})"
 
 
 def suggest(
@@ -83,9 +85,11 @@ def suggest(
     out = predict_all(trainer, rows)
     probs = np.zeros((n, out[Out.PROBS].shape[1]), np.float32)
     features = np.zeros((n, out[Out.MU].shape[1]), np.float32)
+    resp = np.zeros((n, out[Out.RESP].shape[1]), np.float32)
     train_rows = rows < n
     probs[rows[train_rows]] = out[Out.PROBS][train_rows]
     features[rows[train_rows]] = out[Out.MU][train_rows]
+    resp[rows[train_rows]] = out[Out.RESP][train_rows]
 
     def mc(serials: np.ndarray) -> np.ndarray:
         return trainer.backend.predict_mc(trainer.ds.float_images(serials), mc_samples, seed=seed)
@@ -96,6 +100,7 @@ def suggest(
         probs=probs,
         features=features,
         labelled=labelled,
+        resp=resp,
         mc=mc,
         pool=pool,
         mc_pool=mc_pool,

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import queue
 
     from engine import events as ev
+    from engine.reports.accuracy import HELD_OUT, describe_accuracy
     from engine.stores.checkpoints import CheckpointStore
     from engine.workspace import make_trainer, open_workspace
     from latentloop.commands._progress import TrainProgress
@@ -82,9 +83,14 @@ def run(args: argparse.Namespace) -> int:
     progress.close()
     # (a stopped trainer saved as it stopped)
     path = trainer.save_checkpoint() if trainer._stop is None else store.path(name)
+    last = trainer.last_eval
+    if last.get("split") == HELD_OUT:  # no test truth: scored on the user's held-out labels
+        acc = f"accuracy {describe_accuracy(last.get('test_acc'), int(last.get('n_test', 0)), HELD_OUT)}"
+    else:
+        acc = f"test accuracy {summary.get('test_acc', float('nan')):.4f}"
     print(
-        f"test accuracy {summary.get('test_acc', float('nan')):.4f} with {trainer.n_labels} labels "
-        f"after {summary['step']} steps ({summary['seconds']:.1f} s); checkpoint {path}"
+        f"{acc} with {trainer.n_labels} labels after {summary['step']} steps ({summary['seconds']:.1f} s); "
+        f"checkpoint {path}"
     )
     if trainer._stop is not None:
         print(f"interrupted at step {trainer.step} of {total}; saved checkpoint {path}", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ def img(path: Path, seed: int, size: tuple[int, int] = (12, 10), mode: str = "RG
 def folders(root: Path, classes: tuple[str, ...] = ("cat", "dog"), n: int = 3) -> Path:
     for c in classes:
         for i in range(n):
-            img(root / c / f"{i}.png", hash((c, i)) % 10_000)
+            img(root / c / f"{i}.png", zlib.crc32(f"{c}/{i}".encode()))  # distinct: str hashes are salted per process
     return root
 
 

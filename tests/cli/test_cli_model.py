@@ -108,6 +108,23 @@ def test_simulate_writes_learning_curves(home, cfg_file, capsys):
     assert not (home / "data/synth/labels.csv").exists()  # the user's labels are untouched
 
 
+def test_simulate_from_zero_labels_with_the_cold_start_strategies(home, cfg_file, capsys):
+    """--seed-labels 0: an unsupervised first phase, then the strategy picks every label."""
+    out_dir = home / "sim0"
+    argv = ["simulate", "-c", str(cfg_file), "--seed-labels", "0", "--per-round", "10", "--rounds", "2"]
+    argv += ["--first-steps", "30", "--round-steps", "60", "--out", str(out_dir), "--no-progress"]
+    for strategy in ("typical", "mixture", "auto"):
+        argv += ["-s", strategy]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0, out
+    import pandas as pd
+
+    df = pd.read_csv(out_dir / "curve.csv")
+    assert list(df["labels"]) == [0, 10, 20] * 3
+    final = df[df["round"] == 2].set_index("strategy")["test_acc"]
+    assert (final > 0.3).all(), final  # chance is 0.1: the picked labels taught the classifier
+
+
 def test_experiment_writes_a_report(home, cfg_file, capsys):
     code, out, err = run(capsys, "experiment", "-c", str(cfg_file), "--name", "t", "--labels-per-class", "2")
     assert code == 0
