@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.analysis.ranking import RANK_DEPTH
     from engine.backends.base import Out
+    from engine.datasets.classes import read_class_names, short_name
     from engine.workspace import make_trainer, open_workspace
 
     sets = overrides(args, **{"train.checkpoint": args.checkpoint})
@@ -131,11 +132,13 @@ def run(args: argparse.Namespace) -> int:
         if len(serials)
         else np.zeros((0, ws.dataset.num_classes), np.float32)
     )
+    names = read_class_names(ws.dataset.name, ws.dataset.num_classes, ws.cfg.data.root)
     rows = [
         {
             "serial": int(s),
             "score": float(sc) if np.isfinite(sc) else None,
             "predicted": int(probs[i].argmax()),
+            "predicted_name": names[int(probs[i].argmax())],
             "certainty": float(probs[i].max()),
         }
         for i, (s, sc) in enumerate(zip(serials, scores, strict=True))
@@ -146,13 +149,20 @@ def run(args: argparse.Namespace) -> int:
         print("serial,score,predicted,certainty")
         for r in rows:
             score = "" if r["score"] is None else format(r["score"], ".6g")
-            print(f"{r['serial']},{score},{r['predicted']},{r['certainty']:.4f}")
+            print(f"{r['serial']},{score},{_csv_cell(str(r['predicted_name']))},{r['certainty']:.4f}")
     else:
+        width = max(4, *(len(short_name(n)) for n in names))  # 4: MNIST's table as it always was
         print(
-            f"{'Serial':>7}  {'score':>9}  pred  certainty   ({args.strategy}, {len(rows)} of "
+            f"{'Serial':>7}  {'score':>9}  {'pred':>{width}}  certainty   ({args.strategy}, {len(rows)} of "
             f"{ws.labels.stats()['unlabelled']} unlabelled)"
         )
         for r in rows:
             shown = r["score"] if r["score"] is not None else float("inf")
-            print(f"{r['serial']:>7}  {shown:>9.4f}  {r['predicted']:>4}  {r['certainty']:>9.3f}")
+            pred = short_name(str(r["predicted_name"]))
+            print(f"{r['serial']:>7}  {shown:>9.4f}  {pred:>{width}}  {r['certainty']:>9.3f}")
     return 0
+
+
+def _csv_cell(text: str) -> str:
+    """A CSV field: quoted when it holds a comma or a quote (a class name may hold a quote)."""
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
