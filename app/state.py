@@ -54,6 +54,7 @@ from app.services.xai import SaliencyRequests
 from app.settings import AppSettings, checkpoint_name, resolve_config
 from app.viewmodels import PageContext
 from engine.datasets import Dataset
+from engine.datasets.classes import read_class_names
 from engine.stores.feedback import FeedbackStore
 from engine.stores.labels import LabelStore
 from engine.workspace import make_trainer, open_workspace, probe_checkpoint
@@ -69,6 +70,7 @@ class AppState:
     n_train: int
     n_points: int
     num_classes: int
+    class_names: list[str]  # the dataset's (engine.datasets.classes; "0".. without classes.json)
     has_checkpoint: bool
     clients: ClientSync
     cache: EmbeddingCache
@@ -119,6 +121,7 @@ class AppState:
         self.n_train = ws.dataset.n_train
         self.n_points = len(ws.dataset) if settings.map_points == "all" else ws.dataset.n_train
         self.num_classes = ws.dataset.num_classes
+        self.class_names = read_class_names(cfg.data.name, self.num_classes, cfg.data.root)
         self.clients = ClientSync(ws.labels, self.n_points, self.n_train, self.num_classes)
         self.has_checkpoint = meta is not None
         # This process's snapshots (weights for the XAI worker) and forecast arrays; removed by close().
@@ -136,7 +139,7 @@ class AppState:
         self.queue = CandidateQueue(self.n_train, size=settings.queue_size, seed=cfg.seed)
         self.label_reader = LabelReader(ws.labels, self.n_train)
         self.issues = LabelIssueService(
-            ws.labels, TauClassifier(cfg.model, cfg.train.tau_prior).prior_counts, self.n_train
+            ws.labels, TauClassifier(cfg.model, cfg.train.tau_prior).prior_counts, self.n_train, self.class_names
         )
         self.viewer = ViewerModel(cfg, ws.dataset.float_images)
         self.mixture = MixtureView(ws.dataset.images, ws.dataset.targets, self.n_train, self.viewer)
@@ -216,6 +219,7 @@ class AppState:
             n_points=self.n_points,
             n_train=self.n_train,
             num_classes=self.num_classes,
+            class_names=self.class_names,
             image_shape=self.dataset.image_shape,
             checkpoint=str(self.session.checkpoint),
             trained=bool(v.trained) if v else False,

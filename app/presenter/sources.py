@@ -47,3 +47,4 @@ class LabelSources(Protocol):
     hub: WorkerHub | None
     n_train: int
     num_classes: int
+    class_names: list[str]
