@@ -66,7 +66,7 @@ def tau_figure(tau: np.ndarray, stats: Sequence[ComponentStats], names: Sequence
         "certainty %{customdata[2]} · usage %{customdata[3]}% · %{customdata[4]} labelled<extra></extra>",
         "xgap": 1,
         "ygap": 1,
-        **tau_values(tau, stats),
+        **tau_values(tau, stats, names),
     }
     layout = {
         "uirevision": "tau",
