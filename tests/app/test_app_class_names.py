@@ -146,3 +146,14 @@ def test_the_tau_columns_carry_the_names():
     assert x[0] == "cat" and x[12] == short(names[12], 10) and len(set(x)) == 37
     assert fig["data"][0]["customdata"][0][12][1] == names[12]  # the hover: the full name
     assert tau_figure(np.full((3, 10), 0.1), stats)["data"][0]["x"] == [str(c) for c in range(10)]
+
+
+def test_the_help_names_the_picker_key_and_an_unknown_true_class_says_so():
+    from app.classnames import PICKER_KEY
+    from app.layouts.page import SHORTCUTS
+    from app.viewmodels import SampleView
+
+    assert any(k == PICKER_KEY == "l" and "class" in what for k, what in SHORTCUTS)
+    sv = SampleView(3, "train", "data:,", None, [(1, 0.6), (0, 0.4)], None, -1, 1, 0.6, ["cat", "dog"])
+    panel = flat(sample_panel(sv))
+    assert '"unknown"' in panel and '"dog"' in panel  # no ground truth (label -1), the prediction by name

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.testing import MAP_READY, browser_page, colour_dataset, serving, wait_file_contains
+from app.testing import GD, MAP_READY, browser_page, colour_dataset, serving, wait_file_contains
 from engine.datasets import dataset_path, save_dataset
 from engine.datasets.classes import classes_path, write_class_names
 from tests.app.test_app_class_names import names_of
@@ -62,6 +62,10 @@ def test_the_buttons_and_the_queue_show_the_names(page):
     legend = page.eval_on_selector_all(".ll-legend-class", "(s) => s.map((e) => e.textContent)")
     assert len(legend) == K and legend[13] == NAMES[13]  # "<b>&amp;" as text
     assert page.query_selector("#class-legend b") is None
+    # the map's hover: the big trace's class numbers swapped for names (overlay.js)
+    page.wait_for_function(f"() => typeof {GD}._fullData[0].customdata[0][0] === 'string'")
+    hover = page.evaluate(f"() => Array.from({GD}._fullData[0].customdata.slice(0, 50), (r) => r[0])")
+    assert set(hover) <= set(NAMES)
     assert not page.errors
 
 
