@@ -187,6 +187,7 @@ class AppState:
                 self.run_dir / "forecast.npz",
                 on_forecast=self.refresher.on_forecast,
                 xai_budget_ms_per_min=settings.xai_budget_ms_per_min,
+                class_names=self.class_names,  # the forecast's reasons name the classes
             ).start()
         self.pump.start()
         trainer.embed()  # the session's listener hands it to the pump: the first map

@@ -157,3 +157,11 @@ def test_the_help_names_the_picker_key_and_an_unknown_true_class_says_so():
     sv = SampleView(3, "train", "data:,", None, [(1, 0.6), (0, 0.4)], None, -1, 1, 0.6, ["cat", "dog"])
     panel = flat(sample_panel(sv))
     assert '"unknown"' in panel and '"dog"' in panel  # no ground truth (label -1), the prediction by name
+
+
+def test_the_forecast_worker_is_given_the_names(tmp_path):
+    """Its reasons name the classes ("unsure between cat and dog"; tests/workers/test_forecast.py)."""
+    from app.services.workers import FORECAST, WorkerHub
+
+    hub = WorkerHub(tmp_path, "named", "", tmp_path, tmp_path / "f.npz", class_names=["cat", "dog"])
+    assert hub.supervisor._workers[FORECAST].kwargs["names"] == ["cat", "dog"]
