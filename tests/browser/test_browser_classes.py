@@ -50,10 +50,12 @@ def _select_next(page) -> int:
 
 def test_the_buttons_and_the_queue_show_the_names(page):
     _select_next(page)
-    buttons = page.eval_on_selector_all(
-        "#sample-panel .ll-label-btn, #sample-fast .ll-label-btn",
-        "(bs) => bs.filter((b) => b.offsetParent !== null).map((b) => [b.textContent, b.title])",
+    visible = (
+        "() => Array.from(document.querySelectorAll('#sample-panel .ll-label-btn, #sample-fast .ll-label-btn'))"
+        ".filter((b) => b.offsetParent !== null).map((b) => [b.textContent, b.title])"
     )
+    page.wait_for_function(f"() => ({visible})().length === 10")  # the fast panel, then the server's
+    buttons = page.evaluate(visible)
     assert [b[0] for b in buttons] == NAMES[:10]  # the first ten, keyed 0-9
     assert buttons[3][1] == f"label as {NAMES[3]} (key 3)"
     assert "37 classes" in page.locator(".ll-picker-btn:visible").inner_text()
