@@ -56,6 +56,7 @@ from app.services.xai import SaliencyRequests
 from app.settings import AppSettings, checkpoint_name, resolve_config
 from app.viewmodels import PageContext
 from engine.datasets import Dataset
+from engine.datasets.classes import read_class_names
 from engine.stores.feedback import FeedbackStore
 from engine.stores.labels import LabelStore
 from engine.workspace import make_trainer, open_workspace, probe_checkpoint
@@ -71,6 +72,7 @@ class AppState:
     n_train: int
     n_points: int
     num_classes: int
+    class_names: list[str]  # the dataset's (engine.datasets.classes; "0".. without classes.json)
     has_checkpoint: bool
     clients: ClientSync
     cache: EmbeddingCache
@@ -122,6 +124,7 @@ class AppState:
         self.n_train = ws.dataset.n_train
         self.n_points = len(ws.dataset) if settings.map_points == "all" else ws.dataset.n_train
         self.num_classes = ws.dataset.num_classes
+        self.class_names = read_class_names(cfg.data.name, self.num_classes, cfg.data.root)
         self.clients = ClientSync(ws.labels, self.n_points, self.n_train, self.num_classes)
         self.has_checkpoint = meta is not None
         # This process's snapshots (weights for the XAI worker) and forecast arrays; removed by close().
@@ -139,7 +142,7 @@ class AppState:
         self.queue = CandidateQueue(self.n_train, size=settings.queue_size, seed=cfg.seed)
         self.label_reader = LabelReader(ws.labels, self.n_train)
         self.issues = LabelIssueService(
-            ws.labels, TauClassifier(cfg.model, cfg.train.tau_prior).prior_counts, self.n_train
+            ws.labels, TauClassifier(cfg.model, cfg.train.tau_prior).prior_counts, self.n_train, self.class_names
         )
         self.viewer = ViewerModel(cfg, ws.dataset.float_images)
         self.mixture = MixtureView(ws.dataset.images, ws.dataset.targets, self.n_train, self.viewer)
@@ -188,6 +191,7 @@ class AppState:
                 self.run_dir / "forecast.npz",
                 on_forecast=self.refresher.on_forecast,
                 xai_budget_ms_per_min=settings.xai_budget_ms_per_min,
+                class_names=self.class_names,  # the forecast's reasons name the classes
             ).start()
         self.pump.start()
         trainer.embed()  # the session's listener hands it to the pump: the first map
@@ -220,6 +224,7 @@ class AppState:
             n_points=self.n_points,
             n_train=self.n_train,
             num_classes=self.num_classes,
+            class_names=self.class_names,
             image_shape=self.dataset.image_shape,
             checkpoint=str(self.session.checkpoint),
             trained=bool(v.trained) if v else False,

@@ -63,8 +63,12 @@ class SampleView:
     true: int | None  # None: the dataset does not know this sample's class (unknown targets)
     predicted: int
     certainty: float
-    num_classes: int
+    names: list[str]  # the dataset's class names (app/classnames.py)
     issue: LabelIssue | None = None  # a labelled sample's given-vs-suggested (label-issue ranking)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
 
 
 @dataclass
@@ -86,6 +90,7 @@ class QueueView:
     items: list[Candidate]
     source: str
     strategy: str
+    names: list[str] = field(default_factory=list)  # the class names ("0".. where empty)
 
 
 @dataclass
@@ -158,6 +163,7 @@ class PageContext:
     n_points: int
     n_train: int
     num_classes: int
+    class_names: list[str]  # the dataset's (app/classnames.py)
     image_shape: tuple[int, int, int]  # the data set's (height, width, channels): how images are shown
     checkpoint: str  # the one Save writes
     trained: bool  # the map shows a trained model

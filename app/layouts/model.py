@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app import figures
+from app.classnames import name_of
 from app.layouts.parts import card_header, small_button
 from app.viewmodels import PageContext
 from engine.training.curriculum import PHASES
@@ -219,8 +220,8 @@ def members_panel(
     return html.Div([head, html.Div(tiles, className="ll-members")])
 
 
-def lenses_panel(lenses: Sequence[Any]) -> Any:
-    """One row per component: prototype, top-16 gallery, usage, tau class, flags."""
+def lenses_panel(lenses: Sequence[Any], names: Sequence[str] = ()) -> Any:
+    """One row per component: prototype, top-16 gallery, usage, tau class (by name), flags."""
     if not lenses:
         return html.P("No map yet.", className="text-muted small mb-0")
     rows = []
@@ -232,7 +233,7 @@ def lenses_panel(lenses: Sequence[Any]) -> Any:
         info = html.Div(
             [
                 html.B(f"c{st.component}"),
-                f" → class {st.tau_class} ({st.certainty:.2f})",
+                f" → class {name_of(names, st.tau_class)} ({st.certainty:.2f})",
                 html.Br(),
                 f"usage {100 * st.usage:.1f}% · {st.labelled} labelled",
                 *flags,

@@ -49,3 +49,4 @@ class LabelSources(Protocol):
     holdout: HoldoutSetting
     n_train: int
     num_classes: int
+    class_names: list[str]

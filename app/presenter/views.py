@@ -41,7 +41,7 @@ def sample_view(
         true=int(src.dataset.targets[serial]) if src.dataset.targets[serial] >= 0 else None,
         predicted=top[0][0],
         certainty=top[0][1],
-        num_classes=src.num_classes,
+        names=src.class_names,
         issue=issue,
     )
 
@@ -85,9 +85,9 @@ def queue_view(
     v, labels = _current(src, v, labels)
     if strategy == SUSPICIOUS:
         found, note = src.issues.candidates(v, labels, src.queue.size)
-        return QueueView(found, note, strategy)
+        return QueueView(found, note, strategy, src.class_names)
     items = src.queue.items(strategy, v.version, v.probs, v.mu, labels, mc=src.viewer.mc_probs, resp=v.resp)
-    return QueueView(items, src.queue.describe_source(strategy), strategy)
+    return QueueView(items, src.queue.describe_source(strategy), strategy, src.class_names)
 
 
 def queue_key(src: LabelSources, strategy: str, v: MapVersion) -> str:
@@ -111,7 +111,7 @@ def sample_brief(
     lab = int(labels[serial]) if train and labels[serial] >= 0 else None
     if not why and lab is not None:
         issue = src.issues.of(v, labels, serial)
-        why = issue.reason() if issue is not None else ""
+        why = issue.reason(src.class_names) if issue is not None else ""
     return {
         "serial": int(serial),
         "split": "train" if train else "test",
@@ -121,7 +121,6 @@ def sample_brief(
         "certainty": top[0][1],
         "top": top,
         "reason": why,
-        "num_classes": int(src.num_classes),
         "v": int(v.version),
     }
 

@@ -33,6 +33,7 @@ class Candidate:
     predicted: int
     certainty: float  # max class probability in [0, 1]
     why: str = ""
+    runner_up: int = -1  # the second most probable class (-1: not known), for "cat 0.52 vs dog"
 
 
 McFn = Callable[[np.ndarray], np.ndarray]  # pool serials -> probs_mc [T, len(pool), C]
@@ -164,7 +165,8 @@ class CandidateQueue:
             mc_pool=self.mc_pool,
             seed=self.seed,
         )
+        top2 = np.argsort(-probs[sel.indices], axis=1, kind="stable")[:, :2]
         return [
-            Candidate(int(s), float(sc), int(pr.argmax()), float(pr.max()))
-            for s, sc, pr in zip(sel.indices, sel.scores, probs[sel.indices], strict=True)
+            Candidate(int(s), float(sc), int(t[0]), float(pr[t[0]]), runner_up=int(t[1]) if len(t) > 1 else -1)
+            for s, sc, pr, t in zip(sel.indices, sel.scores, probs[sel.indices], top2, strict=True)
         ]

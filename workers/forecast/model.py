@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +125,7 @@ class Forecaster:
         gates: GateConfig | None = None,
         weights: dict[str, float] | None = None,
         calibration: tuple[tuple[float, float], ...] | None = None,
+        names: Sequence[str] | None = None,
     ) -> None:
         if history < 2:
             raise ValueError("history must be >= 2 (flips need two refreshes)")
@@ -142,6 +144,10 @@ class Forecaster:
         self._nn_label = np.zeros(0, np.int64)
         self._span = 1  # refreshes the newest features looked at (history + the current one)
         self.last_features: dict[str, np.ndarray] = {}
+        self.names = list(names) if names else []  # the class names the reasons use (the numbers where empty)
+
+    def _name(self, c: int) -> str:
+        return self.names[c] if 0 <= c < len(self.names) else str(c)
 
     def reset(self) -> None:
         self._hist.clear()
@@ -381,7 +387,7 @@ class Forecaster:
                 (
                     w.get("ens_entropy", 0.0) * float(f["ens_entropy"][i])
                     + w.get("entropy", 0.0) * float(f["entropy"][i]),
-                    f"unsure between {a} and {b} ({mp[a]:.2f} vs {mp[b]:.2f}{over})",
+                    f"unsure between {self._name(int(a))} and {self._name(int(b))} ({mp[a]:.2f} vs {mp[b]:.2f}{over})",
                 )
             )
         drivers.sort(key=lambda t: -t[0])
@@ -390,9 +396,9 @@ class Forecaster:
         if drop >= 0.05:
             parts.append(f"margin {m:.2f} and shrinking")
         elif f["tau_disagree"][i] and tau_pred is not None:
-            parts.append(f"the tau route says {int(tau_pred[i])}")
+            parts.append(f"the tau route says {self._name(int(tau_pred[i]))}")
         elif f["knn_disagree"][i] and len(self._nn_label) > i:
-            parts.append(f"its nearest labelled sample is a {int(self._nn_label[i])}")
+            parts.append(f"its nearest labelled sample is a {self._name(int(self._nn_label[i]))}")
         elif f["knn_dist"][i] > 0.5:
             parts.append(f"far from labelled samples ({math.exp(float(f['knn_dist'][i])):.1f}x typical)")
         return "; ".join(parts[:3])
