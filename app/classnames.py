@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engine.datasets.classes import short_name
+
 SHORT = 14  # characters of a name on a label button, a queue row or a legend entry
 DIGIT_KEYS = 10  # keys 0-9 label the first ten classes (app/assets/input.js)
 PICKER_KEY = "l"  # opens the type-ahead class picker (app/assets/picker.js)
@@ -15,8 +17,9 @@ FEW_BUTTONS = 20  # up to this many classes the sample panel has a button each; 
 
 
 def short(name: str, width: int = SHORT) -> str:
-    """``name``, cut to ``width`` characters with an ellipsis when longer."""
-    return name if len(name) <= width else name[: width - 1] + "…"
+    """``name``, cut to ``width`` characters with an ellipsis when longer (the CLI's and the
+    reports' cut, at the page's width)."""
+    return short_name(name, width)
 
 
 def name_of(names: Sequence[str], c: int) -> str:

@@ -83,6 +83,7 @@ class StatsView:
     accuracy: str = ""  # engine.reports.accuracy.describe_accuracy: the number with its split and count
     split: str = "test"  # which split the accuracy is on ("test", "validation", "held-out")
     holdout: HoldoutView | None = None  # the held-out labels of a dataset without test truth
+    names: list[str] = field(default_factory=list)  # the class names ("0".. where empty)
 
 
 @dataclass

@@ -16,9 +16,11 @@ from app.viewmodels import PageContext
 from engine.images import overlay_png, png_b64
 
 
-def xai_targets(names: Sequence[str]) -> list[dict[str, Any]]:
-    """The saliency target menu: the predicted class, the true label, or any class (by name)."""
-    return [{"label": "predicted class", "value": "pred"}, {"label": "true label", "value": "true"}] + [
+def xai_targets(names: Sequence[str], has_truth: bool = True) -> list[dict[str, Any]]:
+    """The saliency target menu: the predicted class, the true label (only where the dataset knows
+    every true class), or any class (by name)."""
+    true = [{"label": "true label", "value": "true"}] if has_truth else []
+    return [{"label": "predicted class", "value": "pred"}, *true] + [
         {"label": f"class {name}", "value": str(c), "title": name} for c, name in enumerate(names)
     ]
 
@@ -30,7 +32,7 @@ def explain_section(ctx: PageContext) -> Any:
             html.Div(
                 [
                     html.Span("Why", className="fw-semibold me-2"),
-                    menu("xai-target", xai_targets(ctx.class_names), "pred", "ll-xai-target"),
+                    menu("xai-target", xai_targets(ctx.class_names, ctx.has_truth), "pred", "ll-xai-target"),
                     html.Span("", id="xai-status", className="small text-muted ms-2"),
                 ],
                 className="d-flex align-items-center mt-2 mb-1",

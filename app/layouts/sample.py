@@ -161,11 +161,12 @@ def sample_panel(view: SampleView | None) -> Any:
     if view.split == "train":
         rows.append(label_buttons(names, view.label))
     else:
-        rows.append(
-            html.P(
-                "Held-out test image: used for test accuracy, never labelled.", className="text-muted small mt-2 mb-0"
-            )
+        said = (
+            "Held-out test image: used for test accuracy, never labelled."
+            if view.true is not None
+            else "Test image without a true class: not scored, never labelled."
         )
+        rows.append(html.P(said, className="text-muted small mt-2 mb-0"))
     return html.Div(rows, **{"data-serial": str(view.serial)})  # which sample it shows (sample.js)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import html
 
+from app.classnames import name_of, short
 from app.colours import palette
 from app.layouts.parts import card_header, raw_html
 from app.viewmodels import PageContext, StatsView
@@ -64,17 +66,23 @@ def holdout_input(fraction: float) -> Any:
     )
 
 
-def class_bars(per_class: Sequence[int]) -> Any:
+BAR_NAME = 6  # characters of a class name under its bar (the bars are narrow)
+
+
+def class_bars(per_class: Sequence[int], names: Sequence[str] = ()) -> Any:
     """Labelled count per class as a small HTML bar chart (cheaper to update than a plotly figure,
-    which matters because it changes with every label)."""
+    which matters because it changes with every label); each bar captioned by its class name
+    (cut short, the full name in the title; escaped)."""
     n = len(per_class)
     top = max(max(per_class, default=0), 1)
     cols = palette(n)
+    full = [escape(name_of(names, i)) for i in range(n)]
+    cut = [escape(short(name_of(names, i), BAR_NAME)) for i in range(n)]
     bars = "".join(
         f'<div class="ll-bar-col" data-class="{i}" data-count="{int(c)}">'
-        f'<div class="ll-bar" title="class {i}: {int(c)} labels"><div class="ll-bar-fill" '
+        f'<div class="ll-bar" title="{full[i]}: {int(c)} labels"><div class="ll-bar-fill" '
         f'style="height: {100 * c / top:.1f}%; background: {cols[i]}"></div></div>'
-        f'<div class="ll-bar-n">{int(c)}</div><div class="ll-bar-label">{i}</div></div>'
+        f'<div class="ll-bar-n">{int(c)}</div><div class="ll-bar-label" title="{full[i]}">{cut[i]}</div></div>'
         for i, c in enumerate(per_class)
     )
     return raw_html(f'<div class="ll-bars">{bars}</div>', id_="stats-bars")

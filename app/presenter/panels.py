@@ -119,7 +119,7 @@ PANELS: tuple[Panel, ...] = (
         {"stats_bar": Output("stats-bar", "children"), "stats_text": Output("stats-text", "children")},
         key=_stats_key,
         data=lambda f: views.stats_view(f.src, f.labels, f.start_id),
-        render=lambda d, r: {"stats_bar": stats.class_bars(d.per_class), "stats_text": stats.stats_text(d)},
+        render=lambda d, r: {"stats_bar": stats.class_bars(d.per_class, d.names), "stats_text": stats.stats_text(d)},
     ),
     Panel(
         "queue",

@@ -66,6 +66,7 @@ def stats_view(src: LabelSources, labels: np.ndarray, start_id: int = 0) -> Stat
         accuracy=describe_accuracy(acc, int(last.get("n_test") or 0), split),
         split=split,
         holdout=src.holdout.view(lab),
+        names=src.class_names,
     )
 
 

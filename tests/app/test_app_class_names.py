@@ -106,6 +106,7 @@ def test_mnist_without_classes_json_looks_as_before():
     assert buttons.children[3].className == "btn btn-sm ll-label-btn active"
     assert buttons.children[7].to_plotly_json()["props"]["title"] == "label as 7 (key 7)"
     assert [o["label"] for o in xai_targets(names)][2:] == [f"class {c}" for c in range(10)]
+    assert [o["value"] for o in xai_targets(names, has_truth=False)][:2] == ["pred", "0"]  # no "true" without truth
     q = queue_list(QueueView([Candidate(5, 0.9, 3, 0.52, runner_up=8)], "", "entropy", names)).children
     assert 'pred <span class="ll-q-name" title="3">3</span>' in q and '0.52 vs <span class="ll-q-name" title="8">8' in q
 
@@ -165,3 +166,12 @@ def test_the_forecast_worker_is_given_the_names(tmp_path):
 
     hub = WorkerHub(tmp_path, "named", "", tmp_path, tmp_path / "f.npz", class_names=["cat", "dog"])
     assert hub.supervisor._workers[FORECAST].kwargs["names"] == ["cat", "dog"]
+
+
+def test_the_label_count_bars_carry_the_names_escaped():
+    from app.layouts.stats import class_bars
+
+    html_text = str(class_bars([3, 1], ["cat", "<b>very long name</b>"]).to_plotly_json())
+    assert 'title="cat: 3 labels"' in html_text and ">cat</div>" in html_text
+    assert "&lt;b&gt;very long name&lt;/b&gt;: 1 labels" in html_text and "<b>" not in html_text
+    assert ">&lt;b&gt;ve…</div>" in html_text  # cut to 6 characters under the narrow bar
