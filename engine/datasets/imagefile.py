@@ -75,8 +75,8 @@ def _draft(im: Any, height: int, width: int, fit: Fit) -> None:
     """Let the JPEG decoder scale ``im`` by 1/2, 1/4 or 1/8 (in the DCT domain: fast) as far as it
     stays at least the size ``fit`` resizes it to; 256x256 to 64x64 decodes straight to 64x64."""
     turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # stored sideways: the decoder sees stored axes
-    w, h = im.size
-    sw, sh = _scaled_size(*((h, w) if turned else (w, h)), height, width, fit)
+    w, h = im.size[::-1] if turned else im.size
+    sw, sh = _scaled_size(w, h, height, width, fit)
     im.draft(im.mode, (sh, sw) if turned else (sw, sh))
 
 
@@ -84,7 +84,7 @@ def _fit(im: Any, height: int, width: int, fit: Fit) -> Any:
     """Resize ``im`` to ``width`` x ``height`` by ``fit``."""
     from PIL import Image
 
-    sw, sh = _scaled_size(*im.size, height, width, fit)
+    sw, sh = _scaled_size(im.width, im.height, height, width, fit)
     im = im.resize((sw, sh), Image.Resampling.LANCZOS)
     if fit == "stretch" or (sw, sh) == (width, height):
         return im

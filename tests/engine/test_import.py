@@ -169,12 +169,13 @@ def test_large_jpeg_decodes_at_a_reduced_scale_close_to_full_resolution() -> Non
     the import, docs/datasets.md): close to Lanczos from the full image, not equal to it, with the
     fit's geometry and the EXIF orientation kept."""
     rng = np.random.default_rng(0)
-    photo = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).resize((256, 256), Image.BICUBIC)
+    photo = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    photo = photo.resize((256, 256), Image.Resampling.BICUBIC)
     ImageDraw.Draw(photo).rectangle((40, 60, 150, 140), fill=(250, 20, 90))
     path = _jpeg(photo)
     _, got, colour, _ = decode_file(path, 64, 64, "rgb", "crop")
     assert got is not None and got.shape == (64, 64, 3) and colour
-    full = np.asarray(Image.open(path).resize((64, 64), Image.LANCZOS), np.int16)
+    full = np.asarray(Image.open(path).resize((64, 64), Image.Resampling.LANCZOS), np.int16)
     assert 0 < np.abs(got - full).mean() < 2  # gray levels of 255: reduced, and close
     quarter = Image.open(path)
     quarter.draft("RGB", (64, 64))
