@@ -16,9 +16,9 @@ returns only plain, picklable values). The rule (docs/datasets.md, "Your own ima
   longer side and centres the image on black, ``stretch`` scales each side on its own.
   Resampling is Lanczos (area-preserving antialiasing for shrinking). A JPEG is first decoded at
   1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, Pillow's ``draft``) as far as it stays at least
-  that resized size, so a 256x256 JPEG imported at 64x64 is decoded straight to 64x64: on photos
-  this is within about one gray level on average (0-255) of Lanczos from the full image, at a
-  fraction of the time (``benchmarks/bench_import.py``).
+  that resized size, so a 256x256 JPEG imported at 64x64 is decoded straight to 64x64, in about
+  half the time; the pixels differ from Lanczos of the full image by about 1-3 gray levels
+  (of 255) on average (docs/datasets.md has the figures).
 - An image larger than Pillow's pixel limit (``Image.MAX_IMAGE_PIXELS``) is refused as a
   decompression bomb rather than decoded.
 """
