@@ -1,6 +1,6 @@
 """An import above 100,000 images (issue 24): it streams into the memory-mapped layout, and the
 files handed to the decoding processes and not yet stored stay a bounded batch however many
-there are (never all originals at once). Slow: about 60 s here."""
+there are (never all originals at once). Slow: 22 s here on a quiet machine, 58 s under a load of 6."""
 
 from __future__ import annotations
 
