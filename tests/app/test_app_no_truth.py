@@ -182,5 +182,5 @@ def test_a_dataset_with_test_truth_keeps_the_test_wording_and_the_true_class_mod
     assert "holdout-fraction" not in str(
         stats_layout.stats_card(SimpleNamespace(holdout_fraction=None)).to_plotly_json()
     )
-    ctx = SimpleNamespace(has_truth=True, probe_options=[], projection="pca")
+    ctx = SimpleNamespace(has_truth=True, probe_options=[], projection="pca", class_names=["0", "1"])
     assert "'value': 'true'" in str(map_card(ctx).to_plotly_json())
