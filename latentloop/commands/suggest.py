@@ -76,10 +76,12 @@ def suggest(
 
     n = trainer.ds.n_train
     labelled = trainer.labels.read()[:n] >= 0
-    pool = None
-    if pool_size and pool_size < int((~labelled).sum()):
+    free = ~labelled
+    free[trainer.val_idx] = False  # validation rows are never trained on, so never worth a label
+    pool = None if len(trainer.val_idx) == 0 else np.flatnonzero(free)
+    if pool_size and pool_size < int(free.sum()):
         gen = np.random.default_rng(rng if rng is not None else seed)
-        pool = np.sort(gen.choice(np.flatnonzero(~labelled), pool_size, replace=False))
+        pool = np.sort(gen.choice(np.flatnonzero(free), pool_size, replace=False))
     # Every sample, as the dashboard's map (Trainer.embed) does, so the numbers are identical.
     rows = np.arange(len(trainer.ds)) if pool is None else np.concatenate([pool, np.flatnonzero(labelled)])
     out = predict_all(trainer, rows)

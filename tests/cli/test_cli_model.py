@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -207,3 +208,20 @@ def test_labels_to_sustain_needs_every_later_round_above():
     assert labels_to_sustain([*rows[:-1], {"labels": 60, "test_acc": 0.8}], 0.9) is None
     assert mean_sd([40, 60]) == {"mean": 50.0, "sd": pytest.approx(14.142, abs=1e-3), "min": 40.0, "max": 60.0, "n": 2}
     assert mean_sd([])["mean"] is None and mean_sd([7])["sd"] == 0.0
+
+
+def test_suggest_never_picks_a_validation_row(home):
+    """Validation rows are never trained on: a label there would be wasted (simulate's rounds)."""
+    from engine.config import from_dict
+    from engine.datasets import load_dataset
+    from engine.stores.labels import label_store_for
+    from engine.training.trainer import Trainer
+    from latentloop.commands.suggest import suggest
+
+    raw = tiny_config_dict()
+    raw["data"]["validation"] = 300  # half the training split
+    ds = load_dataset("synth")
+    tr = Trainer(from_dict(raw), ds, label_store_for("synth", ds.n_train, ds.num_classes))
+    for strategy in ("random", "entropy", "mixture"):
+        chosen, _ = suggest(tr, strategy, 40, seed=1)
+        assert len(chosen) == 40 and not np.isin(chosen, tr.val_idx).any(), strategy
