@@ -27,6 +27,7 @@ from app.colours import (
 )
 from app.services.embeddings import MapVersion
 from app.services.overlay import OverlayFull, SlotState
+from engine.stores.holdout import HELD_OUT
 
 # The map is two stacked graphs: the big one (all points, redrawn only for a new version or a
 # colour switch) and a small transparent one on top (labelled points), which label keypresses
@@ -211,11 +212,13 @@ def overlay_figure(v: MapVersion, full: OverlayFull) -> dict[str, Any]:
     }
 
 
-def highlight_trace(v: MapVersion, component: int | None) -> dict[str, Any]:
+def highlight_trace(v: MapVersion, component: int | None, labels: np.ndarray | None = None) -> dict[str, Any]:
     """Rings around every training sample whose dominant component is ``component``: green where
-    the prediction matches the true class, red where it does not (empty for None)."""
+    the prediction matches the true class, red where it does not (empty for None). A dataset with
+    unknown targets checks against the user's ``labels`` instead; grey: neither says."""
     serials = np.zeros(0, np.int64) if component is None else np.flatnonzero(v.component[: v.n_train] == component)
-    ok = (v.pred[serials] == v.true[serials]).astype(np.uint8)
+    ref = v.truth_or(labels)[serials]
+    ok = np.where(ref < 0, 1, 2 * (v.pred[serials] == ref)).astype(np.uint8)  # 0 wrong, 1 unknown, 2 right
     return {
         "type": "scattergl",
         "mode": "markers",
@@ -227,9 +230,9 @@ def highlight_trace(v: MapVersion, component: int | None) -> dict[str, Any]:
             "size": 7,
             "line": {"width": 1.5},
             "color": typed(ok),
-            "colorscale": [[0, RED], [0.5, RED], [0.5, GREEN], [1, GREEN]],
+            "colorscale": [[0, RED], [0.25, RED], [0.25, UNLABELLED], [0.75, UNLABELLED], [0.75, GREEN], [1, GREEN]],
             "cmin": 0,
-            "cmax": 1,
+            "cmax": 2,
         },
         "hoverinfo": "skip",
         "meta": {"component": component},
@@ -259,6 +262,13 @@ SERIES_NAMES = {
 }
 
 
+def acc_names(split: str) -> dict[str, str]:
+    """The accuracy curve's legend for an evaluation ``split`` (docs/formats.md, "Which accuracy"):
+    a dataset without test truth is scored on held-out labels, never called a test accuracy."""
+    words = {"test": "test accuracy", "validation": "validation accuracy", HELD_OUT: "accuracy on held-out labels"}
+    return {**SERIES_NAMES, "test_acc": words.get(split, f"{split} accuracy")}
+
+
 def _clean(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
@@ -268,7 +278,9 @@ def curve_figure(
     points: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     yrange: Any = None,
     title: str = "",
+    names: Mapping[str, str] = SERIES_NAMES,
 ) -> dict[str, Any]:
+    """A small line chart of ``series`` (``names``: their legend, e.g. :func:`acc_names`)."""
     colours = TAB10[:4]
     data = []
     for i, name in enumerate(series):
@@ -277,7 +289,7 @@ def curve_figure(
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": SERIES_NAMES.get(name, name),
+                "name": names.get(name, name),
                 "x": list(xs),
                 "y": [_clean(y) for y in ys],
                 "line": {"width": 1.5, "color": colours[i % 4]},

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from app.classnames import name_of, short
 from app.colours import RED, palette
 from app.figures import _clean
 from engine.analysis.mixture import ComponentStats
@@ -24,27 +25,37 @@ def tau_text(stats: Sequence[ComponentStats]) -> list[str]:
     return out
 
 
-def tau_values(tau: np.ndarray, stats: Sequence[ComponentStats]) -> dict[str, Any]:
-    """The heatmap's data that changes with the map version (patched into the trace at a refresh)."""
+def _column_names(names: Sequence[str], width: int = 10) -> list[str]:
+    """``names`` shortened to ``width``, each still unique (a clash keeps its full name)."""
+    shortened = [short(n, width) for n in names]
+    return [s if shortened.count(s) == 1 else n for s, n in zip(shortened, names, strict=True)]
+
+
+def tau_values(tau: np.ndarray, stats: Sequence[ComponentStats], names: Sequence[str] = ()) -> dict[str, Any]:
+    """The heatmap's data that changes with the map version (patched into the trace at a refresh);
+    ``names``: the class names (the numbers where empty)."""
     c = tau.shape[1]
     labels = tau_text(stats)
+    cls = [name_of(names, y) for y in range(c)]
     return {
         "z": np.round(tau, 4).tolist(),
         "y": labels,
-        # hover: component, class, tau, certainty, usage, labelled count
+        # hover: component, class (its full name), tau, certainty, usage, labelled count
         "customdata": [
-            [[s.component, y, round(s.certainty, 3), round(100 * s.usage, 2), s.labelled] for y in range(c)]
+            [[s.component, cls[y], round(s.certainty, 3), round(100 * s.usage, 2), s.labelled] for y in range(c)]
             for s in stats
         ],
     }
 
 
-def tau_figure(tau: np.ndarray, stats: Sequence[ComponentStats]) -> dict[str, Any]:
-    """Components x classes, each row normalised (tau); click a cell to see the component's samples."""
+def tau_figure(tau: np.ndarray, stats: Sequence[ComponentStats], names: Sequence[str] = ()) -> dict[str, Any]:
+    """Components x classes, each row normalised (tau); click a cell to see the component's samples.
+    The columns carry the class names, shortened (the hover has the full name)."""
     k, c = tau.shape
     trace = {
         "type": "heatmap",
-        "x": [str(y) for y in range(c)],
+        # unique shortened names: plotly merges equal category labels into one column
+        "x": _column_names([name_of(names, y) for y in range(c)]),
         "colorscale": "Blues",
         "reversescale": True,  # plotly's Blues runs dark to light: 1 (sure) should be the dark end
         "zmin": 0,
@@ -55,7 +66,7 @@ def tau_figure(tau: np.ndarray, stats: Sequence[ComponentStats]) -> dict[str, An
         "certainty %{customdata[2]} · usage %{customdata[3]}% · %{customdata[4]} labelled<extra></extra>",
         "xgap": 1,
         "ygap": 1,
-        **tau_values(tau, stats),
+        **tau_values(tau, stats, names),
     }
     layout = {
         "uirevision": "tau",

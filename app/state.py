@@ -14,6 +14,7 @@ them together, each handed what it uses:
 - :class:`~app.services.mixture.MixtureView`: the Model page's mixture (docs/model-page.md);
 - :class:`~app.services.runs.RunBrowser`: the experiment and simulation runs (docs/runs.md);
 - :class:`~app.services.probes.ProbeService`: the probes, run at each map refresh (docs/dashboard.md);
+- :class:`~app.services.holdout.HoldoutSetting`: the held-out fraction of a dataset without test truth;
 - :class:`~app.services.labels.LabelReader`, :class:`~app.services.training.TrainingSession`,
   the candidate queue, the label overlay, the embedding cache and the worker hub.
 
@@ -36,6 +37,7 @@ from app.services.checkpoints import CheckpointService
 from app.services.density import DensityMap
 from app.services.embeddings import EmbeddingCache
 from app.services.feedback import FeedbackBoxes
+from app.services.holdout import HoldoutSetting
 from app.services.label_issues import LabelIssueService, queue_menu
 from app.services.labels import LabelReader
 from app.services.mixture import MixtureView
@@ -54,6 +56,7 @@ from app.services.xai import SaliencyRequests
 from app.settings import AppSettings, checkpoint_name, resolve_config
 from app.viewmodels import PageContext
 from engine.datasets import Dataset
+from engine.datasets.classes import read_class_names
 from engine.stores.feedback import FeedbackStore
 from engine.stores.labels import LabelStore
 from engine.workspace import make_trainer, open_workspace, probe_checkpoint
@@ -69,6 +72,7 @@ class AppState:
     n_train: int
     n_points: int
     num_classes: int
+    class_names: list[str]  # the dataset's (engine.datasets.classes; "0".. without classes.json)
     has_checkpoint: bool
     clients: ClientSync
     cache: EmbeddingCache
@@ -87,6 +91,7 @@ class AppState:
     xai: SaliencyRequests
     probes: ProbeService
     refresher: MapRefresher
+    holdout: HoldoutSetting
 
     def __init__(self, settings: AppSettings) -> None:
         self.settings = settings
@@ -119,6 +124,7 @@ class AppState:
         self.n_train = ws.dataset.n_train
         self.n_points = len(ws.dataset) if settings.map_points == "all" else ws.dataset.n_train
         self.num_classes = ws.dataset.num_classes
+        self.class_names = read_class_names(cfg.data.name, self.num_classes, cfg.data.root)
         self.clients = ClientSync(ws.labels, self.n_points, self.n_train, self.num_classes)
         self.has_checkpoint = meta is not None
         # This process's snapshots (weights for the XAI worker) and forecast arrays; removed by close().
@@ -136,7 +142,7 @@ class AppState:
         self.queue = CandidateQueue(self.n_train, size=settings.queue_size, seed=cfg.seed)
         self.label_reader = LabelReader(ws.labels, self.n_train)
         self.issues = LabelIssueService(
-            ws.labels, TauClassifier(cfg.model, cfg.train.tau_prior).prior_counts, self.n_train
+            ws.labels, TauClassifier(cfg.model, cfg.train.tau_prior).prior_counts, self.n_train, self.class_names
         )
         self.viewer = ViewerModel(cfg, ws.dataset.float_images)
         self.mixture = MixtureView(ws.dataset.images, ws.dataset.targets, self.n_train, self.viewer)
@@ -146,6 +152,7 @@ class AppState:
             on_ready=lambda version, xy: self.refresher.on_umap(version, xy),  # noqa: PLW0108 (late-bound)
         )
         self.prefs = PagePrefs(data_dir(cfg.data.name, cfg.data.root) / SETTINGS_FILE)
+        self.holdout = HoldoutSetting(data_dir(cfg.data.name, cfg.data.root), not ws.dataset.scored_on_test)
         self.session = TrainingSession(
             trainer, cfg.train.checkpoint, store, on_refresh=self.pump.offer, trained=self.has_checkpoint
         )
@@ -184,6 +191,7 @@ class AppState:
                 self.run_dir / "forecast.npz",
                 on_forecast=self.refresher.on_forecast,
                 xai_budget_ms_per_min=settings.xai_budget_ms_per_min,
+                class_names=self.class_names,  # the forecast's reasons name the classes
             ).start()
         self.pump.start()
         trainer.embed()  # the session's listener hands it to the pump: the first map
@@ -216,6 +224,7 @@ class AppState:
             n_points=self.n_points,
             n_train=self.n_train,
             num_classes=self.num_classes,
+            class_names=self.class_names,
             image_shape=self.dataset.image_shape,
             checkpoint=str(self.session.checkpoint),
             trained=bool(v.trained) if v else False,
@@ -241,4 +250,7 @@ class AppState:
             },
             run_metrics=[{"value": k, "label": f"{what} by {x}"} for k, (what, x) in METRICS.items()],
             auto_advance=self.prefs.auto_advance(),
+            holdout_fraction=self.holdout.fraction()[0] if self.holdout.active else None,
+            has_truth=self.dataset.has_ground_truth,
+            acc_split=self.session.acc_split,
         )

@@ -14,6 +14,7 @@ from app.services.candidates import Candidate
 from engine.analysis.label_issues import LabelIssue
 
 if TYPE_CHECKING:  # annotations only
+    from app.services.holdout import HoldoutView
     from app.services.probes import ProbesView
 
 UNCHANGED: Any = object()  # "the tab already has this": callbacks turn it into no_update
@@ -59,11 +60,15 @@ class SampleView:
     recon: str | None
     top: list[tuple[int, float]]  # top-3 (class, probability)
     label: int | None
-    true: int
+    true: int | None  # None: the dataset does not know this sample's class (unknown targets)
     predicted: int
     certainty: float
-    num_classes: int
+    names: list[str]  # the dataset's class names (app/classnames.py)
     issue: LabelIssue | None = None  # a labelled sample's given-vs-suggested (label-issue ranking)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
 
 
 @dataclass
@@ -75,6 +80,10 @@ class StatsView:
     test_acc_step: int | None
     cli_added: int
     error: str = ""
+    accuracy: str = ""  # engine.reports.accuracy.describe_accuracy: the number with its split and count
+    split: str = "test"  # which split the accuracy is on ("test", "validation", "held-out")
+    holdout: HoldoutView | None = None  # the held-out labels of a dataset without test truth
+    names: list[str] = field(default_factory=list)  # the class names ("0".. where empty)
 
 
 @dataclass
@@ -82,6 +91,7 @@ class QueueView:
     items: list[Candidate]
     source: str
     strategy: str
+    names: list[str] = field(default_factory=list)  # the class names ("0".. where empty)
 
 
 @dataclass
@@ -154,6 +164,7 @@ class PageContext:
     n_points: int
     n_train: int
     num_classes: int
+    class_names: list[str]  # the dataset's (app/classnames.py)
     image_shape: tuple[int, int, int]  # the data set's (height, width, channels): how images are shown
     checkpoint: str  # the one Save writes
     trained: bool  # the map shows a trained model
@@ -176,3 +187,6 @@ class PageContext:
     curriculum: dict[str, int]  # warmup_steps, anneal_steps
     run_metrics: list[dict[str, str]]  # the Runs page's compare menu
     auto_advance: bool = False  # a label selects the next candidate (app/services/page_prefs.py)
+    holdout_fraction: float | None = None  # the held-out fraction; None: the dataset is scored on its test split
+    acc_split: str = "test"  # what the accuracy is scored on (Trainer.eval_rows: test, validation, held-out)
+    has_truth: bool = True  # every sample's true class is known (else the True class mode is hidden)

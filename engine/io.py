@@ -37,7 +37,7 @@ def temp_prefix(path: str | Path) -> str:
     return f".{Path(path).name}."
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, mode: int | None = None) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes | memoryview, mode: int | None = None) -> None:
     """Write a temp file in the same directory, fsync, ``os.replace``, fsync the directory:
     readers see the old file or the new one, never a half-written one.
 

@@ -94,6 +94,10 @@ class XaiEngine:
             target, kind = int(probs.argmax()), "pred"
         elif req.target == "true":
             target, kind = int(self.ds.targets[idx]), "true"
+            if target < 0:  # unknown targets (an import without classes)
+                raise ValueError(
+                    f"sample {idx} has no true class in this dataset: explain the predicted class or a class"
+                )
         else:
             target, kind = int(req.target), "class"
         if not 0 <= target < len(probs):

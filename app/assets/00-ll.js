@@ -6,6 +6,9 @@
  *   LL.graph(id)                           the plotly div of the dcc.Graph with that id;
  *   LL.trace(name)                         a trace index of the map's figures, as the server made
  *                                          them (app/layouts/page.py "ll-traces");
+ *   LL.classes()                           the dataset's class names, their colours, how many keys
+ *                                          (0-9) and buttons there are (page.py "ll-classes");
+ *   LL.className(c)                        class c's name (the number for none);
  *   "graph-ready" {id, gd}                 emitted once per plotly div as soon as plotly has set it
  *                                          up (its .on works), so nobody polls for graphs.
  *
@@ -42,6 +45,30 @@
       for (var k in el.dataset) traces[k] = +el.dataset[k];
     }
     return traces[name];
+  };
+
+  var classes = null;
+  LL.classes = function () {
+    if (!classes) {
+      var el = document.getElementById("ll-classes");
+      if (!el) return { names: [], colours: [], keys: 10, few: 20 };
+      classes = {
+        names: JSON.parse(el.dataset.names || "[]"),
+        colours: JSON.parse(el.dataset.colours || "[]"),
+        keys: +el.dataset.keys,
+        few: +el.dataset.few,
+      };
+    }
+    return classes;
+  };
+  LL.className = function (c) {
+    var names = LL.classes().names;
+    return c >= 0 && c < names.length ? names[c] : String(c);
+  };
+  // A name where space is tight (app/classnames.py short): cut with an ellipsis.
+  LL.shortName = function (name, width) {
+    width = width || 14;
+    return name.length <= width ? name : name.slice(0, width - 1) + "\u2026";
   };
 
   // Plotly marks a graph's div with the class js-plotly-plot once the div is set up (events

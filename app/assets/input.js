@@ -196,6 +196,9 @@
       e.preventDefault(); seq = LL.step(-1);
     } else if (k === "a") {
       if (!e.repeat) { e.preventDefault(); seq = LL.accept(); }
+    } else if (k === "l") {
+      // the type-ahead class picker (picker.js): any class by name; its box takes the keys then
+      if (!e.repeat && LL.openPicker) { e.preventDefault(); LL.openPicker(); }
     } else if (k === "Escape") {
       if (helpShown()) toggleHelp(false); else seq = LL.select(null);
     } else if (k === "?") {
@@ -209,6 +212,7 @@
     if (!t || !t.closest) return;
     var b = t.closest(".ll-label-btn");
     if (b) { LL.label(+b.getAttribute("data-label")); return; }
+    if (t.closest(".ll-picker-btn") && LL.openPicker) { LL.openPicker(); return; }
     if (t.closest(".ll-accept-btn")) { LL.accept(); return; }
     if (t.closest("#model-clear") && window.dash_clientside && window.dash_clientside.set_props) {
       window.dash_clientside.set_props("model-highlight", { data: null });

@@ -67,8 +67,22 @@
 
   // Hover labels: the big trace's customdata rows are [predicted, certainty]; for labelled points
   // the row in plotly's working copy is swapped for [predicted, certainty, label], so the hover
-  // template shows the label without re-sending (or redrawing) the big trace.
+  // template shows the label without re-sending (or redrawing) the big trace. A dataset with class
+  // names (classes.json) has every row's class numbers swapped for names the same way, once per
+  // trace; the digits' names are the numbers, so MNIST's rows stay as they came.
   var patchedRows = new WeakMap(); // fullData trace -> Map(serial -> original row)
+  var namedRows = new WeakSet();
+  function named() {
+    var names = LL.classes().names;
+    for (var c = 0; c < names.length; c++) if (names[c] !== String(c)) return true;
+    return false;
+  }
+  function nameRows(fd) {
+    if (namedRows.has(fd) || !named()) return;
+    namedRows.add(fd);
+    var rows = fd.customdata;
+    for (var i = 0; i < rows.length; i++) if (rows[i]) rows[i] = [LL.className(rows[i][0]), rows[i][1]];
+  }
   function labelledFromOverlay() {
     var ov = LL.graph("latent-overlay"), out = new Map();
     var t = ov && ov.data && ov.data[LL.trace("overlay")];
@@ -83,7 +97,8 @@
     var base = LL.graph("latent-map");
     var fd = base && base._fullData && base._fullData[LL.trace("base")];
     if (!fd || !fd.customdata || !fd.customdata.length) return;
-    var rows = fd.customdata, saved = patchedRows.get(fd);
+    nameRows(fd);
+    var rows = fd.customdata, saved = patchedRows.get(fd), byName = named();
     if (!saved) { saved = new Map(); patchedRows.set(fd, saved); }
     var labelled = labelledFromOverlay();
     saved.forEach(function (orig, s) { if (!labelled.has(s)) { rows[s] = orig; saved.delete(s); } });
@@ -91,7 +106,7 @@
       if (s >= rows.length) return;
       if (!saved.has(s)) saved.set(s, rows[s]);
       var o = saved.get(s);
-      rows[s] = [o[0], o[1], lab];
+      rows[s] = [o[0], o[1], byName ? LL.className(lab) : lab];
     });
   }
 

@@ -48,25 +48,43 @@
     });
   }
 
+  // A class by name as the server's panel shows it (app/layouts/sample.py class_text): shortened,
+  // the full name in the title; escaped, as every name that goes into markup here.
+  function cls(c) {
+    var name = LL.className(c | 0);
+    return "<span title='" + esc(name) + "'>" + esc(LL.shortName(name)) + "</span>";
+  }
+
+  // The label buttons (app/layouts/sample.py label_buttons, the same rules).
+  function buttons(label) {
+    var k = LL.classes(), n = k.names.length, shown = n <= k.few ? n : k.keys, out = "";
+    for (var c = 0; c < shown; c++) {
+      var name = k.names[c];
+      out += "<button class='btn btn-sm ll-label-btn" + (label === c ? " active" : "") + "' data-label='" + c +
+        "' title='" + esc("label as " + name + (c < k.keys ? " (key " + c + ")" : "")) + "'>" + esc(LL.shortName(name)) + "</button>";
+    }
+    if (n > k.few) {
+      out += "<button class='btn btn-sm btn-outline-primary ll-picker-btn' title='find a class by typing its name (key l)'>all " +
+        n + " classes\u2026</button>";
+    }
+    return "<div class='ll-label-buttons mt-2'>" + out + "</div>";
+  }
+
   function html(b) {
-    var label = b.label === null || b.label === undefined ? "none" : String(b.label);
+    var unset = b.label === null || b.label === undefined;
     var top = (b.top || []).map(function (t) {
-      return "<tr><td class='pe-2'>" + (t[0] | 0) + "</td><td>" + (+t[1]).toFixed(2) + "</td></tr>";
+      return "<tr><td class='pe-2'>" + cls(t[0]) + "</td><td>" + (+t[1]).toFixed(2) + "</td></tr>";
     }).join("");
     var out = "<div class='ll-sample-row' data-fast-serial='" + (b.serial | 0) + "'>" +
       "<figure class='ll-fig'><img class='ll-digit' alt='sample " + (b.serial | 0) + "' src='" + esc(b.image) + "'><figcaption>image</figcaption></figure>" +
       "<div class='ll-sample-info'><div><span class='fw-bold me-2 ll-fast-serial'>#" + (b.serial | 0) + "</span>" +
       "<span class='badge bg-" + (b.split === "train" ? "secondary" : "warning") + " me-1'>" + esc(b.split) + "</span></div>" +
-      "<div class='small'>label <strong class='ll-fast-label" + (label === "none" ? "" : " ll-label-set") + "'>" + esc(label) + "</strong></div>" +
-      "<div class='small'>predicted <strong>" + (b.predicted | 0) + "</strong> (" + (+b.certainty).toFixed(2) + ")</div>" +
+      "<div class='small'>label <strong class='ll-fast-label" + (unset ? "" : " ll-label-set") + "'>" + (unset ? "none" : cls(b.label)) + "</strong></div>" +
+      "<div class='small'>predicted <strong>" + cls(b.predicted) + "</strong> (" + (+b.certainty).toFixed(2) + ")</div>" +
       (b.reason ? "<div class='small text-muted ll-fast-reason'>" + esc(b.reason) + "</div>" : "") +
       "<table class='ll-top3 small mt-1'><tbody>" + top + "</tbody></table></div></div>";
     if (b.split === "train") {
-      var btns = "";
-      for (var c = 0; c < (b.num_classes | 0); c++) {
-        btns += "<button class='btn btn-sm ll-label-btn" + (b.label === c ? " active" : "") + "' data-label='" + c + "'>" + c + "</button>";
-      }
-      out += "<div class='ll-label-buttons mt-2'>" + btns + "</div>";
+      out += buttons(b.label);
     } else {
       out += "<p class='text-muted small mt-2 mb-0'>Held-out test image: used for test accuracy, never labelled.</p>";
     }

@@ -8,7 +8,7 @@ from app.state import AppState
 
 
 def register_callbacks(app: Any, state: AppState) -> None:
-    from app.callbacks import checkpoints, clientside, density, explain, model, probes, runs, sync, training
+    from app.callbacks import checkpoints, clientside, density, explain, holdout, model, probes, runs, sync, training
 
     sync.register(app, state)
     density.register(app, state)
@@ -18,4 +18,5 @@ def register_callbacks(app: Any, state: AppState) -> None:
     model.register(app, state)
     runs.register(app, state)
     probes.register(app, state)
+    holdout.register(app, state)
     clientside.register(app)

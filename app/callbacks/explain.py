@@ -63,7 +63,7 @@ def xai_outputs(
 
 def _xai_done(state: AppState, ans: Any) -> tuple[Any, Any, bool]:
     image = state.dataset.images[ans.result.sample_idx] if ans.result is not None else None
-    return card.xai_panel(ans, image), "", True
+    return card.xai_panel(ans, image, state.class_names), "", True
 
 
 def _figure(state: AppState, serial: int) -> dict[str, Any]:

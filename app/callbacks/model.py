@@ -36,15 +36,15 @@ def refresh_outputs(state: AppState, path: Any, tau_fig: Any) -> dict[str, Any]:
     has = isinstance(tau_fig, dict) and (tau_fig.get("data") or [{}])[0].get("type") == "heatmap"
     if has and len(tau_fig["data"][0].get("z") or []) == ms.tau.shape[0]:
         p = Patch()
-        for key, val in mixture_figures.tau_values(ms.tau, ms.stats).items():
+        for key, val in mixture_figures.tau_values(ms.tau, ms.stats, state.class_names).items():
             p["data"][0][key] = val
         out["tau"] = p
     else:
-        out["tau"] = mixture_figures.tau_figure(ms.tau, ms.stats)
+        out["tau"] = mixture_figures.tau_figure(ms.tau, ms.stats, state.class_names)
     dead = sum(s.dead for s in ms.stats)
     redundant = sum(s.redundant for s in ms.stats)
     out["info"] = f"map v{ms.version} · step {ms.step} · {dead} dead · {redundant} redundant"
-    out["lenses"] = layout.lenses_panel(state.mixture.lenses(v))
+    out["lenses"] = layout.lenses_panel(state.mixture.lenses(v), state.class_names)
     h = state.session.history
     out["metrics"] = mixture_figures.metrics_figure(list(state.mixture.history), list(h.metrics), list(h.phases))
     return out
@@ -59,9 +59,11 @@ def members_outputs(state: AppState, path: Any, component: Any) -> Any:
         return no_update
     if c is None or not 0 <= c < v.components:
         return layout.members_panel(None, [], [], [], 0)
-    serials, ok = state.mixture.members(v, c)
+    serials, ok = state.mixture.members(v, c, state.label_reader.read())
     images = [png_data_uri(state.dataset.images[s]) for s in serials]
-    return layout.members_panel(c, serials.tolist(), ok.tolist(), images, state.mixture.member_count(v, c))
+    return layout.members_panel(
+        c, serials.tolist(), ok.tolist(), images, state.mixture.member_count(v, c), state.mixture.against
+    )
 
 
 def microscope_outputs(state: AppState, fired: Any, path: Any, want: Any, pinned: Any) -> dict[str, Any]:

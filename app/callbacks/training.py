@@ -84,7 +84,8 @@ def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> di
     if m0 > len(h.metrics) or e0 > len(h.evals):  # the tab is ahead of this process (restart)
         pts, m1, e1 = state.session.curve_points(0, 0)
         loss = figures.curve_figure(figures.LOSS_SERIES, pts, title="loss")
-        acc = figures.curve_figure(figures.ACC_SERIES, pts, yrange=[0, 1], title="accuracy")
+        names = figures.acc_names(state.session.acc_split)
+        acc = figures.curve_figure(figures.ACC_SERIES, pts, yrange=[0, 1], title="accuracy", names=names)
     else:
         pts, m1, e1 = state.session.curve_points(m0, e0)
         loss = curve_patch(figures.LOSS_SERIES, pts)

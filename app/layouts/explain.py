@@ -10,15 +10,18 @@ import numpy as np
 from dash import Output, dcc, html
 
 from app import feedback_figures
+from app.classnames import name_of
 from app.layouts.parts import menu, small_button
 from app.viewmodels import PageContext
 from engine.images import overlay_png, png_b64
 
 
-def xai_targets(num_classes: int) -> list[dict[str, Any]]:
-    """The saliency target menu: the predicted class, the true label, or any class."""
-    return [{"label": "predicted class", "value": "pred"}, {"label": "true label", "value": "true"}] + [
-        {"label": f"class {c}", "value": str(c)} for c in range(num_classes)
+def xai_targets(names: Sequence[str], has_truth: bool = True) -> list[dict[str, Any]]:
+    """The saliency target menu: the predicted class, the true label (only where the dataset knows
+    every true class), or any class (by name)."""
+    true = [{"label": "true label", "value": "true"}] if has_truth else []
+    return [{"label": "predicted class", "value": "pred"}, *true] + [
+        {"label": f"class {name}", "value": str(c), "title": name} for c, name in enumerate(names)
     ]
 
 
@@ -29,7 +32,7 @@ def explain_section(ctx: PageContext) -> Any:
             html.Div(
                 [
                     html.Span("Why", className="fw-semibold me-2"),
-                    menu("xai-target", xai_targets(ctx.num_classes), "pred", "ll-xai-target"),
+                    menu("xai-target", xai_targets(ctx.class_names, ctx.has_truth), "pred", "ll-xai-target"),
                     html.Span("", id="xai-status", className="small text-muted ms-2"),
                 ],
                 className="d-flex align-items-center mt-2 mb-1",
@@ -91,10 +94,11 @@ def _png_uri(b64: str) -> str:
     return "data:image/png;base64," + b64
 
 
-def xai_panel(answer: Any, image: Any = None) -> Any:
+def xai_panel(answer: Any, image: Any = None, names: Sequence[str] = ()) -> Any:
     """The saliency of one sample (an :class:`app.services.workers.XaiAnswer`): Grad-CAM,
     SmoothGrad and their consensus as overlays (the consensus with the focus box), the agreement
-    between the two methods, and what the result is about (target, snapshot step, time)."""
+    between the two methods, and what the result is about (target, snapshot step, time);
+    ``names``: the class names (the numbers where empty)."""
     if answer is None:
         return html.Div()
     if answer.state != "ready":
@@ -131,13 +135,13 @@ def xai_panel(answer: Any, image: Any = None) -> Any:
         f"focus box x {box[0]:.2f}-{box[2]:.2f}, y {box[1]:.2f}-{box[3]:.2f}" if box else "no single region stands out"
     )
     kind = {"pred": "predicted", "true": "true label", "class": "chosen class"}.get(r.target_kind, r.target_kind)
-    top = ", ".join(f"{int(t['class'])}: {float(t['p']):.2f}" for t in r.top_k)
+    top = ", ".join(f"{name_of(names, int(t['class']))}: {float(t['p']):.2f}" for t in r.top_k)
     return html.Div(
         [
             html.Div(figs, className="ll-sample-row"),
             html.Div(
                 [
-                    html.Span(f"explains class {r.target} ({kind})", className="me-2"),
+                    html.Span(f"explains class {name_of(names, int(r.target))} ({kind})", className="me-2"),
                     html.Span(f"top: {top}", className="text-muted"),
                 ],
                 className="small",

@@ -10,6 +10,8 @@ import dash_bootstrap_components as dbc
 from dash import Patch, dcc, html, no_update
 
 from app import figures
+from app.classnames import short
+from app.colours import palette
 from app.layouts.parts import card_header
 from app.services.embeddings import COLOUR_MODE_NAMES, COLOUR_MODES
 from app.services.projection import PROJECTION_NAMES, PROJECTIONS
@@ -49,13 +51,19 @@ def probe_menu(options: list[dict[str, str]]) -> Any:
     )
 
 
+def colour_modes(has_truth: bool) -> tuple[str, ...]:
+    """The map's colour modes; without "true" when the dataset does not know every sample's class
+    (unknown targets: there is no true class to colour by, so the mode is not offered at all)."""
+    return COLOUR_MODES if has_truth else tuple(m for m in COLOUR_MODES if m != "true")
+
+
 def map_card(ctx: PageContext) -> Any:
     """The latent map with its colour-mode switch and the overlay drawn over it."""
     return dbc.Card(
         [
             card_header(
                 "Latent map",
-                toggle("colour-mode", "label", COLOUR_MODE_NAMES, COLOUR_MODES),
+                toggle("colour-mode", "label", COLOUR_MODE_NAMES, colour_modes(ctx.has_truth)),
                 probe_menu(ctx.probe_options),
                 toggle("projection", ctx.projection, PROJECTION_NAMES, PROJECTIONS, "ms-2"),
             ),
@@ -81,6 +89,7 @@ def map_card(ctx: PageContext) -> Any:
                         ],
                         className="ll-map-wrap",
                     ),
+                    class_legend(ctx.class_names),
                     html.Div(
                         [
                             html.Span("outlined: your labels", className="me-3"),
@@ -95,6 +104,24 @@ def map_card(ctx: PageContext) -> Any:
             ),
         ],
         className="h-100",
+    )
+
+
+def class_legend(names: Sequence[str]) -> Any:
+    """The classes' colours (your labels, and the Predicted and True modes): a swatch and the
+    name of each, shortened, wrapping in small type; the full name is each entry's title."""
+    colours = palette(len(names))
+    return html.Div(
+        [
+            html.Span(
+                [html.Span(className="ll-swatch", style={"background": colours[c]}), short(name)],
+                className="ll-legend-class",
+                title=f"class {c}: {name}",
+            )
+            for c, name in enumerate(names)
+        ],
+        id="class-legend",
+        className="small ll-class-legend",
     )
 
 

@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app import figures
+from app.classnames import name_of
 from app.layouts.parts import card_header, small_button
 from app.viewmodels import PageContext
 from engine.training.curriculum import PHASES
@@ -180,10 +181,19 @@ def model_page(ctx: PageContext) -> Any:
     )
 
 
+MARKS = {1: "✓", 0: "✗", -1: "?"}  # a member's prediction: right, wrong, nothing to check it with
+
+
 def members_panel(
-    component: int | None, serials: Sequence[int], ok: Sequence[bool], images: Sequence[str], total: int
+    component: int | None,
+    serials: Sequence[int],
+    ok: Sequence[int],
+    images: Sequence[str],
+    total: int,
+    against: str = "the true class",
 ) -> Any:
-    """The gallery of a component's samples, each marked by whether its prediction is right."""
+    """The gallery of a component's samples, each marked by whether its prediction is right
+    (``ok``: 1, 0, or -1 where neither a true class nor a label says; ``against``: what it is checked with)."""
     if component is None:
         return html.P("Click a cell of the tau matrix.", className="text-muted mb-0", id="model-members-empty")
     head = html.Div(
@@ -191,7 +201,9 @@ def members_panel(
             "component ",
             html.B(str(component)),
             f": {total} samples have it as their dominant component; the {len(serials)} most responsible shown "
-            "(✓ prediction matches the true class, ✗ it does not; ringed the same way on the Label page's map)",
+            f"(✓ prediction matches {against}, ✗ it does not"
+            + ("" if against == "the true class" else ", ? no label: this dataset has no true classes")
+            + "; ringed the same way on the Label page's map)",
         ],
         className="mb-1",
         id="model-members-head",
@@ -199,8 +211,8 @@ def members_panel(
     )
     tiles = [
         html.Figure(
-            [html.Img(src=src, alt=f"#{s}"), html.Figcaption(f"#{s} {'✓' if good else '✗'}")],
-            className="ll-member " + ("ok" if good else "bad"),
+            [html.Img(src=src, alt=f"#{s}"), html.Figcaption(f"#{s} {MARKS[good]}")],
+            className="ll-member " + ("ok" if good == 1 else "bad" if good == 0 else "unknown"),
             **{"data-serial": str(s)},
         )
         for s, good, src in zip(serials, ok, images, strict=True)
@@ -208,8 +220,8 @@ def members_panel(
     return html.Div([head, html.Div(tiles, className="ll-members")])
 
 
-def lenses_panel(lenses: Sequence[Any]) -> Any:
-    """One row per component: prototype, top-16 gallery, usage, tau class, flags."""
+def lenses_panel(lenses: Sequence[Any], names: Sequence[str] = ()) -> Any:
+    """One row per component: prototype, top-16 gallery, usage, tau class (by name), flags."""
     if not lenses:
         return html.P("No map yet.", className="text-muted small mb-0")
     rows = []
@@ -221,7 +233,7 @@ def lenses_panel(lenses: Sequence[Any]) -> Any:
         info = html.Div(
             [
                 html.B(f"c{st.component}"),
-                f" → class {st.tau_class} ({st.certainty:.2f})",
+                f" → class {name_of(names, st.tau_class)} ({st.certainty:.2f})",
                 html.Br(),
                 f"usage {100 * st.usage:.1f}% · {st.labelled} labelled",
                 *flags,

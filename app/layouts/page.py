@@ -6,6 +6,7 @@ Like every layout module: pure functions from the page context (``app.viewmodels
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
@@ -13,6 +14,8 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app import density_figures, figures
+from app.classnames import DIGIT_KEYS, FEW_BUTTONS, PICKER_KEY
+from app.colours import palette
 from app.layouts.checkpoints import checkpoints_card
 from app.layouts.latent_map import map_card
 from app.layouts.model import model_page
@@ -32,7 +35,8 @@ from engine.images import SMOOTH_ABOVE
 PAGES = (("label", "Label", "/"), ("model", "Model", "/model"), ("runs", "Runs", "/runs"))
 
 SHORTCUTS = [
-    ("0 - 9", "label the selected sample with that class"),
+    ("0 - 9", "label the selected sample with that class (the first ten classes)"),
+    (PICKER_KEY, "find a class by name: type a few letters, ↑ ↓ to choose, Enter to label, Esc to close"),
     ("n  /  →  /  ↓", "next candidate in the queue"),
     ("p  /  ←  /  ↑", "previous candidate"),
     ("a", "accept the selected sample's label as right (suspicious labels)"),
@@ -150,6 +154,21 @@ def trace_indices() -> Any:
     return html.Div(id="ll-traces", hidden=True, **{f"data-{name}": i for name, i in traces.items()})
 
 
+def class_names(ctx: PageContext) -> Any:
+    """The dataset's class names for the page's scripts (sample.js, picker.js, overlay.js read
+    ``LL.classNames()``): JSON in a data attribute, set once (names change only by the CLI)."""
+    return html.Div(
+        id="ll-classes",
+        hidden=True,
+        **{
+            "data-names": json.dumps(ctx.class_names),
+            "data-colours": json.dumps(palette(len(ctx.class_names))),
+            "data-few": FEW_BUTTONS,
+            "data-keys": DIGIT_KEYS,
+        },
+    )
+
+
 def stores(ctx: PageContext) -> list[Any]:
     """The page's stores and intervals: what the callbacks and the page scripts share."""
     return [
@@ -179,6 +198,7 @@ def stores(ctx: PageContext) -> list[Any]:
         dcc.Store(id="model-tick", data=0),
         live_settings(ctx),
         trace_indices(),
+        class_names(ctx),
         dcc.Store(id="xai-want", data=None),  # the selection the saliency/feedback parts work on
         dcc.Interval(id="xai-interval", interval=100, disabled=True),  # while a saliency is pending
         dcc.Store(id="fb-box", data=None),  # the drawn box, normalised [x0, y0, x1, y1]
@@ -207,7 +227,7 @@ def label_page(ctx: PageContext) -> Any:
             dbc.Row(
                 [
                     dbc.Col(training_card(ctx), lg=6, className="mb-2"),
-                    dbc.Col(stats_card(), lg=3, className="mb-2"),
+                    dbc.Col(stats_card(ctx), lg=3, className="mb-2"),
                     dbc.Col(checkpoints_card(ctx), lg=3, className="mb-2"),
                 ],
                 className="g-2",

@@ -100,7 +100,8 @@ def _row(row: ProbeRow) -> Any:
         cells.append(html.Td(row.error, colSpan=len(METRICS) + 1, className="small text-danger ll-probe-error"))
     else:
         cells += [_metric_cell(row, m) for m in METRICS]
-        cells.append(html.Td(f"{row.result.n_train:,}" if row.result else "", className="small text-muted"))
+        fit = f"{row.result.n_train:,}" if row.result else ""
+        cells.append(html.Td(f"{fit} ({row.note})" if row.note and fit else fit, className="small text-muted"))
     return html.Tr([*cells, html.Td(last)], **{"data-task": t.name})
 
 

@@ -118,7 +118,9 @@ def training_card(ctx: PageContext) -> Any:
                     dcc.Graph(
                         id="acc-curve",
                         config={"displayModeBar": False},
-                        figure=figures.curve_figure(figures.ACC_SERIES, hist, yrange=[0, 1], title="accuracy"),
+                        figure=figures.curve_figure(
+                            figures.ACC_SERIES, hist, [0, 1], "accuracy", figures.acc_names(ctx.acc_split)
+                        ),
                     ),
                 ],
                 className="p-2",

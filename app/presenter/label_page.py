@@ -114,7 +114,7 @@ class LabelPage:
                 return out
         highlight_key = f"{v.version}:{highlight}" if highlight is not None else ""
         if highlight_key != new.highlight_key:
-            out.highlight = figures.highlight_trace(v, highlight)
+            out.highlight = figures.highlight_trace(v, highlight, labels)
             new.highlight_key = highlight_key
         frame = Frame(src, v, labels, selected, strategy, start_id, colour_mode, probe_choice)
         for panel in PANELS:

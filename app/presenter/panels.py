@@ -36,8 +36,9 @@ def _xai(f: Frame) -> Any:
 
 
 def _stats_key(f: Frame) -> str:
-    test_acc = f.src.session.status().get("test_acc")
-    return f"{f.src.labels.version()}:{test_acc}:{f.start_id}:{f.src.label_reader.error}"
+    last = f.src.session.last_eval
+    acc = f"{last.get('test_acc')}:{last.get('split')}:{last.get('n_test')}"
+    return f"{f.src.labels.version()}:{acc}:{f.src.holdout.version()}:{f.start_id}:{f.src.label_reader.error}"
 
 
 def _queue(f: Frame) -> QueueView:
@@ -118,7 +119,7 @@ PANELS: tuple[Panel, ...] = (
         {"stats_bar": Output("stats-bar", "children"), "stats_text": Output("stats-text", "children")},
         key=_stats_key,
         data=lambda f: views.stats_view(f.src, f.labels, f.start_id),
-        render=lambda d, r: {"stats_bar": stats.class_bars(d.per_class), "stats_text": stats.stats_text(d)},
+        render=lambda d, r: {"stats_bar": stats.class_bars(d.per_class, d.names), "stats_text": stats.stats_text(d)},
     ),
     Panel(
         "queue",

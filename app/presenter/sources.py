@@ -12,6 +12,7 @@ from app.services.candidates import CandidateQueue
 from app.services.density import DensityMap
 from app.services.embeddings import EmbeddingCache
 from app.services.feedback import FeedbackBoxes
+from app.services.holdout import HoldoutSetting
 from app.services.label_issues import LabelIssueService
 from app.services.labels import LabelReader
 from app.services.overlay import LabelOverlay
@@ -45,5 +46,7 @@ class LabelSources(Protocol):
     boxes: FeedbackBoxes
     probes: ProbeService
     hub: WorkerHub | None
+    holdout: HoldoutSetting
     n_train: int
     num_classes: int
+    class_names: list[str]

@@ -10,6 +10,8 @@ from app.services.embeddings import MapVersion
 from app.services.images import png_data_uri
 from app.services.label_issues import SUSPICIOUS
 from app.viewmodels import QueueView, SampleView, StatsView
+from engine.reports.accuracy import describe_accuracy
+from engine.stores.holdout import HELD_OUT
 
 
 def _current(src: LabelSources, v: MapVersion | None, labels: np.ndarray | None) -> tuple[MapVersion, np.ndarray]:
@@ -36,27 +38,35 @@ def sample_view(
         recon=png_data_uri(recon) if recon is not None else None,
         top=top,
         label=lab,
-        true=int(src.dataset.targets[serial]),
+        true=int(src.dataset.targets[serial]) if src.dataset.targets[serial] >= 0 else None,
         predicted=top[0][0],
         certainty=top[0][1],
-        num_classes=src.num_classes,
+        names=src.class_names,
         issue=issue,
     )
 
 
 def stats_view(src: LabelSources, labels: np.ndarray, start_id: int = 0) -> StatsView:
-    """The label counts, the test accuracy and the labels added by the CLI since ``start_id``."""
+    """The label counts, the accuracy with its split (the test split, or the held-out labels of a
+    dataset without test truth, with their fraction) and the labels added by the CLI since ``start_id``."""
     lab = labels[: src.n_train]
     per = np.bincount(lab[lab >= 0], minlength=src.num_classes)
-    acc = src.session.status().get("test_acc")
+    last = src.session.last_eval
+    acc = last.get("test_acc")
+    acc = float(acc) if acc is not None and np.isfinite(acc) else None
+    split = str(last.get("split") or (HELD_OUT if src.holdout.active else "test"))
     return StatsView(
         per_class=[int(x) for x in per],
         labelled=int((lab >= 0).sum()),
         unlabelled=int((lab < 0).sum()),
-        test_acc=float(acc) if acc is not None and np.isfinite(acc) else None,
-        test_acc_step=src.session.last_eval.get("step"),
+        test_acc=acc,
+        test_acc_step=last.get("step"),
         cli_added=src.label_reader.cli_added_since(start_id),
         error=labels_error_note(src),
+        accuracy=describe_accuracy(acc, int(last.get("n_test") or 0), split),
+        split=split,
+        holdout=src.holdout.view(lab),
+        names=src.class_names,
     )
 
 
@@ -76,9 +86,9 @@ def queue_view(
     v, labels = _current(src, v, labels)
     if strategy == SUSPICIOUS:
         found, note = src.issues.candidates(v, labels, src.queue.size)
-        return QueueView(found, note, strategy)
-    items = src.queue.items(strategy, v.version, v.probs, v.mu, labels, mc=src.viewer.mc_probs)
-    return QueueView(items, src.queue.describe_source(strategy), strategy)
+        return QueueView(found, note, strategy, src.class_names)
+    items = src.queue.items(strategy, v.version, v.probs, v.mu, labels, mc=src.viewer.mc_probs, resp=v.resp)
+    return QueueView(items, src.queue.describe_source(strategy), strategy, src.class_names)
 
 
 def queue_key(src: LabelSources, strategy: str, v: MapVersion) -> str:
@@ -102,7 +112,7 @@ def sample_brief(
     lab = int(labels[serial]) if train and labels[serial] >= 0 else None
     if not why and lab is not None:
         issue = src.issues.of(v, labels, serial)
-        why = issue.reason() if issue is not None else ""
+        why = issue.reason(src.class_names) if issue is not None else ""
     return {
         "serial": int(serial),
         "split": "train" if train else "test",
@@ -112,7 +122,6 @@ def sample_brief(
         "certainty": top[0][1],
         "top": top,
         "reason": why,
-        "num_classes": int(src.num_classes),
         "v": int(v.version),
     }
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.services.holdout import split_tag, split_word
 from app.viewmodels import RunRow, RunSeries, RunView
 from engine.reports.rundir import RunDirError, as_float, as_int, flatten, read_json
 
@@ -39,7 +40,7 @@ def branch_row(base: dict[str, Any], path: Path) -> RunRow:
         **{**base, "date": created[:19].replace("T", " ") or base["date"]},
         labels=as_int(m.get("labels_count")),
         accuracy=as_float(metrics.get("test_acc")),
-        accuracy_of=str(metrics.get("split") or "test"),
+        accuracy_of=split_word(metrics.get("split")),
         backend=m["backend"] if isinstance(m.get("backend"), str) else None,
         steps=as_int(m.get("step")),
     )
@@ -116,6 +117,7 @@ def branch_curves(path: Path, row: RunRow, metric: str, label: str) -> list[RunS
     m = read_json(path / "meta.json")
     if not isinstance(m, dict):
         raise RunDirError("meta.json: expected a JSON object")
+    label += split_tag(m.get("metrics"), metric)
     if metric == "labels":
         acc = as_float((m.get("metrics") or {}).get("test_acc"))
         return [RunSeries(label, [float(row.labels)], [acc])] if row.labels is not None and acc is not None else []

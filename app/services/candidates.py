@@ -33,6 +33,7 @@ class Candidate:
     predicted: int
     certainty: float  # max class probability in [0, 1]
     why: str = ""
+    runner_up: int = -1  # the second most probable class (-1: not known), for "cat 0.52 vs dog"
 
 
 McFn = Callable[[np.ndarray], np.ndarray]  # pool serials -> probs_mc [T, len(pool), C]
@@ -110,9 +111,10 @@ class CandidateQueue:
         features: np.ndarray,
         labels: np.ndarray,
         mc: McFn | None = None,
+        resp: np.ndarray | None = None,
     ) -> list[Candidate]:
         """The next ``size`` unlabelled candidates. ``probs``/``features`` cover the training rows
-        of embedding ``version``; ``labels`` is the label array (-1 = unlabelled)."""
+        of embedding ``version`` (``resp``: its responsibilities); ``labels`` is the label array (-1 = unlabelled)."""
         labelled = labels[: self.n_train] >= 0
         if strategy == EXTERNAL:
             with self._lock:
@@ -124,7 +126,7 @@ class CandidateQueue:
             left = [c for c in ranked if not labelled[c.serial]]
             if len(left) >= min(self.size, int((~labelled).sum())):
                 return left[: self.size]
-        ranked = self._rank(strategy, probs, features, labelled, mc)
+        ranked = self._rank(strategy, probs, features, labelled, mc, resp)
         with self._lock:
             self._ranked, self._ranked_key = ranked, key
         return ranked[: self.size]
@@ -143,7 +145,13 @@ class CandidateQueue:
         return describe(strategy)
 
     def _rank(
-        self, strategy: str, probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, mc: McFn | None
+        self,
+        strategy: str,
+        probs: np.ndarray,
+        features: np.ndarray,
+        labelled: np.ndarray,
+        mc: McFn | None,
+        resp: np.ndarray | None = None,
     ) -> list[Candidate]:
         probs = probs[: self.n_train]
         sel = rank_unlabelled(
@@ -152,11 +160,13 @@ class CandidateQueue:
             probs=probs,
             features=features[: self.n_train],
             labelled=labelled,
+            resp=None if resp is None else resp[: self.n_train],
             mc=mc,
             mc_pool=self.mc_pool,
             seed=self.seed,
         )
+        top2 = np.argsort(-probs[sel.indices], axis=1, kind="stable")[:, :2]
         return [
-            Candidate(int(s), float(sc), int(pr.argmax()), float(pr.max()))
-            for s, sc, pr in zip(sel.indices, sel.scores, probs[sel.indices], strict=True)
+            Candidate(int(s), float(sc), int(t[0]), float(pr[t[0]]), runner_up=int(t[1]) if len(t) > 1 else -1)
+            for s, sc, pr, t in zip(sel.indices, sel.scores, probs[sel.indices], top2, strict=True)
         ]

@@ -46,8 +46,21 @@ class MapVersion:
     pred: np.ndarray  # uint8/uint16 [M] predicted class
     certainty: np.ndarray  # uint8 [M], max probability in percent
     component: np.ndarray  # uint8/uint16 [M] most responsible mixture component
-    true: np.ndarray  # uint8/uint16 [M] ground truth
+    true: np.ndarray  # uint8/uint16 [M] ground truth (0 where unknown: see true_known)
     created: float = field(default_factory=time.time)
+    true_known: np.ndarray | None = None  # bool [M]: which rows have a true class; None: every row
+
+    def truth_or(self, labels: np.ndarray | None) -> np.ndarray:
+        """int64 [M]: the true class, or where the dataset does not know it the user's label in
+        ``labels`` (-1: neither), so nothing reads a -1 target as a class."""
+        ref = self.true.astype(np.int64)
+        if self.true_known is None:
+            return ref
+        lab = np.full(len(ref), -1, np.int64)
+        if labels is not None:
+            m = min(len(ref), len(labels))
+            lab[:m] = np.asarray(labels)[:m]
+        return np.where(self.true_known, ref, lab)
 
     @property
     def n_points(self) -> int:
@@ -109,12 +122,15 @@ class EmbeddingCache:
             pred = _small_int(probs[:m].argmax(1))
             cert = np.rint(probs[:m].max(1) * 100).astype(np.uint8)
             comp = _small_int(resp[:m].argmax(1))
-            true = _small_int(self.targets[:m])
+            targets = self.targets[:m]
+            known = None if bool((targets >= 0).all()) else targets >= 0  # unknown targets (an import)
+            true = _small_int(np.maximum(targets, 0))
             xy = np.ascontiguousarray(xy, np.float32)
-            _readonly(xy, pred, cert, comp, true, mu, probs, resp)
+            _readonly(xy, pred, cert, comp, true, mu, probs, resp, *([] if known is None else [known]))
             v = MapVersion(
-                self.version + 1, int(step), bool(trained), self.n_train, xy, probs, mu, resp, pred, cert, comp, true
-            )
+                self.version + 1, int(step), bool(trained), self.n_train, xy, probs, mu, resp, pred, cert, comp, true,
+                true_known=known,
+            )  # fmt: skip
             self._current = v
             self._derived = {k: val for k, val in self._derived.items() if k[0] == v.version}
             return v

@@ -8,6 +8,7 @@ Feeds the queue strategy "suspicious labels", the sample panel's given-vs-sugges
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,14 @@ SUSPICIOUS = "suspicious"  # the queue strategy name
 
 class LabelIssueService:
     """``store``: the dataset's LabelStore (for the accepted labels); ``prior_counts``: the tau prior
-    of the model's config; ``n_train``: training rows (the only labellable ones)."""
+    of the model's config; ``n_train``: training rows (the only labellable ones); ``names``: the
+    class names the reasons use (the numbers by default)."""
 
-    def __init__(self, store: LabelStore, prior_counts: np.ndarray, n_train: int) -> None:
+    def __init__(
+        self, store: LabelStore, prior_counts: np.ndarray, n_train: int, names: Sequence[str] | None = None
+    ) -> None:
         self.store = store
+        self.names = list(names) if names is not None else None
         self.prior_counts = np.asarray(prior_counts, np.float64)
         self.n_train = int(n_train)
         self.error = ""
@@ -86,7 +91,9 @@ class LabelIssueService:
         ranking = self.ranking(v, labels)
         issues = ranking.issues()
         n_acc = sum(r.accepted for r in ranking.ranked)
-        items = [Candidate(r.serial, 1.0 - r.quality, r.suggested, r.suggested_prob, r.reason()) for r in issues]
+        items = [
+            Candidate(r.serial, 1.0 - r.quality, r.suggested, r.suggested_prob, r.reason(self.names)) for r in issues
+        ]
         if self.error:
             note = f"error: {self.error}"
         elif len(ranking.ranked) < 2:

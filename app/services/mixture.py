@@ -110,11 +110,26 @@ class MixtureView:
     def state(self) -> MixtureState | None:
         return self._state
 
-    def members(self, v: MapVersion, component: int, limit: int = MEMBERS) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def against(self) -> str:
+        """What :meth:`members` checks a prediction against, in words."""
+        return "the true class" if bool((self.targets >= 0).all()) else "your label"
+
+    def members(
+        self, v: MapVersion, component: int, labels: np.ndarray | None = None, limit: int = MEMBERS
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Training samples whose dominant component is ``component`` (most responsible first, at
-        most ``limit``) and whether each one's prediction matches its true class."""
+        most ``limit``) and whether each one's prediction is right: int8, 1 or 0 against the true
+        class; where the dataset does not know it (unknown targets), against the user's label in
+        ``labels``, and -1 (unknown) for a sample without either."""
         serials = dominant(v.resp[: self.n_train], component)[:limit]
-        return serials, v.probs[serials].argmax(1) == self.targets[serials]
+        ref = self.targets[serials].astype(np.int64)
+        if labels is not None:
+            lab = np.asarray(labels)[serials]
+            ref = np.where(ref >= 0, ref, lab)
+        ok = (v.probs[serials].argmax(1) == ref).astype(np.int8)
+        ok[ref < 0] = -1
+        return serials, ok
 
     def member_count(self, v: MapVersion, component: int) -> int:
         return int((v.resp[: self.n_train].argmax(1) == component).sum())

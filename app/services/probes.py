@@ -13,6 +13,7 @@ the trainer's ``cfg.tasks`` (which its checkpoints save) and this list agree. No
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class ProbeRow:
     result: ProbeResult | None = None
     error: str = ""
     history: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)  # metric -> (steps, values)
+    note: str = ""  # what the probe was fitted and scored on, where that is not the splits (no ground truth)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class _Run:
     errors: dict[str, str] = field(default_factory=dict)
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # ProbeRow.note
 
 
 class ProbeService:
@@ -156,7 +159,10 @@ class ProbeService:
         run = _Run(v.version, v.step)
         for task in tasks:
             try:
-                res = probe_outputs(cfg, self.dataset, {Out.MU: v.mu, Out.RESP: v.resp}, [task], self.max_train)
+                if self.dataset.has_ground_truth:
+                    res = probe_outputs(cfg, self.dataset, {Out.MU: v.mu, Out.RESP: v.resp}, [task], self.max_train)
+                else:
+                    res, run.notes[task.name] = self._without_truth(v, cfg, task)
             except Exception as err:
                 run.errors[task.name] = f"{type(err).__name__}: {err}"
                 continue
@@ -165,6 +171,42 @@ class ProbeService:
             run.predictions.update(res.predictions)
             run.targets.update(res.targets)
         return run
+
+    def _without_truth(self, v: MapVersion, cfg: Config, task: TaskConfig) -> tuple[Any, str]:
+        """A probe on a dataset with unknown targets: a class probe is fitted on the user's labels
+        and scored on the held-out ones (engine/stores/holdout.py), the accuracy's split; any other
+        task on the dataset's own splits, or, without a test split, on a fixed fifth of the training
+        rows. Returns the run and what it was fitted and scored on, in words."""
+        from engine.analysis.probes import ProbeError, run_probes
+        from engine.datasets.attributes import dataset_attributes
+        from engine.stores import holdout
+        from engine.tasks import LABEL_TARGET
+
+        ds = self.dataset
+        attrs = dataset_attributes(ds, cfg.data.root) if task.kind == "regression" else {}
+        common: dict[str, Any] = {"attrs": attrs, "max_train": self.max_train, "seed": cfg.seed}
+        if task.kind == "classification" and task.target == LABEL_TARGET:
+            if self.session is None:
+                raise ProbeError("this dataset has no true classes, and no labels to fit a class probe on")
+            store = self.session.trainer.labels
+            labels = store.read()
+            trained, held = holdout.label_split(labels, holdout.read_fraction(store.path.parent))
+            if len(trained) < 2 or len(held) == 0:
+                raise ProbeError(
+                    f"this dataset has no true classes: a class probe is fitted on your labels and scored on the "
+                    f"held-out ones ({len(trained)} to fit, {len(held)} held out so far; label more)"
+                )
+            targets = np.full(len(ds), -1, np.int64)
+            targets[: len(labels)] = labels
+            ds = dataclasses.replace(ds, targets=targets)
+            res = run_probes([task], ds, v.mu, v.resp, train_rows=trained, test_rows=held, **common)
+            return res, f"your labels: fit on {len(trained)}, scored on {len(held)} held-out labels (no true classes)"
+        if len(ds.test_idx):
+            return run_probes([task], ds, v.mu, v.resp, validation=cfg.data.validation, **common), ""
+        rows = np.asarray(ds.train_idx, np.int64)
+        test = holdout.held_out(rows, holdout.DEFAULT_FRACTION)
+        res = run_probes([task], ds, v.mu, v.resp, train_rows=rows[~test], test_rows=rows[test], **common)
+        return res, f"no test split: scored on a fixed fifth of the training images ({int(test.sum())})"
 
     def _publish(self, run: _Run, tasks: list[TaskConfig]) -> None:
         """Keep the run and its metrics per step (called under the lock). A task changed since the
@@ -249,7 +291,13 @@ class ProbeService:
             self._tasks = without_probe(self._tasks, name)
             self._history.pop(name, None)
             if self._run is not None:
-                for part in (self._run.results, self._run.errors, self._run.predictions, self._run.targets):
+                for part in (
+                    self._run.results,
+                    self._run.errors,
+                    self._run.predictions,
+                    self._run.targets,
+                    self._run.notes,
+                ):
                     part.pop(name, None)
             self._gen += 1
             self._published += 1
@@ -288,7 +336,15 @@ class ProbeService:
                     m: (steps, [float(hist[s][m]) for s in steps]) for m in METRICS if steps and m in hist[steps[-1]]
                 }
                 res = run.results.get(t.name) if run else None
-                rows.append(ProbeRow(t, res, run.errors.get(t.name, "") if run else "", series))
+                rows.append(
+                    ProbeRow(
+                        t,
+                        res,
+                        run.errors.get(t.name, "") if run else "",
+                        series,
+                        run.notes.get(t.name, "") if run else "",
+                    )
+                )
             if self._running:
                 status, message = "running", f"probing map v{self._last.version if self._last else '?'}…"
             elif self._error:
@@ -307,9 +363,16 @@ class ProbeService:
         for t in self.tasks:
             what = "PSNR" if t.kind == "reconstruction" else "prediction"
             out.append({"label": f"{t.name} · {what}", "value": f"{t.name}|pred"})
-            if t.kind != "reconstruction":
+            if t.kind != "reconstruction" and not self._user_labels(t):
                 out.append({"label": f"{t.name} · target ({t.target})", "value": f"{t.name}|target"})
         return out
+
+    def _user_labels(self, task: TaskConfig) -> bool:
+        """The task's target is the user's labels (a class probe on a dataset without true classes):
+        its colours are the "User label" mode's, so the menu does not offer them twice."""
+        from engine.tasks import LABEL_TARGET
+
+        return not self.dataset.has_ground_truth and task.kind == "classification" and task.target == LABEL_TARGET
 
     def colours(self, choice: str | None, num_classes: int) -> dict[str, Any] | None:
         """The "Probe" colour mode's marker for ``choice`` ("<task>|pred" or "<task>|target") over the
@@ -319,7 +382,7 @@ class ProbeService:
         with self._cond:
             run = self._run
             task = next((t for t in self._tasks if t.name == name), None)
-        if run is None or task is None:
+        if run is None or task is None or (what == "target" and self._user_labels(task)):
             return None
         values = (run.targets if what == "target" else run.predictions).get(name)
         if values is None:

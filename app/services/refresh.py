@@ -162,9 +162,18 @@ class MapRefresher:
         self.mixture.update(v, weights.get("tau") if weights else None, labels)
         hub = self.hub()
         if hub is not None:
-            acc = self.session.last_eval.get("test_acc") if trained else None
+            last = self.session.last_eval
+            acc = last.get("test_acc") if trained else None
             hub.submit_forecast(
-                v.version, int(emb.step), emb.probs, labels, tau_pred, emb.mu, acc, int(self.session.target)
+                v.version,
+                int(emb.step),
+                emb.probs,
+                labels,
+                tau_pred,
+                emb.mu,
+                acc,
+                int(self.session.target),
+                str(last.get("split") or "test"),  # held-out labels on a dataset without test truth
             )
 
     def on_umap(self, version: int, xy: np.ndarray) -> None:

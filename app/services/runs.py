@@ -23,6 +23,7 @@ import yaml
 
 from app.services.branches import BranchProber, branch_curves, branch_row, branch_view, latest_probes, probe_values
 from app.services.checkpoints import CheckpointService
+from app.services.holdout import split_tag, split_word
 from app.services.images import png_bytes_uri
 from app.viewmodels import RunRow, RunSeries, RunView
 from engine.errors import LatentLoopError
@@ -35,8 +36,8 @@ SOURCES = {"experiment": "metrics.json", "simulate": "curve.csv", "branch": "met
 SORT_KEYS = ("name", "date", "labels", "accuracy", "backend", "steps")
 # metric -> (what the chart shows, its x axis)
 METRICS = {
-    "accuracy": ("held-out accuracy", "step"),
-    "labels": ("held-out accuracy", "labels"),
+    "accuracy": ("accuracy", "step"),  # each run's split (test, held-out labels) is in its legend
+    "labels": ("accuracy", "labels"),
     "tau_acc": ("tau-route accuracy", "step"),
     "loss": ("total loss", "step"),
     "rec": ("reconstruction loss", "step"),
@@ -271,7 +272,7 @@ def _experiment_row(base: dict[str, Any], name: str, path: Path) -> RunRow:
         **base,
         labels=as_int(m.get("labels", m.get("n_labels"))),
         accuracy=as_float(m.get("test_acc")),
-        accuracy_of=str(m.get("split") or "test"),
+        accuracy_of=split_word(m.get("split")),
         backend=m["backend"] if isinstance(m.get("backend"), str) else None,
         steps=as_int(m.get("step")),
     )
@@ -359,13 +360,10 @@ def _label(row: RunRow, name: str = "") -> str:
 def _experiment_curves(path: Path, row: RunRow, metric: str) -> list[RunSeries]:
     if metric in ("accuracy", "tau_acc", "labels"):
         m = read_json(path / "metrics.json")
+        name = _label(row) + split_tag(m, metric)
         if metric == "labels":
             acc = as_float(m.get("test_acc")) if isinstance(m, dict) else None
-            return (
-                [RunSeries(_label(row), [float(row.labels)], [acc])]
-                if row.labels is not None and acc is not None
-                else []
-            )
+            return [RunSeries(name, [float(row.labels)], [acc])] if row.labels is not None and acc is not None else []
         evals = m.get("evaluations") if isinstance(m, dict) else None
         key = "test_acc" if metric == "accuracy" else metric
         pts = [
@@ -373,7 +371,7 @@ def _experiment_curves(path: Path, row: RunRow, metric: str) -> list[RunSeries]:
             for e in evals or []
             if isinstance(e, dict) and as_float(e.get("step")) is not None and as_float(e.get(key)) is not None
         ]
-        return [RunSeries(_label(row), [p[0] for p in pts], [p[1] for p in pts])] if pts else []
+        return [RunSeries(name, [p[0] for p in pts], [p[1] for p in pts])] if pts else []
     history = read_csv(path / "history.csv", ("step",))
     pts = [(h["step"], h[metric]) for h in history if isinstance(h.get(metric), float)]
     return [RunSeries(_label(row), [p[0] for p in pts], [p[1] for p in pts])] if pts else []

@@ -41,7 +41,7 @@ class History:
     """Everything drained so far; tabs keep cursors into these lists."""
 
     metrics: list[dict[str, Any]] = field(default_factory=list)  # {step, loss, rec, sup, acc_labeled, sps}
-    evals: list[dict[str, Any]] = field(default_factory=list)  # {step, test_acc, tau_acc}
+    evals: list[dict[str, Any]] = field(default_factory=list)  # {step, test_acc, tau_acc, n_labels, n_test, split}
     phases: list[tuple[int, str]] = field(default_factory=list)  # (first step, curriculum phase) per change
 
 
@@ -217,6 +217,11 @@ class TrainingSession:
             return str(err)
         return ""
 
+    @property
+    def acc_split(self) -> str:
+        """The split the trainer scores accuracy on ("test", "validation" or "held-out")."""
+        return self.trainer.eval_rows()[0]
+
     def curve_points(
         self, metrics_from: int, evals_from: int
     ) -> tuple[dict[str, tuple[list[int], list[float]]], int, int]:
@@ -327,9 +332,9 @@ class TrainingSession:
             row.update({k: float(v) for k, v in e.losses.items()})
             self.history.metrics.append(row)
         elif isinstance(e, ev.Evaluation):
-            row = {"step": e.step, "test_acc": e.test_acc, "tau_acc": e.tau_acc, "n_labels": e.n_labels}
-            self.history.evals.append(row)
-            self.last_eval = {"test_acc": e.test_acc, "tau_acc": e.tau_acc, "step": e.step}
+            acc = {"test_acc": e.test_acc, "tau_acc": e.tau_acc, "n_test": e.n_test, "split": e.split}
+            self.history.evals.append({"step": e.step, **acc, "n_labels": e.n_labels})
+            self.last_eval = {**acc, "step": e.step}
         elif isinstance(e, ev.Phase):
             self.phase = e.name
             if not self.history.phases or self.history.phases[-1][1] != e.name:
@@ -363,4 +368,5 @@ class TrainingSession:
                 "message": self.message,
                 "busy": self.busy,
                 "test_acc": self.last_eval.get("test_acc"),
+                "split": self.last_eval.get("split"),
             }

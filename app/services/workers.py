@@ -21,7 +21,7 @@ import collections
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class WorkerHub:
         xai_budget_ms_per_min: float = 20000.0,
         nice: int = 10,
         poll_s: float = 0.02,
+        class_names: Sequence[str] = (),
     ) -> None:
         self.snapshot_root = Path(snapshot_root)
         self.forecast_path = Path(forecast_path)
@@ -79,7 +80,9 @@ class WorkerHub:
         # numpy in the child runs single-threaded, so the worker never competes with the training
         # thread for the cores: BLAS reads these once, when numpy loads, so they are set first.
         single = dict.fromkeys(BLAS_THREAD_VARS, "1")
-        self.supervisor.add(FORECAST, "workers.forecast.process:forecast_main", env=single, nice=nice)
+        self.supervisor.add(
+            FORECAST, "workers.forecast.process:forecast_main", env=single, nice=nice, names=list(class_names)
+        )
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self._xai: dict[int, XaiResult | WorkerError] = {}  # request id -> answer (newest few)
@@ -182,6 +185,7 @@ class WorkerHub:
         mu: np.ndarray | None,
         test_acc: float | None,
         steps_total: int | None,
+        acc_split: str = "test",
     ) -> bool:
         """Hand one embedding refresh to the forecast worker (False if it is down or busy, or the
         arrays could not be written: then :attr:`forecast_error` says why)."""
@@ -189,7 +193,9 @@ class WorkerHub:
             fc.write_forecast_arrays(self.forecast_path, probs, labels, tau_pred, mu, version=version)
             n_labels = int((np.asarray(labels) >= 0).sum())
             acc = None if test_acc is None or not np.isfinite(test_acc) else float(test_acc)
-            msg = fc.ForecastInput(int(version), int(step), str(self.forecast_path), n_labels, acc, steps_total)
+            msg = fc.ForecastInput(
+                int(version), int(step), str(self.forecast_path), n_labels, acc, steps_total, acc_split
+            )
             ok = self.supervisor.send(FORECAST, fc.to_dict(msg))
         except OSError as err:  # a full disk must not break the map refresh
             self.forecast_error = f"could not write the forecast input: {err}"

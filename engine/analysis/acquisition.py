@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.analysis import coldstart
 from engine.errors import LatentLoopError
 
 __all__ = [
@@ -212,6 +213,18 @@ def k_center_greedy(
     return idx
 
 
+def _as_features(features: np.ndarray | None, n: int) -> np.ndarray:
+    """Validated float64 latent means [n, D]."""
+    feats = np.asarray(features, dtype=np.float64)
+    if feats.ndim != 2:
+        raise AcquisitionError(f"features must have shape [N, D], got shape {feats.shape}")
+    if feats.shape[0] != n:
+        raise AcquisitionError(f"inputs disagree on the number of samples N: features={feats.shape[0]}, N={n}")
+    if not np.all(np.isfinite(feats)):
+        raise AcquisitionError("features contains NaN or infinite values")
+    return feats
+
+
 def _k_center_checked(
     features: np.ndarray,
     k: int,
@@ -219,11 +232,7 @@ def _k_center_checked(
     already_selected: np.ndarray | list[int] | None,
     rng: np.random.Generator | int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    feats = np.asarray(features, dtype=np.float64)
-    if feats.ndim != 2:
-        raise AcquisitionError(f"features must have shape [N, D], got shape {feats.shape}")
-    if not np.all(np.isfinite(feats)):
-        raise AcquisitionError("features contains NaN or infinite values")
+    feats = _as_features(features, np.shape(features)[0] if np.ndim(features) else -1)
     _check_k(k)
     n = feats.shape[0]
     cand = _as_index(candidates, n, "candidates")
@@ -258,12 +267,34 @@ _DESCRIPTIONS: dict[str, str] = {
     "bald": "largest mutual information between prediction and weights over MC passes (BALD)",
     "variation_ratios": "most disagreement of the MC passes' predicted classes (1 - modal count / T)",
     "kcenter": "core-set: greedily the sample furthest in latent space from all labelled/chosen ones",
+    "typical": "TypiClust: the most typical sample of each of the largest k-means clusters no label covers",
+    "mixture": "the most typical sample of each mixture component holding the fewest labels (fills tau)",
+    "auto": "mixture while there are fewer than AUTO_PER_CLASS labels per class, then margin+kcenter",
 }
 for _u in _UNCERTAINTY:
     _DESCRIPTIONS[f"{_u}+kcenter"] = f"top shortlist*k by {_u}, then k-center greedy among them (uncertain and diverse)"
 
 #: Every strategy name :func:`select` accepts, in the order a menu should show them.
-STRATEGIES: tuple[str, ...] = ("random", *_UNCERTAINTY, "kcenter", *(f"{u}+kcenter" for u in _UNCERTAINTY))
+STRATEGIES: tuple[str, ...] = (
+    "auto",
+    "random",
+    *_UNCERTAINTY,
+    "kcenter",
+    *(f"{u}+kcenter" for u in _UNCERTAINTY),
+    "typical",
+    "mixture",
+)
+#: The dashboard's queue and ``latentloop suggest`` rank by this unless told otherwise.
+DEFAULT_STRATEGY = "auto"
+#: ``auto`` covers the mixture's components (cold start) until the labels reach this many per
+#: class, then ranks by margin+kcenter (docs/acquisition.md says how the number was chosen).
+AUTO_PER_CLASS = 3
+_AUTO_PHASES = ("mixture", "margin+kcenter")
+
+
+def auto_phase(n_labelled: int, num_classes: int) -> str:
+    """The strategy ``auto`` uses with ``n_labelled`` labels on ``num_classes`` classes."""
+    return _AUTO_PHASES[0] if n_labelled < AUTO_PER_CLASS * num_classes else _AUTO_PHASES[1]
 
 
 def _normalise_name(strategy: str) -> str:
@@ -279,13 +310,15 @@ def describe(strategy: str) -> str:
 
 
 def required_inputs(strategy: str) -> frozenset[str]:
-    """Inputs :func:`select` needs for a strategy, from {"probs", "probs_mc", "features"}.
+    """Inputs :func:`select` needs for a strategy, from {"probs", "probs_mc", "features", "resp"}.
 
     Lets a caller skip expensive work (e.g. MC passes) that the chosen strategy does not use.
     "probs" strategies also accept ``probs_mc`` (its mean over T is used).
     """
     name = _normalise_name(strategy)
-    needs: set[str] = set()
+    if name == "auto":
+        return frozenset().union(*(required_inputs(p) for p in _AUTO_PHASES))
+    needs: set[str] = {"features", "resp"} if name == "mixture" else {"features"} if name == "typical" else set()
     base, _, div = name.partition("+")
     if base in _UNCERTAINTY:
         needs.add(_UNCERTAINTY[base][1])
@@ -356,6 +389,7 @@ def select(
     probs: np.ndarray | None = None,
     probs_mc: np.ndarray | None = None,
     features: np.ndarray | None = None,
+    resp: np.ndarray | None = None,
     exclude: np.ndarray | list[int] | None = None,
     pool: np.ndarray | list[int] | None = None,
     shortlist: int = 10,
@@ -365,7 +399,8 @@ def select(
     """Choose ``k`` samples to label with ``strategy`` (one of :data:`STRATEGIES`).
 
     ``probs [N, C]`` class probabilities; ``probs_mc [T, N, C]`` stochastic passes (BALD and
-    variation ratios); ``features [N, D]`` latent means (k-center). ``exclude``: already-labelled
+    variation ratios); ``features [N, D]`` latent means (k-center, typical, mixture); ``resp [N, K]``
+    the mixture components' responsibilities (mixture). ``exclude``: already-labelled
     samples (bool mask or indices) - never selected, and the starting centres for k-center.
     ``pool``: the eligible samples (bool mask or indices; default all). ``shortlist``: a
     "U+kcenter" strategy runs k-center on the ``shortlist * k`` most uncertain samples by U.
@@ -379,7 +414,7 @@ def select(
     _check_k(k)
     if isinstance(shortlist, bool) or not isinstance(shortlist, (int, np.integer)) or shortlist < 1:
         raise AcquisitionError(f"shortlist must be an integer >= 1, got {shortlist!r}")
-    given = {"probs": probs, "probs_mc": probs_mc, "features": features}
+    given = {"probs": probs, "probs_mc": probs_mc, "features": features, "resp": resp}
     for need in sorted(required_inputs(name)):
         # "probs" strategies can fall back on the MC mean; everything else is strict.
         if given[need] is None and not (need == "probs" and probs_mc is not None):
@@ -392,6 +427,23 @@ def select(
     eligible = np.arange(n, dtype=np.int64) if eligible is None else eligible
     eligible = np.setdiff1d(eligible, excluded, assume_unique=True)  # sorted ascending
     gen = _rng(rng)
+
+    if name == "auto":
+        c = (probs if probs is not None else np.asarray(probs_mc)[0]).shape[1]
+        phase = auto_phase(excluded.size, c)
+        sel = select(phase, k, probs=probs, probs_mc=probs_mc, features=features, resp=resp, exclude=excluded,
+                     pool=eligible, shortlist=shortlist, rng=gen, n_samples=n)  # fmt: skip
+        return Selection(name, sel.indices, sel.scores, sel.distances)
+    if name in ("typical", "mixture"):
+        f = _as_features(features, n)
+        if name == "typical":
+            idx, sc = coldstart.typical_select(f, k, eligible, excluded, gen)
+        else:
+            r = _as_probs(resp, 2, "resp")  # type: ignore[arg-type]
+            if r.shape[0] != n:
+                raise AcquisitionError(f"inputs disagree on the number of samples N: resp={r.shape[0]}, N={n}")
+            idx, sc = coldstart.mixture_select(f, r, k, eligible, excluded, gen)
+        return Selection(name, idx, sc)
 
     base, _, div = name.partition("+")
     if base == "random":

@@ -17,7 +17,7 @@ cleanlab does the rest: :func:`cleanlab.rank.get_label_quality_scores` orders th
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,15 +139,16 @@ class LabelIssue:
         """Flagged by cleanlab, or the model suggests another class."""
         return self.flagged or self.suggested != self.given
 
-    def reason(self) -> str:
+    def reason(self, names: Sequence[str] | None = None) -> str:
         """One line for the queue, e.g. "labelled 4; model says 9 (0.97); 12 of the 14 nearest
-        labelled neighbours say 9"."""
+        labelled neighbours say 9" (``names``: the class names, the numbers by default)."""
+        given, suggested = (str(c) if names is None else names[c] for c in (self.given, self.suggested))
         if self.suggested == self.given:
-            text = f"labelled {self.given}; model agrees only weakly ({self.given_prob:.2f})"
+            text = f"labelled {given}; model agrees only weakly ({self.given_prob:.2f})"
         else:
-            text = f"labelled {self.given}; model says {self.suggested} ({self.suggested_prob:.2f})"
+            text = f"labelled {given}; model says {suggested} ({self.suggested_prob:.2f})"
         if self.neighbours:
-            text += f"; {self.neighbours_say} of the {self.neighbours} nearest labelled neighbours say {self.suggested}"
+            text += f"; {self.neighbours_say} of the {self.neighbours} nearest labelled neighbours say {suggested}"
         return text
 
 

@@ -26,6 +26,7 @@ def rank_unlabelled(
     probs: np.ndarray,
     features: np.ndarray,
     labelled: np.ndarray,
+    resp: np.ndarray | None = None,
     mc: Callable[[np.ndarray], np.ndarray] | None = None,
     pool: np.ndarray | None = None,
     mc_pool: int = MC_POOL,
@@ -35,7 +36,8 @@ def rank_unlabelled(
     and the dashboard's queue share.
 
     ``probs [N, C]``, ``features [N, D]``: the model's class probabilities and latent means for the
-    N training samples (only the candidates' and the labelled samples' rows are read).
+    N training samples (only the candidates' and the labelled samples' rows are read); ``resp
+    [N, K]`` the mixture components' responsibilities ("mixture" and "auto").
     ``labelled``: bool ``[N]``; labelled samples are never chosen and are k-center's starting
     centres. ``pool``: candidate indices (default: every unlabelled sample). ``mc(indices)`` returns
     ``probs_mc [T, len(indices), C]`` for the MC-dropout strategies, which score only the ``mc_pool``
@@ -45,7 +47,15 @@ def rank_unlabelled(
     free = np.flatnonzero(~labelled) if pool is None else np.setdiff1d(pool, lab)
     if "probs_mc" not in required_inputs(strategy):
         return select(
-            strategy, k, probs=probs, features=features, exclude=lab, pool=free, rng=seed, n_samples=len(labelled)
+            strategy,
+            k,
+            probs=probs,
+            features=features,
+            resp=resp,
+            exclude=lab,
+            pool=free,
+            rng=seed,
+            n_samples=len(labelled),
         )
     if free.size == 0 or k == 0:
         return Selection(strategy, np.empty(0, np.int64), np.empty(0))

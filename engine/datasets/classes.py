@@ -77,3 +77,9 @@ def rename_classes(name: str, num_classes: int, renames: dict[str, str], root: s
     new = [renames.get(n, n) for n in names]
     write_class_names(classes_path(name, root), check_class_names(new, f"dataset {name!r}"))
     return new
+
+
+def short_name(name: str, width: int = 16) -> str:
+    """``name`` cut to ``width`` characters with an ellipsis when longer: a table column or a plot
+    axis, where the full name would push the rest aside."""
+    return name if len(name) <= width else name[: width - 1] + "…"

@@ -4,8 +4,9 @@ The pipeline (docs/datasets.md, "Your own images"; the files in docs/formats.md)
 
 1. :mod:`engine.datasets.sources` lists the files, their classes and splits;
 2. the files are hashed and decoded in parallel (:func:`engine.datasets.imagefile.decode_file`
-   in a process pool, a bounded batch at a time) into a staging memory-mapped array, so at most
-   one batch of originals is ever in memory; a file whose sha256 was seen before is a duplicate;
+   in a process pool, a few bounded batches ahead at a time: :func:`_decoded`) into a staging
+   memory-mapped array, so only those batches are ever in memory; a file whose sha256 was seen
+   before is a duplicate;
 3. the dataset (``.npz``, or the memory-mapped layout above :data:`NPY_ABOVE` images), its
    ``sources.csv``, ``classes.json`` and ``import.json`` are written into a hidden staging folder
    ``data/.import-<name>-<pid>/`` and moved into place at the end, the dataset file last: an
@@ -19,11 +20,13 @@ rows), and the settings of the first import are reused.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,7 @@ import numpy as np
 from engine import paths
 from engine.datasets.attributes import images_sha256
 from engine.datasets.classes import CLASSES_FILE, check_class_names, read_class_names, write_class_names
-from engine.datasets.imagefile import Fit, decode_file
+from engine.datasets.imagefile import Fit, decode_file, decode_files
 from engine.datasets.memmap import META_FILE, write_memmap_dataset
 from engine.datasets.provenance import (
     IMPORT_FILE,
@@ -52,6 +55,8 @@ from engine.io import atomic_write_bytes, fsync_dir
 NPY_ABOVE = 100_000  # more images than this: the memory-mapped layout (as `data synth`)
 DEFAULT_SIDE = 64
 CHUNK = 4096  # rows per chunk when the memory-mapped layout is written
+BATCH = 32  # files per task of a decoding process: pickling and queueing paid once per batch
+IN_FLIGHT = 2  # batches per decoding process submitted ahead of the one being consumed
 
 
 @dataclass
@@ -102,24 +107,30 @@ def _workers(n: int) -> int:
 def _decoded(
     tasks: list[tuple[str, bool]], h: int, w: int, mode: str, fit: Fit, workers: int, tick: Callable[[int], None]
 ) -> Iterator[tuple[str, np.ndarray | None, bool, str]]:
-    """decode_file over ``tasks`` (path, decode?) in order; a pool of ``workers`` processes fed a
-    bounded batch at a time, so results never pile up in memory."""
+    """decode_file over ``tasks`` (path, decode?) in order. A pool of ``workers`` processes takes
+    them in batches (:func:`decode_files`, at most :data:`BATCH` files) and at most
+    ``IN_FLIGHT * workers`` batches are submitted and not yet consumed, so neither originals nor
+    results pile up in memory, and no worker waits on a slower one at a batch boundary."""
     if workers <= 1 or len(tasks) < 2 * workers:
         for path, dec in tasks:
             yield decode_file(path, h, w, mode, fit, dec)
             tick(1)
         return
-    batch = 64 * workers
+    size = max(1, min(BATCH, -(-len(tasks) // (4 * workers))))  # a small source still spreads over every worker
+    starts = iter(range(0, len(tasks), size))
     # spawn, as the project's other child processes: a fork of a process with threads (the app's,
     # or one that has loaded JAX) can deadlock
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for i in range(0, len(tasks), batch):
-            part = tasks[i : i + batch]
-            n = len(part)
-            for out in pool.map(decode_file, [p for p, _ in part], [h] * n, [w] * n, [mode] * n, [fit] * n,
-                                [d for _, d in part], chunksize=8):  # fmt: skip
-                yield out
-                tick(1)
+
+        def submit(i: int) -> Future[list[tuple[str, np.ndarray | None, bool, str]]]:
+            return pool.submit(decode_files, tasks[i : i + size], h, w, mode, fit)
+
+        pending = deque(submit(i) for i in itertools.islice(starts, IN_FLIGHT * workers))
+        while pending:
+            done = pending.popleft().result()
+            pending.extend(submit(i) for i in itertools.islice(starts, 1))
+            yield from done
+            tick(len(done))
 
 
 def _clean_stale(base: Path, name: str) -> None:
@@ -331,9 +342,11 @@ class _Import:
         if layout == "npy":
             write_memmap_dataset(self.staging, n, shape, num_classes, n_train, chunks(), unknown_targets=unknown)
         else:
-            images = np.empty((n, *shape), np.uint8)
-            for start, imgs, _ in chunks():
-                images[start : start + len(imgs)] = imgs
+            images = buf[:n]  # a first import's rows are already in order: no second copy in memory
+            if old_ds is not None or gray_out:
+                images = np.empty((n, *shape), np.uint8)
+                for start, imgs, _ in chunks():
+                    images[start : start + len(imgs)] = imgs
             save_dataset(Dataset(self.name, images, labels, n_train, num_classes, unknown_targets=unknown),
                          self.staging / f"{self.name}.npz")  # fmt: skip
         (self.staging / "decoded.npy").unlink()  # still mapped until the caller lets go: fine on POSIX

@@ -305,7 +305,7 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
         **({"unknown_targets": np.array(1, np.uint8)} if ds.unknown_targets else {}),
         **{FACTOR_PREFIX + k: v for k, v in factors.items()},
     )
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getbuffer())  # no second copy of a large dataset
     return path
 
 

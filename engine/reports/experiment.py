@@ -69,11 +69,22 @@ def _gallery(a: dict[str, np.ndarray], resp: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def class_names(run: dict[str, Any], num_classes: int) -> list[str]:
+    """The classes' names run.json records (``class_names``); ``"0"``.. for a run without them
+    (one of a dataset without classes.json, or one written before the names were recorded)."""
+    names = run.get("class_names") or [str(i) for i in range(num_classes)]
+    if not isinstance(names, list) or len(names) != num_classes or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"run.json: class_names must be {num_classes} strings")
+    return names
+
+
 def _build(d: RunData) -> str:
     a, run, m, out = d.arrays, d.run, d.metrics, d.path
     split = str(a["split"])
     tau, resp = a["tau"], a["sample_resp"]
     k, c = tau.shape
+    names = class_names(run, c)
+    cells = [_cell(n) for n in names]  # the names in the Markdown tables
     spans = [
         (str(n), int(s), int(e)) for n, s, e in zip(a["phase_names"], a["phase_starts"], a["phase_ends"], strict=True)
     ]
@@ -82,17 +93,17 @@ def _build(d: RunData) -> str:
 
     labelled = a["sample_labels"] >= 0
     xy = Projector(seed=0).fit_transform(a["sample_mu"], ids=a["sample_idx"])
-    rp.plot_latent_map(out / "latent_map.png", xy, a["sample_targets"], labelled, c)
+    rp.plot_latent_map(out / "latent_map.png", xy, a["sample_targets"], labelled, c, names)
 
     stats = component_stats(tau, resp, a["sample_labels"])
     mix = mixture_metrics(resp, tau)
-    rp.plot_tau(out / "tau.png", tau, stats)
-    rp.plot_gallery(out / "components.png", _gallery(a, resp), stats)
+    rp.plot_tau(out / "tau.png", tau, stats, names)
+    rp.plot_gallery(out / "components.png", _gallery(a, resp), stats, names)
 
     y, probs = a["eval_targets"], a["eval_probs"]
     pred = probs.argmax(1)
     cm = np.bincount(y * c + pred, minlength=c * c).reshape(c, c)
-    rp.plot_confusion(out / "confusion.png", cm, split)
+    rp.plot_confusion(out / "confusion.png", cm, split, names)
     ece, bins = expected_calibration_error(probs, y)
     rp.plot_reliability(out / "calibration.png", bins, ece)
 
@@ -153,10 +164,14 @@ def _build(d: RunData) -> str:
     ]
     lines += _table(
         ["component", "tau class", "certainty", "usage", "labelled", "flags"],
-        [[s.component, s.tau_class, f"{s.certainty:.3f}", f"{s.usage:.4f}", s.labelled, _flags(s)] for s in stats],
+        [
+            [s.component, cells[s.tau_class], f"{s.certainty:.3f}", f"{s.usage:.4f}", s.labelled, _flags(s)]
+            for s in stats
+        ],
     )
     per_class = [
-        [i, int(cm[i].sum()), int(cm[i, i]), f"{cm[i, i] / cm[i].sum():.4f}" if cm[i].sum() else "-"] for i in range(c)
+        [cells[i], int(cm[i].sum()), int(cm[i, i]), f"{cm[i, i] / cm[i].sum():.4f}" if cm[i].sum() else "-"]
+        for i in range(c)
     ]
     lines += ["", "## Confusion matrix and per-class accuracy", "", f"On the {split} split.", ""]
     lines += ["![confusion matrix](confusion.png)", ""]
@@ -176,7 +191,7 @@ def _build(d: RunData) -> str:
         f"{n_lab} labels ({100 * n_lab / max(run['n_train'], 1):.2f}% of the training split) from {source}.",
         "",
     ]
-    lines += _table(["class", "labels"], [[i, int(n)] for i, n in enumerate(budget)])
+    lines += _table(["class", "labels"], [[cells[i], int(n)] for i, n in enumerate(budget)])
     lines += _probes(m.get("probes"))
     lines += ["", "## Config", "", "```yaml", yaml.safe_dump(d.config, sort_keys=False).rstrip(), "```", ""]
     return "\n".join(lines)
@@ -200,6 +215,11 @@ def _probes(probes: Any) -> list[str]:
         "",
         *_table(["task", "kind", "target", "input", "head", "weight", "test metrics"], rows),
     ]
+
+
+def _cell(name: str) -> str:
+    """A class name in a Markdown table cell (a ``|`` would end the cell)."""
+    return name.replace("|", "\\|")
 
 
 def _ids(stats: Any) -> str:

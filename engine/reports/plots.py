@@ -1,6 +1,7 @@
 """Figures of an experiment report (matplotlib, Agg): learning curves over the curriculum phases,
 the latent map, the tau heatmap, the component gallery, the confusion matrix and the reliability
-diagram. Each function writes one PNG."""
+diagram. Each function writes one PNG. Classes are shown by the names the caller passes (the
+dataset's, ``"0"``.. for one without classes.json), cut to :data:`NAME_WIDTH` characters."""
 
 from __future__ import annotations
 
@@ -11,9 +12,24 @@ from typing import Any
 import numpy as np
 
 from engine.analysis.mixture import ComponentStats
+from engine.datasets.classes import short_name
 from engine.reports.curves import pyplot, save_figure
 
 LOSS_KEYS = ("loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage")
+NAME_WIDTH = 12  # characters of a class name on an axis or in a caption
+
+
+def _names(names: Sequence[str] | None, num_classes: int) -> list[str]:
+    """``names``, or the numbers ``"0"``.. when the caller has none."""
+    return [str(i) for i in range(num_classes)] if names is None else list(names)
+
+
+def _class_ticks(names: Sequence[str]) -> tuple[list[str], int, float]:
+    """The names as tick labels, their rotation (upright while every name is a short one) and the
+    inches the figure grows by to hold them (0 for upright ones: MNIST's figures keep their size)."""
+    labels = [short_name(n, NAME_WIDTH) for n in names]
+    longest = max(map(len, labels), default=0)
+    return labels, 0 if longest <= 2 else 90, 0.0 if longest <= 2 else 0.3 + 0.075 * longest
 
 
 def _phase_bands(ax: Any, spans: Sequence[tuple[str, int, int]]) -> None:
@@ -56,26 +72,37 @@ def plot_curves(
     save_figure(plt, fig, path)
 
 
-def plot_latent_map(path: Path, xy: np.ndarray, targets: np.ndarray, labelled: np.ndarray, num_classes: int) -> None:
-    """2-D map of the latent means coloured by true class; labelled samples ringed in black."""
+def plot_latent_map(
+    path: Path,
+    xy: np.ndarray,
+    targets: np.ndarray,
+    labelled: np.ndarray,
+    num_classes: int,
+    names: Sequence[str] | None = None,
+) -> None:
+    """2-D map of the latent means coloured by true class (``names``: the classes' names);
+    labelled samples ringed in black."""
     plt = pyplot()
+    names = _names(names, num_classes)
     fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
     cmap = plt.get_cmap("tab10" if num_classes <= 10 else "tab20", max(num_classes, 2))
     sc = ax.scatter(xy[:, 0], xy[:, 1], c=targets, cmap=cmap, vmin=-0.5, vmax=num_classes - 0.5, s=4, alpha=0.7)
     if labelled.any():
         ax.scatter(xy[labelled, 0], xy[labelled, 1], facecolors="none", edgecolors="black", s=18, lw=0.6)
-    fig.colorbar(sc, ax=ax, ticks=range(num_classes), label="true class")
+    bar = fig.colorbar(sc, ax=ax, ticks=range(num_classes), label="true class")
+    bar.ax.set_yticklabels(_class_ticks(names)[0])
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title(f"latent means, {len(xy)} training samples ({int(labelled.sum())} labelled, ringed)")
     save_figure(plt, fig, path)
 
 
-def plot_tau(path: Path, tau: np.ndarray, stats: Sequence[ComponentStats]) -> None:
-    """Heatmap of tau (components x classes), each row annotated with its usage."""
+def plot_tau(path: Path, tau: np.ndarray, stats: Sequence[ComponentStats], names: Sequence[str] | None = None) -> None:
+    """Heatmap of tau (components x classes, the classes by ``names``), each row annotated with its usage."""
     plt = pyplot()
     k, c = tau.shape
-    fig, ax = plt.subplots(figsize=(1.2 + 0.5 * c, 1.0 + 0.32 * k), dpi=100)
+    labels, rotation, extra = _class_ticks(_names(names, c))
+    fig, ax = plt.subplots(figsize=(1.2 + 0.5 * c + extra, 1.0 + 0.32 * k + extra), dpi=100)
     im = ax.imshow(tau, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     if k * c <= 400:
         for i in range(k):
@@ -89,7 +116,7 @@ def plot_tau(path: Path, tau: np.ndarray, stats: Sequence[ComponentStats]) -> No
                     fontsize=6,
                     color="w" if tau[i, j] < 0.6 else "k",
                 )
-    ax.set_xticks(range(c))
+    ax.set_xticks(range(c), labels, rotation=rotation)
     ax.set_yticks(range(k), [f"{s.component} ({100 * s.usage:.0f}%)" for s in stats], fontsize=7)
     ax.set_xlabel("class")
     ax.set_ylabel("component (usage)")
@@ -97,14 +124,18 @@ def plot_tau(path: Path, tau: np.ndarray, stats: Sequence[ComponentStats]) -> No
     save_figure(plt, fig, path)
 
 
-def plot_gallery(path: Path, images: Sequence[np.ndarray], stats: Sequence[ComponentStats]) -> None:
-    """One row per component: its most responsible images, titled with tau class and usage. Gray
+def plot_gallery(
+    path: Path, images: Sequence[np.ndarray], stats: Sequence[ComponentStats], names: Sequence[str] | None = None
+) -> None:
+    """One row per component: its most responsible images, titled with tau class (by name) and usage. Gray
     images ([n, H, W] per row) are drawn in gray, colour ones ([n, H, W, 3]) in their colours;
     a cell is as wide as the images' aspect ratio asks."""
     plt = pyplot()
     k = len(stats)
     cols = max([len(im) for im in images] + [1])
-    margin = 1.1  # inches left of the images for each row's caption
+    captions = [str(s.tau_class) if names is None else short_name(names[s.tau_class], NAME_WIDTH) for s in stats]
+    longest = max(map(len, captions), default=1)
+    margin = 1.1 + 0.05 * max(longest - 2, 0)  # inches left of the images for each row's caption
     shapes = [im.shape[1:3] for im in images if len(im)]
     aspect = shapes[0][1] / shapes[0][0] if shapes else 1.0  # width / height of one image
     width = 0.55 * aspect * cols + margin
@@ -122,7 +153,7 @@ def plot_gallery(path: Path, images: Sequence[np.ndarray], stats: Sequence[Compo
                 ax.imshow(ims[j], cmap="gray", vmin=0, vmax=255)
         flags = " dead" * s.dead + " redundant" * s.redundant
         axes[row, 0].set_ylabel(
-            f"c{s.component} -> {s.tau_class}\n{100 * s.usage:.1f}%{flags}",
+            f"c{s.component} -> {captions[row]}\n{100 * s.usage:.1f}%{flags}",
             rotation=0,
             ha="right",
             va="center",
@@ -132,11 +163,13 @@ def plot_gallery(path: Path, images: Sequence[np.ndarray], stats: Sequence[Compo
     save_figure(plt, fig, path, tight=False)
 
 
-def plot_confusion(path: Path, cm: np.ndarray, split: str) -> None:
-    """Confusion matrix (rows: true class, columns: predicted), counts written in the cells."""
+def plot_confusion(path: Path, cm: np.ndarray, split: str, names: Sequence[str] | None = None) -> None:
+    """Confusion matrix (rows: true class, columns: predicted, both by ``names``), counts written in
+    the cells."""
     plt = pyplot()
     c = cm.shape[0]
-    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * c, 1.2 + 0.45 * c), dpi=100)
+    labels, rotation, extra = _class_ticks(_names(names, c))
+    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * c + extra, 1.2 + 0.45 * c + extra), dpi=100)
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(c):
@@ -145,8 +178,8 @@ def plot_confusion(path: Path, cm: np.ndarray, split: str) -> None:
                 ax.text(
                     j, i, str(cm[i, j]), ha="center", va="center", fontsize=7, color="w" if share[i, j] > 0.5 else "k"
                 )
-    ax.set_xticks(range(c))
-    ax.set_yticks(range(c))
+    ax.set_xticks(range(c), labels, rotation=rotation)
+    ax.set_yticks(range(c), labels)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(f"{split} split")

@@ -353,6 +353,7 @@ class CheckpointStore:
                     if isinstance(v, (int, float)) and not isinstance(v, bool)
                 },
                 size=_dir_size(self.path(name)),
+                split=(m.get("metrics") or {}).get("split") or "test",  # what test_acc is on (test, held-out)
             )
             rows.append(row)
         return rows

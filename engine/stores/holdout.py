@@ -89,3 +89,11 @@ def fraction_version(data_dir: Path) -> tuple[int, int]:
     except FileNotFoundError:
         return (0, 0)
     return (st.st_mtime_ns, st.st_size)
+
+
+def label_split(labels: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(trained, held)``: the Serials of the labelled rows of ``labels`` (-1: unlabelled) that are
+    trained on and those held out at ``fraction`` (the trainer's split, before any validation rows)."""
+    lab = np.flatnonzero(np.asarray(labels) >= 0).astype(np.int64)
+    held = held_out(lab, fraction)
+    return lab[~held], lab[held]

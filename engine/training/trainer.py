@@ -97,6 +97,11 @@ class Trainer(TrainerCheckpoints):
             self.val_idx = validation_idx(dataset, cfg.data.validation)
         except ValueError as err:
             raise ConfigError(f"{err}: hold out fewer (data.validation, --validation)") from None
+        if len(self.val_idx) and not (np.asarray(dataset.targets)[self.val_idx] >= 0).any():
+            raise ConfigError(
+                f"data.validation scores true classes, and dataset {dataset.name!r} knows none of them: leave it at "
+                "0; the accuracy then comes from your held-out labels (latentloop label holdout)"
+            )
         # Unlabelled batches draw from here; None = the whole training split (same draws as ever).
         self._pool = np.setdiff1d(dataset.train_idx, self.val_idx) if len(self.val_idx) else None
         self.step = 0
@@ -445,6 +450,7 @@ class Trainer(TrainerCheckpoints):
         target = self.cfg.train.steps if steps is None else steps
         t = self.cfg.train
         self._stop = None
+        self.reload_labels()  # changes made while idle (labels, the held-out fraction) before any step
         self.emit(ev.State("running", step=self.step))
         self.emit(ev.Phase(self.phase, self.step))
         try:

@@ -87,9 +87,10 @@ def positive(text: str) -> int:
     return value
 
 
-def check_per_class(ds: Any, per_class: int, option: str, exclude: Any = None) -> None:
+def check_per_class(ds: Any, per_class: int, option: str, exclude: Any = None, names: list[str] | None = None) -> None:
     """LatentLoopError when some class of ``ds``'s training split (without rows ``exclude``) has
-    fewer than ``per_class`` images: the request is refused, not silently shrunk."""
+    fewer than ``per_class`` images: the request is refused, not silently shrunk. ``names``: the
+    class names the message uses (default the numbers)."""
     import numpy as np
 
     from engine.datasets.store import require_ground_truth
@@ -102,7 +103,8 @@ def check_per_class(ds: Any, per_class: int, option: str, exclude: Any = None) -
     smallest = int(counts.argmin())
     if per_class > counts[smallest]:
         raise LatentLoopError(
-            f"{option} {per_class}: only {counts[smallest]} training images of class {smallest} exist "
+            f"{option} {per_class}: only {counts[smallest]} training images of class "
+            f"{names[smallest] if names else smallest} exist "
             f"(the smallest class of {ds.name!r}); ask for at most {counts[smallest]}"
         )
 

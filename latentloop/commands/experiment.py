@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.backends.base import cpu_threads
     from engine.config import ConfigError, config_to_dict
     from engine.datasets import dataset_info, oracle_labels, validation_idx
+    from engine.datasets.classes import read_class_names
     from engine.paths import artifacts_dir
     from engine.reports.experiment import write_report
     from engine.reports.rundir import collect_arrays, git_commit, write_run_files
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ConfigError(f"{err}: hold out fewer (--validation N)") from None
     if args.labels_per_class:
-        check_per_class(ws.dataset, args.labels_per_class, "--labels-per-class", exclude=held_out)
+        names = read_class_names(ws.cfg.data.name, ws.dataset.num_classes, ws.cfg.data.root)
+        check_per_class(ws.dataset, args.labels_per_class, "--labels-per-class", exclude=held_out, names=names)
     out = artifacts_dir() / "experiments" / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     with run_directory(out, ("checkpoints",)):
         labels = ws.labels
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             "n_train": ws.dataset.n_train,
             "n_test": ws.dataset.n_test,
             "n_validation": len(trainer.val_idx),
+            "class_names": read_class_names(ws.cfg.data.name, ws.dataset.num_classes, ws.cfg.data.root),
             "labels_per_class": args.labels_per_class,
             "seed": ws.cfg.seed,
             "backend": ws.cfg.backend,

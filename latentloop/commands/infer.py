@@ -1,7 +1,8 @@
 """`latentloop infer`: predict every sample and write a table under artifacts/.
 
 For every sample: predicted class, certainty (max class probability), dominant mixture component and
-2-D map coordinates.
+2-D map coordinates. The CSV names the classes (predicted, label, true) by the dataset's class names;
+the npz holds their numbers.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.analysis.projection import Projector
     from engine.backends.base import Out
+    from engine.datasets.classes import read_class_names
     from engine.io import atomic_write_bytes
     from engine.paths import artifacts_dir
+    from engine.reports.accuracy import HELD_OUT, describe_accuracy
     from engine.workspace import make_trainer, open_workspace, predict_all
 
     sets = overrides(args, **{"train.checkpoint": args.checkpoint})
@@ -67,8 +70,15 @@ def run(args: argparse.Namespace) -> int:
         import pandas as pd
 
         df = pd.DataFrame(table)
-        df["label"] = df["label"].where(df["label"] >= 0)
+        names = np.array(read_class_names(ws.dataset.name, ws.dataset.num_classes, ws.cfg.data.root), dtype=object)
+        for col in ("predicted", "label", "true"):  # by name; an unlabelled row or unknown target: empty
+            v = np.asarray(table[col])
+            df[col] = pd.Series(names[np.maximum(v, 0)], dtype=object).where(v >= 0)
         atomic_write_bytes(path, df.to_csv(index=False, float_format="%.5g").encode())
-    acc = float((table["predicted"][ws.dataset.test_idx] == ws.dataset.targets[ws.dataset.test_idx]).mean())
-    print(f"wrote {len(probs)} predictions to {path} (test accuracy {acc:.4f})")
+    split, rows, classes = trainer.eval_rows()  # the rows and classes the checkpoint's evaluations score
+    acc = float((table["predicted"][rows] == classes).mean()) if len(rows) else float("nan")
+    said = f"{split} accuracy {acc:.4f}"
+    if split == HELD_OUT:  # no test truth: the user's held-out labels, with their count and interval
+        said = f"accuracy {describe_accuracy(acc, len(rows), split)}"
+    print(f"wrote {len(probs)} predictions to {path} ({said})")
     return 0

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -108,6 +109,23 @@ def test_simulate_writes_learning_curves(home, cfg_file, capsys):
     assert not (home / "data/synth/labels.csv").exists()  # the user's labels are untouched
 
 
+def test_simulate_from_zero_labels_with_the_cold_start_strategies(home, cfg_file, capsys):
+    """--seed-labels 0: an unsupervised first phase, then the strategy picks every label."""
+    out_dir = home / "sim0"
+    argv = ["simulate", "-c", str(cfg_file), "--seed-labels", "0", "--per-round", "10", "--rounds", "2"]
+    argv += ["--first-steps", "30", "--round-steps", "60", "--out", str(out_dir), "--no-progress"]
+    for strategy in ("typical", "mixture", "auto"):
+        argv += ["-s", strategy]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0, out
+    import pandas as pd
+
+    df = pd.read_csv(out_dir / "curve.csv")
+    assert list(df["labels"]) == [0, 10, 20] * 3
+    final = df[df["round"] == 2].set_index("strategy")["test_acc"]
+    assert (final > 0.3).all(), final  # chance is 0.1: the picked labels taught the classifier
+
+
 def test_experiment_writes_a_report(home, cfg_file, capsys):
     code, out, err = run(capsys, "experiment", "-c", str(cfg_file), "--name", "t", "--labels-per-class", "2")
     assert code == 0
@@ -190,3 +208,20 @@ def test_labels_to_sustain_needs_every_later_round_above():
     assert labels_to_sustain([*rows[:-1], {"labels": 60, "test_acc": 0.8}], 0.9) is None
     assert mean_sd([40, 60]) == {"mean": 50.0, "sd": pytest.approx(14.142, abs=1e-3), "min": 40.0, "max": 60.0, "n": 2}
     assert mean_sd([])["mean"] is None and mean_sd([7])["sd"] == 0.0
+
+
+def test_suggest_never_picks_a_validation_row(home):
+    """Validation rows are never trained on: a label there would be wasted (simulate's rounds)."""
+    from engine.config import from_dict
+    from engine.datasets import load_dataset
+    from engine.stores.labels import label_store_for
+    from engine.training.trainer import Trainer
+    from latentloop.commands.suggest import suggest
+
+    raw = tiny_config_dict()
+    raw["data"]["validation"] = 300  # half the training split
+    ds = load_dataset("synth")
+    tr = Trainer(from_dict(raw), ds, label_store_for("synth", ds.n_train, ds.num_classes))
+    for strategy in ("random", "entropy", "mixture"):
+        chosen, _ = suggest(tr, strategy, 40, seed=1)
+        assert len(chosen) == 40 and not np.isin(chosen, tr.val_idx).any(), strategy

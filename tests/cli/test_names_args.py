@@ -95,6 +95,7 @@ ACTION_ARGS = {
     ("label", "import"): ["f.csv"],
     ("label", "export"): [],
     ("label", "stats"): [],
+    ("label", "holdout"): [],
     ("label", "seed"): ["--per-class", "1"],
     ("label", "issues"): [],
     ("label", "accept"): ["1"],

@@ -131,10 +131,11 @@ def test_every_strategy_excludes_labelled(strategy: str) -> None:
     p_mc = np.stack([_probs(n, 1), _probs(n, 2), _probs(n, 3)])
     p_mc[:, :10] = np.eye(4)[np.arange(3)][:, None, :]  # passes disagree maximally
     feats = np.random.default_rng(0).normal(size=(n, 3))
+    resp = np.random.default_rng(5).dirichlet(np.ones(5), size=n)
     mask = np.zeros(n, bool)
     mask[:10] = True
     for exclude in (mask, np.arange(10)):
-        s = select(strategy, 8, probs=probs, probs_mc=p_mc, features=feats, exclude=exclude)
+        s = select(strategy, 8, probs=probs, probs_mc=p_mc, features=feats, resp=resp, exclude=exclude)
         assert isinstance(s, Selection) and s.strategy == strategy
         assert s.indices.dtype == np.int64 and s.indices.shape == (8,) and s.scores.shape == (8,)
         assert np.unique(s.indices).size == 8

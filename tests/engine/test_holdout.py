@@ -100,3 +100,14 @@ def test_a_dataset_with_test_truth_holds_nothing_out(home):
     tr = Trainer(from_dict(tiny_config_dict()), ds, store)
     assert len(tr.held_out_rows) == 0 and tr.n_labels == 50
     assert tr.evaluate().split == "test"
+
+
+def test_validation_on_a_dataset_without_true_classes_is_refused(home):
+    from engine.config import ConfigError
+    from engine.datasets import load_dataset
+
+    _no_truth(home)
+    store = label_store_for("mine", 600, 10)
+    raw = {**tiny_config_dict(), "data": {"name": "mine", "validation": 100}}
+    with pytest.raises(ConfigError, match="knows none of them"):
+        Trainer(from_dict(raw), load_dataset("mine"), store)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from engine.datasets import clear_cache, load_dataset, save_dataset
 from engine.datasets.classes import read_class_names
@@ -156,6 +156,40 @@ def test_fit_crop_pad_stretch() -> None:
     assert pad[0].max() == 0 and pad[3].max() == 0 and pad[1:3].min() > 200  # black bars above and below
     assert _decode(wide, mode="gray", fit="crop").min() > 200
     assert _decode(wide, mode="gray", fit="stretch").min() > 200
+
+
+def _jpeg(im: Image.Image, **save: object) -> str:
+    path = Path(os.environ["PYTEST_TMP"]) / "big.jpg"
+    im.save(path, "JPEG", quality=90, **save)
+    return str(path)
+
+
+def test_large_jpeg_decodes_at_a_reduced_scale_close_to_full_resolution() -> None:
+    """A JPEG much larger than its target is decoded at 1/2, 1/4 or 1/8 scale first, down to twice
+    the target (the speed of the import, docs/datasets.md): close to Lanczos from the full image,
+    not equal to it, with the fit's geometry and the EXIF orientation kept."""
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    photo = photo.resize((256, 256), Image.Resampling.BICUBIC)
+    ImageDraw.Draw(photo).rectangle((40, 60, 150, 140), fill=(250, 20, 90))
+    path = _jpeg(photo)
+    _, got, colour, _ = decode_file(path, 64, 64, "rgb", "crop")
+    assert got is not None and got.shape == (64, 64, 3) and colour
+    full = np.asarray(Image.open(path).resize((64, 64), Image.Resampling.LANCZOS), np.int16)
+    assert 0 < np.abs(got - full).mean() < 1  # gray levels of 255: reduced, and close
+    half = Image.open(path)
+    half.draft("RGB", (128, 128))
+    assert half.size == (128, 128)
+    want = np.asarray(half.resize((64, 64), Image.Resampling.LANCZOS))
+    assert np.array_equal(got, want)  # 256 -> 64: decoded at 1/2 scale, then Lanczos
+    wide = Image.new("RGB", (512, 256), (255, 255, 255))
+    pad = decode_file(_jpeg(wide), 64, 64, "rgb", "pad")[1]
+    assert pad is not None and pad[:16].max() == 0 and pad[48:].max() == 0 and pad[17:47].min() > 240
+    wide.paste((0, 0, 0), (256, 0, 512, 256))  # white left half, turned upright: the top half
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    crop = decode_file(_jpeg(wide, exif=exif.tobytes()), 64, 64, "gray", "crop")[1]
+    assert crop is not None and crop[:28].min() > 200 and crop[36:].max() < 50
 
 
 def test_auto_mode_picks_rgb_only_for_colour(tmp_path: Path, data: Path) -> None:

@@ -138,6 +138,9 @@ def test_flips_and_shrinking_margins_raise_risk():
     assert top == set(np.flatnonzero(g == 3)), res.candidates  # the flippers are the top 10
     assert "prediction flipped 3x in the last 4 refreshes" in res.candidates[0]["why"]
     assert "unsure between 3 and 2" in res.candidates[0]["why"]
+    named = Forecaster(names=["ant", "bee", "cat", "dog"])  # a dataset's class names (issue 24)
+    named_res = feed(named, steps, preds, margins, np.full(n, -1))
+    assert "unsure between dog and cat" in named_res.candidates[0]["why"]
     whys = {i: fc.why(i, fc.last_features, None) for i in np.flatnonzero(g == 2)}
     assert all("margin 0.30 and shrinking" in w for w in whys.values()), whys
     # the window's mean probabilities remember recent doubt: unsure before, confident now (no flip)

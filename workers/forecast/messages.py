@@ -12,7 +12,9 @@ class ForecastInput(Message, tag="forecast_input"):
     """One embedding refresh, for the worker. The arrays travel in the ``.npz`` at ``probs_path``
     (written by :func:`write_forecast_arrays`); the message itself stays a few hundred bytes.
 
-    ``test_acc``: the newest held-out accuracy (None/NaN if none yet). ``steps_total``: the step the
+    ``test_acc``: the newest accuracy (None/NaN if none yet), on the split ``acc_split`` names: "test",
+    "validation", or "held-out" (the user's held-out labels of a dataset without test truth,
+    engine/stores/holdout.py). ``steps_total``: the step the
     current training run ends at, if known; once ``step >= steps_total`` the weights no longer
     change, which counts as a plateau.
     """
@@ -23,6 +25,7 @@ class ForecastInput(Message, tag="forecast_input"):
     n_labels: int = 0
     test_acc: float | None = None
     steps_total: int | None = None
+    acc_split: str = "test"
 
 
 class ForecastResult(Message, tag="forecast_result"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +125,7 @@ class Forecaster:
         gates: GateConfig | None = None,
         weights: dict[str, float] | None = None,
         calibration: tuple[tuple[float, float], ...] | None = None,
+        names: Sequence[str] | None = None,
     ) -> None:
         if history < 2:
             raise ValueError("history must be >= 2 (flips need two refreshes)")
@@ -142,6 +144,10 @@ class Forecaster:
         self._nn_label = np.zeros(0, np.int64)
         self._span = 1  # refreshes the newest features looked at (history + the current one)
         self.last_features: dict[str, np.ndarray] = {}
+        self.names = list(names) if names else []  # the class names the reasons use (the numbers where empty)
+
+    def _name(self, c: int) -> str:
+        return self.names[c] if 0 <= c < len(self.names) else str(c)
 
     def reset(self) -> None:
         self._hist.clear()
@@ -222,7 +228,13 @@ class Forecaster:
 
     # -- gates -----------------------------------------------------------------------------------
     def _gates(
-        self, step: int, num_classes: int, test_acc: float | None, mean_conf: float, steps_total: int | None
+        self,
+        step: int,
+        num_classes: int,
+        test_acc: float | None,
+        mean_conf: float,
+        steps_total: int | None,
+        acc_split: str = "test",
     ) -> tuple[dict[str, dict[str, Any]], bool, str]:
         g = self.gates
         gates: dict[str, dict[str, Any]] = {}
@@ -234,7 +246,7 @@ class Forecaster:
             "passed": acc >= chance,
             "value": round(acc, 4),
             "threshold": round(chance, 4),
-            "source": "test_acc" if have_acc else "mean_max_prob",
+            "source": ("test_acc" if acc_split == "test" else f"{acc_split}_acc") if have_acc else "mean_max_prob",
         }
         nh = len(self._hist)
         gates["history"] = {"passed": nh >= g.min_history, "value": float(nh), "threshold": float(g.min_history)}
@@ -258,13 +270,13 @@ class Forecaster:
                 if by == "cap"
                 else "the training run has finished"
             )
-            src = "test accuracy" if have_acc else "mean confidence"
+            src = f"{acc_split} accuracy" if have_acc else "mean confidence"
             return gates, True, f"open: step {step}, {src} {acc:.2f} > chance, {how}"
         v = gates[closed]
         if closed == "min_steps":
             reason = f"closed by min_steps: step {step} < {g.min_steps} (too early to judge)"
         elif closed == "better_than_chance":
-            what = "test accuracy" if have_acc else "mean confidence (no test accuracy yet)"
+            what = f"{acc_split} accuracy" if have_acc else f"mean confidence (no {acc_split} accuracy yet)"
             reason = f"closed by better_than_chance: {what} {acc:.2f} < {chance:.2f}"
         elif closed == "history":
             reason = f"closed by history: {nh} refresh(es) since step {g.min_steps}, need {g.min_history}"
@@ -292,6 +304,7 @@ class Forecaster:
         step: int = 0,
         test_acc: float | None = None,
         steps_total: int | None = None,
+        acc_split: str = "test",
     ) -> ForecastResult:
         """Add one refresh and rank. ``labels`` int [M <= N] (-1 unlabelled); only unlabelled rows
         below M are candidates."""
@@ -340,7 +353,7 @@ class Forecaster:
         self.score, self.risk, self.last_features = score, risk, f
 
         conf = float(probs[pool].max(1).mean()) if pool.any() else float(probs.max(1).mean())
-        gates, is_open, reason = self._gates(int(step), c, test_acc, conf, steps_total)
+        gates, is_open, reason = self._gates(int(step), c, test_acc, conf, steps_total, acc_split)
         cand = np.flatnonzero(pool)
         k = min(self.k, len(cand))
         top = cand[np.argsort(-score[cand], kind="stable")[:k]] if k else np.empty(0, np.int64)
@@ -374,7 +387,7 @@ class Forecaster:
                 (
                     w.get("ens_entropy", 0.0) * float(f["ens_entropy"][i])
                     + w.get("entropy", 0.0) * float(f["entropy"][i]),
-                    f"unsure between {a} and {b} ({mp[a]:.2f} vs {mp[b]:.2f}{over})",
+                    f"unsure between {self._name(int(a))} and {self._name(int(b))} ({mp[a]:.2f} vs {mp[b]:.2f}{over})",
                 )
             )
         drivers.sort(key=lambda t: -t[0])
@@ -383,9 +396,9 @@ class Forecaster:
         if drop >= 0.05:
             parts.append(f"margin {m:.2f} and shrinking")
         elif f["tau_disagree"][i] and tau_pred is not None:
-            parts.append(f"the tau route says {int(tau_pred[i])}")
+            parts.append(f"the tau route says {self._name(int(tau_pred[i]))}")
         elif f["knn_disagree"][i] and len(self._nn_label) > i:
-            parts.append(f"its nearest labelled sample is a {int(self._nn_label[i])}")
+            parts.append(f"its nearest labelled sample is a {self._name(int(self._nn_label[i]))}")
         elif f["knn_dist"][i] > 0.5:
             parts.append(f"far from labelled samples ({math.exp(float(f['knn_dist'][i])):.1f}x typical)")
         return "; ".join(parts[:3])

@@ -12,17 +12,24 @@ from workers.forecast.model import Forecaster, GateConfig
 
 
 def forecast_main(
-    io: ChildIO, nice: int = 10, history: int = 5, k: int = 10, gates: dict[str, Any] | None = None, poll_s: float = 0.2
+    io: ChildIO,
+    nice: int = 10,
+    history: int = 5,
+    k: int = 10,
+    gates: dict[str, Any] | None = None,
+    poll_s: float = 0.2,
+    names: list[str] | None = None,
 ) -> None:
     """Entry point of the forecast child process (``multiprocessing.get_context("spawn")``).
 
     Reads ``forecast_input`` dicts (or :class:`ForecastInput`) from ``io.in_q``; when several are
     waiting only the newest is handled (stale refreshes are dropped). Sends ``to_dict(ForecastResult)``,
     or a ``forecast_error`` dict for input it cannot handle, and carries on. Ends when the stop event
-    is set or ``None`` arrives. ``gates``: GateConfig fields to override.
+    is set or ``None`` arrives. ``gates``: GateConfig fields to override; ``names``: the class names
+    the reasons use.
     """
     limit_child(nice)
-    fc = Forecaster(history=history, k=k, gates=GateConfig(**(gates or {})))
+    fc = Forecaster(history=history, k=k, gates=GateConfig(**(gates or {})), names=names)
     io.ready("forecast")
 
     def report(message: str, version: int | None = None) -> None:
@@ -45,6 +52,7 @@ def forecast_main(
                 version=inp.version,
                 step=inp.step,
                 test_acc=inp.test_acc,
+                acc_split=inp.acc_split,
                 steps_total=inp.steps_total,
             )
             io.put(to_dict(res))
