@@ -2,8 +2,10 @@
 would have, imported with `latentloop data import`, and trained on with few labels.
 
     .venv/bin/python benchmarks/bench_real_images.py [--steps 1500] [--seeds 0 1 2] \
-        [--labels-per-class 5 10] [--sets digits lfw photos hidden]
+        [--labels-per-class 5 10] [--sets digits-size digits lfw photos hidden]
 
+- ``digits-size``: the digits' import size, 8 (their own) or 16, chosen on validation: 300 of the
+  training images held out (`experiment --validation 300`), 10 labels per class, every seed.
 - ``digits``: scikit-learn's bundled handwritten digits (`sklearn.datasets.load_digits`, 1,797
   images 8x8, values 0..16 scaled to 0..255), written as PNGs in `train/<digit>/` and
   `test/<digit>/` (a stratified 25% test split, seed 0), imported at 16x16 (`--size 16`: chosen over
@@ -25,7 +27,8 @@ would have, imported with `latentloop data import`, and trained on with few labe
 Every command is the CLI's, run as a subprocess in a temporary home (the project's data and
 artifacts are never touched). Each labelled set trains the default config fitted to the dataset
 (`engine.config.fit_to_dataset`: its shape and class count) with `latentloop experiment
---labels-per-class N --seed S` (bench_accuracy.run_one), one run at a time with 1 thread; next to it
+--labels-per-class N --seed S` (bench_accuracy.run_one), one run at a time with 1 thread (and
+none while /tmp/BENCH_LOCK exists, the lead's timing lock); next to it
 the pixel 1-NN of bench_pixel_baseline on the same labels and test split, and chance (1 / classes).
 
 Writes docs/benchmarks/real_images.json. ``--sets`` runs some of the sets and keeps the others'
