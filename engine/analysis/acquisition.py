@@ -269,7 +269,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "kcenter": "core-set: greedily the sample furthest in latent space from all labelled/chosen ones",
     "typical": "TypiClust: the most typical sample of each of the largest k-means clusters no label covers",
     "mixture": "the most typical sample of each mixture component holding the fewest labels (fills tau)",
-    "auto": "mixture while there are fewer than AUTO_PER_CLASS labels per class, then margin+kcenter",
+    "auto": "typical while there are fewer than AUTO_PER_CLASS labels per class, then margin+kcenter",
 }
 for _u in _UNCERTAINTY:
     _DESCRIPTIONS[f"{_u}+kcenter"] = f"top shortlist*k by {_u}, then k-center greedy among them (uncertain and diverse)"
@@ -286,10 +286,10 @@ STRATEGIES: tuple[str, ...] = (
 )
 #: The dashboard's queue and ``latentloop suggest`` rank by this unless told otherwise.
 DEFAULT_STRATEGY = "auto"
-#: ``auto`` covers the mixture's components (cold start) until the labels reach this many per
+#: ``auto`` covers the data's typical clusters (cold start) until the labels reach this many per
 #: class, then ranks by margin+kcenter (docs/acquisition.md says how the number was chosen).
-AUTO_PER_CLASS = 3
-_AUTO_PHASES = ("mixture", "margin+kcenter")
+AUTO_PER_CLASS = 6
+_AUTO_PHASES = ("typical", "margin+kcenter")  # typical beat mixture and random on validation (docs/acquisition.md)
 
 
 def auto_phase(n_labelled: int, num_classes: int) -> str:

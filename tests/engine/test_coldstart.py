@@ -52,10 +52,10 @@ def test_auto_switches_from_covering_to_uncertainty_at_the_stated_count():
     resp = np.eye(3)[blob]
     probs = np.random.default_rng(3).dirichlet(np.ones(3), size=len(x))
     switch = acq.AUTO_PER_CLASS * 3
-    assert acq.auto_phase(switch - 1, 3) == "mixture" and acq.auto_phase(switch, 3) == "margin+kcenter"
-    for n_lab, phase in ((switch - 1, "mixture"), (switch, "margin+kcenter")):
+    assert acq.auto_phase(switch - 1, 3) == "typical" and acq.auto_phase(switch, 3) == "margin+kcenter"
+    for n_lab, phase in ((switch - 1, "typical"), (switch, "margin+kcenter")):
         lab = np.arange(n_lab)
         got = acq.select("auto", 4, probs=probs, features=x, resp=resp, exclude=lab, rng=0)
         want = acq.select(phase, 4, probs=probs, features=x, resp=resp, exclude=lab, rng=0)
         assert got.strategy == "auto" and got.indices.tolist() == want.indices.tolist()
-    assert acq.required_inputs("auto") == {"probs", "features", "resp"}
+    assert acq.required_inputs("auto") == {"probs", "features"}
