@@ -24,6 +24,9 @@ from engine.analysis.acquisition import STRATEGIES, describe
 from engine.analysis.ranking import MC_POOL, RANK_DEPTH, rank_unlabelled
 
 EXTERNAL = "forecast"  # the strategy name under which the pushed list is shown
+# Strategies that cluster the latent means (a second or two on 60,000 samples): after a map
+# refresh the page keeps showing the last ranking until the new one, computed in a thread, lands.
+BACKGROUND = frozenset({"auto", "typical", "mixture"})
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class CandidateQueue:
         self._external: list[Candidate] = []
         self._external_note = "no forecast yet (the forecast worker reports at every map refresh)"
         self._external_rev = 0
+        self._rank_rev = 0  # bumped when a ranking computed in the background lands
+        self._pending: tuple[str, int] | None = None  # the key being ranked in the background
 
     @staticmethod
     def strategies() -> list[dict[str, str]]:
@@ -120,23 +125,60 @@ class CandidateQueue:
             with self._lock:
                 return [c for c in self._external if not labelled[c.serial]][: self.size]
         key = (strategy, version)
+        enough = min(self.size, int((~labelled).sum()))
         with self._lock:
             ranked = self._ranked if self._ranked_key == key else None
+            stale = self._ranked if self._ranked_key is not None and self._ranked_key[0] == strategy else None
         if ranked is not None:
             left = [c for c in ranked if not labelled[c.serial]]
-            if len(left) >= min(self.size, int((~labelled).sum())):
+            if len(left) >= enough:
+                return left[: self.size]
+        elif stale is not None and strategy in BACKGROUND:
+            # a new map version: show the last ranking (its labelled samples dropped) while the new
+            # one is computed off the page's request thread; key() changes when it lands
+            left = [c for c in stale if not labelled[c.serial]]
+            if len(left) >= enough:
+                self._rank_later(key, probs, features, labelled, mc, resp)
                 return left[: self.size]
         ranked = self._rank(strategy, probs, features, labelled, mc, resp)
         with self._lock:
             self._ranked, self._ranked_key = ranked, key
         return ranked[: self.size]
 
+    def _rank_later(
+        self,
+        key: tuple[str, int],
+        probs: np.ndarray,
+        features: np.ndarray,
+        labelled: np.ndarray,
+        mc: McFn | None,
+        resp: np.ndarray | None,
+    ) -> None:
+        """Rank for ``key`` in a thread (one at a time; a newer key waits for the next call)."""
+        with self._lock:
+            if self._pending is not None:
+                return
+            self._pending = key
+
+        def work() -> None:
+            try:
+                ranked = self._rank(key[0], probs, features, labelled, mc, resp)
+                with self._lock:
+                    self._ranked, self._ranked_key = ranked, key
+                    self._rank_rev += 1
+            finally:
+                with self._lock:
+                    self._pending = None
+
+        threading.Thread(target=work, name="queue-rank", daemon=True).start()
+
     def key(self, strategy: str, version: int) -> tuple[Any, ...]:
         """Changes whenever :meth:`items` may return a different ranking (labels aside)."""
         if strategy == EXTERNAL:
             with self._lock:
                 return ("external", self._external_rev)
-        return ("strategy", strategy, version)
+        with self._lock:
+            return ("strategy", strategy, version, self._rank_rev)
 
     def describe_source(self, strategy: str) -> str:
         if strategy == EXTERNAL:

@@ -344,3 +344,33 @@ def test_label_store_counts_other_sources_labels_incrementally(tmp_path):
     assert store.added_since(start) == 4  # the finished line is counted once
     store.log_path.write_text("")  # the log was replaced
     assert store.added_since(start) == 0
+
+
+def test_a_clustering_queue_ranks_a_new_map_version_off_the_request_thread():
+    """After a map refresh, typical/auto show the last ranking at once, and key() changes when the
+    new ranking (computed in a thread) lands; then items() returns it."""
+    import time
+
+    from app.services.candidates import CandidateQueue
+    from engine.analysis.ranking import rank_unlabelled
+
+    rng = np.random.default_rng(0)
+    n = 400
+    labels = np.full(n, -1)
+    q = CandidateQueue(n, size=5, pool=20)
+    f1, f2 = rng.normal(size=(n, 4)), rng.normal(size=(n, 4)) * 3
+    probs = rng.dirichlet(np.ones(3), size=n)
+    first = [c.serial for c in q.items("typical", 1, probs, f1, labels)]  # nothing to show yet: ranked now
+    k1 = q.key("typical", 2)
+    again = [c.serial for c in q.items("typical", 2, probs, f2, labels)]
+    assert again == first  # the last ranking, at once
+    deadline = time.monotonic() + 20
+    while q.key("typical", 2) == k1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert q.key("typical", 2) != k1
+    want = rank_unlabelled("typical", 20, probs=probs, features=f2, labelled=labels >= 0).indices[:5].tolist()
+    assert [c.serial for c in q.items("typical", 2, probs, f2, labels)] == want != first
+    # a fast strategy is ranked at once, as before
+    assert [c.serial for c in q.items("entropy", 3, probs, f2, labels)] == [
+        c.serial for c in q.items("entropy", 3, probs, f2, labels)
+    ]
