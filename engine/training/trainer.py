@@ -270,14 +270,11 @@ class Trainer(TrainerCheckpoints):
                 self.emit(ev.LabelsError(self.step, self.labels_error, self.n_labels))
             return False
         self._labels_version = version
-        lab = arr >= 0
-        lab[self.val_idx] = False  # a held-out validation sample is never trained on, labelled or not
-        held = lab & holdout.held_out(np.arange(len(arr)), fraction)
-        lab &= ~held
+        usable = arr.copy()
+        usable[self.val_idx] = -1  # a held-out validation sample is never trained on, labelled or not
+        self._lab_idx, self._held_idx = holdout.label_split(usable, fraction)
         self.holdout_fraction = fraction
-        self._held_idx = np.flatnonzero(held).astype(np.int64)
         self._held_y = arr[self._held_idx].astype(np.int64)
-        self._lab_idx = np.flatnonzero(lab).astype(np.int64)
         self._lab_y = arr[self._lab_idx].astype(np.int64)
         self._labels_hash = labels_hash(dict(zip(self._lab_idx.tolist(), self._lab_y.tolist(), strict=True)))
         self.update_tau()
