@@ -72,10 +72,12 @@ def make_trainer(
 
 def predict_all(trainer: Any, idx: np.ndarray | None = None) -> dict[Out, np.ndarray]:
     """Backend outputs (every key) for the given dataset indices (default: every sample), streamed
-    in chunks of uint8 rows (engine.training.streaming)."""
+    in chunks of uint8 rows (engine.training.streaming), by the weights the run reports (the
+    weight average when it has one: :meth:`Trainer.averaged_weights`)."""
     from engine.training.streaming import predict_rows
 
-    return predict_rows(trainer.backend, trainer.ds.images, idx, keys=tuple(Out))
+    with trainer.averaged_weights():
+        return predict_rows(trainer.backend, trainer.ds.images, idx, keys=tuple(Out))
 
 
 def probe_checkpoint(

@@ -60,7 +60,7 @@ class XaiEngine:
         from engine.config import ModelConfig
         from engine.errors import CheckpointError
         from engine.stores.checkpoints import read_checkpoint_dir
-        from engine.training.checkpoints import shape_mismatch
+        from engine.training.checkpoints import served_weights, shape_mismatch
 
         path = newest_snapshot(self.root)
         if path is None or path == self.snapshot:
@@ -76,7 +76,7 @@ class XaiEngine:
         name = ck.meta.get("backend", "torch")
         if self.backend is None or self.backend.name != name or self.backend.cfg != model:
             self.backend = create_backend(name, model)
-        self.backend.set_weights(ck.weights)
+        self.backend.set_weights(served_weights(ck.weights, ck.state))  # the model the page reports
         self.snapshot, self.step = path, int(ck.meta.get("step", 0))
         return True
 

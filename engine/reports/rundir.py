@@ -106,7 +106,7 @@ def collect_arrays(trainer: Any, sample: int = REPORT_SAMPLE, seed: int = REPORT
     n_more = min(max(0, sample - len(labelled)), len(others))
     more = np.random.default_rng(seed).choice(others, n_more, replace=False) if n_more else others[:0]
     rows = np.sort(np.concatenate([labelled, more])).astype(np.int64)
-    with trainer._averaged_weights():  # the weights and tau the evaluations use
+    with trainer.averaged_weights():  # the weights and tau the evaluations use
         # streamed uint8 rows, as Trainer.evaluate reads them: no float copy (large colour images)
         ev_out = predict_rows(trainer.backend, ds.images, eval_idx, (Out.PROBS,))
         s_out = predict_rows(trainer.backend, ds.images, rows, (Out.MU, Out.RESP))

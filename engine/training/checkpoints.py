@@ -112,6 +112,13 @@ def dataset_mismatch(
     return None
 
 
+def served_weights(weights: dict[str, np.ndarray], state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The weights a checkpoint predicts with: its weight average (``ema.*`` state arrays, saved when
+    ``train.ema_decay`` > 0) when it has one, else its live weights."""
+    ema = {k.removeprefix("ema."): v for k, v in state.items() if k.startswith("ema.")}
+    return ema if set(ema) == set(weights) else weights
+
+
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     """A history row for meta.json: floats to 6 significant digits (NaN as None: JSON has no NaN)."""
     out: dict[str, Any] = {}
@@ -295,9 +302,10 @@ class TrainerCheckpoints:
             raise CheckpointError(f"checkpoint {name!r}: {err}") from None
         if "tau.counts" in ck.state:
             self.tau.counts = np.asarray(ck.state["tau.counts"], np.float64)
+        # the weight average is part of the model (what it reports and predicts with), not only of a resume
+        ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
+        self._ema = {k: np.array(v, np.float32) for k, v in ema.items()} or None
         if not weights_only:
-            ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
-            self._ema = {k: np.array(v, np.float32) for k, v in ema.items()} or None
             self.curriculum.set_state(ck.state.get("curriculum.advances"))  # absent before advances existed
             self.backend.set_optimizer_state(ck.optimizer)
             self.step = int(ck.meta.get("step", 0))

@@ -371,9 +371,11 @@ class Trainer(TrainerCheckpoints):
             self._ema[k] += (1 - d) * v
 
     @contextlib.contextmanager
-    def _averaged_weights(self):
+    def averaged_weights(self):
         """Within the block the backend holds the averaged weights and the tau they give on the
-        labelled samples; the live weights and tau come back afterwards, exactly."""
+        labelled samples; the live weights and tau come back afterwards, exactly. The averaged
+        weights (``train.ema_decay`` > 0, the default) are the model a run reports, so evaluation,
+        the map's embeddings and every CLI prediction use them; training steps use the live ones."""
         if self._ema is None:
             yield
             return
@@ -411,7 +413,7 @@ class Trainer(TrainerCheckpoints):
         if len(test) == 0:
             e = ev.Evaluation(self.step, float("nan"), float("nan"), 0, self.n_labels, split)
         else:
-            with self._averaged_weights():
+            with self.averaged_weights():
                 out = predict_rows(self.backend, self.ds.images, test, (Out.PROBS, Out.RESP))
                 acc = float((out[Out.PROBS].argmax(1) == y).mean())
                 tau_acc = float((self.tau.predict_hard(out[Out.RESP]) == y).mean())
@@ -429,7 +431,8 @@ class Trainer(TrainerCheckpoints):
 
     def embed(self) -> Embeddings:
         """Model outputs for every sample; bumps the embedding version and emits Refresh."""
-        out = predict_rows(self.backend, self.ds.images)  # streamed: no float copy of every image
+        with self.averaged_weights():
+            out = predict_rows(self.backend, self.ds.images)  # streamed: no float copy of every image
         version = (self.embeddings.version + 1) if self.embeddings else 1
         self.embeddings = Embeddings(version, self.step, out[Out.MU], out[Out.PROBS], out[Out.RESP])
         self.emit(ev.Refresh(version, self.step))

@@ -94,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
         if ws.cfg.tasks:  # what the latent space encodes, with the weights the evaluations used
             from engine.analysis.probes import probe_json, probe_outputs
 
-            with trainer._averaged_weights():
-                predictions = predict_all(trainer)
+            predictions = predict_all(trainer)  # by the averaged weights, as the evaluations
             metrics["probes"] = probe_json(probe_outputs(ws.cfg, ws.dataset, predictions))["probes"]
         arrays = collect_arrays(trainer)
         run_info = {

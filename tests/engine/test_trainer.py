@@ -354,7 +354,35 @@ def test_ema_evaluation_uses_averaged_weights_and_restores_the_live_ones(home):
     e = tr.evaluate()
     after = tr.backend.get_weights()
     assert all(np.array_equal(after[k], live[k]) for k in live) and np.array_equal(tr.tau.matrix, tau_live)
-    with tr._averaged_weights():
+    with tr.averaged_weights():
         probs_ema = tr.backend.predict(tr.ds.float_images(test))[Out.PROBS]
     assert not np.allclose(probs_ema, probs_live)  # the evaluation saw other weights
     assert e.test_acc == pytest.approx(float((probs_ema.argmax(1) == tr.ds.targets[test]).mean()))
+
+
+def test_the_map_and_every_prediction_use_the_averaged_weights_too(home, tmp_path):
+    """The model a run reports is its weight average: the map's embeddings, ``predict_all`` (infer,
+    suggest, label issues) and a checkpoint loaded only to predict all use it, as the evaluation."""
+    from engine.backends.base import Out
+    from engine.stores.checkpoints import CheckpointStore
+    from engine.training.checkpoints import served_weights
+    from engine.workspace import predict_all
+
+    cfg = from_dict(tiny_config_dict(ema_decay=0.95, eval_every=10**6))
+    tr = _trainer(cfg)
+    tr.run(steps=60, evaluate_at_end=False)
+    with tr.averaged_weights():
+        want = tr.backend.predict(tr.ds.float_images(np.arange(len(tr.ds.images))))[Out.PROBS]
+    live = tr.backend.predict(tr.ds.float_images(np.arange(len(tr.ds.images))))[Out.PROBS]
+    assert not np.allclose(want, live, atol=1e-4)
+    np.testing.assert_allclose(tr.embed().probs, want, atol=1e-5)
+    np.testing.assert_allclose(predict_all(tr)[Out.PROBS], want, atol=1e-5)
+    store = CheckpointStore(tmp_path / "ck")
+    tr.save_checkpoint("avg", store=store)
+    fresh = _trainer(cfg)
+    fresh.load_checkpoint("avg", store=store, weights_only=True)
+    np.testing.assert_allclose(predict_all(fresh)[Out.PROBS], want, atol=1e-5)
+    ck = store.load("avg")  # the XAI worker's snapshots: the same choice of weights
+    served = served_weights(ck.weights, ck.state)
+    assert all(np.array_equal(served[k], tr._ema[k]) for k in tr._ema)
+    assert served_weights(ck.weights, {}) is ck.weights
