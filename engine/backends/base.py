@@ -100,6 +100,7 @@ from engine.analysis.saliency import saliency_map
 from engine.config import ModelConfig
 from engine.errors import SaliencyUnavailable
 from engine.tasks import AUX_HIDDEN, AuxHead, Slice, resolve
+from engine.training.augment import ViewPlan, plan_views
 
 
 class Out(enum.StrEnum):
@@ -145,6 +146,7 @@ def loss_metrics(w: Any, terms: Sequence[Any], aux: Any, acc: Any, n_labeled: An
 class Batch(TypedDict):
     """One training batch; every backend consumes exactly these arrays."""
 
+    # x and x_aug: numpy, or the backend's own arrays from Backend.views (already on its device)
     x: np.ndarray  # float32 [B, *sample_shape] in [0, 1] ([B, H, W] gray, [B, H, W, 3] RGB)
     x_aug: np.ndarray  # float32 [B, *sample_shape]: augmented view for the consistency term
     y: np.ndarray  # int32 [B], -1 = unlabelled
@@ -288,6 +290,24 @@ class Backend(abc.ABC):
         self.cfg = cfg
         self.device = device
         self.threads = cpu_threads(threads)
+        self._images = np.zeros((0, *cfg.sample_shape), np.uint8)  # hold_images: the rows views reads
+
+    # -- the batch's images: held once, drawn by row (engine/training/augment.py) -------------
+    def device_free_bytes(self) -> int | None:
+        """Free memory of the device in bytes; None when the backend computes on the host (cpu),
+        where the dataset's own array is already resident and nothing is uploaded."""
+        return None
+
+    def hold_images(self, images: np.ndarray, upload: bool = False) -> None:
+        """Keep a dataset's images (uint8 [N, *sample_shape]) for :meth:`views`: copied to the device
+        once when ``upload``, else this host array itself, read by row each step (no copy)."""
+        self._images = images
+
+    def views(self, plan: ViewPlan) -> tuple[Any, Any]:
+        """A batch's x and x_aug (float32 [B, *sample_shape] in [0, 1]) from the held images, as
+        arrays :meth:`train_step` takes in its Batch. Here the numpy reference; a framework applies
+        the same plan on its device."""
+        return plan_views(self.as_float_images(self._images[plan.rows]), plan)
 
     @abc.abstractmethod
     def init(self, seed: int) -> None:

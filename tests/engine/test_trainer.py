@@ -287,16 +287,15 @@ def test_affine_augment_known_answers():
 
 
 def _record_rows(tr) -> list:
-    """Make the trainer's dataset record every row index it reads images of."""
+    """Make the trainer's backend record every dataset row a batch's views are drawn from."""
     seen: list = []
-    real = tr.ds.float_images
+    real = tr.backend.views
 
-    def spy(idx=None):
-        seen.append(np.asarray(idx))
-        return real(idx)
+    def spy(plan):
+        seen.append(np.asarray(plan.rows))
+        return real(plan)
 
-    tr.ds = type(tr.ds)(tr.ds.name, tr.ds.images, tr.ds.targets, tr.ds.n_train, tr.ds.num_classes)
-    tr.ds.float_images = spy  # type: ignore[method-assign]
+    tr.backend.views = spy
     return seen
 
 

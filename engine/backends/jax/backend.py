@@ -18,6 +18,7 @@ from engine.backends.base import FLOAT_KEYS, TASK_KEYS, Backend, Batch, Out, ini
 from engine.backends.jax import layout  # pure numpy: importing it does not import JAX
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable
+from engine.training.augment import ViewPlan
 
 _ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}  # = torch.optim.Adam defaults
 _PAD_MIN = 8  # smallest padded predict batch; sizes are powers of two up to batch_size
@@ -66,8 +67,9 @@ class JaxBackend(Backend):
 
         from engine.backends.jax import loss as L
         from engine.backends.jax import model as M
+        from engine.backends.jax import views as V
 
-        self._jax, self._jnp, self._M, self._L, self._optax = jax, jax.numpy, M, L, optax
+        self._jax, self._jnp, self._M, self._L, self._V, self._optax = jax, jax.numpy, M, L, V, optax
         try:
             devices = jax.devices(platform)
         except RuntimeError as err:
@@ -82,6 +84,8 @@ class JaxBackend(Backend):
                 f"{hint}check JAX_PLATFORMS={os.environ.get('JAX_PLATFORMS', '')!r}"
             )
         self._dev = devices[index]
+        self._levels = self._put(V.LEVELS)
+        self._held: Any = None  # the images on the device (hold_images with upload)
         self.model = M.build(cfg)
         self._adam = optax.scale_by_adam(**_ADAM)  # the learning rate stays outside (set_lr keeps state)
         self.lr = 1e-3
@@ -186,9 +190,27 @@ class JaxBackend(Backend):
     def _batch(self, batch: Batch) -> dict[str, Any]:
         # without auxiliary heads the task arrays are never read: not even copied to the device
         keys = FLOAT_KEYS + TASK_KEYS if self.cfg.aux else FLOAT_KEYS
-        b = {k: np.asarray(batch[k], np.float32) for k in keys}
+        on_device = self._jax.Array  # views' x and x_aug stay where they are
+        b = {k: v if isinstance(v := batch[k], on_device) else np.asarray(v, np.float32) for k in keys}
         b["y"] = np.asarray(batch["y"], np.int32)
         return self._put(b)
+
+    # -- the batch's images ------------------------------------------------------------
+    def device_free_bytes(self) -> int | None:
+        if self._dev.platform == "cpu":
+            return None
+        stats = self._dev.memory_stats() or {}  # the allocator's pool (JAX preallocates most of the GPU)
+        return int(stats["bytes_limit"] - stats["bytes_in_use"]) if "bytes_limit" in stats else None
+
+    def hold_images(self, images: np.ndarray, upload: bool = False) -> None:
+        super().hold_images(images, upload)
+        self._held = self._put(np.asarray(images, np.uint8)) if upload else None
+
+    def views(self, plan: ViewPlan) -> tuple[Any, Any]:
+        rows, aug, weak = self._V.plan_arrays(plan)
+        held = self._held is not None
+        source = self._held if held else self._put(np.ascontiguousarray(self._images[plan.rows]))
+        return self._V.views(self._levels, source, self._put(rows), self._put(aug), self._put(weak), held=held)
 
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:

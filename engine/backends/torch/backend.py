@@ -9,8 +9,10 @@ import torch
 
 from engine.backends.base import Backend, Batch, Out, initial_tau
 from engine.backends.torch.model import SSVAE, ssvae_loss
+from engine.backends.torch.views import Views
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable
+from engine.training.augment import ViewPlan
 
 _ADAM = {"betas": (0.9, 0.999), "eps": 1e-8}
 
@@ -24,6 +26,11 @@ class TorchBackend(Backend):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise DeviceUnavailable(f"--device {device}: torch sees no CUDA device; use --device cpu")
         self.dev = torch.device(device)
+        if self.dev.type == "cuda" and (self.dev.index or 0) >= (count := torch.cuda.device_count()):
+            raise DeviceUnavailable(
+                f"--device {device}: torch sees {count} CUDA device(s) (cuda:0 to cuda:{count - 1}); use one of them"
+            )
+        self._views = Views(self.dev)
         self.lr = 1e-3
         self.init(0)
 
@@ -41,9 +48,23 @@ class TorchBackend(Backend):
             g["lr"] = self.lr
 
     def _tensors(self, batch: Batch) -> dict[str, torch.Tensor]:
-        out = {k: torch.as_tensor(np.asarray(v), device=self.dev) for k, v in batch.items()}
+        out = {k: torch.as_tensor(v, device=self.dev) for k, v in batch.items()}  # views' x: no copy
         out["y"] = out["y"].long()
         return out
+
+    # -- the batch's images ------------------------------------------------------------
+    def device_free_bytes(self) -> int | None:
+        if self.dev.type != "cuda":
+            return None
+        free, _ = torch.cuda.mem_get_info(self.dev)
+        return int(free)
+
+    def hold_images(self, images: np.ndarray, upload: bool = False) -> None:
+        super().hold_images(images, upload)
+        self._views.upload(images if upload else None)
+
+    def views(self, plan: ViewPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._views.make(self._images, plan)
 
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:

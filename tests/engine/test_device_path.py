@@ -1,0 +1,160 @@
+"""The device path (docs/backends.md, "The batch's images"): a backend holds the training images
+and draws each batch's two views from them with the trainer's draws. Every backend must give the
+pixels of the numpy reference (engine/training/augment.py), so a run does not depend on where its
+batches are made; on this CPU the same code runs with ``device=cpu``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine import events as ev
+from engine.backends.base import Backend
+from engine.backends.registry import create_backend
+from engine.config import from_dict
+from engine.datasets import load_dataset, oracle_labels
+from engine.stores.labels import LabelStore
+from engine.training.augment import Affine, ViewPlan, draw_affine, draw_shift, plan_views
+from engine.training.trainer import Trainer
+from tests.helpers import tiny_config_dict
+
+BACKENDS = ["torch", "tensorflow", "jax"]
+SHAPES = [(28, 28, 1), (32, 32, 3), (20, 24, 1)]
+AFFINE_ATOL = 1e-5  # the bilinear blend of a grid computed in float32 (JAX) is within ~3e-6 of numpy's
+
+
+def _backend(name: str, shape: tuple[int, int, int]) -> Backend:
+    raw = tiny_config_dict()
+    raw["model"] = {**raw["model"], "image_shape": list(shape)}
+    return create_backend(name, from_dict(raw).model, "cpu", 1)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("upload", [False, True], ids=["host-rows", "held"])
+def test_views_match_the_numpy_reference(name: str, upload: bool) -> None:
+    rng = np.random.default_rng(0)
+    for shape in SHAPES:
+        be = _backend(name, shape)
+        images = rng.integers(0, 256, (40, *be.cfg.sample_shape), dtype=np.uint8)
+        be.hold_images(images, upload)
+        rows = rng.integers(0, 40, 13)
+        weak = draw_shift(rng, 13, 2)
+        weak[-3:] = 0  # feedback rows stay put
+        for aug in (draw_shift(rng, 13, 3), draw_affine(rng, 13, 2, 15.0, 0.1)):
+            plan = ViewPlan(rows, aug, weak)
+            x, x_aug = (np.asarray(v) for v in be.views(plan))
+            ref_x, ref_aug = plan_views(images[rows].astype(np.float32) / np.float32(255.0), plan)
+            assert x.dtype == x_aug.dtype == np.float32 and x.shape == ref_x.shape == x_aug.shape
+            np.testing.assert_array_equal(x, ref_x, err_msg=f"{name} {shape} weak shift")
+            if isinstance(aug, Affine):
+                np.testing.assert_allclose(x_aug, ref_aug, rtol=0, atol=AFFINE_ATOL, err_msg=f"{name} {shape} affine")
+            else:
+                np.testing.assert_array_equal(x_aug, ref_aug, err_msg=f"{name} {shape} shift")
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_views_known_answers(name: str) -> None:
+    """Independently of the reference: a shift moves a dot and drops what leaves the image; a
+    quarter turn about the centre is np.rot90; no weak shift leaves the main view as stored."""
+    be = _backend(name, (20, 24, 1))
+    images = np.zeros((2, 20, 24), np.uint8)
+    images[0, 5, 7] = 255
+    images[1, 0, 0] = 51
+    be.hold_images(images, True)
+    x, x_aug = (np.asarray(v) for v in be.views(ViewPlan(np.array([0, 1]), np.array([[2, -3], [-1, 0]]))))
+    assert x[1, 0, 0] == np.float32(51) / np.float32(255) and x[0, 5, 7] == 1.0
+    assert x_aug[0, 3, 10] == 1.0 and x_aug[0].sum() == 1.0  # pixel (r, c) reads (r + 2, c - 3)
+    assert x_aug[1, 1, 0] == x[1, 0, 0] and x_aug[1].sum() == x[1].sum()
+    gone = np.asarray(be.views(ViewPlan(np.array([0]), np.array([[10, 0]])))[1])
+    assert not gone.any()  # moved out of the image: zeros, never wrapped around
+
+    sq = _backend(name, (12, 12, 1))
+    img = np.random.default_rng(1).integers(0, 256, (1, 12, 12), dtype=np.uint8)
+    sq.hold_images(img, False)
+    quarter = Affine(np.array([0.0]), np.array([1.0]), np.array([1.0]), np.zeros((1, 2), np.int64))
+    turned = np.asarray(sq.views(ViewPlan(np.array([0]), quarter))[1])[0]
+    ref = img[0].astype(np.float32) / 255
+    assert np.allclose(turned, np.rot90(ref, 1), atol=1e-5) or np.allclose(turned, np.rot90(ref, 3), atol=1e-5)
+
+
+def _run(home: Path, backend: str, numpy_views: bool, free: int | None = None, **train: Any) -> list[dict[str, float]]:
+    """The Metrics losses of a 30-step run with feedback; ``numpy_views``: batches made in numpy (today's path)."""
+    raw = tiny_config_dict(steps=30, eval_every=1000, log_every=5, **train)
+    raw.update(backend=backend, seed=2, threads=1)
+    cfg = from_dict(raw)
+    ds = load_dataset("synth")
+    labels = LabelStore(home / f"labels-{backend}-{numpy_views}-{free}.csv", ds.n_train, ds.num_classes)
+    labels.set_many(oracle_labels(ds, 3, 2), source="oracle")
+    tr = Trainer(cfg, ds, labels)
+    if numpy_views:
+        tr.backend.views = Backend.views.__get__(tr.backend)  # type: ignore[method-assign]
+    if free is not None:
+        tr.backend.device_free_bytes = lambda: free  # type: ignore[method-assign]
+    tr.set_feedback([{"sample_idx": 3, "x0": 0.0, "y0": 0.0, "x1": 0.5, "y1": 0.5}])
+    losses: list[dict[str, float]] = []
+    tr.listeners.append(lambda e: losses.append(dict(e.losses)) if isinstance(e, ev.Metrics) else None)
+    tr.run(evaluate_at_end=False)
+    return losses
+
+
+def _same(a: list[dict[str, float]], b: list[dict[str, float]], atol: float) -> None:
+    assert len(a) == len(b) == 6
+    for la, lb in zip(a, b, strict=True):
+        np.testing.assert_allclose([la[k] for k in la], [lb[k] for k in la], rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_training_on_the_device_path_is_todays_run(home: Path, name: str) -> None:
+    """Shift and weak shift are exact: the same seed gives the same losses as batches made in numpy."""
+    shifts = {"augment_shift": 2, "weak_shift": 1}
+    _same(_run(home, name, False, **shifts), _run(home, name, True, **shifts), 1e-6)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_training_with_affine_views_stays_within_float_noise(home: Path, name: str) -> None:
+    """torch and TensorFlow compute numpy's affine grid in float64 and match it to the bit; JAX's
+    float32 grid moves a pixel by ~1e-6, which 30 steps turn into differences far below 1e-3."""
+    lever = {"augment_shift": 2, "augment_rotate": 15.0, "augment_scale": 0.1, "weak_shift": 2}
+    _same(_run(home, name, False, **lever), _run(home, name, True, **lever), 1e-3 if name == "jax" else 1e-6)
+
+
+def test_held_images_and_streamed_rows_train_alike(home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Images that fit (here: a pretend device with plenty free) are uploaded and drawn from on
+    the device; a dataset over half the free memory streams from the host, said once with both
+    sizes. The run is the same either way."""
+    with caplog.at_level(logging.WARNING, logger="engine.training.trainer"):
+        held = _run(home, "torch", False, free=10**12, augment_shift=2)
+        assert not caplog.records
+        streamed = _run(home, "torch", False, free=1000, augment_shift=2)
+    (rec,) = caplog.records
+    assert "do not fit the device cpu" in rec.getMessage() and "0 MiB free" in rec.getMessage()
+    assert "'synth'" in rec.getMessage() and "stream from host memory" in rec.getMessage()
+    _same(held, streamed, 0.0)
+
+
+def test_held_images_are_uploaded_only_when_they_fit(home: Path) -> None:
+    ds = load_dataset("synth")
+    tr = Trainer(from_dict(tiny_config_dict()), ds, LabelStore(home / "l.csv", ds.n_train, ds.num_classes))
+    calls: list[bool] = []
+    tr.backend.hold_images = lambda images, upload=False: calls.append(upload)  # type: ignore[method-assign]
+    nbytes = ds.images[: ds.n_train].nbytes
+    for free, want in ((None, False), (2 * nbytes, True), (2 * nbytes - 1, False)):
+        tr.backend.device_free_bytes = lambda f=free: f  # type: ignore[method-assign]
+        tr.hold_images()
+        assert calls[-1] is want, free
+
+
+def test_cuda_index_past_the_last_gpu_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from engine.errors import DeviceUnavailable
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    cfg = from_dict(tiny_config_dict()).model
+    with pytest.raises(DeviceUnavailable, match=r"--device cuda:7: torch sees 1 CUDA device\(s\) \(cuda:0 to cuda:0\)"):
+        create_backend("torch", cfg, "cuda:7")
