@@ -291,6 +291,7 @@ class Backend(abc.ABC):
         self.device = device
         self.threads = cpu_threads(threads)
         self._images = np.zeros((0, *cfg.sample_shape), np.uint8)  # hold_images: the rows views reads
+        self._avg: dict[str, np.ndarray] | None = None  # the reference's weight average (average_weights)
 
     # -- the batch's images: held once, drawn by row (engine/training/augment.py) -------------
     def device_free_bytes(self) -> int | None:
@@ -308,6 +309,45 @@ class Backend(abc.ABC):
         arrays :meth:`train_step` takes in its Batch. Here the numpy reference; a framework applies
         the same plan on its device."""
         return plan_views(self.as_float_images(self._images[plan.rows]), plan)
+
+    # -- the weight average (train.ema_decay): kept where the weights are --------------------
+    # Parameters only: the tau buffer of averaged weights is recomputed by whoever evaluates them.
+    # Here the numpy reference (a host round trip per update); a framework keeps it on its device.
+    def average_weights(self, decay: float) -> None:
+        """Fold the live parameters into their average: ``avg = d * avg + (1 - d) * live`` in float32
+        (``d`` = ``decay``); the first call starts the average at the live parameters."""
+        live = {k: v for k, v in self.get_weights().items() if k not in BUFFER_NAMES}
+        if self._avg is None:
+            self._avg = live
+            return
+        d = np.float32(decay)
+        for k, v in live.items():
+            self._avg[k] *= d
+            self._avg[k] += (1 - d) * v
+
+    def has_average(self) -> bool:
+        """Whether a weight average is kept (average_weights was called, or one was loaded)."""
+        return self._avg is not None
+
+    def averaged_weights(self) -> dict[str, np.ndarray] | None:
+        """The weight average in the neutral naming (host copies, no ``tau``), or None."""
+        return None if self._avg is None else {k: v.copy() for k, v in self._avg.items()}
+
+    def set_averaged_weights(self, weights: dict[str, np.ndarray] | None) -> None:
+        """Restore a weight average (a ``tau`` in it is ignored), or drop it (None)."""
+        if weights is None:
+            self._avg = None
+            return
+        self.check_weights({**weights, "tau": np.zeros((self.cfg.components, self.cfg.num_classes), np.float32)})
+        self._avg = {k: np.array(v, np.float32) for k, v in weights.items() if k not in BUFFER_NAMES}
+
+    def swap_average(self) -> None:
+        """Exchange the live parameters and their average (tau stays); twice restores both exactly."""
+        if self._avg is None:
+            raise ValueError("no weight average to swap in: average_weights was never called")
+        live = self.get_weights()
+        self.set_weights({**self._avg, "tau": live["tau"]})
+        self._avg = {k: v for k, v in live.items() if k not in BUFFER_NAMES}
 
     @abc.abstractmethod
     def init(self, seed: int) -> None:

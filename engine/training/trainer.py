@@ -114,7 +114,6 @@ class Trainer(TrainerCheckpoints):
         self.step = 0
         self.phase = self.curriculum.phase(0)
         self.last_eval: dict[str, Any] = {}  # test_acc, tau_acc, n_test, n_labels, split
-        self._ema: dict[str, np.ndarray] | None = None  # averaged weights (train.ema_decay > 0)
         self.history: list[dict[str, Any]] = []  # one row per log step (saved in the checkpoint's meta)
         self.evaluations: list[dict[str, Any]] = []  # one row per evaluation (likewise)
         self.feedback: dict[int, FeedbackItem] = {}
@@ -390,30 +389,20 @@ class Trainer(TrainerCheckpoints):
         )
 
     # -- evaluation and embeddings --------------------------------------------------------
-    def _update_ema(self) -> None:
-        w = self.backend.get_weights()
-        if self._ema is None:
-            self._ema = w
-            return
-        d = np.float32(self.cfg.train.ema_decay**EMA_EVERY)
-        for k, v in w.items():
-            self._ema[k] *= d
-            self._ema[k] += (1 - d) * v
-
     @contextlib.contextmanager
     def _averaged_weights(self):
         """Within the block the backend holds the averaged weights and the tau they give on the
         labelled samples; the live weights and tau come back afterwards, exactly."""
-        if self._ema is None:
+        if not self.backend.has_average():
             yield
             return
-        live, counts = self.backend.get_weights(), self.tau.counts.copy()
-        self.backend.set_weights(self._ema)
+        counts = self.tau.counts.copy()
+        self.backend.swap_average()
         self.update_tau()
         try:
             yield
         finally:
-            self.backend.set_weights(live)
+            self.backend.swap_average()
             self.tau.counts = counts
             self.backend.set_tau(self.tau.matrix)
 
@@ -493,7 +482,7 @@ class Trainer(TrainerCheckpoints):
                 samples += len(batch["y"])
                 self.step += 1
                 if t.ema_decay and self.step % EMA_EVERY == 0:
-                    self._update_ema()
+                    self.backend.average_weights(t.ema_decay**EMA_EVERY)
                 phase = self.curriculum.phase(self.step)  # the phase the next step runs in
                 if phase != self.phase:
                     self.phase = phase

@@ -149,7 +149,11 @@ class JaxBackend(Backend):
             # NHWC -> the neutral [C2, Sh, Sw]
             return jnp.transpose(fmap[0], (2, 0, 1)), jnp.transpose(jax.grad(logp_of)(fmap)[0], (2, 0, 1))
 
+        def average(avg, params, d, e):  # the reference's float32 factors (XLA may fuse into an FMA)
+            return jax.tree.map(lambda a, p: a * d + p * e, avg, params)
+
         self._train = jax.jit(train, static_argnames=("use_roi", "use_cons"), donate_argnums=(0, 1))
+        self._average = jax.jit(average, donate_argnums=(0,))
         self._eval = jax.jit(evaluate, static_argnames=("use_roi", "use_cons"))
         self._predict = jax.jit(predict)
         self._decode = jax.jit(decode)
@@ -183,6 +187,7 @@ class JaxBackend(Backend):
             )
         )
         self._tau = self._put(np.asarray(initial_tau(self.cfg), np.float32))
+        self._avg_tree: Any = None  # the weight average (Flax layout), on the device
 
     def set_lr(self, lr: float) -> None:
         self.lr = float(lr)
@@ -234,6 +239,30 @@ class JaxBackend(Backend):
         use_roi, use_cons = self.loss_branches(batch)
         terms = self._eval(self._params, self._tau, self._batch(batch), use_roi=use_roi, use_cons=use_cons)
         return self.read_metrics(terms)
+
+    # -- the weight average --------------------------------------------------------------
+    def average_weights(self, decay: float) -> None:
+        if self._avg_tree is None:
+            self._avg_tree = self._jax.tree.map(lambda p: p.copy(), self._params)
+            return
+        d, e = np.float32(decay), np.float32(1) - np.float32(decay)
+        self._avg_tree = self._average(self._avg_tree, self._params, d, e)
+
+    def has_average(self) -> bool:
+        return self._avg_tree is not None
+
+    def averaged_weights(self) -> dict[str, np.ndarray] | None:
+        return None if self._avg_tree is None else layout.from_flax(self._jax.device_get(self._avg_tree), self.cfg)
+
+    def set_averaged_weights(self, weights: dict[str, np.ndarray] | None) -> None:
+        super().set_averaged_weights(weights)  # checks it
+        avg, self._avg = self._avg, None
+        self._avg_tree = None if avg is None else self._put(layout.to_flax(avg, self.cfg))
+
+    def swap_average(self) -> None:
+        if self._avg_tree is None:
+            raise ValueError("no weight average to swap in: average_weights was never called")
+        self._params, self._avg_tree = self._avg_tree, self._params
 
     # -- inference ---------------------------------------------------------------------
 

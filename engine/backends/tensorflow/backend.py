@@ -245,6 +245,7 @@ class TensorFlowBackend(Backend):
             self.m[n].assign(tf.zeros_like(self.m[n]))
             self.v[n].assign(tf.zeros_like(self.v[n]))
         self.step.assign(0)
+        self._avg = None  # the weight average: the numpy reference's (base.py)
 
     def set_lr(self, lr: float) -> None:
         self.lr.assign(float(lr))

@@ -9,7 +9,7 @@ import torch
 
 from engine.backends.base import Backend, Batch, Out, initial_tau
 from engine.backends.torch.model import SSVAE, ssvae_loss
-from engine.backends.torch.views import Views
+from engine.backends.torch.views import Views, put
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable
 from engine.training.augment import ViewPlan
@@ -41,6 +41,7 @@ class TorchBackend(Backend):
         self.model.tau.copy_(torch.from_numpy(initial_tau(self.cfg)))
         self._params = dict(self.model.named_parameters())
         self.opt = torch.optim.Adam(self._params.values(), lr=self.lr, **_ADAM)
+        self._avg_t: dict[str, torch.Tensor] | None = None  # the weight average, on the device
 
     def set_lr(self, lr: float) -> None:
         self.lr = float(lr)
@@ -48,7 +49,8 @@ class TorchBackend(Backend):
             g["lr"] = self.lr
 
     def _tensors(self, batch: Batch) -> dict[str, torch.Tensor]:
-        out = {k: torch.as_tensor(v, device=self.dev) for k, v in batch.items()}  # views' x: no copy
+        # views' x and x_aug are on the device already; the rest travel without a sync
+        out = {k: v if isinstance(v, torch.Tensor) else put(np.asarray(v), self.dev) for k, v in batch.items()}
         out["y"] = out["y"].long()
         return out
 
@@ -87,6 +89,35 @@ class TorchBackend(Backend):
         use_roi, use_cons = self.loss_branches(batch)
         terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons, train=False)
         return self.read_metrics({k: v.detach() for k, v in terms.items()})
+
+    # -- the weight average --------------------------------------------------------------
+    @torch.no_grad()
+    def average_weights(self, decay: float) -> None:
+        if self._avg_t is None:
+            self._avg_t = {n: p.detach().clone() for n, p in self._params.items()}
+            return
+        # the reference's float32 factors, and a multiply then an add (no fused multiply-add)
+        d, e = float(np.float32(decay)), float(np.float32(1) - np.float32(decay))
+        for n, p in self._params.items():
+            self._avg_t[n].mul_(d).add_(p * e)
+
+    def has_average(self) -> bool:
+        return self._avg_t is not None
+
+    def averaged_weights(self) -> dict[str, np.ndarray] | None:
+        return None if self._avg_t is None else {n: a.cpu().numpy().copy() for n, a in self._avg_t.items()}
+
+    def set_averaged_weights(self, weights: dict[str, np.ndarray] | None) -> None:
+        super().set_averaged_weights(weights)  # checks it
+        avg, self._avg = self._avg, None
+        self._avg_t = None if avg is None else {n: torch.as_tensor(avg[n], device=self.dev) for n in self._params}
+
+    @torch.no_grad()
+    def swap_average(self) -> None:
+        if self._avg_t is None:
+            raise ValueError("no weight average to swap in: average_weights was never called")
+        for n, p in self._params.items():  # tensors change places: nothing is copied
+            p.data, self._avg_t[n] = self._avg_t[n], p.data
 
     # -- inference ---------------------------------------------------------------------
     def _as_input(self, x: np.ndarray) -> torch.Tensor:

@@ -36,23 +36,26 @@ class Views:
 
     def make(self, host: np.ndarray, plan: ViewPlan) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, x_aug) for ``plan``; ``host`` is the dataset's array, read when nothing is uploaded."""
-        rows = torch.from_numpy(plan.rows).to(self.dev)
         if self.images is not None:
-            pixels = self.images[rows]
+            pixels = self.images[put(plan.rows, self.dev)]
         else:
-            pixels = torch.from_numpy(np.ascontiguousarray(host[plan.rows])).to(self.dev)
+            pixels = put(np.ascontiguousarray(host[plan.rows]), self.dev)
         x = self.levels[pixels.long()]
-        if isinstance(plan.aug, Affine):
-            x_aug = affine(x, plan.aug)
-        else:
-            x_aug = shift(x, torch.from_numpy(plan.aug).to(self.dev))
+        x_aug = affine(x, plan.aug) if isinstance(plan.aug, Affine) else shift(x, put(plan.aug, self.dev))
         if plan.weak is not None:
-            x = shift(x, torch.from_numpy(plan.weak).to(self.dev))
+            x = shift(x, put(plan.weak, self.dev))
         return x, x_aug
 
 
+def put(a: np.ndarray, dev: torch.device) -> torch.Tensor:
+    """A host array on ``dev``. To a GPU through pinned memory, without waiting: a plain copy from
+    pageable memory synchronises the stream, which would make every step wait for the last one."""
+    t = torch.as_tensor(a)
+    return t if dev.type != "cuda" else t.pin_memory().to(dev, non_blocking=True)
+
+
 def _on(a: np.ndarray, dtype: type[np.generic], dev: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(a, dtype)).to(dev)
+    return put(np.asarray(a, dtype), dev)
 
 
 def read(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
