@@ -158,3 +158,76 @@ def test_cuda_index_past_the_last_gpu_is_refused(monkeypatch: pytest.MonkeyPatch
     cfg = from_dict(tiny_config_dict()).model
     with pytest.raises(DeviceUnavailable, match=r"--device cuda:7: torch sees 1 CUDA device\(s\) \(cuda:0 to cuda:0\)"):
         create_backend("torch", cfg, "cuda:7")
+
+
+@pytest.mark.parametrize("name", ["torch", "jax"])
+def test_the_weight_average_on_the_device_is_the_references(home: Path, name: str) -> None:
+    """torch and JAX keep the weight average on the device; it matches base.py's numpy reference
+    (torch to the bit: the same float32 multiply and add), survives a save and load, and a swap
+    there and back restores the live weights exactly."""
+    be, ref = _backend(name, (28, 28, 1)), _backend(name, (28, 28, 1))
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        w = {k: v + rng.normal(0, 0.1, v.shape).astype(np.float32) for k, v in be.get_weights().items()}
+        be.set_weights(w)
+        ref.set_weights(w)
+        be.average_weights(0.9)
+        Backend.average_weights(ref, 0.9)  # the numpy reference, on the host
+    got, want = be.averaged_weights(), Backend.averaged_weights(ref)
+    assert got is not None and want is not None and got.keys() == want.keys() and "tau" not in got
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=0, atol=0 if name == "torch" else 1e-6, err_msg=k)
+    live = be.get_weights()
+    be.swap_average()
+    swapped = be.get_weights()
+    assert all(np.array_equal(swapped[k], got[k]) for k in got) and np.array_equal(swapped["tau"], live["tau"])
+    be.swap_average()
+    assert all(np.array_equal(be.get_weights()[k], live[k]) for k in live)
+    other = _backend(name, (28, 28, 1))
+    assert not other.has_average()
+    other.set_averaged_weights({**got, "tau": live["tau"]})  # a checkpoint's ema.* (older ones hold a tau)
+    assert all(np.array_equal(other.averaged_weights()[k], got[k]) for k in got)
+    with pytest.raises(ValueError, match="weights do not match the model"):
+        other.set_averaged_weights({"enc.fc.weight": got["enc.fc.weight"]})
+
+
+def test_train_flops_known_answer() -> None:
+    """The default model: conv 14x14x32x16 + 7x7x64x32x16, fc 3136x256, heads 256x42, decoder
+    256x26 + 256x784 multiply-adds; 2 FLOPs each, x3 for the backward, plus the consistency encoder."""
+    from benchmarks.bench_gpu import train_flops_per_sample
+    from engine.config import load_config
+
+    m = load_config("configs/default.yaml").model
+    enc, dec = 100_352 + 1_605_632 + 802_816 + 10_752, 6_656 + 200_704
+    assert train_flops_per_sample(m, consistency=True) == 6 * (2 * enc + dec) == 31_478_784
+    assert train_flops_per_sample(m, consistency=False) == 6 * (enc + dec)
+
+
+@pytest.mark.slow
+def test_bench_gpu_runs_on_the_cpu(home: Path) -> None:
+    """benchmarks/bench_gpu.py's smoke test: the same code as on a GPU, with --device cpu."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    out = home / "gpu.json"
+    cmd = [sys.executable, "benchmarks/bench_gpu.py", "--device", "cpu", "--dataset", "synth", "--steps", "2",
+           "--rounds", "2", "--warmup", "1", "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "LATENTLOOP_HOME": str(home)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["gpu"]["device"] == "cpu" and {"torch", "jax", "numpy"} <= set(res["versions"])
+    assert [(r["backend"], r["config"]) for r in res["runs"]] == [
+        ("torch", "configs/default.yaml"),
+        ("torch", "configs/levers/affine-weak-ema.yaml"),
+        ("jax", "configs/default.yaml"),
+        ("jax", "configs/levers/affine-weak-ema.yaml"),
+    ]
+    for r in res["runs"]:
+        assert len(r["engine_samples_per_s"]) == len(r["hand_samples_per_s"]) == len(r["ratio_engine_over_hand"]) == 2
+        assert r["engine_median"] > 0 and r["hand_median"] > 0 and r["engine_tflops"] > 0
+    assert set(res["summary"]) == {"torch_levers_over_default", "jax_levers_over_default", "jax_engine_over_torch_hand"}
