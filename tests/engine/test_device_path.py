@@ -233,3 +233,23 @@ def test_bench_gpu_runs_on_the_cpu(home: Path) -> None:
         assert len(r["engine_samples_per_s"]) == len(r["hand_samples_per_s"]) == len(r["ratio_engine_over_hand"]) == 2
         assert r["engine_median"] > 0 and r["hand_median"] > 0 and r["engine_tflops"] > 0
     assert set(res["summary"]) == {"torch_levers_over_default", "jax_levers_over_default", "jax_engine_over_torch_hand"}
+
+
+def test_a_batch_travels_packed_by_dtype() -> None:
+    """torch on a GPU sends a step's host arrays in one copy per dtype; every array comes back whole."""
+    import torch
+
+    from engine.backends.torch.views import put_many
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "y": np.array([3, -1, 2], np.int32),
+        "eps": rng.random((3, 4), dtype=np.float32),
+        "threshold": np.asarray(0.95, np.float32),
+        "task_w": np.zeros(0, np.float32),
+        "roi_mask": rng.random((3, 5, 6), dtype=np.float32),
+    }
+    got = put_many(arrays, torch.device("cpu"))
+    assert got.keys() == arrays.keys()
+    for k, a in arrays.items():
+        assert got[k].shape == a.shape and np.array_equal(got[k].numpy(), a), k

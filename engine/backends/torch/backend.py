@@ -9,7 +9,7 @@ import torch
 
 from engine.backends.base import Backend, Batch, Out, initial_tau
 from engine.backends.torch.model import SSVAE, ssvae_loss
-from engine.backends.torch.views import Views, put
+from engine.backends.torch.views import Views, put_many
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable
 from engine.training.augment import ViewPlan
@@ -48,9 +48,15 @@ class TorchBackend(Backend):
         for g in self.opt.param_groups:
             g["lr"] = self.lr
 
-    def _tensors(self, batch: Batch) -> dict[str, torch.Tensor]:
-        # views' x and x_aug are on the device already; the rest travel without a sync
-        out = {k: v if isinstance(v, torch.Tensor) else put(np.asarray(v), self.dev) for k, v in batch.items()}
+    def _tensors(self, batch: Batch, use_roi: bool = True) -> dict[str, torch.Tensor]:
+        """The batch on the device: views' x and x_aug are there already; on a GPU the rest travel
+        packed, without a sync, and the feedback mask only when the ROI term reads it."""
+        out = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        host = {k: np.asarray(v) for k, v in batch.items() if k not in out and (use_roi or k != "roi_mask")}
+        if self.dev.type == "cuda":
+            out.update(put_many(host, self.dev))
+        else:  # numpy's memory, shared: nothing copied
+            out.update({k: torch.as_tensor(v) for k, v in host.items()})
         out["y"] = out["y"].long()
         return out
 
@@ -71,8 +77,8 @@ class TorchBackend(Backend):
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
         self.model.train()
-        b = self._tensors(batch)
         use_roi, use_cons = self.loss_branches(batch)
+        b = self._tensors(batch, use_roi)
         terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons)
         self.opt.zero_grad(set_to_none=True)
         terms["loss"].backward()

@@ -54,6 +54,20 @@ def put(a: np.ndarray, dev: torch.device) -> torch.Tensor:
     return t if dev.type != "cuda" else t.pin_memory().to(dev, non_blocking=True)
 
 
+def put_many(arrays: dict[str, np.ndarray], dev: torch.device) -> dict[str, torch.Tensor]:
+    """Host arrays on ``dev``, those of one dtype in one copy (views of it on the device): a step's
+    dozen small arrays cost two transfers, not a dozen."""
+    groups: dict[np.dtype, list[str]] = {}
+    for k, a in arrays.items():
+        groups.setdefault(a.dtype, []).append(k)
+    out: dict[str, torch.Tensor] = {}
+    for keys in groups.values():
+        flat = put(np.concatenate([arrays[k].ravel() for k in keys]), dev)
+        for k, part in zip(keys, flat.split([arrays[k].size for k in keys]), strict=True):
+            out[k] = part.view(arrays[k].shape)
+    return out
+
+
 def _on(a: np.ndarray, dtype: type[np.generic], dev: torch.device) -> torch.Tensor:
     return put(np.asarray(a, dtype), dev)
 
