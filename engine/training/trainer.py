@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 
 def _mib(n: float) -> str:
-    return f"{n / 2**20:,.0f} MiB"
+    return f"{n / 2**20:,.1f} MiB"
 
 
 class Trainer(TrainerCheckpoints):
