@@ -16,6 +16,8 @@ cluster's workers do not share it): it returns what the caller writes.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +29,8 @@ RAY_HELP = (
     "of a cluster's head (`ray start --head`); needs pip install -e '.[cluster]' (docs/scale.md)"
 )
 INSTALL = "pip install -e '.[cluster]'"
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0  # a socket to HOST:PORT
+PROBE_TIMEOUT_S = 60.0  # a Ray driver connecting there (a few seconds on a live cluster)
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,10 @@ def import_ray() -> Any:
 
 
 def _check_reachable(address: str) -> None:
-    """A LatentLoopError naming ``address`` unless something listens there (Ray itself would keep
-    retrying for a minute or more before it gives up)."""
+    """A LatentLoopError naming ``address`` unless a Ray cluster answers there. ``ray.init`` itself
+    keeps retrying for minutes at an address nobody answers or where something else listens, and
+    cannot be interrupted: first a socket (a few seconds), then a throwaway driver in a child
+    process with a time limit."""
     host, _, port = address.split("://", 1)[-1].rpartition(":")
     if not host or not port.isdigit():
         raise LatentLoopError(f"--ray {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
@@ -96,6 +101,19 @@ def _check_reachable(address: str) -> None:
             f"cannot reach the Ray cluster at {address}: {err.strerror or err} "
             "(is `ray start --head` running there, and the port open?)"
         ) from None
+    probe = "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); ray.shutdown()"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, address], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise LatentLoopError(
+            f"no Ray cluster answers at {address} within {PROBE_TIMEOUT_S:g} s "
+            "(something listens there: is it the head's port, the one `ray start --head` printed?)"
+        ) from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        raise LatentLoopError(f"cannot connect to the Ray cluster at {address}: {last}")
 
 
 def check_ray(address: str) -> Any:

@@ -138,6 +138,21 @@ def test_an_unreachable_address_is_a_clear_error(home, capsys):
     assert "expected auto, HOST:PORT or ray://HOST:PORT" in capsys.readouterr().err
 
 
+def test_an_address_where_no_ray_answers_is_a_clear_error(monkeypatch, ray_session):
+    """Something listens, but not Ray: ray.init would retry for minutes; the check gives up in time.
+    The running local Ray's own address passes the same check."""
+    from engine import sweep
+
+    sweep.check_ray(ray_session.get_runtime_context().gcs_address)
+    monkeypatch.setattr(sweep, "PROBE_TIMEOUT_S", 4.0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+        with pytest.raises(LatentLoopError, match=f"no Ray cluster answers at {re.escape(address)} within 4 s"):
+            sweep.check_ray(address)
+
+
 @pytest.mark.parametrize("script", ["bench_accuracy.py", "bench_feedback.py", "bench_label_issues.py"])
 def test_the_benchmarks_refuse_an_unreachable_address(script):
     pytest.importorskip("ray")
