@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from engine.errors import LatentLoopError
 
@@ -53,10 +53,17 @@ class SweepResult:
     failed: dict[str, str]
 
 
-def task_resources(threads: int, device: str) -> dict[str, int]:
+class Resources(TypedDict):
+    """What a task asks Ray for: ``Run(name, fn, args, **resources)``."""
+
+    num_cpus: int
+    num_gpus: int
+
+
+def task_resources(threads: int, device: str) -> Resources:
     """What a run asks Ray for: ``threads`` CPUs (one when 0, "all cores but one", is set: a task
     cannot know its node's cores before it is placed) and one GPU when it trains on CUDA."""
-    return {"num_cpus": max(1, threads), "num_gpus": 1 if device.startswith("cuda") else 0}
+    return Resources(num_cpus=max(1, threads), num_gpus=1 if device.startswith("cuda") else 0)
 
 
 def run_sweep(
