@@ -202,9 +202,7 @@ def simulate_on_ray(
     return [r for n in names if n in got for r in got[n]], result.failed
 
 
-def summarise(
-    rows: list[dict], strategies: list[str], failed: dict[str, str] | None = None, seeds: list[int] | None = None
-) -> dict:
+def summarise(rows: list[dict], strategies: list[str], failed: dict[str, str] | None = None) -> dict:
     """Per strategy: labels needed for each threshold (sustained, per seed; mean and sd over the
     seeds that got there) and the final accuracy (mean, sd, per seed); with ``failed`` (a Ray
     sweep's failed runs by :func:`run_name`) each strategy's failed runs and why."""
@@ -227,8 +225,7 @@ def summarise(
         final = {s: rs[-1]["test_acc"] for s, rs in by_seed.items()}
         entry["final_acc"] = {**mean_sd(list(final.values())), "per_seed": {str(s): v for s, v in final.items()}}
         entry["final_labels"] = mine[-1]["labels"] if mine else None
-        mine_names = {run_name(s, strat, seeds or []) for s in seeds or []}
-        if lost := {n: r for n, r in (failed or {}).items() if n in mine_names}:
+        if lost := {n: r for n, r in (failed or {}).items() if n.rpartition("/")[2] == strat}:
             entry["failed"] = lost
         out[strat] = entry
     return out
@@ -289,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
     plot_learning_curves(
         out / "curve.png", rows, f"{ws.dataset.name}: test accuracy vs labels", n_test=ws.dataset.n_test
     )
-    summary = summarise(rows, strategies, failed, seeds)
+    summary = summarise(rows, strategies, failed)
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     heads = " / ".join(f"{round(t * 100)}%" for t in THRESHOLDS)
     print(f"labels needed to stay at or above {heads} test accuracy (mean +- sd over seeds):")

@@ -48,8 +48,10 @@ def simulate_argv(home: Path, out: str, *extra: str) -> list[str]:
             "--out", str(home / out), "--no-progress", *extra]  # fmt: skip
 
 
-def test_the_same_seeds_give_the_same_numbers_with_and_without_ray(home, capsys, ray_session):
-    assert main(simulate_argv(home, "local")) == 0
+def test_the_same_seeds_give_the_same_numbers_with_and_without_ray(home, capsys, ray_session, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "ray", None)  # without --ray, any import of ray would fail
+        assert main(simulate_argv(home, "local")) == 0
     assert main(simulate_argv(home, "ray", "--ray", "auto")) == 0
     out = capsys.readouterr().out
     assert "4 Ray tasks on auto" in out and "4 of 4 runs done" in out
@@ -169,3 +171,19 @@ def test_the_error_names_the_address():
     pytest.importorskip("ray")
     with pytest.raises(LatentLoopError, match=re.escape("ray://127.0.0.1:1")):
         check_ray("ray://127.0.0.1:1")
+
+
+def test_the_summary_names_each_strategys_failed_runs():
+    from latentloop.commands.simulate import summarise
+
+    def row(seed: int, strategy: str, labels: int, acc: float) -> dict:
+        return {"seed": seed, "strategy": strategy, "round": 0, "labels": labels, "test_acc": acc}
+
+    rows = [row(0, "random", 10, 0.91), row(0, "entropy", 10, 0.96), row(1, "random", 10, 0.93)]
+    failed = {"seed1/entropy": "WorkerCrashedError (tried twice)", "seed0/bald": "ValueError: x"}
+    summary = summarise(rows, ["random", "entropy", "bald"], failed)
+    assert "failed" not in summary["random"] and summary["random"]["seeds"] == [0, 1]
+    assert summary["entropy"]["failed"] == {"seed1/entropy": "WorkerCrashedError (tried twice)"}
+    assert summary["entropy"]["seeds"] == [0] and summary["entropy"]["final_acc"]["mean"] == 0.96
+    assert summary["bald"]["failed"] == {"seed0/bald": "ValueError: x"}  # no run left: no numbers, still named
+    assert summary["bald"]["final_acc"]["mean"] is None and summary["bald"]["seeds"] == []
