@@ -31,6 +31,7 @@ RAY_HELP = (
 INSTALL = "pip install -e '.[cluster]'"
 CONNECT_TIMEOUT_S = 5.0  # a socket to HOST:PORT
 PROBE_TIMEOUT_S = 60.0  # a Ray driver connecting there (a few seconds on a live cluster)
+_CHECKED: set[str] = set()  # addresses where a Ray cluster answered
 
 
 @dataclass(frozen=True)
@@ -118,18 +119,24 @@ def _check_reachable(address: str) -> None:
             f"no Ray cluster answers at {address} within {PROBE_TIMEOUT_S:g} s "
             "(something listens there: is it the head's port, the one `ray start --head` printed?)"
         ) from None
+    if "InvalidAuthToken" in done.stderr:  # `ray start --head` turns token authentication on
+        raise LatentLoopError(
+            f"the Ray cluster at {address} wants its token: set RAY_AUTH_MODE=token and give this machine the "
+            "head's token (its ~/.ray/auth_token, or RAY_AUTH_TOKEN); docs/scale.md"
+        )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
         raise LatentLoopError(f"cannot connect to the Ray cluster at {address}: {last}")
 
 
 def check_ray(address: str) -> Any:
-    """The ``ray`` module, once ``--ray address`` is usable as far as can be told before connecting:
-    Ray installed, and something listening at HOST:PORT. A LatentLoopError naming what is missing
-    otherwise; the commands call it before they load any data."""
+    """The ``ray`` module, once ``--ray address`` is usable: Ray installed, and a Ray cluster
+    answering at HOST:PORT (checked once per address and process). A LatentLoopError naming what is
+    missing otherwise; the commands call it before they load any data."""
     ray = import_ray()
-    if address != "auto":
+    if address != "auto" and address not in _CHECKED:
         _check_reachable(address)
+        _CHECKED.add(address)
     return ray
 
 

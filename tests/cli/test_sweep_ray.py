@@ -155,6 +155,22 @@ def test_an_address_where_no_ray_answers_is_a_clear_error(monkeypatch, ray_sessi
             sweep.check_ray(address)
 
 
+def test_a_cluster_that_wants_a_token_says_so(monkeypatch):
+    """What Ray 2.60 prints when `ray start --head`'s token authentication refuses a driver."""
+    from engine import sweep
+
+    pytest.importorskip("ray")
+    refused = "ray.exceptions.AuthenticationError: RPC error: InvalidAuthToken: Authentication token is missing\n"
+    monkeypatch.setattr(sweep.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", refused))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+        wants = f"cluster at {re.escape(address)} wants its token: set RAY_AUTH_MODE=token"
+        with pytest.raises(LatentLoopError, match=wants):
+            sweep.check_ray(address)
+
+
 @pytest.mark.parametrize("script", ["bench_accuracy.py", "bench_feedback.py", "bench_label_issues.py"])
 def test_the_benchmarks_refuse_an_unreachable_address(script):
     pytest.importorskip("ray")
