@@ -98,7 +98,7 @@ class Trainer(TrainerCheckpoints):
         self.events = events
         self.listeners: list[Callable[[Any], None]] = []
         self.curriculum = Curriculum(cfg)
-        self.tau = TauClassifier(cfg.model, cfg.train.tau_prior)
+        self.tau = TauClassifier(cfg.model, cfg.train.tau_prior, cfg.train.tau_temperature)
         self.rng = np.random.default_rng(cfg.seed)
         try:
             self.val_idx = validation_idx(dataset, cfg.data.validation)
