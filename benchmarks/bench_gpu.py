@@ -8,7 +8,8 @@ order: neither side always runs first) so the machine's noise hits both.
 Writes docs/benchmarks/gpu.json (``--out`` elsewhere): the GPU's name, driver and memory, the
 framework versions, and per backend and config the samples/s of both loops in every round, their
 ratio per round and its median, and the achieved TFLOP/s (an analytic count of the model's
-multiply-adds, :func:`train_flops_per_sample`). ``--device cpu`` runs the same code on the CPU (a
+multiply-adds, :func:`train_flops_per_sample`); then, per backend, whole 100-label levers runs
+(seeds ``--accuracy-seeds``): their seconds and test accuracy. ``--device cpu`` runs the same code on the CPU (a
 smoke test; tests/engine/test_device_path.py) and writes to a temporary file unless ``--out``
 says where. Needs data/mnist/mnist.npz (make data) or ``--dataset``.
 
@@ -347,6 +348,25 @@ def measure(backend: str, name: str, args: argparse.Namespace, home: Path) -> di
     }
 
 
+def accuracy_run(backend: str, seed: int, args: argparse.Namespace, home: Path) -> dict[str, Any]:
+    """The issue's end-to-end goal: a whole levers run (configs/levers/affine-weak-ema.yaml, its
+    3000 steps and evaluations) with 10 labels per class, as ``latentloop experiment --seed S``
+    trains it; the seconds include the first steps' compilation."""
+    overrides: dict[str, Any] = {"backend": backend, "device": args.device, "data.name": args.dataset, "seed": seed}
+    if args.accuracy_steps:
+        overrides["train.steps"] = args.accuracy_steps
+    cfg = load_config(CONFIGS["levers"], overrides)
+    ds = load_dataset(args.dataset)
+    store = LabelStore(home / f"labels-acc-{backend}-{seed}.csv", ds.n_train, ds.num_classes)
+    store.set_many(oracle_labels(ds, args.labels_per_class, seed), source="bench")
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, ds, store)
+    res = trainer.run()
+    seconds = time.perf_counter() - t0
+    return {"backend": backend, "seed": seed, "steps": res["step"], "seconds": round(seconds, 1),
+            "test_acc": round(float(res["test_acc"]), 4), "split": res.get("split", "test")}  # fmt: skip
+
+
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The issue's goals as ratios of medians (those whose runs were measured)."""
     med = {(r["backend"], r["config"].split("/")[-1].removesuffix(".yaml")): r for r in runs}
@@ -373,6 +393,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=30, help="steps before the rounds (compiles)")
     ap.add_argument("--dataset", default="mnist")
     ap.add_argument("--labels-per-class", type=int, default=10)
+    ap.add_argument("--accuracy-seeds", default="0,1,2", help="seeds of the whole levers run per backend ('' = none)")
+    ap.add_argument("--accuracy-steps", type=int, default=0, help="steps of those runs (default: the config's)")
     ap.add_argument("--out", type=Path, help="the JSON file (default: docs/benchmarks/gpu.json on a GPU)")
     args = ap.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
@@ -389,6 +411,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # torch shares the GPU
     home = Path(tempfile.mkdtemp(prefix="bench-gpu-"))
     runs = [measure(b, c, args, home) for b in backends for c in names]
+    seeds = [int(x) for x in args.accuracy_seeds.split(",") if x.strip()]
+    accuracy = [accuracy_run(b, seed, args, home) for b in backends for seed in seeds]
     result = {
         "what": "samples/s of engine.Trainer vs a hand-written loop (same model, loss, batch; data on the device)",
         "command": "python benchmarks/bench_gpu.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -398,6 +422,16 @@ def main(argv: list[str] | None = None) -> None:
         "steps_per_round": args.steps,
         "runs": runs,
         "summary": summary(runs),
+        "levers_runs": accuracy,
+        "levers_summary": {
+            b: {
+                "seconds_median": round(statistics.median(r["seconds"] for r in rs), 1),
+                "test_acc_mean": round(statistics.mean(r["test_acc"] for r in rs), 4),
+                "test_acc_std": round(statistics.stdev(r["test_acc"] for r in rs), 4) if len(rs) > 1 else 0.0,
+            }
+            for b in backends
+            if (rs := [r for r in accuracy if r["backend"] == b])
+        },
     }
     if args.out is None and args.device.startswith("cuda"):
         write_result("gpu", result)

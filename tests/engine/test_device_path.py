@@ -217,7 +217,8 @@ def test_bench_gpu_runs_on_the_cpu(home: Path) -> None:
 
     out = home / "gpu.json"
     cmd = [sys.executable, "benchmarks/bench_gpu.py", "--device", "cpu", "--dataset", "synth", "--steps", "2",
-           "--rounds", "2", "--warmup", "1", "--out", str(out)]  # fmt: skip
+           "--rounds", "2", "--warmup", "1", "--accuracy-seeds", "0,1", "--accuracy-steps", "3",
+           "--out", str(out)]  # fmt: skip
     env = {**os.environ, "LATENTLOOP_HOME": str(home)}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -233,6 +234,11 @@ def test_bench_gpu_runs_on_the_cpu(home: Path) -> None:
         assert len(r["engine_samples_per_s"]) == len(r["hand_samples_per_s"]) == len(r["ratio_engine_over_hand"]) == 2
         assert r["engine_median"] > 0 and r["hand_median"] > 0 and r["engine_tflops"] > 0
     assert set(res["summary"]) == {"torch_levers_over_default", "jax_levers_over_default", "jax_engine_over_torch_hand"}
+    assert [(r["backend"], r["seed"], r["steps"]) for r in res["levers_runs"]] == [
+        ("torch", 0, 3), ("torch", 1, 3), ("jax", 0, 3), ("jax", 1, 3)
+    ]  # fmt: skip
+    assert set(res["levers_summary"]) == {"torch", "jax"}
+    assert all(0 <= r["test_acc"] <= 1 and r["seconds"] > 0 for r in res["levers_runs"])
 
 
 def test_a_batch_travels_packed_by_dtype() -> None:
