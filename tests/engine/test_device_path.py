@@ -6,6 +6,7 @@ batches are made; on this CPU the same code runs with ``device=cpu``."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from engine.training.trainer import Trainer
 from tests.helpers import tiny_config_dict
 
 BACKENDS = ["torch", "tensorflow", "jax"]
+# The backends' own tests (views, weight average) run on this device: cpu here; on a GPU machine
+# LATENTLOOP_TEST_DEVICE=cuda checks the same known answers there.
+DEVICE = os.environ.get("LATENTLOOP_TEST_DEVICE", "cpu")
 SHAPES = [(28, 28, 1), (32, 32, 3), (20, 24, 1)]
 AFFINE_ATOL = 1e-5  # the bilinear blend of a grid computed in float32 (JAX) is within ~3e-6 of numpy's
 
@@ -30,7 +34,12 @@ AFFINE_ATOL = 1e-5  # the bilinear blend of a grid computed in float32 (JAX) is 
 def _backend(name: str, shape: tuple[int, int, int]) -> Backend:
     raw = tiny_config_dict()
     raw["model"] = {**raw["model"], "image_shape": list(shape)}
-    return create_backend(name, from_dict(raw).model, "cpu", 1)
+    return create_backend(name, from_dict(raw).model, DEVICE, 1)
+
+
+def _host(v: Any) -> np.ndarray:
+    """A backend's array as numpy (a torch tensor on a GPU comes back first)."""
+    return np.asarray(v.cpu() if hasattr(v, "cpu") else v)
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -46,7 +55,7 @@ def test_views_match_the_numpy_reference(name: str, upload: bool) -> None:
         weak[-3:] = 0  # feedback rows stay put
         for aug in (draw_shift(rng, 13, 3), draw_affine(rng, 13, 2, 15.0, 0.1)):
             plan = ViewPlan(rows, aug, weak)
-            x, x_aug = (np.asarray(v) for v in be.views(plan))
+            x, x_aug = (_host(v) for v in be.views(plan))
             ref_x, ref_aug = plan_views(images[rows].astype(np.float32) / np.float32(255.0), plan)
             assert x.dtype == x_aug.dtype == np.float32 and x.shape == ref_x.shape == x_aug.shape
             np.testing.assert_array_equal(x, ref_x, err_msg=f"{name} {shape} weak shift")
@@ -65,18 +74,18 @@ def test_views_known_answers(name: str) -> None:
     images[0, 5, 7] = 255
     images[1, 0, 0] = 51
     be.hold_images(images, True)
-    x, x_aug = (np.asarray(v) for v in be.views(ViewPlan(np.array([0, 1]), np.array([[2, -3], [-1, 0]]))))
+    x, x_aug = (_host(v) for v in be.views(ViewPlan(np.array([0, 1]), np.array([[2, -3], [-1, 0]]))))
     assert x[1, 0, 0] == np.float32(51) / np.float32(255) and x[0, 5, 7] == 1.0
     assert x_aug[0, 3, 10] == 1.0 and x_aug[0].sum() == 1.0  # pixel (r, c) reads (r + 2, c - 3)
     assert x_aug[1, 1, 0] == x[1, 0, 0] and x_aug[1].sum() == x[1].sum()
-    gone = np.asarray(be.views(ViewPlan(np.array([0]), np.array([[10, 0]])))[1])
+    gone = _host(be.views(ViewPlan(np.array([0]), np.array([[10, 0]])))[1])
     assert not gone.any()  # moved out of the image: zeros, never wrapped around
 
     sq = _backend(name, (12, 12, 1))
     img = np.random.default_rng(1).integers(0, 256, (1, 12, 12), dtype=np.uint8)
     sq.hold_images(img, False)
     quarter = Affine(np.array([0.0]), np.array([1.0]), np.array([1.0]), np.zeros((1, 2), np.int64))
-    turned = np.asarray(sq.views(ViewPlan(np.array([0]), quarter))[1])[0]
+    turned = _host(sq.views(ViewPlan(np.array([0]), quarter))[1])[0]
     ref = img[0].astype(np.float32) / 255
     assert np.allclose(turned, np.rot90(ref, 1), atol=1e-5) or np.allclose(turned, np.rot90(ref, 3), atol=1e-5)
 
