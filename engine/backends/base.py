@@ -2,7 +2,8 @@
 
 Over 400 lines on purpose: this docstring is the neutral weight layout and loss that every backend
 is tested against (tests/engine/test_backend_conformance.py), and it stays next to the protocol and
-the numpy reference (``param_shapes``, ``initial_weights``) it specifies.
+the numpy references it specifies (``param_shapes``, ``initial_weights``, and the base class's
+``views`` and weight average, which a framework overrides to keep them on its device).
 
 Numpy in, numpy out. A backend builds the SSVAE of section 7 of docs/architecture.md from a
 :class:`~engine.config.ModelConfig`; its weights travel in one *neutral* naming and layout
