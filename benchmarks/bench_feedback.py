@@ -52,12 +52,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import write_result
+from benchmarks.common import run_main, write_result
 from engine.backends.base import Out
 from engine.config import load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels, validation_idx
 from engine.reports.curves import mean_sd
 from engine.stores.labels import LabelStore
+from engine.sweep import RAY_HELP, Run, check_ray, run_sweep
 from engine.training.trainer import Trainer
 
 BOX = (0.15, 0.15, 0.85, 0.85)
@@ -103,7 +104,7 @@ def run_arm(arm: str, cfg, ds: Dataset, clean: Dataset, labels: dict, boxes: int
     }
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--boxes", type=int, default=20, help="labelled training samples that get a box")
@@ -115,32 +116,71 @@ def main() -> None:
     )
     ap.add_argument("--name", help="output JSON name (default feedback, or feedback-tuning with --split validation)")
     ap.add_argument("--merge", nargs="+", help="combine these per-seed JSONs into --name and exit (no training)")
+    ap.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP)
     args = ap.parse_args()
     if args.merge:
         merge_main(args)
-        return
-    clean = load_dataset("mnist")
+        return 0
+    if args.ray:
+        check_ray(args.ray)
     n_val = args.validation if args.split == "validation" else 0
-    held_out = validation_idx(clean, n_val)
-    ds = marked(clean, held_out)
-    base = {"train.steps": args.steps, "train.eval_every": 10**9, "data.validation": n_val}
     arms = {"no_feedback": 0.0, "control": 0.0, **{f"feedback_roi{r:g}": r for r in args.roi}}
     tmp = Path(tempfile.mkdtemp())
     results: dict[str, dict[str, dict]] = {arm: {} for arm in arms}
-    for seed in args.seeds:
-        labels = oracle_labels(ds, 10, seed, exclude=held_out)
-        for arm, roi in arms.items():  # in turn within a seed: every arm sees the same machine load
-            cfg = load_config("configs/default.yaml", {**base, "seed": seed, "loss.roi": roi})
-            kind = "feedback" if arm.startswith("feedback") else arm
-            r = run_arm(kind, cfg, ds, clean, labels, args.boxes, tmp / f"seed{seed}" / arm)
-            results[arm][str(seed)] = r
-            print(f"seed {seed} {arm}: {r}", flush=True)
+    # In turn within a seed: every arm sees the same machine load. With --ray each is a task.
+    runs = [Run(f"seed{seed}/{arm}", seed_arm, (seed, arm, roi, args, n_val, tmp)) for seed in args.seeds
+            for arm, roi in arms.items()]  # fmt: skip
+
+    def keep(name: str, r: dict) -> None:
+        seed, arm = name.removeprefix("seed").split("/")
+        results[arm][seed] = r
+        print(f"seed {seed} {arm}: {r}", flush=True)
+
+    failed = run_sweep(runs, args.ray, keep).failed
+    for name, reason in failed.items():
+        print(f"failed: {name}: {reason}", file=sys.stderr)
+    results = {arm: {str(s): r[str(s)] for s in args.seeds if str(s) in r} for arm, r in results.items()}
+    _, ds, held_out = marked_data(n_val)
+    n_labels = len(oracle_labels(ds, 10, args.seeds[0], exclude=held_out))
     command = "python benchmarks/bench_feedback.py " + " ".join(sys.argv[1:])
-    write_summary(args, results, arms, n_val, len(labels), command)
+    write_summary(args, results, arms, n_val, n_labels, command, failed)
+    return 1 if failed else 0
 
 
-def write_summary(args: argparse.Namespace, results: dict, arms: dict, n_val: int, n_labels: int, command: str) -> None:
-    """Each arm's mean and sd over the seeds in ``results`` -> feedback(-tuning).json (or --name)."""
+_DATA: dict[int, tuple[Dataset, Dataset, np.ndarray]] = {}
+
+
+def marked_data(n_val: int) -> tuple[Dataset, Dataset, np.ndarray]:
+    """(clean MNIST, marked MNIST, the held-out validation samples): made once per process (a
+    dict, not functools.cache: a Ray worker gets this script's functions pickled by value)."""
+    if n_val not in _DATA:
+        clean = load_dataset("mnist")
+        held_out = validation_idx(clean, n_val)
+        _DATA[n_val] = clean, marked(clean, held_out), held_out
+    return _DATA[n_val]
+
+
+def seed_arm(seed: int, arm: str, roi: float, args: argparse.Namespace, n_val: int, tmp: Path) -> dict:
+    """One seed's arm (a run of the sweep, here or a Ray task); its label store under ``tmp``."""
+    clean, ds, held_out = marked_data(n_val)
+    labels = oracle_labels(ds, 10, seed, exclude=held_out)
+    base = {"train.steps": args.steps, "train.eval_every": 10**9, "data.validation": n_val}
+    cfg = load_config("configs/default.yaml", {**base, "seed": seed, "loss.roi": roi})
+    kind = "feedback" if arm.startswith("feedback") else arm
+    return run_arm(kind, cfg, ds, clean, labels, args.boxes, tmp / f"seed{seed}" / arm)
+
+
+def write_summary(
+    args: argparse.Namespace,
+    results: dict,
+    arms: dict,
+    n_val: int,
+    n_labels: int,
+    command: str,
+    failed: dict[str, str] | None = None,
+) -> None:
+    """Each arm's mean and sd over the seeds in ``results`` -> feedback(-tuning).json (or --name);
+    ``failed``: the runs of a Ray sweep that failed, by name, and why."""
     summary = {
         arm: {
             "roi": roi,
@@ -164,6 +204,7 @@ def write_summary(args: argparse.Namespace, results: dict, arms: dict, n_val: in
             "steps": args.steps,
             "seeds": sorted({int(s) for r in results.values() for s in r}),
             "arms": summary,
+            **({"failed": failed} if failed else {}),
         },
     )
 
@@ -187,4 +228,4 @@ def merge_main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

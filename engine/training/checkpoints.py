@@ -115,8 +115,8 @@ def dataset_mismatch(
 def served_weights(weights: dict[str, np.ndarray], state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The weights a checkpoint predicts with: its weight average (``ema.*`` state arrays, saved when
     ``train.ema_decay`` > 0) when it has one, else its live weights."""
-    ema = {k.removeprefix("ema."): v for k, v in state.items() if k.startswith("ema.")}
-    return ema if set(ema) == set(weights) else weights
+    ema = {k.removeprefix("ema."): v for k, v in state.items() if k.startswith("ema.") and k != "ema.tau"}
+    return {**weights, **ema}  # tau, a buffer, is never averaged: the live one
 
 
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +170,6 @@ class TrainerCheckpoints:
         history: list[dict[str, Any]]
         evaluations: list[dict[str, Any]]
         snapshot_dir: Path | None
-        _ema: dict[str, np.ndarray] | None
         _pool: np.ndarray | None
         _task_values: list[np.ndarray | None]
         _task_w: np.ndarray
@@ -245,7 +244,7 @@ class TrainerCheckpoints:
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
-        ema = {f"ema.{k}": v for k, v in (self._ema or {}).items()}  # the weight average, for an exact resume
+        ema = {f"ema.{k}": v for k, v in (self.backend.averaged_weights() or {}).items()}  # for an exact resume
         adv = {"curriculum.advances": self.curriculum.state()} if self.curriculum.advances else {}
         return {"tau.counts": self.tau.counts.astype(np.float64), **ema, **adv}
 
@@ -304,7 +303,7 @@ class TrainerCheckpoints:
             self.tau.counts = np.asarray(ck.state["tau.counts"], np.float64)
         # the weight average is part of the model (what it reports and predicts with), not only of a resume
         ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
-        self._ema = {k: np.array(v, np.float32) for k, v in ema.items()} or None
+        self.backend.set_averaged_weights(ema or None)
         if not weights_only:
             self.curriculum.set_state(ck.state.get("curriculum.advances"))  # absent before advances existed
             self.backend.set_optimizer_state(ck.optimizer)
