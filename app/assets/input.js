@@ -130,8 +130,14 @@
     publish("model-want", LL.page === "model");
   }
   LL.publishSelection = publishSelection;
-  // "toggle" does not bubble: listen in the capture phase
-  document.addEventListener("toggle", function (e) { if (e.target && e.target.id === "fb-open") publishSelection(); }, true);
+  // "toggle" does not bubble: listen in the capture phase. The editor's graph was laid out while
+  // it was hidden (plotly's default 700x450, which its drag would map the pointer with): size it.
+  document.addEventListener("toggle", function (e) {
+    if (!e.target || e.target.id !== "fb-open") return;
+    publishSelection();
+    var gd = LL.graph("fb-graph");
+    if (e.target.open && gd && window.Plotly) window.Plotly.Plots.resize(gd);
+  }, true);
 
   LL.label = function (label) {
     if (LL.selected === null) {

@@ -455,6 +455,9 @@ def test_drawing_a_box_stores_feedback_and_the_list_removes_it(page, running):
     page.click("#fb-open summary")  # closed, the editor costs a selection nothing; open, it follows it
     page.wait_for_selector("#fb-graph .nsewdrag", state="visible")
     page.wait_for_function("() => !!document.querySelector('#fb-graph .js-plotly-plot').layout.images?.length")
+    # laid out at its own size, not plotly's default one (it was drawn while the editor was closed)
+    page.wait_for_function("() => document.querySelector('#fb-graph .js-plotly-plot')._fullLayout.width < 200")
+    page.locator("#fb-graph").scroll_into_view_if_needed()
     b = page.locator("#fb-graph .nsewdrag").bounding_box()
     x0, y0 = b["x"] + 0.2 * b["width"], b["y"] + 0.3 * b["height"]
     x1, y1 = b["x"] + 0.8 * b["width"], b["y"] + 0.8 * b["height"]
@@ -483,6 +486,7 @@ def test_drawing_a_box_stores_feedback_and_the_list_removes_it(page, running):
     page.wait_for_function("(s) => !document.querySelector(`#fb-list [data-serial='${s}']`)", arg=idx)
     assert all(json.loads(line)["sample_idx"] != idx for line in fb.read_text().splitlines())
     assert idx not in running.state.session.trainer.feedback
+    page.click("#fb-open summary")  # closed again
     assert not page.errors
 
 
