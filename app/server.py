@@ -154,9 +154,10 @@ def install_events_endpoint(server: Flask, state: AppState) -> None:
     def _events() -> Response:
         body = request.get_json(silent=True)
         client = body.get("client") if isinstance(body, dict) else None
-        if not isinstance(client, str) or not client or not isinstance(body.get("events"), list):
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(client, str) or not client or not isinstance(events, list):
             return _json_error('expected {"client": "<tab>", "events": [...]}', 400)
-        ack, notices = state.clients.apply_events(client[:64], body["events"])
+        ack, notices = state.clients.apply_events(client[:64], events)
         return jsonify({"ack": ack, "notices": notices})
 
 

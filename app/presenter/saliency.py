@@ -47,6 +47,8 @@ def saliency_view(answer: XaiAnswer, image: np.ndarray | None, names: Sequence[s
     if answer.state != "ready" or answer.result is None:
         return {"state": answer.state, "message": answer.message}
     r = answer.result
+    if image is None:
+        raise ValueError(f"a ready saliency of #{r.sample_idx} is drawn over its image: none was given")
     images = []
     for m in ("gradcam", "smoothgrad", "consensus"):
         if m not in r.maps:

@@ -76,6 +76,8 @@ def test_selection_gets_saliency_of_the_snapshot_with_all_three_maps(state):
     assert [i["method"] for i in view["images"]] == ["gradcam", "smoothgrad", "consensus"]
     assert all(i["src"].startswith("data:image/png;base64,") for i in view["images"])
     assert view["meta"].startswith("snapshot step") and "(predicted)" in view["explains"]
+    with pytest.raises(ValueError, match="over its image"):
+        saliency_view(ans, None)
     # the target selector: the true label and any class
     true = _ready(state, "t1", 7, "true").result
     assert true.target == int(state.dataset.targets[7]) and true.target_kind == "true"
