@@ -15,6 +15,8 @@ from app.callbacks import register_callbacks
 from app.layouts import build_layout
 from app.presenter import views
 from app.presenter.label_page import LabelPage
+from app.presenter.saliency import saliency_answer, saliency_view
+from app.services.xai import parse_target
 from app.settings import LOOPBACK_NAMES
 from app.state import AppState
 from app.viewmodels import PageContext
@@ -22,7 +24,9 @@ from app.viewmodels import PageContext
 ASSETS = Path(__file__).resolve().parent / "assets"
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 LIVE_PATH = "/_ll/live"  # polled by app/assets/poll.js
-SAMPLE_PATH = "/_ll/sample"  # fetched by app/assets/sample.js for a map point outside the queue
+SAMPLE_PATH = "/_ll/sample"  # fetched by app/assets/sample.js for every selection
+SALIENCY_PATH = "/_ll/saliency"  # fetched by app/assets/xai.js for every selection
+EVENTS_PATH = "/_ll/events"  # posted by app/assets/input.js: a selection, without a Dash callback
 PREFS_PATH = "/_ll/prefs"  # posted by app/assets/input.js when the auto-advance switch changes
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -88,26 +92,73 @@ def install_live_endpoint(server: Flask, state: AppState) -> None:
         return resp
 
 
+def _serial_arg(state: AppState) -> tuple[int | None, Response | None]:
+    """The request's ``serial``: a point of the current map, or the error response (400 for a
+    serial that is not one, 503 before the first map)."""
+    v = state.cache.current
+    raw = request.args.get("serial", "")
+    if v is None:
+        return None, _json_error("no map yet", 503)
+    try:
+        serial = int(raw)
+    except ValueError:
+        return None, _json_error(f"serial must be an integer, not {raw[:40]!r}", 400)
+    if not 0 <= serial < v.n_points:
+        return None, _json_error(f"serial {serial} is not a point of the map (0..{v.n_points - 1})", 400)
+    return serial, None
+
+
 def install_sample_endpoint(server: Flask, state: AppState) -> None:
-    """``GET /_ll/sample?serial=N``: the sample panel's data of one point as JSON
-    (:func:`app.presenter.views.sample_brief`), for a map click outside the queue; 400 for a
-    serial that is not a point of the current map, 503 before the first map."""
+    """``GET /_ll/sample?serial=N``: the whole sample panel of one point as JSON
+    (:func:`app.presenter.views.sample_full`), for a selection: the page draws it without a Dash
+    callback."""
 
     @server.get(SAMPLE_PATH)
     def _sample() -> Response:
-        v = state.cache.current
-        raw = request.args.get("serial", "")
-        if v is None:
-            return _json_error("no map yet", 503)
-        try:
-            serial = int(raw)
-        except ValueError:
-            return _json_error(f"serial must be an integer, not {raw[:40]!r}", 400)
-        if not 0 <= serial < v.n_points:
-            return _json_error(f"serial {serial} is not a point of the map (0..{v.n_points - 1})", 400)
-        resp = jsonify(views.sample_brief(state, serial, v))
+        serial, error = _serial_arg(state)
+        if error is not None or serial is None:
+            return error or _json_error("no serial", 400)
+        resp = jsonify(views.sample_full(state, serial))
         resp.headers["Cache-Control"] = "no-store"
         return resp
+
+
+def install_saliency_endpoint(server: Flask, state: AppState) -> None:
+    """``GET /_ll/saliency?client=TAB&serial=N&target=pred|true|C[&poll=1]``: the sample's saliency
+    from the XAI worker as JSON (:func:`app.presenter.saliency.saliency_view`), waiting up to
+    ``settings.xai_sync_wait_ms`` for it; "pending" until then, and the page asks again with
+    ``poll=1``. Read-only for the labels: a request per tab is all it keeps."""
+
+    @server.get(SALIENCY_PATH)
+    def _saliency() -> Response:
+        serial, error = _serial_arg(state)
+        if error is not None or serial is None:
+            return error or _json_error("no serial", 400)
+        client = request.args.get("client", "")[:64]
+        target = parse_target(request.args.get("target", "pred"))
+        wait_s = state.settings.xai_sync_wait_ms / 1000.0
+        ans = saliency_answer(state.xai, client, serial, target, request.args.get("poll") == "1", wait_s)
+        image = state.dataset.images[ans.result.sample_idx] if ans.result is not None else None
+        resp = jsonify(saliency_view(ans, image, state.class_names) | {"asked": serial})
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+
+def install_events_endpoint(server: Flask, state: AppState) -> None:
+    """``POST /_ll/events`` with ``{"client": TAB, "events": [...]}``: the tab's events applied
+    once and in order (:meth:`app.services.sync.ClientSync.apply_events`, as the sync callback
+    does), answered with ``{"ack", "notices"}``. The page posts here when it holds nothing but a
+    selection, so that the server knows it without a Dash round trip."""
+
+    @server.post(EVENTS_PATH)
+    def _events() -> Response:
+        body = request.get_json(silent=True)
+        client = body.get("client") if isinstance(body, dict) else None
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(client, str) or not client or not isinstance(events, list):
+            return _json_error('expected {"client": "<tab>", "events": [...]}', 400)
+        ack, notices = state.clients.apply_events(client[:64], events)
+        return jsonify({"ack": ack, "notices": notices})
 
 
 def install_prefs_endpoint(server: Flask, state: AppState) -> None:
@@ -146,6 +197,8 @@ def create_app(state: AppState) -> Dash:
     register_callbacks(app, state)
     install_live_endpoint(app.server, state)
     install_sample_endpoint(app.server, state)
+    install_saliency_endpoint(app.server, state)
+    install_events_endpoint(app.server, state)
     install_prefs_endpoint(app.server, state)
     s = state.settings
     install_host_check(app.server, [*s.allowed_hosts, s.host])

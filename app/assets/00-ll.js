@@ -7,8 +7,10 @@
  *   LL.trace(name)                         a trace index of the map's figures, as the server made
  *                                          them (app/layouts/page.py "ll-traces");
  *   LL.classes()                           the dataset's class names, their colours, how many keys
- *                                          (0-9) and buttons there are (page.py "ll-classes");
+ *                                          (0-9) and buttons there are, the number of training
+ *                                          samples (page.py "ll-classes");
  *   LL.className(c)                        class c's name (the number for none);
+ *   LL.esc(text)                           text escaped for markup;
  *   "graph-ready" {id, gd}                 emitted once per plotly div as soon as plotly has set it
  *                                          up (its .on works), so nobody polls for graphs.
  *
@@ -51,12 +53,13 @@
   LL.classes = function () {
     if (!classes) {
       var el = document.getElementById("ll-classes");
-      if (!el) return { names: [], colours: [], keys: 10, few: 20 };
+      if (!el) return { names: [], colours: [], keys: 10, few: 20, nTrain: 0 };
       classes = {
         names: JSON.parse(el.dataset.names || "[]"),
         colours: JSON.parse(el.dataset.colours || "[]"),
         keys: +el.dataset.keys,
         few: +el.dataset.few,
+        nTrain: +el.dataset.nTrain,
       };
     }
     return classes;
@@ -64,6 +67,12 @@
   LL.className = function (c) {
     var names = LL.classes().names;
     return c >= 0 && c < names.length ? names[c] : String(c);
+  };
+  // Text for markup (sample.js, xai.js write panels as HTML): every name and message goes through it.
+  LL.esc = function (text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
   };
   // A name where space is tight (app/classnames.py short): cut with an ellipsis.
   LL.shortName = function (name, width) {

@@ -50,7 +50,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
      * get a resize so they fill their cards. input.js handles the labelling keys on "label" only. */
     page: function (path) {
       var name = path === "/model" ? "model" : path === "/runs" ? "runs" : "label";
-      if (window.LL) window.LL.page = name;
+      if (window.LL) {
+        window.LL.page = name;
+        if (window.LL.publishSelection) window.LL.publishSelection(); // the Model page's microscope
+      }
       var links = document.querySelectorAll(".ll-nav-link");
       for (var i = 0; i < links.length; i++) links[i].classList.toggle("active", links[i].id === "nav-" + name);
       setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 0);
@@ -78,6 +81,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         LL.queue = Array.isArray(serials) ? serials : [];
         setTimeout(LL.markQueue, 0); // after the list has been re-rendered
       }
+      return window.dash_clientside.no_update;
+    },
+    xaiTarget: function (value) {
+      if (window.LL && window.LL.setXaiTarget) window.LL.setXaiTarget(value); // xai.js asks again
       return window.dash_clientside.no_update;
     },
     samples: function (items) {

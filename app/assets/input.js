@@ -8,7 +8,7 @@
  * order, so every press counts once whatever Dash does with the requests.
  *
  * The selection lives here, not on the server, so "click, then press 3" labels the clicked point
- * even before the click's request has come back. What follows an action on the page (the ring, the
+ * at once; a selection alone sends nothing to Dash (see LL.select). What follows an action on the page (the ring, the
  * optimistic paint of a label) subscribes to its event: "select", "label", "ack" (00-ll.js).
  */
 (function () {
@@ -72,12 +72,72 @@
   }
   LL.markQueue = markQueue;
 
+  // A selection costs no Dash callback: the ring (ring.js), the sample (sample.js) and its
+  // saliency (xai.js) follow it in the page and through plain fetches, and the server hears of it
+  // by a plain request (postSelection). Only the newest selection waits in the outbox; the Model
+  // page and the feedback editor get it only while they are shown or open.
   LL.select = function (serial) {
     LL.selected = serial === null || serial === undefined ? null : serial | 0;
     markQueue();
     LL.emit("select", { serial: LL.selected }); // the ring moves at the click (ring.js)
-    return LL.send(LL.selected === null ? { kind: "clear" } : { kind: "select", serial: LL.selected });
+    LL.outbox = LL.outbox.filter(function (e) { return e.kind !== "select" && e.kind !== "clear"; });
+    var ev = LL.selected === null ? { kind: "clear" } : { kind: "select", serial: LL.selected };
+    ev.seq = ++LL.seq;
+    LL.outbox.push(ev);
+    postSelection();
+    publishSelection();
+    return ev.seq;
   };
+
+  // The outbox holds nothing but the selection: hand it to the server by a plain request
+  // (app/server.py /_ll/events, the same exactly-once, in-order rule). With other events waiting,
+  // it goes with them: their Dash answer is on its way, and a lone selection left after it is
+  // posted then ("ack").
+  LL.selectionPosts = 0; // tests read it
+  function postSelection() {
+    var box = LL.outbox;
+    if (!box.length || box.some(function (e) { return e.kind !== "select" && e.kind !== "clear"; })) return;
+    LL.selectionPosts += 1;
+    fetch("/_ll/events", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ client: LL.client, events: box.slice() }),
+    })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (a) {
+        if (!a) return;
+        fromPost = true; // a selection the server did not take is not posted again and again
+        try { LL.ack(a.ack); } finally { fromPost = false; }
+        if (a.notices && a.notices.length) LL.notice(a.notices.join(" \u00b7 "));
+      })
+      .catch(function () {}); // sent again with the next events
+  }
+  var fromPost = false;
+  LL.on("ack", function () { if (LL.outbox.length && !fromPost) postSelection(); });
+
+  // The selection for the Dash parts that need it: the feedback editor while it is open
+  // ("fb-want", app/callbacks/explain.py) and the Model page while it is shown ("model-want").
+  var published = { "fb-want": undefined, "model-want": undefined };
+  function publish(id, on) {
+    var dc = window.dash_clientside, s = LL.selected;
+    if (!on || !LL.ready || !dc || !dc.set_props || published[id] === s) return;
+    published[id] = s;
+    dc.set_props(id, { data: s === null ? null : { serial: s, train: s < LL.classes().nTrain } });
+  }
+  function publishSelection() {
+    var fb = document.getElementById("fb-open");
+    publish("fb-want", !!(fb && fb.open));
+    publish("model-want", LL.page === "model");
+  }
+  LL.publishSelection = publishSelection;
+  // "toggle" does not bubble: listen in the capture phase. The editor's graph was laid out while
+  // it was hidden (plotly's default 700x450, which its drag would map the pointer with): size it.
+  document.addEventListener("toggle", function (e) {
+    if (!e.target || e.target.id !== "fb-open") return;
+    publishSelection();
+    var gd = LL.graph("fb-graph");
+    if (e.target.open && gd && window.Plotly) window.Plotly.Plots.resize(gd);
+  }, true);
 
   LL.label = function (label) {
     if (LL.selected === null) {

@@ -47,3 +47,10 @@ def register(app: Any) -> None:
         Output("queue-samples", "id"),
         Input("queue-samples", "data"),
     )
+    # The saliency target menu: xai.js asks /_ll/saliency again (no server callback).
+    app.clientside_callback(
+        ClientsideFunction(namespace="ll", function_name="xaiTarget"),
+        Output("xai-target", "id"),
+        Input("xai-target", "value"),
+        prevent_initial_call=True,
+    )

@@ -1,25 +1,19 @@
-"""Saliency and feedback boxes for the selected sample.
+"""The feedback box editor of the selected sample, and the list of feedback boxes.
 
-The sync callback publishes the selection in ``xai-want`` (and, on its poll, the worker status line
-and the list of feedback boxes). Every callback round trip costs the browser tens of milliseconds of
-CPU, which in this single-machine tool comes out of training's share, so a new selection costs one
-callback, the sync, which brings everything it changes (:func:`selection_outputs`):
-
-- saliency: the sync sends the request to the XAI worker and waits up to
-  ``settings.xai_sync_wait_ms`` for the answer, so that it is drawn with the sample panel; a slower
-  one shows "computing" and ``xai-interval`` polls until it arrives. A change of the saliency target
-  asks again (waiting up to ``settings.xai_wait_ms``).
-- feedback view: the enlarged image (``fb-graph``, draw-rectangle mode) for a new selection; its own
-  callback follows the box the user draws on it (``fb-box``) and the typed instruction, parsed on
-  every change, with its meaning shown before Apply; Apply / Remove / the list's buttons store or
-  delete boxes in ``feedback.jsonl`` and hand them to the trainer.
+A selection costs no Dash callback (app/assets/input.js): the sample panel and its saliency come
+from plain endpoints (app/server.py ``/_ll/sample`` and ``/_ll/saliency``, drawn by sample.js and
+xai.js). The editor follows the selection only while it is open: the page then writes the
+selection into ``fb-want``, and :func:`feedback_view_outputs` draws the enlarged image
+(``fb-graph``, draw-rectangle mode); its callback also follows the box the user draws on it
+(``fb-box``) and the typed instruction, parsed on every change, with its meaning shown before
+Apply; Apply / Remove / the list's buttons store or delete boxes in ``feedback.jsonl`` and hand
+them to the trainer.
 
 The bodies are plain functions of AppState (tested without a browser).
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from dash import ALL, Input, Output, State, ctx, html, no_update
@@ -28,42 +22,10 @@ from app import feedback_figures
 from app.callbacks.wiring import connect, on_click
 from app.layouts import explain as card
 from app.services.images import png_data_uri
-from app.services.xai import parse_target
 from app.state import AppState
 from engine.errors import LatentLoopError
 
 HIDDEN = {"display": "none"}
-
-
-def _client(events: Any) -> str:
-    return str((events or {}).get("client") or "") if isinstance(events, dict) else ""
-
-
-def xai_outputs(
-    state: AppState, want: Any, target: Any, client: str, triggered: str | None, wait_s: float | None = None
-) -> tuple[Any, Any, bool]:
-    """(panel, status text, interval disabled). ``triggered`` is "xai-interval" for a poll;
-    ``wait_s``: how long a new request waits for its answer (default ``settings.xai_wait_ms``)."""
-    if not isinstance(want, dict) or want.get("serial") is None:
-        return card.xai_panel(None), "", True
-    serial = int(want["serial"])
-    if triggered == "xai-interval":
-        ans = state.xai.poll(client, 0.05)
-        if ans is not None and (ans.result is None or ans.result.sample_idx == serial):
-            if ans.state == "pending":
-                return no_update, ans.message, False
-            return _xai_done(state, ans)
-        # The answer is about an older selection (the request for this one was replaced or never
-        # sent, e.g. Dash folded the selection into a poll): ask for the shown one.
-    ans = state.xai.ask(client, serial, parse_target(target), wait_s)
-    if ans.state == "pending":
-        return card.xai_panel(ans), ans.message, False
-    return _xai_done(state, ans)
-
-
-def _xai_done(state: AppState, ans: Any) -> tuple[Any, Any, bool]:
-    image = state.dataset.images[ans.result.sample_idx] if ans.result is not None else None
-    return card.xai_panel(ans, image, state.class_names), "", True
 
 
 def _figure(state: AppState, serial: int) -> dict[str, Any]:
@@ -74,16 +36,20 @@ def _figure(state: AppState, serial: int) -> dict[str, Any]:
     )
 
 
-# The sync owns the feedback view's outputs for a new selection (card.SELECTION_OUTPUTS); the
-# callbacks here (a drawn box, the text, the target menu, the poll) write them as duplicates.
-VIEW_OUTPUTS = card.view_outputs(True)
-SELECTION_STATE = {
-    "fb_text": State("fb-text", "value"),
-    "fb_shown": State("fb-serial", "data"),
-    "fb_box": State("fb-box", "data"),
+VIEW_OUTPUTS = {
+    "figure": Output("fb-graph", "figure"),
+    "style": Output("fb-section", "style"),
+    "serial": Output("fb-serial", "data"),
+    "box": Output("fb-box", "data"),
+    "parsed": Output("fb-parsed", "children"),
+    "apply_disabled": Output("fb-apply", "disabled"),
 }
-VIEW_INPUTS = {"relayout": Input("fb-graph", "relayoutData"), "text": Input("fb-text", "value")}
-VIEW_STATE = {"want": State("xai-want", "data"), "shown": State("fb-serial", "data"), "box": State("fb-box", "data")}
+VIEW_INPUTS = {
+    "want": Input("fb-want", "data"),  # the selection, written by input.js while the editor is open
+    "relayout": Input("fb-graph", "relayoutData"),
+    "text": Input("fb-text", "value"),
+}
+VIEW_STATE = {"shown": State("fb-serial", "data"), "box": State("fb-box", "data")}
 ACTION_OUTPUTS = {
     "message": Output("fb-message", "children"),
     "list": Output("fb-list", "children", allow_duplicate=True),
@@ -97,10 +63,10 @@ ACTION_STATE = {"serial": State("fb-serial", "data"), "box": State("fb-box", "da
 def feedback_view_outputs(
     state: AppState, triggered: Any, want: Any, relayout: Any, text: Any, shown: Any, box: Any
 ) -> dict[str, Any]:
-    """The feedback editor (``VIEW_OUTPUTS``) for a new selection, a drawn or edited box, or a
-    change of the instruction."""
+    """The feedback editor (``VIEW_OUTPUTS``) for a new selection (``want``: ``{"serial", "train"}``
+    or None), a drawn or edited box, or a change of the instruction."""
     out: dict[str, Any] = dict.fromkeys(VIEW_OUTPUTS, no_update)
-    if triggered == "xai-want":
+    if triggered == "fb-want":
         if not isinstance(want, dict) or want.get("serial") is None or not want.get("train"):
             return {
                 "figure": feedback_figures.feedback_figure(None) if shown is not None else no_update,
@@ -119,19 +85,6 @@ def feedback_view_outputs(
         out["box"] = feedback_figures.drawn_box(relayout, box)
         return out | parse_outputs(state, shown, text, out["box"])
     return out | parse_outputs(state, shown, text, box)
-
-
-def selection_outputs(
-    state: AppState, client: str, want: Any, target: Any, text: Any, shown: Any, box: Any, wait_s: float
-) -> dict[str, Any]:
-    """A new selection (the sync's ``xai-want``) in the sync's own answer (``card.SELECTION_OUTPUTS``):
-    its saliency when the worker answers within ``wait_s`` ("computing" and the poll otherwise)
-    and the feedback editor."""
-    panel, status, poll_off = xai_outputs(state, want, target, client, "xai-want", wait_s)
-    view = feedback_view_outputs(state, "xai-want", want, None, text, shown, box)
-    return {"xai_panel": panel, "xai_status": status, "xai_poll_off": poll_off} | {
-        f"fb_{k}": v for k, v in view.items()
-    }
 
 
 def parse_outputs(state: AppState, serial: Any, text: Any, box: Any) -> dict[str, Any]:
@@ -182,24 +135,10 @@ def feedback_action_outputs(
 
 
 def register(app: Any, state: AppState) -> None:
-    @app.callback(
-        Output("xai-panel", "children", allow_duplicate=True),
-        Output("xai-status", "children", allow_duplicate=True),
-        Output("xai-interval", "disabled", allow_duplicate=True),
-        Input("xai-target", "value"),
-        Input("xai-interval", "n_intervals"),
-        State("xai-want", "data"),
-        State("ll-events", "data"),
-        prevent_initial_call=True,
-    )
-    def saliency(target, _n, want, events):
-        # A poll only when the interval alone fired: a target change folded into the same round counts.
-        polled = {t["prop_id"].rsplit(".", 1)[0] for t in ctx.triggered} == {"xai-interval"}
-        return xai_outputs(state, want, target, _client(events), "xai-interval" if polled else "xai-want")
+    def view(fired: Any, want: Any, relayout: Any, text: Any, shown: Any, box: Any) -> dict[str, Any]:
+        return feedback_view_outputs(state, fired, want, relayout, text, shown, box)
 
-    connect(
-        app, VIEW_OUTPUTS, VIEW_INPUTS, VIEW_STATE, partial(feedback_view_outputs, state), prevent_initial_call=True
-    )
+    connect(app, VIEW_OUTPUTS, VIEW_INPUTS, VIEW_STATE, view, prevent_initial_call=True)
 
     def feedback_action(pressed: Any, serial: Any, box: Any, text: Any) -> dict[str, Any]:
         value = ctx.triggered[0]["value"] if ctx.triggered else None

@@ -67,7 +67,7 @@ def members_outputs(state: AppState, path: Any, component: Any) -> Any:
 
 
 def microscope_outputs(state: AppState, fired: Any, path: Any, want: Any, pinned: Any) -> dict[str, Any]:
-    """The latent microscope of the selected sample (the sync's ``xai-want``); "Pin as A" keeps the
+    """The latent microscope of the selected sample (``model-want``, app/assets/input.js); "Pin as A" keeps the
     selection as the start of the interpolation."""
     serial = as_int(want.get("serial")) if isinstance(want, dict) else None
     pin = as_int(pinned)
@@ -93,16 +93,16 @@ def phase_outputs(state: AppState, fired: Any, path: Any) -> dict[str, Any]:
 
 def register(app: Any, state: AppState) -> None:
     # A selection or a map version while another page is shown must not cost round trips: the
-    # browser passes them on only while this page is shown (poll.js "shown"); the switch to the
-    # page (``url``) fires the callbacks, which read the server's current map and the selection.
-    for source, gated in (("xai-want", "model-want"), ("model-version", "model-shown-version")):
-        app.clientside_callback(
-            ClientsideFunction(namespace="llpoll", function_name="shown"),
-            Output(gated, "data"),
-            Input(source, "data"),
-            State("url", "pathname"),
-            prevent_initial_call=True,
-        )
+    # browser passes them on only while this page is shown (the map version: poll.js "shown"; the
+    # selection: input.js writes model-want itself); the switch to the page (``url``) fires the
+    # callbacks, which read the server's current map and the selection.
+    app.clientside_callback(
+        ClientsideFunction(namespace="llpoll", function_name="shown"),
+        Output("model-shown-version", "data"),
+        Input("model-version", "data"),
+        State("url", "pathname"),
+        prevent_initial_call=True,
+    )
 
     def refresh(fired: Any, version: Any, path: Any, tau_fig: Any) -> dict[str, Any]:
         return refresh_outputs(state, path, tau_fig)
@@ -135,21 +135,19 @@ def register(app: Any, state: AppState) -> None:
         members,
     )
 
-    def micro(
-        fired: Any, shown: Any, pin_clicks: Any, path: Any, version: Any, want: Any, pinned: Any
-    ) -> dict[str, Any]:
+    def micro(fired: Any, want: Any, pin_clicks: Any, path: Any, version: Any, pinned: Any) -> dict[str, Any]:
         return microscope_outputs(state, fired, path, want, pinned)
 
     connect(
         app,
         {"micro": Output("model-microscope", "children"), "pin": Output("model-pinned", "data")},
         {
-            "shown": Input("model-want", "data"),
+            "want": Input("model-want", "data"),
             "pin_clicks": Input("model-pin", "n_clicks"),
             "path": Input("url", "pathname"),
             "version": Input("model-shown-version", "data"),
         },
-        {"want": State("xai-want", "data"), "pinned": State("model-pinned", "data")},
+        {"pinned": State("model-pinned", "data")},
         micro,
     )
 

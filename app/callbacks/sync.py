@@ -10,12 +10,11 @@ this module turns the Dash inputs into its call and its answer into the outputs.
 from __future__ import annotations
 
 import time
-from functools import partial
 from typing import Any
 
 from dash import Input, Output, State, no_update
 
-from app.callbacks import explain, probes
+from app.callbacks import probes
 from app.callbacks.wiring import connect
 from app.presenter.label_page import OUTPUTS, LabelPage
 from app.presenter.panel import Render
@@ -33,13 +32,7 @@ INPUTS = {
     "highlight": Input("model-highlight", "data"),  # the component chosen on the Model page
     **probes.SYNC_INPUTS,
 }
-STATE = {
-    "view": State("map-sync", "data"),
-    "start": State("page-start", "data"),
-    "mode": State("colour-mode", "value"),
-    "xai_target": State("xai-target", "value"),  # a new selection's saliency is asked for at once
-    **explain.SELECTION_STATE,
-}
+STATE = {"view": State("map-sync", "data"), "start": State("page-start", "data"), "mode": State("colour-mode", "value")}
 
 
 def sync_outputs(
@@ -52,16 +45,12 @@ def sync_outputs(
     mode: str | None = None,
     highlight: Any = None,
     probe_choice: Any = None,
-    xai_target: Any = "pred",
-    fb_text: Any = None,
-    fb_shown: Any = None,
-    fb_box: Any = None,
 ) -> dict[str, Any]:
     """The callback's body as a plain function (tested without a browser): output name -> value
     (:data:`~app.presenter.label_page.OUTPUTS`, built from the panels' declarations).
-    ``probe_choice``: the map's probe colour menu ("<task>|pred" or "<task>|target");
-    ``xai_target``: the saliency target menu and ``fb_*`` the feedback editor's state: a new
-    selection's saliency and feedback view come in this answer (app/callbacks/explain.py)."""
+    ``probe_choice``: the map's probe colour menu ("<task>|pred" or "<task>|target"). A selection
+    is none of its business: the page draws the sample and its saliency from plain endpoints
+    (app/server.py), and sends the selection with its next label."""
     events = events if isinstance(events, dict) else {}
     client = str(events.get("client") or "")
     evs = events.get("events") if isinstance(events.get("events"), list) else []
@@ -70,19 +59,8 @@ def sync_outputs(
     page = LabelPage(state)
     choice = probe_choice if isinstance(probe_choice, str) else ""
     res = page.sync(client, evs, cv, strategy or "entropy", start_id, mode or "", as_int(highlight), choice)
-    wait_s = state.settings.xai_sync_wait_ms / 1000.0
-    selection = partial(
-        explain.selection_outputs,
-        state,
-        client,
-        target=xai_target,
-        text=fb_text,
-        shown=fb_shown,
-        box=fb_box,
-        wait_s=wait_s,
-    )
     out: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
-    out.update(page.render(res, cv.version is not None, mode, Render(state.clients.selected_of(client), selection)))
+    out.update(page.render(res, cv.version is not None, mode, Render(state.clients.selected_of(client))))
     if res.notices:
         out["notice"] = " · ".join(res.notices)
     elif evs and triggered == "ll-events":
@@ -128,28 +106,10 @@ def register(app: Any, state: AppState) -> None:
         view: Any,
         start: Any,
         mode: Any,
-        xai_target: Any,
-        fb_text: Any,
-        fb_shown: Any,
-        fb_box: Any,
     ) -> dict[str, Any]:
         # the rest only fire it
         if state.settings.sync_delay_ms > 0:  # a test's slow server (tests/browser/test_browser_sample.py)
             time.sleep(state.settings.sync_delay_ms / 1000)
-        return sync_outputs(
-            state,
-            events,
-            view,
-            strategy,
-            start,
-            fired,
-            mode,
-            highlight,
-            probe_choice,
-            xai_target,
-            fb_text,
-            fb_shown,
-            fb_box,
-        )
+        return sync_outputs(state, events, view, strategy, start, fired, mode, highlight, probe_choice)
 
     connect(app, OUTPUTS, INPUTS, STATE, sync)

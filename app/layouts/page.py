@@ -156,7 +156,8 @@ def trace_indices() -> Any:
 
 def class_names(ctx: PageContext) -> Any:
     """The dataset's class names for the page's scripts (sample.js, picker.js, overlay.js read
-    ``LL.classNames()``): JSON in a data attribute, set once (names change only by the CLI)."""
+    ``LL.classNames()``): JSON in a data attribute, set once (names change only by the CLI); and
+    the number of training samples."""
     return html.Div(
         id="ll-classes",
         hidden=True,
@@ -165,6 +166,7 @@ def class_names(ctx: PageContext) -> Any:
             "data-colours": json.dumps(palette(len(ctx.class_names))),
             "data-few": FEW_BUTTONS,
             "data-keys": DIGIT_KEYS,
+            "data-n-train": ctx.n_train,  # serials below it are training samples (input.js, xai.js)
         },
     )
 
@@ -199,14 +201,13 @@ def stores(ctx: PageContext) -> list[Any]:
         live_settings(ctx),
         trace_indices(),
         class_names(ctx),
-        dcc.Store(id="xai-want", data=None),  # the selection the saliency/feedback parts work on
-        dcc.Interval(id="xai-interval", interval=100, disabled=True),  # while a saliency is pending
+        dcc.Store(id="fb-want", data=None),  # the selection, while the feedback editor is open (input.js)
         dcc.Store(id="fb-box", data=None),  # the drawn box, normalised [x0, y0, x1, y1]
         dcc.Store(id="fb-serial", data=None),  # the sample the feedback figure shows
         dcc.Store(id="model-version", data=None),  # the map version the Model page should show (sync)
         dcc.Store(id="model-highlight", data=None),  # the component a tau click chose (ringed on the map)
         dcc.Store(id="model-pinned", data=None),  # the microscope's interpolation start ("Pin as A")
-        # xai-want and model-version, passed on in the browser only while /model is shown
+        # the selection (written by input.js) and model-version, passed on only while /model is shown
         dcc.Store(id="model-want", data=None),
         dcc.Store(id="model-shown-version", data=None),
     ]

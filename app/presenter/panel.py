@@ -43,12 +43,10 @@ class Frame:
 
 @dataclass(frozen=True)
 class Render:
-    """What a render may need besides the panel's data: the tab's selection, and the callback
-    layer's answer to a new selection (the saliency and the feedback editor, app/callbacks/explain.py),
-    handed down as a function."""
+    """What a render may need besides the panel's data: the tab's selection (as the server knows
+    it: the page sends a selection with its next label, app/assets/input.js)."""
 
     selected: int | None = None
-    selection: Callable[[Any], dict[str, Any]] = lambda want: {}
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,6 @@ def _sample(f: Frame) -> Any:
     return views.sample_view(f.src, f.selected, f.v, f.labels) if f.selected is not None else None
 
 
-def _xai(f: Frame) -> Any:
-    """What the saliency and feedback callbacks work on: the selection, per map version."""
-    s = f.selected
-    return None if s is None else {"serial": s, "train": s < f.src.n_train, "v": f.v.version}
-
-
 def _stats_key(f: Frame) -> str:
     last = f.src.session.last_eval
     acc = f"{last.get('test_acc')}:{last.get('split')}:{last.get('n_test')}"
@@ -106,13 +100,6 @@ PANELS: tuple[Panel, ...] = (
         key=_sample_key,
         data=_sample,
         render=lambda d, r: {"sample": sample.sample_panel(d)},
-    ),
-    Panel(
-        "xai",  # a new selection's saliency and feedback view, in the same answer
-        {"xai_want": Output("xai-want", "data"), **explain.SELECTION_OUTPUTS},
-        key=lambda f: f"{f.v.version}:{f.selected}",  # not the label: a label leaves the saliency as it is
-        data=_xai,
-        render=lambda want, r: {"xai_want": want, **r.selection(want)},
     ),
     Panel(
         "stats",

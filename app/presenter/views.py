@@ -126,6 +126,34 @@ def sample_brief(
     }
 
 
+def sample_full(
+    src: LabelSources, serial: int, v: MapVersion | None = None, labels: np.ndarray | None = None
+) -> dict[str, object]:
+    """The whole sample panel of ``serial`` for a selection (``/_ll/sample``, drawn by sample.js
+    without a Dash callback): :func:`sample_brief` with the reconstruction, the true class, the
+    label-issue line of a labelled sample and the point's map coordinates (the selection ring of a
+    map without per-point arrays)."""
+    v, labels = _current(src, v, labels)
+    sv = sample_view(src, serial, v, labels)
+    issue = sv.issue
+    return sample_brief(src, serial, v, labels) | {
+        "recon": sv.recon,
+        "true": sv.true,
+        "issue": None
+        if issue is None
+        else {
+            "given": issue.given,
+            "suggested": issue.suggested,
+            "suggested_prob": round(float(issue.suggested_prob), 4),
+            "quality": round(float(issue.quality), 4),
+            "accepted": bool(issue.accepted),
+            "reason": issue.reason(src.class_names),
+        },
+        "xy": [float(v.xy[serial, 0]), float(v.xy[serial, 1])],
+        "full": True,
+    }
+
+
 def queue_samples(
     src: LabelSources, view: QueueView, v: MapVersion | None = None, labels: np.ndarray | None = None
 ) -> list[dict[str, object]]:

@@ -1,10 +1,10 @@
 """Saliency requests of the browser tabs: one pending request and the newest answer per tab.
 
 The XAI worker (through :class:`~app.services.workers.WorkerHub`) computes; this keeps the
-bookkeeping the page's callbacks share: the sync sends a new selection's request at once
-(:meth:`SaliencyRequests.send`), so the worker starts before the saliency callback asks for the same
-sample (:meth:`SaliencyRequests.ask` then waits for that request instead of sending another), and
-``xai-interval`` polls (:meth:`SaliencyRequests.poll`) when an answer takes longer.
+bookkeeping of the page's saliency requests (``/_ll/saliency``, app/presenter/saliency.py): a
+selection's request (:meth:`SaliencyRequests.ask`, which does not send the same request twice, see
+:meth:`SaliencyRequests.send`), and the page's polls (:meth:`SaliencyRequests.poll`) while an
+answer takes longer.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from app.callbacks import model as model_cb
 from app.layouts.page import build_layout, image_classes
 from app.layouts.sample import sample_panel
 from app.presenter import views
+from app.presenter.saliency import saliency_view
 from app.server import layout_context
 from app.testing import app_state, colour_dataset
 from tests.helpers import tiny_config_dict
@@ -117,9 +118,9 @@ def _ready(state, client: str, serial: int):
 
 def test_the_saliency_is_drawn_over_the_colour_image(state):
     ans = _ready(state, "c1", 7)
-    panel, _, _ = explain.xai_outputs(state, {"serial": 7}, "pred", "c1", "xai-want")  # cached: at once
-    assert "data-state='ready'" in str(panel)
-    srcs = [fig.children[0].src for fig in panel.children[0].children]
+    view = saliency_view(ans, state.dataset.images[7])
+    assert view["state"] == "ready"
+    srcs = [i["src"] for i in view["images"]]
     assert len(srcs) == 3  # Grad-CAM, SmoothGrad, consensus (the worker's, with the focus box)
     for src in srcs:
         assert decode_uri(src).shape == (H * 7, W * 7, 3)  # engine.images.overlay_scale(24, 32) == 7

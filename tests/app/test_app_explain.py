@@ -1,5 +1,6 @@
 """The dashboard's saliency, feedback boxes, forecast queue and worker supervision, below the browser
-(AppState and the callback bodies as plain functions, with the real child processes)."""
+(AppState, the plain endpoints and the callback bodies as plain functions, with the real child
+processes)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ from app.callbacks import explain
 from app.callbacks import sync as sync_cb
 from app.layouts.queue import queue_list
 from app.presenter import views
+from app.presenter.saliency import saliency_answer, saliency_view
+from app.server import SALIENCY_PATH, create_app
 from app.services.candidates import EXTERNAL
 from app.testing import app_state
 from tests.helpers import tiny_config_dict
 from workers.forecast import ForecastResult
+
+HOST = {"Host": "127.0.0.1:8050"}
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +71,13 @@ def test_selection_gets_saliency_of_the_snapshot_with_all_three_maps(state):
     assert set(r.maps) == {"gradcam", "smoothgrad", "consensus"} and r.overlay_png_b64
     assert r.target == int(np.argmax(state.cache.current.probs[7]))  # "pred" by default
     assert set(r.agreement) == {"correlation", "top_overlap"}
-    panel, status, disabled = explain.xai_outputs(state, {"serial": 7}, "pred", "t1", "xai-want")
-    html_ = str(panel)
-    assert disabled and status == ""
-    for m in ("gradcam", "smoothgrad", "consensus"):
-        assert f"data-method='{m}'" in html_
-    assert "snapshot step" in html_ and "data:image/png;base64," in html_
+    view = saliency_view(saliency_answer(state.xai, "t1", 7, "pred", False, 2.0), state.dataset.images[7])
+    assert view["state"] == "ready" and view["serial"] == 7 and view["step"] == r.snapshot_step
+    assert [i["method"] for i in view["images"]] == ["gradcam", "smoothgrad", "consensus"]
+    assert all(i["src"].startswith("data:image/png;base64,") for i in view["images"])
+    assert view["meta"].startswith("snapshot step") and "(predicted)" in view["explains"]
+    with pytest.raises(ValueError, match="over its image"):
+        saliency_view(ans, None)
     # the target selector: the true label and any class
     true = _ready(state, "t1", 7, "true").result
     assert true.target == int(state.dataset.targets[7]) and true.target_kind == "true"
@@ -79,38 +85,42 @@ def test_selection_gets_saliency_of_the_snapshot_with_all_three_maps(state):
     assert other.target == 3 and other.target_kind == "class"
 
 
-def test_a_new_selections_saliency_and_feedback_view_come_in_the_syncs_own_answer(state, monkeypatch):
+def test_a_selections_saliency_comes_from_the_plain_endpoint_not_the_sync(state, monkeypatch):
     _ready(state, "p0", 3)  # the worker is up
     sent = []
     real = state.hub.request_xai
     monkeypatch.setattr(state.hub, "request_xai", lambda c, s, t="pred": sent.append((c, s, t)) or real(c, s, t))
     select = {"client": "p1", "events": [{"seq": 1, "kind": "select", "serial": 9}]}
-    out = sync_cb.sync_outputs(state, select, {}, "entropy", {"log_id": 0}, "ll-events", xai_target="true")
-    assert sent == [("p1", 9, "true")]
-    # one callback per selection: the saliency (the worker answered within xai_sync_wait_ms) ...
-    assert "data-serial='9'" in str(out["xai_panel"]) and "data-state='ready'" in str(out["xai_panel"])
-    assert out["xai_poll_off"] is True and out["xai_status"] == ""
-    # ... and the feedback editor of the new sample
-    assert out["fb_serial"] == 9 and out["fb_style"] == {} and out["fb_figure"]["layout"]["images"]
-    # the same selection again: nothing new to ask or draw
-    again = sync_cb.sync_outputs(state, {"client": "p1", "events": []}, out["view"], "entropy", {"log_id": 0})
-    assert again["xai_panel"] is no_update and again["fb_figure"] is no_update and sent == [("p1", 9, "true")]
-    explain.xai_outputs(state, out["xai_want"], "pred", "p1", "xai-want")  # another target: a new request
-    assert sent[-1] == ("p1", 9, "pred")
+    out = sync_cb.sync_outputs(state, select, {}, "entropy", {"log_id": 0}, "ll-events")
+    assert sent == [] and out["ack"] == 1  # the sync asks the worker nothing ...
+    assert not {"xai_panel", "xai_want", "fb_figure"} & set(out)  # ... and draws no saliency or editor
+    client = create_app(state).server.test_client()
+    got = client.get(f"{SALIENCY_PATH}?client=p1&serial=9&target=true", headers=HOST)
+    assert got.status_code == 200 and got.headers["Cache-Control"] == "no-store"
+    ans = got.get_json()
+    assert sent == [("p1", 9, "true")] and ans["asked"] == 9
+    assert ans["state"] == "ready" and ans["serial"] == 9 and "(true label)" in ans["explains"]
+    for raw in ("x", "-1", "99999999"):
+        bad = client.get(f"{SALIENCY_PATH}?client=p1&serial={raw}", headers=HOST)
+        assert bad.status_code == 400 and "serial" in bad.get_json()["error"]
+    assert client.get(f"{SALIENCY_PATH}?client=p1&serial=9", headers={"Host": "evil.example"}).status_code == 403
 
 
-def test_a_slow_saliency_shows_computing_in_the_sync_and_the_poll_brings_it(state, monkeypatch):
+def test_a_slow_saliency_says_computing_and_the_poll_brings_it(state, monkeypatch):
     _ready(state, "q0", 3)
     monkeypatch.setattr(state.settings, "xai_sync_wait_ms", 0)
-    select = {"client": "q1", "events": [{"seq": 1, "kind": "select", "serial": 5}]}
-    out = sync_cb.sync_outputs(state, select, {}, "entropy", {"log_id": 0}, "ll-events")
-    assert "data-state='pending'" in str(out["xai_panel"]) and out["xai_poll_off"] is False
+    client = create_app(state).server.test_client()
+    first = client.get(f"{SALIENCY_PATH}?client=q1&serial=5", headers=HOST).get_json()
+    assert first["state"] in ("pending", "ready") and first["asked"] == 5
     got = _wait(
-        lambda: (r := explain.xai_outputs(state, out["xai_want"], "pred", "q1", "xai-interval"))[2] and r,
+        lambda: (
+            (a := client.get(f"{SALIENCY_PATH}?client=q1&serial=5&poll=1", headers=HOST).get_json())["state"] == "ready"
+            and a
+        ),
         30,
         "the polled saliency",
     )
-    assert "data-serial='5'" in str(got[0]) and "data-state='ready'" in str(got[0])
+    assert got["serial"] == 5 and len(got["images"]) == 3
 
 
 def test_a_newer_request_supersedes_the_older_one(state):
@@ -123,40 +133,19 @@ def test_a_newer_request_supersedes_the_older_one(state):
 
 def test_a_poll_that_finds_an_older_selections_answer_asks_for_the_shown_one(state):
     _ready(state, "t4", 7)  # the tab's newest answer is about #7 ...
-    # ... but the page shows #9: its selection reached the server folded into an interval poll
-    panel, _, _ = explain.xai_outputs(state, {"serial": 9}, "pred", "t4", "xai-interval")
-    assert panel is not no_update
+    # ... but the page shows #9: a poll about it asks for it
+    saliency_answer(state.xai, "t4", 9, "pred", True, 0.0)
     ans = _wait(lambda: (a := state.xai.poll("t4", 0.5)) and a.state == "ready" and a, 30, "#9's saliency")
     assert ans.result.sample_idx == 9
 
 
-def test_no_selection_clears_the_panel(state):
-    panel, status, disabled = explain.xai_outputs(state, None, "pred", "t3", "xai-want")
-    assert "ll-xai-msg" not in str(panel) and status == "" and disabled
+def test_a_pending_answer_has_only_its_state_and_message():
+    from app.services.workers import XaiAnswer
 
-
-def test_sync_publishes_the_selection_for_the_saliency_and_feedback_parts(state):
-    out = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, {}, "entropy", {"log_id": 0})
-    assert out["xai_want"] is None  # nothing selected
-    view = out["view"]
-    out = sync_cb.sync_outputs(
-        state,
-        {"client": "s1", "events": [{"seq": 1, "kind": "select", "serial": 11}]},
-        view,
-        "entropy",
-        {"log_id": 0},
-        "ll-events",
-    )
-    assert out["xai_want"]["serial"] == 11 and out["xai_want"]["train"] is True
-    out2 = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, out["view"], "entropy", {"log_id": 0})
-    assert out2["xai_want"] is no_update  # same selection, same map: no new saliency request
-    # a label of the selected sample changes its panel, not its saliency
-    label = [{"seq": 2, "kind": "label", "serial": 11, "label": 4}]
-    lean = sync_cb.sync_outputs(
-        state, {"client": "s1", "events": label}, out2["view"], "entropy", {"log_id": 0}, "ll-events"
-    )
-    follow = sync_cb.sync_outputs(state, {"client": "s1", "events": []}, lean["view"], "entropy", {"log_id": 0})
-    assert follow["sample"] is not no_update and follow["xai_want"] is no_update
+    assert saliency_view(XaiAnswer("pending", message="computing saliency…"), None) == {
+        "state": "pending",
+        "message": "computing saliency…",
+    }
 
 
 def test_killed_xai_worker_is_restarted_and_the_app_keeps_answering(state):
@@ -269,7 +258,7 @@ def test_parsed_meaning_is_shown_before_apply(state):
 
 def test_feedback_view_follows_the_selection_the_drawing_and_the_text(state):
     want = {"serial": 12, "train": True}
-    out = explain.feedback_view_outputs(state, "xai-want", want, None, "", None, [0.1, 0.1, 0.2, 0.2])
+    out = explain.feedback_view_outputs(state, "fb-want", want, None, "", None, [0.1, 0.1, 0.2, 0.2])
     assert out.keys() == explain.VIEW_OUTPUTS.keys()
     fig = out["figure"]
     assert out["style"] == {} and out["serial"] == 12 and out["box"] is None  # a new sample: no box carried over
@@ -283,12 +272,12 @@ def test_feedback_view_follows_the_selection_the_drawing_and_the_text(state):
     assert not out["apply_disabled"] and "x 0.10-0.60, y 0.20-0.90" in str(out["parsed"])
     out = explain.feedback_view_outputs(state, "fb-text", want, drawn, "strength 0.5", 12, box)
     assert "strength 0.50" in str(out["parsed"]) and not out["apply_disabled"]
-    # the same sample again (a label, a new map version): the drawing stays
-    out = explain.feedback_view_outputs(state, "xai-want", want | {"v": 9}, None, "", 12, box)
+    # the same sample again (the editor closed and opened again): the drawing stays
+    out = explain.feedback_view_outputs(state, "fb-want", want | {"v": 9}, None, "", 12, box)
     assert out["figure"] is no_update and out["box"] is no_update
     # a held-out test image: no feedback section
     out = explain.feedback_view_outputs(
-        state, "xai-want", {"serial": state.n_train + 1, "train": False}, None, "", 12, box
+        state, "fb-want", {"serial": state.n_train + 1, "train": False}, None, "", 12, box
     )
     assert out["style"] == explain.HIDDEN and out["serial"] is None
 

@@ -1,6 +1,7 @@
 """The sample panel without a request (issue 27): the sync's queue carries the queued samples'
-panel data (``queue-samples``, app/presenter/views.py queue_samples), and a map point outside the
-queue comes from the plain endpoint ``/_ll/sample`` (app/server.py)."""
+panel data (``queue-samples``, app/presenter/views.py queue_samples), and every selection's whole
+panel comes from the plain endpoint ``/_ll/sample`` (app/server.py); the selection reaches the
+server by ``/_ll/events``, not by a Dash callback."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import json
 import pytest
 
 from app.presenter.label_page import LabelPage
-from app.presenter.views import sample_brief, sample_view
-from app.server import PREFS_PATH, SAMPLE_PATH, create_app
+from app.presenter.views import sample_brief, sample_full, sample_view
+from app.server import EVENTS_PATH, PREFS_PATH, SAMPLE_PATH, create_app
 from app.testing import app_state
 from app.viewmodels import UNCHANGED, ClientView
 from tests.helpers import tiny_config_dict
@@ -57,15 +58,51 @@ def test_a_label_in_the_queue_resends_the_queued_samples(state):
     assert s not in [b["serial"] for b in later.panel("ahead")]  # labelled: left the queue
 
 
-def test_the_sample_endpoint_answers_one_points_panel_as_json(state):
+def test_the_sample_endpoint_answers_one_points_whole_panel_as_json(state):
     client = create_app(state).server.test_client()
     v = state.cache.current
     serial = v.n_points - 1
     resp = client.get(f"{SAMPLE_PATH}?serial={serial}", headers=HOST)
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
-    assert resp.get_json() == sample_brief(state, serial, v)
-    labelled = int(state.label_reader.read()[: state.n_train].argmax())  # any row; a label or none
-    assert client.get(f"{SAMPLE_PATH}?serial={labelled}", headers=HOST).get_json()["serial"] == labelled
+    got = resp.get_json()
+    assert got == sample_full(state, serial, v)
+    assert {k: got[k] for k in sample_brief(state, serial, v)} == sample_brief(state, serial, v)
+    # what the server's panel adds to the queue's data: the reconstruction, the true class, the ring
+    view = sample_view(state, serial, v)
+    assert got["recon"] == view.recon and got["recon"].startswith("data:image/png;base64,")
+    assert got["true"] == view.true and got["xy"] == pytest.approx([float(x) for x in v.xy[serial]])
+    assert got["full"] is True
+    assert got["label"] is not None or got["issue"] is None  # an unlabelled sample has no issue line
+
+
+def test_the_sample_endpoint_carries_a_labelled_samples_given_and_suggested_label(state):
+    s = 7
+    state.labels.set(s, 2, source="test")
+    got = sample_full(state, s)
+    view = sample_view(state, s)
+    assert got["label"] == 2 and view.issue is not None
+    assert got["issue"]["given"] == 2 and got["issue"]["suggested"] == view.issue.suggested
+    assert got["issue"]["accepted"] is False and got["issue"]["reason"] == view.issue.reason(state.class_names)
+
+
+def test_a_selection_reaches_the_server_by_the_events_endpoint_once_and_in_order(state):
+    client = create_app(state).server.test_client()
+    sel = [{"seq": 1, "kind": "select", "serial": 5}]
+    resp = client.post(EVENTS_PATH, json={"client": "ev1", "events": sel}, headers=HOST)
+    assert resp.status_code == 200 and resp.get_json() == {"ack": 1, "notices": []}
+    assert state.clients.selected_of("ev1") == 5
+    # re-sent with a newer one: each applied once (the newest selection wins)
+    more = [*sel, {"seq": 2, "kind": "select", "serial": 9}]
+    assert client.post(EVENTS_PATH, json={"client": "ev1", "events": more}, headers=HOST).get_json()["ack"] == 2
+    assert state.clients.selected_of("ev1") == 9
+    odd = [{"seq": 3, "kind": "select", "serial": -4}]
+    bad = client.post(EVENTS_PATH, json={"client": "ev1", "events": odd}, headers=HOST)
+    assert bad.get_json() == {"ack": 3, "notices": ["no sample -4"]} and state.clients.selected_of("ev1") == 9
+    for body in ({"events": sel}, {"client": "ev1"}, {"client": "", "events": []}, [1]):
+        r = client.post(EVENTS_PATH, json=body, headers=HOST)
+        assert r.status_code == 400 and "expected" in r.get_json()["error"]
+    foreign = {**HOST, "Origin": "http://evil.example"}
+    assert client.post(EVENTS_PATH, json={"client": "ev1", "events": more}, headers=foreign).status_code == 403
 
 
 @pytest.mark.parametrize("raw", ["x", "-1", "99999999", "", "1.5"])

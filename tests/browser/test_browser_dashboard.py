@@ -136,7 +136,10 @@ def test_clicking_a_point_selects_it(page, running):
     _expect_ring_at(page, idx)
     page.wait_for_timeout(300)
     assert page.evaluate(OVERLAY_DRAWS) == 0
-    assert page.locator("#sample-panel img").count() == 2  # image and reconstruction
+    # image and reconstruction: the whole panel, drawn by the page from /_ll/sample
+    page.wait_for_function(
+        "(s) => document.querySelectorAll(`#sample-fast [data-fast-serial='${s}'] img`).length === 2", arg=idx
+    )
     assert page.evaluate("() => window.LL.rings") >= 1  # moved in the browser at the click
     # hover shows the sample number, the prediction and the certainty
     x, y = page.evaluate(POINT_PIXEL, idx)
@@ -315,7 +318,7 @@ def test_switching_colour_mode_sends_no_request(page, running):
     triggers = {p for body in posts if not _autosize_only(body) for p in body.get("changedPropIds", [])}
     # the mode rides along as the sync's State (the "label quality" mode needs the server), but a
     # switch between these modes never triggers a request
-    polls = {"label-poll.data", "train-interval.data", "xai-interval.n_intervals"}  # poll.js and a timer
+    polls = {"label-poll.data", "train-interval.data"}  # poll.js
     assert triggers <= polls, triggers
 
 
@@ -414,11 +417,47 @@ def test_selecting_a_sample_shows_its_saliency(page, running):
     assert not page.errors
 
 
+def test_a_selection_makes_no_dash_callback_and_shows_the_sample_with_its_saliency(page, running):
+    calls = []
+
+    def on_request(req):
+        if "_dash-update-component" in req.url:
+            ids = json.loads(req.post_data or "{}").get("changedPropIds", [])
+            if not set(ids) <= {"label-poll.data", "train-interval.data"}:  # poll.js's, not the selection's
+                calls.append(ids)
+
+    page.on("request", on_request)
+    try:
+        for _ in range(3):
+            idx = _current_serial(page)
+            nxt = page.evaluate("(s) => { const q = window.LL.queue; return q[(q.indexOf(s) + 1) % q.length]; }", idx)
+            page.evaluate("(s) => window.LL.select(s)", nxt)
+            # the whole panel: the image and its reconstruction, drawn by sample.js into #sample-fast
+            page.wait_for_function(
+                "(s) => document.querySelectorAll(`#sample-fast [data-fast-serial='${s}'] img`).length === 2", arg=nxt
+            )
+            assert page.inner_text("#sample-serial") == f"#{nxt}"
+            page.wait_for_function(XAI_READY, arg=nxt, timeout=30_000)
+            assert page.locator("#xai-panel img").count() == 3
+        page.wait_for_function("() => window.LL.outbox.length === 0")  # the server knows it (/_ll/events)
+        assert running.state.clients.selected_of(page.evaluate("() => window.LL.client")) == nxt
+        page.wait_for_timeout(500)
+    finally:
+        page.remove_listener("request", on_request)
+    assert calls == []
+    assert not page.errors
+
+
 def test_drawing_a_box_stores_feedback_and_the_list_removes_it(page, running):
     idx = _current_serial(page)
     fb = running.state.feedback.path
     labels_before = _csv(running).read_text() if _csv(running).exists() else ""
-    page.wait_for_selector("#fb-graph .nsewdrag")
+    page.click("#fb-open summary")  # closed, the editor costs a selection nothing; open, it follows it
+    page.wait_for_selector("#fb-graph .nsewdrag", state="visible")
+    page.wait_for_function("() => !!document.querySelector('#fb-graph .js-plotly-plot').layout.images?.length")
+    # laid out at its own size, not plotly's default one (it was drawn while the editor was closed)
+    page.wait_for_function("() => document.querySelector('#fb-graph .js-plotly-plot')._fullLayout.width < 200")
+    page.locator("#fb-graph").scroll_into_view_if_needed()
     b = page.locator("#fb-graph .nsewdrag").bounding_box()
     x0, y0 = b["x"] + 0.2 * b["width"], b["y"] + 0.3 * b["height"]
     x1, y1 = b["x"] + 0.8 * b["width"], b["y"] + 0.8 * b["height"]
@@ -447,6 +486,7 @@ def test_drawing_a_box_stores_feedback_and_the_list_removes_it(page, running):
     page.wait_for_function("(s) => !document.querySelector(`#fb-list [data-serial='${s}']`)", arg=idx)
     assert all(json.loads(line)["sample_idx"] != idx for line in fb.read_text().splitlines())
     assert idx not in running.state.session.trainer.feedback
+    page.click("#fb-open summary")  # closed again
     assert not page.errors
 
 

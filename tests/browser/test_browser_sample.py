@@ -2,8 +2,8 @@
 sync answers 300 ms late (AppSettings.sync_delay_ms, a test hook).
 
 n, p and a queue click draw the queued sample from the page's own data (sample.js) in the same
-task as the key press; a map point outside the queue is fetched from /_ll/sample and says
-"loading" until then; a label key pressed while the panel does not show the selection is held
+task as the key press, and its whole panel follows from /_ll/sample; a map point outside the queue
+says "loading" until that answer; a label key pressed while the panel does not show the selection is held
 until it does; 20 n+digit pairs at 100 ms intervals each label the image on screen."""
 
 from __future__ import annotations
@@ -62,12 +62,14 @@ def test_n_and_p_swap_the_panel_in_the_key_press_with_no_request(page, running):
     # a click on a queued sample too
     page.click(f".ll-queue-item[data-serial='{queue[3]}']")
     assert page.evaluate(ON_SCREEN) == queue[3]
-    assert page.sample_fetches == [] and page.evaluate("() => window.LL.sampleFetches") == 0
-    # the server's panel of the same sample follows and replaces the page's (it has the reconstruction)
+    assert page.evaluate("() => window.LL.samplesLoading") == 0  # never "loading": the page held them
+    # the whole panel (with the reconstruction) follows from /_ll/sample, still with no Dash callback
     page.wait_for_function(
-        "(s) => window.LL.shownSample() === s && document.querySelector('#sample-fast').style.display === 'none'",
+        "(s) => window.LL.shownSample() === s"
+        " && document.querySelectorAll(`#sample-fast [data-fast-serial='${s}'] img`).length === 2",
         arg=queue[3],
     )
+    assert any(f"serial={queue[3]}" in u for u in page.sample_fetches)
     assert page.evaluate(ON_SCREEN) == queue[3]
     assert not page.errors
 
