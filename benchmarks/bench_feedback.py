@@ -61,6 +61,7 @@ from engine.stores.labels import LabelStore
 from engine.training.trainer import Trainer
 
 BOX = (0.15, 0.15, 0.85, 0.85)
+ARMS = ("no_feedback", "control", "feedback")
 
 
 def marked(ds: Dataset, held_out: np.ndarray, seed: int = 0) -> Dataset:
@@ -82,11 +83,17 @@ def accuracy(trainer: Trainer, ds: Dataset, idx: np.ndarray) -> float:
     return float((p.argmax(1) == ds.targets[idx]).mean())
 
 
-def run_arm(arm: str, cfg, ds: Dataset, clean: Dataset, labels: dict, boxes: int, tmp: Path) -> dict:
-    """Train one arm; accuracy on the evaluation split (test, or the held-out validation samples)."""
+def run_arm(arm: str, cfg, ds: Dataset, clean: Dataset, labels: dict, boxes: int, tmp: Path, trace: int = 0) -> dict:
+    """Train one arm; accuracy on the evaluation split (test, or the held-out validation samples).
+    ``trace`` > 0: the loss terms and feedback_trace's probes every ``trace`` steps (torch only)."""
     store = LabelStore(tmp / arm / "labels.csv", ds.n_train, ds.num_classes)
     store.set_many(labels, source="bench")
     tr = Trainer(cfg, ds, store)
+    probes = None
+    if trace:
+        from benchmarks import feedback_trace
+
+        probes = feedback_trace.attach(tr.backend, trace)
     if arm != "no_feedback":  # control: the same rows, with cfg.loss.roi = 0
         chosen = sorted(labels)[:boxes]
         tr.set_feedback(
@@ -95,12 +102,19 @@ def run_arm(arm: str, cfg, ds: Dataset, clean: Dataset, labels: dict, boxes: int
     t0 = time.perf_counter()
     tr.run(steps=cfg.train.steps)
     idx = tr.val_idx if len(tr.val_idx) else ds.test_idx
-    return {
+    out = {
         "acc_marked_random": round(accuracy(tr, ds, idx), 4),
         "acc_clean": round(accuracy(tr, clean, idx), 4),
         "train_acc_marked": round(accuracy(tr, ds, np.arange(0, ds.n_train, 6)), 4),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+    if probes is not None:
+        keep = ("step", "loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage", "roi", "acc_labeled")
+        out["trace"] = {
+            "losses": [{k: round(float(h[k]), 5) if k != "step" else h[k] for k in keep} for h in tr.history],
+            "probes": [{k: round(v, 6) for k, v in r.items()} for r in probes],
+        }
+    return out
 
 
 def main() -> None:
@@ -115,6 +129,12 @@ def main() -> None:
     )
     ap.add_argument("--name", help="output JSON name (default feedback, or feedback-tuning with --split validation)")
     ap.add_argument("--merge", nargs="+", help="combine these per-seed JSONs into --name and exit (no training)")
+    ap.add_argument(
+        "--arms", nargs="+", choices=ARMS, default=list(ARMS), help="run only these arms (feedback: one per --roi)"
+    )
+    ap.add_argument(
+        "--trace", type=int, default=0, help="log the loss terms and gradient probes every N steps (torch only)"
+    )
     args = ap.parse_args()
     if args.merge:
         merge_main(args)
@@ -124,7 +144,11 @@ def main() -> None:
     held_out = validation_idx(clean, n_val)
     ds = marked(clean, held_out)
     base = {"train.steps": args.steps, "train.eval_every": 10**9, "data.validation": n_val}
-    arms = {"no_feedback": 0.0, "control": 0.0, **{f"feedback_roi{r:g}": r for r in args.roi}}
+    if args.trace:
+        base["train.log_every"] = args.trace
+    arms = {a: 0.0 for a in ("no_feedback", "control") if a in args.arms}
+    if "feedback" in args.arms:
+        arms.update({f"feedback_roi{r:g}": r for r in args.roi})
     tmp = Path(tempfile.mkdtemp())
     results: dict[str, dict[str, dict]] = {arm: {} for arm in arms}
     for seed in args.seeds:
@@ -132,9 +156,9 @@ def main() -> None:
         for arm, roi in arms.items():  # in turn within a seed: every arm sees the same machine load
             cfg = load_config("configs/default.yaml", {**base, "seed": seed, "loss.roi": roi})
             kind = "feedback" if arm.startswith("feedback") else arm
-            r = run_arm(kind, cfg, ds, clean, labels, args.boxes, tmp / f"seed{seed}" / arm)
+            r = run_arm(kind, cfg, ds, clean, labels, args.boxes, tmp / f"seed{seed}" / arm, args.trace)
             results[arm][str(seed)] = r
-            print(f"seed {seed} {arm}: {r}", flush=True)
+            print(f"seed {seed} {arm}: { ({k: v for k, v in r.items() if k != 'trace'}) }", flush=True)
     command = "python benchmarks/bench_feedback.py " + " ".join(sys.argv[1:])
     write_summary(args, results, arms, n_val, len(labels), command)
 
