@@ -14,6 +14,10 @@ clean images.
 
     .venv/bin/python benchmarks/bench_feedback.py --split validation --roi 2 5 10 --seeds 0   # tune
     .venv/bin/python benchmarks/bench_feedback.py --roi 5 --seeds 0 1 2                      # report
+    .venv/bin/python benchmarks/bench_feedback.py --roi 10 --seeds 2 --arms feedback --trace 25  # diagnose
+
+``--arms`` runs some of the arms; ``--trace N`` (torch) adds to each run the loss terms and the
+gradient probes of benchmarks/feedback_trace.py every N steps (docs/accuracy.md: the seed-2 collapse).
 
 ``--split validation`` holds out 5,000 training samples (data.validation; their marks random like
 the test split's, never trained on) and scores on them: the roi weight is chosen there and written

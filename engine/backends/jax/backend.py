@@ -99,7 +99,7 @@ class JaxBackend(Backend):
                 return terms["loss"], terms
 
             if use_roi:
-                grads, terms = L.capped_grad(lambda p: objective(p)[1], params, b["w"])
+                grads, terms = L.roi_capped_grad(lambda p: objective(p)[1], params, b["w"])
             else:
                 grads, terms = jax.grad(objective, has_aux=True)(params)
             updates, opt_state = adam.update(grads, opt_state)

@@ -127,7 +127,7 @@ def _norm(tree) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in jax.tree.leaves(tree)))
 
 
-def capped_grad(loss_fn, params, w: jax.Array) -> tuple[dict, dict[str, jax.Array]]:
+def roi_capped_grad(loss_fn, params, w: jax.Array) -> tuple[dict, dict[str, jax.Array]]:
     """(gradient, terms) of ``loss_fn(params)`` (an ``ssvae_loss`` with the roi term and loss
     weights ``w``), the roi
     term's gradient capped at ROI_GRAD_CAP times the norm of the other terms' (base.py). One

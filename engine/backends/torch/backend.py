@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from engine.backends.base import Backend, Batch, Out, initial_tau
-from engine.backends.torch.model import SSVAE, backward, ssvae_loss
+from engine.backends.torch.model import SSVAE, roi_capped_backward, ssvae_loss
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable
 
@@ -52,7 +52,7 @@ class TorchBackend(Backend):
         use_roi, use_cons = self.loss_branches(batch)
         terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons)
         self.opt.zero_grad(set_to_none=True)
-        backward(self.model, terms, b["w"], use_roi)
+        roi_capped_backward(self.model, terms, b["w"], use_roi)
         self.opt.step()
         return {k: v.detach() for k, v in terms.items()}
 

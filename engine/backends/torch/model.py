@@ -226,7 +226,7 @@ def ssvae_loss(
     return loss_metrics(w, (rec.mean(), kl_z.mean(), kl_c.mean(), sup, cons, usage, roi), aux, acc, n_lab.float())
 
 
-def backward(model: SSVAE, terms: dict[str, torch.Tensor], w: torch.Tensor, use_roi: bool) -> None:
+def roi_capped_backward(model: SSVAE, terms: dict[str, torch.Tensor], w: torch.Tensor, use_roi: bool) -> None:
     """``terms["loss"]``'s gradient into the parameters' ``.grad``, the roi term's capped at
     ROI_GRAD_CAP times the norm of the other terms' (base.py)."""
     if not use_roi:
