@@ -17,7 +17,8 @@ clean images.
     .venv/bin/python benchmarks/bench_feedback.py --roi 10 --seeds 2 --arms feedback --trace 25  # diagnose
 
 ``--arms`` runs some of the arms; ``--trace N`` (torch) adds to each run the loss terms and the
-gradient probes of benchmarks/feedback_trace.py every N steps (docs/accuracy.md: the seed-2 collapse).
+gradient probes of benchmarks/feedback_trace.py every N steps, written to
+docs/benchmarks/feedback-traces/<name>.json (docs/accuracy.md: the seed-2 collapse).
 
 ``--split validation`` holds out 5,000 training samples (data.validation; their marks random like
 the test split's, never trained on) and scores on them: the roi weight is chosen there and written
@@ -56,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import write_result
+from benchmarks.common import OUT, write_result
 from engine.backends.base import Out
 from engine.config import load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels, validation_idx
@@ -164,11 +165,17 @@ def main() -> None:
             results[arm][str(seed)] = r
             print(f"seed {seed} {arm}: { ({k: v for k, v in r.items() if k != 'trace'}) }", flush=True)
     command = "python benchmarks/bench_feedback.py " + " ".join(sys.argv[1:])
-    write_summary(args, results, arms, n_val, len(labels), command)
+    traces = {arm: {s: r.pop("trace") for s, r in per.items() if "trace" in r} for arm, per in results.items()}
+    name = write_summary(args, results, arms, n_val, len(labels), command)
+    if args.trace:  # beside, not inside: docs/benchmarks.md renders every top-level JSON in full
+        (OUT / "feedback-traces").mkdir(parents=True, exist_ok=True)
+        what = "per arm and seed: the loss terms (trainer history) and feedback_trace's gradient probes"
+        write_result(f"feedback-traces/{name}", {"what": what, "command": command, "every": args.trace, "arms": traces})
 
 
-def write_summary(args: argparse.Namespace, results: dict, arms: dict, n_val: int, n_labels: int, command: str) -> None:
-    """Each arm's mean and sd over the seeds in ``results`` -> feedback(-tuning).json (or --name)."""
+def write_summary(args: argparse.Namespace, results: dict, arms: dict, n_val: int, n_labels: int, command: str) -> str:
+    """Each arm's mean and sd over the seeds in ``results`` -> feedback(-tuning).json (or --name);
+    returns the name."""
     summary = {
         arm: {
             "roi": roi,
@@ -194,6 +201,7 @@ def write_summary(args: argparse.Namespace, results: dict, arms: dict, n_val: in
             "arms": summary,
         },
     )
+    return name
 
 
 def merge_main(args: argparse.Namespace) -> None:
