@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Ray for the sweeps' --ray (docs/scale.md): the tests need it, the dashboard does not.
+CLUSTER := $(VENV)/.installed-cluster
+$(CLUSTER): $(STAMP)
+	$(BIN)/pip install -q -e '.[cluster]'
+	touch $(CLUSTER)
+
 # Debian's Chromium drives the browser tests (Playwright's own browser download fails here).
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
@@ -34,11 +40,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint browser data
+test: lint browser data $(CLUSTER)
 	$(BIN)/python -m pytest -q
 
 # The inner loop: no browser, no slow end-to-end tests (`make test` still runs everything).
-test-fast: install
+test-fast: install $(CLUSTER)
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 bench: install data

@@ -19,6 +19,7 @@ class AppSettings:
     dataset: str | None = None
     checkpoint: str | None = None
     backend: str | None = None
+    device: str | None = None  # the training thread's (and the viewer's); the child workers stay on the CPU
     config: str | None = None
     cfg: Config | None = None
     host: str = "127.0.0.1"
@@ -54,6 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="dataset name under data/ (default: mnist)")
     p.add_argument("--checkpoint", help="checkpoint to load at startup and save to (default: ssvae)")
     p.add_argument("--backend", choices=available_backends(), help="training backend (default: torch)")
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N: where training runs (the workers stay on the CPU)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     p.add_argument(
@@ -102,6 +104,7 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
         dataset=args.dataset,
         checkpoint=args.checkpoint,
         backend=args.backend,
+        device=getattr(args, "device", None),
         config=args.config,
         host=args.host,
         port=args.port,
@@ -116,7 +119,7 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
 
 
 def _overrides(s: AppSettings) -> dict[str, Any]:
-    o = {"data.name": s.dataset, "backend": s.backend, "train.checkpoint": s.checkpoint}
+    o = {"data.name": s.dataset, "backend": s.backend, "device": s.device, "train.checkpoint": s.checkpoint}
     return {k: v for k, v in o.items() if v is not None}
 
 

@@ -17,6 +17,11 @@ Outputs:
 - docs/benchmarks/accuracy-<name>.json: per config x backend the mean, sd, min, max and every
   seed's test accuracy, with the wall time of each run.
 
+With ``--ray auto|ADDRESS`` the runs are Ray tasks (engine/sweep.py, docs/scale.md): each makes
+its own temporary home (each node needs the project and its data at the same path), asks for
+``--threads`` CPUs (and a GPU when the config's device is CUDA) and is retried once if its worker
+dies; a run that still fails is named under ``failed`` in the JSON, the others are kept.
+
 With ``--validation N`` every run holds out the same N training samples (data.validation), never
 trains on them and scores on them instead of the test split (``val_acc`` in the JSON): settings
 are chosen with it, and only the chosen settings are then run on test.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -39,8 +45,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.testing import link_mnist
-from benchmarks.common import OUT, ROOT, write_result
+from benchmarks.common import OUT, ROOT, run_main, write_result
 from engine.reports.curves import mean_sd
+from engine.sweep import RAY_HELP, Run, check_ray, run_sweep, task_resources
 
 
 def run_one(
@@ -70,6 +77,24 @@ def run_one(
     metrics = json.loads((run_dir / "metrics.json").read_text())
     metrics.update(config=str(config.relative_to(ROOT)), seed=seed, threads=args.threads, wall_s=round(wall, 1))
     return metrics
+
+
+def make_home(home: Path, data: str | None) -> bool:
+    """The dataset in the temporary ``home``: built by ``latentloop data DATA``, or MNIST linked
+    (False when MNIST is not built)."""
+    if data:
+        build = [sys.executable, "-m", "latentloop", "--home", str(home), "data", *shlex.split(data)]
+        subprocess.run(build, cwd=ROOT, check=True, capture_output=True)
+        return True
+    return link_mnist(home)
+
+
+def run_task(config: Path, backend: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`run_one` as a Ray task: in a temporary home of its own, on whichever node it runs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if not make_home(Path(tmp), args.data):
+            raise RuntimeError(f"MNIST is not built on {os.uname().nodename}: run `make data` there")
+        return run_one(Path(tmp), config, backend, seed, args)
 
 
 def summarise(values: list[float]) -> dict[str, Any]:
@@ -113,7 +138,10 @@ def main() -> int:
         default=0,
         help="hold out N training samples and score on them (for choosing settings; the test split is not used)",
     )
+    ap.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP)
     args = ap.parse_args()
+    if args.ray:
+        check_ray(args.ray)
     configs = [ROOT / c for c in (args.config or ["configs/default.yaml"])]
     backends = args.backend or ["torch"]
     runs_dir = OUT / "runs" / args.name
@@ -121,42 +149,52 @@ def main() -> int:
     arms: dict[str, dict[str, Any]] = {}
     split = "validation" if args.validation else "test"
     key = "val_acc" if args.validation else "test_acc"  # so that no reader mistakes one for the other
+    names = {f"{c.stem}-{b}-seed{s}": (c, b, s) for c in configs for b in backends for s in args.seeds}
+    got: dict[str, dict[str, Any]] = {}
+
+    def keep(name: str, m: dict[str, Any]) -> None:
+        config, backend, seed = names[name]
+        if not args.from_runs:
+            (runs_dir / f"{name}.json").write_text(json.dumps(m, indent=2) + "\n")
+        print(f"{config.stem} {backend} seed {seed}: {split} accuracy {m['test_acc']:.4f} ({m['wall_s']} s)")
+        got[name] = m
+
+    failed: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        if args.data:
-            build = [sys.executable, "-m", "latentloop", "--home", str(home), "data", *shlex.split(args.data)]
-            subprocess.run(build, cwd=ROOT, check=True, capture_output=True)
-        elif not link_mnist(home):
+        if args.from_runs:
+            for name in names:
+                keep(name, json.loads((runs_dir / f"{name}.json").read_text()))
+        elif args.ray:
+            device = {c: (yaml.safe_load(c.read_text()) or {}).get("device", "cpu") for c in configs}
+            runs = [Run(n, run_task, (c, b, s, args), **task_resources(args.threads, device[c]))
+                    for n, (c, b, s) in names.items()]  # fmt: skip
+            failed = run_sweep(runs, args.ray, keep).failed
+        elif not make_home(home, args.data):
             print("MNIST is not built: run `make data` first", file=sys.stderr)
             return 2
-        for config in configs:
-            for backend in backends:
-                runs = []
-                for seed in args.seeds:  # one after another: the machine has 2 cores
-                    kept = runs_dir / f"{config.stem}-{backend}-seed{seed}.json"
-                    if args.from_runs:
-                        m = json.loads(kept.read_text())
-                    else:
-                        m = run_one(home, config, backend, seed, args)
-                        kept.write_text(json.dumps(m, indent=2) + "\n")
-                    print(
-                        f"{config.stem} {backend} seed {seed}: {split} accuracy {m['test_acc']:.4f} ({m['wall_s']} s)"
-                    )
-                    runs.append(m)
-                arms[f"{config.stem}/{backend}"] = {
-                    "config": str(config.relative_to(ROOT)),
-                    "backend": backend,
-                    "split": split,
-                    key: summarise([r["test_acc"] for r in runs]),
-                    "tau_acc": summarise([r["tau_acc"] for r in runs]),
-                    "steps": runs[0]["step"],
-                    "labels": runs[0]["labels"],
-                    "wall_s": [r["wall_s"] for r in runs],
-                    **({"probes": probe_summary(runs)} if all(r.get("probes") for r in runs) else {}),
-                    "runs": [
-                        f"docs/benchmarks/runs/{args.name}/{config.stem}-{backend}-seed{s}.json" for s in args.seeds
-                    ],
-                }
+        else:  # one after another: the machine has 2 cores
+            run_sweep([Run(n, run_one, (home, c, b, s, args)) for n, (c, b, s) in names.items()], None, keep)
+    for config in configs:
+        for backend in backends:
+            seeds = [s for s in args.seeds if f"{config.stem}-{backend}-seed{s}" in got]
+            runs = [got[f"{config.stem}-{backend}-seed{s}"] for s in seeds]
+            if not runs:
+                continue
+            arms[f"{config.stem}/{backend}"] = {
+                "config": str(config.relative_to(ROOT)),
+                "backend": backend,
+                "split": split,
+                key: summarise([r["test_acc"] for r in runs]),
+                "tau_acc": summarise([r["tau_acc"] for r in runs]),
+                "steps": runs[0]["step"],
+                "labels": runs[0]["labels"],
+                "wall_s": [r["wall_s"] for r in runs],
+                **({"probes": probe_summary(runs)} if all(r.get("probes") for r in runs) else {}),
+                "runs": [f"docs/benchmarks/runs/{args.name}/{config.stem}-{backend}-seed{s}.json" for s in seeds],
+            }
+    for name, reason in failed.items():
+        print(f"failed: {name}: {reason}", file=sys.stderr)
     argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
     data = f"the dataset of `latentloop data {args.data}`" if args.data else "MNIST"
     write_result(f"accuracy-{args.name}", {
@@ -165,9 +203,10 @@ def main() -> int:
                 + (f"; {args.validation} training samples held out as the validation split" if args.validation else ""),
         "command": f"python benchmarks/bench_accuracy.py {argv}",
         "arms": arms,
+        **({"failed": failed} if failed else {}),
     })  # fmt: skip
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

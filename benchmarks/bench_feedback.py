@@ -57,12 +57,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import OUT, write_result
+from benchmarks.common import OUT, run_main, write_result
 from engine.backends.base import Out
 from engine.config import load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels, validation_idx
 from engine.reports.curves import mean_sd
 from engine.stores.labels import LabelStore
+from engine.sweep import RAY_HELP, Run, check_ray, run_sweep
 from engine.training.trainer import Trainer
 
 BOX = (0.15, 0.15, 0.85, 0.85)
@@ -122,7 +123,7 @@ def run_arm(arm: str, cfg, ds: Dataset, clean: Dataset, labels: dict, boxes: int
     return out
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--boxes", type=int, default=20, help="labelled training samples that get a box")
@@ -134,6 +135,7 @@ def main() -> None:
     )
     ap.add_argument("--name", help="output JSON name (default feedback, or feedback-tuning with --split validation)")
     ap.add_argument("--merge", nargs="+", help="combine these per-seed JSONs into --name and exit (no training)")
+    ap.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP)
     ap.add_argument(
         "--arms", nargs="+", choices=ARMS, default=list(ARMS), help="run only these arms (feedback: one per --roi)"
     )
@@ -143,39 +145,76 @@ def main() -> None:
     args = ap.parse_args()
     if args.merge:
         merge_main(args)
-        return
-    clean = load_dataset("mnist")
+        return 0
+    if args.ray:
+        check_ray(args.ray)
     n_val = args.validation if args.split == "validation" else 0
-    held_out = validation_idx(clean, n_val)
-    ds = marked(clean, held_out)
-    base = {"train.steps": args.steps, "train.eval_every": 10**9, "data.validation": n_val}
-    if args.trace:
-        base["train.log_every"] = args.trace
     arms = {a: 0.0 for a in ("no_feedback", "control") if a in args.arms}
     if "feedback" in args.arms:
         arms.update({f"feedback_roi{r:g}": r for r in args.roi})
     tmp = Path(tempfile.mkdtemp())
     results: dict[str, dict[str, dict]] = {arm: {} for arm in arms}
-    for seed in args.seeds:
-        labels = oracle_labels(ds, 10, seed, exclude=held_out)
-        for arm, roi in arms.items():  # in turn within a seed: every arm sees the same machine load
-            cfg = load_config("configs/default.yaml", {**base, "seed": seed, "loss.roi": roi})
-            kind = "feedback" if arm.startswith("feedback") else arm
-            r = run_arm(kind, cfg, ds, clean, labels, args.boxes, tmp / f"seed{seed}" / arm, args.trace)
-            results[arm][str(seed)] = r
-            print(f"seed {seed} {arm}: { ({k: v for k, v in r.items() if k != 'trace'}) }", flush=True)
+    # In turn within a seed: every arm sees the same machine load. With --ray each is a task.
+    runs = [Run(f"seed{seed}/{arm}", seed_arm, (seed, arm, roi, args, n_val, tmp)) for seed in args.seeds
+            for arm, roi in arms.items()]  # fmt: skip
+
+    def keep(name: str, r: dict) -> None:
+        seed, arm = name.removeprefix("seed").split("/")
+        results[arm][seed] = r
+        print(f"seed {seed} {arm}: { ({k: v for k, v in r.items() if k != 'trace'}) }", flush=True)
+
+    failed = run_sweep(runs, args.ray, keep).failed
+    for name, reason in failed.items():
+        print(f"failed: {name}: {reason}", file=sys.stderr)
+    results = {arm: {str(s): r[str(s)] for s in args.seeds if str(s) in r} for arm, r in results.items()}
+    _, ds, held_out = marked_data(n_val)
+    n_labels = len(oracle_labels(ds, 10, args.seeds[0], exclude=held_out))
     command = "python benchmarks/bench_feedback.py " + " ".join(sys.argv[1:])
     traces = {arm: {s: r.pop("trace") for s, r in per.items() if "trace" in r} for arm, per in results.items()}
-    name = write_summary(args, results, arms, n_val, len(labels), command)
+    name = write_summary(args, results, arms, n_val, n_labels, command, failed)
     if args.trace:  # beside, not inside: docs/benchmarks.md renders every top-level JSON in full
         (OUT / "feedback-traces").mkdir(parents=True, exist_ok=True)
         what = "per arm and seed: the loss terms (trainer history) and feedback_trace's gradient probes"
         write_result(f"feedback-traces/{name}", {"what": what, "command": command, "every": args.trace, "arms": traces})
+    return 1 if failed else 0
 
 
-def write_summary(args: argparse.Namespace, results: dict, arms: dict, n_val: int, n_labels: int, command: str) -> str:
-    """Each arm's mean and sd over the seeds in ``results`` -> feedback(-tuning).json (or --name);
-    returns the name."""
+_DATA: dict[int, tuple[Dataset, Dataset, np.ndarray]] = {}
+
+
+def marked_data(n_val: int) -> tuple[Dataset, Dataset, np.ndarray]:
+    """(clean MNIST, marked MNIST, the held-out validation samples): made once per process (a
+    dict, not functools.cache: a Ray worker gets this script's functions pickled by value)."""
+    if n_val not in _DATA:
+        clean = load_dataset("mnist")
+        held_out = validation_idx(clean, n_val)
+        _DATA[n_val] = clean, marked(clean, held_out), held_out
+    return _DATA[n_val]
+
+
+def seed_arm(seed: int, arm: str, roi: float, args: argparse.Namespace, n_val: int, tmp: Path) -> dict:
+    """One seed's arm (a run of the sweep, here or a Ray task); its label store under ``tmp``."""
+    clean, ds, held_out = marked_data(n_val)
+    labels = oracle_labels(ds, 10, seed, exclude=held_out)
+    base = {"train.steps": args.steps, "train.eval_every": 10**9, "data.validation": n_val}
+    if args.trace:
+        base["train.log_every"] = args.trace
+    cfg = load_config("configs/default.yaml", {**base, "seed": seed, "loss.roi": roi})
+    kind = "feedback" if arm.startswith("feedback") else arm
+    return run_arm(kind, cfg, ds, clean, labels, args.boxes, tmp / f"seed{seed}" / arm, args.trace)
+
+
+def write_summary(
+    args: argparse.Namespace,
+    results: dict,
+    arms: dict,
+    n_val: int,
+    n_labels: int,
+    command: str,
+    failed: dict[str, str] | None = None,
+) -> str:
+    """Each arm's mean and sd over the seeds in ``results`` -> feedback(-tuning).json (or --name),
+    whose name it returns; ``failed``: the runs of a Ray sweep that failed, by name, and why."""
     summary = {
         arm: {
             "roi": roi,
@@ -199,6 +238,7 @@ def write_summary(args: argparse.Namespace, results: dict, arms: dict, n_val: in
             "steps": args.steps,
             "seeds": sorted({int(s) for r in results.values() for s in r}),
             "arms": summary,
+            **({"failed": failed} if failed else {}),
         },
     )
     return name
@@ -223,4 +263,4 @@ def merge_main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

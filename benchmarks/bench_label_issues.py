@@ -20,7 +20,9 @@ model is kept for context. Three seeds; mean and sd over them.
     .venv/bin/python benchmarks/bench_label_issues.py --rescore DIR/*.npz   # score saved runs again
 
 Each run's model outputs are saved (``--dump``), so runs made by several processes (e.g. one per
-seed) are joined, and a ranker changed, by ``--rescore`` without training again.
+seed) are joined, and a ranker changed, by ``--rescore`` without training again. With ``--ray
+auto|ADDRESS`` each run is a Ray task (docs/scale.md) that sends its outputs back into ``--dump``;
+a run that fails twice is named under ``failed`` in the JSON, the others are kept.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import write_result
+from benchmarks.common import run_main, write_result
 from engine.analysis.label_issues import NeighbourhoodIndex, score_labels
 from engine.backends.base import Out
 from engine.config import load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels
 from engine.reports.curves import mean_sd
 from engine.stores.labels import LabelStore
+from engine.sweep import RAY_HELP, Run, check_ray, run_sweep
 from engine.training.tau import TauClassifier
 from engine.training.trainer import Trainer
 
@@ -155,6 +158,23 @@ def run_one(cfg, ds: Dataset, seed: int, kind: str, fraction: float, tmp: Path, 
     return path
 
 
+_MNIST: list[Dataset] = []  # loaded once per process (a Ray worker gets this script's functions by value)
+
+
+def run_case(config: str, steps: int, seed: int, kind: str, fraction: float, tmp: Path, dump: Path) -> Path:
+    """:func:`run_one` on MNIST with ``config`` at ``steps`` (one run of the sweep)."""
+    if not _MNIST:
+        _MNIST.append(load_dataset("mnist"))
+    cfg = load_config(config, {"seed": seed, "train.steps": steps, "train.eval_every": 10**9})
+    return run_one(cfg, _MNIST[0], seed, kind, fraction, tmp, dump)
+
+
+def case_task(config: str, steps: int, seed: int, kind: str, fraction: float) -> bytes:
+    """:func:`run_case` as a Ray task: the npz's bytes, for the caller to write into ``--dump``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_case(config, steps, seed, kind, fraction, Path(tmp), Path(tmp) / "dump").read_bytes()
+
+
 def score_dump(path: Path) -> tuple[str, str, dict]:
     """(case, seed, result) of one saved run."""
     d = dict(np.load(path))
@@ -198,7 +218,7 @@ def write(name: str, results: dict, meta: dict) -> None:
     )
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-c", "--config", default="configs/default.yaml")
     ap.add_argument("--steps", type=int, default=1500)
@@ -213,6 +233,7 @@ def main() -> None:
         help="where each run's model outputs are saved (npz; default: a temporary directory)",
     )
     ap.add_argument("--rescore", nargs="+", type=Path, help="score these saved runs (npz) into --name; no training")
+    ap.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP)
     args = ap.parse_args()
     meta = {"config": args.config, "steps": args.steps, "labels": 200}
     if args.rescore:
@@ -223,22 +244,40 @@ def main() -> None:
         )
         meta["runs"] = [p.name for p in paths]
     else:
-        ds = load_dataset("mnist")
+        if args.ray:
+            check_ray(args.ray)
         tmp = Path(tempfile.mkdtemp())
-        paths = []
-        for seed in args.seeds:
-            cfg = load_config(args.config, {"seed": seed, "train.steps": args.steps, "train.eval_every": 10**9})
-            for kind in args.kinds:
-                for fraction in args.fractions:
-                    paths.append(run_one(cfg, ds, seed, kind, fraction, tmp, args.dump))
-                    print(f"seed {seed} {kind} {fraction:g}: {json.dumps(score_dump(paths[-1])[2])}", flush=True)
+        cases = [(seed, kind, fraction) for seed in args.seeds for kind in args.kinds for fraction in args.fractions]
+        if args.ray:  # the task sends its npz back: a cluster's worker does not share this disk
+            runs = [Run(f"s{s}-{k}-{f:g}", case_task, (args.config, args.steps, s, k, f)) for s, k, f in cases]
+        else:
+            runs = [Run(f"s{s}-{k}-{f:g}", run_case, (args.config, args.steps, s, k, f, tmp, args.dump))
+                    for s, k, f in cases]  # fmt: skip
+        done: dict[str, Path] = {}
+
+        def keep(name: str, out: Path | bytes) -> None:
+            if isinstance(out, bytes):
+                args.dump.mkdir(parents=True, exist_ok=True)
+                (args.dump / f"{name}.npz").write_bytes(out)
+                out = args.dump / f"{name}.npz"
+            done[name] = out
+            seed, kind, fraction = name[1:].split("-")
+            print(f"seed {seed} {kind} {fraction}: {json.dumps(score_dump(out)[2])}", flush=True)
+
+        failed = run_sweep(runs, args.ray, keep).failed
+        for name, reason in failed.items():
+            print(f"failed: {name}: {reason}", file=sys.stderr)
+        if failed:
+            meta["failed"] = failed
+        paths = [done[r.name] for r in runs if r.name in done]
         meta["command"] = "python benchmarks/bench_label_issues.py " + " ".join(sys.argv[1:])
     results: dict[str, dict[str, dict]] = {}
     for path in paths:
         case, seed, r = score_dump(path)
         results.setdefault(case, {})[seed] = r
     write(args.name, results, meta)
+    return 1 if meta.get("failed") else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

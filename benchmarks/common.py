@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +32,15 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload, indent=2))
     return path
+
+
+def run_main(main: Callable[[], int | None]) -> int:
+    """``main()``'s exit status; a LatentLoopError (bad input: ``--ray`` unusable, say) is an
+    ``error:`` line and status 2, as in the CLI, not a traceback."""
+    from engine.errors import LatentLoopError
+
+    try:
+        return main() or 0
+    except LatentLoopError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -233,6 +233,9 @@ class TrainConfig(_Strict):
     refresh_every: int = Field(1000, ge=1, description="steps between embedding refreshes (map, forecast)")
     tau_every: int = Field(50, ge=1)
     tau_prior: float = Field(1.0, gt=0.0, description="pseudo-count of the initial component->class assignment")
+    tau_temperature: float = Field(
+        1.0, gt=0.0, le=10.0, description="tau = normalised counts ** (1/T); below 1 sharpens each component's row"
+    )
     snapshot_every_s: float = Field(5.0, ge=0.0)
     snapshots_keep: int = Field(3, ge=1)
     checkpoint: str = "ssvae"

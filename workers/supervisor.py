@@ -89,11 +89,14 @@ class WorkerSupervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def add(self, name: str, target: Callable[..., None] | str, **kwargs: Any) -> None:
+    def add(
+        self, name: str, target: Callable[..., None] | str, extra: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         """Register a worker; ``target`` must be importable (spawn pickles it by name), or a
-        ``"module:function"`` imported in the child after ``env`` (a keyword) is set there."""
+        ``"module:function"`` imported in the child after ``env`` (a keyword) is set there.
+        ``extra``: what its status carries besides its state (``device``: where it computes)."""
         with self._lock:
-            self._workers[name] = _Worker(name, target, kwargs)
+            self._workers[name] = _Worker(name, target, kwargs, extra=dict(extra or {}))
 
     def _spawn(self, w: _Worker) -> None:
         w.in_q = _CTX.Queue(self._max_queue)

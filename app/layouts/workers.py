@@ -32,7 +32,9 @@ def worker_status(status: dict[str, Any]) -> Any:
             html.Span(
                 [
                     html.Span(className=f"ll-dot {STATE_DOTS.get(w.state, 'll-dot-off')}"),
-                    f"{w.name} {w.state}" + (f" ({w.restarts}x restarted)" if w.restarts else ""),
+                    f"{w.name} {w.state}"
+                    + (f" on {w.extra['device']}" if w.extra.get("device") else "")
+                    + (f" ({w.restarts}x restarted)" if w.restarts else ""),
                 ],
                 className="me-2 text-light",
                 title=title,

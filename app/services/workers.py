@@ -67,9 +67,11 @@ class WorkerHub:
         self.forecast_path = Path(forecast_path)
         self.on_forecast = on_forecast
         self.supervisor = WorkerSupervisor()
+        # Both children compute on the CPU whatever --device says (docs/backends.md, "The app on a GPU").
         self.supervisor.add(
             XAI,
             xai_main,
+            extra={"device": "cpu"},
             home=str(home),
             dataset=dataset,
             data_root=data_root,
@@ -81,7 +83,12 @@ class WorkerHub:
         # thread for the cores: BLAS reads these once, when numpy loads, so they are set first.
         single = dict.fromkeys(BLAS_THREAD_VARS, "1")
         self.supervisor.add(
-            FORECAST, "workers.forecast.process:forecast_main", env=single, nice=nice, names=list(class_names)
+            FORECAST,
+            "workers.forecast.process:forecast_main",
+            extra={"device": "cpu"},
+            env=single,
+            nice=nice,
+            names=list(class_names),
         )
         self._ids = itertools.count(1)
         self._cond = threading.Condition()

@@ -212,12 +212,20 @@ def rank_label_issues(
     if n == 0:
         return LabelIssues([])
     p = p / p.sum(1, keepdims=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "too few examples in class": expected with a few labels
-        quality = get_label_quality_scores(y, p)
-        flagged = np.zeros(n, bool)
-        if n >= 2 and len(np.unique(y)) >= 2:
-            flagged[find_label_issues(y, p, n_jobs=1)] = True
+    quality = get_label_quality_scores(y, p)
+    flagged = np.zeros(n, bool)
+    # cleanlab flags nothing in a class with fewer than 2 labels and warns about it, from whatever
+    # thread; ``catch_warnings`` cannot silence that reliably (it swaps the process-wide filter list,
+    # so another thread leaving its own block un-silences this one). So such classes' rows and
+    # columns are left out of the flagging, which gives cleanlab nothing to warn about.
+    counts = np.bincount(y, minlength=p.shape[1])
+    kept = counts >= 2
+    if kept.sum() >= 2:
+        rows = np.flatnonzero(kept[y])
+        sub = p[rows][:, kept]
+        sub = sub / np.maximum(sub.sum(1, keepdims=True), 1e-12)
+        remap = np.cumsum(kept) - 1
+        flagged[rows[find_label_issues(remap[y[rows]], sub, n_jobs=1)]] = True
     votes = (
         neighbour_votes(features, y, p.shape[1], neighbours)
         if features is not None and n > 1

@@ -2,7 +2,8 @@
 
 Over 400 lines on purpose: this docstring is the neutral weight layout and loss that every backend
 is tested against (tests/engine/test_backend_conformance.py), and it stays next to the protocol and
-the numpy reference (``param_shapes``, ``initial_weights``) it specifies.
+the numpy references it specifies (``param_shapes``, ``initial_weights``, and the base class's
+``views`` and weight average, which a framework overrides to keep them on its device).
 
 Numpy in, numpy out. A backend builds the SSVAE of section 7 of docs/architecture.md from a
 :class:`~engine.config.ModelConfig`; its weights travel in one *neutral* naming and layout
@@ -108,6 +109,7 @@ from engine.analysis.saliency import saliency_map
 from engine.config import ModelConfig
 from engine.errors import SaliencyUnavailable
 from engine.tasks import AUX_HIDDEN, AuxHead, Slice, resolve
+from engine.training.augment import ViewPlan, plan_views
 
 
 class Out(enum.StrEnum):
@@ -164,6 +166,7 @@ def roi_split(w: Any, terms: dict[str, Any]) -> tuple[Any, Any]:
 class Batch(TypedDict):
     """One training batch; every backend consumes exactly these arrays."""
 
+    # x and x_aug: numpy, or the backend's own arrays from Backend.views (already on its device)
     x: np.ndarray  # float32 [B, *sample_shape] in [0, 1] ([B, H, W] gray, [B, H, W, 3] RGB)
     x_aug: np.ndarray  # float32 [B, *sample_shape]: augmented view for the consistency term
     y: np.ndarray  # int32 [B], -1 = unlabelled
@@ -307,6 +310,64 @@ class Backend(abc.ABC):
         self.cfg = cfg
         self.device = device
         self.threads = cpu_threads(threads)
+        self._images = np.zeros((0, *cfg.sample_shape), np.uint8)  # hold_images: the rows views reads
+        self._avg: dict[str, np.ndarray] | None = None  # the reference's weight average (average_weights)
+
+    # -- the batch's images: held once, drawn by row (engine/training/augment.py) -------------
+    def device_free_bytes(self) -> int | None:
+        """Free memory of the device in bytes; None when the backend computes on the host (cpu),
+        where the dataset's own array is already resident and nothing is uploaded."""
+        return None
+
+    def hold_images(self, images: np.ndarray, upload: bool = False) -> None:
+        """Keep a dataset's images (uint8 [N, *sample_shape]) for :meth:`views`: copied to the device
+        once when ``upload``, else this host array itself, read by row each step (no copy)."""
+        self._images = images
+
+    def views(self, plan: ViewPlan) -> tuple[Any, Any]:
+        """A batch's x and x_aug (float32 [B, *sample_shape] in [0, 1]) from the held images, as
+        arrays :meth:`train_step` takes in its Batch. Here the numpy reference; a framework applies
+        the same plan on its device."""
+        return plan_views(self.as_float_images(self._images[plan.rows]), plan)
+
+    # -- the weight average (train.ema_decay): kept where the weights are --------------------
+    # Parameters only: the tau buffer of averaged weights is recomputed by whoever evaluates them.
+    # Here the numpy reference (a host round trip per update); a framework keeps it on its device.
+    def average_weights(self, decay: float) -> None:
+        """Fold the live parameters into their average: ``avg = d * avg + (1 - d) * live`` in float32
+        (``d`` = ``decay``); the first call starts the average at the live parameters."""
+        live = {k: v for k, v in self.get_weights().items() if k not in BUFFER_NAMES}
+        if self._avg is None:
+            self._avg = live
+            return
+        d = np.float32(decay)
+        for k, v in live.items():
+            self._avg[k] *= d
+            self._avg[k] += (1 - d) * v
+
+    def has_average(self) -> bool:
+        """Whether a weight average is kept (average_weights was called, or one was loaded)."""
+        return self._avg is not None
+
+    def averaged_weights(self) -> dict[str, np.ndarray] | None:
+        """The weight average in the neutral naming (host copies, no ``tau``), or None."""
+        return None if self._avg is None else {k: v.copy() for k, v in self._avg.items()}
+
+    def set_averaged_weights(self, weights: dict[str, np.ndarray] | None) -> None:
+        """Restore a weight average (a ``tau`` in it is ignored), or drop it (None)."""
+        if weights is None:
+            self._avg = None
+            return
+        self.check_weights({**weights, "tau": np.zeros((self.cfg.components, self.cfg.num_classes), np.float32)})
+        self._avg = {k: np.array(v, np.float32) for k, v in weights.items() if k not in BUFFER_NAMES}
+
+    def swap_average(self) -> None:
+        """Exchange the live parameters and their average (tau stays); twice restores both exactly."""
+        if self._avg is None:
+            raise ValueError("no weight average to swap in: average_weights was never called")
+        live = self.get_weights()
+        self.set_weights({**self._avg, "tau": live["tau"]})
+        self._avg = {k: v for k, v in live.items() if k not in BUFFER_NAMES}
 
     @abc.abstractmethod
     def init(self, seed: int) -> None:

@@ -163,7 +163,6 @@ class TrainerCheckpoints:
         history: list[dict[str, Any]]
         evaluations: list[dict[str, Any]]
         snapshot_dir: Path | None
-        _ema: dict[str, np.ndarray] | None
         _pool: np.ndarray | None
         _task_values: list[np.ndarray | None]
         _task_w: np.ndarray
@@ -238,7 +237,7 @@ class TrainerCheckpoints:
         }
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
-        ema = {f"ema.{k}": v for k, v in (self._ema or {}).items()}  # the weight average, for an exact resume
+        ema = {f"ema.{k}": v for k, v in (self.backend.averaged_weights() or {}).items()}  # for an exact resume
         adv = {"curriculum.advances": self.curriculum.state()} if self.curriculum.advances else {}
         return {"tau.counts": self.tau.counts.astype(np.float64), **ema, **adv}
 
@@ -297,7 +296,7 @@ class TrainerCheckpoints:
             self.tau.counts = np.asarray(ck.state["tau.counts"], np.float64)
         if not weights_only:
             ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
-            self._ema = {k: np.array(v, np.float32) for k, v in ema.items()} or None
+            self.backend.set_averaged_weights(ema or None)
             self.curriculum.set_state(ck.state.get("curriculum.advances"))  # absent before advances existed
             self.backend.set_optimizer_state(ck.optimizer)
             self.step = int(ck.meta.get("step", 0))

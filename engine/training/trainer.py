@@ -11,6 +11,7 @@ every event synchronously, which is how the CLI draws its progress bar.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from engine.stores.holdout import HELD_OUT
 from engine.stores.labels import LabelStore
 from engine.stores.labels_csv import labels_hash
 from engine.tasks import TaskConfig
-from engine.training.augment import affine_augment, roi_mask, shift_augment
+from engine.training.augment import ViewPlan, draw_affine, draw_shift, roi_mask
 from engine.training.checkpoints import TrainerCheckpoints
 from engine.training.curriculum import Curriculum
 from engine.training.probe_edit import apply_probe_command
@@ -53,6 +54,12 @@ class Embeddings:
 
 
 EMA_EVERY = 10  # steps between updates of the weight average (train.ema_decay is per step)
+DEVICE_SHARE = 0.5  # training images are uploaded to the device when they fill at most this share of its free memory
+log = logging.getLogger(__name__)
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
 
 
 class Trainer(TrainerCheckpoints):
@@ -91,7 +98,7 @@ class Trainer(TrainerCheckpoints):
         self.events = events
         self.listeners: list[Callable[[Any], None]] = []
         self.curriculum = Curriculum(cfg)
-        self.tau = TauClassifier(cfg.model, cfg.train.tau_prior)
+        self.tau = TauClassifier(cfg.model, cfg.train.tau_prior, cfg.train.tau_temperature)
         self.rng = np.random.default_rng(cfg.seed)
         try:
             self.val_idx = validation_idx(dataset, cfg.data.validation)
@@ -107,7 +114,6 @@ class Trainer(TrainerCheckpoints):
         self.step = 0
         self.phase = self.curriculum.phase(0)
         self.last_eval: dict[str, Any] = {}  # test_acc, tau_acc, n_test, n_labels, split
-        self._ema: dict[str, np.ndarray] | None = None  # averaged weights (train.ema_decay > 0)
         self.history: list[dict[str, Any]] = []  # one row per log step (saved in the checkpoint's meta)
         self.evaluations: list[dict[str, Any]] = []  # one row per evaluation (likewise)
         self.feedback: dict[int, FeedbackItem] = {}
@@ -131,6 +137,7 @@ class Trainer(TrainerCheckpoints):
         self._stop: ev.Stop | None = None
         self._last_snapshot = 0.0
         self._saved_ids: dict[str, str] = {}
+        self._holder: Backend | None = None  # the backend that holds the training images (hold_images)
         train_rows = self._pool if self._pool is not None else dataset.train_idx
         self._task_values, self._task_w = aux_targets(cfg, dataset, train_rows)
         self.backend.init(cfg.seed)
@@ -302,7 +309,28 @@ class Trainer(TrainerCheckpoints):
         return len(self._lab_idx)
 
     # -- batches ------------------------------------------------------------------------
+    def hold_images(self) -> None:
+        """Hand the training images to the backend, which draws every batch's views from them: on
+        the device when they fit (at most DEVICE_SHARE of its free memory), else streamed by row
+        from host memory (said once). On the host (cpu) the dataset's own array is the copy."""
+        images = self.ds.images[: self.ds.n_train]  # a view: batches only read training rows
+        free = self.backend.device_free_bytes()
+        upload = free is not None and images.nbytes <= DEVICE_SHARE * free
+        if free is not None and not upload:
+            log.warning(
+                "dataset %r: its %s of training images do not fit the device %s (%s free, at most half is used): "
+                "batches stream from host memory",
+                self.ds.name,
+                _mib(images.nbytes),
+                self.cfg.device,
+                _mib(free),
+            )
+        self.backend.hold_images(images, upload)
+        self._holder = self.backend
+
     def make_batch(self) -> Batch:
+        if self._holder is not self.backend:  # the first batch, or a new backend (reconfigure)
+            self.hold_images()
         t = self.cfg.train
         n_train = self.ds.n_train
         if self._pool is None:
@@ -323,24 +351,25 @@ class Trainer(TrainerCheckpoints):
             lab[self._lab_idx] = self._lab_y
             y.append(lab[fb_pick])
         idx = np.concatenate(parts)
-        x = self.ds.float_images(idx)
+        n_fb = len(fb_pick) if len(fb_idx) else 0
         h, w = self.cfg.model.height, self.cfg.model.width
         roi_m = np.ones((len(idx), h, w), np.float32)
         roi_w = np.zeros(len(idx), np.float32)
-        if len(fb_idx):
-            for row in range(len(idx) - len(fb_pick), len(idx)):
-                item = self.feedback[int(idx[row])]
-                roi_m[row] = roi_mask(item.box, h, w)
-                roi_w[row] = item.strength
+        for row in range(len(idx) - n_fb, len(idx)):
+            item = self.feedback[int(idx[row])]
+            roi_m[row] = roi_mask(item.box, h, w)
+            roi_w[row] = item.strength
         if t.augment_rotate or t.augment_scale:
-            x_aug = affine_augment(x, t.augment_shift, t.augment_rotate, t.augment_scale, self.rng)
+            aug: Any = draw_affine(self.rng, len(idx), t.augment_shift, t.augment_rotate, t.augment_scale)
         else:
-            x_aug = shift_augment(x, t.augment_shift, self.rng)
+            aug = draw_shift(self.rng, len(idx), t.augment_shift)
+        weak = None
         if t.weak_shift:
             # The main view too (FixMatch's weak augmentation), except boxed feedback rows: their
             # boxes are in the stored image's coordinates.
-            n_main = len(idx) - (len(fb_pick) if len(fb_idx) else 0)
-            x[:n_main] = shift_augment(x[:n_main], t.weak_shift, self.rng)
+            weak = np.zeros((len(idx), 2), np.int64)
+            weak[: len(idx) - n_fb] = draw_shift(self.rng, len(idx) - n_fb, t.weak_shift)
+        x, x_aug = self.backend.views(ViewPlan(idx, aug, weak))
         y_all = np.concatenate(y).astype(np.int32)
         task_target, task_mask = task_arrays(self.cfg.model.aux, self._task_values, idx, y_all)
         return Batch(
@@ -360,30 +389,20 @@ class Trainer(TrainerCheckpoints):
         )
 
     # -- evaluation and embeddings --------------------------------------------------------
-    def _update_ema(self) -> None:
-        w = self.backend.get_weights()
-        if self._ema is None:
-            self._ema = w
-            return
-        d = np.float32(self.cfg.train.ema_decay**EMA_EVERY)
-        for k, v in w.items():
-            self._ema[k] *= d
-            self._ema[k] += (1 - d) * v
-
     @contextlib.contextmanager
     def _averaged_weights(self):
         """Within the block the backend holds the averaged weights and the tau they give on the
         labelled samples; the live weights and tau come back afterwards, exactly."""
-        if self._ema is None:
+        if not self.backend.has_average():
             yield
             return
-        live, counts = self.backend.get_weights(), self.tau.counts.copy()
-        self.backend.set_weights(self._ema)
+        counts = self.tau.counts.copy()
+        self.backend.swap_average()
         self.update_tau()
         try:
             yield
         finally:
-            self.backend.set_weights(live)
+            self.backend.swap_average()
             self.tau.counts = counts
             self.backend.set_tau(self.tau.matrix)
 
@@ -463,7 +482,7 @@ class Trainer(TrainerCheckpoints):
                 samples += len(batch["y"])
                 self.step += 1
                 if t.ema_decay and self.step % EMA_EVERY == 0:
-                    self._update_ema()
+                    self.backend.average_weights(t.ema_decay**EMA_EVERY)
                 phase = self.curriculum.phase(self.step)  # the phase the next step runs in
                 if phase != self.phase:
                     self.phase = phase

@@ -160,3 +160,33 @@ def test_no_process_outlives_the_app(home, tmp_path, signame):
         for pid in _alive(children):  # leave nothing behind, even when the test failed
             os.kill(pid, signal.SIGKILL)
         proc.wait(10)
+
+
+def test_device_option_reaches_the_config_and_the_workers_say_theirs(home):
+    """`latentloop app --device cuda` trains on the GPU; the worker line names each child's device."""
+    from app.layouts.workers import worker_status
+    from app.settings import resolve_config, settings_from_args
+    from workers.messages import WorkerStatus
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    s = settings_from_args(p.parse_args(["--device", "cuda:1", "--dataset", "synth"]))
+    assert s.device == "cuda:1" and resolve_config(s).device == "cuda:1"
+    assert resolve_config(settings_from_args(p.parse_args(["--dataset", "synth"]))).device == "cpu"
+    line = str(worker_status({"workers": [WorkerStatus("xai", "running", 7, extra={"device": "cpu"})],
+                              "forecast": None}))  # fmt: skip
+    assert "xai running on cpu" in line
+
+
+def test_app_on_a_missing_gpu_is_a_clear_error(home, capsys):
+    """On a machine without CUDA: `error:` naming the device, exit status 2, no traceback."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    from latentloop.cli import main
+
+    config = home / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict()))
+    assert main(["--home", str(home), "app", "-c", str(config), "--device", "cuda", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --device cuda" in err and "no CUDA device" in err and "Traceback" not in err

@@ -231,3 +231,33 @@ def test_cli_label_issues_without_a_checkpoint_is_a_clear_error(home: Path, caps
     main(["label", "seed", "--dataset", "synth", "--per-class", "1"])
     assert main(["label", "issues", "--dataset", "synth"]) == 2
     assert "no checkpoint 'ssvae'" in capsys.readouterr().err
+
+
+def test_cleanlab_few_examples_warning_does_not_leak_from_a_thread() -> None:
+    """The app ranks label issues in a thread while other threads enter and leave
+    ``warnings.catch_warnings``; cleanlab's "too few examples in class" must stay silent anyway."""
+    import threading
+    import warnings
+
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 0, 0, 1, 1, 1, 2])  # class 2 has one example, class 3 none: cleanlab warns
+    probs = rng.dirichlet(np.ones(4), len(labels))
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        other = threading.Thread(target=churn)
+        other.start()
+        try:
+            for _ in range(40):
+                rank_label_issues(np.arange(len(labels)), labels, probs)
+        finally:
+            stop.set()
+            other.join()
+    leaked = [w for w in seen if "too few examples" in str(w.message)]
+    assert leaked == []

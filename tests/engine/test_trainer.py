@@ -181,9 +181,10 @@ def test_resume_is_exact(home, ema_decay):
     got = c.backend.get_weights()
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=0, atol=1e-6, err_msg=k)
-    assert (a._ema is None) == (c._ema is None) == (ema_decay == 0)
-    for k in a._ema or {}:
-        np.testing.assert_allclose(c._ema[k], a._ema[k], rtol=0, atol=1e-6, err_msg=f"ema {k}")
+    avg_a, avg_c = a.backend.averaged_weights(), c.backend.averaged_weights()
+    assert (avg_a is None) == (avg_c is None) == (ema_decay == 0)
+    for k in avg_a or {}:
+        np.testing.assert_allclose(avg_c[k], avg_a[k], rtol=0, atol=1e-6, err_msg=f"ema {k}")
 
 
 def test_reloaded_model_predicts_like_the_trained_one(tiny_cfg):
@@ -287,16 +288,15 @@ def test_affine_augment_known_answers():
 
 
 def _record_rows(tr) -> list:
-    """Make the trainer's dataset record every row index it reads images of."""
+    """Make the trainer's backend record every dataset row a batch's views are drawn from."""
     seen: list = []
-    real = tr.ds.float_images
+    real = tr.backend.views
 
-    def spy(idx=None):
-        seen.append(np.asarray(idx))
-        return real(idx)
+    def spy(plan):
+        seen.append(np.asarray(plan.rows))
+        return real(plan)
 
-    tr.ds = type(tr.ds)(tr.ds.name, tr.ds.images, tr.ds.targets, tr.ds.n_train, tr.ds.num_classes)
-    tr.ds.float_images = spy  # type: ignore[method-assign]
+    tr.backend.views = spy
     return seen
 
 
@@ -348,7 +348,8 @@ def test_ema_evaluation_uses_averaged_weights_and_restores_the_live_ones(home):
     tr.run(steps=60, evaluate_at_end=False)
     live = tr.backend.get_weights()
     tau_live = tr.tau.matrix.copy()
-    assert tr._ema is not None and any(not np.allclose(tr._ema[k], live[k]) for k in live)
+    avg = tr.backend.averaged_weights()
+    assert avg is not None and any(not np.allclose(avg[k], live[k]) for k in avg)
     test = tr.ds.test_idx
     probs_live = tr.backend.predict(tr.ds.float_images(test))[Out.PROBS]
     e = tr.evaluate()

@@ -18,6 +18,7 @@ from engine.backends.base import FLOAT_KEYS, TASK_KEYS, Backend, Batch, Out, ini
 from engine.backends.jax import layout  # pure numpy: importing it does not import JAX
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable
+from engine.training.augment import ViewPlan
 
 _ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}  # = torch.optim.Adam defaults
 _PAD_MIN = 8  # smallest padded predict batch; sizes are powers of two up to batch_size
@@ -66,8 +67,9 @@ class JaxBackend(Backend):
 
         from engine.backends.jax import loss as L
         from engine.backends.jax import model as M
+        from engine.backends.jax import views as V
 
-        self._jax, self._jnp, self._M, self._L, self._optax = jax, jax.numpy, M, L, optax
+        self._jax, self._jnp, self._M, self._L, self._V, self._optax = jax, jax.numpy, M, L, V, optax
         try:
             devices = jax.devices(platform)
         except RuntimeError as err:
@@ -82,6 +84,8 @@ class JaxBackend(Backend):
                 f"{hint}check JAX_PLATFORMS={os.environ.get('JAX_PLATFORMS', '')!r}"
             )
         self._dev = devices[index]
+        self._levels = self._put(V.LEVELS)
+        self._held: Any = None  # the images on the device (hold_images with upload)
         self.model = M.build(cfg)
         self._adam = optax.scale_by_adam(**_ADAM)  # the learning rate stays outside (set_lr keeps state)
         self.lr = 1e-3
@@ -148,7 +152,11 @@ class JaxBackend(Backend):
             # NHWC -> the neutral [C2, Sh, Sw]
             return jnp.transpose(fmap[0], (2, 0, 1)), jnp.transpose(jax.grad(logp_of)(fmap)[0], (2, 0, 1))
 
+        def average(avg, params, d, e):  # the reference's float32 factors (XLA may fuse into an FMA)
+            return jax.tree.map(lambda a, p: a * d + p * e, avg, params)
+
         self._train = jax.jit(train, static_argnames=("use_roi", "use_cons"), donate_argnums=(0, 1))
+        self._average = jax.jit(average, donate_argnums=(0,))
         self._eval = jax.jit(evaluate, static_argnames=("use_roi", "use_cons"))
         self._predict = jax.jit(predict)
         self._decode = jax.jit(decode)
@@ -182,6 +190,7 @@ class JaxBackend(Backend):
             )
         )
         self._tau = self._put(np.asarray(initial_tau(self.cfg), np.float32))
+        self._avg_tree: Any = None  # the weight average (Flax layout), on the device
 
     def set_lr(self, lr: float) -> None:
         self.lr = float(lr)
@@ -189,9 +198,27 @@ class JaxBackend(Backend):
     def _batch(self, batch: Batch) -> dict[str, Any]:
         # without auxiliary heads the task arrays are never read: not even copied to the device
         keys = FLOAT_KEYS + TASK_KEYS if self.cfg.aux else FLOAT_KEYS
-        b = {k: np.asarray(batch[k], np.float32) for k in keys}
+        on_device = self._jax.Array  # views' x and x_aug stay where they are
+        b = {k: v if isinstance(v := batch[k], on_device) else np.asarray(v, np.float32) for k in keys}
         b["y"] = np.asarray(batch["y"], np.int32)
         return self._put(b)
+
+    # -- the batch's images ------------------------------------------------------------
+    def device_free_bytes(self) -> int | None:
+        if self._dev.platform == "cpu":
+            return None
+        stats = self._dev.memory_stats() or {}  # the allocator's pool (JAX preallocates most of the GPU)
+        return int(stats["bytes_limit"] - stats["bytes_in_use"]) if "bytes_limit" in stats else None
+
+    def hold_images(self, images: np.ndarray, upload: bool = False) -> None:
+        super().hold_images(images, upload)
+        self._held = self._put(np.asarray(images, np.uint8)) if upload else None
+
+    def views(self, plan: ViewPlan) -> tuple[Any, Any]:
+        rows, aug, weak = self._V.plan_arrays(plan)
+        held = self._held is not None
+        source = self._held if held else self._put(np.ascontiguousarray(self._images[plan.rows]))
+        return self._V.views(self._levels, source, self._put(rows), self._put(aug), self._put(weak), held=held)
 
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
@@ -215,6 +242,30 @@ class JaxBackend(Backend):
         use_roi, use_cons = self.loss_branches(batch)
         terms = self._eval(self._params, self._tau, self._batch(batch), use_roi=use_roi, use_cons=use_cons)
         return self.read_metrics(terms)
+
+    # -- the weight average --------------------------------------------------------------
+    def average_weights(self, decay: float) -> None:
+        if self._avg_tree is None:
+            self._avg_tree = self._jax.tree.map(lambda p: p.copy(), self._params)
+            return
+        d, e = np.float32(decay), np.float32(1) - np.float32(decay)
+        self._avg_tree = self._average(self._avg_tree, self._params, d, e)
+
+    def has_average(self) -> bool:
+        return self._avg_tree is not None
+
+    def averaged_weights(self) -> dict[str, np.ndarray] | None:
+        return None if self._avg_tree is None else layout.from_flax(self._jax.device_get(self._avg_tree), self.cfg)
+
+    def set_averaged_weights(self, weights: dict[str, np.ndarray] | None) -> None:
+        super().set_averaged_weights(weights)  # checks it
+        avg, self._avg = self._avg, None
+        self._avg_tree = None if avg is None else self._put(layout.to_flax(avg, self.cfg))
+
+    def swap_average(self) -> None:
+        if self._avg_tree is None:
+            raise ValueError("no weight average to swap in: average_weights was never called")
+        self._params, self._avg_tree = self._avg_tree, self._params
 
     # -- inference ---------------------------------------------------------------------
 

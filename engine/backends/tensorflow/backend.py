@@ -38,8 +38,10 @@ from engine.backends.tensorflow.model import (
     ssvae_loss,
     tf,
 )
+from engine.backends.tensorflow.views import Views
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable, SaliencyUnavailable
+from engine.training.augment import ViewPlan
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 # XLA (jit_compile) for the training step. Off by default: on CPU the plain tf.function graph
@@ -97,6 +99,7 @@ class TensorFlowBackend(Backend):
         except RuntimeError:
             pass
         self.dev = _device_name(device)
+        self._views = Views(self.dev)
         self._shapes = param_shapes(cfg)
         self._names = tuple(self._shapes)
         # Without auxiliary heads the task arrays are neither converted nor passed to the compiled step.
@@ -252,13 +255,25 @@ class TensorFlowBackend(Backend):
             self.m[n].assign(tf.zeros_like(self.m[n]))
             self.v[n].assign(tf.zeros_like(self.v[n]))
         self.step.assign(0)
+        self._avg = None  # the weight average: the numpy reference's (base.py)
 
     def set_lr(self, lr: float) -> None:
         self.lr.assign(float(lr))
 
     def _tensors(self, batch: Batch) -> list[tf.Tensor]:
-        with tf.device(self.dev):
-            return [tf.convert_to_tensor(np.asarray(batch[k], _BATCH_DTYPES[k])) for k in self._batch_keys]
+        with tf.device(self.dev):  # views' x and x_aug are tensors already
+            return [
+                v if isinstance(v := batch[k], tf.Tensor) else tf.convert_to_tensor(np.asarray(v, _BATCH_DTYPES[k]))
+                for k in self._batch_keys
+            ]
+
+    # -- the batch's images ------------------------------------------------------------------
+    def hold_images(self, images: np.ndarray, upload: bool = False) -> None:
+        super().hold_images(images, upload)
+        self._views.upload(images if upload else None)
+
+    def views(self, plan: ViewPlan) -> tuple[tf.Tensor, tf.Tensor]:
+        return self._views.make(self._images, plan)
 
     # -- training ----------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:

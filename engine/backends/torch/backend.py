@@ -9,8 +9,10 @@ import torch
 
 from engine.backends.base import Backend, Batch, Out, initial_tau
 from engine.backends.torch.model import SSVAE, roi_capped_backward, ssvae_loss
+from engine.backends.torch.views import Views, put_many
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable
+from engine.training.augment import ViewPlan
 
 _ADAM = {"betas": (0.9, 0.999), "eps": 1e-8}
 
@@ -24,6 +26,11 @@ class TorchBackend(Backend):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise DeviceUnavailable(f"--device {device}: torch sees no CUDA device; use --device cpu")
         self.dev = torch.device(device)
+        if self.dev.type == "cuda" and (self.dev.index or 0) >= (count := torch.cuda.device_count()):
+            raise DeviceUnavailable(
+                f"--device {device}: torch sees {count} CUDA device(s) (cuda:0 to cuda:{count - 1}); use one of them"
+            )
+        self._views = Views(self.dev)
         self.lr = 1e-3
         self.init(0)
 
@@ -34,22 +41,44 @@ class TorchBackend(Backend):
         self.model.tau.copy_(torch.from_numpy(initial_tau(self.cfg)))
         self._params = dict(self.model.named_parameters())
         self.opt = torch.optim.Adam(self._params.values(), lr=self.lr, **_ADAM)
+        self._avg_t: dict[str, torch.Tensor] | None = None  # the weight average, on the device
 
     def set_lr(self, lr: float) -> None:
         self.lr = float(lr)
         for g in self.opt.param_groups:
             g["lr"] = self.lr
 
-    def _tensors(self, batch: Batch) -> dict[str, torch.Tensor]:
-        out = {k: torch.as_tensor(np.asarray(v), device=self.dev) for k, v in batch.items()}
+    def _tensors(self, batch: Batch, use_roi: bool = True) -> dict[str, torch.Tensor]:
+        """The batch on the device: views' x and x_aug are there already; on a GPU the rest travel
+        packed, without a sync, and the feedback mask only when the ROI term reads it."""
+        out = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        host = {k: np.asarray(v) for k, v in batch.items() if k not in out and (use_roi or k != "roi_mask")}
+        if self.dev.type == "cuda":
+            out.update(put_many(host, self.dev))
+        else:  # numpy's memory, shared: nothing copied
+            out.update({k: torch.as_tensor(v) for k, v in host.items()})
         out["y"] = out["y"].long()
         return out
+
+    # -- the batch's images ------------------------------------------------------------
+    def device_free_bytes(self) -> int | None:
+        if self.dev.type != "cuda":
+            return None
+        free, _ = torch.cuda.mem_get_info(self.dev)
+        return int(free)
+
+    def hold_images(self, images: np.ndarray, upload: bool = False) -> None:
+        super().hold_images(images, upload)
+        self._views.upload(images if upload else None)
+
+    def views(self, plan: ViewPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._views.make(self._images, plan)
 
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
         self.model.train()
-        b = self._tensors(batch)
         use_roi, use_cons = self.loss_branches(batch)
+        b = self._tensors(batch, use_roi)
         terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons)
         self.opt.zero_grad(set_to_none=True)
         roi_capped_backward(self.model, terms, b["w"], use_roi)
@@ -66,6 +95,35 @@ class TorchBackend(Backend):
         use_roi, use_cons = self.loss_branches(batch)
         terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons, train=False)
         return self.read_metrics({k: v.detach() for k, v in terms.items()})
+
+    # -- the weight average --------------------------------------------------------------
+    @torch.no_grad()
+    def average_weights(self, decay: float) -> None:
+        if self._avg_t is None:
+            self._avg_t = {n: p.detach().clone() for n, p in self._params.items()}
+            return
+        # the reference's float32 factors, and a multiply then an add (no fused multiply-add)
+        d, e = float(np.float32(decay)), float(np.float32(1) - np.float32(decay))
+        for n, p in self._params.items():
+            self._avg_t[n].mul_(d).add_(p * e)
+
+    def has_average(self) -> bool:
+        return self._avg_t is not None
+
+    def averaged_weights(self) -> dict[str, np.ndarray] | None:
+        return None if self._avg_t is None else {n: a.cpu().numpy().copy() for n, a in self._avg_t.items()}
+
+    def set_averaged_weights(self, weights: dict[str, np.ndarray] | None) -> None:
+        super().set_averaged_weights(weights)  # checks it
+        avg, self._avg = self._avg, None
+        self._avg_t = None if avg is None else {n: torch.as_tensor(avg[n], device=self.dev) for n in self._params}
+
+    @torch.no_grad()
+    def swap_average(self) -> None:
+        if self._avg_t is None:
+            raise ValueError("no weight average to swap in: average_weights was never called")
+        for n, p in self._params.items():  # tensors change places: nothing is copied
+            p.data, self._avg_t[n] = self._avg_t[n], p.data
 
     # -- inference ---------------------------------------------------------------------
     def _as_input(self, x: np.ndarray) -> torch.Tensor:
