@@ -14,6 +14,11 @@ clean images.
 
     .venv/bin/python benchmarks/bench_feedback.py --split validation --roi 2 5 10 --seeds 0   # tune
     .venv/bin/python benchmarks/bench_feedback.py --roi 5 --seeds 0 1 2                      # report
+    .venv/bin/python benchmarks/bench_feedback.py --roi 10 --seeds 2 --arms feedback --trace 25  # diagnose
+
+``--arms`` runs some of the arms; ``--trace N`` (torch) adds to each run the loss terms and the
+gradient probes of benchmarks/feedback_trace.py every N steps, written to
+docs/benchmarks/feedback-traces/<name>.json (docs/accuracy.md: the seed-2 collapse).
 
 ``--split validation`` holds out 5,000 training samples (data.validation; their marks random like
 the test split's, never trained on) and scores on them: the roi weight is chosen there and written
@@ -52,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from benchmarks.common import run_main, write_result
+from benchmarks.common import OUT, run_main, write_result
 from engine.backends.base import Out
 from engine.config import load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels, validation_idx
@@ -62,6 +67,7 @@ from engine.sweep import RAY_HELP, Run, check_ray, run_sweep
 from engine.training.trainer import Trainer
 
 BOX = (0.15, 0.15, 0.85, 0.85)
+ARMS = ("no_feedback", "control", "feedback")
 
 
 def marked(ds: Dataset, held_out: np.ndarray, seed: int = 0) -> Dataset:
@@ -83,11 +89,17 @@ def accuracy(trainer: Trainer, ds: Dataset, idx: np.ndarray) -> float:
     return float((p.argmax(1) == ds.targets[idx]).mean())
 
 
-def run_arm(arm: str, cfg, ds: Dataset, clean: Dataset, labels: dict, boxes: int, tmp: Path) -> dict:
-    """Train one arm; accuracy on the evaluation split (test, or the held-out validation samples)."""
+def run_arm(arm: str, cfg, ds: Dataset, clean: Dataset, labels: dict, boxes: int, tmp: Path, trace: int = 0) -> dict:
+    """Train one arm; accuracy on the evaluation split (test, or the held-out validation samples).
+    ``trace`` > 0: the loss terms and feedback_trace's probes every ``trace`` steps (torch only)."""
     store = LabelStore(tmp / arm / "labels.csv", ds.n_train, ds.num_classes)
     store.set_many(labels, source="bench")
     tr = Trainer(cfg, ds, store)
+    probes = None
+    if trace:
+        from benchmarks import feedback_trace
+
+        probes = feedback_trace.attach(tr.backend, trace)
     if arm != "no_feedback":  # control: the same rows, with cfg.loss.roi = 0
         chosen = sorted(labels)[:boxes]
         tr.set_feedback(
@@ -96,12 +108,19 @@ def run_arm(arm: str, cfg, ds: Dataset, clean: Dataset, labels: dict, boxes: int
     t0 = time.perf_counter()
     tr.run(steps=cfg.train.steps)
     idx = tr.val_idx if len(tr.val_idx) else ds.test_idx
-    return {
+    out = {
         "acc_marked_random": round(accuracy(tr, ds, idx), 4),
         "acc_clean": round(accuracy(tr, clean, idx), 4),
         "train_acc_marked": round(accuracy(tr, ds, np.arange(0, ds.n_train, 6)), 4),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+    if probes is not None:
+        keep = ("step", "loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage", "roi", "acc_labeled")
+        out["trace"] = {
+            "losses": [{k: round(float(h[k]), 5) if k != "step" else h[k] for k in keep} for h in tr.history],
+            "probes": [{k: round(v, 6) for k, v in r.items()} for r in probes],
+        }
+    return out
 
 
 def main() -> int:
@@ -117,6 +136,12 @@ def main() -> int:
     ap.add_argument("--name", help="output JSON name (default feedback, or feedback-tuning with --split validation)")
     ap.add_argument("--merge", nargs="+", help="combine these per-seed JSONs into --name and exit (no training)")
     ap.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP)
+    ap.add_argument(
+        "--arms", nargs="+", choices=ARMS, default=list(ARMS), help="run only these arms (feedback: one per --roi)"
+    )
+    ap.add_argument(
+        "--trace", type=int, default=0, help="log the loss terms and gradient probes every N steps (torch only)"
+    )
     args = ap.parse_args()
     if args.merge:
         merge_main(args)
@@ -124,7 +149,9 @@ def main() -> int:
     if args.ray:
         check_ray(args.ray)
     n_val = args.validation if args.split == "validation" else 0
-    arms = {"no_feedback": 0.0, "control": 0.0, **{f"feedback_roi{r:g}": r for r in args.roi}}
+    arms = {a: 0.0 for a in ("no_feedback", "control") if a in args.arms}
+    if "feedback" in args.arms:
+        arms.update({f"feedback_roi{r:g}": r for r in args.roi})
     tmp = Path(tempfile.mkdtemp())
     results: dict[str, dict[str, dict]] = {arm: {} for arm in arms}
     # In turn within a seed: every arm sees the same machine load. With --ray each is a task.
@@ -134,7 +161,7 @@ def main() -> int:
     def keep(name: str, r: dict) -> None:
         seed, arm = name.removeprefix("seed").split("/")
         results[arm][seed] = r
-        print(f"seed {seed} {arm}: {r}", flush=True)
+        print(f"seed {seed} {arm}: { ({k: v for k, v in r.items() if k != 'trace'}) }", flush=True)
 
     failed = run_sweep(runs, args.ray, keep).failed
     for name, reason in failed.items():
@@ -143,7 +170,12 @@ def main() -> int:
     _, ds, held_out = marked_data(n_val)
     n_labels = len(oracle_labels(ds, 10, args.seeds[0], exclude=held_out))
     command = "python benchmarks/bench_feedback.py " + " ".join(sys.argv[1:])
-    write_summary(args, results, arms, n_val, n_labels, command, failed)
+    traces = {arm: {s: r.pop("trace") for s, r in per.items() if "trace" in r} for arm, per in results.items()}
+    name = write_summary(args, results, arms, n_val, n_labels, command, failed)
+    if args.trace:  # beside, not inside: docs/benchmarks.md renders every top-level JSON in full
+        (OUT / "feedback-traces").mkdir(parents=True, exist_ok=True)
+        what = "per arm and seed: the loss terms (trainer history) and feedback_trace's gradient probes"
+        write_result(f"feedback-traces/{name}", {"what": what, "command": command, "every": args.trace, "arms": traces})
     return 1 if failed else 0
 
 
@@ -165,9 +197,11 @@ def seed_arm(seed: int, arm: str, roi: float, args: argparse.Namespace, n_val: i
     clean, ds, held_out = marked_data(n_val)
     labels = oracle_labels(ds, 10, seed, exclude=held_out)
     base = {"train.steps": args.steps, "train.eval_every": 10**9, "data.validation": n_val}
+    if args.trace:
+        base["train.log_every"] = args.trace
     cfg = load_config("configs/default.yaml", {**base, "seed": seed, "loss.roi": roi})
     kind = "feedback" if arm.startswith("feedback") else arm
-    return run_arm(kind, cfg, ds, clean, labels, args.boxes, tmp / f"seed{seed}" / arm)
+    return run_arm(kind, cfg, ds, clean, labels, args.boxes, tmp / f"seed{seed}" / arm, args.trace)
 
 
 def write_summary(
@@ -178,9 +212,9 @@ def write_summary(
     n_labels: int,
     command: str,
     failed: dict[str, str] | None = None,
-) -> None:
-    """Each arm's mean and sd over the seeds in ``results`` -> feedback(-tuning).json (or --name);
-    ``failed``: the runs of a Ray sweep that failed, by name, and why."""
+) -> str:
+    """Each arm's mean and sd over the seeds in ``results`` -> feedback(-tuning).json (or --name),
+    whose name it returns; ``failed``: the runs of a Ray sweep that failed, by name, and why."""
     summary = {
         arm: {
             "roi": roi,
@@ -207,6 +241,7 @@ def write_summary(
             **({"failed": failed} if failed else {}),
         },
     )
+    return name
 
 
 def merge_main(args: argparse.Namespace) -> None:

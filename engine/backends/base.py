@@ -81,6 +81,14 @@ The loss for a batch (all terms are means over the batch; ``P`` = height * width
             reconstruction: L_t = sum_rows m * (sum_pixels BCEWithLogits(u, x) / P) / n
     total = w_rec*rec + w_beta*kl_z + w_gamma*kl_c + w_alpha*sup + w_cons*cons + w_usage*usage + w_roi*roi + aux
 
+The training step caps the roi term's pull (``roi_split``): with g_roi the gradient of w_roi*roi
+over the parameters and g_rest that of the other terms, it applies g_rest + s * g_roi with
+s = min(1, ROI_GRAD_CAP * |g_rest| / |g_roi|) (global norms; s is a constant of the step, not
+differentiated). The share is scale-free, so its gradient grows like 1 / |dS/dx|: while the
+classifier's output is still near uniform (tiny dS/dx) the uncapped roi gradient was up to 670x
+the rest's, filled Adam's second moments and held the classifier at chance for 1000+ steps
+(docs/accuracy.md, feedback). The reported ``loss`` and ``roi`` are unchanged by the cap.
+
 With decoder "gaussian", rec = sum_pixels 0.5 * (log(2 pi) + log v + (x - m)^2 / v) / P with
 m = sigmoid(logits), v = exp(dec.logvar) + GAUSS_VAR_FLOOR (the floor keeps near-binary pixels
 from driving the variance, and the loss, to minus infinity). With prior "vamp", prior.mu_c and
@@ -119,6 +127,7 @@ METRIC_KEYS = ("loss", "rec", "kl_z", "kl_c", "sup", "cons", "usage", "roi", "au
 SALIENCY_METHODS = ("gradient", "gradcam", "smoothgrad")
 ROI_EPS = 1e-12  # the roi share's denominator guard: a row whose input gradient is exactly 0 scores 0
 ROI_TINY = 1e-30  # guards the per-row rescaling of the input gradient by its maximum |g|
+ROI_GRAD_CAP = 1.0  # the roi term's gradient norm is at most this times the other terms' (see the docstring)
 GAUSS_VAR_FLOOR = 1e-3  # decoder "gaussian": the per-pixel variance is exp(dec.logvar) + this
 
 
@@ -142,6 +151,16 @@ def loss_metrics(w: Any, terms: Sequence[Any], aux: Any, acc: Any, n_labeled: An
         total = total + w[i] * terms[i]
     total = total + aux
     return dict(zip(METRIC_KEYS, (total, *terms, aux, acc, n_labeled), strict=True))
+
+
+def roi_split(w: Any, terms: dict[str, Any]) -> tuple[Any, Any]:
+    """(rest, w_roi * roi) of :func:`loss_metrics`' result: the two parts whose gradients the
+    training step takes apart to cap the roi term's (ROI_GRAD_CAP). ``rest`` is summed afresh
+    rather than ``loss - w_roi * roi``, so its gradient does not pass through the roi term."""
+    rest = terms["aux"]
+    for i, key in enumerate(METRIC_KEYS[1:7]):
+        rest = rest + w[i] * terms[key]
+    return rest, w[6] * terms["roi"]
 
 
 class Batch(TypedDict):

@@ -102,7 +102,10 @@ class JaxBackend(Backend):
                 terms = L.ssvae_loss(model, p, tau, b, use_roi, use_cons, train=True)
                 return terms["loss"], terms
 
-            grads, terms = jax.grad(objective, has_aux=True)(params)
+            if use_roi:
+                grads, terms = L.roi_capped_grad(lambda p: objective(p)[1], params, b["w"])
+            else:
+                grads, terms = jax.grad(objective, has_aux=True)(params)
             updates, opt_state = adam.update(grads, opt_state)
             params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
             return params, opt_state, terms

@@ -8,7 +8,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from engine.backends.base import GAUSS_VAR_FLOOR, ROI_EPS, ROI_TINY, loss_metrics
+from engine.backends.base import GAUSS_VAR_FLOOR, ROI_EPS, ROI_GRAD_CAP, ROI_TINY, loss_metrics, roi_split
 from engine.backends.jax.model import SSVAE, decode, encode, prior_params, sample_shape, tasks
 
 
@@ -121,3 +121,26 @@ def ssvae_loss(
     usage = jnp.sum(qbar * jnp.log(qbar * K + 1e-12))
     aux = _aux(model, params, b, mu, q, P)
     return loss_metrics(w, (jnp.mean(rec), jnp.mean(kl_z), jnp.mean(kl_c), sup, cons, usage, roi), aux, acc, n_lab)
+
+
+def _norm(tree) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in jax.tree.leaves(tree)))
+
+
+def roi_capped_grad(loss_fn, params, w: jax.Array) -> tuple[dict, dict[str, jax.Array]]:
+    """(gradient, terms) of ``loss_fn(params)`` (an ``ssvae_loss`` with the roi term and loss
+    weights ``w``), the roi
+    term's gradient capped at ROI_GRAD_CAP times the norm of the other terms' (base.py). One
+    forward pass, two pullbacks."""
+
+    def parts(p):
+        terms = loss_fn(p)
+        return roi_split(w, terms), terms
+
+    (rest, _), pullback, terms = jax.vjp(parts, params, has_aux=True)
+    one, zero = jnp.ones_like(rest), jnp.zeros_like(rest)
+    (g_rest,) = pullback((one, zero))
+    (g_roi,) = pullback((zero, one))
+    scale = jnp.minimum(1.0, ROI_GRAD_CAP * _norm(g_rest) / (_norm(g_roi) + ROI_TINY))
+    grads = jax.tree.map(lambda a, r: a + scale * r, g_rest, g_roi)
+    return grads, terms

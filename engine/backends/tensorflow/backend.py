@@ -27,7 +27,17 @@ from engine.backends.base import (
     param_shapes,
 )
 from engine.backends.tensorflow import layout
-from engine.backends.tensorflow.model import apply_dropout, decode, dense, encode, features, hidden, ssvae_loss, tf
+from engine.backends.tensorflow.model import (
+    apply_dropout,
+    decode,
+    dense,
+    encode,
+    features,
+    hidden,
+    roi_capped_gradients,
+    ssvae_loss,
+    tf,
+)
 from engine.backends.tensorflow.views import Views
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable, SaliencyUnavailable
@@ -201,9 +211,9 @@ class TensorFlowBackend(Backend):
             def train(*args):
                 b = dict(zip(self._batch_keys, args, strict=True))
                 p = self._p()
-                with tf.GradientTape() as tape:
+                with tf.GradientTape(persistent=use_roi) as tape:  # the roi cap takes two gradients
                     terms = ssvae_loss(p, self.cfg, b, use_roi, use_cons, train=True)
-                grads = tape.gradient(terms["loss"], [self.params[n] for n in names])
+                grads = roi_capped_gradients(tape, terms, b["w"], [self.params[n] for n in names], use_roi)
                 self._adam_update(dict(zip(names, grads, strict=True)))
                 return _stack_metrics(terms)
 

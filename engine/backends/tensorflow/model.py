@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # a module to the checker, so ``tf.Tensor`` is a type in anno
 else:
     tf = _import_tensorflow()
 
-from engine.backends.base import GAUSS_VAR_FLOOR, ROI_EPS, ROI_TINY, aux_slice, loss_metrics  # noqa: E402
+from engine.backends.base import GAUSS_VAR_FLOOR, ROI_EPS, ROI_GRAD_CAP, ROI_TINY, aux_slice, loss_metrics, roi_split  # noqa: E402
 from engine.config import ModelConfig  # noqa: E402
 
 _PAD = [[0, 0], [1, 1], [1, 1], [0, 0]]
@@ -246,3 +246,19 @@ def ssvae_loss(
         acc,
         n_lab,
     )
+
+
+def roi_capped_gradients(
+    tape: tf.GradientTape, terms: dict[str, tf.Tensor], w: tf.Tensor, variables: list, use_roi: bool
+) -> list[tf.Tensor]:
+    """``terms["loss"]``'s gradient over ``variables``, the roi term's capped at ROI_GRAD_CAP times
+    the norm of the other terms' (base.py). With the roi term ``tape`` must be persistent."""
+    if not use_roi:
+        return tape.gradient(terms["loss"], variables)
+    with tape:  # recording resumes: the split's sums must be on the tape
+        rest, roi_part = roi_split(w, terms)
+    zero = tf.UnconnectedGradients.ZERO
+    g_rest = tape.gradient(rest, variables, unconnected_gradients=zero)
+    g_roi = tape.gradient(roi_part, variables, unconnected_gradients=zero)
+    scale = tf.minimum(1.0, ROI_GRAD_CAP * tf.linalg.global_norm(g_rest) / (tf.linalg.global_norm(g_roi) + ROI_TINY))
+    return [a + scale * r for a, r in zip(g_rest, g_roi, strict=True)]

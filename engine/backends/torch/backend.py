@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from engine.backends.base import Backend, Batch, Out, initial_tau
-from engine.backends.torch.model import SSVAE, ssvae_loss
+from engine.backends.torch.model import SSVAE, roi_capped_backward, ssvae_loss
 from engine.backends.torch.views import Views, put_many
 from engine.config import ModelConfig
 from engine.errors import DeviceUnavailable
@@ -81,7 +81,7 @@ class TorchBackend(Backend):
         b = self._tensors(batch, use_roi)
         terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons)
         self.opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
+        roi_capped_backward(self.model, terms, b["w"], use_roi)
         self.opt.step()
         return {k: v.detach() for k, v in terms.items()}
 

@@ -8,7 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.backends.base import GAUSS_VAR_FLOOR, ROI_EPS, ROI_TINY, aux_output_size, aux_slice, loss_metrics
+from engine.backends.base import (
+    GAUSS_VAR_FLOOR,
+    ROI_EPS,
+    ROI_GRAD_CAP,
+    ROI_TINY,
+    aux_output_size,
+    aux_slice,
+    loss_metrics,
+    roi_split,
+)
 from engine.config import ModelConfig
 from engine.tasks import AUX_HIDDEN, AuxHead
 
@@ -215,3 +224,22 @@ def ssvae_loss(
         roi = zero
     aux = _aux(model, b, mu, q, P)
     return loss_metrics(w, (rec.mean(), kl_z.mean(), kl_c.mean(), sup, cons, usage, roi), aux, acc, n_lab.float())
+
+
+def roi_capped_backward(model: SSVAE, terms: dict[str, torch.Tensor], w: torch.Tensor, use_roi: bool) -> None:
+    """``terms["loss"]``'s gradient into the parameters' ``.grad``, the roi term's capped at
+    ROI_GRAD_CAP times the norm of the other terms' (base.py)."""
+    if not use_roi:
+        terms["loss"].backward()
+        return
+    rest, roi_part = roi_split(w, terms)
+    params = [p for p in model.parameters() if p.requires_grad]
+    g_roi = torch.autograd.grad(roi_part, params, retain_graph=True, allow_unused=True)
+    rest.backward()
+    zero = torch.zeros((), device=rest.device)
+    rest_sq = sum((p.grad.pow(2).sum() for p in params if p.grad is not None), zero)
+    roi_sq = sum((g.pow(2).sum() for g in g_roi if g is not None), zero)
+    scale = torch.clamp(ROI_GRAD_CAP * rest_sq.sqrt() / (roi_sq.sqrt() + ROI_TINY), max=1.0)
+    for p, g in zip(params, g_roi, strict=True):
+        if g is not None:
+            p.grad = scale * g if p.grad is None else p.grad + scale * g
