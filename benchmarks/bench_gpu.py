@@ -41,8 +41,9 @@ from benchmarks.common import machine, write_result
 from engine.config import Config, ModelConfig, load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels
 from engine.stores.labels import LabelStore
+from engine.training.checkpoints import EMA_EVERY
 from engine.training.curriculum import Curriculum
-from engine.training.trainer import EMA_EVERY, Trainer
+from engine.training.trainer import Trainer
 
 CONFIGS = {"default": "configs/default.yaml", "levers": "configs/levers/affine-weak-ema.yaml"}
 

@@ -76,7 +76,7 @@ class XaiEngine:
         name = ck.meta.get("backend", "torch")
         if self.backend is None or self.backend.name != name or self.backend.cfg != model:
             self.backend = create_backend(name, model)
-        self.backend.set_weights(served_weights(ck.weights, ck.state))  # the model the page reports
+        self.backend.set_weights(served_weights(ck.weights, ck.state, ck.meta))  # the model the page reports
         self.snapshot, self.step = path, int(ck.meta.get("step", 0))
         return True
 

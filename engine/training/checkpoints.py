@@ -112,9 +112,28 @@ def dataset_mismatch(
     return None
 
 
-def served_weights(weights: dict[str, np.ndarray], state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+EMA_EVERY = 10  # steps between updates of the weight average (train.ema_decay is per step); the first at step 10
+AVERAGE_READY = 0.1  # the average is the model once the run's first weights are under this share of it
+
+
+def average_is_ready(decay: float, step: int) -> bool:
+    """Whether the weight average is the model yet at ``step``: it starts at the weights of step
+    ``EMA_EVERY``, which still make ``decay ** (step - EMA_EVERY)`` of it; until that share is under
+    ``AVERAGE_READY`` (about 2,300 steps at 0.999) the live weights are the model, so a short run
+    (``train --steps 800``) never reports weights still close to its random start. A run of the
+    default 3000 steps ends with the average (0.999 ** 2990 = 0.05)."""
+    return decay > 0 and decay ** max(0, step - EMA_EVERY) < AVERAGE_READY
+
+
+def served_weights(
+    weights: dict[str, np.ndarray], state: dict[str, np.ndarray], meta: dict[str, Any]
+) -> dict[str, np.ndarray]:
     """The weights a checkpoint predicts with: its weight average (``ema.*`` state arrays, saved when
-    ``train.ema_decay`` > 0) when it has one, else its live weights."""
+    ``train.ema_decay`` > 0) once :func:`average_is_ready` at the checkpoint's step, else its live
+    weights."""
+    decay = float(((meta.get("config") or {}).get("train") or {}).get("ema_decay", 0.0))
+    if not average_is_ready(decay, int(meta.get("step", 0))):
+        return weights
     ema = {k.removeprefix("ema."): v for k, v in state.items() if k.startswith("ema.") and k != "ema.tau"}
     return {**weights, **ema}  # tau, a buffer, is never averaged: the live one
 
@@ -304,6 +323,7 @@ class TrainerCheckpoints:
         # the weight average is part of the model (what it reports and predicts with), not only of a resume
         ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
         self.backend.set_averaged_weights(ema or None)
+        self.weights_step = int(ck.meta.get("step", 0))  # the average's age, also when only predicting
         if not weights_only:
             self.curriculum.set_state(ck.state.get("curriculum.advances"))  # absent before advances existed
             self.backend.set_optimizer_state(ck.optimizer)

@@ -34,7 +34,7 @@ from engine.stores.labels import LabelStore
 from engine.stores.labels_csv import labels_hash
 from engine.tasks import TaskConfig
 from engine.training.augment import ViewPlan, draw_affine, draw_shift, roi_mask
-from engine.training.checkpoints import TrainerCheckpoints
+from engine.training.checkpoints import EMA_EVERY, TrainerCheckpoints, average_is_ready
 from engine.training.curriculum import Curriculum
 from engine.training.probe_edit import apply_probe_command
 from engine.training.streaming import predict_rows
@@ -53,7 +53,6 @@ class Embeddings:
     resp: np.ndarray  # float32 [N, K]
 
 
-EMA_EVERY = 10  # steps between updates of the weight average (train.ema_decay is per step)
 DEVICE_SHARE = 0.5  # training images are uploaded to the device when they fill at most this share of its free memory
 log = logging.getLogger(__name__)
 
@@ -112,6 +111,7 @@ class Trainer(TrainerCheckpoints):
         # Unlabelled batches draw from here; None = the whole training split (same draws as ever).
         self._pool = np.setdiff1d(dataset.train_idx, self.val_idx) if len(self.val_idx) else None
         self.step = 0
+        self.weights_step = 0  # the step of the weights held (a checkpoint loaded only to predict sets it)
         self.phase = self.curriculum.phase(0)
         self.last_eval: dict[str, Any] = {}  # test_acc, tau_acc, n_test, n_labels, split
         self.history: list[dict[str, Any]] = []  # one row per log step (saved in the checkpoint's meta)
@@ -393,9 +393,11 @@ class Trainer(TrainerCheckpoints):
     def averaged_weights(self):
         """Within the block the backend holds the averaged weights and the tau they give on the
         labelled samples; the live weights and tau come back afterwards, exactly. The averaged
-        weights (``train.ema_decay`` > 0, the default) are the model a run reports, so evaluation,
-        the map's embeddings and every CLI prediction use them; training steps use the live ones."""
-        if not self.backend.has_average():
+        weights (``train.ema_decay`` > 0, the default) are the model a run reports, once
+        :func:`average_is_ready`, so evaluation, the map's embeddings and every CLI prediction use
+        them; training steps use the live ones."""
+        step = max(self.step, self.weights_step)
+        if not self.backend.has_average() or not average_is_ready(self.cfg.train.ema_decay, step):
             yield
             return
         counts = self.tau.counts.copy()

@@ -384,9 +384,28 @@ def test_the_map_and_every_prediction_use_the_averaged_weights_too(home, tmp_pat
     fresh.load_checkpoint("avg", store=store, weights_only=True)
     np.testing.assert_allclose(predict_all(fresh)[Out.PROBS], want, atol=1e-5)
     ck = store.load("avg")  # the XAI worker's snapshots: the same choice of weights
-    served = served_weights(ck.weights, ck.state)
+    served = served_weights(ck.weights, ck.state, ck.meta)
     avg = tr.backend.averaged_weights()
     assert avg and all(np.array_equal(served[k], avg[k]) for k in avg)
     assert np.array_equal(served["tau"], ck.weights["tau"])  # a buffer: the live tau
-    plain = served_weights(ck.weights, {})
+    plain = served_weights(ck.weights, {}, ck.meta)
     assert all(np.array_equal(plain[k], ck.weights[k]) for k in ck.weights)
+
+
+def test_a_young_average_is_not_the_model_yet(home):
+    """With decay 0.999 the average of a 60-step run is mostly its random start: the map and the
+    evaluation use the live weights until the start weighs under 10% of the average."""
+    from engine.backends.base import Out
+    from engine.training.checkpoints import average_is_ready, served_weights
+
+    assert not average_is_ready(0.999, 800) and not average_is_ready(0.999, 2300)
+    assert average_is_ready(0.999, 2320) and average_is_ready(0.999, 3000)
+    assert not average_is_ready(0.0, 10**6) and average_is_ready(0.95, 60)
+    tr = _trainer(from_dict(tiny_config_dict(ema_decay=0.999, eval_every=10**6)))
+    tr.run(steps=60, evaluate_at_end=False)
+    assert tr.backend.has_average()
+    live = tr.backend.predict(tr.ds.float_images(np.arange(len(tr.ds.images))))[Out.PROBS]
+    np.testing.assert_allclose(tr.embed().probs, live, atol=1e-5)
+    meta = {"step": 60, "config": {"train": {"ema_decay": 0.999}}}
+    w = tr.backend.get_weights()
+    assert served_weights(w, {"ema.enc.w": np.zeros(1)}, meta) is w
