@@ -134,8 +134,14 @@ def served_weights(
     decay = float(((meta.get("config") or {}).get("train") or {}).get("ema_decay", 0.0))
     if not average_is_ready(decay, int(meta.get("step", 0))):
         return weights
-    ema = {k.removeprefix("ema."): v for k, v in state.items() if k.startswith("ema.") and k != "ema.tau"}
-    return {**weights, **ema}  # tau, a buffer, is never averaged: the live one
+    ema = saved_average(state)
+    ema.pop("tau", None)  # a buffer, never averaged (older checkpoints saved one): the live one serves
+    return {**weights, **ema}
+
+
+def saved_average(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The weight average a checkpoint's state arrays hold (``ema.*``), by weight name; {} if none."""
+    return {k.removeprefix("ema."): v for k, v in state.items() if k.startswith("ema.")}
 
 
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:
@@ -321,8 +327,7 @@ class TrainerCheckpoints:
         if "tau.counts" in ck.state:
             self.tau.counts = np.asarray(ck.state["tau.counts"], np.float64)
         # the weight average is part of the model (what it reports and predicts with), not only of a resume
-        ema = {k.removeprefix("ema."): v for k, v in ck.state.items() if k.startswith("ema.")}
-        self.backend.set_averaged_weights(ema or None)
+        self.backend.set_averaged_weights(saved_average(ck.state) or None)
         self.weights_step = int(ck.meta.get("step", 0))  # the average's age, also when only predicting
         if not weights_only:
             self.curriculum.set_state(ck.state.get("curriculum.advances"))  # absent before advances existed
