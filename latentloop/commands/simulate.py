@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-THRESHOLDS = (0.90, 0.95, 0.97)
+THRESHOLDS = (0.90, 0.95, 0.97, 0.98)
 
 
 @dataclass(frozen=True)
@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         if not rows:
             raise LatentLoopError(f"every run failed: {'; '.join(f'{n}: {r}' for n, r in failed.items())}")
     plot_learning_curves(
-        out / "curve.png", rows, f"{ws.dataset.name}: test accuracy vs labels", n_test=ws.dataset.n_test
+        out / "curve.png", rows, f"{ws.dataset.name}: test accuracy vs labels", THRESHOLDS, n_test=ws.dataset.n_test
     )
     summary = summarise(rows, strategies, failed)
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
