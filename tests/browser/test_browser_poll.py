@@ -87,6 +87,11 @@ def test_training_progress_is_written_without_the_drain(page, running):
         page.wait_for_function("(s) => document.querySelector('#train-step').textContent !== s", arg=second)
         assert "samples/s" in page.inner_text("#train-sps")
         width = page.evaluate("() => document.querySelector('#train-progress').style.width")
+        # moved without an animation: Bootstrap's width transition drew frames for 0.6 s of every poll
+        assert (
+            page.evaluate("() => getComputedStyle(document.querySelector('#train-progress')).transitionDuration")
+            == "0s"
+        )
         assert width.endswith("%") and page.inner_text("#train-progress").endswith("/ 100000")
         # the loss curve grows through Plotly.extendTraces from the poll, not a Dash callback
         grown = "(n) => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length > n"
