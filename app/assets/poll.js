@@ -10,9 +10,10 @@
  *     changed;
  *   - "model-tick" (the Model page's phase line) while a run is alive, only when that page is shown.
  * The step, the progress bar and the speed are written here, without Dash; so are the loss and
- * accuracy curves' new points, at most every data-curve-ms: the poll sends the curves' cursor (how
- * many points the graphs hold: the graphs are their own cursor, so whatever redrew them, the next
- * answer brings what they lack) and extends their lines with Plotly.extendTraces.
+ * accuracy curves' new points, at most every data-curve-ms and on the poll after the run's state
+ * changed: the poll sends the curves' cursor (how many points the graphs hold: the graphs are their
+ * own cursor, so whatever redrew them, the next answer brings what they lack) and extends their
+ * lines with Plotly.extendTraces.
  * Settings come from the #ll-live element's data attributes (app/layouts/page.py).
  */
 (function () {
@@ -69,6 +70,7 @@
     last.curves = t.curves;
     if (t.events !== last.events) {
       last.events = t.events;
+      last.curveAt = 0; // the next poll brings the curves' points too: a run's end shows its last ones
       fire("train-interval");
       if (window.location.pathname === "/model") fire("model-tick");
     } else if (t.busy && window.location.pathname === "/model") {
