@@ -273,6 +273,16 @@ def _clean(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
+def curve_extension(
+    series: Sequence[str], points: Mapping[str, tuple[Sequence[float], Sequence[float]]]
+) -> dict[str, list[list[Any]]]:
+    """New points of a :func:`curve_figure`'s lines, one list per line in ``series`` order, as
+    ``Plotly.extendTraces`` takes them (app/assets/poll.js)."""
+    xs = [list(points.get(name, ([], []))[0]) for name in series]
+    ys = [[_clean(y) for y in points.get(name, ([], []))[1]] for name in series]
+    return {"x": xs, "y": ys}
+
+
 def curve_figure(
     series: Sequence[str],
     points: Mapping[str, tuple[Sequence[float], Sequence[float]]],

@@ -81,13 +81,31 @@ def install_host_check(server: Flask, extra_hosts: Iterable[str] = ()) -> None:
         return None
 
 
+def curve_cursor(args: Any) -> tuple[tuple[int, int] | None, str]:
+    """The live request's curve cursor ``m`` (metrics rows) and ``e`` (evaluations) the tab's curves
+    hold: ``(None, "")`` without them, ``(None, why)`` when they are not two counts."""
+    if "m" not in args and "e" not in args:
+        return None, ""
+    try:
+        m, e = int(args.get("m", "")), int(args.get("e", ""))
+    except ValueError:
+        return None, f"m and e must be integers, not {args.get('m', '')[:20]!r} and {args.get('e', '')[:20]!r}"
+    if m < 0 or e < 0:
+        return None, f"m and e count curve points: not negative ({m}, {e})"
+    return (m, e), ""
+
+
 def install_live_endpoint(server: Flask, state: AppState) -> None:
-    """``GET /_ll/live``: what changed, as JSON (:meth:`LabelPage.live`), for the page's poll script;
-    a plain fetch instead of a Dash callback, so an unchanged poll costs the browser next to nothing."""
+    """``GET /_ll/live[?m=M&e=E]``: what changed, as JSON (:meth:`LabelPage.live`), for the page's
+    poll script; a plain fetch instead of a Dash callback, so an unchanged poll costs the browser
+    next to nothing. With the tab's curve cursor, the curve points it lacks (400 for a bad one)."""
 
     @server.get(LIVE_PATH)
     def _live() -> Response:
-        resp = jsonify(LabelPage(state).live())
+        cursor, why = curve_cursor(request.args)
+        if why:
+            return _json_error(why, 400)
+        resp = jsonify(LabelPage(state).live(cursor))
         resp.headers["Cache-Control"] = "no-store"
         return resp
 

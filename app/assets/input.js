@@ -62,12 +62,23 @@
     if (dc && dc.set_props) dc.set_props("notice", { children: text });
   };
 
+  // The selected queue item into view inside the queue's own scroll box, only when it is outside:
+  // scrollIntoView would scroll the page too (the queue card is often below the fold), and a page
+  // scroll makes Chromium composite the whole page again, the map's WebGL canvas with it.
+  function showInBox(item) {
+    var box = item.closest(".ll-queue-box");
+    if (!box) return;
+    var b = box.getBoundingClientRect(), r = item.getBoundingClientRect();
+    if (r.top < b.top) box.scrollTop -= b.top - r.top;
+    else if (r.bottom > b.bottom) box.scrollTop += Math.min(r.bottom - b.bottom, r.top - b.top);
+  }
+
   function markQueue() {
     var items = document.querySelectorAll(".ll-queue-item");
     for (var i = 0; i < items.length; i++) {
       var on = +items[i].getAttribute("data-serial") === LL.selected;
       items[i].classList.toggle("selected", on);
-      if (on && items[i].scrollIntoView) items[i].scrollIntoView({ block: "nearest" });
+      if (on) showInBox(items[i]);
     }
   }
   LL.markQueue = markQueue;

@@ -1,16 +1,15 @@
 """Training panel callbacks: Start/Pause/Resume/Stop, and draining the trainer's events.
 
-The drain is fired by app/assets/poll.js (``train-interval``) only when the run has something new
-to draw, new curve points at most every ``settings.curve_ms``; the step, the speed and the progress
-bar are written by poll.js itself from the live endpoint (LabelPage.live, app/presenter/label_page.py)."""
+The drain is fired by app/assets/poll.js (``train-interval``) only when the run's state, phase,
+saves or messages changed; the step, the speed, the progress bar and the curves' new points are
+written by poll.js itself from the live endpoint (LabelPage.live, app/presenter/label_page.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dash import ALL, Input, Output, Patch, State, no_update
+from dash import ALL, Input, Output, State, no_update
 
-from app import figures
 from app.callbacks.wiring import connect, on_click
 from app.layouts import checkpoints, training
 from app.layouts.training import TRAIN_FIELDS
@@ -51,19 +50,6 @@ def command_outputs(state: AppState, button: str | None, values: dict[str, Any])
     return out | button_outputs(state)
 
 
-def curve_patch(series: tuple[str, ...], pts: dict[str, tuple[list[int], list[float]]]) -> Any:
-    """Append new points to each line of a curve figure (nothing when there are none)."""
-    if not any(pts.get(name, ([], []))[0] for name in series):
-        return no_update
-    p = Patch()
-    for i, name in enumerate(series):
-        xs, ys = pts.get(name, ([], []))
-        if xs:
-            p["data"][i]["x"].extend(list(xs))
-            p["data"][i]["y"].extend([figures._clean(y) for y in ys])
-    return p
-
-
 def checkpoint_menu(state: AppState, selected: Any) -> dict[str, Any]:
     """The checkpoint dropdown after a save: every checkpoint, the saved one chosen if none was."""
     st = state.session.status()
@@ -74,29 +60,17 @@ def checkpoint_menu(state: AppState, selected: Any) -> dict[str, Any]:
 
 
 def drain_outputs(state: AppState, cursor: Any, ckpt_selected: Any = None) -> dict[str, Any]:
-    """Fold the trainer's events into the panel: the curves, the state, the phase, messages and the
-    buttons (plain function, tested without a browser)."""
+    """Fold the trainer's events into the panel: the state, the phase, messages, the buttons and,
+    after a save, the checkpoint menu (plain function, tested without a browser). The curves are
+    not drawn here: poll.js extends them from the live endpoint (LabelPage.curve_update)."""
     state.session.drain()
     st = state.session.status()
     cur = cursor if isinstance(cursor, dict) else {}
-    m0, e0 = int(cur.get("m", 0) or 0), int(cur.get("e", 0) or 0)
-    h = state.session.history
-    if m0 > len(h.metrics) or e0 > len(h.evals):  # the tab is ahead of this process (restart)
-        pts, m1, e1 = state.session.curve_points(0, 0)
-        loss = figures.curve_figure(figures.LOSS_SERIES, pts, title="loss")
-        names = figures.acc_names(state.session.acc_split)
-        acc = figures.curve_figure(figures.ACC_SERIES, pts, yrange=[0, 1], title="accuracy", names=names)
-    else:
-        pts, m1, e1 = state.session.curve_points(m0, e0)
-        loss = curve_patch(figures.LOSS_SERIES, pts)
-        acc = curve_patch(figures.ACC_SERIES, pts)
     saved = cur.get("c") != st["saves"]  # a checkpoint was saved since this tab last looked
     menu = checkpoint_menu(state, ckpt_selected) if saved else {"ckpt_options": no_update, "ckpt_value": no_update}
     return (
         {
-            "loss": loss,
-            "acc": acc,
-            "cursor": {"m": m1, "e": e1, "c": st["saves"]},
+            "cursor": {"c": st["saves"]},
             "state": st["state"],
             "state_colour": STATE_COLOURS.get(st["state"], "secondary"),
             "phase": f"phase {st['phase']}",
@@ -141,8 +115,6 @@ def register(app: Any, state: AppState) -> None:
     connect(
         app,
         {
-            "loss": Output("loss-curve", "figure"),
-            "acc": Output("acc-curve", "figure"),
             "cursor": Output("train-cursor", "data"),
             "state": Output("train-state", "children"),
             "state_colour": Output("train-state", "color"),

@@ -136,7 +136,6 @@ def live_settings(ctx: PageContext) -> Any:
         "data-curve-ms": ctx.curve_ms,
         "data-key": live["key"],
         "data-events": live["train"]["events"],
-        "data-curves": live["train"]["curves"],
     }
     return html.Div(id="ll-live", hidden=True, **data)
 
@@ -184,14 +183,7 @@ def stores(ctx: PageContext) -> list[Any]:
         dcc.Store(id="queue-samples", data=[]),  # the queued samples' panels (sample.js)
         dcc.Store(id="page-start", data={"log_id": ctx.log_id}),
         dcc.Store(id="map-version", data={"version": ctx.version}),
-        dcc.Store(
-            id="train-cursor",
-            data={
-                "m": len(ctx.history.get("loss", ([], []))[0]),
-                "e": len(ctx.history.get("test_acc", ([], []))[0]),
-                "c": ctx.status["saves"],
-            },
-        ),  # checkpoint saves seen
+        dcc.Store(id="train-cursor", data={"c": ctx.status["saves"]}),  # checkpoint saves seen (the drain)
         # Ticked by app/assets/poll.js (never by a timer): the sync when the server's sync key
         # moved, the training drain when the run has something new to draw, the Model page's phase
         # line while it is shown; poll.js reads its settings from "ll-live".

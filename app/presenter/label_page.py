@@ -39,6 +39,7 @@ MAP_OUTPUTS = {
     "model_version": Output("model-version", "data"),
 }
 OUTPUTS: dict[str, Output] = {**MAP_OUTPUTS, **{name: o for p in PANELS for name, o in p.outputs.items()}}
+CURVE_LIMIT = 2000  # curve rows per live answer: a tab far behind catches up over a few polls
 
 
 def point_xy(v: MapVersion, serial: int | None) -> tuple[float, float] | None:
@@ -167,6 +168,28 @@ class LabelPage:
             keys = [panel.key(frame) for panel in PANELS]
         return repr((v.version if v is not None else None, ps["generation"], keys))
 
-    def live(self) -> dict[str, Any]:
-        """The poll script's answer (app/assets/poll.js): ``{"key": live_key, "train": train_status}``."""
-        return {"key": self.live_key(), "train": train_status(self.src.session)}
+    def live(self, cursor: tuple[int, int] | None = None) -> dict[str, Any]:
+        """The poll script's answer (app/assets/poll.js): ``{"key": live_key, "train": train_status}``,
+        and with a tab's curve ``cursor`` (how many metrics rows and evaluations its curves hold)
+        ``"curves"``: the points it lacks (:meth:`curve_update`)."""
+        out = {"key": self.live_key(), "train": train_status(self.src.session)}
+        if cursor is not None:
+            out["curves"] = self.curve_update(*cursor)
+        return out
+
+    def curve_update(self, metrics_from: int, evals_from: int, limit: int = CURVE_LIMIT) -> dict[str, Any]:
+        """The loss and accuracy curves' points after a tab's cursor, at most ``limit`` rows of each
+        kind, as poll.js extends the graphs' lines: ``loss`` and ``acc`` (:func:`figures.curve_extension`),
+        ``to`` (the cursor after them) and ``reset``: the tab holds more than this process has (the
+        server restarted), so it must drop its points and take these, counted from zero."""
+        h = self.src.session.history
+        reset = metrics_from > len(h.metrics) or evals_from > len(h.evals)
+        if reset:
+            metrics_from = evals_from = 0
+        pts, m1, e1 = self.src.session.curve_points(metrics_from, evals_from, limit)
+        return {
+            "reset": reset,
+            "to": [m1, e1],
+            "loss": figures.curve_extension(figures.LOSS_SERIES, pts),
+            "acc": figures.curve_extension(figures.ACC_SERIES, pts),
+        }

@@ -223,11 +223,14 @@ class TrainingSession:
         return self.trainer.eval_rows()[0]
 
     def curve_points(
-        self, metrics_from: int, evals_from: int
+        self, metrics_from: int, evals_from: int, limit: int | None = None
     ) -> tuple[dict[str, tuple[list[int], list[float]]], int, int]:
-        """New curve points since a tab's cursors: ``(series -> (steps, values), m_cursor, e_cursor)``."""
-        m = self.history.metrics[metrics_from:]
-        e = self.history.evals[evals_from:]
+        """New curve points since a tab's cursors: ``(series -> (steps, values), m_cursor, e_cursor)``;
+        at most ``limit`` rows of each kind (metrics, evaluations)."""
+        m_end = None if limit is None else metrics_from + limit
+        e_end = None if limit is None else evals_from + limit
+        m = self.history.metrics[metrics_from:m_end]
+        e = self.history.evals[evals_from:e_end]
         pts: dict[str, tuple[list[int], list[float]]] = {}
         for key in ("loss", "rec", "sup", "acc_labeled"):
             pts[key] = ([r["step"] for r in m], [float(r.get(key, float("nan"))) for r in m])

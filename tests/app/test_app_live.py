@@ -73,6 +73,51 @@ def test_training_status_says_when_the_panel_has_something_to_draw(state):
     assert done["progress"] == 100 and done["label"] == f"{done['step']} / {done['target']}"
 
 
+def _trained(state):
+    h = state.session.history
+    if len(h.metrics) < 3 or not h.evals:
+        assert not state.session.start_from_panel(state.session.panel_defaults() | {"steps": 30, "save_at_end": False})
+        assert state.session.wait(120)
+        state.session.drain()
+    return h
+
+
+def test_the_curves_grow_from_a_tabs_cursor(state):
+    h = _trained(state)
+    m, e = len(h.metrics), len(h.evals)
+    page = LabelPage(state)
+    whole = page.curve_update(0, 0)
+    assert whole["to"] == [m, e] and not whole["reset"]
+    assert [len(xs) for xs in whole["loss"]["x"]] == [m, m, m]  # total, reconstruction, supervised
+    assert [len(xs) for xs in whole["acc"]["x"]] == [e, m]  # evaluations, labelled-batch accuracy
+    assert whole["loss"]["x"][0] == [r["step"] for r in h.metrics]
+    assert whole["loss"]["y"][0] == pytest.approx([r["loss"] for r in h.metrics])
+    # a tab one row behind gets that row; a tab up to date gets nothing
+    tail = page.curve_update(m - 1, e)
+    assert tail["to"] == [m, e] and tail["loss"]["x"][0] == [h.metrics[-1]["step"]] and tail["acc"]["x"][0] == []
+    assert page.curve_update(m, e)["loss"] == {"x": [[], [], []], "y": [[], [], []]}
+    # capped: a tab far behind catches up over several answers
+    part = page.curve_update(0, 0, limit=2)
+    assert part["to"] == [2, min(2, e)] and part["loss"]["x"][0] == [r["step"] for r in h.metrics[:2]]
+    # a tab holding more than this process (the server restarted): counted from zero again
+    ahead = page.curve_update(m + 5, e)
+    assert ahead["reset"] and ahead["to"] == [m, e] and ahead["loss"] == whole["loss"]
+
+
+def test_the_endpoint_sends_the_curves_for_a_cursor_and_refuses_a_bad_one(state):
+    from app.server import LIVE_PATH, create_app
+
+    _trained(state)
+    client = create_app(state).server.test_client()
+    host = {"Host": "127.0.0.1:8050"}
+    assert "curves" not in client.get(LIVE_PATH, headers=host).get_json()  # no cursor: no points
+    body = client.get(LIVE_PATH + "?m=1&e=0", headers=host).get_json()
+    assert body["curves"] == LabelPage(state).curve_update(1, 0)
+    for query, why in (("?m=x&e=0", "must be integers"), ("?m=1", "must be integers"), ("?m=-1&e=0", "not negative")):
+        resp = client.get(LIVE_PATH + query, headers=host)
+        assert resp.status_code == 400 and why in resp.get_json()["error"], query
+
+
 def test_the_endpoint_answers_json_without_a_dash_round_trip(state):
     from app.server import LIVE_PATH, create_app
 

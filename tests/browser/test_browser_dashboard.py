@@ -520,13 +520,20 @@ def test_a_killed_xai_worker_is_restarted_and_the_page_keeps_working(page, runni
 def test_start_trains_the_curve_grows_and_zoom_survives_a_refresh(page, running):
     page.wait_for_function(MAP_READY, arg=N_TRAIN, timeout=60_000)
     full = page.evaluate(f"() => {GD}.layout.xaxis.range.slice()")
+    # the map at the top of the window: the earlier tests leave the page scrolled wherever their last
+    # click was, and a wheel outside the map scrolls the page instead of zooming ("instant": Bootstrap
+    # makes scrolling smooth, and the map would move under the mouse while it zooms)
+    page.evaluate("() => window.scrollTo({top: 0, behavior: 'instant'})")
+    page.wait_for_function("() => window.scrollY === 0")
     box = page.locator("#latent-map").bounding_box()
+    assert 0 <= box["y"] + box["height"] / 2 <= 768, box  # the map's centre is in the window
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     for _ in range(3):  # a user's scroll-zoom (uirevision keeps user changes, not scripted ones)
         page.mouse.wheel(0, -200)
         page.wait_for_timeout(150)
     page.wait_for_timeout(500)
     zoom = page.evaluate(f"() => [{GD}.layout.xaxis.range.slice(), {GD}.layout.yaxis.range.slice()]")  # as constrained
+    assert zoom[0][1] - zoom[0][0] < 0.9 * (full[1] - full[0]), (zoom, full)  # the wheel zoomed the map
     page.click(".ll-colour-mode label:has-text('Certainty')")
     page.wait_for_function(f"() => {GD}._fullData[0].marker.cmax === 100.5")  # 101 stepped certainty colours
     recolours = page.evaluate("() => window.LL.recolours")

@@ -49,9 +49,10 @@ def test_no_true_class_mode_and_the_held_out_accuracy_after_a_run(running):
         )
         acc = page.evaluate(TEXT, "#stat-test-acc")
         assert "±" in acc and "%" in acc, acc
-        legend = page.evaluate(
-            "() => Array.from(document.querySelectorAll('#acc-curve .legendtext')).map(e => e.textContent)"
-        )
+        # the curves' last points come with the poll after the run's end (poll.js), the legend with them
+        legend_js = "() => Array.from(document.querySelectorAll('#acc-curve .legendtext')).map(e => e.textContent)"
+        page.wait_for_function(f"() => ({legend_js})().length > 0")
+        legend = page.evaluate(legend_js)
         assert "accuracy on held-out labels" in legend and "test accuracy" not in legend, legend
         # the fraction, changed from the card: written, answered, and the counts follow
         page.fill("#holdout-fraction", "0.3")

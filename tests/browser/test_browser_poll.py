@@ -13,6 +13,9 @@ from tests.helpers import tiny_config_dict
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 N_TRAIN = 300
+LOSS_STEPS = "Array.from(document.querySelector('#loss-curve .js-plotly-plot').data[0].x)"
+ACC_STEPS = "Array.from(document.querySelector('#acc-curve .js-plotly-plot').data[0].x)"
+LOSS_POINTS = "document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length"
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,7 @@ def running(tmp_path_factory):
         from_dict(tiny_config_dict()),
         label_poll_ms=300,
         train_poll_ms=300,
-        curve_ms=60_000,  # curves drawn once a minute: drains within the test come from state changes
+        curve_ms=1000,  # the curves grow every second, from the poll: drains come from state changes only
         workers=False,
     ) as app:
         yield app
@@ -84,16 +87,36 @@ def test_training_progress_is_written_without_the_drain(page, running):
         page.wait_for_function("(s) => document.querySelector('#train-step').textContent !== s", arg=second)
         assert "samples/s" in page.inner_text("#train-sps")
         width = page.evaluate("() => document.querySelector('#train-progress').style.width")
+        # moved without an animation: Bootstrap's width transition drew frames for 0.6 s of every poll
+        assert (
+            page.evaluate("() => getComputedStyle(document.querySelector('#train-progress')).transitionDuration")
+            == "0s"
+        )
         assert width.endswith("%") and page.inner_text("#train-progress").endswith("/ 100000")
+        # the loss curve grows through Plotly.extendTraces from the poll, not a Dash callback
+        grown = "(n) => document.querySelector('#loss-curve .js-plotly-plot').data[0].x.length > n"
+        extended = page.evaluate("() => window.LLPoll.extended")
+        for _ in range(2):
+            points = page.evaluate(f"() => {LOSS_POINTS}")
+            page.wait_for_function(grown, arg=points, timeout=60_000)
+        assert page.evaluate("() => window.LLPoll.extended") >= extended + 2
         page.wait_for_timeout(3000)
         drains = [ids for ids, _ in page.calls[n:] if "train-interval.data" in ids]
         polled = page.evaluate("() => window.LLPoll.polls") - polls
-        # the state and phase changes only (curves once a minute), not one per poll
+        # the state and phase changes only, not one per poll nor one per new curve point
         assert 1 <= len(drains) <= 5 and polled >= 3 * len(drains), (drains, polled)
+        assert not [out for _, out in page.calls[n:] if "loss-curve" in out or "acc-curve" in out]
     finally:
         state.session.stop()
         state.session.wait(60)
     page.wait_for_function("() => document.querySelector('#train-state').textContent !== 'running'", timeout=60_000)
+    # the drains of the stop left the curves alone, and the last poll brought every point once
+    state.session.drain()
+    h = state.session.history
+    want = [[r["step"] for r in h.metrics], [r["step"] for r in h.evals]]
+    page.wait_for_function(
+        f"(want) => JSON.stringify([{LOSS_STEPS}, {ACC_STEPS}]) === JSON.stringify(want)", arg=want, timeout=30_000
+    )
 
 
 def test_a_selection_on_the_label_page_costs_the_model_page_nothing(page):

@@ -74,6 +74,33 @@ def test_n_and_p_swap_the_panel_in_the_key_press_with_no_request(page, running):
     assert not page.errors
 
 
+QUEUE_VIEW = """() => {
+  const box = document.querySelector('.ll-queue-box').getBoundingClientRect();
+  const it = document.querySelector('.ll-queue-item.selected').getBoundingClientRect();
+  return [window.scrollY, document.querySelector('.ll-queue-box').scrollTop,
+          it.top >= box.top - 0.5 && it.bottom <= box.bottom + 0.5];
+}"""
+
+
+def test_n_through_the_whole_queue_scrolls_the_queue_box_never_the_page(page, running):
+    """scrollIntoView scrolled the whole page to the queue card (below the fold), which made
+    Chromium composite the page again, the map's canvas with it: twice a map click's CPU."""
+    queue = page.evaluate("() => window.LL.queue")
+    # "instant": Bootstrap makes the page's scrolling smooth, and a smooth scroll would still be moving
+    page.evaluate("(s) => { window.scrollTo({top: 0, behavior: 'instant'}); window.LL.select(s); }", queue[0])
+    page.wait_for_function("() => window.scrollY === 0")
+    box_tops = set()
+    for i in range(1, len(queue)):
+        page.evaluate(PRESS, "n")
+        assert page.evaluate("() => window.LL.selected") == queue[i]
+        scroll_y, box_top, inside = page.evaluate(QUEUE_VIEW)
+        assert scroll_y == 0 and inside, (i, scroll_y, inside)
+        box_tops.add(box_top)
+    assert len(box_tops) > 1  # the box did scroll: twenty items do not fit in it
+    page.evaluate(PRESS, "p")
+    assert page.evaluate(QUEUE_VIEW)[0] == 0 and page.evaluate(QUEUE_VIEW)[2]
+
+
 def _outside_queue(page) -> int:
     return page.evaluate(
         "(n) => { for (let s = n - 1; s >= 0; s--)"
