@@ -78,11 +78,12 @@ def test_phase_weights_replace_the_schedule_in_their_phase_only():
     for step in (10, 15, 29):  # kl_anneal has no override: its ramp to loss.beta
         np.testing.assert_allclose(cur.weights(step)[i["beta"]], 0.8 * (step - 9) / 20, rtol=1e-6)
     w2 = cur.weights(30, has_feedback=True)
-    assert w2[i["alpha"]] == 2.0 and w2[i["usage"]] == 0.0 and w2[i["cons"]] == 1.0 and w2[i["roi"]] == 5.0
+    assert w2[i["alpha"]] == 2.0 and w2[i["usage"]] == 0.0 and w2[i["cons"]] == 1.0
+    assert w2[i["roi"]] == cfg.loss.roi == 10.0
     assert w2[i["beta"]] == np.float32(0.8)
     sched = cur.schedule(3)
     assert sched["weights"]["beta"] == pytest.approx(0.3) and sched["weights"]["cons"] == 0.5
-    assert list(sched["weights"]) == list(LOSS_WEIGHT_KEYS) and sched["weights"]["roi"] == 5.0
+    assert list(sched["weights"]) == list(LOSS_WEIGHT_KEYS) and sched["weights"]["roi"] == 10.0
     assert not np.array_equal(base.weights(3), w0)
 
 
