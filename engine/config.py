@@ -231,6 +231,11 @@ class TrainConfig(_Strict):
     weak_shift: int = Field(
         2, ge=0, le=8, description="pixels of random shift of the main view too (labelled and pseudo-label source)"
     )
+    mean_teacher: bool = Field(
+        False,
+        description="take the consistency term's pseudo-labels from the weight average (ema_decay) instead of "
+        "the live weights, once the average is ready (Tarvainen & Valpola 2017)",
+    )
     log_every: int = Field(50, ge=1)
     eval_every: int = Field(500, ge=1)
     refresh_every: int = Field(1000, ge=1, description="steps between embedding refreshes (map, forecast)")
@@ -248,6 +253,12 @@ class TrainConfig(_Strict):
     @classmethod
     def _checkpoint(cls, value: str) -> str:
         return _valid_name(check_checkpoint_name, value)
+
+    @model_validator(mode="after")
+    def _teacher_needs_average(self) -> TrainConfig:
+        if self.mean_teacher and not self.ema_decay:
+            raise ValueError("train.mean_teacher needs a weight average: set train.ema_decay > 0 (e.g. 0.999)")
+        return self
 
 
 class Config(_Strict):

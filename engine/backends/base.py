@@ -65,6 +65,8 @@ The loss for a batch (all terms are means over the batch; ``P`` = height * width
     kl_c  = sum_c q_c (log q_c + log K) / P
     sup   = -log((q @ tau)[y] + 1e-8)     over labelled rows (y >= 0), 0 if none
     cons  = CE((q_aug @ tau), argmax p) over rows where max p >= threshold, p = stopgrad(q @ tau)
+            (with ``teacher_p`` in the batch, train.mean_teacher: p = teacher_p, the class probabilities
+            of the weight average's encoder on x, no dropout, with the live tau; Backend.teacher_probs)
     usage = sum_c qbar_c log(qbar_c * K),  qbar = batch mean of q
     roi   = mean over rows with roi_weight > 0 of roi_weight * share,
             share = sum_pixels (1-roi_mask) g^2 / (sum_pixels g^2 + ROI_EPS),
@@ -310,6 +312,9 @@ class Backend(abc.ABC):
         self.cfg = cfg
         self.device = device
         self.threads = cpu_threads(threads)
+        # train.mean_teacher, set by the trainer once the average is ready: train_step then takes the
+        # consistency term's pseudo-labels from the weight average (``teacher_p``, loss docstring above)
+        self.mean_teacher = False
         self._images = np.zeros((0, *cfg.sample_shape), np.uint8)  # hold_images: the rows views reads
         self._avg: dict[str, np.ndarray] | None = None  # the reference's weight average (average_weights)
 
@@ -499,6 +504,10 @@ class Backend(abc.ABC):
                 if arr is None or tuple(np.shape(arr)) != tuple(shape):
                     raise ValueError(f"optimizer state adam.{key}.{name} missing or of the wrong shape")
         return int(np.asarray(state.get("adam.step", 0)))
+
+    def uses_teacher(self, use_cons: bool) -> bool:
+        """Whether this training step's pseudo-labels come from the weight average."""
+        return self.mean_teacher and use_cons and self.has_average()
 
     @staticmethod
     def loss_branches(batch: Batch) -> tuple[bool, bool]:

@@ -483,6 +483,7 @@ class Trainer(TrainerCheckpoints):
                 if self._stop is not None:
                     break
                 batch = self.make_batch()
+                self.backend.mean_teacher = t.mean_teacher and average_is_ready(t.ema_decay, self.step)
                 handle = self.backend.train_step(batch)
                 samples += len(batch["y"])
                 self.step += 1

@@ -152,11 +152,15 @@ class JaxBackend(Backend):
             # NHWC -> the neutral [C2, Sh, Sw]
             return jnp.transpose(fmap[0], (2, 0, 1)), jnp.transpose(jax.grad(logp_of)(fmap)[0], (2, 0, 1))
 
+        def teacher(avg, tau, x):  # the weight average's class probabilities (no dropout)
+            return M.encode(model, avg, x)["q"] @ tau
+
         def average(avg, params, d, e):  # the reference's float32 factors (XLA may fuse into an FMA)
             return jax.tree.map(lambda a, p: a * d + p * e, avg, params)
 
         self._train = jax.jit(train, static_argnames=("use_roi", "use_cons"), donate_argnums=(0, 1))
         self._average = jax.jit(average, donate_argnums=(0,))
+        self._teacher = jax.jit(teacher)
         self._eval = jax.jit(evaluate, static_argnames=("use_roi", "use_cons"))
         self._predict = jax.jit(predict)
         self._decode = jax.jit(decode)
@@ -223,14 +227,11 @@ class JaxBackend(Backend):
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
         use_roi, use_cons = self.loss_branches(batch)
+        b = self._batch(batch)
+        if self.uses_teacher(use_cons):
+            b["teacher_p"] = self._teacher(self._avg_tree, self._tau, b["x"])
         self._params, self._opt, terms = self._train(
-            self._params,
-            self._opt,
-            self._tau,
-            self._batch(batch),
-            np.float32(self.lr),
-            use_roi=use_roi,
-            use_cons=use_cons,
+            self._params, self._opt, self._tau, b, np.float32(self.lr), use_roi=use_roi, use_cons=use_cons
         )
         return terms  # device scalars: no host sync here
 

@@ -108,7 +108,7 @@ def ssvae_loss(
     sup = jnp.sum(nll * labf) / jnp.maximum(n_lab, 1.0)
     acc = jnp.sum(((jnp.argmax(probs, axis=1) == y) & lab).astype(jnp.float32)) / jnp.maximum(n_lab, 1.0)
     if use_cons:
-        p_sg = jax.lax.stop_gradient(probs)
+        p_sg = b["teacher_p"] if "teacher_p" in b else jax.lax.stop_gradient(probs)
         conf, pseudo = jnp.max(p_sg, axis=1), jnp.argmax(p_sg, axis=1)
         mask = (conf >= b["threshold"]).astype(jnp.float32)
         q_aug = encode(model, params, b["x_aug"], b["drop_aug"] if train else None)["q"]

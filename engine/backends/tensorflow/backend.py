@@ -114,8 +114,9 @@ class TensorFlowBackend(Backend):
             self.v = {n: tf.Variable(tf.zeros_like(v), trainable=False) for n, v in self.params.items()}
             self.step = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="adam_step")
             self.lr = tf.Variable(tf.constant(1e-3, tf.float64), trainable=False, name="lr")
-        self._train_fns: dict[tuple[bool, bool], Any] = {}
+        self._train_fns: dict[tuple[bool, bool, bool], Any] = {}
         self._loss_fns: dict[tuple[bool, bool], Any] = {}
+        self._avg_tf: list[tf.Tensor] | None = None  # the weight average as tensors, for the teacher
         self._build_functions()
         self.init(0)
 
@@ -154,6 +155,13 @@ class TensorFlowBackend(Backend):
             e = encode(p, x, None, self.cfg.dropout)
             recon = tf.sigmoid(decode(p, e["mu"], e["q"], s))
             return e["mu"], e["logvar"], e["q"], tf.matmul(e["q"], p["tau"]), recon
+
+        avg_specs = [tf.TensorSpec(layout.tf_shape(n, sh), tf.float32) for n, sh in self._shapes.items()]
+
+        @tf.function(input_signature=[img, *avg_specs])
+        def teacher_fn(x, *avg):  # the weight average's class probabilities (no dropout, the live tau)
+            p = {**dict(zip(self._names, avg, strict=True)), "tau": self.tau}
+            return tf.matmul(encode(p, x, None, self.cfg.dropout)["q"], p["tau"])
 
         @tf.function(
             input_signature=[
@@ -201,15 +209,19 @@ class TensorFlowBackend(Backend):
             return tf.transpose(fmap[0], [2, 0, 1]), tf.transpose(tape.gradient(logp, fmap)[0], [2, 0, 1])
 
         self._predict_fn, self._decode_fn, self._hidden_fn, self._mc_fn = predict_fn, decode_fn, hidden_fn, mc_fn
-        self._input_grad_fn, self._fmap_grad_fn = input_grad_fn, fmap_grad_fn
+        self._input_grad_fn, self._fmap_grad_fn, self._teacher_fn = input_grad_fn, fmap_grad_fn, teacher_fn
 
-    def _train_fn(self, use_roi: bool, use_cons: bool):
-        key = (use_roi, use_cons)
+    def _train_fn(self, use_roi: bool, use_cons: bool, use_teacher: bool = False):
+        key = (use_roi, use_cons, use_teacher)
         if key not in self._train_fns:
             names = self._names
+            keys = (*self._batch_keys, "teacher_p") if use_teacher else self._batch_keys
+            signature = self._batch_signature()
+            if use_teacher:
+                signature.append(tf.TensorSpec([None, self.cfg.num_classes], tf.float32))
 
             def train(*args):
-                b = dict(zip(self._batch_keys, args, strict=True))
+                b = dict(zip(keys, args, strict=True))
                 p = self._p()
                 with tf.GradientTape(persistent=use_roi) as tape:  # the roi cap takes two gradients
                     terms = ssvae_loss(p, self.cfg, b, use_roi, use_cons, train=True)
@@ -217,7 +229,7 @@ class TensorFlowBackend(Backend):
                 self._adam_update(dict(zip(names, grads, strict=True)))
                 return _stack_metrics(terms)
 
-            self._train_fns[key] = tf.function(train, input_signature=self._batch_signature(), jit_compile=_XLA_TRAIN)
+            self._train_fns[key] = tf.function(train, input_signature=signature, jit_compile=_XLA_TRAIN)
         return self._train_fns[key]
 
     def _loss_fn(self, use_roi: bool, use_cons: bool):
@@ -278,8 +290,33 @@ class TensorFlowBackend(Backend):
     # -- training ----------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> Any:
         args = self._tensors(batch)
+        use_roi, use_cons = self.loss_branches(batch)
+        teacher = self.uses_teacher(use_cons)
         with tf.device(self.dev):
-            return self._train_fn(*self.loss_branches(batch))(*args)
+            if teacher:
+                args.append(self._teacher_fn(args[0], *self._average_tensors()))
+            return self._train_fn(use_roi, use_cons, teacher)(*args)
+
+    def _average_tensors(self) -> list[tf.Tensor]:
+        """The weight average (the base class keeps it on the host) in this backend's layout, in
+        ``self._names`` order: converted once per update of the average, not per step."""
+        if self._avg_tf is None:
+            assert self._avg is not None  # uses_teacher checked has_average
+            with tf.device(self.dev):
+                self._avg_tf = [tf.constant(layout.to_tf(n, self._avg[n])) for n in self._names]
+        return self._avg_tf
+
+    def average_weights(self, decay: float) -> None:
+        super().average_weights(decay)
+        self._avg_tf = None
+
+    def set_averaged_weights(self, weights: dict[str, np.ndarray] | None) -> None:
+        super().set_averaged_weights(weights)
+        self._avg_tf = None
+
+    def swap_average(self) -> None:
+        super().swap_average()
+        self._avg_tf = None
 
     def read_metrics(self, handle: Any) -> dict[str, float]:
         vals = np.asarray(handle)

@@ -227,7 +227,7 @@ def ssvae_loss(
     hit = tf.logical_and(tf.equal(tf.argmax(probs, axis=1, output_type=tf.int32), y), lab)
     acc = tf.reduce_sum(tf.cast(hit, tf.float32)) / denom
     if use_cons:
-        sp = tf.stop_gradient(probs)
+        sp = b["teacher_p"] if "teacher_p" in b else tf.stop_gradient(probs)
         conf = tf.reduce_max(sp, axis=1)
         pseudo = tf.argmax(sp, axis=1, output_type=tf.int32)
         mask = tf.cast(conf >= b["threshold"], tf.float32)

@@ -79,11 +79,22 @@ class TorchBackend(Backend):
         self.model.train()
         use_roi, use_cons = self.loss_branches(batch)
         b = self._tensors(batch, use_roi)
+        if self.uses_teacher(use_cons):
+            b["teacher_p"] = self._teacher_probs(b["x"])
         terms = ssvae_loss(self.model, b, use_roi=use_roi, use_cons=use_cons)
         self.opt.zero_grad(set_to_none=True)
         roi_capped_backward(self.model, terms, b["w"], use_roi)
         self.opt.step()
         return {k: v.detach() for k, v in terms.items()}
+
+    @torch.no_grad()
+    def _teacher_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """The weight average's class probabilities for ``x`` (no dropout, the live tau)."""
+        self.swap_average()  # tensors change places: nothing is copied
+        try:
+            return self.model.class_probs(self.model.encode(x)["q"])
+        finally:
+            self.swap_average()
 
     def read_metrics(self, handle: Any) -> dict[str, float]:
         stacked = torch.stack([handle[k].float() for k in handle]).cpu().numpy()

@@ -196,7 +196,7 @@ def ssvae_loss(
     zero = torch.zeros((), device=x.device)
     if use_cons:
         with torch.no_grad():
-            conf, pseudo = probs.max(1)
+            conf, pseudo = b["teacher_p"].max(1) if "teacher_p" in b else probs.max(1)
             mask = (conf >= b["threshold"]).float()
         q_aug = model.encode(b["x_aug"], b["drop_aug"] if train else None)["q"]
         p_aug = model.class_probs(q_aug)
