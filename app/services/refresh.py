@@ -17,14 +17,14 @@ app/services/probes.py itself runs on a :class:`RefreshPump`).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from engine.threads import lower_this_thread
 
 if TYPE_CHECKING:  # annotations only
     from app.services.candidates import CandidateQueue
@@ -89,11 +89,7 @@ class RefreshPump:
             return self._cond.wait_for(lambda: self._done >= target or self._stop, timeout)
 
     def _run(self) -> None:
-        if self.nice:
-            with contextlib.suppress(AttributeError, OSError):  # where the OS lets a thread lower its priority
-                os.setpriority(
-                    os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + self.nice
-                )
+        lower_this_thread(self.nice)
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._pending is not None or self._stop)

@@ -518,8 +518,13 @@ class Trainer(TrainerCheckpoints):
                     self.evaluate()
                 if self.embed_every and self.step % self.embed_every == 0:
                     self.embed()
-                if self.snapshot_dir is not None and time.monotonic() - self._last_snapshot >= t.snapshot_every_s:
-                    self.write_snapshot()
+                if self._snapshot_job is not None:
+                    self.finish_snapshot(wait=False)
+                if self._snapshot_due():
+                    self.start_snapshot()
+            self.finish_snapshot()
+            if self._snapshot_due():  # one skipped while the writer was busy: the workers get the last weights
+                self.write_snapshot()
             stale = not self.last_eval or self.last_eval.get("n_labels") != self.n_labels or self.step % t.eval_every
             if evaluate_at_end and stale:
                 self.evaluate()
@@ -528,5 +533,7 @@ class Trainer(TrainerCheckpoints):
             self.emit(ev.State("stopped" if self._stop is not None else "finished", step=self.step))
             return {"step": self.step, "phase": self.phase, **self.last_eval, "seconds": time.perf_counter() - t0}
         except Exception as err:
+            with contextlib.suppress(Exception):  # the writer's own failure is not this error
+                self.finish_snapshot()
             self.emit(ev.State("error", message=f"{type(err).__name__}: {err}", step=self.step))
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,12 +236,15 @@ def test_checkpoint_written_before_the_model_variants_still_loads(tiny_cfg, home
 def test_snapshots_keep_the_newest(home):
     cfg = from_dict(tiny_config_dict(snapshots_keep=2))
     tr = _trainer(cfg, snapshot_dir=home / "artifacts" / "snapshots" / "run")
-    tr.run(steps=5)  # snapshot_every_s = 0: one per step
+    tr.run(steps=5)  # snapshot_every_s = 0: one due at every step, the last one written at the end
+    for step in (6, 7, 8):
+        tr.step = step
+        tr.write_snapshot()
     snaps = sorted((home / "artifacts" / "snapshots" / "run").glob("step_*"))
-    assert [p.name for p in snaps] == ["step_00000004", "step_00000005"]
+    assert [p.name for p in snaps] == ["step_00000007", "step_00000008"]
     from engine.stores.checkpoints import read_checkpoint_dir
 
-    assert read_checkpoint_dir(snaps[-1]).meta["step"] == 5
+    assert read_checkpoint_dir(snaps[-1]).meta["step"] == 8
 
 
 def test_roi_mask_and_shift_augment():
@@ -432,3 +436,47 @@ def test_mean_teacher_starts_when_the_average_is_ready(home, monkeypatch):
     first = seen.index(True)
     assert not any(seen[:first]) and all(seen[first:])
     assert average_is_ready(0.9, first) and not average_is_ready(0.9, first - 1)
+
+
+def test_snapshots_are_written_off_the_training_thread(home, monkeypatch):
+    """The loop's snapshots are written by a niced writer thread: a slow disk skips snapshots
+    rather than slowing the steps; each Snapshot event names files already on disk, and the run's
+    last weights are snapshotted at its end."""
+    import time
+
+    import engine.stores.checkpoints as store
+
+    write = store.write_checkpoint_dir
+    writers: list[str] = []
+
+    def slow_write(path, ckpt, **kw):
+        writers.append(threading.current_thread().name)
+        time.sleep(0.3)
+        return write(path, ckpt, **kw)
+
+    monkeypatch.setattr(store, "write_checkpoint_dir", slow_write)
+    snap_dir = home / "artifacts" / "snapshots" / "run"
+    tr = _trainer(from_dict(tiny_config_dict(snapshots_keep=50)), snapshot_dir=snap_dir)
+    seen: list[tuple[str, bool]] = []
+    tr.listeners.append(lambda e: seen.append((e.path, Path(e.path).is_dir())) if isinstance(e, ev.Snapshot) else None)
+    tr.run(steps=20, evaluate_at_end=False)  # snapshot_every_s = 0: one is due at every step
+    assert 2 <= len(writers) < 20  # the steps went on while a write took 0.3 s: the due ones skipped
+    assert set(writers[:-1]) == {"snapshot-writer"}  # the last: written at the end, on the run's thread
+    assert seen and all(ok for _, ok in seen)
+    assert Path(seen[-1][0]).name == "step_00000020"
+    assert sorted(p.name for p in snap_dir.glob("step_*")) == [Path(p).name for p, _ in seen]
+
+
+def test_a_failed_snapshot_write_stops_the_run_with_its_error(home, monkeypatch):
+    import engine.stores.checkpoints as store
+
+    def broken(path, ckpt, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "write_checkpoint_dir", broken)
+    tr = _trainer(from_dict(tiny_config_dict()), snapshot_dir=home / "snaps")
+    states: list = []
+    tr.listeners.append(lambda e: states.append(e) if isinstance(e, ev.State) else None)
+    with pytest.raises(OSError, match="No space left"):
+        tr.run(steps=20, evaluate_at_end=False)
+    assert states[-1].state == "error" and "No space left" in states[-1].message
