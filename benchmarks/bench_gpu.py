@@ -1,6 +1,7 @@
 """Training throughput on a GPU: the engine's Trainer vs a hand-written loop of the same model, loss
 and batch with the training images kept on the device, per backend (torch, JAX) and config
-(``configs/baseline.yaml``, the old default, and ``configs/default.yaml``, the levers), alternated in one run (ABBA
+(``configs/baseline.yaml``, the old default, and ``configs/default.yaml``, the levers and the mean
+teacher), alternated in one run (ABBA
 order: neither side always runs first) so the machine's noise hits both.
 
     .venv/bin/python benchmarks/bench_gpu.py [--device cuda --rounds 5 --steps 300]
@@ -16,12 +17,14 @@ says where. Needs data/mnist/mnist.npz (make data) or ``--dataset``.
 The hand loops are what one writes in plain framework code: random rows by index on the device,
 one ``torch.roll`` / ``jnp.roll`` shift per batch for the consistency view, ``affine_grid`` +
 ``grid_sample`` (torch) or ``map_coordinates`` (JAX) for the levers' affine view, a rolled main
-view for the weak shift and a weight average every 10 steps; noise and dropout drawn on the device.
+view for the weak shift, a weight average every 10 steps and, once it is ready, the mean teacher's
+encoder pass with it; noise and dropout drawn on the device.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -41,22 +44,23 @@ from benchmarks.common import machine, write_result
 from engine.config import Config, ModelConfig, load_config
 from engine.datasets import Dataset, load_dataset, oracle_labels
 from engine.stores.labels import LabelStore
-from engine.training.checkpoints import EMA_EVERY
+from engine.training.checkpoints import EMA_EVERY, average_is_ready
 from engine.training.curriculum import Curriculum
 from engine.training.trainer import Trainer
 
 CONFIGS = {"baseline": "configs/baseline.yaml", "default": "configs/default.yaml"}
 
 
-def train_flops_per_sample(m: ModelConfig, consistency: bool) -> float:
+def train_flops_per_sample(m: ModelConfig, consistency: bool, teacher: bool = False) -> float:
     """FLOPs of one training sample (conv encoder): 2 per multiply-add, backward = twice the
-    forward; the consistency view adds an encoder pass with its backward."""
+    forward; the consistency view adds an encoder pass with its backward, the mean teacher an
+    encoder pass without one."""
     c1, c2 = m.enc_channels
     h2, w2, h4, w4 = m.height // 2, m.width // 2, m.height // 4, m.width // 4
     enc = h2 * w2 * c1 * m.channels * 16 + h4 * w4 * c2 * c1 * 16 + m.hidden * c2 * h4 * w4
     enc += m.hidden * (2 * m.latent_dim + m.components)
     dec = m.hidden * (m.latent_dim + m.components) + m.hidden * m.pixels
-    return 3 * 2 * (enc + dec + (enc if consistency else 0))
+    return 3 * 2 * (enc + dec + (enc if consistency else 0)) + (2 * enc if consistency and teacher else 0)
 
 
 def config(name: str, backend: str, device: str, dataset: str) -> Config:
@@ -89,7 +93,9 @@ class TorchHand:
         self.model = SSVAE(cfg.model).to(self.dev)
         self.model.tau.copy_(torch.eye(cfg.model.components, cfg.model.num_classes))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr)
-        self.avg = [p.detach().clone() for p in self.model.parameters()] if t.ema_decay else []
+        # the weight average as a second model's parameters: the mean teacher encodes with them
+        self.teacher = copy.deepcopy(self.model).requires_grad_(False) if t.ema_decay else None
+        self.avg = list(self.teacher.parameters()) if self.teacher is not None else []
         self.x_all = torch.from_numpy(np.array(ds.images[: ds.n_train])).to(self.dev).float() / 255.0
         self.li = torch.from_numpy(lab_idx).to(self.dev)
         self.ly = torch.from_numpy(lab_y).to(self.dev)
@@ -148,6 +154,9 @@ class TorchHand:
                 "w": self.w,
                 "threshold": self.threshold,
             }
+            if self.teacher is not None and t.mean_teacher and average_is_ready(t.ema_decay, self.step):
+                with torch.no_grad():
+                    b["teacher_p"] = self.teacher.class_probs(self.teacher.encode(x)["q"])
             loss = ssvae_loss(self.model, b, use_roi=False, use_cons=True)["loss"]
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -212,7 +221,7 @@ class JaxHand:
 
             return jax.vmap(one)(x, ang, zoom, sh)
 
-        def step(params, opt_state, key):
+        def step(params, opt_state, key, avg, teacher):
             ks = jax.random.split(key, 7)
             iu = jax.random.randint(ks[0], (bu,), 0, n)
             pick = jax.random.randint(ks[1], (bl,), 0, li.shape[0])
@@ -227,6 +236,8 @@ class JaxHand:
                 "w": w,
                 "threshold": jnp.float32(cfg.loss.pseudo_threshold),
             }
+            if teacher:  # the mean teacher: the weight average's class probabilities
+                b["teacher_p"] = M.encode(model, avg, b["x"])["q"] @ tau
 
             def objective(p):
                 terms = L.ssvae_loss(model, p, tau, b, False, True, train=True)
@@ -237,16 +248,18 @@ class JaxHand:
             return optax.apply_updates(params, updates), opt_state, terms["loss"]
 
         d = t.ema_decay**EMA_EVERY
-        self._step = jax.jit(step, donate_argnums=(0, 1))
+        self._step = jax.jit(step, donate_argnums=(0, 1), static_argnames=("teacher",))
         self._avg = jax.jit(lambda a, p: jax.tree.map(lambda x, y: d * x + (1 - d) * y, a, p), donate_argnums=(0,))
         self.key = jax.random.PRNGKey(0)
         self.jax, self.batch, self.count = jax, bu + bl, 0
+        self.mean_teacher, self.decay = t.mean_teacher, t.ema_decay
 
     def run(self, steps: int) -> float:
         t0 = time.perf_counter()
         for _ in range(steps):
             self.key, k = self.jax.random.split(self.key)
-            self.params, self.opt_state, loss = self._step(self.params, self.opt_state, k)
+            teacher = self.avg is not None and self.mean_teacher and average_is_ready(self.decay, self.count)
+            self.params, self.opt_state, loss = self._step(self.params, self.opt_state, k, self.avg, teacher=teacher)
             self.count += 1
             if self.avg is not None and self.count % EMA_EVERY == 0:
                 self.avg = self._avg(self.avg, self.params)
@@ -331,7 +344,8 @@ def measure(backend: str, name: str, args: argparse.Namespace, home: Path) -> di
         else:
             hnd.append(hand.run(args.steps))
             eng.append(engine(args.steps))
-    flops = train_flops_per_sample(cfg.model, consistency=cfg.loss.consistency > 0)
+    teacher = cfg.train.mean_teacher and cfg.train.ema_decay > 0  # from step 230 at 0.99: nearly every step
+    flops = train_flops_per_sample(cfg.model, consistency=cfg.loss.consistency > 0, teacher=teacher)
     ratios = [e / h for e, h in zip(eng, hnd, strict=True)]
     return {
         "backend": backend,
@@ -350,9 +364,9 @@ def measure(backend: str, name: str, args: argparse.Namespace, home: Path) -> di
 
 
 def accuracy_run(backend: str, seed: int, args: argparse.Namespace, home: Path) -> dict[str, Any]:
-    """The issue's end-to-end goal: a whole run of the default (the levers: configs/default.yaml, its
-    3000 steps and evaluations) with 10 labels per class, as ``latentloop experiment --seed S``
-    trains it; the seconds include the first steps' compilation."""
+    """The issue's end-to-end goal: a whole run of the default (the levers and the mean teacher:
+    configs/default.yaml, its 3000 steps and evaluations) with 10 labels per class, as
+    ``latentloop experiment --seed S`` trains it; the seconds include the first steps' compilation."""
     overrides: dict[str, Any] = {"backend": backend, "device": args.device, "data.name": args.dataset, "seed": seed}
     if args.accuracy_steps:
         overrides["train.steps"] = args.accuracy_steps

@@ -122,9 +122,9 @@ AVERAGE_READY = 0.1  # the average is the model once the run's first weights are
 def average_is_ready(decay: float, step: int) -> bool:
     """Whether the weight average is the model yet at ``step``: it starts at the weights of step
     ``EMA_EVERY``, which still make ``decay ** (step - EMA_EVERY)`` of it; until that share is under
-    ``AVERAGE_READY`` (about 2,300 steps at 0.999) the live weights are the model, so a short run
-    (``train --steps 800``) never reports weights still close to its random start. A run of the
-    default 3000 steps ends with the average (0.999 ** 2990 = 0.05)."""
+    ``AVERAGE_READY`` (about 230 steps at the default 0.99, 2,300 at 0.999) the live weights are the
+    model, so a short run never reports weights still close to its random start; the mean teacher
+    (``train.mean_teacher``) starts then too."""
     return decay > 0 and decay ** max(0, step - EMA_EVERY) < AVERAGE_READY
 
 

@@ -18,15 +18,16 @@ def test_defaults_and_yaml_files_validate():
 
 
 def test_the_built_in_defaults_are_configs_default_yaml():
-    """Every command without ``-c`` trains what configs/default.yaml says (the levers, chosen on
-    validation), and configs/baseline.yaml differs from it only by the four levers being off and the
-    feedback weight (roi 5, the old default; 10 was chosen with the gradient cap)."""
+    """Every command without ``-c`` trains what configs/default.yaml says (the levers and the mean
+    teacher, chosen on validation), and configs/baseline.yaml differs from it only by those being
+    off and the feedback weight (roi 5, the old default; 10 was chosen with the gradient cap)."""
     default, built_in = load_config("configs/default.yaml"), Config()
     assert default.model_dump(exclude={"seed"}) == built_in.model_dump(exclude={"seed"})
     t = built_in.train
-    assert (t.augment_rotate, t.augment_scale, t.weak_shift, t.ema_decay) == (15.0, 0.1, 2, 0.999)
+    levers_on = (t.augment_rotate, t.augment_scale, t.weak_shift, t.ema_decay, t.mean_teacher)
+    assert levers_on == (15.0, 0.1, 2, 0.99, True)
     base = load_config("configs/baseline.yaml").model_dump()
-    levers = {"augment_rotate": 0.0, "augment_scale": 0.0, "weak_shift": 0, "ema_decay": 0.0}
+    levers = {"augment_rotate": 0.0, "augment_scale": 0.0, "weak_shift": 0, "ema_decay": 0.0, "mean_teacher": False}
     assert built_in.loss.roi == 10.0 and base["loss"]["roi"] == 5.0
     d = default.model_dump()
     assert base == {**d, "train": {**d["train"], **levers}, "loss": {**d["loss"], "roi": 5.0}}

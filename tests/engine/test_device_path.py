@@ -212,6 +212,7 @@ def test_train_flops_known_answer() -> None:
     enc, dec = 100_352 + 1_605_632 + 802_816 + 10_752, 6_656 + 200_704
     assert train_flops_per_sample(m, consistency=True) == 6 * (2 * enc + dec) == 31_478_784
     assert train_flops_per_sample(m, consistency=False) == 6 * (enc + dec)
+    assert train_flops_per_sample(m, consistency=True, teacher=True) == 6 * (2 * enc + dec) + 2 * enc
 
 
 @pytest.mark.slow
@@ -284,3 +285,37 @@ def test_a_batch_travels_packed_by_dtype() -> None:
     assert got.keys() == arrays.keys()
     for k, a in arrays.items():
         assert got[k].shape == a.shape and np.array_equal(got[k].numpy(), a), k
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_bench_gpu_hand_loops_run_the_mean_teacher_once_the_average_is_ready(home: Path, backend, monkeypatch) -> None:
+    """The hand loops do what the engine does with the default's mean teacher: an encoder pass with
+    the weight average, from the step the average is ready (here decay 0.9: step 32)."""
+    from benchmarks import bench_gpu
+    from engine.backends.jax import loss as jax_loss
+    from engine.backends.torch import model as torch_model
+    from engine.datasets import load_dataset, oracle_labels
+    from engine.training.checkpoints import average_is_ready
+
+    module = torch_model if backend == "torch" else jax_loss
+    seen: list[bool] = []
+    real = module.ssvae_loss
+
+    def spy(*args, **kw):
+        seen.append(any(isinstance(a, dict) and "teacher_p" in a for a in args))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(module, "ssvae_loss", spy)
+    cfg = bench_gpu.config("default", backend, "cpu", "synth")
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"ema_decay": 0.9, "batch_unlabeled": 16})})
+    ds = load_dataset("synth")
+    lab_y = oracle_labels(ds, 2, 0)
+    lab_idx = np.array(sorted(lab_y), np.int64)
+    hand = bench_gpu.HANDS[backend](cfg, ds, lab_idx, np.array([lab_y[i] for i in lab_idx], np.int64))
+    first = next(s for s in range(100) if average_is_ready(0.9, s))
+    if backend == "torch":  # one call per step
+        hand.run(first + 3)
+        assert seen == [False] * first + [True] * 3
+    else:  # one trace per variant of the jitted step: without, then with the teacher
+        hand.run(first + 3)
+        assert seen == [False, True]

@@ -417,25 +417,27 @@ def test_a_young_average_is_not_the_model_yet(home):
 
 def test_mean_teacher_starts_when_the_average_is_ready(home, monkeypatch):
     """The trainer asks for the average's pseudo-labels only once the average is the model
-    (average_is_ready), and a mean teacher without an average is refused as a config error."""
-    from engine.config import ConfigError
+    (average_is_ready), and never without an average (ema_decay 0)."""
     from engine.training.checkpoints import average_is_ready
 
-    with pytest.raises(ConfigError, match="mean_teacher needs a weight average"):
-        from_dict(tiny_config_dict(mean_teacher=True, ema_decay=0.0))
-    tr = _trainer(from_dict(tiny_config_dict(mean_teacher=True, ema_decay=0.9, eval_every=10**6)))
-    seen: list[bool] = []
-    step = tr.backend.train_step
+    def teacher_per_step(**train) -> list[bool]:
+        tr = _trainer(from_dict(tiny_config_dict(mean_teacher=True, eval_every=10**6, **train)))
+        seen: list[bool] = []
+        step = tr.backend.train_step
 
-    def spy(batch):
-        seen.append(tr.backend.mean_teacher)
-        return step(batch)
+        def spy(batch):
+            seen.append(tr.backend.mean_teacher and tr.backend.has_average())
+            return step(batch)
 
-    monkeypatch.setattr(tr.backend, "train_step", spy)
-    tr.run(steps=60, evaluate_at_end=False)
+        monkeypatch.setattr(tr.backend, "train_step", spy)
+        tr.run(steps=60, evaluate_at_end=False)
+        return seen
+
+    seen = teacher_per_step(ema_decay=0.9)
     first = seen.index(True)
     assert not any(seen[:first]) and all(seen[first:])
     assert average_is_ready(0.9, first) and not average_is_ready(0.9, first - 1)
+    assert not any(teacher_per_step(ema_decay=0.0))
 
 
 def test_snapshots_are_written_off_the_training_thread(home, monkeypatch):
