@@ -352,12 +352,11 @@ def test_torch_path_imports_no_other_framework(home):
     assert r.returncode == 0, r.stderr[-2000:]
 
 
-def _teacher_step(name: str, cfg: ModelConfig, avg: dict[str, np.ndarray] | None, on: bool) -> dict[str, float]:
-    """One train_step's metrics from the reference weights, with ``avg`` as the weight average."""
-    b = create_backend(name, cfg)
+def _teacher_step(b, cfg: ModelConfig, avg: dict[str, np.ndarray] | None, on: bool) -> dict[str, float]:
+    """One train_step's metrics from the reference weights, with ``avg`` as the weight average (the
+    metrics are those before the step's update, so one backend serves every call)."""
     b.set_weights(reference_weights(cfg))
-    if avg is not None:
-        b.set_averaged_weights(avg)
+    b.set_averaged_weights(avg)
     b.mean_teacher = on
     return b.read_metrics(b.train_step(make_batch(cfg)))
 
@@ -369,13 +368,16 @@ def test_mean_teacher_takes_the_pseudo_labels_from_the_weight_average():
     cfg = CFG.model_copy(update={"dropout": 0.0})
     other = {k: v for k, v in reference_weights(cfg, seed=7).items() if k != "tau"}
     live = {k: v for k, v in reference_weights(cfg).items() if k != "tau"}
-    runs = {name: _teacher_step(name, cfg, other, True) for name in BACKENDS}
+    runs = {}
     for name in BACKENDS:
-        plain = _teacher_step(name, cfg, None, False)
-        assert _teacher_step(name, cfg, None, True) == plain, name  # no average: no teacher
-        same = _teacher_step(name, cfg, live, True)
+        b = create_backend(name, cfg)
+        runs[name] = _teacher_step(b, cfg, other, True)
+        plain = _teacher_step(b, cfg, None, False)
+        assert _teacher_step(b, cfg, None, True) == plain, name  # no average: no teacher
+        same = _teacher_step(b, cfg, live, True)
         assert abs(same["cons"] - plain["cons"]) <= 1e-5 * max(1.0, plain["cons"]), name
         assert abs(runs[name]["cons"] - plain["cons"]) > 1e-3, name  # another teacher, other targets
+    for name in BACKENDS:
         for k in ("loss", "cons", "sup", "rec"):
             ref = runs[BACKENDS[0]][k]
             assert abs(runs[name][k] - ref) <= 1e-4 * max(1.0, abs(ref)), (name, k, runs[name][k], ref)

@@ -307,7 +307,8 @@ def test_bench_gpu_hand_loops_run_the_mean_teacher_once_the_average_is_ready(hom
 
     monkeypatch.setattr(module, "ssvae_loss", spy)
     cfg = bench_gpu.config("default", backend, "cpu", "synth")
-    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"ema_decay": 0.9, "batch_unlabeled": 16})})
+    small = {"ema_decay": 0.9, "batch_unlabeled": 16, "batch_labeled": 8}
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=small)})
     ds = load_dataset("synth")
     lab_y = oracle_labels(ds, 2, 0)
     lab_idx = np.array(sorted(lab_y), np.int64)
