@@ -1,8 +1,8 @@
 """Training throughput on a GPU: the engine's Trainer vs a hand-written loop of the same model, loss
 and batch with the training images kept on the device, per backend (torch, JAX) and config
 (``configs/baseline.yaml``, the old default, and ``configs/default.yaml``, the levers and the mean
-teacher), alternated in one run (ABBA
-order: neither side always runs first) so the machine's noise hits both.
+teacher), alternated in one run (ABBA order: neither side always runs first) so the machine's noise
+hits both.
 
     .venv/bin/python benchmarks/bench_gpu.py [--device cuda --rounds 5 --steps 300]
 

@@ -14,7 +14,7 @@ core 0 and the load to core 1 removes preemption and leaves only that sharing:
 
 The 10% arms are about what the dashboard's page, server and workers use (0.11 of a core).
 Rate: training steps per second over each round (``--steps`` steps, the first ``--skip`` left out).
-Ratio: each loaded round over the ``none`` rounds of the same block; mean and standard error.
+Ratio: each loaded round over the ``none`` round of the same block; mean, standard error, median.
 
     .venv/bin/python benchmarks/bench_interference.py [--rounds 6 --steps 200]
 """

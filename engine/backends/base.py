@@ -66,7 +66,7 @@ The loss for a batch (all terms are means over the batch; ``P`` = height * width
     sup   = -log((q @ tau)[y] + 1e-8)     over labelled rows (y >= 0), 0 if none
     cons  = CE((q_aug @ tau), argmax p) over rows where max p >= threshold, p = stopgrad(q @ tau)
             (with ``teacher_p`` in the batch, train.mean_teacher: p = teacher_p, the class probabilities
-            of the weight average's encoder on x, no dropout, with the live tau; Backend.teacher_probs)
+            of the weight average's encoder on x, no dropout, with the live tau; Backend.uses_teacher)
     usage = sum_c qbar_c log(qbar_c * K),  qbar = batch mean of q
     roi   = mean over rows with roi_weight > 0 of roi_weight * share,
             share = sum_pixels (1-roi_mask) g^2 / (sum_pixels g^2 + ROI_EPS),

@@ -518,8 +518,7 @@ class Trainer(TrainerCheckpoints):
                     self.evaluate()
                 if self.embed_every and self.step % self.embed_every == 0:
                     self.embed()
-                if self._snapshot_job is not None:
-                    self.finish_snapshot(wait=False)
+                self.finish_snapshot(wait=False)
                 if self._snapshot_due():
                     self.start_snapshot()
             self.finish_snapshot()
