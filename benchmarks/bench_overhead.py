@@ -13,7 +13,11 @@ MNIST, the default config, 100 labels, in a temporary LATENTLOOP_HOME. Rounds al
 - **bare** (B): a second Trainer of the same config in the same process, run in a thread, with the
   page on about:blank and the workers idle.
 
-Throughput is measured the same way in both: the training step counter, sampled every 5 ms, from
+The browser is driven from a child process (:func:`_driver`, Playwright's Python there): a user's
+browser runs no Python inside the app, and Playwright's event handling in the app's process would
+take the interpreter lock from the training thread in the dashboard rounds only.
+
+Throughput is measured the same way in both: the training step counter, sampled every 20 ms, from
 step ``--skip`` of the round to its last step (the end-of-run map refresh and evaluation lie outside
 the window). Also recorded: selection-to-overlay time in the browser (selection until the saliency
 of the new sample is drawn) idle and during training, with this browser's frame time next to it
@@ -30,6 +34,7 @@ import argparse
 import collections
 import contextlib
 import json
+import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -47,7 +52,8 @@ from benchmarks.common import write_result  # noqa: E402
 
 
 class StepClock:
-    """Samples ``trainer.step`` every 5 ms in a thread; the rate between two steps."""
+    """Samples ``trainer.step`` every 20 ms in a thread (a wake-up that takes the interpreter lock:
+    rarely, in both arms alike); the rate between two steps."""
 
     def __init__(self, trainer, start: int, skip: int, end: int) -> None:
         self.tr, self.first, self.last = trainer, start + skip, end
@@ -63,7 +69,7 @@ class StepClock:
                 self.t_first, self.s_first = now, s
             if s >= self.last:
                 self.t_last, self.s_last = now, s
-            time.sleep(0.005)
+            time.sleep(0.02)
 
     def steps_per_s(self) -> float:
         self._thread.join()
@@ -127,9 +133,12 @@ def _descendants(root: int) -> list[Path]:
     return out
 
 
-def cpu_by_part(train_tid: int | None, worker_pids: dict[str, int | None]) -> dict[str, float]:
+def cpu_by_part(
+    train_tid: int | None, worker_pids: dict[str, int | None], driver_pid: int | None = None
+) -> dict[str, float]:
     """CPU seconds so far: the training thread, the rest of this process (Dash server, pump,
-    pollers), each worker, and the Chromium processes this benchmark started."""
+    pollers), each worker, the Chromium processes this benchmark started and the harness (the
+    browser-driving child and Playwright's driver below it)."""
     me = Path("/proc/self/task")
     threads = {int(t.name): _cpu(t / "stat") for t in me.iterdir()}
     train = threads.get(train_tid or -1, 0.0)
@@ -139,7 +148,8 @@ def cpu_by_part(train_tid: int | None, worker_pids: dict[str, int | None]) -> di
     out["training_thread_runqueue_wait"] = _runqueue_wait(me / str(train_tid or -1) / "schedstat")
     for name, pid in worker_pids.items():
         out[f"{name}_worker"] = _cpu(Path(f"/proc/{pid}/stat")) if pid else 0.0
-    chrome = 0.0
+    chrome = harness = 0.0
+    below_driver = {p.name for p in _descendants(driver_pid)} if driver_pid else set()
     for proc in _descendants(os.getpid()):
         try:
             comm = (proc / "comm").read_text()
@@ -147,7 +157,10 @@ def cpu_by_part(train_tid: int | None, worker_pids: dict[str, int | None]) -> di
             continue
         if "chrom" in comm or "headless" in comm:
             chrome += _cpu(proc / "stat")
+        elif proc.name in below_driver or proc.name == str(driver_pid):
+            harness += _cpu(proc / "stat")
     out["chromium"] = chrome
+    out["harness"] = harness
     return out
 
 
@@ -170,6 +183,75 @@ class CallbackCounter:
 
     def snapshot(self) -> collections.Counter[str]:
         return collections.Counter(self.by)
+
+
+def _driver(
+    conn, url: str, n_points: int, n_train: int, page_kind: str, idle_selections: int, cores: set[int] | None
+) -> None:
+    """The browser side, in a child process: open the page, measure its frame and the idle
+    selections, then obey the parent: ``open`` (the app's page, loaded), ``blank`` (about:blank),
+    ``select`` (a new sample every second, until ``stop``), ``count`` (only count callbacks until
+    ``stop``), ``quit``. Each ``stop`` is answered with the selection times and the callbacks.
+    ``cores``: the CPUs the browser may use (a diagnostic; Chromium inherits this process's)."""
+    if cores:
+        os.sched_setaffinity(0, cores)
+    from playwright.sync_api import sync_playwright
+
+    from app.testing import MAP_READY, launch
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.set_default_timeout(120_000)
+        counter = CallbackCounter(page)
+
+        def open_app() -> None:
+            page.goto(url)
+            page.wait_for_function(MAP_READY, arg=n_points, timeout=300_000)
+            if page_kind != "label":
+                page.click(f"#nav-{page_kind}")  # the page switch keeps the map (and the selection) loaded
+
+        open_app()
+        frame = {"frame_ms": frame_ms(page), "raf_ms": raf_ms(page)}  # idle, before any round
+        fresh = iter(np.random.default_rng(0).permutation(n_train).tolist())  # never the same sample twice
+        select(page, next(fresh))  # the worker has started and loaded the snapshot
+        idle = []
+        for _ in range(idle_selections):
+            idle.append(select(page, next(fresh)))
+            time.sleep(0.3)
+        conn.send((frame, idle))
+        while (cmd := conn.recv()) != "quit":
+            if cmd == "open":
+                if page.url == "about:blank":
+                    open_app()
+                conn.send("open")
+            elif cmd == "blank":
+                page.goto("about:blank")
+                conn.send("blank")
+            elif cmd in ("select", "count"):
+                calls0, times = counter.snapshot(), []
+                while not conn.poll():
+                    t0 = time.perf_counter()
+                    if cmd == "select":
+                        times.append(select(page, next(fresh)))
+                    conn.poll(max(0.0, 1.0 - (time.perf_counter() - t0)))
+                conn.recv()  # "stop"
+                page.evaluate("() => 0")  # let Playwright deliver the round's request events
+                conn.send((times, dict(counter.snapshot() - calls0)))
+        browser.close()
+
+
+def start_driver(
+    url: str, n_points: int, n_train: int, page_kind: str, idle_selections: int, cores: set[int] | None = None
+):
+    """The browser-driving child process (:func:`_driver`) and the parent's end of its pipe."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(
+        target=_driver, args=(child, url, n_points, n_train, page_kind, idle_selections, cores), name="bench-browser"
+    )
+    proc.start()
+    return proc, parent
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -209,12 +291,14 @@ def main() -> None:
         help="the run config of both arms (e.g. one with tasks: the dashboard then also fits the probes)",
     )
     ap.add_argument("--name", help="the JSON's name (default overhead, or overhead-<page>)")
+    ap.add_argument(
+        "--browser-cores",
+        default="",
+        help="a diagnostic: the CPUs the browser may use (e.g. 1: never the core training mostly runs on)",
+    )
     args = ap.parse_args()
-    url_path = "" if args.page == "label" else args.page
 
-    from playwright.sync_api import sync_playwright
-
-    from app.testing import MAP_READY, PROJECT_MNIST, launch, link_mnist, start_app
+    from app.testing import PROJECT_MNIST, link_mnist, start_app
     from engine.config import load_config
     from engine.datasets import load_dataset, oracle_labels
     from engine.stores.labels import LabelStore
@@ -249,100 +333,95 @@ def main() -> None:
         for k in after:
             cpu[kind][k] = cpu[kind].get(k, 0.0) + (after[k] - before.get(k, 0.0)) / wall / args.rounds
 
-    sel_idle: list[float] = []
     sel_training: list[float] = []
     chromium: dict[str, list[float]] = {"dashboard": [], "bare": []}  # cores per round
     calls: dict[str, collections.Counter[str]] = {"dashboard": collections.Counter(), "bare": collections.Counter()}
     call_wall = {"dashboard": 0.0, "bare": 0.0}
-    with sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
-        page.set_default_timeout(120_000)
-        counter = CallbackCounter(page)
-        page.goto(app.url)
-        page.wait_for_function(MAP_READY, arg=state.n_points, timeout=300_000)
-        frame = {"frame_ms": frame_ms(page), "raf_ms": raf_ms(page)}  # idle, before any round
-        if url_path:
-            page.click(f"#nav-{args.page}")  # the page switch keeps the map (and the selection) loaded
-        rng = np.random.default_rng(0)
-        fresh = iter(rng.permutation(ds.n_train).tolist())  # never the same sample twice (no cache hits)
-        select(page, next(fresh))  # the worker has started and loaded the snapshot
-        for _ in range(args.idle_selections):
-            sel_idle.append(select(page, next(fresh)))
-            time.sleep(0.3)
+    browser_cores = {int(c) for c in args.browser_cores.split(",")} if args.browser_cores else None
+    driver, conn = start_driver(app.url, state.n_points, ds.n_train, args.page, args.idle_selections, browser_cores)
+    frame, sel_idle = conn.recv()
 
-        def dashboard_round() -> float:
-            if page.url == "about:blank":
-                page.goto(app.url)
-                page.wait_for_function(MAP_READY, arg=state.n_points, timeout=300_000)
-                if url_path:
-                    page.click(f"#nav-{args.page}")
-            v = state.cache.current
-            state.hub.submit_forecast(
-                v.version,
-                v.step,
-                v.probs,
-                state.label_reader.read(),
-                None,
-                v.mu,
-                state.session.last_eval.get("test_acc"),
-                int(state.session.target),
-            )
-            tr = state.session.trainer
-            start = tr.step
-            clock = StepClock(tr, start, args.skip, start + args.steps)
-            assert not state.session.start_from_panel(panel)
-            pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
-            tid = state.session._thread.native_id
-            cpu0, t0_round, calls0 = cpu_by_part(tid, pids), time.perf_counter(), counter.snapshot()
-            while tr.step < start + args.steps:
-                t0 = time.perf_counter()
-                sel_training.append(select(page, next(fresh)))
-                time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
-            rate = clock.steps_per_s()
-            cpu1, wall = cpu_by_part(tid, pids), time.perf_counter() - t0_round
-            account("dashboard", cpu0, cpu1, wall)
-            chromium["dashboard"].append((cpu1["chromium"] - cpu0["chromium"]) / wall)
-            calls["dashboard"] += counter.snapshot() - calls0
-            call_wall["dashboard"] += wall
-            state.session.wait(600)
-            state.session.drain()
-            return rate
+    def dashboard_round() -> float:
+        conn.send("open")  # the app's page (it was on about:blank in a bare round), loaded
+        conn.recv()
+        v = state.cache.current
+        state.hub.submit_forecast(
+            v.version,
+            v.step,
+            v.probs,
+            state.label_reader.read(),
+            None,
+            v.mu,
+            state.session.last_eval.get("test_acc"),
+            int(state.session.target),
+        )
+        tr = state.session.trainer
+        start = tr.step
+        clock = StepClock(tr, start, args.skip, start + args.steps)
+        assert not state.session.start_from_panel(panel)
+        pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
+        tid = state.session._thread.native_id
+        conn.send("select")  # a new sample every second until "stop"
+        cpu0, t0_round = cpu_by_part(tid, pids, driver.pid), time.perf_counter()
+        while tr.step < start + args.steps:  # as often as the bare round's wait below
+            time.sleep(0.01)
+        rate = clock.steps_per_s()
+        cpu1, wall = cpu_by_part(tid, pids, driver.pid), time.perf_counter() - t0_round
+        conn.send("stop")
+        times, round_calls = conn.recv()
+        sel_training.extend(times)
+        account("dashboard", cpu0, cpu1, wall)
+        chromium["dashboard"].append((cpu1["chromium"] - cpu0["chromium"]) / wall)
+        calls["dashboard"] += collections.Counter(round_calls)
+        call_wall["dashboard"] += wall
+        state.session.wait(600)
+        state.session.drain()
+        return rate
 
-        def bare_round() -> float:
-            page.goto("about:blank")
-            deadline = time.monotonic() + 120
-            while state.hub.forecast is None or state.hub.forecast.version < state.cache.current.version:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)  # the dashboard round's forecast is done: the workers are idle
-            start = bare.step
-            clock = StepClock(bare, start, args.skip, start + args.steps)
-            th = threading.Thread(target=bare.run, kwargs={"steps": start + args.steps, "evaluate_at_end": False})
-            pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
-            th.start()
-            cpu0, t0_round, calls0 = cpu_by_part(th.native_id, pids), time.perf_counter(), counter.snapshot()
-            while clock.t_last is None:  # read the thread's CPU while it still exists
-                time.sleep(0.01)
-            cpu1, wall = cpu_by_part(th.native_id, pids), time.perf_counter() - t0_round
-            bare_cpu.append(cpu1["training_thread"] - cpu0["training_thread"])
-            bare_wait.append(cpu1["training_thread_runqueue_wait"] - cpu0["training_thread_runqueue_wait"])
-            bare_wall.append(wall)
-            chromium["bare"].append((cpu1["chromium"] - cpu0["chromium"]) / wall)
-            page.evaluate("() => 0")  # let Playwright deliver the round's request events
-            calls["bare"] += counter.snapshot() - calls0
-            call_wall["bare"] += wall
-            th.join()
-            return clock.steps_per_s()
+    def bare_round() -> float:
+        conn.send("blank")
+        conn.recv()
+        deadline = time.monotonic() + 120
+        while state.hub.forecast is None or state.hub.forecast.version < state.cache.current.version:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)  # the dashboard round's forecast is done: the workers are idle
+        start = bare.step
+        clock = StepClock(bare, start, args.skip, start + args.steps)
+        own: dict[str, float] = {}
 
-        order = []
-        for r in range(args.rounds):
-            order += ["dashboard", "bare"] if r % 2 == 0 else ["bare", "dashboard"]
-        for kind in order:
-            rate = dashboard_round() if kind == "dashboard" else bare_round()
-            rates[kind].append(rate)
-            print(f"{kind}: {rate * batch:.0f} samples/s", flush=True)
-        browser.close()
+        def run_bare() -> None:  # its own CPU and run-queue wait, read by itself before it ends
+            me = Path(f"/proc/self/task/{threading.get_native_id()}/schedstat")
+            c0, w0, t0 = time.thread_time(), _runqueue_wait(me), time.perf_counter()
+            bare.run(steps=start + args.steps, evaluate_at_end=False)
+            own.update(cpu=time.thread_time() - c0, wait=_runqueue_wait(me) - w0, wall=time.perf_counter() - t0)
+
+        th = threading.Thread(target=run_bare)
+        pids = {"xai": state.hub.pid("xai"), "forecast": state.hub.pid("forecast")}
+        conn.send("count")  # the page's callbacks from here on
+        th.start()
+        cpu0, t0_round = cpu_by_part(th.native_id, pids, driver.pid), time.perf_counter()
+        th.join()
+        cpu1, wall = cpu_by_part(None, pids, driver.pid), time.perf_counter() - t0_round
+        conn.send("stop")
+        _, round_calls = conn.recv()
+        bare_cpu.append(own["cpu"])
+        bare_wait.append(own["wait"])
+        bare_wall.append(own["wall"])
+        chromium["bare"].append((cpu1["chromium"] - cpu0["chromium"]) / wall)
+        calls["bare"] += collections.Counter(round_calls)
+        call_wall["bare"] += wall
+        return clock.steps_per_s()
+
+    order = []
+    for r in range(args.rounds):
+        order += ["dashboard", "bare"] if r % 2 == 0 else ["bare", "dashboard"]
+    for kind in order:
+        rate = dashboard_round() if kind == "dashboard" else bare_round()
+        rates[kind].append(rate)
+        print(f"{kind}: {rate * batch:.0f} samples/s", flush=True)
+    conn.send("quit")
+    driver.join(60)
     xai = list(state.hub.xai_ms)
     probe_runs = _probe_runs(state)
     app.stop()
@@ -354,6 +433,7 @@ def main() -> None:
         {
             "command": "benchmarks/bench_overhead.py " + " ".join(sys.argv[1:]),
             "page": args.page,
+            "browser_cores": sorted(browser_cores) if browser_cores else "any",
             "refresh_every": args.refresh_every,
             "dataset": "mnist",
             "config": args.config,
@@ -394,7 +474,8 @@ def main() -> None:
             "map and its animation-frame interval, idle, before the rounds (software WebGL here). "
             "dash_callbacks_per_s_by_output: keyed by the callback's first output id. "
             "training_thread_runqueue_wait: seconds per wall second the training thread was runnable "
-            "but waited for a core (preempted), from /proc/<tid>/schedstat",
+            "but waited for a core (preempted), from /proc/<tid>/schedstat. The browser is driven from a "
+            "child process (harness: its CPU and Playwright's driver's, not the page's).",
         },
     )
 

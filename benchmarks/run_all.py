@@ -21,6 +21,7 @@ ORDER = [
     "bench_forecast",
     "bench_xai",
     "bench_overhead",
+    "bench_switch_interval",
     "bench_selection_cpu",
     "bench_feedback",
     "bench_projection",

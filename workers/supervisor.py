@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
 import queue
 import threading
@@ -165,6 +166,21 @@ class WorkerSupervisor:
                 return True
             except queue.Full:
                 return False
+
+    def wait_results(self, timeout: float) -> None:
+        """Return once any worker's result queue has something to read, or after ``timeout``
+        seconds (a worker restarted meanwhile: its new queue is waited on from the next call)."""
+        with self._lock:
+            # the read end of each multiprocessing.Queue: the documented Connection that
+            # multiprocessing.connection.wait takes
+            readers = [w.out_q._reader for w in self._workers.values() if w.out_q is not None]
+        if not readers:
+            self._stop.wait(timeout)
+            return
+        try:
+            mp_connection.wait(readers, timeout)
+        except (OSError, ValueError):  # a queue closed by a restart or the stop
+            self._stop.wait(min(timeout, 0.05))
 
     def results(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
         """Drain up to ``limit`` messages the worker produced."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from app.services.train_settings import TrainSettings, validate_settings
 from engine import events as ev
 from engine.config import Config
+from engine.threads import switch_interval
 from engine.training.probe_edit import apply_probe_command
 
 if TYPE_CHECKING:  # annotations only
@@ -30,6 +31,9 @@ if TYPE_CHECKING:  # annotations only
     from engine.training.trainer import Trainer
 
 ACTIVE = ("starting", "running", "paused", "stopping")
+# the interpreter's switch interval while a run goes on (Python's default: 5 ms): the page's
+# requests then keep the training thread waiting for the interpreter lock 0.5 ms at most at a time
+RUN_SWITCH_INTERVAL_S = 0.0005
 
 
 class SessionError(RuntimeError):
@@ -98,7 +102,8 @@ class TrainingSession:
 
     def _run(self, target: int, save_at_end: bool) -> None:
         try:
-            summary = self.trainer.run(steps=target)
+            with switch_interval(RUN_SWITCH_INTERVAL_S):
+                summary = self.trainer.run(steps=target)
             stopped = int(summary["step"]) < target  # a Stop command ended the run early
             if self.trainer.embeddings is None or self.trainer.embeddings.step != self.trainer.step:
                 self.trainer.embed()  # the map should show the final weights

@@ -60,7 +60,7 @@ class WorkerHub:
         on_forecast: Callable[[fc.ForecastResult], None] | None = None,
         xai_budget_ms_per_min: float = 20000.0,
         nice: int = 10,
-        poll_s: float = 0.02,
+        poll_s: float = 0.5,
         class_names: Sequence[str] = (),
     ) -> None:
         self.snapshot_root = Path(snapshot_root)
@@ -116,7 +116,12 @@ class WorkerHub:
             self._thread.join(2.0)
 
     def _pump(self) -> None:
-        while not self._stop.wait(self._poll_s):
+        # asleep until a worker writes (or poll_s passes): a thread that woke every few ms to look
+        # would take the interpreter lock from the training thread each time
+        while not self._stop.is_set():
+            self.supervisor.wait_results(self._poll_s)
+            if self._stop.is_set():
+                break
             try:
                 self.pump()
             except Exception as err:  # never let the pump die: the page would stop getting results

@@ -6,6 +6,7 @@ import base64
 import json
 import queue
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -266,12 +267,16 @@ def _wait(cond, timeout=60.0):
 
 def test_session_runs_pauses_resumes_and_stops(tiny_cfg):
     from app.services.train_settings import TrainSettings
+    from app.services.training import RUN_SWITCH_INTERVAL_S
 
     sess, refreshed = _session(tiny_cfg)
+    before = sys.getswitchinterval()
     sess.start(TrainSettings(steps=100000, lr=1e-3, refresh_every=20, save_at_end=False))
     with pytest.raises(SessionError, match="already"):
         sess.start(TrainSettings(steps=5))
     _wait(lambda: (sess.drain(), sess.step >= 20)[1])
+    # while a run goes on, the page's threads hold the interpreter lock for short turns only
+    assert sys.getswitchinterval() == pytest.approx(RUN_SWITCH_INTERVAL_S) and before > RUN_SWITCH_INTERVAL_S
     sess.pause()
     _wait(lambda: (sess.drain(), sess.state == "paused")[1])
     step = sess.trainer.step
@@ -284,6 +289,7 @@ def test_session_runs_pauses_resumes_and_stops(tiny_cfg):
     assert sess.wait(60)
     sess.drain()
     assert sess.state == "stopped" and not sess.busy
+    assert sys.getswitchinterval() == pytest.approx(before)
     assert sess.history.metrics and sess.history.metrics[-1]["step"] <= sess.trainer.step
     assert refreshed and refreshed[-1][2]  # new embeddings, with weights for the viewer
 
