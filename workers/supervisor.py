@@ -171,8 +171,8 @@ class WorkerSupervisor:
         """Return once any worker's result queue has something to read, or after ``timeout``
         seconds (a worker restarted meanwhile: its new queue is waited on from the next call)."""
         with self._lock:
-            # the read end of each multiprocessing.Queue: the documented Connection that
-            # multiprocessing.connection.wait takes
+            # each multiprocessing.Queue's read end (a private attribute, there since Python 3.0):
+            # a Connection, which multiprocessing.connection.wait takes
             readers = [w.out_q._reader for w in self._workers.values() if w.out_q is not None]
         if not readers:
             self._stop.wait(timeout)
