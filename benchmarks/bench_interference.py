@@ -26,7 +26,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import write_result  # noqa: E402
+from benchmarks.common import mnist_trainer, write_result  # noqa: E402
 
 ARMS = ("none", "spin10", "spin100", "mem10")
 
@@ -78,21 +77,8 @@ def main() -> None:
         sys.exit("needs two cores")
     os.sched_setaffinity(0, {0})  # before any framework thread exists: every thread inherits core 0
 
-    from app.testing import PROJECT_MNIST, link_mnist
-    from engine.config import load_config
-    from engine.datasets import load_dataset, oracle_labels
-    from engine.stores.labels import LabelStore
-    from engine.training.trainer import Trainer
-
-    home = Path(tempfile.mkdtemp(prefix="ll-interference-"))
-    os.environ["LATENTLOOP_HOME"] = str(home)
-    if not link_mnist(home):
-        sys.exit(f"{PROJECT_MNIST} is missing: run `make data` first")
-    cfg = load_config(str(ROOT / "configs/default.yaml"), {"train.eval_every": 10**9, "threads": 1})
-    ds = load_dataset("mnist")
-    store = LabelStore(home / "labels.csv", ds.n_train, ds.num_classes)
-    store.set_many(oracle_labels(ds, 10, 0), source="bench")
-    tr = Trainer(cfg, ds, store)
+    tr = mnist_trainer("ll-interference-", {"train.eval_every": 10**9, "threads": 1})
+    cfg = tr.cfg
     # past the warm-up phase, the consistency term's start and the mean teacher's (step 230): every
     # round then runs the same kind of step
     tr.run(steps=cfg.curriculum.warmup_steps + cfg.curriculum.anneal_steps, evaluate_at_end=False)

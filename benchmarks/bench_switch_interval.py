@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import write_result  # noqa: E402
+from benchmarks.common import mnist_trainer, write_result  # noqa: E402
 
 ARMS = {"no other thread": None, "bursts, 5 ms interval": 0.005, "bursts, 0.5 ms interval": 0.0005}
 
@@ -50,16 +49,7 @@ def main() -> None:
     ap.add_argument("--period-ms", type=float, default=50.0)
     args = ap.parse_args()
 
-    from engine.config import load_config
-    from engine.datasets import load_dataset, oracle_labels
-    from engine.stores.labels import LabelStore
-    from engine.training.trainer import Trainer
-
-    cfg = load_config(str(ROOT / "configs/default.yaml"), {"train.eval_every": 10**9})
-    ds = load_dataset("mnist")
-    store = LabelStore(Path(tempfile.mkdtemp(prefix="ll-switch-")) / "labels.csv", ds.n_train, ds.num_classes)
-    store.set_many(oracle_labels(ds, 10, 0), source="bench")
-    tr = Trainer(cfg, ds, store)
+    tr = mnist_trainer("ll-switch-", {"train.eval_every": 10**9})
     tr.run(steps=900, evaluate_at_end=False)  # past the warm-up phase, whose steps are cheaper
     default = sys.getswitchinterval()
     rates: dict[str, list[float]] = {a: [] for a in ARMS}
